@@ -1,0 +1,182 @@
+"""open / check / close, written once against the backend contract.
+
+Order matters for an admin's safety: validate input, pick and probe the
+backend, load (and so validate) the persisted file, and only then touch the
+live firewall.  A failure before that point changes nothing; a failure
+after it (persisting) is reported as exactly that partial outcome.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, List, Optional, Sequence, Set
+
+from .backends import registry
+from .backends.base import Backend, Change, Key, Options, Persister, RuntimeStatus
+from .errors import PersistFileError
+from .model import DEFAULT_GROUP4, Direction, VrrpRule, make_spec, rules_for, validate_group, validate_interface
+from .persist import files
+from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime
+
+__all__ = ["open", "check", "close"]
+
+
+def open(  # noqa: A001 - the public name the product card promises
+    interfaces: Iterable[str],
+    *,
+    group: str = DEFAULT_GROUP4,
+    backend: str = "auto",
+    persist: bool = True,
+    persist_file: Optional[str] = None,
+    dry_run: bool = False,
+    lock_timeout: float = 10.0,
+    root: str = "/",
+) -> Result:
+    """Allow VRRP in and out of each interface; idempotent."""
+    spec = make_spec(interfaces, group)
+    options = Options(persist, persist_file, dry_run, lock_timeout, root)
+    return _run("open", rules_for(spec), None, None, backend, options)
+
+
+def check(
+    interfaces: Optional[Iterable[str]] = None,
+    *,
+    group: str = DEFAULT_GROUP4,
+    backend: str = "auto",
+    persist: bool = True,
+    persist_file: Optional[str] = None,
+    root: str = "/",
+) -> Result:
+    """Report, per rule, runtime and persisted state; changes nothing.
+    Without interfaces, checks every interface vrrpfw has rules for."""
+    rules = rules_for(make_spec(interfaces, group)) if interfaces else None
+    group_filter = None if interfaces else (validate_group(group) if group != DEFAULT_GROUP4 else None)
+    options = Options(persist, persist_file, False, 0.0, root)
+    return _run("check", rules, None, group_filter, backend, options)
+
+
+def close(
+    interfaces: Optional[Iterable[str]] = None,
+    *,
+    group: Optional[str] = None,
+    backend: str = "auto",
+    persist: bool = True,
+    persist_file: Optional[str] = None,
+    dry_run: bool = False,
+    lock_timeout: float = 10.0,
+    root: str = "/",
+) -> Result:
+    """Remove vrrpfw's own rules (for these interfaces, any group unless
+    ``group`` is given), runtime and persisted; never anyone else's."""
+    ifaces = [validate_interface(i) for i in interfaces] if interfaces else None
+    group_filter = validate_group(group) if group is not None else None
+    options = Options(persist, persist_file, dry_run, lock_timeout, root)
+    return _run("close", None, ifaces, group_filter, backend, options)
+
+
+def _keep(key: Key, ifaces: Optional[Sequence[str]], group: Optional[str]) -> bool:
+    return (ifaces is None or key[1] in ifaces) and (group is None or key[2] == group)
+
+
+def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]],
+              group: Optional[str]) -> List[VrrpRule]:
+    found = list(b.discover())
+    if p is not None:
+        for key in sorted(p.keys()):
+            rule = VrrpRule(Direction(key[0]), key[1], key[2])
+            if rule not in found:
+                found.append(rule)
+    return [r for r in found if _keep(r.key, ifaces, group)]
+
+
+def _interface_warnings(rules: Sequence[VrrpRule]) -> List[str]:
+    missing = sorted({r.interface for r in rules if not os.path.exists(f"/sys/class/net/{r.interface}")})
+    return [f"interface {name} does not exist here (yet); its rules apply once it appears"
+            for name in missing]
+
+
+def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequence[str]],
+         group: Optional[str], backend_name: str, options: Options) -> Result:
+    b = registry.select(backend_name, options)
+    persister = b.persister() if options.persist else None
+    if persister is not None:
+        persister.load()  # a file that does not parse stops us here, unchanged
+    write = command != "check" and not options.dry_run
+    result = Result(command, b.name, dry_run=options.dry_run)
+    with b.session(write=write):
+        if rules is None:
+            rules = _discover(b, persister, ifaces, group)
+        statuses = b.runtime_status(rules)
+        changes = b.plan(statuses, command) if command != "check" else []
+        result.planned = [b.describe(c) for c in changes]
+        if write and changes:
+            b.apply(changes)
+            result.changed = True
+            statuses = b.runtime_status(rules)  # proof, read back after the commit
+    result.rules = [_report(b, st, changes, command) for st in statuses]
+    if persister is not None:
+        _persist(result, persister, statuses, command, options.dry_run)
+    else:
+        for rep in result.rules:
+            rep.persisted = Persisted.SKIPPED
+    if command != "close":
+        result.blockers = b.blockers()
+        result.warnings.extend(_interface_warnings(rules))
+    result.warnings.extend(b.warnings())
+    if command == "check" and not rules:
+        result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
+    return result
+
+
+def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: str) -> RuleReport:
+    mine = [c.action for c in changes if c.rule == st.rule]
+    action = Action.NONE
+    for candidate in (Action.MOVE, Action.INSERT, Action.DELETE):
+        if candidate in mine:
+            action = candidate
+            break
+    state = st.state
+    if command == "close" and not st.ours:
+        state = Runtime.ABSENT
+    rep = RuleReport.for_rule(st.rule, b.rule_text(st.rule), state, Persisted.MISSING)
+    rep.action = action
+    rep.detail = st.detail
+    return rep
+
+
+def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
+             command: str, dry_run: bool) -> None:
+    old = p.original()
+    if command == "open":
+        # An allowance someone else made is theirs to persist; we add nothing.
+        wanted = [st.rule for st in statuses if st.state is not Runtime.ALLOWED_BY_OTHER or st.ours]
+        new = p.with_rules(wanted)
+    elif command == "close":
+        new = p.without([st.rule.key for st in statuses])
+    else:
+        new = old or ""
+    report = PersistReport(p.path, boot_restore=p.restorer, note=p.note)
+    before: Set[Key] = set(p.keys())
+    if new != (old or ""):
+        result.diff = files.unified_diff(p.path, old, new)
+        if not dry_run:
+            try:
+                p.write(new)
+                report.changed = True
+                result.changed = True
+            except PersistFileError as e:
+                report.error = f"persisting failed: {e}"
+    after: Set[Key] = set(p.keys())
+    result.persist = report
+    for st, rep in zip(statuses, result.rules):
+        key = st.rule.key
+        if command == "close":
+            rep.persisted = Persisted.PRESENT if key in after else Persisted.ABSENT
+            if key in before and key not in after and (dry_run or report.changed):
+                rep.persist_action = Action.DELETE
+        elif st.state is Runtime.ALLOWED_BY_OTHER and not st.ours and key not in after:
+            rep.persisted = Persisted.NOT_MANAGED
+        else:
+            rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING
+            if key not in before and (dry_run or report.changed) and command == "open":
+                rep.persist_action = Action.INSERT

@@ -1,0 +1,151 @@
+"""The contract every firewall backend fulfils, and the persister contract.
+
+The split mirrors what an admin wants to know separately: what is true at
+runtime, what would change (plan, with no side effect, so --dry-run is
+exact), the change itself, and what is saved for the next boot.  The
+orchestration in :mod:`vrrpfw.api` is written once against this contract.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
+
+from ..model import VrrpRule
+from ..results import Action, Runtime
+
+Key = Tuple[str, str, str]  # (direction, interface, group)
+
+
+@dataclass(frozen=True)
+class Availability:
+    usable: bool
+    reason: str
+
+
+@dataclass
+class Options:
+    persist: bool = True
+    persist_file: Optional[str] = None
+    dry_run: bool = False
+    lock_timeout: float = 10.0
+    root: str = "/"  # where host files (os-release, restorers) are looked up
+
+
+@dataclass
+class RuntimeStatus:
+    """One abstract rule as the live firewall has it."""
+
+    rule: VrrpRule
+    state: Runtime
+    detail: str = ""
+    ours: List[Any] = field(default_factory=list)  # backend handles of vrrpfw rules
+
+
+@dataclass
+class Change:
+    action: Action
+    rule: VrrpRule
+    handle: Any = None  # what to delete, for DELETE/MOVE
+
+
+class Persister(abc.ABC):
+    """A saved ruleset vrrpfw edits for the next boot."""
+
+    path: str
+    restorer: Optional[str]
+    note: Optional[str]
+
+    @abc.abstractmethod
+    def load(self) -> None:
+        """Read and parse; raise PersistFileError before anything changes."""
+
+    @abc.abstractmethod
+    def keys(self) -> Set[Key]:
+        """Keys of vrrpfw's rules in the file."""
+
+    @abc.abstractmethod
+    def with_rules(self, rules: Sequence[VrrpRule]) -> str:
+        """New text holding these rules (unchanged text if all present)."""
+
+    @abc.abstractmethod
+    def without(self, keys: Optional[Sequence[Key]]) -> str:
+        """New text without vrrpfw's rules for keys (all if None)."""
+
+    @abc.abstractmethod
+    def original(self) -> Optional[str]:
+        """Text as loaded, None if the file did not exist."""
+
+    @abc.abstractmethod
+    def write(self, text: str) -> None:
+        """Atomically replace the file."""
+
+
+class Backend(abc.ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+
+    @classmethod
+    @abc.abstractmethod
+    def availability(cls) -> Availability:
+        """Can this backend work here, and if not, why not (one line)."""
+
+    @contextlib.contextmanager
+    def session(self, write: bool = False) -> Iterator[None]:
+        """Snapshot (and, for ``write``, lock) for a read-plan-apply cycle."""
+        yield
+
+    @abc.abstractmethod
+    def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        """Live state of each rule, including who decides the verdict."""
+
+    @abc.abstractmethod
+    def discover(self) -> List[VrrpRule]:
+        """vrrpfw's own rules present at runtime."""
+
+    @abc.abstractmethod
+    def apply(self, changes: Sequence[Change]) -> None:
+        """Make the changes, atomically where the firewall allows."""
+
+    @abc.abstractmethod
+    def describe(self, change: Change) -> str:
+        """The change as the firewall's own command, for --dry-run."""
+
+    @abc.abstractmethod
+    def rule_text(self, rule: VrrpRule) -> str:
+        """The rule in the firewall's own syntax."""
+
+    def persister(self) -> Optional[Persister]:
+        return None
+
+    def blockers(self) -> List[str]:
+        """Other firewall layers that would still drop VRRP."""
+        return []
+
+    def warnings(self) -> List[str]:
+        return []
+
+    def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
+        """Pure: the runtime changes that take ``statuses`` to what ``op``
+        wants.  Shadowed or doubtful rules of ours move to the top; rules
+        someone else made allow VRRP are left alone and not duplicated."""
+        changes: List[Change] = []
+        for st in statuses:
+            if op == "open":
+                if st.state in (Runtime.MISSING,):
+                    changes.append(Change(Action.INSERT, st.rule))
+                elif st.state in (Runtime.SHADOWED, Runtime.UNCERTAIN) and st.ours:
+                    changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
+                    changes.append(Change(Action.MOVE, st.rule))
+                elif st.state is Runtime.UNCERTAIN:
+                    changes.append(Change(Action.INSERT, st.rule))
+                elif len(st.ours) > 1:  # duplicates: keep the first
+                    changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours[1:])
+            elif op == "close":
+                changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
+        return changes

@@ -1,0 +1,296 @@
+"""Legacy iptables through python-iptables (libiptc).
+
+Only the filter table's INPUT and OUTPUT chains (and user chains they jump
+to) are read, so cost grows with those chains and not with the whole table.
+Writes happen under the xtables lock, on a snapshot taken after the lock is
+held, and go to the kernel in one libiptc commit: inbound and outbound land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+from ..chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_protocol
+from ..errors import BackendError, EnvironmentProblem
+from ..hostscan import HostScan
+from ..model import COMMENT, Direction, VrrpRule
+from ..persist import files, iptables_save, locations
+from ..results import Action, Runtime
+from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
+from .iptc_loader import load_iptc
+from .xtables_lock import xtables_lock
+
+ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", None, "")
+Handle = Tuple[FwRule, Any]  # our view, python-iptables' rule
+
+
+def _prefix(addr: Optional[str]) -> Optional[str]:
+    """python-iptables gives ``a.b.c.d/255.255.255.0``; show ``/24``."""
+    if addr in ANY_ADDR:
+        return None
+    assert addr is not None
+    neg = addr.startswith("!")
+    body = addr[1:] if neg else addr
+    try:
+        net = ipaddress.IPv4Network(body, strict=False)
+        body = str(net)
+    except ValueError:
+        pass
+    return ("!" if neg else "") + body
+
+
+def _render(chain: str, fw: FwRule) -> str:
+    """An iptables-save-like line for messages and --dry-run."""
+    parts = [f"-A {chain}"]
+    for flag, value in (("-s", fw.src), ("-d", fw.dst), ("-i", fw.in_iface),
+                        ("-o", fw.out_iface), ("-p", fw.protocol)):
+        if value:
+            neg = value.startswith("!")
+            parts.append(("! " if neg else "") + f"{flag} {value.lstrip('!')}")
+    for m in fw.matches:
+        parts.append(f"-m {m.name}")
+        for key, words in m.params:
+            ws = list(words)
+            neg = ws[:1] == ["!"]
+            vals = " ".join(f'"{w}"' if " " in w else w for w in (ws[1:] if neg else ws))
+            parts.append(("! " if neg else "") + f"--{key} {vals}".rstrip())
+    if fw.target:
+        parts.append(f"{'-g' if fw.goto else '-j'} {fw.target}")
+    return " ".join(parts)
+
+
+def to_fwrule(chain: str, rule: Any) -> FwRule:
+    matches = tuple(
+        Match(m.name, tuple((k, tuple(v)) for k, v in m.get_all_parameters().items()))
+        for m in rule.matches
+    )
+    proto = rule.protocol
+    target = rule.target
+    fw = FwRule(
+        chain=chain,
+        protocol=None if proto in ("ip", "all", "0") else proto,
+        src=_prefix(rule.src),
+        dst=_prefix(rule.dst),
+        in_iface=rule.in_interface or None,
+        out_iface=rule.out_interface or None,
+        matches=matches,
+        target=target.name if target is not None else "",
+        goto=bool(getattr(target, "goto", False)) if target is not None else False,
+    )
+    return FwRule(**{**fw.__dict__, "text": _render(chain, fw)})
+
+
+def vrrpfw_key(fw: FwRule) -> Optional[Key]:
+    """(direction, interface, group) when ``fw`` is a rule vrrpfw wrote."""
+    if not fw.is_vrrpfw or fw.target != "ACCEPT" or match_protocol(fw.protocol) is not Tri.YES:
+        return None
+    if not fw.dst or fw.dst.startswith("!") or not fw.dst.endswith("/32"):
+        return None
+    group = fw.dst[:-3]
+    if fw.chain == "INPUT" and fw.in_iface and not fw.in_iface.startswith("!") and not fw.out_iface:
+        return (Direction.IN.value, fw.in_iface, group)
+    if fw.chain == "OUTPUT" and fw.out_iface and not fw.out_iface.startswith("!") and not fw.in_iface:
+        return (Direction.OUT.value, fw.out_iface, group)
+    return None
+
+
+class IptablesSaveFile(Persister):
+    """The distribution's saved ruleset, edited line by line."""
+
+    def __init__(self, target: locations.PersistTarget) -> None:
+        self.path = target.path
+        self.restorer = target.restorer
+        self.note = target.note
+        self._text: Optional[str] = None
+        self._doc: Optional[iptables_save.SaveFile] = None
+
+    def load(self) -> None:
+        self._text = files.read_text(self.path)
+        self._doc = iptables_save.parse(self._text or "", self.path)
+
+    def _loaded(self) -> iptables_save.SaveFile:
+        if self._doc is None:
+            self.load()
+        assert self._doc is not None
+        return self._doc
+
+    def keys(self) -> Set[Key]:
+        return {key for _, key in iptables_save.filter_keys(self._loaded())}
+
+    def with_rules(self, rules: Sequence[VrrpRule]) -> str:
+        return iptables_save.add_rules(self._loaded(), rules)
+
+    def without(self, keys: Optional[Sequence[Key]]) -> str:
+        return iptables_save.remove_rules(self._loaded(), keys)
+
+    def original(self) -> Optional[str]:
+        self._loaded()
+        return self._text
+
+    def write(self, text: str) -> None:
+        files.atomic_write(self.path, text)
+        self._text = text
+        self._doc = iptables_save.parse(text, self.path)
+
+
+class IptablesBackend(Backend):
+    name = "iptables"
+    summary = "legacy iptables (filter table) through python-iptables"
+
+    def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
+        super().__init__(options)
+        self.scan = scan
+        self._iptc: Any = None
+        self._table: Any = None
+        self._chains: Dict[str, List[Handle]] = {}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        if os.geteuid() != 0:
+            return Availability(False, "iptables needs root (run vrrpfw as root)")
+        try:
+            load_iptc()
+        except Exception as e:  # ImportError, OSError from ctypes, XTablesError
+            return Availability(False, f"python-iptables cannot be loaded: {e}")
+        return Availability(True, "python-iptables loads and we are root")
+
+    @contextlib.contextmanager
+    def session(self, write: bool = False) -> Iterator[None]:
+        self._iptc = load_iptc()
+        lock = xtables_lock(self.options.lock_timeout) if write else contextlib.nullcontext()
+        with lock:
+            try:
+                self._table = self._iptc.Table("filter", autocommit=False)
+                self._table.refresh()  # the cached handle may predate the lock
+            except self._iptc.IPTCError as e:
+                raise EnvironmentProblem(f"cannot read the legacy filter table: {e}") from None
+            self._chains = {}
+            try:
+                yield
+            finally:
+                self._chains = {}
+
+    # -- reading ---------------------------------------------------------
+    def _chain(self, name: str) -> List[Handle]:
+        if name not in self._chains:
+            chain = self._iptc.Chain(self._table, name)
+            self._chains[name] = [(to_fwrule(name, r), r) for r in chain.rules]
+        return self._chains[name]
+
+    def _lookup(self, name: str) -> Optional[List[FwRule]]:
+        if not name or not self._table.is_chain(name) or self._table.builtin_chain(name):
+            return None
+        return [fw for fw, _ in self._chain(name)]
+
+    def _policy(self, chain: str) -> str:
+        policy = self._iptc.Chain(self._table, chain).get_policy()
+        return policy.name if policy is not None else "ACCEPT"
+
+    def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        out = []
+        for r in rules:
+            entries = self._chain(r.chain)
+            ours = [h for h in entries if vrrpfw_key(h[0]) == r.key]
+            d = evaluate([fw for fw, _ in entries], self._policy(r.chain),
+                         Packet(r.direction, r.interface, r.group), self._lookup)
+            decider = d.rule.text if d.rule is not None else f"chain policy {d.policy}"
+            if d.outcome is Outcome.ACCEPT:
+                assert d.rule is not None
+                if vrrpfw_key(d.rule) == r.key:
+                    st = RuntimeStatus(r, Runtime.ALLOWED, "", ours)
+                else:
+                    st = RuntimeStatus(r, Runtime.ALLOWED_BY_OTHER, f"accepted by: {d.rule.text}", ours)
+            elif d.outcome is Outcome.DROP:
+                state = Runtime.SHADOWED if ours else Runtime.MISSING
+                st = RuntimeStatus(r, state, f"dropped by: {decider}", ours)
+            elif d.outcome is Outcome.UNCERTAIN:
+                state = Runtime.UNCERTAIN if ours else Runtime.MISSING
+                st = RuntimeStatus(r, state, f"{d.reason}: {decider}", ours)
+            else:
+                why = ("chain policy ACCEPT lets it through for now" if d.accepted
+                       else f"dropped by {decider}")
+                st = RuntimeStatus(r, Runtime.MISSING, why, ours)
+            out.append(st)
+        return out
+
+    def discover(self) -> List[VrrpRule]:
+        found: List[VrrpRule] = []
+        for chain in ("INPUT", "OUTPUT"):
+            for fw, _ in self._chain(chain):
+                key = vrrpfw_key(fw)
+                if key is not None:
+                    rule = VrrpRule(Direction(key[0]), key[1], key[2])
+                    if rule not in found:
+                        found.append(rule)
+        return found
+
+    # -- writing ---------------------------------------------------------
+    def _build(self, r: VrrpRule) -> Any:
+        rule = self._iptc.Rule()
+        rule.protocol = "112"
+        rule.dst = f"{r.group}/255.255.255.255"
+        if r.direction is Direction.IN:
+            rule.in_interface = r.interface
+        else:
+            rule.out_interface = r.interface
+        match = rule.create_match("comment")
+        match.comment = COMMENT
+        rule.create_target("ACCEPT")
+        return rule
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        iptc = self._iptc
+        try:
+            for ch in changes:
+                if ch.action is Action.DELETE:
+                    iptc.Chain(self._table, ch.rule.chain).delete_rule(ch.handle[1])
+            for ch in changes:
+                if ch.action in (Action.INSERT, Action.MOVE):
+                    iptc.Chain(self._table, ch.rule.chain).insert_rule(self._build(ch.rule), 0)
+            self._table.commit()
+        except iptc.IPTCError as e:
+            raise BackendError(f"iptables refused the change (nothing was committed): {e}") from None
+        finally:
+            self._table.refresh()
+            self._chains = {}
+
+    def describe(self, change: Change) -> str:
+        if change.action is Action.DELETE:
+            text = change.handle[0].text
+            return "iptables-legacy -t filter -D" + text[len("-A"):]
+        line = iptables_save.rule_line(change.rule)
+        return f"iptables-legacy -t filter -I {change.rule.chain} 1" + line[len(f"-A {change.rule.chain}"):]
+
+    def rule_text(self, rule: VrrpRule) -> str:
+        return iptables_save.rule_line(rule)
+
+    def persister(self) -> Optional[Persister]:
+        return IptablesSaveFile(locations.choose(self.options.persist_file, self.options.root))
+
+    # -- other layers ----------------------------------------------------
+    def blockers(self) -> List[str]:
+        if self.scan is None:
+            return []
+        return [
+            f"nf_tables chain {c.label} also filters VRRP, and legacy iptables rules "
+            "cannot let packets past it (vrrpfw has no nftables backend yet)"
+            for c in self.scan.nft_filtering
+        ]
+
+    def warnings(self) -> List[str]:
+        notes = []
+        if self.scan is not None:
+            if self.scan.iptables_variant == "nf_tables":
+                notes.append(
+                    "the `iptables` command on this host is iptables-nft; vrrpfw's legacy "
+                    "rules show in `iptables-legacy -S`, not `iptables -S`"
+                )
+            if self.scan.nft_error:
+                notes.append(self.scan.nft_error)
+        return notes

@@ -1,0 +1,72 @@
+"""Backend names, lazy loading, and what ``auto`` chooses.
+
+Backends are named by module path and imported only when chosen, so the
+CLI starts without python-iptables or dbus.  ``auto`` decides from a host
+scan (pure :func:`choose_auto`), and when it cannot, the error says what it
+looked for and what it found, like keyring's "no recommended backend".
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Dict, Optional, Tuple, Type
+
+from ..errors import BackendUnavailable, InputError
+from ..hostscan import HostScan, scan as scan_host
+from .base import Backend, Options
+
+# name -> (module, class, one-line description)
+BACKENDS: Dict[str, Tuple[str, str, str]] = {
+    "iptables": ("vrrpfw.backends.iptables", "IptablesBackend",
+                 "legacy iptables tables, via python-iptables (libiptc)"),
+}
+NAMES = ("auto",) + tuple(BACKENDS)
+
+
+def load(name: str) -> Type[Backend]:
+    module, cls, _ = BACKENDS[name]
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+
+
+def describe_scan(scan: HostScan) -> str:
+    legacy = ", ".join(scan.legacy_tables) or "none"
+    nft = ", ".join(c.label for c in scan.nft_filtering) or "none"
+    if scan.nft_error:
+        nft = f"unknown ({scan.nft_error})"
+    variant = scan.iptables_variant or "not installed"
+    return (f"legacy iptables tables: {legacy}; nf_tables chains filtering input/output: {nft}; "
+            f"`iptables` command: {variant}")
+
+
+def choose_auto(scan: HostScan) -> Tuple[str, str]:
+    """(backend name, reason), or BackendUnavailable naming what was seen."""
+    seen = describe_scan(scan)
+    if scan.firewalld_tables:
+        raise BackendUnavailable(
+            "firewalld manages this host (nf_tables table "
+            f"{', '.join(scan.firewalld_tables)}) and vrrpfw has no firewalld backend yet; "
+            f"found {seen}")
+    if scan.nft_filtering:
+        raise BackendUnavailable(
+            "nf_tables chains filter VRRP here and vrrpfw has no nftables backend yet; legacy "
+            f"rules would not get past them (found {seen})")
+    if scan.legacy_filter:
+        return "iptables", "the legacy iptables filter table is in use"
+    if scan.iptables_variant == "legacy":
+        return "iptables", "the `iptables` command here is iptables-legacy"
+    raise BackendUnavailable(
+        "auto found no firewall vrrpfw can manage and nothing that filters VRRP "
+        f"(found {seen}); use --backend iptables to add legacy rules anyway")
+
+
+def select(name: str, options: Options, scan: Optional[HostScan] = None) -> Backend:
+    if name not in NAMES:
+        raise InputError(f"unknown backend {name!r}; choose one of: {', '.join(NAMES)}")
+    scan = scan if scan is not None else scan_host()
+    if name == "auto":
+        name, _ = choose_auto(scan)
+    cls = load(name)
+    avail = cls.availability()
+    if not avail.usable:
+        raise BackendUnavailable(f"backend {name} is not usable: {avail.reason}")
+    return cls(options, scan)  # type: ignore[call-arg]

@@ -1,0 +1,46 @@
+"""Typed errors, each carrying the exit code the CLI documents.
+
+Callers that import vrrpfw catch these by class; the CLI turns them into one
+line on stderr and ``exit_code``.  Nothing here imports a backend library.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_NOT_ALLOWED = 1  # something missing, shadowed, partial or ineffective
+EXIT_USAGE = 2  # bad usage or input; nothing was changed
+EXIT_ENVIRONMENT = 3  # backend unavailable, not root, lock timeout, bad file
+
+
+class VrrpfwError(Exception):
+    """Base of every error vrrpfw raises on purpose."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class InputError(VrrpfwError, ValueError):
+    """The caller asked for something invalid; raised before any backend runs."""
+
+    exit_code = EXIT_USAGE
+
+
+class EnvironmentProblem(VrrpfwError):
+    """The host cannot do what was asked (not root, tool missing, ...)."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class BackendUnavailable(EnvironmentProblem):
+    """No backend (or not the requested one) can work on this host."""
+
+
+class LockTimeout(EnvironmentProblem):
+    """Another process held the xtables lock for longer than we wait."""
+
+
+class PersistFileError(EnvironmentProblem):
+    """The saved-ruleset file cannot be read, parsed or written."""
+
+
+class BackendError(EnvironmentProblem):
+    """The firewall refused or failed an operation we expected to work."""

@@ -1,0 +1,152 @@
+"""Which netfilter layers exist in this network namespace, and which filter.
+
+Legacy iptables tables and nf_tables chains hook the same packets and each
+can drop VRRP on its own: an ACCEPT in one layer does not save a packet the
+other drops.  Before writing anything we look at both, cheaply (no
+python-iptables import), so ``auto`` can choose and an explicit backend can
+warn that its rules would not be enough.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+# Tables managed by other tools' backends; never counted as ours to open.
+FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
+FILTER_HOOKS = {"input", "output"}
+IPV4_FAMILIES = {"ip", "inet"}
+
+
+@dataclass
+class NftChain:
+    family: str
+    table: str
+    name: str
+    hook: str
+    policy: str
+    rules: int
+    drops: bool  # has a drop/reject verdict or a jump that could drop
+
+    @property
+    def label(self) -> str:
+        return f"{self.family} {self.table} {self.name} (hook {self.hook}, policy {self.policy})"
+
+    @property
+    def filters(self) -> bool:
+        return self.policy == "drop" or self.drops
+
+
+@dataclass
+class HostScan:
+    legacy_tables: List[str] = field(default_factory=list)
+    iptables_variant: Optional[str] = None  # "legacy" | "nf_tables" | None
+    nft_available: bool = False
+    nft_error: Optional[str] = None
+    nft_chains: List[NftChain] = field(default_factory=list)
+    firewalld_tables: List[str] = field(default_factory=list)
+
+    @property
+    def legacy_filter(self) -> bool:
+        return "filter" in self.legacy_tables
+
+    @property
+    def nft_filtering(self) -> List[NftChain]:
+        return [c for c in self.nft_chains if c.filters]
+
+
+def legacy_table_names(proc: str = "/proc/net/ip_tables_names") -> List[str]:
+    """Tables the legacy x_tables code holds in this namespace; reading this
+    file loads no module and needs no privilege."""
+    try:
+        with open(proc, encoding="ascii") as f:
+            return [line.strip() for line in f if line.strip()]
+    except OSError:
+        return []
+
+
+def iptables_variant() -> Optional[str]:
+    """What the plain ``iptables`` command is here, from its symlink chain
+    (no exec needed on Debian's alternatives or RHEL's xtables links)."""
+    path = shutil.which("iptables")
+    if path is None:
+        return None
+    real = os.path.basename(os.path.realpath(path))
+    if "legacy" in real:
+        return "legacy"
+    if "nft" in real:
+        return "nf_tables"
+    try:
+        out = subprocess.run([path, "-V"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if "nf_tables" in out:
+        return "nf_tables"
+    if "legacy" in out or out.startswith("iptables v1.6") or out.startswith("iptables v1.4"):
+        return "legacy"
+    return None
+
+
+def _has_verdict(node: Any, names: set) -> bool:
+    if isinstance(node, dict):
+        return any(k in names or _has_verdict(v, names) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_has_verdict(v, names) for v in node)
+    return False
+
+
+def parse_nft_ruleset(doc: Dict[str, Any]) -> tuple:
+    """(filter chains on input/output, firewalld table names) from
+    ``nft -j list ruleset`` output."""
+    chains: Dict[tuple, NftChain] = {}
+    firewalld: List[str] = []
+    for item in doc.get("nftables", []):
+        if "table" in item:
+            t = item["table"]
+            if (t.get("family"), t.get("name")) in FIREWALLD_TABLES:
+                firewalld.append(f"{t.get('family')} {t.get('name')}")
+        elif "chain" in item:
+            c = item["chain"]
+            key = (c.get("family"), c.get("table"), c.get("name"))
+            if (key[0], key[1]) in FIREWALLD_TABLES:
+                continue
+            if c.get("type") == "filter" and c.get("hook") in FILTER_HOOKS and key[0] in IPV4_FAMILIES:
+                chains[key] = NftChain(key[0], key[1], key[2], c["hook"], c.get("policy", "accept"), 0, False)
+        elif "rule" in item:
+            r = item["rule"]
+            chain = chains.get((r.get("family"), r.get("table"), r.get("chain")))
+            if chain is not None:
+                chain.rules += 1
+                if _has_verdict(r.get("expr", []), {"drop", "reject", "jump", "goto", "queue"}):
+                    chain.drops = True
+    return list(chains.values()), firewalld
+
+
+def scan(nft_timeout: float = 20.0) -> HostScan:
+    result = HostScan(legacy_tables=legacy_table_names(), iptables_variant=iptables_variant())
+    nft = shutil.which("nft")
+    if nft is None:
+        result.nft_error = "nft is not installed: nf_tables chains were not inspected"
+        return result
+    try:
+        proc = subprocess.run(
+            [nft, "-j", "list", "ruleset"], capture_output=True, text=True, timeout=nft_timeout
+        )
+    except (OSError, subprocess.SubprocessError) as e:
+        result.nft_error = f"nft list ruleset failed: {e}"
+        return result
+    if proc.returncode != 0:
+        result.nft_error = f"nft list ruleset failed: {proc.stderr.strip()[:200]}"
+        return result
+    result.nft_available = True
+    try:
+        doc = json.loads(proc.stdout or "{}")
+    except ValueError:
+        result.nft_error = "nft list ruleset printed JSON vrrpfw cannot read"
+        return result
+    result.nft_chains, result.firewalld_tables = parse_nft_ruleset(doc)
+    return result

@@ -1,0 +1,204 @@
+"""Edit an iptables-save file by adding or removing only vrrpfw's lines.
+
+The saved ruleset belongs to the admin (and to whatever wrote it); dumping
+the runtime ruleset over it would persist Docker's or Kubernetes' transient
+rules.  So we parse just enough to find the ``*filter`` section and the
+first rule of a chain, and treat every other line as opaque text that is
+written back byte for byte.  Text is handled as latin-1 so that any byte
+survives the round trip.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from ..errors import PersistFileError
+from ..model import COMMENT, Direction, VrrpRule
+
+ENCODING = "latin-1"
+BUILTIN_FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
+
+
+@dataclass
+class Section:
+    name: str
+    start: int  # index of the "*name" line
+    commit: int  # index of its COMMIT line
+    chains: List[str] = field(default_factory=list)
+
+
+@dataclass
+class SaveFile:
+    lines: List[str]  # with their line endings
+    sections: List[Section]
+
+    def section(self, name: str) -> Optional[Section]:
+        for s in self.sections:
+            if s.name == name:
+                return s
+        return None
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def parse(text: str, path: str = "<text>") -> SaveFile:
+    """Refuse anything iptables-restore would refuse at the structure level:
+    rules outside a table, a table without COMMIT, stray lines."""
+    lines = text.splitlines(keepends=True)
+    sections: List[Section] = []
+    current: Optional[Section] = None
+    for i, raw in enumerate(lines):
+        line = raw.strip()
+        where = f"{path}:{i + 1}"
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("*"):
+            if current is not None:
+                raise PersistFileError(f"{where}: table {line} starts before {current.name} ends with COMMIT")
+            name = line[1:].strip()
+            if not name or " " in name:
+                raise PersistFileError(f"{where}: bad table line {line!r}")
+            current = Section(name, i, -1)
+            continue
+        if current is None:
+            raise PersistFileError(f"{where}: {line[:40]!r} is outside any table (no '*filter' before it)")
+        if line == "COMMIT":
+            current.commit = i
+            sections.append(current)
+            current = None
+        elif line.startswith(":"):
+            current.chains.append(line[1:].split()[0] if line[1:].split() else "")
+        elif line.startswith("-"):
+            try:
+                shlex.split(line)
+            except ValueError as e:
+                raise PersistFileError(f"{where}: cannot parse rule: {e}") from None
+        else:
+            raise PersistFileError(f"{where}: unexpected line {line[:40]!r}")
+    if current is not None:
+        raise PersistFileError(f"{path}: table *{current.name} has no COMMIT line")
+    return SaveFile(lines, sections)
+
+
+def rule_line(rule: VrrpRule) -> str:
+    """The line vrrpfw writes.  Protocol as a number: ``-p vrrp`` would need
+    an /etc/protocols entry at restore time, and a failed restore at boot
+    leaves the host with no firewall at all."""
+    flag = "-i" if rule.direction is Direction.IN else "-o"
+    return (
+        f"-A {rule.chain} -d {rule.group}/32 {flag} {rule.interface} -p 112 "
+        f"-m comment --comment {COMMENT} -j ACCEPT"
+    )
+
+
+def _options(tokens: Sequence[str]) -> Dict[str, str]:
+    opts: Dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.startswith("-") and i + 1 < len(tokens) and not tokens[i + 1].startswith("-"):
+            opts.setdefault(tok, tokens[i + 1])
+            i += 2
+        else:
+            opts.setdefault(tok, "")
+            i += 1
+    return opts
+
+
+def vrrpfw_line_key(line: str) -> Optional[Tuple[str, str, str]]:
+    """(direction, interface, group) if the line is a vrrpfw rule, else None."""
+    s = line.strip()
+    if not s.startswith("-A ") or COMMENT not in s:
+        return None
+    try:
+        tokens = shlex.split(s)
+    except ValueError:
+        return None
+    if len(tokens) < 2:
+        return None
+    chain = tokens[1]
+    opts = _options(tokens[2:])
+    if opts.get("--comment") != COMMENT or opts.get("-j") != "ACCEPT":
+        return None
+    if opts.get("-p", "").lower() not in ("112", "vrrp"):
+        return None
+    group = opts.get("-d", "").split("/")[0]
+    if chain == "INPUT" and "-i" in opts:
+        return (Direction.IN.value, opts["-i"], group)
+    if chain == "OUTPUT" and "-o" in opts:
+        return (Direction.OUT.value, opts["-o"], group)
+    return None
+
+
+def filter_keys(doc: SaveFile) -> List[Tuple[int, Tuple[str, str, str]]]:
+    """(line index, key) of every vrrpfw line in the *filter table."""
+    sec = doc.section("filter")
+    if sec is None:
+        return []
+    found = []
+    for i in range(sec.start + 1, sec.commit):
+        key = vrrpfw_line_key(doc.lines[i])
+        if key is not None:
+            found.append((i, key))
+    return found
+
+
+def _eol(doc: SaveFile) -> str:
+    for line in doc.lines:
+        if line.endswith("\r\n"):
+            return "\r\n"
+        if line.endswith("\n"):
+            return "\n"
+    return "\n"
+
+
+def add_rules(doc: SaveFile, rules: Sequence[VrrpRule]) -> str:
+    """Text with each missing rule inserted at the top of its chain."""
+    present = {key for _, key in filter_keys(doc)}
+    todo = [r for r in rules if r.key not in present]
+    if not todo:
+        return doc.text()
+    lines = list(doc.lines)
+    eol = _eol(doc)
+    if lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += eol
+    sec = doc.section("filter")
+    if sec is None:
+        block = ["*filter" + eol]
+        block += [f":{c} ACCEPT [0:0]" + eol for c in BUILTIN_FILTER_CHAINS]
+        block += [rule_line(r) + eol for r in todo]
+        block.append("COMMIT" + eol)
+        return "".join(lines + block)
+    # Insert each rule before the chain's first rule, else before COMMIT.
+    inserts: Dict[int, List[str]] = {}
+    for r in todo:
+        at = sec.commit
+        for i in range(sec.start + 1, sec.commit):
+            tokens = lines[i].split()
+            if len(tokens) >= 2 and tokens[0] in ("-A", "-I") and tokens[1] == r.chain:
+                at = i
+                break
+        inserts.setdefault(at, []).append(rule_line(r) + eol)
+    extra: List[str] = []
+    if "INPUT" not in sec.chains and any(r.chain == "INPUT" for r in todo):
+        extra.append(":INPUT ACCEPT [0:0]" + eol)
+    if "OUTPUT" not in sec.chains and any(r.chain == "OUTPUT" for r in todo):
+        extra.append(":OUTPUT ACCEPT [0:0]" + eol)
+    out: List[str] = []
+    for i, line in enumerate(lines):
+        if i == sec.start + 1 and extra:
+            out.extend(extra)
+        out.extend(inserts.get(i, []))
+        out.append(line)
+    if sec.start + 1 >= len(lines) and extra:  # pragma: no cover - COMMIT follows start
+        out.extend(extra)
+    return "".join(out)
+
+
+def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]]) -> str:
+    """Text without vrrpfw's lines for ``keys`` (all of vrrpfw's if None)."""
+    drop = {i for i, key in filter_keys(doc) if keys is None or key in keys}
+    return "".join(line for i, line in enumerate(doc.lines) if i not in drop)

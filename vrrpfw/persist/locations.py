@@ -1,0 +1,123 @@
+"""Where each distribution keeps its saved iptables ruleset, and whether
+anything restores it at boot.
+
+Writing rules to a file nobody loads is a silent failure, so besides the
+path we report the service that restores it, or say plainly that none does.
+``root`` lets tests point all of this at a temporary directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from typing import List, Optional, Tuple
+
+from ..errors import PersistFileError
+
+
+@dataclass(frozen=True)
+class PersistTarget:
+    path: str
+    family: str  # debian | rhel | alpine | custom
+    restorer: Optional[str]  # what restores the file at boot, if found
+    note: Optional[str]  # plain warning when nothing will
+
+
+# family -> (file, [(restorer description, marker paths, service names)])
+_FAMILIES = {
+    "debian": (
+        "/etc/iptables/rules.v4",
+        [("netfilter-persistent (iptables-persistent)",
+          ["/usr/share/netfilter-persistent/plugins.d/15-ip4tables"],
+          ["netfilter-persistent"])],
+    ),
+    "rhel": (
+        "/etc/sysconfig/iptables",
+        [("iptables.service (iptables-services)",
+          ["/usr/libexec/iptables/iptables.init", "/usr/lib/systemd/system/iptables.service"],
+          ["iptables"])],
+    ),
+    "alpine": (
+        "/etc/iptables/rules-save",
+        [("OpenRC iptables service", ["/etc/init.d/iptables"], ["iptables"])],
+    ),
+}
+_ID_TO_FAMILY = {
+    "debian": "debian", "ubuntu": "debian", "raspbian": "debian", "linuxmint": "debian",
+    "rhel": "rhel", "fedora": "rhel", "centos": "rhel", "rocky": "rhel",
+    "almalinux": "rhel", "ol": "rhel", "amzn": "rhel",
+    "alpine": "alpine",
+}
+
+
+def _in_root(root: str, path: str) -> str:
+    return os.path.join(root, path.lstrip("/"))
+
+
+def os_release_ids(root: str = "/") -> List[str]:
+    """ID then ID_LIKE words from os-release, lower-cased."""
+    for candidate in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            with open(_in_root(root, candidate), encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except OSError:
+            continue
+        values = {}
+        for line in text.splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                k, v = line.split("=", 1)
+                values[k.strip()] = v.strip().strip("\"'")
+        return [w.lower() for w in (values.get("ID", "") + " " + values.get("ID_LIKE", "")).split()]
+    return []
+
+
+def detect_family(root: str = "/") -> Optional[str]:
+    for ident in os_release_ids(root):
+        if ident in _ID_TO_FAMILY:
+            return _ID_TO_FAMILY[ident]
+    return None
+
+
+def _enabled(root: str, services: List[str]) -> Optional[bool]:
+    """True/False when an init system tells; None when we cannot see one."""
+    systemd_links = []
+    openrc_links = []
+    for name in services:
+        systemd_links += glob.glob(_in_root(root, f"/etc/systemd/system/*.wants/{name}.service"))
+        openrc_links += glob.glob(_in_root(root, f"/etc/runlevels/*/{name}"))
+    if systemd_links or openrc_links:
+        return True
+    if os.path.isdir(_in_root(root, "/etc/systemd/system")) or os.path.isdir(_in_root(root, "/etc/runlevels")):
+        return False
+    return None
+
+
+def restorer_for(family: str, root: str = "/") -> Tuple[Optional[str], Optional[str]]:
+    _, restorers = _FAMILIES[family]
+    for desc, markers, services in restorers:
+        if any(os.path.exists(_in_root(root, m)) for m in markers):
+            enabled = _enabled(root, services)
+            if enabled is False:
+                return desc, f"{desc} is installed but not enabled: the file is not restored at boot"
+            return desc, None
+    names = ", ".join(d for d, _, _ in restorers)
+    return None, f"nothing on this host restores it at boot (install {names})"
+
+
+def choose(persist_file: Optional[str], root: str = "/") -> PersistTarget:
+    """The explicit file wins; otherwise the distribution's own."""
+    if persist_file:
+        return PersistTarget(
+            persist_file, "custom", None,
+            "custom persist file: restoring it at boot is up to you",
+        )
+    family = detect_family(root)
+    if family is None:
+        raise PersistFileError(
+            "cannot tell where this distribution keeps saved iptables rules "
+            "(unknown /etc/os-release); use --persist-file PATH or --no-persist"
+        )
+    path = _in_root(root, _FAMILIES[family][0])
+    restorer, note = restorer_for(family, root)
+    return PersistTarget(path, family, restorer, note)

@@ -1,0 +1,113 @@
+"""What open/check/close return, shaped for scripts (Ansible-like).
+
+A provisioning tool needs three things from every call: did anything change,
+what exactly (per rule, runtime and persisted separately), and is VRRP now
+allowed.  ``exit_code`` derives the CLI's documented code from the same data
+so the library and the CLI can never disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .errors import EXIT_NOT_ALLOWED, EXIT_OK
+from .model import VrrpRule
+
+
+class Runtime(str, enum.Enum):
+    ALLOWED = "allowed"  # vrrpfw's rule is present and decides
+    ALLOWED_BY_OTHER = "allowed-by-other"  # someone else's rule decides ACCEPT
+    MISSING = "missing"
+    SHADOWED = "shadowed"  # vrrpfw's rule is present but a rule above drops
+    UNCERTAIN = "uncertain"  # present, but a rule above may drop
+    ABSENT = "absent"  # after close: no vrrpfw rule left
+
+
+class Persisted(str, enum.Enum):
+    PRESENT = "present"
+    MISSING = "missing"
+    ABSENT = "absent"  # after close
+    SKIPPED = "skipped"  # --no-persist
+    NOT_MANAGED = "not-managed"  # allowed by a rule vrrpfw did not add
+
+
+class Action(str, enum.Enum):
+    NONE = "none"
+    INSERT = "insert"
+    MOVE = "move"  # delete below a drop, insert at the top
+    DELETE = "delete"
+
+
+@dataclass
+class RuleReport:
+    direction: str
+    interface: str
+    group: str
+    chain: str
+    rule: str  # the rule in the backend's own syntax
+    runtime: Runtime
+    persisted: Persisted
+    action: Action = Action.NONE
+    persist_action: Action = Action.NONE
+    detail: str = ""
+
+    @classmethod
+    def for_rule(cls, r: VrrpRule, text: str, runtime: Runtime, persisted: Persisted) -> "RuleReport":
+        return cls(r.direction.value, r.interface, r.group, r.chain, text, runtime, persisted)
+
+
+@dataclass
+class PersistReport:
+    path: Optional[str]
+    changed: bool = False
+    error: Optional[str] = None
+    boot_restore: Optional[str] = None  # what restores it at boot, if known
+    note: Optional[str] = None  # e.g. "nothing restores this file at boot"
+
+
+@dataclass
+class Result:
+    command: str  # open | check | close
+    backend: str
+    changed: bool = False
+    dry_run: bool = False
+    rules: List[RuleReport] = field(default_factory=list)
+    persist: Optional[PersistReport] = None
+    planned: List[str] = field(default_factory=list)  # exact backend commands
+    diff: str = ""  # unified diff of the persisted file
+    warnings: List[str] = field(default_factory=list)
+    # Other firewall layers that still block VRRP; non-empty means not effective.
+    blockers: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the host is in the state the command asked for."""
+        if self.blockers:
+            return False
+        if self.persist is not None and self.persist.error:
+            return False
+        if self.dry_run and self.command != "check":
+            return True
+        good_rt = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER}
+        good_p = {Persisted.PRESENT, Persisted.SKIPPED, Persisted.NOT_MANAGED}
+        if self.command == "close":
+            good_rt = {Runtime.ABSENT, Runtime.ALLOWED_BY_OTHER, Runtime.MISSING}
+            good_p = {Persisted.ABSENT, Persisted.SKIPPED, Persisted.MISSING}
+        if self.command == "check" and not self.rules:
+            return False
+        return all(r.runtime in good_rt and r.persisted in good_p for r in self.rules)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_OK if self.ok else EXIT_NOT_ALLOWED
+
+    def to_dict(self) -> Dict[str, Any]:
+        d = asdict(self)
+        for r in d["rules"]:
+            for k in ("runtime", "persisted", "action", "persist_action"):
+                r[k] = r[k].value
+        d["ok"] = self.ok
+        d["exit_code"] = self.exit_code
+        return d
