@@ -40,6 +40,7 @@ EXIT_CODES_HELP = (
 app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: no rich import, same on every typer
     help="Open the firewall for VRRP (keepalived): IP protocol 112 to 224.0.0.18.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
@@ -143,23 +144,33 @@ def close_cmd(
           lock_timeout=lock_timeout)
 
 
+def _click_exceptions() -> Any:
+    """typer < 0.2x re-exports click; newer typer vendors it as typer._click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point: every expected failure is one line and a documented code."""
-    import click
-
+    ce = _click_exceptions()
+    exit_types = tuple({typer.Exit, getattr(ce, "Exit", typer.Exit)})
+    abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
     command = typer.main.get_command(app)
     try:
         rc = command.main(args=argv, prog_name="vrrpfw", standalone_mode=False)
-    except click.exceptions.UsageError as e:
+    except ce.UsageError as e:
         hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
         print(f"vrrpfw: error: {e.format_message()}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    except click.exceptions.Exit as e:
+    except exit_types as e:
         return int(e.exit_code)
-    except click.exceptions.Abort:
+    except abort_types:
         print("vrrpfw: aborted", file=sys.stderr)
         return 130
-    except click.exceptions.ClickException as e:
+    except ce.ClickException as e:
         print(f"vrrpfw: error: {e.format_message()}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

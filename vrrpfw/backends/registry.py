@@ -9,11 +9,13 @@ looked for and what it found, like keyring's "no recommended backend".
 from __future__ import annotations
 
 import importlib
-from typing import Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Dict, Optional, Tuple, Type
 
 from ..errors import BackendUnavailable, InputError
-from ..hostscan import HostScan, scan as scan_host
 from .base import Backend, Options
+
+if TYPE_CHECKING:  # hostscan pulls in subprocess and json; keep --help fast
+    from ..hostscan import HostScan
 
 # name -> (module, class, one-line description)
 BACKENDS: Dict[str, Tuple[str, str, str]] = {
@@ -28,7 +30,7 @@ def load(name: str) -> Type[Backend]:
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
-def describe_scan(scan: HostScan) -> str:
+def describe_scan(scan: "HostScan") -> str:
     legacy = ", ".join(scan.legacy_tables) or "none"
     nft = ", ".join(c.label for c in scan.nft_filtering) or "none"
     if scan.nft_error:
@@ -38,7 +40,7 @@ def describe_scan(scan: HostScan) -> str:
             f"`iptables` command: {variant}")
 
 
-def choose_auto(scan: HostScan) -> Tuple[str, str]:
+def choose_auto(scan: "HostScan") -> Tuple[str, str]:
     """(backend name, reason), or BackendUnavailable naming what was seen."""
     seen = describe_scan(scan)
     if scan.firewalld_tables:
@@ -59,10 +61,13 @@ def choose_auto(scan: HostScan) -> Tuple[str, str]:
         f"(found {seen}); use --backend iptables to add legacy rules anyway")
 
 
-def select(name: str, options: Options, scan: Optional[HostScan] = None) -> Backend:
+def select(name: str, options: Options, scan: Optional["HostScan"] = None) -> Backend:
     if name not in NAMES:
         raise InputError(f"unknown backend {name!r}; choose one of: {', '.join(NAMES)}")
-    scan = scan if scan is not None else scan_host()
+    if scan is None:
+        from ..hostscan import scan as scan_host
+
+        scan = scan_host()
     if name == "auto":
         name, _ = choose_auto(scan)
     cls = load(name)
