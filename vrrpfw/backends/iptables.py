@@ -26,6 +26,10 @@ from .xtables_lock import xtables_lock
 
 ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", None, "")
 Handle = Tuple[FwRule, Any]  # our view, python-iptables' rule
+# python-iptables 1.0 names protocols from /etc/protocols, 1.2 gives numbers;
+# show the names iptables-save prints, whichever we got.
+PROTOCOL_NAMES = {"1": "icmp", "6": "tcp", "17": "udp", "47": "gre", "50": "esp",
+                  "51": "ah", "58": "ipv6-icmp", "112": "vrrp", "132": "sctp"}
 
 
 def _prefix(addr: Optional[str]) -> Optional[str]:
@@ -69,6 +73,8 @@ def to_fwrule(chain: str, rule: Any) -> FwRule:
         for m in rule.matches
     )
     proto = rule.protocol
+    neg = proto.startswith("!")
+    proto = ("!" if neg else "") + PROTOCOL_NAMES.get(proto.lstrip("!"), proto.lstrip("!"))
     target = rule.target
     fw = FwRule(
         chain=chain,

@@ -1,0 +1,363 @@
+"""The iptables backend against real iptables-legacy, in namespaces, with
+real VRRP packets.  Nothing here touches the root namespace's firewall or
+/etc: every vrrpfw call names a temporary persist file or --no-persist."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+from netns import adverts, namespace, pair
+
+pytestmark = pytest.mark.integration
+
+OURS = "--comment vrrpfw"
+
+
+def lock_env(tmp_path):
+    """A private xtables lock, so tests never contend with the host's iptables."""
+    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock")}
+
+
+def vrrpfw_rules(ns, chain):
+    return [line for line in ns.ipt("-S", chain).splitlines() if OURS in line]
+
+
+def drop_everything(ns):
+    ns.ipt("-P", "INPUT", "DROP")
+    ns.ipt("-P", "OUTPUT", "DROP")
+    ns.ipt("-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+
+
+def test_adverts_blocked_then_delivered_then_blocked_again(tmp_path):
+    rules = str(tmp_path / "rules.v4")
+    with pair() as p:
+        drop_everything(p.host)
+        inbound = adverts(p.peer, p.peer_if, p.host, p.host_if)
+        outbound = adverts(p.host, p.host_if, p.peer, p.peer_if)
+        assert inbound["wire"] == 20 and inbound["delivered"] == 0, inbound
+        assert outbound["delivered"] == 0, outbound
+
+        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", rules)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+        assert adverts(p.host, p.host_if, p.peer, p.peer_if)["delivered"] == 20
+        check = p.host.vrrpfw("check", "--iface", p.host_if, "--persist-file", rules)
+        assert check.returncode == 0, check.stdout
+
+        proc = p.host.vrrpfw("close", "--iface", p.host_if, "--persist-file", rules)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+        assert adverts(p.host, p.host_if, p.peer, p.peer_if)["delivered"] == 0
+        assert vrrpfw_rules(p.host, "INPUT") == vrrpfw_rules(p.host, "OUTPUT") == []
+        check = p.host.vrrpfw("check", "--iface", p.host_if, "--persist-file", rules)
+        assert check.returncode == 1
+
+
+def test_open_three_times_is_idempotent(tmp_path):
+    rules = str(tmp_path / "rules.v4")
+    with pair() as p:
+        drop_everything(p.host)
+        changed = []
+        for _ in range(3):
+            rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", rules)
+            assert rc == 0, out
+            changed.append(out["changed"])
+        assert changed == [True, False, False]
+        assert len(vrrpfw_rules(p.host, "INPUT")) == 1
+        assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
+        with open(rules) as f:
+            assert f.read().count(OURS) == 2
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--persist-file", rules)
+        assert rc == 0 and out["changed"] is True
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--persist-file", rules)
+        assert rc == 0 and out["changed"] is False
+
+
+def test_equivalent_admin_rule_counts_and_is_never_removed(tmp_path):
+    with pair() as p:
+        drop_everything(p.host)
+        p.host.ipt("-A", "INPUT", "-i", p.host_if, "-p", "vrrp", "-j", "ACCEPT")
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0
+        inbound = out["rules"][0]
+        assert inbound["runtime"] == "allowed-by-other" and inbound["action"] == "none"
+        assert "-p vrrp -j ACCEPT" in inbound["detail"]
+        assert vrrpfw_rules(p.host, "INPUT") == []
+        assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
+        rc, out = p.host.vrrpfw_json("close", "--no-persist")
+        assert rc == 0
+        assert f"-A INPUT -i {p.host_if} -p vrrp -j ACCEPT" in p.host.ipt("-S", "INPUT")
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+
+
+def test_shadowed_rule_is_reported_and_fixed(tmp_path):
+    with pair() as p:
+        drop_everything(p.host)
+        assert p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist").returncode == 0
+        # Someone later puts a drop above us, and a jump to a chain that drops VRRP.
+        p.host.ipt("-I", "INPUT", "1", "-i", p.host_if, "-j", "DROP")
+        p.host.ipt("-N", "EGRESS")
+        p.host.ipt("-A", "EGRESS", "-p", "112", "-j", "REJECT")
+        p.host.ipt("-I", "OUTPUT", "1", "-j", "EGRESS")
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--no-persist")
+        assert rc == 1
+        states = {r["chain"]: r for r in out["rules"]}
+        assert states["INPUT"]["runtime"] == "shadowed"
+        assert f"-A INPUT -i {p.host_if} -j DROP" in states["INPUT"]["detail"]
+        assert states["OUTPUT"]["runtime"] == "shadowed"
+        assert "-A EGRESS -p vrrp -j REJECT" in states["OUTPUT"]["detail"]
+
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["changed"] is True
+        assert [r["action"] for r in out["rules"]] == ["move", "move"]
+        assert OURS in p.host.ipt("-S", "INPUT").splitlines()[1]  # first rule after -P
+        assert len(vrrpfw_rules(p.host, "INPUT")) == 1
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+        assert adverts(p.host, p.host_if, p.peer, p.peer_if)["delivered"] == 20
+
+
+FOREIGN = (
+    "# Generated by iptables-save v1.8.9 on Tue Nov 24 10:00:00 2026\n"
+    "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+    ":POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -o eth9 -j MASQUERADE\nCOMMIT\n"
+    "*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+    "# the admin's note, kept verbatim\t \n"
+    "-A INPUT -i lo -j ACCEPT\n"
+    "-A INPUT -s 198.51.100.7/32 -p tcp -m tcp --dport 22 -m comment --comment \"jump host\" -j ACCEPT\n"
+    "COMMIT\n# Completed\n"
+)
+
+
+def test_persist_keeps_foreign_lines_and_the_file_loads(tmp_path):
+    path = tmp_path / "rules.v4"
+    path.write_bytes(FOREIGN.encode())
+    os.chmod(path, 0o640)
+    with pair() as p:
+        drop_everything(p.host)
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(path))
+        assert rc == 0 and out["persist"]["changed"] is True
+        assert [r["persisted"] for r in out["rules"]] == ["present", "present"]
+        new = path.read_bytes().decode()
+        assert "".join(line for line in new.splitlines(True) if OURS not in line) == FOREIGN
+        assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+        assert sorted(os.listdir(tmp_path)) == ["rules.v4"]  # no temp file left
+
+    # The edited file restores in a fresh namespace and lets VRRP in there.
+    with pair() as p2:
+        restored = new.replace(f" {p.host_if} ", f" {p2.host_if} ")
+        p2.host.run("iptables-legacy-restore", input=restored)
+        assert OURS in p2.host.ipt("-S", "INPUT")
+        assert adverts(p2.peer, p2.peer_if, p2.host, p2.host_if)["delivered"] == 20
+
+    with pair() as p3:
+        p3.host.run("iptables-legacy-restore", "--test", input=new)
+        rc, out = p3.host.vrrpfw_json("close", "--persist-file", str(path))
+        assert rc == 0
+        assert path.read_bytes() == FOREIGN.encode()  # byte for byte what it was
+
+
+def test_corrupt_persist_file_is_refused_and_nothing_changes(tmp_path):
+    path = tmp_path / "rules.v4"
+    corrupt = b"*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\n"  # no COMMIT
+    path.write_bytes(corrupt)
+    mtime = path.stat().st_mtime_ns
+    with pair() as p:
+        drop_everything(p.host)
+        before = p.host.legacy_save()
+        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(path))
+        assert proc.returncode == 3
+        assert proc.stderr.strip().splitlines() == [
+            f"vrrpfw: error: {path}: table *filter has no COMMIT line"]
+        assert "Traceback" not in proc.stderr
+        assert p.host.legacy_save() == before
+        assert path.read_bytes() == corrupt and path.stat().st_mtime_ns == mtime
+        # A directory where the file should be: unreadable, same treatment.
+        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(tmp_path))
+        assert proc.returncode == 3 and "is a directory" in proc.stderr
+        assert p.host.legacy_save() == before
+
+
+def test_persist_failure_after_runtime_change_is_reported_as_partial(tmp_path):
+    # /proc/sys/net accepts no new files: the runtime change lands, the save cannot.
+    with pair() as p:
+        drop_everything(p.host)
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file",
+                                     "/proc/sys/net/vrrpfw-test.rules")
+        assert rc == 1
+        assert out["changed"] is True and out["ok"] is False
+        assert [r["runtime"] for r in out["rules"]] == ["allowed", "allowed"]
+        assert [r["persisted"] for r in out["rules"]] == ["missing", "missing"]
+        assert out["persist"]["error"].startswith("persisting failed")
+        plain = p.host.vrrpfw("check", "--iface", p.host_if, "--persist-file",
+                              "/proc/sys/net/vrrpfw-test.rules")
+        assert plain.returncode == 1 and "persisted missing" in plain.stdout
+
+
+def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
+    path = tmp_path / "rules.v4"
+    with pair() as p:
+        drop_everything(p.host)
+        before = p.host.legacy_save()
+        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(path), "--dry-run")
+        assert proc.returncode == 0
+        assert (f"iptables-legacy -t filter -I INPUT 1 -d 224.0.0.18/32 -i {p.host_if} -p 112 "
+                "-m comment --comment vrrpfw -j ACCEPT") in proc.stdout
+        assert f"+-A OUTPUT -d 224.0.0.18/32 -o {p.host_if} -p 112" in proc.stdout  # the file diff
+        assert p.host.legacy_save() == before
+        assert not path.exists()
+
+
+def test_concurrent_iptables_writer_loses_nothing(tmp_path):
+    env = lock_env(tmp_path)
+    done = tmp_path / "writer-done"
+    writer_script = (
+        "for i in $(seq 1 200); do iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
+        f"-p tcp --dport $((10000 + i)) -j ACCEPT || exit 1; sleep 0.005; done; touch {done}")
+    # Each loop alternates open and close while the writer runs, and counts its calls.
+    loop_script = (
+        f"n=0; while [ ! -e {done} ]; do for c in open close; do "
+        f"{sys.executable} -m vrrpfw $c --iface IFACE --no-persist >/dev/null || exit 1; "
+        "n=$((n+1)); done; done; echo $n")
+    with pair() as p:
+        p.host.ipt("-P", "INPUT", "DROP")
+        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=env)
+                 for _ in range(2)]
+        writer = p.host.popen("bash", "-c", writer_script, env=env)
+        assert writer.wait(timeout=300) == 0, writer.stderr.read() if writer.stderr else ""
+        calls = []
+        for loop in loops:
+            out, err = loop.communicate(timeout=120)
+            assert loop.returncode == 0, err
+            calls.append(int(out.strip()))
+        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist", env=env)
+        assert proc.returncode == 0
+        lines = p.host.ipt("-S", "INPUT").splitlines()
+        ports = [line for line in lines if "--dport" in line]
+        assert len(ports) == 200 and len(set(ports)) == 200
+        assert len(vrrpfw_rules(p.host, "INPUT")) == 1
+        assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
+        assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
+
+
+def test_lock_held_too_long_is_exit_3_and_no_change(tmp_path):
+    env = lock_env(tmp_path)
+    holder_code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "
+                   "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)")
+    with pair() as p:
+        drop_everything(p.host)
+        holder = p.host.popen(sys.executable, "-c", holder_code, env["XTABLES_LOCKFILE"])
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            before = p.host.legacy_save()
+            proc = p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist",
+                                 "--lock-timeout", "0.5", env=env)
+            assert proc.returncode == 3
+            assert "held the xtables lock" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+            assert p.host.legacy_save() == before
+            # Reading needs no lock: check still answers.
+            assert p.host.vrrpfw("check", "--iface", p.host_if, "--no-persist", env=env).returncode == 1
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+BAD_INPUTS = [
+    (["open"], "Missing option"),
+    (["open", "--iface", ""], "empty"),
+    (["open", "--iface", "eth/0"], "'/'"),
+    (["open", "--iface", "eth0:1"], "':'"),
+    (["open", "--iface", "a b"], "' '"),
+    (["open", "--iface", "x" * 16], "at most 15"),
+    (["open", "--iface", ".."], "not allowed"),
+    (["open", "--iface", "eth+"], "wildcard"),
+    (["open", "--iface", "eth0", "--group", "192.0.2.1"], "not an IPv4 multicast"),
+    (["open", "--iface", "eth0", "--group", "224.0.0.300"], "not an IPv4 address"),
+    (["open", "--iface", "eth0", "--backend", "ipfw"], "unknown backend"),
+    (["open", "--iface", "eth0", "--lock-timeout", "x"], "lock-timeout"),
+    (["close", "--iface", "a/b"], "'/'"),
+    (["check", "--group", "10.1.1.1", "--iface", "eth0"], "multicast"),
+]
+
+
+@pytest.mark.parametrize("args, words", BAD_INPUTS, ids=[" ".join(a) or "empty" for a, _ in BAD_INPUTS])
+def test_bad_input_exit_2_clear_line_no_change(tmp_path, args, words):
+    with namespace() as ns:
+        drop_everything(ns)
+        before = ns.legacy_save()
+        proc = ns.vrrpfw(*args, "--persist-file", str(tmp_path / "rules.v4"))
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("vrrpfw: error:") and words in lines[0], lines
+        assert proc.stdout == ""
+        assert ns.legacy_save() == before
+        assert not (tmp_path / "rules.v4").exists()
+
+
+def test_without_net_admin_is_exit_3(tmp_path):
+    """Root without CAP_NET_ADMIN (a confined container): libiptc is refused."""
+    with namespace() as ns:
+        drop_everything(ns)
+        proc = ns.run("setpriv", "--inh-caps=-all", "--bounding-set=-all",
+                      sys.executable, "-m", "vrrpfw", "check", "--iface", "eth0",
+                      "--backend", "iptables", "--no-persist", check=False)
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("vrrpfw: error: cannot read the legacy filter table")
+        assert "Traceback" not in proc.stderr
+
+
+def test_nft_layer_makes_legacy_rules_ineffective_and_auto_says_so(tmp_path):
+    with pair() as p:
+        drop_everything(p.host)
+        p.host.run("nft", "add table inet guard")
+        p.host.run("nft", "add chain inet guard in { type filter hook input priority 0; policy drop; }")
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 3
+        assert "inet guard in" in out["error"] and "no nftables backend" in out["error"]
+        assert vrrpfw_rules(p.host, "INPUT") == []
+
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist", "--backend", "iptables")
+        assert rc == 1 and out["changed"] is True
+        assert any("inet guard in" in b for b in out["blockers"])
+        # The legacy rule is there and counted, yet nft still drops: the warning is true.
+        assert len(vrrpfw_rules(p.host, "INPUT")) == 1
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+
+
+LIBRARY = """
+import json, sys, vrrpfw
+iface, root = sys.argv[1], sys.argv[2]
+out = {}
+out["open"] = vrrpfw.open([iface], root=root).to_dict()
+out["again"] = vrrpfw.open([iface], root=root).changed
+out["check"] = vrrpfw.check(root=root).ok
+try:
+    vrrpfw.open(["bad/name"], root=root)
+except vrrpfw.InputError as e:
+    out["error"] = [type(e).__name__, e.exit_code]
+out["close"] = vrrpfw.close([iface], root=root).changed
+print(json.dumps(out))
+"""
+
+
+def test_library_api_with_distribution_default_path(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
+    with pair() as p:
+        drop_everything(p.host)
+        proc = p.host.run(sys.executable, "-c", LIBRARY, p.host_if, str(root))
+        out = json.loads(proc.stdout)
+        assert out["open"]["changed"] is True and out["open"]["ok"] is True
+        assert out["open"]["persist"]["path"] == f"{root}/etc/iptables/rules.v4"
+        assert "nothing on this host restores it at boot" in out["open"]["persist"]["note"]
+        assert out["again"] is False and out["check"] is True
+        assert out["error"] == ["InputError", 2]
+        assert out["close"] is True
+        assert OURS not in (root / "etc/iptables/rules.v4").read_text()
