@@ -52,14 +52,14 @@ class Netns:
     env: Optional[Dict[str, str]] = None
 
     def run(self, *argv: str, check: bool = True, timeout: float = 120,
-            env: Optional[Dict[str, str]] = None, input: Optional[str] = None
+            env: Optional[Dict[str, str]] = None, stdin: Optional[str] = None
             ) -> subprocess.CompletedProcess:
         full_env = dict(os.environ)
         full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
         full_env.update(self.env or {})
         full_env.update(env or {})
         proc = subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True,
-                              text=True, timeout=timeout, env=full_env, input=input)
+                              text=True, timeout=timeout, env=full_env, input=stdin)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"{' '.join(argv)} failed in {self.name} ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -14,7 +14,15 @@ from typing import Iterable, List, Optional, Sequence, Set
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, RuntimeStatus
 from .errors import PersistFileError
-from .model import DEFAULT_GROUP4, Direction, VrrpRule, make_spec, rules_for, validate_group, validate_interface
+from .model import (
+    DEFAULT_GROUP4,
+    Direction,
+    VrrpRule,
+    make_spec,
+    rules_for,
+    validate_group,
+    validate_interface,
+)
 from .persist import files
 from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime
 

@@ -111,7 +111,8 @@ def open_cmd(
 
 @app.command("check", epilog=EXIT_CODES_HELP)
 def check_cmd(
-    iface: Optional[List[str]] = typer.Option(None, "--iface", "-i", help=IFACE_HELP + " Default: every interface vrrpfw has rules for."),
+    iface: Optional[List[str]] = typer.Option(
+        None, "--iface", "-i", help=IFACE_HELP + " Default: every interface vrrpfw has rules for."),
     group: str = typer.Option("224.0.0.18", "--group", help="VRRP multicast group."),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -127,7 +128,8 @@ def check_cmd(
 
 @app.command("close", epilog=EXIT_CODES_HELP)
 def close_cmd(
-    iface: Optional[List[str]] = typer.Option(None, "--iface", "-i", help=IFACE_HELP + " Default: all of vrrpfw's rules."),
+    iface: Optional[List[str]] = typer.Option(
+        None, "--iface", "-i", help=IFACE_HELP + " Default: all of vrrpfw's rules."),
     group: Optional[str] = typer.Option(None, "--group", help="Only rules for this group (default: any)."),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be removed; change nothing."),
@@ -149,7 +151,7 @@ def _click_exceptions() -> Any:
     try:
         from typer._click import exceptions
     except ImportError:
-        from click import exceptions
+        from click import exceptions  # type: ignore[no-redef]
     return exceptions
 
 

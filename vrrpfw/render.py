@@ -8,7 +8,7 @@ decorated; rich is imported only when a terminal will show its output.
 from __future__ import annotations
 
 import json
-from typing import IO, List
+from typing import IO, List, Optional
 
 from .results import Action, Result, RuleReport
 
@@ -104,6 +104,6 @@ def rich_table(result: Result, stream: IO[str]) -> None:
             )
         console.print(table)
     for line in _trailer(result):
-        style = "yellow" if line.startswith(("warning", "note")) else (
+        line_style: Optional[str] = "yellow" if line.startswith(("warning", "note")) else (
             "red" if line.startswith(("blocked", "error")) else None)
-        console.print(line, style=style, highlight=False, markup=False)
+        console.print(line, style=line_style, highlight=False, markup=False)

@@ -54,7 +54,7 @@ class RuleReport:
     detail: str = ""
 
     @classmethod
-    def for_rule(cls, r: VrrpRule, text: str, runtime: Runtime, persisted: Persisted) -> "RuleReport":
+    def for_rule(cls, r: VrrpRule, text: str, runtime: Runtime, persisted: Persisted) -> RuleReport:
         return cls(r.direction.value, r.interface, r.group, r.chain, text, runtime, persisted)
 
 

@@ -9,7 +9,6 @@ import os
 import sys
 
 import pytest
-
 from netns import adverts, namespace, pair
 
 pytestmark = pytest.mark.integration
@@ -67,6 +66,8 @@ def test_open_three_times_is_idempotent(tmp_path):
             assert rc == 0, out
             changed.append(out["changed"])
         assert changed == [True, False, False]
+        # Reading rules must not instantiate other legacy tables (nat, raw, ...).
+        assert p.host.run("cat", "/proc/net/ip_tables_names").stdout.split() == ["filter"]
         assert len(vrrpfw_rules(p.host, "INPUT")) == 1
         assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
         with open(rules) as f:
@@ -151,12 +152,12 @@ def test_persist_keeps_foreign_lines_and_the_file_loads(tmp_path):
     # The edited file restores in a fresh namespace and lets VRRP in there.
     with pair() as p2:
         restored = new.replace(f" {p.host_if} ", f" {p2.host_if} ")
-        p2.host.run("iptables-legacy-restore", input=restored)
+        p2.host.run("iptables-legacy-restore", stdin=restored)
         assert OURS in p2.host.ipt("-S", "INPUT")
         assert adverts(p2.peer, p2.peer_if, p2.host, p2.host_if)["delivered"] == 20
 
     with pair() as p3:
-        p3.host.run("iptables-legacy-restore", "--test", input=new)
+        p3.host.run("iptables-legacy-restore", "--test", stdin=new)
         rc, out = p3.host.vrrpfw_json("close", "--persist-file", str(path))
         assert rc == 0
         assert path.read_bytes() == FOREIGN.encode()  # byte for byte what it was

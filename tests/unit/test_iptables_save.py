@@ -19,7 +19,8 @@ FOREIGN = (
     ":OUTPUT ACCEPT [0:0]\n"
     "# admin's own comment\n"
     "-A INPUT -i lo -j ACCEPT\n"
-    "-A INPUT -m comment --comment \"ssh from the jump host\" -s 198.51.100.7/32 -p tcp --dport 22 -j ACCEPT\n"
+    "-A INPUT -m comment --comment \"ssh from the jump host\" -s 198.51.100.7/32 "
+    "-p tcp --dport 22 -j ACCEPT\n"
     "-A OUTPUT -o lo -j ACCEPT\n"
     "COMMIT\n"
     "# Completed\n"
@@ -38,7 +39,8 @@ def test_add_puts_rules_first_in_their_chain_and_keeps_the_rest():
     first_output = next(line for line in lines if line.startswith("-A OUTPUT"))
     assert first_input == ips.rule_line(IN)
     assert first_output == ips.rule_line(OUT)
-    assert ips.rule_line(IN) == "-A INPUT -d 224.0.0.18/32 -i eth0 -p 112 -m comment --comment vrrpfw -j ACCEPT"
+    assert ips.rule_line(IN) == (
+        "-A INPUT -d 224.0.0.18/32 -i eth0 -p 112 -m comment --comment vrrpfw -j ACCEPT")
 
 
 def test_add_is_idempotent_and_remove_restores_bytes():

@@ -12,6 +12,7 @@ the original, slow path, so behaviour is unchanged where our guess misses.
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import glob
 import os
 import sys
@@ -19,18 +20,14 @@ import sysconfig
 import types
 from typing import Any, Callable, Dict, List, Optional
 
-_lib_dirs_cache: Optional[List[str]] = None
 
-
+@functools.lru_cache(maxsize=1)
 def _lib_dirs() -> List[str]:
-    global _lib_dirs_cache
-    if _lib_dirs_cache is None:
-        multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-        dirs = os.environ.get("LD_LIBRARY_PATH", "").split(":")
-        dirs += [f"/usr/lib/{multiarch}", f"/lib/{multiarch}"] if multiarch else []
-        dirs += ["/usr/lib64", "/lib64", "/usr/lib", "/lib", "/usr/local/lib"]
-        _lib_dirs_cache = [d for d in dirs if d and os.path.isdir(d)]
-    return _lib_dirs_cache
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    dirs = os.environ.get("LD_LIBRARY_PATH", "").split(":")
+    dirs += [f"/usr/lib/{multiarch}", f"/lib/{multiarch}"] if multiarch else []
+    dirs += ["/usr/lib64", "/lib64", "/usr/lib", "/lib", "/usr/local/lib"]
+    return [d for d in dirs if d and os.path.isdir(d)]
 
 
 def _fast_find_library(original: Callable[[str], Optional[str]]) -> Callable[[str], Optional[str]]:
@@ -86,7 +83,7 @@ def load_iptc() -> Any:
             os.environ["XTABLES_LIBDIR"] = libdir
         else:
             set_libdir = False
-    ctypes.util.find_library = _fast_find_library(saved_find)
+    ctypes.util.find_library = _fast_find_library(saved_find)  # type: ignore[assignment]
     try:
         import iptc  # noqa: PLC0415 - the point of this module
     finally:
@@ -96,4 +93,36 @@ def load_iptc() -> Any:
         if set_libdir:
             # python-iptables read it at import; don't leak it to children.
             os.environ.pop("XTABLES_LIBDIR", None)
+    _only_existing_tables(iptc)
     return iptc
+
+
+def _only_existing_tables(iptc: Any) -> None:
+    """python-iptables decides whether a target is a chain by asking *every*
+    table (``Rule.tables``), and asking creates the table: reading one INPUT
+    rule would instantiate legacy nat, mangle, raw and security tables on
+    the admin's host.  Those new Table objects default to autocommit, so
+    when collected they would write back their stale snapshot.  Only tables
+    that already exist can hold a chain, so we ask only those, and never
+    with autocommit."""
+    table_cls = iptc.Table
+    cache = getattr(table_cls, "_cache", None)
+
+    def existing(rule: Any) -> List[Any]:
+        tables = []
+        for name in _existing_table_names():
+            if name not in table_cls.ALL:
+                continue
+            if isinstance(cache, dict) and name in cache:
+                tables.append(table_cls(name))
+            else:
+                tables.append(table_cls(name, autocommit=False))
+        return tables
+
+    iptc.Rule.tables = property(existing)
+
+
+def _existing_table_names() -> List[str]:
+    from ..hostscan import legacy_table_names
+
+    return legacy_table_names() or ["filter"]

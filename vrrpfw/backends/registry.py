@@ -30,7 +30,7 @@ def load(name: str) -> Type[Backend]:
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
-def describe_scan(scan: "HostScan") -> str:
+def describe_scan(scan: HostScan) -> str:
     legacy = ", ".join(scan.legacy_tables) or "none"
     nft = ", ".join(c.label for c in scan.nft_filtering) or "none"
     if scan.nft_error:
@@ -40,7 +40,7 @@ def describe_scan(scan: "HostScan") -> str:
             f"`iptables` command: {variant}")
 
 
-def choose_auto(scan: "HostScan") -> Tuple[str, str]:
+def choose_auto(scan: HostScan) -> Tuple[str, str]:
     """(backend name, reason), or BackendUnavailable naming what was seen."""
     seen = describe_scan(scan)
     if scan.firewalld_tables:
@@ -61,7 +61,7 @@ def choose_auto(scan: "HostScan") -> Tuple[str, str]:
         f"(found {seen}); use --backend iptables to add legacy rules anyway")
 
 
-def select(name: str, options: Options, scan: Optional["HostScan"] = None) -> Backend:
+def select(name: str, options: Options, scan: Optional[HostScan] = None) -> Backend:
     if name not in NAMES:
         raise InputError(f"unknown backend {name!r}; choose one of: {', '.join(NAMES)}")
     if scan is None:

@@ -88,7 +88,7 @@ def _enabled(root: str, services: List[str]) -> Optional[bool]:
         openrc_links += glob.glob(_in_root(root, f"/etc/runlevels/*/{name}"))
     if systemd_links or openrc_links:
         return True
-    if os.path.isdir(_in_root(root, "/etc/systemd/system")) or os.path.isdir(_in_root(root, "/etc/runlevels")):
+    if any(os.path.isdir(_in_root(root, d)) for d in ("/etc/systemd/system", "/etc/runlevels")):
         return False
     return None
 

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Install everything vrrpfw and its test suite need on Debian 12, as root,
+# and make `vrrpfw` runnable.  Idempotent: safe to run again.
+#
+# Two environments are built, because vrrpfw must work on both ends:
+#   .venv-debian  Debian's own python3 and packages (typer 0.7, rich 13.3,
+#                 python-iptables 1.0.1, dbus-python 1.3.2): what the .deb runs on.
+#                 /usr/local/bin/vrrpfw points here.
+#   .venv-newest  the newest Python on the machine with the newest releases from PyPI.
+#   .venv-py39    Python 3.9 (the oldest supported), where an interpreter exists.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: run as root (apt-get, and the tests need network namespaces)" >&2
+    exit 3
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+APT_PACKAGES=(
+    python3 python3-venv python3-pip
+    python3-typer python3-rich python3-iptables python3-dbus python3-pytest
+    iptables nftables iproute2 util-linux
+    # to build dbus-python from PyPI for the newest-release environment
+    libdbus-1-dev libglib2.0-dev pkg-config
+)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup.sh: apt-get install ${missing[*]}"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+pip_quiet() { "$@" --disable-pip-version-check -q; }
+
+# Debian end: system site-packages give Debian's typer/rich/iptc/dbus/pytest.
+if [ ! -x .venv-debian/bin/python ]; then
+    /usr/bin/python3 -m venv --system-site-packages .venv-debian
+fi
+pip_quiet .venv-debian/bin/pip install --no-deps --no-build-isolation -e . 2>/dev/null \
+    || pip_quiet .venv-debian/bin/pip install --no-deps -e .
+
+# Newest end: the newest interpreter we can find, newest libraries from PyPI.
+newest=""
+for cand in python3.14 python3.13 python3.12 python3.11 python3; do
+    for dir in /root/.pyenv/versions/*/bin /usr/local/bin /usr/bin; do
+        if [ -x "$dir/$cand" ]; then
+            v="$("$dir/$cand" -c 'import sys; print("%d%02d" % sys.version_info[:2])')"
+            if [ -z "$newest" ] || [ "$v" -gt "${newest%%:*}" ]; then newest="$v:$dir/$cand"; fi
+        fi
+    done
+done
+NEWEST_PY="${newest#*:}"
+if [ ! -x .venv-newest/bin/python ]; then
+    "$NEWEST_PY" -m venv .venv-newest
+fi
+pip_quiet .venv-newest/bin/pip install --upgrade pip
+pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest ruff mypy
+pip_quiet .venv-newest/bin/pip install --no-deps -e .
+
+# Oldest supported Python, where the machine has one (pyenv on this image).
+PY39="$(ls /root/.pyenv/versions/3.9*/bin/python3.9 2>/dev/null | head -1 || true)"
+if [ -n "$PY39" ]; then
+    [ -x .venv-py39/bin/python ] || "$PY39" -m venv .venv-py39
+    pip_quiet .venv-py39/bin/pip install --upgrade typer rich python-iptables pytest
+    pip_quiet .venv-py39/bin/pip install --no-deps -e .
+fi
+
+ln -sf "$REPO/.venv-debian/bin/vrrpfw" /usr/local/bin/vrrpfw
+echo "setup.sh: ready: $(/usr/local/bin/vrrpfw --version) at /usr/local/bin/vrrpfw" \
+     "(newest env: $("$REPO/.venv-newest/bin/python" --version))"
