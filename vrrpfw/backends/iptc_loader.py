@@ -110,7 +110,7 @@ def _only_existing_tables(iptc: Any) -> None:
 
     def existing(rule: Any) -> List[Any]:
         tables = []
-        for name in _existing_table_names():
+        for name in _existing_table_names():  # read once per process
             if name not in table_cls.ALL:
                 continue
             if isinstance(cache, dict) and name in cache:
@@ -122,6 +122,7 @@ def _only_existing_tables(iptc: Any) -> None:
     iptc.Rule.tables = property(existing)
 
 
+@functools.lru_cache(maxsize=1)
 def _existing_table_names() -> List[str]:
     from ..hostscan import legacy_table_names
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Time vrrpfw against iptables-legacy -C on an already-open namespace.
+
+Run as root with the interpreter of the environment to measure, e.g.
+``.venv-debian/bin/python tests/bench/bench_iptables.py``.  Everything
+happens in throw-away network namespaces.  Prints medians and ratios; it
+asserts nothing (speed is measured, not tested).
+
+Scenarios: an empty filter table; 50,000 foreign rules in the filter table
+outside INPUT/OUTPUT (FORWARD and a user chain), where cost should not
+grow; and 5,000 foreign rules in INPUT itself, where it must.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Dict, List
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from netns import namespace  # noqa: E402
+
+
+def vrrpfw_cmd() -> List[str]:
+    script = os.path.join(os.path.dirname(sys.executable), "vrrpfw")
+    return [script] if os.path.exists(script) else [sys.executable, "-m", "vrrpfw"]
+
+
+def median_time(argv: List[str], runs: int, expect: int = 0) -> float:
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        proc = subprocess.run(argv, capture_output=True)
+        samples.append(time.perf_counter() - t)
+        if proc.returncode != expect:
+            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[:300]}")
+    return statistics.median(samples)
+
+
+def ruleset(other: int, in_input: int) -> str:
+    lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT DROP [0:0]",
+             ":FOREIGN - [0:0]"]
+    for i in range(in_input):
+        # Half tcp rules (skipped by the protocol prefilter), half protocol-less
+        # rules that must be decoded: the worst realistic mix.
+        proto = f"-p tcp --dport {1024 + i}" if i % 2 else ""
+        lines.append(f"-A INPUT -s 198.18.{i // 250}.{i % 250 + 1}/32 {proto} -j ACCEPT")
+    for i in range(other):
+        chain = "FORWARD" if i % 2 else "FOREIGN"
+        lines.append(f"-A {chain} -s 198.19.{(i // 250) % 250}.{i % 250 + 1}/32 -p udp "
+                     f"--dport {1024 + i % 60000} -j ACCEPT")
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+def scenario(name: str, other: int, in_input: int, runs: int) -> Dict[str, float]:
+    with namespace("vrbench") as ns:
+        ns.run("ip", "link", "add", "bv0", "type", "veth", "peer", "name", "bv1")
+        ns.run("iptables-legacy-restore", stdin=ruleset(other, in_input))
+        exec_ns = ["ip", "netns", "exec", ns.name]
+        cmd = exec_ns + vrrpfw_cmd()
+        subprocess.run(cmd + ["open", "--iface", "bv0", "--no-persist"], check=True, capture_output=True)
+        rule = ["INPUT", "-d", "224.0.0.18/32", "-i", "bv0", "-p", "112", "-m", "comment",
+                "--comment", "vrrpfw", "-j", "ACCEPT"]
+        res = {
+            "iptables-legacy -C": median_time(exec_ns + ["iptables-legacy", "-C", *rule], runs),
+            "vrrpfw check": median_time(cmd + ["check", "--iface", "bv0", "--no-persist"], runs),
+            "vrrpfw check --backend iptables": median_time(
+                cmd + ["check", "--iface", "bv0", "--no-persist", "--backend", "iptables"], runs),
+            "vrrpfw open (already open)": median_time(cmd + ["open", "--iface", "bv0", "--no-persist"], runs),
+        }
+    print(f"\n{name}")
+    base = res["iptables-legacy -C"]
+    for label, secs in res.items():
+        print(f"  {label:<34} {secs * 1000:8.1f} ms   {secs / base:5.1f}x iptables-legacy -C")
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=15)
+    ap.add_argument("--rules", type=int, default=50000)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bench_iptables.py needs root (network namespaces)")
+    print(f"python {sys.version.split()[0]}, {' '.join(vrrpfw_cmd())}, median of {args.runs} runs")
+    help_s = median_time(vrrpfw_cmd() + ["--help"], args.runs)
+    print(f"  vrrpfw --help                      {help_s * 1000:8.1f} ms   (target <= 150 ms)")
+    with tempfile.TemporaryDirectory():
+        scenario("empty filter table", 0, 0, args.runs)
+        big = scenario(f"{args.rules} foreign rules outside INPUT/OUTPUT", args.rules, 0, args.runs)
+        scenario("5000 foreign rules in INPUT (half of them tcp)", 0, 5000, max(3, args.runs // 3))
+    ratio = big["vrrpfw check"] / big["iptables-legacy -C"]
+    print(f"\nvrrpfw check at {args.rules} rules: {ratio:.1f}x iptables-legacy -C (target <= 4x)")
+
+
+if __name__ == "__main__":
+    main()
