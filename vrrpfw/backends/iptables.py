@@ -179,8 +179,13 @@ class IptablesBackend(Backend):
         lock = xtables_lock(self.options.lock_timeout) if write else contextlib.nullcontext()
         with lock:
             try:
+                # Creating the Table takes a snapshot (the whole table, as
+                # iptables -C does); a cached one may predate the lock, so
+                # only that one is refreshed: one snapshot per session.
+                cached = "filter" in getattr(self._iptc.Table, "_cache", {})
                 self._table = self._iptc.Table("filter", autocommit=False)
-                self._table.refresh()  # the cached handle may predate the lock
+                if cached:
+                    self._table.refresh()
             except self._iptc.IPTCError as e:
                 raise EnvironmentProblem(f"cannot read the legacy filter table: {e}") from None
             self._chains = {}
