@@ -20,6 +20,7 @@ from .api import check, close, open  # noqa: E402,A004
 from .errors import (  # noqa: E402
     BackendError,
     BackendUnavailable,
+    ConcurrentChange,
     EnvironmentProblem,
     InputError,
     LockTimeout,
@@ -32,6 +33,6 @@ from .results import Action, Persisted, PersistReport, Result, RuleReport, Runti
 __all__ = [
     "open", "check", "close", "Result", "RuleReport", "PersistReport", "Runtime",
     "Persisted", "Action", "VrrpfwError", "InputError", "EnvironmentProblem",
-    "BackendUnavailable", "LockTimeout", "PersistFileError", "BackendError",
+    "BackendUnavailable", "ConcurrentChange", "LockTimeout", "PersistFileError", "BackendError",
     "VrrpSpec", "VrrpRule", "DEFAULT_GROUP4", "__version__",
 ]

@@ -9,11 +9,13 @@ after it (persisting) is reported as exactly that partial outcome.
 from __future__ import annotations
 
 import os
+import random
+import time
 from typing import Iterable, List, Optional, Sequence, Set
 
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, RuntimeStatus
-from .errors import PersistFileError
+from .errors import ConcurrentChange, PersistFileError
 from .model import (
     DEFAULT_GROUP4,
     Direction,
@@ -27,6 +29,9 @@ from .persist import files
 from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime
 
 __all__ = ["open", "check", "close"]
+
+# A commit refused because the table changed is re-read, re-planned and retried.
+COMMIT_ATTEMPTS = 10
 
 
 def open(  # noqa: A001 - the public name the product card promises
@@ -111,16 +116,23 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
         persister.load()  # a file that does not parse stops us here, unchanged
     write = command != "check" and not options.dry_run
     result = Result(command, b.name, dry_run=options.dry_run)
-    with b.session(write=write):
-        if rules is None:
-            rules = _discover(b, persister, ifaces, group)
-        statuses = b.runtime_status(rules)
-        changes = b.plan(statuses, command) if command != "check" else []
-        result.planned = [b.describe(c) for c in changes]
-        if write and changes:
-            b.apply(changes)
-            result.changed = True
-            statuses = b.runtime_status(rules)  # proof, read back after the commit
+    wanted = rules
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            with b.session(write=write):
+                rules = wanted if wanted is not None else _discover(b, persister, ifaces, group)
+                statuses = b.runtime_status(rules)
+                changes = b.plan(statuses, command) if command != "check" else []
+                result.planned = [b.describe(c) for c in changes]
+                if write and changes:
+                    b.apply(changes)
+                    result.changed = True
+                    statuses = b.runtime_status(rules)  # proof, read back after the commit
+            break
+        except ConcurrentChange:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the other writer pass
     result.rules = [_report(b, st, changes, command) for st in statuses]
     if persister is not None:
         _persist(result, persister, statuses, command, options.dry_run)
@@ -129,9 +141,9 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
             rep.persisted = Persisted.SKIPPED
     if command != "close":
         result.blockers = b.blockers()
-        result.warnings.extend(_interface_warnings(rules))
+        result.warnings.extend(_interface_warnings([st.rule for st in statuses]))
     result.warnings.extend(b.warnings())
-    if command == "check" and not rules:
+    if command == "check" and not statuses:
         result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
     return result
 

@@ -44,3 +44,8 @@ class PersistFileError(EnvironmentProblem):
 
 class BackendError(EnvironmentProblem):
     """The firewall refused or failed an operation we expected to work."""
+
+
+class ConcurrentChange(BackendError):
+    """The table changed between our snapshot and our commit (someone wrote
+    without taking the lock); nothing of ours was committed, so we retry."""

@@ -246,6 +246,36 @@ def test_concurrent_iptables_writer_loses_nothing(tmp_path):
         assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
 
 
+def test_writer_ignoring_the_lock_is_survived_by_retrying(tmp_path):
+    """A writer on another lock file races us for real: libiptc commits that
+    find the table changed fail with EAGAIN, and vrrpfw re-reads and retries."""
+    theirs = {"XTABLES_LOCKFILE": str(tmp_path / "their.lock")}
+    ours = lock_env(tmp_path)
+    done = tmp_path / "writer-done"
+    writer_script = (
+        "for i in $(seq 1 200); do until iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
+        f"-p tcp --dport $((10000 + i)) -j ACCEPT 2>/dev/null; do sleep 0.01; done; sleep 0.02; done; "
+        f"touch {done}")
+    loop_script = (
+        f"n=0; while [ ! -e {done} ]; do for c in open close; do "
+        f"{sys.executable} -m vrrpfw $c --iface IFACE --no-persist >/dev/null || exit 1; "
+        "n=$((n+1)); done; done; echo $n")
+    with pair() as p:
+        p.host.ipt("-P", "INPUT", "DROP")
+        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=ours)
+                 for _ in range(2)]
+        writer = p.host.popen("bash", "-c", writer_script, env=theirs)
+        assert writer.wait(timeout=300) == 0
+        for loop in loops:
+            out, err = loop.communicate(timeout=120)
+            assert loop.returncode == 0, err
+        assert p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist", env=ours).returncode == 0
+        ports = [line for line in p.host.ipt("-S", "INPUT").splitlines() if "--dport" in line]
+        assert len(ports) == 200 and len(set(ports)) == 200
+        assert len(vrrpfw_rules(p.host, "INPUT")) == 1
+        assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
+
+
 def test_lock_held_too_long_is_exit_3_and_no_change(tmp_path):
     env = lock_env(tmp_path)
     holder_code = ("import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_CREAT | os.O_RDWR); "

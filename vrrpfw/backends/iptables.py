@@ -15,7 +15,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_protocol
-from ..errors import BackendError, EnvironmentProblem
+from ..errors import BackendError, ConcurrentChange, EnvironmentProblem
 from ..hostscan import HostScan
 from ..model import COMMENT, VRRP_PROTO, Direction, VrrpRule
 from ..persist import files, iptables_save, locations
@@ -287,6 +287,14 @@ class IptablesBackend(Backend):
                     iptc.Chain(self._table, ch.rule.chain).insert_rule(self._build(ch.rule), 0)
             self._table.commit()
         except iptc.IPTCError as e:
+            # EAGAIN: the table changed before our replace, nothing landed.
+            # EINVAL: it changed between libiptc's replace and its counter
+            # update, so our replace may have landed.  Either way the caller
+            # re-reads the table and re-plans, which is idempotent.
+            if "temporarily unavailable" in str(e) or "Invalid argument" in str(e):
+                raise ConcurrentChange(
+                    "the filter table kept changing while vrrpfw committed (a writer not "
+                    "taking the xtables lock?); run `vrrpfw check` to see what is in place") from None
             raise BackendError(f"iptables refused the change (nothing was committed): {e}") from None
         finally:
             self._table.refresh()
