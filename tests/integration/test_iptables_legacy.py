@@ -214,66 +214,53 @@ def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
         assert not path.exists()
 
 
-def test_concurrent_iptables_writer_loses_nothing(tmp_path):
-    env = lock_env(tmp_path)
+def race_with_writer(tmp_path, writer_env, our_env, add_rule):
+    """200 foreign rules added by ``add_rule`` (a shell command using $i) in one
+    process, while two loops alternate vrrpfw open and close; at the end every
+    foreign rule must be there once and vrrpfw's rules exactly once per chain.
+    Returns how many vrrpfw calls each loop made while the writer ran."""
     done = tmp_path / "writer-done"
-    writer_script = (
-        "for i in $(seq 1 200); do iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
-        f"-p tcp --dport $((10000 + i)) -j ACCEPT || exit 1; sleep 0.005; done; touch {done}")
-    # Each loop alternates open and close while the writer runs, and counts its calls.
+    writer_script = f"for i in $(seq 1 200); do {add_rule}; sleep 0.005; done; touch {done}"
     loop_script = (
         f"n=0; while [ ! -e {done} ]; do for c in open close; do "
         f"{sys.executable} -m vrrpfw $c --iface IFACE --no-persist >/dev/null || exit 1; "
         "n=$((n+1)); done; done; echo $n")
     with pair() as p:
         p.host.ipt("-P", "INPUT", "DROP")
-        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=env)
+        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=our_env)
                  for _ in range(2)]
-        writer = p.host.popen("bash", "-c", writer_script, env=env)
+        writer = p.host.popen("bash", "-c", writer_script, env=writer_env)
         assert writer.wait(timeout=300) == 0, writer.stderr.read() if writer.stderr else ""
         calls = []
         for loop in loops:
             out, err = loop.communicate(timeout=120)
             assert loop.returncode == 0, err
             calls.append(int(out.strip()))
-        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist", env=env)
-        assert proc.returncode == 0
-        lines = p.host.ipt("-S", "INPUT").splitlines()
-        ports = [line for line in lines if "--dport" in line]
-        assert len(ports) == 200 and len(set(ports)) == 200
-        assert len(vrrpfw_rules(p.host, "INPUT")) == 1
-        assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
-        assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
-
-
-def test_writer_ignoring_the_lock_is_survived_by_retrying(tmp_path):
-    """A writer on another lock file races us for real: libiptc commits that
-    find the table changed fail with EAGAIN, and vrrpfw re-reads and retries."""
-    theirs = {"XTABLES_LOCKFILE": str(tmp_path / "their.lock")}
-    ours = lock_env(tmp_path)
-    done = tmp_path / "writer-done"
-    writer_script = (
-        "for i in $(seq 1 200); do until iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
-        f"-p tcp --dport $((10000 + i)) -j ACCEPT 2>/dev/null; do sleep 0.01; done; sleep 0.02; done; "
-        f"touch {done}")
-    loop_script = (
-        f"n=0; while [ ! -e {done} ]; do for c in open close; do "
-        f"{sys.executable} -m vrrpfw $c --iface IFACE --no-persist >/dev/null || exit 1; "
-        "n=$((n+1)); done; done; echo $n")
-    with pair() as p:
-        p.host.ipt("-P", "INPUT", "DROP")
-        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=ours)
-                 for _ in range(2)]
-        writer = p.host.popen("bash", "-c", writer_script, env=theirs)
-        assert writer.wait(timeout=300) == 0
-        for loop in loops:
-            out, err = loop.communicate(timeout=120)
-            assert loop.returncode == 0, err
-        assert p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist", env=ours).returncode == 0
+        assert p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist", env=our_env).returncode == 0
         ports = [line for line in p.host.ipt("-S", "INPUT").splitlines() if "--dport" in line]
         assert len(ports) == 200 and len(set(ports)) == 200
         assert len(vrrpfw_rules(p.host, "INPUT")) == 1
         assert len(vrrpfw_rules(p.host, "OUTPUT")) == 1
+    return calls
+
+
+ADD_RULE = ("iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
+            "-p tcp --dport $((10000 + i)) -j ACCEPT")
+
+
+def test_concurrent_iptables_writer_loses_nothing(tmp_path):
+    env = lock_env(tmp_path)
+    calls = race_with_writer(tmp_path, env, env, ADD_RULE + " || exit 1")
+    assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
+
+
+def test_writer_ignoring_the_lock_is_survived_by_retrying(tmp_path):
+    """A writer on another lock file races us for real: libiptc commits that
+    find the table changed fail (EAGAIN/EINVAL), and vrrpfw re-reads and retries."""
+    theirs = {"XTABLES_LOCKFILE": str(tmp_path / "their.lock")}
+    retrying = f"until {ADD_RULE} 2>/dev/null; do sleep 0.01; done; sleep 0.015"
+    calls = race_with_writer(tmp_path, theirs, lock_env(tmp_path), retrying)
+    assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
 
 
 def test_lock_held_too_long_is_exit_3_and_no_change(tmp_path):
