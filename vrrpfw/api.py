@@ -14,18 +14,16 @@ import time
 from typing import Iterable, List, Optional, Sequence, Set
 
 from .backends import registry
-from .backends.base import Backend, Change, Key, Options, Persister, RuntimeStatus
-from .errors import ConcurrentChange, PersistFileError
+from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
+from .errors import ConcurrentChange, VrrpfwError
 from .model import (
     DEFAULT_GROUP4,
-    Direction,
     VrrpRule,
     make_spec,
     rules_for,
     validate_group,
     validate_interface,
 )
-from .persist import files
 from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime
 
 __all__ = ["open", "check", "close"]
@@ -94,11 +92,9 @@ def _keep(key: Key, ifaces: Optional[Sequence[str]], group: Optional[str]) -> bo
 def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]],
               group: Optional[str]) -> List[VrrpRule]:
     found = list(b.discover())
-    if p is not None:
-        for key in sorted(p.keys()):
-            rule = VrrpRule(Direction(key[0]), key[1], key[2])
-            if rule not in found:
-                found.append(rule)
+    for rule in p.discover() if p is not None else []:
+        if rule not in found:
+            found.append(rule)
     return [r for r in found if _keep(r.key, ifaces, group)]
 
 
@@ -166,27 +162,27 @@ def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: s
 
 def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
              command: str, dry_run: bool) -> None:
-    old = p.original()
+    rules = [st.rule for st in statuses]
+    before: Set[Key] = p.persisted(rules)
     if command == "open":
         # An allowance someone else made is theirs to persist; we add nothing.
         wanted = [st.rule for st in statuses if st.state is not Runtime.ALLOWED_BY_OTHER or st.ours]
-        new = p.with_rules(wanted)
+        plan = p.plan("open", wanted)
     elif command == "close":
-        new = p.without([st.rule.key for st in statuses])
+        plan = p.plan("close", rules)
     else:
-        new = old or ""
+        plan = PersistPlan(False)
     report = PersistReport(p.path, boot_restore=p.restorer, note=p.note)
-    before: Set[Key] = set(p.keys())
-    if new != (old or ""):
-        result.diff = files.unified_diff(p.path, old, new)
+    if plan.changed:
+        result.diff = plan.diff
         if not dry_run:
             try:
-                p.write(new)
+                p.commit(plan)
                 report.changed = True
                 result.changed = True
-            except PersistFileError as e:
+            except VrrpfwError as e:
                 report.error = f"persisting failed: {e}"
-    after: Set[Key] = set(p.keys())
+    after: Set[Key] = p.persisted(rules)
     result.persist = report
     for st, rep in zip(statuses, result.rules):
         key = st.rule.key

@@ -51,36 +51,43 @@ class Change:
     handle: Any = None  # what to delete, for DELETE/MOVE
 
 
-class Persister(abc.ABC):
-    """A saved ruleset vrrpfw edits for the next boot."""
+@dataclass
+class PersistPlan:
+    """What persisting would change: a human-readable diff and the backend's
+    own payload (new file text, a list of D-Bus calls, ...)."""
 
-    path: str
-    restorer: Optional[str]
-    note: Optional[str]
+    changed: bool
+    diff: str = ""
+    payload: Any = None
+
+
+class Persister(abc.ABC):
+    """Where a backend keeps vrrpfw's rules for the next boot: a saved
+    ruleset file, firewalld's permanent configuration, ..."""
+
+    path: str  # shown to the admin: a file, or a description of the store
+    restorer: Optional[str] = None
+    note: Optional[str] = None
 
     @abc.abstractmethod
     def load(self) -> None:
-        """Read and parse; raise PersistFileError before anything changes."""
+        """Read and validate; raise before anything changes."""
 
     @abc.abstractmethod
-    def keys(self) -> Set[Key]:
-        """Keys of vrrpfw's rules in the file."""
+    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Keys of those rules that the store allows VRRP for."""
 
     @abc.abstractmethod
-    def with_rules(self, rules: Sequence[VrrpRule]) -> str:
-        """New text holding these rules (unchanged text if all present)."""
+    def discover(self) -> List[VrrpRule]:
+        """vrrpfw's own rules in the store."""
 
     @abc.abstractmethod
-    def without(self, keys: Optional[Sequence[Key]]) -> str:
-        """New text without vrrpfw's rules for keys (all if None)."""
+    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
+        """``open``: ensure these rules; ``close``: remove vrrpfw's for them."""
 
     @abc.abstractmethod
-    def original(self) -> Optional[str]:
-        """Text as loaded, None if the file did not exist."""
-
-    @abc.abstractmethod
-    def write(self, text: str) -> None:
-        """Atomically replace the file."""
+    def commit(self, plan: PersistPlan) -> None:
+        """Make the plan true (atomically where the store allows)."""
 
 
 class Backend(abc.ABC):

@@ -20,7 +20,7 @@ from ..hostscan import HostScan
 from ..model import COMMENT, VRRP_PROTO, Direction, VrrpRule
 from ..persist import files, iptables_save, locations
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
+from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .iptc_loader import load_iptc
 from .xtables_lock import xtables_lock
 
@@ -133,23 +133,30 @@ class IptablesSaveFile(Persister):
         assert self._doc is not None
         return self._doc
 
-    def keys(self) -> Set[Key]:
+    def _keys(self) -> Set[Key]:
         return {key for _, key in iptables_save.filter_keys(self._loaded())}
 
-    def with_rules(self, rules: Sequence[VrrpRule]) -> str:
-        return iptables_save.add_rules(self._loaded(), rules)
+    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        return self._keys() & {r.key for r in rules}
 
-    def without(self, keys: Optional[Sequence[Key]]) -> str:
-        return iptables_save.remove_rules(self._loaded(), keys)
+    def discover(self) -> List[VrrpRule]:
+        return [VrrpRule(Direction(k[0]), k[1], k[2]) for k in sorted(self._keys())]
 
-    def original(self) -> Optional[str]:
-        self._loaded()
-        return self._text
+    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
+        doc = self._loaded()
+        if op == "open":
+            new = iptables_save.add_rules(doc, rules)
+        else:
+            new = iptables_save.remove_rules(doc, [r.key for r in rules])
+        old = self._text
+        if new == (old or ""):
+            return PersistPlan(False)
+        return PersistPlan(True, files.unified_diff(self.path, old, new), new)
 
-    def write(self, text: str) -> None:
-        files.atomic_write(self.path, text)
-        self._text = text
-        self._doc = iptables_save.parse(text, self.path)
+    def commit(self, plan: PersistPlan) -> None:
+        files.atomic_write(self.path, plan.payload)
+        self._text = plan.payload
+        self._doc = iptables_save.parse(plan.payload, self.path)
 
 
 class IptablesBackend(Backend):
