@@ -78,8 +78,9 @@ class Netns:
 
     def vrrpfw(self, *args: str, env: Optional[Dict[str, str]] = None,
                timeout: float = 120) -> subprocess.CompletedProcess:
-        # Never let a test fall back to the host's real saved ruleset in /etc.
-        if not any(a.startswith(("--persist-file", "--no-persist")) for a in args) and "--help" not in args:
+        # Never let a test fall back to the host's saved ruleset or state in /etc, /var.
+        if not any(a.startswith(("--persist-file", "--no-persist", "--state-file")) for a in args) \
+                and "--help" not in args:
             raise AssertionError(f"test ran vrrpfw {args} without --persist-file or --no-persist")
         return self.run(sys.executable, "-m", "vrrpfw", *args, check=False, env=env, timeout=timeout)
 

@@ -15,7 +15,7 @@ from typing import Iterable, List, Optional, Sequence, Set
 
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
-from .errors import ConcurrentChange, VrrpfwError
+from .errors import ConcurrentChange, InputError, VrrpfwError
 from .model import (
     DEFAULT_GROUP4,
     VrrpRule,
@@ -42,10 +42,17 @@ def open(  # noqa: A001 - the public name the product card promises
     dry_run: bool = False,
     lock_timeout: float = 10.0,
     root: str = "/",
+    zone: Optional[str] = None,
+    mode: str = "auto",
+    force: bool = False,
+    state_file: Optional[str] = None,
 ) -> Result:
-    """Allow VRRP in and out of each interface; idempotent."""
+    """Allow VRRP in and out of each interface; idempotent.  ``zone``,
+    ``mode`` (auto/direct/zone), ``force`` and ``state_file`` are for the
+    firewalld backend."""
     spec = make_spec(interfaces, group)
-    options = Options(persist, persist_file, dry_run, lock_timeout, root)
+    options = Options(persist, persist_file, dry_run, lock_timeout, root,
+                      _zone(zone), _mode(mode), force, state_file)
     return _run("open", rules_for(spec), None, None, backend, options)
 
 
@@ -57,12 +64,15 @@ def check(
     persist: bool = True,
     persist_file: Optional[str] = None,
     root: str = "/",
+    zone: Optional[str] = None,
+    mode: str = "auto",
+    state_file: Optional[str] = None,
 ) -> Result:
     """Report, per rule, runtime and persisted state; changes nothing.
     Without interfaces, checks every interface vrrpfw has rules for."""
     rules = rules_for(make_spec(interfaces, group)) if interfaces else None
     group_filter = None if interfaces else (validate_group(group) if group != DEFAULT_GROUP4 else None)
-    options = Options(persist, persist_file, False, 0.0, root)
+    options = Options(persist, persist_file, False, 0.0, root, _zone(zone), _mode(mode), True, state_file)
     return _run("check", rules, None, group_filter, backend, options)
 
 
@@ -76,13 +86,36 @@ def close(
     dry_run: bool = False,
     lock_timeout: float = 10.0,
     root: str = "/",
+    zone: Optional[str] = None,
+    mode: str = "auto",
+    state_file: Optional[str] = None,
+    remove_seed_rules: bool = False,
 ) -> Result:
     """Remove vrrpfw's own rules (for these interfaces, any group unless
-    ``group`` is given), runtime and persisted; never anyone else's."""
+    ``group`` is given), runtime and persisted; never anyone else's.
+    ``remove_seed_rules`` (firewalld) also removes hand-made VRRP direct rules."""
     ifaces = [validate_interface(i) for i in interfaces] if interfaces else None
     group_filter = validate_group(group) if group is not None else None
-    options = Options(persist, persist_file, dry_run, lock_timeout, root)
+    options = Options(persist, persist_file, dry_run, lock_timeout, root,
+                      _zone(zone), _mode(mode), True, state_file, remove_seed_rules)
     return _run("close", None, ifaces, group_filter, backend, options)
+
+
+MODES = ("auto", "direct", "zone")
+
+
+def _mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    return mode
+
+
+def _zone(zone: Optional[str]) -> Optional[str]:
+    if zone is None:
+        return None
+    if not zone or len(zone) > 64 or not all(c.isalnum() or c in "-_" for c in zone):
+        raise InputError(f"zone name {zone!r} is not a valid firewalld zone name")
+    return zone
 
 
 def _keep(key: Key, ifaces: Optional[Sequence[str]], group: Optional[str]) -> bool:

@@ -46,8 +46,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-BACKEND_HELP = "Firewall backend: auto or iptables (legacy tables)."
+BACKEND_HELP = "Firewall backend: auto, iptables (legacy tables) or firewalld."
 IFACE_HELP = "Interface VRRP runs on (repeatable)."
+ZONE_HELP = "firewalld: zone to use (default: the interface's zone)."
+STATE_HELP = "firewalld: file where vrrpfw records the zone allowances it added."
 
 
 def _version(value: bool) -> None:
@@ -100,13 +102,17 @@ def open_cmd(
     no_persist: bool = typer.Option(False, "--no-persist", help="Change the runtime firewall only."),
     persist_file: Optional[str] = typer.Option(None, "--persist-file", help="Saved ruleset to edit."),
     lock_timeout: float = typer.Option(10.0, "--lock-timeout", help="Seconds to wait for the xtables lock."),
+    zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
+    mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
+    state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
+    force: bool = typer.Option(False, "--force", help="firewalld: direct rules even on nftables."),
 ) -> None:
     """Allow VRRP in and out of the interfaces (idempotent) and persist it."""
     from . import api
 
     _call(api.open, as_json, interfaces=iface, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
-          lock_timeout=lock_timeout)
+          lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file)
 
 
 @app.command("check", epilog=EXIT_CODES_HELP)
@@ -118,12 +124,16 @@ def check_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     no_persist: bool = typer.Option(False, "--no-persist", help="Do not check the persisted file."),
     persist_file: Optional[str] = typer.Option(None, "--persist-file", help="Saved ruleset to check."),
+    zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
+    mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
+    state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
 ) -> None:
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
     from . import api
 
     _call(api.check, as_json, interfaces=iface or None, group=group, backend=backend,
-          persist=not no_persist, persist_file=persist_file)
+          persist=not no_persist, persist_file=persist_file, zone=zone, mode=mode,
+          state_file=state_file)
 
 
 @app.command("close", epilog=EXIT_CODES_HELP)
@@ -137,13 +147,19 @@ def close_cmd(
     no_persist: bool = typer.Option(False, "--no-persist", help="Leave the persisted file alone."),
     persist_file: Optional[str] = typer.Option(None, "--persist-file", help="Saved ruleset to edit."),
     lock_timeout: float = typer.Option(10.0, "--lock-timeout", help="Seconds to wait for the xtables lock."),
+    zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
+    mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
+    state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
+    remove_seed_rules: bool = typer.Option(
+        False, "--remove-seed-rules", help="firewalld: also remove hand-made VRRP direct rules."),
 ) -> None:
     """Remove exactly vrrpfw's rules, runtime and persisted (idempotent)."""
     from . import api
 
     _call(api.close, as_json, interfaces=iface or None, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
-          lock_timeout=lock_timeout)
+          lock_timeout=lock_timeout, zone=zone, mode=mode, state_file=state_file,
+          remove_seed_rules=remove_seed_rules)
 
 
 def _click_exceptions() -> Any:

@@ -49,6 +49,7 @@ class HostScan:
     nft_error: Optional[str] = None
     nft_chains: List[NftChain] = field(default_factory=list)
     firewalld_tables: List[str] = field(default_factory=list)
+    firewalld_bus: bool = False  # firewalld answers on the system bus
 
     @property
     def legacy_filter(self) -> bool:
@@ -126,8 +127,29 @@ def parse_nft_ruleset(doc: Dict[str, Any]) -> tuple:
     return list(chains.values()), firewalld
 
 
+FIREWALLD_BUS_NAME = "org.fedoraproject.FirewallD1"
+
+
+def firewalld_answers() -> bool:
+    """Is firewalld on the system bus (``DBUS_SYSTEM_BUS_ADDRESS`` honoured)?
+    A cheap no when no bus is in sight, so dbus is only imported where useful."""
+    if not os.environ.get("DBUS_SYSTEM_BUS_ADDRESS") and not any(
+            os.path.exists(p) for p in ("/run/dbus/system_bus_socket", "/var/run/dbus/system_bus_socket")):
+        return False
+    try:
+        import dbus
+
+        bus = dbus.SystemBus()
+        proxy = bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus")
+        iface = dbus.Interface(proxy, "org.freedesktop.DBus")
+        return bool(iface.NameHasOwner(FIREWALLD_BUS_NAME, timeout=5))
+    except Exception:  # no dbus-python, no bus, bus refuses: not answering
+        return False
+
+
 def scan(nft_timeout: float = 20.0) -> HostScan:
-    result = HostScan(legacy_tables=legacy_table_names(), iptables_variant=iptables_variant())
+    result = HostScan(legacy_tables=legacy_table_names(), iptables_variant=iptables_variant(),
+                      firewalld_bus=firewalld_answers())
     nft = shutil.which("nft")
     if nft is None:
         result.nft_error = "nft is not installed: nf_tables chains were not inspected"

@@ -43,7 +43,7 @@ def _trailer(result: Result) -> List[str]:
         lines.append("planned:")
         lines += [f"  {cmd}" for cmd in result.planned]
     if result.dry_run and result.diff:
-        lines.append("persisted file diff:")
+        lines.append("persisted changes:")
         lines += ["  " + d for d in result.diff.rstrip("\n").split("\n")]
     p = result.persist
     if p is not None:

@@ -32,6 +32,12 @@ class Options:
     dry_run: bool = False
     lock_timeout: float = 10.0
     root: str = "/"  # where host files (os-release, restorers) are looked up
+    # firewalld
+    zone: Optional[str] = None
+    mode: str = "auto"  # auto | direct | zone
+    force: bool = False  # direct rules even where they cannot work
+    state_file: Optional[str] = None
+    remove_seed: bool = False  # close: also remove hand-made VRRP direct rules
 
 
 @dataclass

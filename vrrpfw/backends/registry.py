@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # hostscan pulls in subprocess and json; keep --help fast
 BACKENDS: Dict[str, Tuple[str, str, str]] = {
     "iptables": ("vrrpfw.backends.iptables", "IptablesBackend",
                  "legacy iptables tables, via python-iptables (libiptc)"),
+    "firewalld": ("vrrpfw.backends.firewalld", "FirewalldBackend",
+                  "firewalld over D-Bus: direct rules or a zone allowance, runtime and permanent"),
 }
 NAMES = ("auto",) + tuple(BACKENDS)
 
@@ -43,10 +45,12 @@ def describe_scan(scan: HostScan) -> str:
 def choose_auto(scan: HostScan) -> Tuple[str, str]:
     """(backend name, reason), or BackendUnavailable naming what was seen."""
     seen = describe_scan(scan)
+    if scan.firewalld_bus:
+        return "firewalld", "firewalld answers on the system bus and manages this host"
     if scan.firewalld_tables:
         raise BackendUnavailable(
-            "firewalld manages this host (nf_tables table "
-            f"{', '.join(scan.firewalld_tables)}) and vrrpfw has no firewalld backend yet; "
+            f"firewalld's nf_tables table ({', '.join(scan.firewalld_tables)}) exists but firewalld "
+            "does not answer on the system bus (not running? DBUS_SYSTEM_BUS_ADDRESS?); "
             f"found {seen}")
     if scan.nft_filtering:
         raise BackendUnavailable(
