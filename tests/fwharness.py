@@ -58,7 +58,8 @@ class FirewalldHost:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"firewalld exited: {self.proc.stderr.read() if self.proc.stderr else ''}")
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise AssertionError(f"firewalld exited: {err}")
             state = self.host.run("firewall-cmd", "--state", check=False)
             if state.stdout.strip() == "running":
                 return

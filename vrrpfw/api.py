@@ -196,7 +196,8 @@ def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: s
 def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
              command: str, dry_run: bool) -> None:
     rules = [st.rule for st in statuses]
-    before: Set[Key] = p.persisted(rules)
+    measure = p.owned if command == "close" else p.persisted
+    before: Set[Key] = measure(rules)
     if command == "open":
         # An allowance someone else made is theirs to persist; we add nothing.
         wanted = [st.rule for st in statuses if st.state is not Runtime.ALLOWED_BY_OTHER or st.ours]
@@ -215,7 +216,7 @@ def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
                 result.changed = True
             except VrrpfwError as e:
                 report.error = f"persisting failed: {e}"
-    after: Set[Key] = p.persisted(rules)
+    after: Set[Key] = measure(rules)
     result.persist = report
     for st, rep in zip(statuses, result.rules):
         key = st.rule.key

@@ -140,7 +140,7 @@ def firewalld_answers() -> bool:
         import dbus
 
         bus = dbus.SystemBus()
-        proxy = bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus")
+        proxy = bus.get_object("org.freedesktop.DBus", "/org/freedesktop/DBus", introspect=False)
         iface = dbus.Interface(proxy, "org.freedesktop.DBus")
         return bool(iface.NameHasOwner(FIREWALLD_BUS_NAME, timeout=5))
     except Exception:  # no dbus-python, no bus, bus refuses: not answering

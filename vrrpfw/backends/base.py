@@ -83,6 +83,12 @@ class Persister(abc.ABC):
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         """Keys of those rules that the store allows VRRP for."""
 
+    def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Keys for which vrrpfw's *own* items are in the store (what close
+        must remove).  Where everything vrrpfw finds is its own, that is
+        simply what is persisted."""
+        return self.persisted(rules)
+
     @abc.abstractmethod
     def discover(self) -> List[VrrpRule]:
         """vrrpfw's own rules in the store."""

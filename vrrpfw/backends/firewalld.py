@@ -20,6 +20,7 @@ vrrpfw added and which interfaces asked for them.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -35,7 +36,8 @@ PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
 SERVICE = "vrrp"
 ACCEPTING_TARGETS = {"ACCEPT"}
-DBUS_TIMEOUT = 15.0
+# Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
+DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
 
 
 def rich_rule(group: str) -> str:
@@ -96,8 +98,8 @@ class Firewalld:
         self._dbus = dbus
         try:
             bus = dbus.SystemBus()
-            obj = bus.get_object(BUS_NAME, PATH)
-            cfg = bus.get_object(BUS_NAME, CONFIG_PATH)
+            obj = bus.get_object(BUS_NAME, PATH, introspect=False)
+            cfg = bus.get_object(BUS_NAME, CONFIG_PATH, introspect=False)
         except dbus.exceptions.DBusException as e:
             raise self._map(e, "connecting to firewalld") from None
         self.bus = bus
@@ -171,7 +173,7 @@ class Firewalld:
     def zone_cfg(self, zone: str) -> Any:
         if zone not in self._zone_cfg:
             path = self.call(f"finding permanent zone {zone}", self.config.getZoneByName, zone)
-            obj = self.bus.get_object(BUS_NAME, path)
+            obj = self.bus.get_object(BUS_NAME, path, introspect=False)
             self._zone_cfg[zone] = self._dbus.Interface(obj, BUS_NAME + ".config.zone")
         return self._zone_cfg[zone]
 
@@ -386,6 +388,10 @@ class FirewalldPermanent(Persister):
         layer = self._layer()
         return {r.key for r in rules
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
+
+    def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        layer = self._layer()
+        return {r.key for r in rules if layer.status(r)[2]}
 
     def discover(self) -> List[VrrpRule]:
         return self.b.discover_layer("permanent")

@@ -1,0 +1,212 @@
+"""The firewalld backend against real firewalld (both FirewallBackend values)
+in a namespace on a private D-Bus bus, with real VRRP packets."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+from fwharness import firewalld_host
+from netns import adverts
+
+pytestmark = pytest.mark.integration
+
+BACKENDS = ["nftables", "iptables"]
+RICH = 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
+
+
+def inbound(fw):
+    p = fw.pair
+    return adverts(p.peer, p.peer_if, p.host, p.host_if)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_blocked_open_idempotent_close(tmp_path, backend):
+    with firewalld_host(tmp_path, backend) as fw:
+        iface = fw.pair.host_if
+        before = inbound(fw)
+        assert before["wire"] == 20 and before["delivered"] == 0, before
+
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and out["backend"] == "firewalld" and out["changed"] is True, out
+        assert inbound(fw)["delivered"] == 20
+        if backend == "nftables":
+            assert fw.cmd("--list-rich-rules") == RICH
+            assert fw.cmd("--permanent", "--list-rich-rules") == RICH
+            assert fw.cmd("--direct", "--get-all-rules") == ""
+        else:
+            direct = fw.cmd("--direct", "--get-all-rules")
+            ours = f"ipv4 filter INPUT 0 -i {iface} -d 224.0.0.18 -p 112 -m comment --comment vrrpfw"
+            assert ours in direct
+            assert f"ipv4 filter OUTPUT 0 -o {iface}" in direct
+            assert fw.cmd("--permanent", "--direct", "--get-all-rules") == direct
+            assert fw.cmd("--list-rich-rules") == ""
+
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and out["changed"] is False
+        rc, out = fw.vrrpfw_json("check")
+        assert rc == 0 and {r["runtime"] for r in out["rules"]} <= {"allowed", "allowed-by-other"}
+
+        rc, out = fw.vrrpfw_json("close", "--iface", iface)
+        assert rc == 0 and out["changed"] is True
+        assert inbound(fw)["delivered"] == 0
+        assert fw.cmd("--list-rich-rules") == fw.cmd("--permanent", "--list-rich-rules") == ""
+        assert fw.cmd("--direct", "--get-all-rules") == ""
+        assert fw.cmd("--permanent", "--direct", "--get-all-rules") == ""
+        with open(fw.state_file) as f:
+            assert json.load(f)["firewalld"] == []
+        assert fw.vrrpfw("check", "--iface", iface).returncode == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_permanent_survives_reload_and_restart(tmp_path, backend):
+    with firewalld_host(tmp_path, backend) as fw:
+        iface = fw.pair.host_if
+        assert fw.vrrpfw("open", "--iface", iface).returncode == 0
+        fw.cmd("--reload")
+        assert fw.vrrpfw("check", "--iface", iface).returncode == 0
+        assert inbound(fw)["delivered"] == 20
+        fw.restart()
+        check = fw.vrrpfw("check", "--iface", iface)
+        assert check.returncode == 0, check.stdout
+        assert inbound(fw)["delivered"] == 20
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dry_run_changes_nothing(tmp_path, backend):
+    with firewalld_host(tmp_path, backend) as fw:
+        iface = fw.pair.host_if
+        proc = fw.vrrpfw("open", "--iface", iface, "--dry-run")
+        assert proc.returncode == 0
+        assert "planned:" in proc.stdout and "permanent:" in proc.stdout
+        assert fw.cmd("--list-rich-rules") == fw.cmd("--permanent", "--list-rich-rules") == ""
+        assert fw.cmd("--direct", "--get-all-rules") == ""
+        assert not os.path.exists(fw.state_file)
+        assert inbound(fw)["delivered"] == 0
+
+
+def test_interface_in_a_non_default_zone(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--zone=internal", "--add-interface", iface)
+        fw.cmd("--permanent", "--zone=internal", "--add-interface", iface)
+        assert inbound(fw)["delivered"] == 0
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0
+        assert "zone internal" in out["rules"][0]["rule"]
+        assert any("zone internal covers: " + iface in w for w in out["warnings"])
+        assert fw.cmd("--zone=internal", "--list-rich-rules") == RICH
+        assert fw.cmd("--permanent", "--zone=internal", "--list-rich-rules") == RICH
+        assert fw.cmd("--zone=public", "--list-rich-rules") == ""
+        assert inbound(fw)["delivered"] == 20
+
+
+def test_vrrp_service_used_where_firewalld_knows_it(tmp_path):
+    with firewalld_host(tmp_path, "nftables", vrrp_service=True) as fw:
+        iface = fw.pair.host_if
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and "service vrrp" in out["rules"][0]["rule"]
+        assert "vrrp" in fw.cmd("--list-services").split()
+        assert "vrrp" in fw.cmd("--permanent", "--list-services").split()
+        assert fw.cmd("--list-rich-rules") == ""
+        assert inbound(fw)["delivered"] == 20
+        assert fw.vrrpfw("close").returncode == 0
+        assert "vrrp" not in fw.cmd("--list-services").split()
+        assert "vrrp" not in fw.cmd("--permanent", "--list-services").split()
+        assert inbound(fw)["delivered"] == 0
+
+
+ALREADY = [
+    ("service", ["--add-service=vrrp"], "service vrrp in zone public"),
+    ("protocol", ["--add-protocol=vrrp"], "protocol vrrp in zone public"),
+    ("rich rule", [f"--add-rich-rule={RICH}"], "rich rule"),
+]
+
+
+@pytest.mark.parametrize("what, args, words", ALREADY, ids=[a[0] for a in ALREADY])
+def test_already_allowed_is_reported_and_left_alone(tmp_path, what, args, words):
+    with firewalld_host(tmp_path, "nftables", vrrp_service=True) as fw:
+        iface = fw.pair.host_if
+        fw.cmd(*args)
+        fw.cmd("--permanent", *args)
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and out["changed"] is False, out
+        assert out["rules"][0]["runtime"] == "allowed-by-other"
+        assert words in out["rules"][0]["detail"]
+        assert inbound(fw)["delivered"] == 20
+        rc, out = fw.vrrpfw_json("close", "--iface", iface)
+        assert rc == 0 and out["changed"] is False
+        assert inbound(fw)["delivered"] == 20  # the admin's allowance stays
+
+
+def test_accept_target_counts_as_allowed(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--zone=trusted", "--add-interface", iface)
+        fw.cmd("--permanent", "--zone=trusted", "--add-interface", iface)
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and out["changed"] is False
+        assert "zone trusted (target ACCEPT)" in out["rules"][0]["detail"]
+
+
+def test_seed_direct_recipe_is_ineffective_on_nftables(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        recipe = ["ipv4", "filter", "INPUT", "0", "--in-interface", iface, "--destination",
+                  "224.0.0.18", "--protocol", "vrrp", "-j", "ACCEPT"]
+        fw.cmd("--direct", "--add-rule", *recipe)
+        fw.cmd("--permanent", "--direct", "--add-rule", *recipe)
+        assert inbound(fw)["delivered"] == 0  # the classic recipe changes nothing here
+
+        check = fw.vrrpfw("check", "--iface", iface)
+        assert check.returncode == 1 and "present but ineffective" in check.stdout
+        refused = fw.vrrpfw("open", "--iface", iface, "--mode", "direct")
+        assert refused.returncode == 2 and "ineffective" in refused.stderr
+        assert fw.vrrpfw("open", "--iface", iface).returncode == 0
+        assert inbound(fw)["delivered"] == 20
+
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert "--protocol vrrp" in fw.cmd("--direct", "--get-all-rules")  # not ours: kept
+        assert fw.vrrpfw("close", "--remove-seed-rules").returncode == 0
+        assert fw.cmd("--direct", "--get-all-rules") == ""
+        assert fw.cmd("--permanent", "--direct", "--get-all-rules") == ""
+
+
+def test_two_interfaces_share_one_zone_allowance(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.host.run("ip", "link", "add", "vrfx0", "type", "veth", "peer", "name", "vrfx1")
+        assert fw.vrrpfw("open", "--iface", iface, "--iface", "vrfx0").returncode == 0
+        assert fw.cmd("--list-rich-rules") == RICH
+        assert fw.vrrpfw("close", "--iface", "vrfx0").returncode == 0
+        assert fw.cmd("--list-rich-rules") == RICH  # still needed by the first interface
+        assert inbound(fw)["delivered"] == 20
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert fw.cmd("--list-rich-rules") == ""
+
+
+def test_dbus_error_paths(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        bad = fw.vrrpfw("open", "--iface", iface, "--zone", "nosuchzone")
+        assert bad.returncode == 2 and bad.stderr.strip().startswith("vrrpfw: error: firewalld has no zone")
+        assert fw.cmd("--list-rich-rules") == ""
+
+        # Hung firewalld: the call times out instead of hanging the caller.
+        assert fw.proc is not None
+        os.kill(fw.proc.pid, signal.SIGSTOP)
+        try:
+            hung = fw.host.vrrpfw("open", "--iface", iface, "--backend", "firewalld", "--state-file",
+                                  fw.state_file, env={"VRRPFW_DBUS_TIMEOUT": "2"})
+            assert hung.returncode == 3, hung.stdout + hung.stderr
+            assert "Traceback" not in hung.stderr and len(hung.stderr.strip().splitlines()) == 1
+        finally:
+            os.kill(fw.proc.pid, signal.SIGCONT)
+
+        fw.stop()
+        gone = fw.vrrpfw("open", "--iface", iface, "--backend", "firewalld")
+        assert gone.returncode == 3
+        assert "firewalld does not answer on the system bus" in gone.stderr
+        assert "Traceback" not in gone.stderr
