@@ -23,6 +23,8 @@ APT_PACKAGES=(
     python3 python3-venv python3-pip
     python3-typer python3-rich python3-iptables python3-dbus python3-pytest
     iptables nftables iproute2 util-linux
+    # the firewalld and keepalived tests run these inside namespaces, on a private bus
+    firewalld dbus keepalived tcpdump
     # to build dbus-python from PyPI for the newest-release environment
     libdbus-1-dev libglib2.0-dev pkg-config
 )
@@ -33,7 +35,17 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup.sh: apt-get install ${missing[*]}"
     apt-get update -qq
+    # Installing firewalld or keepalived must not start them on this machine:
+    # firewalld would take over the host's own firewall.  policy-rc.d forbids
+    # service starts during the install; the units are disabled afterwards.
+    policy=/usr/sbin/policy-rc.d
+    had_policy=0; [ -e "$policy" ] && had_policy=1
+    if [ "$had_policy" -eq 0 ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; fi
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ "$had_policy" -eq 0 ]; then rm -f "$policy"; fi
+    if command -v systemctl >/dev/null; then
+        systemctl disable firewalld keepalived >/dev/null 2>&1 || true
+    fi
 fi
 
 pip_quiet() { "$@" --disable-pip-version-check -q; }
