@@ -18,7 +18,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
-TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft")
+TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft",
+         "firewalld", "firewall-cmd", "dbus-daemon", "keepalived", "setpriv")
 
 
 def integration_missing() -> Optional[str]:

@@ -8,7 +8,6 @@ import subprocess
 import time
 
 import pytest
-
 from fwharness import firewalld_host
 
 pytestmark = pytest.mark.integration

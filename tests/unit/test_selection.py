@@ -69,3 +69,14 @@ def test_auto_refuses_firewalld_and_empty_hosts_saying_what_it_saw():
 def test_unknown_backend_is_bad_input():
     with pytest.raises(InputError, match="choose one of: auto, iptables"):
         registry.select("pf", Options(), scan())
+
+
+def test_auto_prefers_firewalld_when_it_answers_on_the_bus():
+    name, reason = registry.choose_auto(scan(firewalld_bus=True, legacy_tables=["filter"],
+                                             firewalld_tables=["inet firewalld"]))
+    assert name == "firewalld" and "system bus" in reason
+
+
+def test_firewalld_table_without_bus_says_so():
+    with pytest.raises(BackendUnavailable, match="does not answer on the system bus"):
+        registry.choose_auto(scan(firewalld_tables=["inet firewalld"]))
