@@ -172,6 +172,12 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
         result.blockers = b.blockers()
         result.warnings.extend(_interface_warnings([st.rule for st in statuses]))
     result.warnings.extend(b.warnings())
+    if command == "check":
+        for rep in result.rules:
+            if rep.persisted is Persisted.PRESENT and rep.runtime is Runtime.MISSING:
+                result.warnings.append(
+                    f"{rep.direction} {rep.interface}: persisted but not active at runtime "
+                    "(vrrpfw never reloads the firewall; `vrrpfw open` adds it at runtime)")
     if command == "check" and not statuses:
         result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
     return result

@@ -87,20 +87,51 @@ def test_dry_run_changes_nothing(tmp_path, backend):
         assert inbound(fw)["delivered"] == 0
 
 
-def test_interface_in_a_non_default_zone(tmp_path):
-    with firewalld_host(tmp_path, "nftables") as fw:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_interface_in_a_non_default_zone(tmp_path, backend):
+    with firewalld_host(tmp_path, backend) as fw:
         iface = fw.pair.host_if
         fw.cmd("--zone=internal", "--add-interface", iface)
         fw.cmd("--permanent", "--zone=internal", "--add-interface", iface)
         assert inbound(fw)["delivered"] == 0
         rc, out = fw.vrrpfw_json("open", "--iface", iface)
         assert rc == 0
-        assert "zone internal" in out["rules"][0]["rule"]
-        assert any("zone internal covers: " + iface in w for w in out["warnings"])
-        assert fw.cmd("--zone=internal", "--list-rich-rules") == RICH
-        assert fw.cmd("--permanent", "--zone=internal", "--list-rich-rules") == RICH
-        assert fw.cmd("--zone=public", "--list-rich-rules") == ""
+        if backend == "nftables":
+            assert "zone internal" in out["rules"][0]["rule"]
+            assert any("zone internal covers: " + iface in w for w in out["warnings"])
+            assert fw.cmd("--zone=internal", "--list-rich-rules") == RICH
+            assert fw.cmd("--permanent", "--zone=internal", "--list-rich-rules") == RICH
+            assert fw.cmd("--zone=public", "--list-rich-rules") == ""
+        else:  # direct rules do not depend on zones
+            assert "vrrpfw" in fw.cmd("--direct", "--get-all-rules")
         assert inbound(fw)["delivered"] == 20
+
+
+def test_permanent_not_loaded_at_runtime_is_called_out(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        assert fw.vrrpfw("open", "--iface", iface).returncode == 0
+        fw.cmd("--remove-rich-rule", RICH)  # runtime only, as a stray tool might
+        assert inbound(fw)["delivered"] == 0
+        check = fw.vrrpfw("check", "--iface", iface)
+        assert check.returncode == 1
+        assert "runtime missing, persisted present" in check.stdout
+        assert "persisted but not active at runtime" in check.stdout
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and out["changed"] is True and out["persist"]["changed"] is False
+        assert inbound(fw)["delivered"] == 20
+
+
+def test_lockdown_refusal_is_reported_exactly(tmp_path):
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--lockdown-on")
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        # firewalld 1.3 lets root change the runtime zone but refuses the permanent change.
+        assert rc == 1 and out["ok"] is False
+        assert "ACCESS_DENIED: lockdown is enabled" in out["persist"]["error"]
+        assert out["rules"][0]["runtime"] == "allowed" and out["rules"][0]["persisted"] == "missing"
+        assert any("lockdown is enabled" in w for w in out["warnings"])
 
 
 def test_vrrp_service_used_where_firewalld_knows_it(tmp_path):
