@@ -184,8 +184,10 @@ def _negated(words: Optional[Tuple[str, ...]]) -> Tuple[bool, List[str]]:
 def match_extension(m: Match, pkt: Packet) -> Tri:
     """Judge the matches whose answer is fixed for every VRRP advert."""
     name = m.name
-    if name == "comment":
+    if name in ("comment", "always"):
         return Tri.YES
+    if name == "never":  # e.g. an nft rule for IPv6 only
+        return Tri.NO
     if name in OTHER_PROTOCOL_MATCHES:
         return Tri.NO
     if name == "pkttype":

@@ -48,6 +48,7 @@ class RuntimeStatus:
     state: Runtime
     detail: str = ""
     ours: List[Any] = field(default_factory=list)  # backend handles of vrrpfw rules
+    needs: List[Any] = field(default_factory=list)  # where a rule is missing (multi-chain backends)
 
 
 @dataclass

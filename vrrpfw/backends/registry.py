@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # hostscan pulls in subprocess and json; keep --help fast
 BACKENDS: Dict[str, Tuple[str, str, str]] = {
     "iptables": ("vrrpfw.backends.iptables", "IptablesBackend",
                  "legacy iptables tables, via python-iptables (libiptc)"),
+    "nftables": ("vrrpfw.backends.nftables", "NftablesBackend",
+                 "nf_tables chains (native and iptables-nft), via libnftables JSON"),
     "firewalld": ("vrrpfw.backends.firewalld", "FirewalldBackend",
                   "firewalld over D-Bus: direct rules or a zone allowance, runtime and permanent"),
 }

@@ -1,0 +1,346 @@
+"""nf_tables, native and iptables-nft alike, through libnftables' JSON API.
+
+Every base chain on a hook votes: an accept in one table does not save a
+packet another table drops.  So for each IPv4-capable (``ip``, ``inet``)
+filter base chain on the input hook (output for outbound), we evaluate the
+chain for a synthetic VRRP packet with the same three-valued evaluator the
+iptables backend uses, and insert vrrpfw's accept at the top of each chain
+that could drop it, all in one nft transaction.  Chains firewalld manages
+are the firewalld backend's job and never touched here.
+
+Why the ``nft -j`` command rather than the Python bindings: the bindings
+ship with the distribution's python3-nftables for the system interpreter
+only, while vrrpfw also runs from virtual environments on other Pythons;
+``nft`` speaks the same libnftables JSON, and ``nft -j -f -`` applies a
+whole batch as one transaction.  Costs one process start per call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from ..chaineval import FwRule, Match, Outcome, Packet, evaluate
+from ..errors import BackendError, EnvironmentProblem
+from ..hostscan import FIREWALLD_TABLES, HostScan
+from ..model import COMMENT, Direction, VrrpRule
+from ..results import Action, Runtime
+from .base import Availability, Backend, Change, Options, RuntimeStatus
+from .iptables import vrrpfw_key
+
+HOOKS = {Direction.IN: "input", Direction.OUT: "output"}
+FAMILIES = ("ip", "inet")
+ChainId = Tuple[str, str, str]  # family, table, chain
+VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN",
+            "queue": "NFQUEUE", "continue": ""}
+OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp"}
+
+
+def nft_binary() -> Optional[str]:
+    return shutil.which("nft")
+
+
+def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
+    nft = nft_binary()
+    if nft is None:
+        raise EnvironmentProblem("nft is not installed (apt-get install nftables)")
+    try:
+        proc = subprocess.run([nft, *args], input=stdin, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise EnvironmentProblem(f"cannot run nft: {e}") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+        if "Operation not permitted" in proc.stderr:
+            raise EnvironmentProblem(f"nft {' '.join(args[:3])}: {first} (run vrrpfw as root)")
+        raise BackendError(f"nft {' '.join(args[:3])} failed: {first}")
+    return proc.stdout
+
+
+def _proto_value(right: Any) -> Tuple[bool, bool]:
+    """(judgeable, contains VRRP) for the right side of a protocol match."""
+    values = right.get("set") if isinstance(right, dict) else [right]
+    if not isinstance(values, list):
+        return False, False
+    names = {str(v).lower() for v in values}
+    return True, bool(names & {"vrrp", "112"})
+
+
+def to_fwrule(chain: str, rule: Dict[str, Any]) -> FwRule:
+    """Map an nft JSON rule onto the evaluator's model: what we understand
+    becomes a field, what we cannot judge becomes a maybe-match."""
+    fields: Dict[str, Any] = {}
+    matches: List[Match] = []
+    target, goto = "", False
+
+    def maybe(kind: str) -> None:
+        matches.append(Match(f"nft-{kind}"))
+
+    for expr in rule.get("expr", []):
+        if "match" in expr:
+            m = expr["match"]
+            op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
+            neg = "!" if op == "!=" else ""
+            if op not in ("==", "!=", "in"):
+                maybe("op")
+                continue
+            if isinstance(left, dict) and "meta" in left:
+                key = left["meta"].get("key")
+                if key in ("iifname", "oifname") and isinstance(right, str):
+                    field_name = "in_iface" if key == "iifname" else "out_iface"
+                    if field_name in fields:
+                        maybe("iface")
+                    else:
+                        fields[field_name] = neg + right.replace("*", "+")
+                elif key == "l4proto":
+                    ok, has = _proto_value(right)
+                    if not ok:
+                        maybe("l4proto")
+                    elif "protocol" in fields:
+                        maybe("l4proto")
+                    else:
+                        fields["protocol"] = neg + ("vrrp" if has else "other")
+                elif key == "nfproto":
+                    is4 = str(right) == "ipv4"
+                    matches.append(Match("always" if is4 != bool(neg) else "never"))
+                elif key == "pkttype" and isinstance(right, str):
+                    words = (("!",) if neg else ()) + (right,)
+                    matches.append(Match("pkttype", (("pkt-type", words),)))
+                else:
+                    maybe(f"meta-{key}")
+            elif isinstance(left, dict) and "payload" in left:
+                proto = left["payload"].get("protocol")
+                fld = left["payload"].get("field")
+                if proto == "ip" and fld == "protocol":
+                    ok, has = _proto_value(right)
+                    if ok and "protocol" not in fields:
+                        fields["protocol"] = neg + ("vrrp" if has else "other")
+                    else:
+                        maybe("ipproto")
+                elif proto == "ip" and fld in ("daddr", "saddr"):
+                    key = "dst" if fld == "daddr" else "src"
+                    if isinstance(right, dict) and "prefix" in right:
+                        value = f"{right['prefix']['addr']}/{right['prefix']['len']}"
+                    elif isinstance(right, str):
+                        value = right if "/" in right else f"{right}/32"
+                    else:
+                        value = None
+                    if value is None or key in fields:
+                        maybe("addr")
+                    else:
+                        fields[key] = neg + value
+                elif proto in ("ip6", "arp"):
+                    matches.append(Match("never"))
+                elif proto in OTHER_L4:
+                    matches.append(Match("tcp"))  # another protocol: never VRRP
+                else:
+                    maybe(f"payload-{proto}")
+            elif isinstance(left, dict) and "fib" in left and "daddr" in left["fib"].get("flags", []):
+                words = (("!",) if neg else ()) + tuple(
+                    right.get("set", []) if isinstance(right, dict) else [right])
+                matches.append(Match("addrtype", (("dst-type", tuple(str(w).upper() for w in words)),)))
+            else:
+                maybe("match")
+        elif "jump" in expr or "goto" in expr:
+            target = (expr.get("jump") or expr.get("goto"))["target"]
+            goto = "goto" in expr
+        elif any(k in expr for k in VERDICTS):
+            key = next(k for k in VERDICTS if k in expr)
+            target = VERDICTS[key]
+        elif "xt" in expr:
+            xt = expr["xt"]
+            if xt.get("type") == "target":
+                target = str(xt.get("name", "")).upper() or target
+            else:
+                matches.append(Match(str(xt.get("name", "xt"))))
+        elif "limit" in expr or "quota" in expr:
+            maybe("rate")
+        # counter, log, meta/ct set statements: not terminal, not conditions
+    if rule.get("comment"):
+        matches.append(Match("comment", (("comment", (str(rule["comment"]),)),)))
+    fw = FwRule(chain=chain, matches=tuple(matches), target=target, goto=goto, **fields)
+    return fw
+
+
+def nft_rule_text(rule: VrrpRule) -> str:
+    iface = "iifname" if rule.direction is Direction.IN else "oifname"
+    return (f'{iface} "{rule.interface}" ip daddr {rule.group} ip protocol vrrp '
+            f'counter accept comment "{COMMENT}"')
+
+
+def nft_rule_json(rule: VrrpRule, chain: ChainId) -> Dict[str, Any]:
+    key = "iifname" if rule.direction is Direction.IN else "oifname"
+    return {"family": chain[0], "table": chain[1], "chain": chain[2], "comment": COMMENT, "expr": [
+        {"match": {"op": "==", "left": {"meta": {"key": key}}, "right": rule.interface}},
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}},
+                   "right": rule.group}},
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}},
+                   "right": "vrrp"}},
+        {"counter": None},
+        {"accept": None},
+    ]}
+
+
+def _ours_key(fw: FwRule) -> Optional[Tuple[str, str, str]]:
+    """vrrpfw's rule, whatever the chain is called (nft chains are often
+    lower case): the direction follows from iifname/oifname."""
+    if fw.in_iface and not fw.out_iface:
+        return vrrpfw_key(dataclasses.replace(fw, chain="INPUT"))
+    if fw.out_iface and not fw.in_iface:
+        return vrrpfw_key(dataclasses.replace(fw, chain="OUTPUT"))
+    return None
+
+
+class NftablesBackend(Backend):
+    name = "nftables"
+    summary = "nf_tables (native and iptables-nft) through libnftables JSON"
+
+    def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
+        super().__init__(options)
+        self.scan = scan
+        self._base: Dict[ChainId, Dict[str, Any]] = {}
+        self._rules: Dict[ChainId, List[Tuple[FwRule, int]]] = {}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        if nft_binary() is None:
+            return Availability(False, "nft is not installed (apt-get install nftables)")
+        if os.geteuid() != 0:
+            return Availability(False, "nftables needs root (run vrrpfw as root)")
+        return Availability(True, "nft is installed and we are root")
+
+    def _load(self) -> None:
+        doc = json.loads(run_nft(["-j", "list", "chains"]) or "{}")
+        self._base = {}
+        self._rules = {}
+        for item in doc.get("nftables", []):
+            c = item.get("chain")
+            if not c or "hook" not in c or c.get("type") != "filter":
+                continue
+            if c["family"] not in FAMILIES or (c["family"], c["table"]) in FIREWALLD_TABLES:
+                continue
+            self._base[(c["family"], c["table"], c["name"])] = c
+
+    def _chain_rules(self, cid: ChainId) -> List[Tuple[FwRule, int]]:
+        if cid not in self._rules:
+            out = run_nft(["-j", "list", "chain", cid[0], cid[1], cid[2]])
+            rules = []
+            for item in json.loads(out or "{}").get("nftables", []):
+                r = item.get("rule")
+                if r is not None:
+                    rules.append((to_fwrule(cid[2], r), int(r["handle"])))
+            self._rules[cid] = rules
+        return self._rules[cid]
+
+    @contextlib.contextmanager
+    def session(self, write: bool = False) -> Iterator[None]:
+        """nft applies a batch atomically and fails it if a handle vanished,
+        so no lock is needed; each session starts from a fresh listing."""
+        self._load()
+        yield
+
+    def chains_for(self, direction: Direction) -> List[ChainId]:
+        hook = HOOKS[direction]
+        return sorted(cid for cid, c in self._base.items() if c["hook"] == hook)
+
+    def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        out = []
+        for r in rules:
+            pkt = Packet(r.direction, r.interface, r.group)
+            worst: List[Tuple[int, Runtime]] = []
+            details: List[str] = []
+            ours: List[Any] = []
+            needs: List[Any] = []
+            for cid in self.chains_for(r.direction):
+                entries = self._chain_rules(cid)
+                mine = [(cid, h) for fw, h in entries if _ours_key(fw) == r.key]
+                ours.extend(mine)
+
+                def lookup(name: str, cid: ChainId = cid) -> Optional[List[FwRule]]:
+                    sub = (cid[0], cid[1], name)
+                    try:
+                        return [fw for fw, _ in self._chain_rules(sub)]
+                    except BackendError:
+                        return None
+                policy = str(self._base[cid].get("policy", "accept")).upper()
+                d = evaluate([fw for fw, _ in entries], policy, pkt, lookup)
+                label = f"{cid[0]} {cid[1]} {cid[2]}"
+                if d.outcome is Outcome.ACCEPT and d.rule is not None and _ours_key(d.rule) == r.key:
+                    state, text = Runtime.ALLOWED, "present"
+                elif d.outcome is Outcome.ACCEPT:
+                    state, text = Runtime.ALLOWED_BY_OTHER, "accepted by another rule"
+                elif d.outcome is Outcome.POLICY and d.accepted:
+                    state, text = Runtime.ALLOWED_BY_OTHER, "nothing to open (does not drop VRRP)"
+                elif mine:
+                    state = Runtime.SHADOWED if d.outcome is Outcome.DROP else Runtime.UNCERTAIN
+                    text = f"{state.value}: {d.reason or 'dropped'}"
+                else:
+                    state, text = Runtime.MISSING, "missing (it would drop VRRP)"
+                    needs.append(cid)
+                rank = {Runtime.MISSING: 0, Runtime.SHADOWED: 1, Runtime.UNCERTAIN: 2,
+                        Runtime.ALLOWED: 3, Runtime.ALLOWED_BY_OTHER: 4}[state]
+                worst.append((rank, state))
+                details.append(f"{label}: {text}")
+            if not worst:
+                out.append(RuntimeStatus(r, Runtime.ALLOWED_BY_OTHER,
+                                         "no nf_tables chain filters VRRP here", ours))
+                continue
+            state = min(worst, key=lambda x: x[0])[1]
+            if state is Runtime.ALLOWED_BY_OTHER and any(s is Runtime.ALLOWED for _, s in worst):
+                state = Runtime.ALLOWED
+            out.append(RuntimeStatus(r, state, "; ".join(details), ours, needs))
+        return out
+
+    def discover(self) -> List[VrrpRule]:
+        found: List[VrrpRule] = []
+        for direction in (Direction.IN, Direction.OUT):
+            for cid in self.chains_for(direction):
+                for fw, _ in self._chain_rules(cid):
+                    key = _ours_key(fw)
+                    if key is not None:
+                        rule = VrrpRule(Direction(key[0]), key[1], key[2])
+                        if rule not in found:
+                            found.append(rule)
+        return found
+
+    def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
+        changes: List[Change] = []
+        for st in statuses:
+            if op == "open":
+                changes.extend(Change(Action.INSERT, st.rule, cid) for cid in st.needs)
+                if st.state in (Runtime.SHADOWED, Runtime.UNCERTAIN):
+                    for cid, handle in st.ours:
+                        changes.append(Change(Action.DELETE, st.rule, (cid, handle)))
+                        changes.append(Change(Action.MOVE, st.rule, cid))
+            elif op == "close":
+                changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
+        return changes
+
+    def apply(self, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        batch: List[Dict[str, Any]] = []
+        for ch in changes:
+            if ch.action is Action.DELETE:
+                (fam, table, chain), handle = ch.handle
+                batch.append({"delete": {"rule": {"family": fam, "table": table, "chain": chain,
+                                                  "handle": handle}}})
+        for ch in changes:
+            if ch.action in (Action.INSERT, Action.MOVE):
+                batch.append({"insert": {"rule": nft_rule_json(ch.rule, ch.handle)}})
+        run_nft(["-j", "-f", "-"], stdin=json.dumps({"nftables": batch}))
+        self._load()
+
+    def describe(self, change: Change) -> str:
+        if change.action is Action.DELETE:
+            (fam, table, chain), handle = change.handle
+            return f"nft delete rule {fam} {table} {chain} handle {handle}"
+        fam, table, chain = change.handle
+        return f"nft insert rule {fam} {table} {chain} {nft_rule_text(change.rule)}"
+
+    def rule_text(self, rule: VrrpRule) -> str:
+        return nft_rule_text(rule)
