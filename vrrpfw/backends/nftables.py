@@ -23,14 +23,16 @@ import json
 import os
 import shutil
 import subprocess
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+import tempfile
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..chaineval import FwRule, Match, Outcome, Packet, evaluate
-from ..errors import BackendError, EnvironmentProblem
+from ..errors import BackendError, EnvironmentProblem, PersistFileError
 from ..hostscan import FIREWALLD_TABLES, HostScan
 from ..model import COMMENT, Direction, VrrpRule
+from ..persist import files, locations, nft_conf
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Options, RuntimeStatus
+from .base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
 from .iptables import vrrpfw_key
 
 HOOKS = {Direction.IN: "input", Direction.OUT: "output"}
@@ -54,7 +56,8 @@ def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
     except (OSError, subprocess.SubprocessError) as e:
         raise EnvironmentProblem(f"cannot run nft: {e}") from None
     if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+        lines = proc.stderr.strip().splitlines() or ["(no message)"]
+        first = next((line for line in lines if "Error:" in line), lines[0])
         if "Operation not permitted" in proc.stderr:
             raise EnvironmentProblem(f"nft {' '.join(args[:3])}: {first} (run vrrpfw as root)")
         raise BackendError(f"nft {' '.join(args[:3])} failed: {first}")
@@ -195,6 +198,83 @@ def _ours_key(fw: FwRule) -> Optional[Tuple[str, str, str]]:
     return None
 
 
+def check_loads(path: str) -> Optional[str]:
+    """None if ``nft -c -f path`` accepts the file, else nft's first error."""
+    try:
+        run_nft(["-c", "-f", path])
+    except BackendError as e:
+        return str(e).split("failed: ", 1)[-1]
+    return None
+
+
+class NftConfFile(Persister):
+    """An nftables ruleset file (``/etc/nftables.conf`` ...) with vrrpfw's
+    marked block of ``insert rule`` lines at its end."""
+
+    def __init__(self, backend: NftablesBackend, target: locations.PersistTarget) -> None:
+        self.b = backend
+        self.path = target.path
+        self.restorer = target.restorer
+        self.note = target.note
+        self._text: Optional[str] = None
+
+    def load(self) -> None:
+        self._text = files.read_text(self.path)
+        if self._text is not None:
+            err = check_loads(self.path)
+            if err:
+                raise PersistFileError(f"{self.path} does not load with nft -c -f ({err}); "
+                                       "vrrpfw leaves it untouched")
+
+    def _current(self) -> str:
+        if self._text is None:
+            self.load()
+        return self._text or ""
+
+    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Tuple[str, str, str]]:
+        return nft_conf.keys(self._current()) & {r.key for r in rules}
+
+    def discover(self) -> List[VrrpRule]:
+        return [VrrpRule(Direction(k[0]), k[1], k[2]) for k in sorted(nft_conf.keys(self._current()))]
+
+    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
+        text = self._current()
+        if op == "open":
+            defined = nft_conf.defined_chains_in(self.path, text)
+            wanted = []
+            for r in rules:
+                live = self.b.rule_chains.get(r.key)
+                for cid, hook in defined:
+                    if hook == HOOKS[r.direction] and cid[0] in FAMILIES and (
+                            live is None or cid in live or cid not in self.b.base_chains()):
+                        wanted.append((r, cid))
+            new = nft_conf.with_lines(text, wanted)
+        else:
+            new = nft_conf.without_keys(text, [r.key for r in rules])
+        if new == text:
+            return PersistPlan(False)
+        if op == "open":
+            self._validate(new)
+        return PersistPlan(True, files.unified_diff(self.path, self._text, new), new)
+
+    def _validate(self, candidate: str) -> None:
+        directory = os.path.dirname(os.path.abspath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=".vrrpfw-check-", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="latin-1") as f:
+                f.write(candidate)
+            err = check_loads(tmp)
+        finally:
+            os.unlink(tmp)
+        if err:
+            raise PersistFileError(f"{self.path}: with vrrpfw's lines it would not load ({err}); "
+                                   "left untouched")
+
+    def commit(self, plan: PersistPlan) -> None:
+        files.atomic_write(self.path, plan.payload)
+        self._text = plan.payload
+
+
 class NftablesBackend(Backend):
     name = "nftables"
     summary = "nf_tables (native and iptables-nft) through libnftables JSON"
@@ -204,6 +284,8 @@ class NftablesBackend(Backend):
         self.scan = scan
         self._base: Dict[ChainId, Dict[str, Any]] = {}
         self._rules: Dict[ChainId, List[Tuple[FwRule, int]]] = {}
+        # key -> chains where vrrpfw's rule is or must be, from the last status
+        self.rule_chains: Dict[Tuple[str, str, str], Set[ChainId]] = {}
 
     @classmethod
     def availability(cls) -> Availability:
@@ -242,6 +324,12 @@ class NftablesBackend(Backend):
         so no lock is needed; each session starts from a fresh listing."""
         self._load()
         yield
+
+    def base_chains(self) -> Set[ChainId]:
+        return set(self._base)
+
+    def persister(self) -> Optional[Persister]:
+        return NftConfFile(self, locations.choose(self.options.persist_file, self.options.root, "nftables"))
 
     def chains_for(self, direction: Direction) -> List[ChainId]:
         hook = HOOKS[direction]
@@ -285,6 +373,7 @@ class NftablesBackend(Backend):
                         Runtime.ALLOWED: 3, Runtime.ALLOWED_BY_OTHER: 4}[state]
                 worst.append((rank, state))
                 details.append(f"{label}: {text}")
+            self.rule_chains[r.key] = {cid for cid, _ in ours} | set(needs)
             if not worst:
                 out.append(RuntimeStatus(r, Runtime.ALLOWED_BY_OTHER,
                                          "no nf_tables chain filters VRRP here", ours))

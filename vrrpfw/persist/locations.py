@@ -43,6 +43,16 @@ _FAMILIES = {
         [("OpenRC iptables service", ["/etc/init.d/iptables"], ["iptables"])],
     ),
 }
+# The same for nftables rulesets: family -> (file, restorers)
+_NFT_FAMILIES = {
+    "debian": ("/etc/nftables.conf",
+               [("nftables.service", ["/lib/systemd/system/nftables.service",
+                                      "/usr/lib/systemd/system/nftables.service"], ["nftables"])]),
+    "rhel": ("/etc/sysconfig/nftables.conf",
+             [("nftables.service", ["/usr/lib/systemd/system/nftables.service"], ["nftables"])]),
+    "alpine": ("/etc/nftables.nft",
+               [("OpenRC nftables service", ["/etc/init.d/nftables"], ["nftables"])]),
+}
 _ID_TO_FAMILY = {
     "debian": "debian", "ubuntu": "debian", "raspbian": "debian", "linuxmint": "debian",
     "rhel": "rhel", "fedora": "rhel", "centos": "rhel", "rocky": "rhel",
@@ -93,8 +103,9 @@ def _enabled(root: str, services: List[str]) -> Optional[bool]:
     return None
 
 
-def restorer_for(family: str, root: str = "/") -> Tuple[Optional[str], Optional[str]]:
-    _, restorers = _FAMILIES[family]
+def restorer_for(family: str, root: str = "/", kind: str = "iptables"
+                 ) -> Tuple[Optional[str], Optional[str]]:
+    _, restorers = (_FAMILIES if kind == "iptables" else _NFT_FAMILIES)[family]
     for desc, markers, services in restorers:
         if any(os.path.exists(_in_root(root, m)) for m in markers):
             enabled = _enabled(root, services)
@@ -105,8 +116,9 @@ def restorer_for(family: str, root: str = "/") -> Tuple[Optional[str], Optional[
     return None, f"nothing on this host restores it at boot (install {names})"
 
 
-def choose(persist_file: Optional[str], root: str = "/") -> PersistTarget:
-    """The explicit file wins; otherwise the distribution's own."""
+def choose(persist_file: Optional[str], root: str = "/", kind: str = "iptables") -> PersistTarget:
+    """The explicit file wins; otherwise the distribution's own saved
+    ruleset of that ``kind`` (iptables-save or nftables)."""
     if persist_file:
         return PersistTarget(
             persist_file, "custom", None,
@@ -115,9 +127,10 @@ def choose(persist_file: Optional[str], root: str = "/") -> PersistTarget:
     family = detect_family(root)
     if family is None:
         raise PersistFileError(
-            "cannot tell where this distribution keeps saved iptables rules "
+            f"cannot tell where this distribution keeps saved {kind} rules "
             "(unknown /etc/os-release); use --persist-file PATH or --no-persist"
         )
-    path = _in_root(root, _FAMILIES[family][0])
-    restorer, note = restorer_for(family, root)
+    table = _FAMILIES if kind == "iptables" else _NFT_FAMILIES
+    path = _in_root(root, table[family][0])
+    restorer, note = restorer_for(family, root, kind)
     return PersistTarget(path, family, restorer, note)

@@ -1,0 +1,160 @@
+"""Keep vrrpfw's rules in an nftables ruleset file, e.g. /etc/nftables.conf.
+
+Such files usually start with ``flush ruleset`` and then define whole
+tables, so a rule added at runtime is lost on the next ``nft -f``.  Rather
+than rewrite the admin's chain definitions, vrrpfw appends one marked block
+of ``insert rule`` commands at the end of the file: ``nft -f`` runs after
+the tables are defined, in the same transaction, and puts each rule at the
+top of its chain.  Everything outside the block is kept byte for byte.
+Pure text handling here; loading and validation (``nft -c -f``) live with
+the backend.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import List, Optional, Sequence, Set, Tuple
+
+from ..model import COMMENT, Direction, VrrpRule
+
+BEGIN = "# BEGIN vrrpfw (managed by vrrpfw; `vrrpfw close` removes these lines)"
+END = "# END vrrpfw"
+ChainId = Tuple[str, str, str]
+Key = Tuple[str, str, str]
+
+_LINE = re.compile(
+    r'^insert rule (\S+) (\S+) (\S+) (iifname|oifname) "([^"]+)" ip daddr (\S+) '
+    r'ip protocol vrrp counter accept comment "' + COMMENT + '"$')
+
+
+def insert_line(rule: VrrpRule, chain: ChainId) -> str:
+    key = "iifname" if rule.direction is Direction.IN else "oifname"
+    return (f'insert rule {chain[0]} {chain[1]} {chain[2]} {key} "{rule.interface}" '
+            f'ip daddr {rule.group} ip protocol vrrp counter accept comment "{COMMENT}"')
+
+
+def split(text: str) -> Tuple[str, List[str], str]:
+    """(text before the block, block lines, text after the block)."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") == BEGIN), None)
+    if start is None:
+        return text, [], ""
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].rstrip("\r\n") == END), None)
+    if end is None:
+        return text, [], ""  # an unterminated marker is the admin's text, left alone
+    body = [line.rstrip("\r\n") for line in lines[start + 1:end]]
+    return "".join(lines[:start]), body, "".join(lines[end + 1:])
+
+
+def entries(text: str) -> List[Tuple[Key, ChainId]]:
+    out = []
+    for line in split(text)[1]:
+        m = _LINE.match(line.strip())
+        if m:
+            direction = Direction.IN.value if m.group(4) == "iifname" else Direction.OUT.value
+            out.append(((direction, m.group(5), m.group(6)), (m.group(1), m.group(2), m.group(3))))
+    return out
+
+
+def keys(text: str) -> Set[Key]:
+    return {k for k, _ in entries(text)}
+
+
+def with_lines(text: str, wanted: Sequence[Tuple[VrrpRule, ChainId]]) -> str:
+    before, body, after = split(text)
+    lines = [line for line in body if line.strip()]
+    for rule, chain in wanted:
+        line = insert_line(rule, chain)
+        if line not in lines:
+            lines.append(line)
+    return _join(before, lines, after)
+
+
+def without_keys(text: str, drop: Optional[Sequence[Key]]) -> str:
+    before, body, after = split(text)
+    kept = []
+    for line in body:
+        m = _LINE.match(line.strip())
+        if m:
+            direction = Direction.IN.value if m.group(4) == "iifname" else Direction.OUT.value
+            if drop is None or (direction, m.group(5), m.group(6)) in drop:
+                continue
+        if line.strip():
+            kept.append(line)
+    return _join(before, kept, after)
+
+
+def _join(before: str, lines: List[str], after: str) -> str:
+    if not lines:
+        return before + after
+    if before and not before.endswith("\n"):
+        before += "\n"
+    return before + BEGIN + "\n" + "".join(line + "\n" for line in lines) + END + "\n" + after
+
+
+_TOKENS = re.compile(
+    r"\btable\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?([\w.-]+)\s*\{"
+    r"|\bchain\s+([\w.-]+)\s*\{"
+    r"|\btype\s+filter\s+hook\s+(input|output)\b"
+    r"|[{}]")
+
+
+def _strip_comments(text: str) -> str:
+    out = []
+    for line in text.splitlines():
+        quoted, cut = False, len(line)
+        for i, ch in enumerate(line):
+            if ch == '"':
+                quoted = not quoted
+            elif ch == "#" and not quoted:
+                cut = i
+                break
+        out.append(line[:cut])
+    return "\n".join(out)
+
+
+def defined_chains(text: str) -> List[Tuple[ChainId, str]]:
+    """(chain, hook) of the filter base chains on input/output the text
+    defines, in any layout.  See :func:`defined_chains_in` for includes."""
+    found: List[Tuple[ChainId, str]] = []
+    stack: List[Tuple[str, ...]] = []
+    for m in _TOKENS.finditer(_strip_comments(text)):
+        if m.group(2):
+            stack.append(("table", m.group(1) or "ip", m.group(2)))
+        elif m.group(3):
+            stack.append(("chain", m.group(3)))
+        elif m.group(4):
+            tables = [f for f in stack if f[0] == "table"]
+            chains = [f for f in stack if f[0] == "chain"]
+            if tables and chains:
+                found.append(((tables[-1][1], tables[-1][2], chains[-1][1]), m.group(4)))
+        elif m.group(0) == "{":
+            stack.append(("brace",))
+        elif stack:
+            stack.pop()
+    return found
+
+
+_INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"', re.M)
+
+
+def defined_chains_in(path: str, text: str, depth: int = 0) -> List[Tuple[ChainId, str]]:
+    """Like :func:`defined_chains`, following ``include`` lines (globs,
+    relative to the including file), because vrrpfw's block runs after
+    them and may insert into their chains."""
+    import glob
+    import os
+
+    found = defined_chains(text)
+    if depth > 8:
+        return found
+    base = os.path.dirname(os.path.abspath(path))
+    for pattern in _INCLUDE.findall(_strip_comments(text)):
+        full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
+        for inc in sorted(glob.glob(full)):
+            try:
+                with open(inc, encoding="latin-1") as f:
+                    found += defined_chains_in(inc, f.read(), depth + 1)
+            except OSError:
+                continue
+    return found
