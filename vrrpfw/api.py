@@ -24,7 +24,7 @@ from .model import (
     validate_group,
     validate_interface,
 )
-from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime
+from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
 __all__ = ["open", "check", "close"]
 
@@ -139,10 +139,21 @@ def _interface_warnings(rules: Sequence[VrrpRule]) -> List[str]:
 
 def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequence[str]],
          group: Optional[str], backend_name: str, options: Options) -> Result:
-    b = registry.select(backend_name, options)
-    persister = b.persister() if options.persist else None
-    if persister is not None:
-        persister.load()  # a file that does not parse stops us here, unchanged
+    backends, reason = registry.select_layers(backend_name, options)
+    if not backends:
+        return Result(command, "none", dry_run=options.dry_run, nothing_filters=True,
+                      warnings=[f"nothing blocks VRRP here ({reason}); nothing to change"])
+    # Every store is loaded (and so validated) before any layer changes anything.
+    prepared = [(b, b.persister() if options.persist else None) for b in backends]
+    for _, persister in prepared:
+        if persister is not None:
+            persister.load()
+    results = [_run_one(command, b, p, rules, ifaces, group, options) for b, p in prepared]
+    return results[0] if len(results) == 1 else merge(results)
+
+
+def _run_one(command: str, b: Backend, persister: Optional[Persister], rules: Optional[List[VrrpRule]],
+             ifaces: Optional[Sequence[str]], group: Optional[str], options: Options) -> Result:
     write = command != "check" and not options.dry_run
     result = Result(command, b.name, dry_run=options.dry_run)
     wanted = rules
@@ -194,6 +205,7 @@ def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: s
     if command == "close" and not st.ours:
         state = Runtime.ABSENT
     rep = RuleReport.for_rule(st.rule, b.rule_text(st.rule), state, Persisted.MISSING)
+    rep.backend = b.name
     rep.action = action
     rep.detail = st.detail
     return rep
@@ -223,7 +235,7 @@ def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
             except VrrpfwError as e:
                 report.error = f"persisting failed: {e}"
     after: Set[Key] = measure(rules)
-    result.persist = report
+    result.persist.append(report)
     for st, rep in zip(statuses, result.rules):
         key = st.rule.key
         if command == "close":

@@ -45,8 +45,7 @@ def _trailer(result: Result) -> List[str]:
     if result.dry_run and result.diff:
         lines.append("persisted changes:")
         lines += ["  " + d for d in result.diff.rstrip("\n").split("\n")]
-    p = result.persist
-    if p is not None:
+    for p in result.persist:
         state = "updated" if p.changed else ("unchanged" if not result.dry_run else "not written (dry run)")
         line = f"persist: {p.path} {state}"
         if p.boot_restore:
@@ -62,7 +61,8 @@ def _trailer(result: Result) -> List[str]:
 
 
 def _rule_line(rep: RuleReport, dry_run: bool) -> str:
-    text = (f"{rep.direction:<3} {rep.interface} {rep.group} {rep.chain}: "
+    where = f"{rep.backend} " if rep.backend else ""
+    text = (f"{rep.direction:<3} {rep.interface} {rep.group} {where}{rep.chain}: "
             f"runtime {_state(rep.runtime.value, rep.action, dry_run)}, "
             f"persisted {_state(rep.persisted.value, rep.persist_action, dry_run)}")
     if rep.detail:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import EXIT_NOT_ALLOWED, EXIT_OK
 from .model import VrrpRule
@@ -52,6 +52,7 @@ class RuleReport:
     action: Action = Action.NONE
     persist_action: Action = Action.NONE
     detail: str = ""
+    backend: str = ""
 
     @classmethod
     def for_rule(cls, r: VrrpRule, text: str, runtime: Runtime, persisted: Persisted) -> RuleReport:
@@ -74,20 +75,23 @@ class Result:
     changed: bool = False
     dry_run: bool = False
     rules: List[RuleReport] = field(default_factory=list)
-    persist: Optional[PersistReport] = None
+    persist: List[PersistReport] = field(default_factory=list)  # one per backend store
     planned: List[str] = field(default_factory=list)  # exact backend commands
     diff: str = ""  # unified diff of the persisted file
     warnings: List[str] = field(default_factory=list)
     # Other firewall layers that still block VRRP; non-empty means not effective.
     blockers: List[str] = field(default_factory=list)
+    nothing_filters: bool = False  # auto found no firewall that filters VRRP
 
     @property
     def ok(self) -> bool:
         """True when the host is in the state the command asked for."""
         if self.blockers:
             return False
-        if self.persist is not None and self.persist.error:
+        if any(p.error for p in self.persist):
             return False
+        if self.nothing_filters:
+            return True
         if self.dry_run and self.command != "check":
             return True
         good_rt = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER}
@@ -111,3 +115,18 @@ class Result:
         d["ok"] = self.ok
         d["exit_code"] = self.exit_code
         return d
+
+
+def merge(results: Sequence[Result]) -> Result:
+    """One result for several firewall layers opened together."""
+    first = results[0]
+    merged = Result(first.command, "+".join(r.backend for r in results), dry_run=first.dry_run)
+    for r in results:
+        merged.changed = merged.changed or r.changed
+        merged.rules += r.rules
+        merged.persist += r.persist
+        merged.planned += r.planned
+        merged.diff += r.diff
+        merged.blockers += r.blockers
+        merged.warnings += [w for w in r.warnings if w not in merged.warnings]
+    return merged

@@ -118,7 +118,7 @@ def test_permanent_not_loaded_at_runtime_is_called_out(tmp_path):
         assert "runtime missing, persisted present" in check.stdout
         assert "persisted but not active at runtime" in check.stdout
         rc, out = fw.vrrpfw_json("open", "--iface", iface)
-        assert rc == 0 and out["changed"] is True and out["persist"]["changed"] is False
+        assert rc == 0 and out["changed"] is True and out["persist"][0]["changed"] is False
         assert inbound(fw)["delivered"] == 20
 
 
@@ -129,7 +129,7 @@ def test_lockdown_refusal_is_reported_exactly(tmp_path):
         rc, out = fw.vrrpfw_json("open", "--iface", iface)
         # firewalld 1.3 lets root change the runtime zone but refuses the permanent change.
         assert rc == 1 and out["ok"] is False
-        assert "ACCESS_DENIED: lockdown is enabled" in out["persist"]["error"]
+        assert "ACCESS_DENIED: lockdown is enabled" in out["persist"][0]["error"]
         assert out["rules"][0]["runtime"] == "allowed" and out["rules"][0]["persisted"] == "missing"
         assert any("lockdown is enabled" in w for w in out["warnings"])
 

@@ -142,7 +142,7 @@ def test_persist_keeps_foreign_lines_and_the_file_loads(tmp_path):
     with pair() as p:
         drop_everything(p.host)
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(path))
-        assert rc == 0 and out["persist"]["changed"] is True
+        assert rc == 0 and out["persist"][0]["changed"] is True
         assert [r["persisted"] for r in out["rules"]] == ["present", "present"]
         new = path.read_bytes().decode()
         assert "".join(line for line in new.splitlines(True) if OURS not in line) == FOREIGN
@@ -194,7 +194,7 @@ def test_persist_failure_after_runtime_change_is_reported_as_partial(tmp_path):
         assert out["changed"] is True and out["ok"] is False
         assert [r["runtime"] for r in out["rules"]] == ["allowed", "allowed"]
         assert [r["persisted"] for r in out["rules"]] == ["missing", "missing"]
-        assert out["persist"]["error"].startswith("persisting failed")
+        assert out["persist"][0]["error"].startswith("persisting failed")
         plain = p.host.vrrpfw("check", "--iface", p.host_if, "--persist-file",
                               "/proc/sys/net/vrrpfw-test.rules")
         assert plain.returncode == 1 and "persisted missing" in plain.stdout
@@ -330,22 +330,46 @@ def test_without_net_admin_is_exit_3(tmp_path):
         assert "Traceback" not in proc.stderr
 
 
-def test_nft_layer_makes_legacy_rules_ineffective_and_auto_says_so(tmp_path):
+def test_hybrid_legacy_and_nft_auto_opens_both_layers(tmp_path):
+    """Legacy INPUT DROP and an nft input chain with policy drop at once:
+    each layer alone provably keeps VRRP out; auto opens both."""
     with pair() as p:
         drop_everything(p.host)
         p.host.run("nft", "add table inet guard")
         p.host.run("nft", "add chain inet guard in { type filter hook input priority 0; policy drop; }")
-        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
-        assert rc == 3
-        assert "inet guard in" in out["error"] and "no nftables backend" in out["error"]
-        assert vrrpfw_rules(p.host, "INPUT") == []
+        p.host.run("nft", "add chain inet guard out { type filter hook output priority 0; policy drop; }")
 
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist", "--backend", "iptables")
         assert rc == 1 and out["changed"] is True
-        assert any("inet guard in" in b for b in out["blockers"])
-        # The legacy rule is there and counted, yet nft still drops: the warning is true.
+        assert any("inet guard in" in b and "--backend auto" in b for b in out["blockers"])
         assert len(vrrpfw_rules(p.host, "INPUT")) == 1
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0  # legacy alone: not enough
+        assert p.host.vrrpfw("close", "--no-persist", "--backend", "iptables").returncode == 0
+
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist", "--backend", "nftables")
+        assert rc == 0
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0  # nft alone: not enough
+        assert p.host.vrrpfw("close", "--no-persist", "--backend", "nftables").returncode == 0
+
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["backend"] == "iptables+nftables", out
+        assert {r["backend"] for r in out["rules"]} == {"iptables", "nftables"}
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+        assert adverts(p.host, p.host_if, p.peer, p.peer_if)["delivered"] == 20
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["changed"] is False
+        assert p.host.vrrpfw("close", "--no-persist").returncode == 0
         assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+        assert "vrrpfw" not in p.host.run("nft", "list", "ruleset").stdout
+
+
+def test_nothing_filtering_means_nothing_changes(tmp_path):
+    with pair() as p:
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["changed"] is False and out["backend"] == "none"
+        assert any("nothing blocks VRRP here" in w for w in out["warnings"])
+        assert p.host.run("cat", "/proc/net/ip_tables_names").stdout == ""
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
 
 
 LIBRARY = """
@@ -373,8 +397,8 @@ def test_library_api_with_distribution_default_path(tmp_path):
         proc = p.host.run(sys.executable, "-c", LIBRARY, p.host_if, str(root))
         out = json.loads(proc.stdout)
         assert out["open"]["changed"] is True and out["open"]["ok"] is True
-        assert out["open"]["persist"]["path"] == f"{root}/etc/iptables/rules.v4"
-        assert "nothing on this host restores it at boot" in out["open"]["persist"]["note"]
+        assert out["open"]["persist"][0]["path"] == f"{root}/etc/iptables/rules.v4"
+        assert "nothing on this host restores it at boot" in out["open"]["persist"][0]["note"]
         assert out["again"] is False and out["check"] is True
         assert out["error"] == ["InputError", 2]
         assert out["close"] is True

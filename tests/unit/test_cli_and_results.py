@@ -71,16 +71,17 @@ def test_exit_codes_follow_state():
     assert Result("check", "iptables", rules=[rule(persisted=Persisted.MISSING)]).exit_code == 1
     assert Result("check", "iptables", rules=[rule(persisted=Persisted.SKIPPED)]).exit_code == 0
     assert Result("check", "iptables", rules=[]).exit_code == 1
-    partial = Result("open", "iptables", rules=[rule()], persist=PersistReport("/x", error="disk full"))
+    partial = Result("open", "iptables", rules=[rule()], persist=[PersistReport("/x", error="disk full")])
     assert partial.exit_code == 1
     assert Result("open", "iptables", rules=[rule()], blockers=["nft"]).exit_code == 1
     assert Result("close", "iptables", rules=[rule(Runtime.ABSENT, Persisted.ABSENT)]).exit_code == 0
+    assert Result("check", "none", nothing_filters=True).exit_code == 0
 
 
 def test_plain_output_is_stable_words():
     r = Result("open", "iptables", changed=True, rules=[rule(action=Action.INSERT)],
-               persist=PersistReport("/etc/iptables/rules.v4", changed=True,
-                                     note="nothing on this host restores it at boot"),
+               persist=[PersistReport("/etc/iptables/rules.v4", changed=True,
+                                      note="nothing on this host restores it at boot")],
                warnings=["w1"])
     text = render.plain(r)
     assert text.splitlines()[0] == "vrrpfw open: ok, changed (backend iptables)"

@@ -322,11 +322,11 @@ class IptablesBackend(Backend):
 
     # -- other layers ----------------------------------------------------
     def blockers(self) -> List[str]:
-        if self.scan is None:
-            return []
+        if self.scan is None or "nftables" in self.options.layers:
+            return []  # the nftables layer of this same run opens those chains
         return [
-            f"nf_tables chain {c.label} also filters VRRP, and legacy iptables rules "
-            "cannot let packets past it (vrrpfw has no nftables backend yet)"
+            f"nf_tables chain {c.label} also filters VRRP, and legacy iptables rules cannot let "
+            "packets past it: use --backend auto (opens every layer) or --backend nftables"
             for c in self.scan.nft_filtering
         ]
 

@@ -9,7 +9,7 @@ looked for and what it found, like keyring's "no recommended backend".
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type
 
 from ..errors import BackendUnavailable, InputError
 from .base import Backend, Options
@@ -44,30 +44,32 @@ def describe_scan(scan: HostScan) -> str:
             f"`iptables` command: {variant}")
 
 
-def choose_auto(scan: HostScan) -> Tuple[str, str]:
-    """(backend name, reason), or BackendUnavailable naming what was seen."""
+def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
+    """(backend names, reason): firewalld alone where it answers, else every
+    layer that filters; an empty list when nothing filters VRRP."""
     seen = describe_scan(scan)
     if scan.firewalld_bus:
-        return "firewalld", "firewalld answers on the system bus and manages this host"
+        return ["firewalld"], "firewalld answers on the system bus and manages this host"
     if scan.firewalld_tables:
         raise BackendUnavailable(
             f"firewalld's nf_tables table ({', '.join(scan.firewalld_tables)}) exists but firewalld "
             "does not answer on the system bus (not running? DBUS_SYSTEM_BUS_ADDRESS?); "
             f"found {seen}")
-    if scan.nft_filtering:
-        raise BackendUnavailable(
-            "nf_tables chains filter VRRP here and vrrpfw has no nftables backend yet; legacy "
-            f"rules would not get past them (found {seen})")
+    layers, why = [], []
     if scan.legacy_filter:
-        return "iptables", "the legacy iptables filter table is in use"
-    if scan.iptables_variant == "legacy":
-        return "iptables", "the `iptables` command here is iptables-legacy"
-    raise BackendUnavailable(
-        "auto found no firewall vrrpfw can manage and nothing that filters VRRP "
-        f"(found {seen}); use --backend iptables to add legacy rules anyway")
+        layers.append("iptables")
+        why.append("the legacy iptables filter table is in use")
+    if scan.nft_filtering:
+        layers.append("nftables")
+        why.append("nf_tables chains filter: " + ", ".join(c.label for c in scan.nft_filtering))
+    if not layers:
+        return [], f"found {seen}"
+    return layers, "; ".join(why)
 
 
-def select(name: str, options: Options, scan: Optional[HostScan] = None) -> Backend:
+def select_layers(name: str, options: Options, scan: Optional[HostScan] = None
+                  ) -> Tuple[List[Backend], str]:
+    """The backends to run, in order, and why."""
     if name not in NAMES:
         raise InputError(f"unknown backend {name!r}; choose one of: {', '.join(NAMES)}")
     if scan is None:
@@ -75,9 +77,23 @@ def select(name: str, options: Options, scan: Optional[HostScan] = None) -> Back
 
         scan = scan_host()
     if name == "auto":
-        name, _ = choose_auto(scan)
-    cls = load(name)
-    avail = cls.availability()
-    if not avail.usable:
-        raise BackendUnavailable(f"backend {name} is not usable: {avail.reason}")
-    return cls(options, scan)  # type: ignore[call-arg]
+        names, reason = choose_auto(scan)
+    else:
+        names, reason = [name], f"--backend {name}"
+    options.layers = tuple(names)
+    out = []
+    for n in names:
+        cls = load(n)
+        avail = cls.availability()
+        if not avail.usable:
+            raise BackendUnavailable(f"backend {n} is not usable: {avail.reason}")
+        out.append(cls(options, scan))  # type: ignore[call-arg]
+    return out, reason
+
+
+def select(name: str, options: Options, scan: Optional[HostScan] = None) -> Backend:
+    """One backend (the first layer ``auto`` would use)."""
+    backends, reason = select_layers(name, options, scan)
+    if not backends:
+        raise BackendUnavailable(f"nothing blocks VRRP here ({reason})")
+    return backends[0]
