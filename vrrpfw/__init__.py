@@ -16,7 +16,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .api import check, close, open  # noqa: E402,A004
+from .api import backends, check, close, open  # noqa: E402,A004
 from .errors import (  # noqa: E402
     BackendError,
     BackendUnavailable,
@@ -31,7 +31,7 @@ from .model import DEFAULT_GROUP4, VrrpRule, VrrpSpec  # noqa: E402
 from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime  # noqa: E402
 
 __all__ = [
-    "open", "check", "close", "Result", "RuleReport", "PersistReport", "Runtime",
+    "open", "check", "close", "backends", "Result", "RuleReport", "PersistReport", "Runtime",
     "Persisted", "Action", "VrrpfwError", "InputError", "EnvironmentProblem",
     "BackendUnavailable", "ConcurrentChange", "LockTimeout", "PersistFileError", "BackendError",
     "VrrpSpec", "VrrpRule", "DEFAULT_GROUP4", "__version__",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from typing import Iterable, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
@@ -26,7 +26,7 @@ from .model import (
 )
 from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
-__all__ = ["open", "check", "close"]
+__all__ = ["open", "check", "close", "backends"]
 
 # A commit refused because the table changed is re-read, re-planned and retried.
 COMMIT_ATTEMPTS = 10
@@ -248,3 +248,29 @@ def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
             rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING
             if key not in before and (dry_run or report.changed) and command == "open":
                 rep.persist_action = Action.INSERT
+
+
+def backends() -> Dict[str, Any]:
+    """Each firewall found on this host, whether it filters VRRP now, and
+    what ``auto`` would use and why.  Reads only."""
+    from .hostscan import scan as scan_host
+
+    scan = scan_host()
+    firewalls: List[Dict[str, Any]] = [
+        {"firewall": "legacy iptables", "present": bool(scan.legacy_tables),
+         "filters": scan.legacy_filter, "detail": "tables: " + (", ".join(scan.legacy_tables) or "none")},
+        {"firewall": "nf_tables", "present": scan.nft_available, "filters": bool(scan.nft_filtering),
+         "detail": scan.nft_error or ("; ".join(
+             f"{c.label}: {'filters' if c.filters else 'does not drop'}" for c in scan.nft_chains)
+             or "no input/output filter chains")},
+        {"firewall": "firewalld", "present": scan.firewalld_bus or bool(scan.firewalld_tables),
+         "filters": scan.firewalld_bus or bool(scan.firewalld_tables),
+         "detail": "answers on the system bus" if scan.firewalld_bus else (
+             "tables present, not answering on the bus" if scan.firewalld_tables else "not running")},
+    ]
+    try:
+        names, reason = registry.choose_auto(scan)
+        auto: Dict[str, Any] = {"backends": names, "reason": reason}
+    except VrrpfwError as e:
+        auto = {"backends": [], "reason": str(e), "error": True}
+    return {"iptables_command": scan.iptables_variant, "firewalls": firewalls, "auto": auto}

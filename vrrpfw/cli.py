@@ -46,7 +46,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-BACKEND_HELP = "Firewall backend: auto, iptables (legacy tables) or firewalld."
+BACKEND_HELP = "Firewall backend: auto (every layer that filters), iptables, nftables or firewalld."
 IFACE_HELP = "Interface VRRP runs on (repeatable)."
 ZONE_HELP = "firewalld: zone to use (default: the interface's zone)."
 STATE_HELP = "firewalld: file where vrrpfw records the zone allowances it added."
@@ -160,6 +160,33 @@ def close_cmd(
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, state_file=state_file,
           remove_seed_rules=remove_seed_rules)
+
+
+@app.command("backends")
+def backends_cmd(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Show each firewall on this host, whether it filters VRRP, and what auto would use."""
+    import json
+
+    from . import api
+
+    try:
+        report = api.backends()
+    except VrrpfwError as e:
+        print(f"vrrpfw: error: {e}", file=sys.stderr)
+        raise typer.Exit(e.exit_code) from None
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        raise typer.Exit(0)
+    for fw in report["firewalls"]:
+        state = "filters VRRP" if fw["filters"] else ("present" if fw["present"] else "absent")
+        print(f"{fw['firewall']}: {state} ({fw['detail']})")
+    print(f"iptables command: {report['iptables_command'] or 'not installed'}")
+    auto = report["auto"]
+    chosen = "+".join(auto["backends"]) or "nothing (no change needed)"
+    print(f"auto would use: {chosen} ({auto['reason']})")
+    raise typer.Exit(3 if auto.get("error") else 0)
 
 
 def _click_exceptions() -> Any:
