@@ -1,0 +1,184 @@
+"""The nftables backend against real nf_tables in namespaces, real packets."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from netns import adverts, namespace, pair
+
+pytestmark = pytest.mark.integration
+
+RULESET = """table inet filter {
+  chain input { type filter hook input priority 0; policy drop; iifname "lo" accept; }
+  chain output { type filter hook output priority 0; policy drop; }
+}
+table ip other {
+  chain in {
+    type filter hook input priority 10; policy accept;
+    ip protocol vrrp drop
+  }
+}
+"""
+
+
+def nft_vrrpfw_rules(ns):
+    return [line for line in ns.run("nft", "list", "ruleset").stdout.splitlines() if '"vrrpfw"' in line]
+
+
+def both_ways(p):
+    return (adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"],
+            adverts(p.host, p.host_if, p.peer, p.peer_if)["delivered"])
+
+
+def test_pure_nft_two_tables_blocked_open_idempotent_close():
+    with pair() as p:
+        p.host.run("nft", "-f", "-", stdin=RULESET)
+        assert both_ways(p) == (0, 0)
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["backend"] == "nftables" and out["changed"] is True, out
+        assert both_ways(p) == (20, 20)
+        assert len(nft_vrrpfw_rules(p.host)) == 3  # inet filter input, ip other in, inet filter output
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["changed"] is False
+        assert len(nft_vrrpfw_rules(p.host)) == 3
+        rc, out = p.host.vrrpfw_json("check", "--no-persist")
+        assert rc == 0 and "ip other in: present" in out["rules"][0]["detail"]
+        assert p.host.vrrpfw("close", "--iface", p.host_if, "--no-persist").returncode == 0
+        assert nft_vrrpfw_rules(p.host) == []
+        assert both_ways(p) == (0, 0)
+
+
+def test_nft_shadowing_is_reported_and_fixed():
+    with pair() as p:
+        p.host.run("nft", "-f", "-", stdin=RULESET)
+        assert p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist").returncode == 0
+        p.host.run("nft", "insert", "rule", "inet", "filter", "input", "iifname", p.host_if, "drop")
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--no-persist")
+        assert rc == 1 and out["rules"][0]["runtime"] == "shadowed"
+        assert "inet filter input: shadowed" in out["rules"][0]["detail"]
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["rules"][0]["action"] == "move"
+        assert len(nft_vrrpfw_rules(p.host)) == 3
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+
+
+def test_iptables_nft_chains_stay_readable_by_iptables_nft():
+    with pair() as p:
+        p.host.run("iptables-nft", "-P", "INPUT", "DROP")
+        p.host.run("iptables-nft", "-P", "OUTPUT", "DROP")
+        assert both_ways(p) == (0, 0)
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["backend"] == "nftables", out
+        assert both_ways(p) == (20, 20)
+        listing = p.host.run("iptables-nft", "-S")
+        assert (f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p vrrp -m comment --comment vrrpfw -j ACCEPT"
+                in listing.stdout)
+        assert f"-A OUTPUT -d 224.0.0.18/32 -o {p.host_if} -p vrrp" in listing.stdout
+        assert listing.stderr == ""  # no "incompatible" or other warning
+        assert p.host.vrrpfw("close", "--no-persist").returncode == 0
+        assert "vrrpfw" not in p.host.run("iptables-nft", "-S").stdout
+
+
+CONF = """#!/usr/sbin/nft -f
+# A realistic /etc/nftables.conf: flush, comments, an include.
+flush ruleset
+
+define ADMIN = 198.51.100.7
+
+table inet filter {
+\tchain input {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tct state established,related accept # stateful
+\t\tiifname "lo" accept
+\t\tip saddr $ADMIN tcp dport 22 accept comment "ssh from the jump host"
+\t}
+\tchain forward {
+\t\ttype filter hook forward priority filter; policy drop;
+\t}
+\tchain output {
+\t\ttype filter hook output priority filter; policy drop;
+\t}
+}
+include "INCLUDE"
+"""
+EXTRA = """table ip other {
+\tchain in {
+\t\ttype filter hook input priority 10; policy accept;
+\t\tip protocol vrrp drop
+\t}
+}
+"""
+
+
+def test_nftables_conf_persistence_loads_keeps_lines_and_restores(tmp_path):
+    extra = tmp_path / "extra.nft"
+    extra.write_text(EXTRA)
+    conf = tmp_path / "nftables.conf"
+    original = CONF.replace("INCLUDE", str(extra))
+    conf.write_text(original)
+    with pair() as p:
+        p.host.run("nft", "-f", str(conf))
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(conf))
+        assert rc == 0 and out["persist"][0]["changed"] is True, out
+        new = conf.read_text()
+        assert new.startswith(original)  # every foreign line kept, byte for byte
+        assert new.count('comment "vrrpfw"') == 3
+        p.host.run("nft", "-c", "-f", str(conf))
+        p.host.run("nft", "-f", str(conf))  # reloading the file keeps VRRP open
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--persist-file", str(conf))
+        assert rc == 0, out
+        assert both_ways(p) == (20, 20)
+    with pair() as fresh:  # the saved file alone opens VRRP in a new namespace
+        fresh_conf = tmp_path / "fresh.conf"
+        fresh_conf.write_text(new.replace(f'"{p.host_if}"', f'"{fresh.host_if}"'))
+        fresh.host.run("nft", "-f", str(fresh_conf))
+        assert both_ways(fresh) == (20, 20)
+        rc, _ = fresh.host.vrrpfw_json("close", "--persist-file", str(conf))
+        assert rc == 0
+        assert conf.read_text() == original
+
+
+def test_persisted_file_that_does_not_load_is_refused_untouched(tmp_path):
+    conf = tmp_path / "nftables.conf"
+    broken = ("flush ruleset\ntable inet filter {\n"
+              "  chain input { type filter hook input priority 0; policy drop;\n")
+    conf.write_text(broken)
+    with pair() as p:
+        p.host.run("nft", "-f", "-", stdin=RULESET)
+        before = p.host.run("nft", "list", "ruleset").stdout
+        proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(conf))
+        assert proc.returncode == 3
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "does not load with nft -c -f" in lines[0]
+        assert conf.read_text() == broken
+        assert p.host.run("nft", "list", "ruleset").stdout == before
+
+
+def test_nft_missing_and_no_privilege_are_exit_3(tmp_path):
+    with namespace() as ns:
+        ns.run("nft", "-f", "-", stdin=RULESET)
+        nonft = ns.vrrpfw("check", "--iface", "eth0", "--backend", "nftables", "--no-persist",
+                          env={"PATH": "/usr/bin:/bin"})
+        assert nonft.returncode == 3 and "nft is not installed" in nonft.stderr
+        capless = ns.run("setpriv", "--inh-caps=-all", "--bounding-set=-all", sys.executable, "-m", "vrrpfw",
+                         "open", "--iface", "eth0", "--backend", "nftables", "--no-persist", check=False)
+        assert capless.returncode == 3, capless.stdout + capless.stderr
+        lines = capless.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Operation not permitted" in lines[0]
+
+
+def test_backends_command_explains_the_choice():
+    with pair() as p:
+        p.host.run("nft", "-f", "-", stdin=RULESET)
+        p.host.ipt("-P", "INPUT", "DROP")
+        proc = p.host.run(sys.executable, "-m", "vrrpfw", "backends", "--json")
+        report = json.loads(proc.stdout)
+        assert report["auto"]["backends"] == ["iptables", "nftables"]
+        kinds = {f["firewall"]: f for f in report["firewalls"]}
+        assert kinds["legacy iptables"]["filters"] is True
+        assert "ip other in (hook input, policy accept): filters" in kinds["nf_tables"]["detail"]
+        plain = p.host.run(sys.executable, "-m", "vrrpfw", "backends").stdout
+        assert "auto would use: iptables+nftables" in plain
