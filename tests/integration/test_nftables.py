@@ -182,3 +182,34 @@ def test_backends_command_explains_the_choice():
         assert "ip other in (hook input, policy accept): filters" in kinds["nf_tables"]["detail"]
         plain = p.host.run(sys.executable, "-m", "vrrpfw", "backends").stdout
         assert "auto would use: iptables+nftables" in plain
+
+
+LAYERED = """
+import json, sys, vrrpfw
+print(json.dumps(vrrpfw.open([sys.argv[1]], root=sys.argv[2], backend="nftables").to_dict()))
+"""
+
+
+def test_iptables_nft_and_native_chains_persist_to_their_own_files(tmp_path):
+    """Distribution defaults (under a temporary root): iptables-nft's chains
+    go to /etc/iptables/rules.v4, native ones to /etc/nftables.conf."""
+    root = tmp_path / "root"
+    (root / "etc" / "iptables").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\n")
+    conf = root / "etc" / "nftables.conf"
+    conf.write_text("flush ruleset\ntable inet native {\n  chain in {\n"
+                    "    type filter hook input priority 5; policy drop;\n  }\n}\n")
+    with pair() as p:
+        p.host.run("nft", "-f", str(conf))
+        p.host.run("iptables-nft", "-P", "INPUT", "DROP")
+        out = json.loads(p.host.run(sys.executable, "-c", LAYERED, p.host_if, str(root)).stdout)
+        assert out["exit_code"] == 0, out
+        assert out["rules"][0]["persisted"] == "present"
+        saved = (root / "etc" / "iptables" / "rules.v4").read_text()
+        assert f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p 112 -m comment --comment vrrpfw" in saved
+        assert "insert rule inet native in" in conf.read_text()
+        assert "ip filter" not in conf.read_text()
+    with pair() as fresh:  # both files restored: VRRP gets in
+        fresh.host.run("nft", "-f", "-", stdin=conf.read_text().replace(p.host_if, fresh.host_if))
+        fresh.host.run("iptables-nft-restore", stdin=saved.replace(p.host_if, fresh.host_if))
+        assert adverts(fresh.peer, fresh.peer_if, fresh.host, fresh.host_if)["delivered"] == 20

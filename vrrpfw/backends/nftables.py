@@ -33,7 +33,7 @@ from ..model import COMMENT, Direction, VrrpRule
 from ..persist import files, locations, nft_conf
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
-from .iptables import vrrpfw_key
+from .iptables import IptablesSaveFile, vrrpfw_key
 
 HOOKS = {Direction.IN: "input", Direction.OUT: "output"}
 FAMILIES = ("ip", "inet")
@@ -216,6 +216,7 @@ class NftConfFile(Persister):
         self.path = target.path
         self.restorer = target.restorer
         self.note = target.note
+        self.layered = False  # True when a LayeredStore persists iptables-nft chains elsewhere
         self._text: Optional[str] = None
 
     def load(self) -> None:
@@ -231,6 +232,10 @@ class NftConfFile(Persister):
             self.load()
         return self._text or ""
 
+    def defines_any(self, chains: Set[ChainId]) -> bool:
+        defined = {cid for cid, _ in nft_conf.defined_chains_in(self.path, self._current())}
+        return bool(defined & chains)
+
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Tuple[str, str, str]]:
         return nft_conf.keys(self._current()) & {r.key for r in rules}
 
@@ -241,9 +246,15 @@ class NftConfFile(Persister):
         text = self._current()
         if op == "open":
             defined = nft_conf.defined_chains_in(self.path, text)
+            names = {cid for cid, _ in defined}
             wanted = []
             for r in rules:
                 live = self.b.rule_chains.get(r.key)
+                missing = sorted(" ".join(c) for c in (live or set()) - names
+                                 if not (self.layered and c in IPTABLES_NFT_CHAINS))
+                if missing:
+                    self.note = (f"chains {', '.join(missing)} are not defined in {self.path}; "
+                                 "vrrpfw cannot persist its rules there")
                 for cid, hook in defined:
                     if hook == HOOKS[r.direction] and cid[0] in FAMILIES and (
                             live is None or cid in live or cid not in self.b.base_chains()):
@@ -273,6 +284,71 @@ class NftConfFile(Persister):
     def commit(self, plan: PersistPlan) -> None:
         files.atomic_write(self.path, plan.payload)
         self._text = plan.payload
+
+
+IPTABLES_NFT_CHAINS = {("ip", "filter", "INPUT"), ("ip", "filter", "OUTPUT")}
+
+
+def looks_like_iptables_save(path: str) -> bool:
+    text = files.read_text(path) or ""
+    return any(line.startswith("*") for line in text.splitlines())
+
+
+class LayeredStore(Persister):
+    """iptables-nft's chains (``ip filter INPUT``/``OUTPUT``) are restored
+    at boot from the distribution's saved iptables ruleset, through
+    iptables-nft; native chains from the nftables ruleset file.  Each rule
+    is persisted in the store(s) of the live chains that hold it."""
+
+    def __init__(self, backend: NftablesBackend, nft: NftConfFile, ipt: IptablesSaveFile) -> None:
+        self.b, self.nft, self.ipt = backend, nft, ipt
+        nft.layered = True
+        self.path = f"{nft.path} and {ipt.path}"
+        self.restorer = ", ".join(x for x in (nft.restorer, ipt.restorer) if x) or None
+        self.note = None
+
+    def load(self) -> None:
+        self.nft.load()
+        self.ipt.load()
+
+    def _split(self, rules: Sequence[VrrpRule]) -> Tuple[List[VrrpRule], List[VrrpRule]]:
+        to_nft, to_ipt = [], []
+        for r in rules:
+            live = self.b.rule_chains.get(r.key, set())
+            if live & IPTABLES_NFT_CHAINS and not self.nft.defines_any(live & IPTABLES_NFT_CHAINS):
+                to_ipt.append(r)
+            if live - IPTABLES_NFT_CHAINS or not live:
+                to_nft.append(r)
+        return to_nft, to_ipt
+
+    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Tuple[str, str, str]]:
+        to_nft, to_ipt = self._split(rules)
+        in_nft, in_ipt = self.nft.persisted(to_nft), self.ipt.persisted(to_ipt)
+        return {r.key for r in rules
+                if (r not in to_nft or r.key in in_nft) and (r not in to_ipt or r.key in in_ipt)}
+
+    def owned(self, rules: Sequence[VrrpRule]) -> Set[Tuple[str, str, str]]:
+        return self.nft.persisted(rules) | self.ipt.persisted(rules)
+
+    def discover(self) -> List[VrrpRule]:
+        found = self.nft.discover()
+        return found + [r for r in self.ipt.discover() if r not in found]
+
+    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
+        if op == "open":
+            to_nft, to_ipt = self._split(rules)
+            plans = [self.nft.plan(op, to_nft), self.ipt.plan(op, to_ipt)]
+        else:
+            plans = [self.nft.plan(op, rules), self.ipt.plan(op, rules)]
+        self.note = self.nft.note
+        return PersistPlan(any(p.changed for p in plans), "".join(p.diff for p in plans), plans)
+
+    def commit(self, plan: PersistPlan) -> None:
+        nft_plan, ipt_plan = plan.payload
+        if nft_plan.changed:
+            self.nft.commit(nft_plan)
+        if ipt_plan.changed:
+            self.ipt.commit(ipt_plan)
 
 
 class NftablesBackend(Backend):
@@ -329,7 +405,16 @@ class NftablesBackend(Backend):
         return set(self._base)
 
     def persister(self) -> Optional[Persister]:
-        return NftConfFile(self, locations.choose(self.options.persist_file, self.options.root, "nftables"))
+        """An explicit file is the store its format says; otherwise both of
+        the distribution's files, each for the chains it restores."""
+        opts = self.options
+        if opts.persist_file:
+            target = locations.choose(opts.persist_file, opts.root)
+            if looks_like_iptables_save(opts.persist_file):
+                return IptablesSaveFile(target)
+            return NftConfFile(self, target)
+        return LayeredStore(self, NftConfFile(self, locations.choose(None, opts.root, "nftables")),
+                            IptablesSaveFile(locations.choose(None, opts.root, "iptables")))
 
     def chains_for(self, direction: Direction) -> List[ChainId]:
         hook = HOOKS[direction]
