@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Time vrrpfw against iptables-legacy -C on an already-open namespace.
+"""Time vrrpfw against iptables-legacy -C (and nft) on an already-open namespace.
 
 Run as root with the interpreter of the environment to measure, e.g.
 ``.venv-debian/bin/python tests/bench/bench_iptables.py``.  Everything
@@ -81,6 +81,41 @@ def scenario(name: str, other: int, in_input: int, runs: int) -> Dict[str, float
     return res
 
 
+def nft_ruleset(other: int) -> str:
+    lines = ["table inet filter {",
+             "  chain input { type filter hook input priority 0; policy drop; }",
+             "  chain output { type filter hook output priority 0; policy drop; }",
+             "}", "table inet big {", "  chain sink {"]
+    for i in range(other):
+        addr = f"198.19.{(i // 250) % 250}.{i % 250 + 1}"
+        lines.append(f"    ip saddr {addr} udp dport {1024 + i % 60000} accept")
+    lines += ["  }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+def nft_scenario(name: str, other: int, runs: int) -> Dict[str, float]:
+    with namespace("vrbench") as ns:
+        ns.run("ip", "link", "add", "bv0", "type", "veth", "peer", "name", "bv1")
+        ns.run("nft", "-f", "-", stdin=nft_ruleset(other))
+        exec_ns = ["ip", "netns", "exec", ns.name]
+        cmd = exec_ns + vrrpfw_cmd()
+        subprocess.run(cmd + ["open", "--iface", "bv0", "--no-persist"], check=True, capture_output=True)
+        res = {
+            "nft list chain inet filter input": median_time(
+                exec_ns + ["nft", "list", "chain", "inet", "filter", "input"], runs),
+            "nft list ruleset": median_time(exec_ns + ["nft", "list", "ruleset"], runs),
+            "vrrpfw check": median_time(cmd + ["check", "--iface", "bv0", "--no-persist"], runs),
+            "vrrpfw check --backend nftables": median_time(
+                cmd + ["check", "--iface", "bv0", "--no-persist", "--backend", "nftables"], runs),
+            "vrrpfw open (already open)": median_time(cmd + ["open", "--iface", "bv0", "--no-persist"], runs),
+        }
+    print(f"\n{name}")
+    base = res["nft list chain inet filter input"]
+    for label, secs in res.items():
+        print(f"  {label:<34} {secs * 1000:8.1f} ms   {secs / base:5.1f}x nft list chain")
+    return res
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=15)
@@ -95,6 +130,8 @@ def main() -> None:
         scenario("empty filter table", 0, 0, args.runs)
         big = scenario(f"{args.rules} foreign rules outside INPUT/OUTPUT", args.rules, 0, args.runs)
         scenario("5000 foreign rules in INPUT (half of them tcp)", 0, 5000, max(3, args.runs // 3))
+        nft_scenario("nftables: empty ruleset but the two drop chains", 0, args.runs)
+        nft_scenario(f"nftables: {args.rules} rules in another table", args.rules, args.runs)
     ratio = big["vrrpfw check"] / big["iptables-legacy -C"]
     print(f"\nvrrpfw check at {args.rules} rules: {ratio:.1f}x iptables-legacy -C (target <= 4x)")
 
