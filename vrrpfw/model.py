@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .errors import InputError
 
@@ -134,3 +134,15 @@ def rules_for(spec: VrrpSpec) -> list[VrrpRule]:
         for iface in spec.interfaces
         for direction in spec.directions
     ]
+
+
+def rules_from_keys(keys: Iterable[Optional[Tuple[str, str, str]]]) -> List[VrrpRule]:
+    """Rules for (direction, interface, group) keys, deduplicated, in order;
+    None entries (rules that are not vrrpfw's) are skipped."""
+    found: List[VrrpRule] = []
+    for key in keys:
+        if key is not None:
+            rule = VrrpRule(Direction(key[0]), key[1], key[2])
+            if rule not in found:
+                found.append(rule)
+    return found

@@ -42,6 +42,14 @@ def median_time(argv: List[str], runs: int, expect: int = 0) -> float:
     return statistics.median(samples)
 
 
+def show(name: str, res: Dict[str, float], base_label: str) -> Dict[str, float]:
+    print(f"\n{name}")
+    base = res[base_label]
+    for label, secs in res.items():
+        print(f"  {label:<34} {secs * 1000:8.1f} ms   {secs / base:5.1f}x {base_label}")
+    return res
+
+
 def ruleset(other: int, in_input: int) -> str:
     lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT DROP [0:0]",
              ":FOREIGN - [0:0]"]
@@ -74,11 +82,7 @@ def scenario(name: str, other: int, in_input: int, runs: int) -> Dict[str, float
                 cmd + ["check", "--iface", "bv0", "--no-persist", "--backend", "iptables"], runs),
             "vrrpfw open (already open)": median_time(cmd + ["open", "--iface", "bv0", "--no-persist"], runs),
         }
-    print(f"\n{name}")
-    base = res["iptables-legacy -C"]
-    for label, secs in res.items():
-        print(f"  {label:<34} {secs * 1000:8.1f} ms   {secs / base:5.1f}x iptables-legacy -C")
-    return res
+    return show(name, res, "iptables-legacy -C")
 
 
 def nft_ruleset(other: int) -> str:
@@ -109,11 +113,7 @@ def nft_scenario(name: str, other: int, runs: int) -> Dict[str, float]:
                 cmd + ["check", "--iface", "bv0", "--no-persist", "--backend", "nftables"], runs),
             "vrrpfw open (already open)": median_time(cmd + ["open", "--iface", "bv0", "--no-persist"], runs),
         }
-    print(f"\n{name}")
-    base = res["nft list chain inet filter input"]
-    for label, secs in res.items():
-        print(f"  {label:<34} {secs * 1000:8.1f} ms   {secs / base:5.1f}x nft list chain")
-    return res
+    return show(name, res, "nft list chain inet filter input")
 
 
 def main() -> None:

@@ -11,9 +11,12 @@ from __future__ import annotations
 import abc
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..model import VrrpRule
+
+if TYPE_CHECKING:
+    from ..hostscan import HostScan
 from ..results import Action, Runtime
 
 Key = Tuple[str, str, str]  # (direction, interface, group)
@@ -108,8 +111,9 @@ class Backend(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
         self.options = options
+        self.scan = scan  # what the host scan found, for warnings about other layers
 
     @classmethod
     @abc.abstractmethod

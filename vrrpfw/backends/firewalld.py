@@ -422,8 +422,7 @@ class FirewalldBackend(Backend):
     summary = "firewalld over D-Bus: direct rules (iptables backend) or zone allowance (nftables)"
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
-        super().__init__(options)
-        self.scan = scan
+        super().__init__(options, scan)
         self.fw = Firewalld()
         self.state = StateFile(options.state_file)
         self._loaded = False

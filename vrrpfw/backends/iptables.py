@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from ..chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_protocol
 from ..errors import BackendError, ConcurrentChange, EnvironmentProblem
 from ..hostscan import HostScan
-from ..model import COMMENT, VRRP_PROTO, Direction, VrrpRule
+from ..model import COMMENT, VRRP_PROTO, Direction, VrrpRule, rules_from_keys
 from ..persist import files, iptables_save, locations
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
@@ -140,7 +140,7 @@ class IptablesSaveFile(Persister):
         return self._keys() & {r.key for r in rules}
 
     def discover(self) -> List[VrrpRule]:
-        return [VrrpRule(Direction(k[0]), k[1], k[2]) for k in sorted(self._keys())]
+        return rules_from_keys(sorted(self._keys()))
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         doc = self._loaded()
@@ -164,8 +164,7 @@ class IptablesBackend(Backend):
     summary = "legacy iptables (filter table) through python-iptables"
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
-        super().__init__(options)
-        self.scan = scan
+        super().__init__(options, scan)
         self._iptc: Any = None
         self._table: Any = None
         self._chains: Dict[str, List[Handle]] = {}
@@ -257,15 +256,8 @@ class IptablesBackend(Backend):
         return out
 
     def discover(self) -> List[VrrpRule]:
-        found: List[VrrpRule] = []
-        for chain in ("INPUT", "OUTPUT"):
-            for fw, _ in self._chain(chain):
-                key = vrrpfw_key(fw)
-                if key is not None:
-                    rule = VrrpRule(Direction(key[0]), key[1], key[2])
-                    if rule not in found:
-                        found.append(rule)
-        return found
+        return rules_from_keys(vrrpfw_key(fw) for chain in ("INPUT", "OUTPUT")
+                               for fw, _ in self._chain(chain))
 
     # -- writing ---------------------------------------------------------
     def _build(self, r: VrrpRule) -> Any:

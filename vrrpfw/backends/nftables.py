@@ -29,7 +29,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from ..chaineval import FwRule, Match, Outcome, Packet, evaluate
 from ..errors import BackendError, EnvironmentProblem, PersistFileError
 from ..hostscan import FIREWALLD_TABLES, HostScan
-from ..model import COMMENT, Direction, VrrpRule
+from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
@@ -240,7 +240,7 @@ class NftConfFile(Persister):
         return nft_conf.keys(self._current()) & {r.key for r in rules}
 
     def discover(self) -> List[VrrpRule]:
-        return [VrrpRule(Direction(k[0]), k[1], k[2]) for k in sorted(nft_conf.keys(self._current()))]
+        return rules_from_keys(sorted(nft_conf.keys(self._current())))
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         text = self._current()
@@ -356,8 +356,7 @@ class NftablesBackend(Backend):
     summary = "nf_tables (native and iptables-nft) through libnftables JSON"
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
-        super().__init__(options)
-        self.scan = scan
+        super().__init__(options, scan)
         self._base: Dict[ChainId, Dict[str, Any]] = {}
         self._rules: Dict[ChainId, List[Tuple[FwRule, int]]] = {}
         # key -> chains where vrrpfw's rule is or must be, from the last status
@@ -470,16 +469,8 @@ class NftablesBackend(Backend):
         return out
 
     def discover(self) -> List[VrrpRule]:
-        found: List[VrrpRule] = []
-        for direction in (Direction.IN, Direction.OUT):
-            for cid in self.chains_for(direction):
-                for fw, _ in self._chain_rules(cid):
-                    key = _ours_key(fw)
-                    if key is not None:
-                        rule = VrrpRule(Direction(key[0]), key[1], key[2])
-                        if rule not in found:
-                            found.append(rule)
-        return found
+        return rules_from_keys(_ours_key(fw) for direction in (Direction.IN, Direction.OUT)
+                               for cid in self.chains_for(direction) for fw, _ in self._chain_rules(cid))
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         changes: List[Change] = []
