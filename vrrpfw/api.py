@@ -97,7 +97,7 @@ def close(
     ifaces = [validate_interface(i) for i in interfaces] if interfaces else None
     group_filter = validate_group(group) if group is not None else None
     options = Options(persist, persist_file, dry_run, lock_timeout, root,
-                      _zone(zone), _mode(mode), True, state_file, remove_seed_rules)
+                      _zone(zone), _mode(mode), True, state_file, remove_seed_rules, sweep=True)
     return _run("close", None, ifaces, group_filter, backend, options)
 
 
@@ -240,7 +240,7 @@ def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
         key = st.rule.key
         if command == "close":
             rep.persisted = Persisted.PRESENT if key in after else Persisted.ABSENT
-            if key in before and key not in after and (dry_run or report.changed):
+            if key in before and (key not in after or (dry_run and plan.changed)):
                 rep.persist_action = Action.DELETE
         elif st.state is Runtime.ALLOWED_BY_OTHER and not st.ours and key not in after:
             rep.persisted = Persisted.NOT_MANAGED

@@ -212,6 +212,14 @@ def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
         assert f"+-A OUTPUT -d 224.0.0.18/32 -o {p.host_if} -p 112" in proc.stdout  # the file diff
         assert p.host.legacy_save() == before
         assert not path.exists()
+        assert p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(path)).returncode == 0
+        opened, saved = p.host.legacy_save(), path.read_text()
+        rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path), "--dry-run")
+        assert rc == 0 and len(out["planned"]) == 2, out
+        assert [r["persist_action"] for r in out["rules"]] == ["delete", "delete"]
+        assert [r["persisted"] for r in out["rules"]] == ["present", "present"]
+        assert f"--A INPUT -d 224.0.0.18/32 -i {p.host_if} -p 112" in out["diff"]
+        assert p.host.legacy_save() == opened and path.read_text() == saved
 
 
 def race_with_writer(tmp_path, writer_env, our_env, add_rule):

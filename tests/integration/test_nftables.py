@@ -82,6 +82,29 @@ def test_iptables_nft_chains_stay_readable_by_iptables_nft():
         assert "vrrpfw" not in p.host.run("iptables-nft", "-S").stdout
 
 
+def test_close_sweeps_every_chain_and_keeps_hand_made_twins():
+    """A vrrpfw rule left in a regular chain (a reloaded or hand-edited
+    ruleset) is still vrrpfw's: close finds it; the admin's identical rule
+    without the comment stays."""
+    with pair() as p:
+        p.host.run("nft", "-f", "-", stdin=RULESET)
+        p.host.run("nft", "add", "chain", "inet", "filter", "helper")
+        for comment in (["comment", '"vrrpfw"'], []):
+            p.host.run("nft", "add", "rule", "inet", "filter", "helper", "iifname", p.host_if,
+                       "ip", "daddr", "224.0.0.18", "ip", "protocol", "vrrp", "accept", *comment)
+        assert len(nft_vrrpfw_rules(p.host)) == 1
+        rc, out = p.host.vrrpfw_json("close", "--dry-run", "--no-persist")
+        assert rc == 0 and len(out["planned"]) == 1 and "inet filter helper handle" in out["planned"][0]
+        assert len(nft_vrrpfw_rules(p.host)) == 1
+        rc, out = p.host.vrrpfw_json("close", "--no-persist")
+        assert rc == 0 and out["changed"] is True, out
+        assert nft_vrrpfw_rules(p.host) == []
+        helper = p.host.run("nft", "list", "chain", "inet", "filter", "helper").stdout
+        assert f'iifname "{p.host_if}" ip daddr 224.0.0.18 ip protocol vrrp accept' in helper
+        rc, out = p.host.vrrpfw_json("close", "--no-persist")
+        assert rc == 0 and out["changed"] is False
+
+
 CONF = """#!/usr/sbin/nft -f
 # A realistic /etc/nftables.conf: flush, comments, an include.
 flush ruleset

@@ -41,6 +41,7 @@ class Options:
     force: bool = False  # direct rules even where they cannot work
     state_file: Optional[str] = None
     remove_seed: bool = False  # close: also remove hand-made VRRP direct rules
+    sweep: bool = False  # close: look for vrrpfw's rules in every chain, not only where it inserts
     layers: Tuple[str, ...] = ()  # every backend this run uses (auto may use several)
 
 

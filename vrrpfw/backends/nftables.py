@@ -359,6 +359,7 @@ class NftablesBackend(Backend):
         super().__init__(options, scan)
         self._base: Dict[ChainId, Dict[str, Any]] = {}
         self._rules: Dict[ChainId, List[Tuple[FwRule, int]]] = {}
+        self._others: List[ChainId] = []  # every other chain, for close's sweep
         # key -> chains where vrrpfw's rule is or must be, from the last status
         self.rule_chains: Dict[Tuple[str, str, str], Set[ChainId]] = {}
 
@@ -374,13 +375,34 @@ class NftablesBackend(Backend):
         doc = json.loads(run_nft(["-j", "list", "chains"]) or "{}")
         self._base = {}
         self._rules = {}
+        self._others = []
         for item in doc.get("nftables", []):
             c = item.get("chain")
-            if not c or "hook" not in c or c.get("type") != "filter":
+            if not c or c["family"] not in FAMILIES or (c["family"], c["table"]) in FIREWALLD_TABLES:
                 continue
-            if c["family"] not in FAMILIES or (c["family"], c["table"]) in FIREWALLD_TABLES:
-                continue
-            self._base[(c["family"], c["table"], c["name"])] = c
+            cid = (c["family"], c["table"], c["name"])
+            if "hook" in c and c.get("type") == "filter":
+                self._base[cid] = c
+            else:
+                self._others.append(cid)
+        if self.options.sweep and self._others:
+            self._load_all_rules()
+
+    def _load_all_rules(self) -> None:
+        """close sweeps every chain, not only the hooks vrrpfw inserts into:
+        a rule of ours left in a regular chain (a hand-edited or reloaded
+        ruleset) is still ours to remove.  One listing per family, since
+        one ``nft list chain`` per chain is slow where there are hundreds."""
+        for cid in [*self._base, *self._others]:
+            self._rules[cid] = []
+        for family in FAMILIES:
+            for item in json.loads(run_nft(["-j", "list", "ruleset", family]) or "{}").get("nftables", []):
+                r = item.get("rule")
+                if r is None:
+                    continue
+                cid = (r["family"], r["table"], r["chain"])
+                if cid in self._rules:
+                    self._rules[cid].append((to_fwrule(cid[2], r), int(r["handle"])))
 
     def _chain_rules(self, cid: ChainId) -> List[Tuple[FwRule, int]]:
         if cid not in self._rules:
@@ -457,6 +479,8 @@ class NftablesBackend(Backend):
                         Runtime.ALLOWED: 3, Runtime.ALLOWED_BY_OTHER: 4}[state]
                 worst.append((rank, state))
                 details.append(f"{label}: {text}")
+            ours.extend((cid, h) for cid in self._swept(r.direction)
+                        for fw, h in self._chain_rules(cid) if _ours_key(fw) == r.key)
             self.rule_chains[r.key] = {cid for cid, _ in ours} | set(needs)
             if not worst:
                 out.append(RuntimeStatus(r, Runtime.ALLOWED_BY_OTHER,
@@ -468,9 +492,17 @@ class NftablesBackend(Backend):
             out.append(RuntimeStatus(r, state, "; ".join(details), ours, needs))
         return out
 
+    def _swept(self, direction: Direction) -> List[ChainId]:
+        """The chains beyond ``direction``'s hook that close also searches."""
+        if not self.options.sweep:
+            return []
+        hooked = set(self.chains_for(direction))
+        return sorted(cid for cid in self._rules if cid not in hooked)
+
     def discover(self) -> List[VrrpRule]:
         return rules_from_keys(_ours_key(fw) for direction in (Direction.IN, Direction.OUT)
-                               for cid in self.chains_for(direction) for fw, _ in self._chain_rules(cid))
+                               for cid in self.chains_for(direction) + self._swept(direction)
+                               for fw, _ in self._chain_rules(cid))
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         changes: List[Change] = []
