@@ -95,6 +95,41 @@ def test_equivalent_admin_rule_counts_and_is_never_removed(tmp_path):
         assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
 
 
+def test_close_sweeps_every_chain_and_keeps_hand_made_twins(tmp_path):
+    """A vrrpfw rule an admin moved into a user chain (at runtime and in the
+    saved file) is still vrrpfw's: close removes it; the admin's identical
+    rule without the comment stays; a second close changes nothing."""
+    path = tmp_path / "rules.v4"
+    with pair() as p:
+        drop_everything(p.host)
+        p.host.ipt("-N", "helper")
+        p.host.ipt("-A", "INPUT", "-j", "helper")
+        spec = ["-d", "224.0.0.18/32", "-i", p.host_if, "-p", "vrrp"]
+        p.host.ipt("-A", "helper", *spec, "-m", "comment", "--comment", "vrrpfw", "-j", "ACCEPT")
+        p.host.ipt("-A", "helper", *spec, "-j", "ACCEPT")
+        saved = p.host.legacy_save()
+        path.write_text(saved)
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--persist-file", str(path))
+        assert out["rules"][0]["runtime"] == "allowed-by-other"  # not where vrrpfw writes
+        assert out["rules"][0]["persisted"] == "not-managed"
+        rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path), "--dry-run")
+        assert rc == 0 and out["planned"] == [
+            f"iptables-legacy -t filter -D helper -d 224.0.0.18/32 -i {p.host_if} -p vrrp "
+            "-m comment --comment vrrpfw -j ACCEPT"], out
+        assert out["rules"][0]["persist_action"] == "delete"
+        assert p.host.legacy_save() == saved and path.read_text() == saved
+        rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path))
+        assert rc == 0 and out["changed"] is True, out
+        assert vrrpfw_rules(p.host, "helper") == []
+        assert p.host.ipt("-S", "helper").splitlines()[1:] == [
+            f"-A helper -d 224.0.0.18/32 -i {p.host_if} -p vrrp -j ACCEPT"]
+        assert OURS not in path.read_text()
+        assert path.read_text() == "".join(line for line in saved.splitlines(True) if OURS not in line)
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20  # the twin still works
+        rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path))
+        assert rc == 0 and out["changed"] is False, out
+
+
 def test_shadowed_rule_is_reported_and_fixed(tmp_path):
     with pair() as p:
         drop_everything(p.host)

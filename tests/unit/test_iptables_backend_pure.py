@@ -34,3 +34,16 @@ def test_vrrpfw_key_recognises_only_our_exact_shape():
                target="ACCEPT"),
     ):
         assert vrrpfw_key(other) is None
+
+
+def test_vrrpfw_key_anywhere_finds_our_rule_moved_into_another_chain():
+    moved = FwRule("helper", protocol="vrrp", dst="224.0.0.18/32", in_iface="eth0",
+                   matches=COMMENT, target="ACCEPT")
+    assert vrrpfw_key(moved) is None  # it does not allow VRRP where vrrpfw looks
+    assert vrrpfw_key(moved, anywhere=True) == ("in", "eth0", "224.0.0.18")
+    out = FwRule("output", protocol="vrrp", dst="224.0.0.18/32", out_iface="eth0",
+                 matches=COMMENT, target="ACCEPT")
+    assert vrrpfw_key(out, anywhere=True) == ("out", "eth0", "224.0.0.18")
+    both = FwRule("FORWARD", protocol="vrrp", dst="224.0.0.18/32", in_iface="eth0",
+                  out_iface="eth1", matches=COMMENT, target="ACCEPT")
+    assert vrrpfw_key(both, anywhere=True) is None  # not a shape vrrpfw writes

@@ -87,6 +87,18 @@ def test_recognises_iptables_save_spelling_of_our_rule():
     assert ips.vrrpfw_line_key(line.replace("ACCEPT", "DROP")) is None
 
 
+def test_close_finds_our_lines_in_any_chain_and_only_ours():
+    moved = "-A helper -d 224.0.0.18/32 -i eth0 -p vrrp -m comment --comment vrrpfw -j ACCEPT\n"
+    twin = "-A helper -d 224.0.0.18/32 -i eth0 -p vrrp -j ACCEPT\n"
+    text = FOREIGN.replace(":OUTPUT ACCEPT [0:0]\n", ":OUTPUT ACCEPT [0:0]\n:helper - [0:0]\n")
+    text = text.replace("-A OUTPUT -o lo -j ACCEPT\n", "-A OUTPUT -o lo -j ACCEPT\n" + moved + twin)
+    doc = ips.parse(text)
+    assert ips.vrrpfw_line_key(moved) is None and ips.filter_keys(doc) == []
+    assert [k for _, k in ips.filter_keys(doc, anywhere=True)] == [IN.key]
+    assert ips.remove_rules(doc, [IN.key]) == text  # open/check: not where vrrpfw writes
+    assert ips.remove_rules(doc, [IN.key], anywhere=True) == text.replace(moved, "")
+
+
 @pytest.mark.parametrize(
     "text, words",
     [

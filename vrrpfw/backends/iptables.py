@@ -1,7 +1,9 @@
 """Legacy iptables through python-iptables (libiptc).
 
 Only the filter table's INPUT and OUTPUT chains (and user chains they jump
-to) are read, so cost grows with those chains and not with the whole table.
+to) are read, so cost grows with those chains and not with the whole table;
+close alone reads every chain, since a vrrpfw rule moved elsewhere is still
+vrrpfw's to remove.
 Writes happen under the xtables lock, on a snapshot taken after the lock is
 held, and go to the kernel in one libiptc commit: inbound and outbound land
 together or not at all.
@@ -99,16 +101,21 @@ def could_match_vrrp(proto: int, invflags: int) -> bool:
     return (proto == VRRP_PROTO) != inverted
 
 
-def vrrpfw_key(fw: FwRule) -> Optional[Key]:
-    """(direction, interface, group) when ``fw`` is a rule vrrpfw wrote."""
+def vrrpfw_key(fw: FwRule, anywhere: bool = False) -> Optional[Key]:
+    """(direction, interface, group) when ``fw`` is a rule vrrpfw wrote.
+    Only INPUT and OUTPUT are where vrrpfw writes; ``anywhere`` also finds
+    its rules in other chains (moved by hand, or an nft chain named in lower
+    case), the direction following from the interface match."""
     if not fw.is_vrrpfw or fw.target != "ACCEPT" or match_protocol(fw.protocol) is not Tri.YES:
         return None
     if not fw.dst or fw.dst.startswith("!") or not fw.dst.endswith("/32"):
         return None
     group = fw.dst[:-3]
-    if fw.chain == "INPUT" and fw.in_iface and not fw.in_iface.startswith("!") and not fw.out_iface:
+    if ((fw.chain == "INPUT" or anywhere) and fw.in_iface and not fw.in_iface.startswith("!")
+            and not fw.out_iface):
         return (Direction.IN.value, fw.in_iface, group)
-    if fw.chain == "OUTPUT" and fw.out_iface and not fw.out_iface.startswith("!") and not fw.in_iface:
+    if ((fw.chain == "OUTPUT" or anywhere) and fw.out_iface and not fw.out_iface.startswith("!")
+            and not fw.in_iface):
         return (Direction.OUT.value, fw.out_iface, group)
     return None
 
@@ -116,8 +123,9 @@ def vrrpfw_key(fw: FwRule) -> Optional[Key]:
 class IptablesSaveFile(Persister):
     """The distribution's saved ruleset, edited line by line."""
 
-    def __init__(self, target: locations.PersistTarget) -> None:
+    def __init__(self, target: locations.PersistTarget, anywhere: bool = False) -> None:
         self.path = target.path
+        self.anywhere = anywhere  # close: vrrpfw's lines in any chain of *filter
         self.restorer = target.restorer
         self.note = target.note
         self._text: Optional[str] = None
@@ -134,7 +142,7 @@ class IptablesSaveFile(Persister):
         return self._doc
 
     def _keys(self) -> Set[Key]:
-        return {key for _, key in iptables_save.filter_keys(self._loaded())}
+        return {key for _, key in iptables_save.filter_keys(self._loaded(), self.anywhere)}
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return self._keys() & {r.key for r in rules}
@@ -147,7 +155,7 @@ class IptablesSaveFile(Persister):
         if op == "open":
             new = iptables_save.add_rules(doc, rules)
         else:
-            new = iptables_save.remove_rules(doc, [r.key for r in rules])
+            new = iptables_save.remove_rules(doc, [r.key for r in rules], self.anywhere)
         old = self._text
         if new == (old or ""):
             return PersistPlan(False)
@@ -233,6 +241,8 @@ class IptablesBackend(Backend):
         for r in rules:
             entries = self._chain(r.chain)
             ours = [h for h in entries if vrrpfw_key(h[0]) == r.key]
+            ours += [h for chain in self._swept() if chain != r.chain
+                     for h in self._chain(chain) if vrrpfw_key(h[0], anywhere=True) == r.key]
             d = evaluate([fw for fw, _ in entries], self._policy(r.chain),
                          Packet(r.direction, r.interface, r.group), self._lookup)
             decider = d.rule.text if d.rule is not None else f"chain policy {d.policy}"
@@ -255,9 +265,18 @@ class IptablesBackend(Backend):
             out.append(st)
         return out
 
+    def _swept(self) -> List[str]:
+        """The chains beyond INPUT and OUTPUT that close also searches: a
+        vrrpfw rule moved into another chain is still vrrpfw's to remove.
+        Reading them all costs what the whole table costs, so only close does."""
+        if not self.options.sweep:
+            return []
+        return [c.name for c in self._table.chains if c.name not in ("INPUT", "OUTPUT")]
+
     def discover(self) -> List[VrrpRule]:
-        return rules_from_keys(vrrpfw_key(fw) for chain in ("INPUT", "OUTPUT")
-                               for fw, _ in self._chain(chain))
+        found = [vrrpfw_key(fw) for chain in ("INPUT", "OUTPUT") for fw, _ in self._chain(chain)]
+        found += [vrrpfw_key(fw, anywhere=True) for chain in self._swept() for fw, _ in self._chain(chain)]
+        return rules_from_keys(found)
 
     # -- writing ---------------------------------------------------------
     def _build(self, r: VrrpRule) -> Any:
@@ -279,8 +298,8 @@ class IptablesBackend(Backend):
         iptc = self._iptc
         try:
             for ch in changes:
-                if ch.action is Action.DELETE:
-                    iptc.Chain(self._table, ch.rule.chain).delete_rule(ch.handle[1])
+                if ch.action is Action.DELETE:  # from the chain it is in (close sweeps)
+                    iptc.Chain(self._table, ch.handle[0].chain).delete_rule(ch.handle[1])
             for ch in changes:
                 if ch.action in (Action.INSERT, Action.MOVE):
                     iptc.Chain(self._table, ch.rule.chain).insert_rule(self._build(ch.rule), 0)
@@ -310,7 +329,8 @@ class IptablesBackend(Backend):
         return iptables_save.rule_line(rule)
 
     def persister(self) -> Optional[Persister]:
-        return IptablesSaveFile(locations.choose(self.options.persist_file, self.options.root))
+        return IptablesSaveFile(locations.choose(self.options.persist_file, self.options.root),
+                                anywhere=self.options.sweep)
 
     # -- other layers ----------------------------------------------------
     def blockers(self) -> List[str]:

@@ -18,7 +18,6 @@ whole batch as one transaction.  Costs one process start per call.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import shutil
@@ -191,11 +190,7 @@ def nft_rule_json(rule: VrrpRule, chain: ChainId) -> Dict[str, Any]:
 def _ours_key(fw: FwRule) -> Optional[Tuple[str, str, str]]:
     """vrrpfw's rule, whatever the chain is called (nft chains are often
     lower case): the direction follows from iifname/oifname."""
-    if fw.in_iface and not fw.out_iface:
-        return vrrpfw_key(dataclasses.replace(fw, chain="INPUT"))
-    if fw.out_iface and not fw.in_iface:
-        return vrrpfw_key(dataclasses.replace(fw, chain="OUTPUT"))
-    return None
+    return vrrpfw_key(fw, anywhere=True)
 
 
 def check_loads(path: str) -> Optional[str]:
@@ -432,10 +427,10 @@ class NftablesBackend(Backend):
         if opts.persist_file:
             target = locations.choose(opts.persist_file, opts.root)
             if looks_like_iptables_save(opts.persist_file):
-                return IptablesSaveFile(target)
+                return IptablesSaveFile(target, anywhere=opts.sweep)
             return NftConfFile(self, target)
-        return LayeredStore(self, NftConfFile(self, locations.choose(None, opts.root, "nftables")),
-                            IptablesSaveFile(locations.choose(None, opts.root, "iptables")))
+        saved = IptablesSaveFile(locations.choose(None, opts.root, "iptables"), anywhere=opts.sweep)
+        return LayeredStore(self, NftConfFile(self, locations.choose(None, opts.root, "nftables")), saved)
 
     def chains_for(self, direction: Direction) -> List[ChainId]:
         hook = HOOKS[direction]

@@ -108,8 +108,11 @@ def _options(tokens: Sequence[str]) -> Dict[str, str]:
     return opts
 
 
-def vrrpfw_line_key(line: str) -> Optional[Tuple[str, str, str]]:
-    """(direction, interface, group) if the line is a vrrpfw rule, else None."""
+def vrrpfw_line_key(line: str, anywhere: bool = False) -> Optional[Tuple[str, str, str]]:
+    """(direction, interface, group) if the line is a vrrpfw rule, else None.
+    vrrpfw writes only into INPUT and OUTPUT, so only those count as allowing
+    VRRP; ``anywhere`` (for close) also finds its lines moved into another
+    chain, the direction following from -i/-o."""
     s = line.strip()
     if not s.startswith("-A ") or COMMENT not in s:
         return None
@@ -126,21 +129,21 @@ def vrrpfw_line_key(line: str) -> Optional[Tuple[str, str, str]]:
     if opts.get("-p", "").lower() not in ("112", "vrrp"):
         return None
     group = opts.get("-d", "").split("/")[0]
-    if chain == "INPUT" and "-i" in opts:
+    if (chain == "INPUT" or anywhere) and "-i" in opts and "-o" not in opts:
         return (Direction.IN.value, opts["-i"], group)
-    if chain == "OUTPUT" and "-o" in opts:
+    if (chain == "OUTPUT" or anywhere) and "-o" in opts and "-i" not in opts:
         return (Direction.OUT.value, opts["-o"], group)
     return None
 
 
-def filter_keys(doc: SaveFile) -> List[Tuple[int, Tuple[str, str, str]]]:
+def filter_keys(doc: SaveFile, anywhere: bool = False) -> List[Tuple[int, Tuple[str, str, str]]]:
     """(line index, key) of every vrrpfw line in the *filter table."""
     sec = doc.section("filter")
     if sec is None:
         return []
     found = []
     for i in range(sec.start + 1, sec.commit):
-        key = vrrpfw_line_key(doc.lines[i])
+        key = vrrpfw_line_key(doc.lines[i], anywhere)
         if key is not None:
             found.append((i, key))
     return found
@@ -198,7 +201,8 @@ def add_rules(doc: SaveFile, rules: Sequence[VrrpRule]) -> str:
     return "".join(out)
 
 
-def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]]) -> str:
+def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]],
+                 anywhere: bool = False) -> str:
     """Text without vrrpfw's lines for ``keys`` (all of vrrpfw's if None)."""
-    drop = {i for i, key in filter_keys(doc) if keys is None or key in keys}
+    drop = {i for i, key in filter_keys(doc, anywhere) if keys is None or key in keys}
     return "".join(line for i, line in enumerate(doc.lines) if i not in drop)
