@@ -83,6 +83,14 @@ if [ -n "$PY39" ]; then
     pip_quiet .venv-py39/bin/pip install --no-deps -e .
 fi
 
+# The editable install runs vrrpfw from this checkout, where nothing writes
+# bytecode if PYTHONDONTWRITEBYTECODE is set (it is in some sandboxes): every
+# run would recompile vrrpfw (~50 ms here).  A .deb (py3compile), an RPM and a
+# pip install all ship bytecode, so compile it here too, per interpreter.
+for venv in .venv-debian .venv-newest .venv-py39; do
+    if [ -x "$venv/bin/python" ]; then "$venv/bin/python" -m compileall -q vrrpfw >/dev/null; fi
+done
+
 ln -sf "$REPO/.venv-debian/bin/vrrpfw" /usr/local/bin/vrrpfw
 echo "setup.sh: ready: $(/usr/local/bin/vrrpfw --version) at /usr/local/bin/vrrpfw" \
      "(newest env: $("$REPO/.venv-newest/bin/python" --version))"
