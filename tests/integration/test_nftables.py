@@ -88,14 +88,26 @@ def test_close_sweeps_every_chain_and_keeps_hand_made_twins():
     without the comment stays."""
     with pair() as p:
         p.host.run("nft", "-f", "-", stdin=RULESET)
+        # One in a base chain on a hook vrrpfw never inserts into, while the
+        # ruleset has no regular chain at all ...
+        p.host.run("nft", "add", "chain", "inet", "filter", "passing",
+                   "{ type filter hook forward priority 0; }")
+        p.host.run("nft", "add", "rule", "inet", "filter", "passing", "iifname", p.host_if,
+                   "ip", "daddr", "224.0.0.18", "ip", "protocol", "vrrp", "accept", "comment", '"vrrpfw"')
+        rc, out = p.host.vrrpfw_json("close", "--dry-run", "--no-persist")
+        assert rc == 0 and len(out["planned"]) == 1, out
+        assert "inet filter passing handle" in out["planned"][0]
+        # ... and one in a regular chain, beside the admin's uncommented twin.
         p.host.run("nft", "add", "chain", "inet", "filter", "helper")
         for comment in (["comment", '"vrrpfw"'], []):
             p.host.run("nft", "add", "rule", "inet", "filter", "helper", "iifname", p.host_if,
                        "ip", "daddr", "224.0.0.18", "ip", "protocol", "vrrp", "accept", *comment)
-        assert len(nft_vrrpfw_rules(p.host)) == 1
+        assert len(nft_vrrpfw_rules(p.host)) == 2
         rc, out = p.host.vrrpfw_json("close", "--dry-run", "--no-persist")
-        assert rc == 0 and len(out["planned"]) == 1 and "inet filter helper handle" in out["planned"][0]
-        assert len(nft_vrrpfw_rules(p.host)) == 1
+        assert rc == 0 and len(out["planned"]) == 2, out
+        assert any("inet filter helper handle" in line for line in out["planned"])
+        assert any("inet filter passing handle" in line for line in out["planned"])
+        assert len(nft_vrrpfw_rules(p.host)) == 2
         rc, out = p.host.vrrpfw_json("close", "--no-persist")
         assert rc == 0 and out["changed"] is True, out
         assert nft_vrrpfw_rules(p.host) == []

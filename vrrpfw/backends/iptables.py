@@ -238,11 +238,12 @@ class IptablesBackend(Backend):
 
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         out = []
+        swept = self._swept()
         for r in rules:
             entries = self._chain(r.chain)
             ours = [h for h in entries if vrrpfw_key(h[0]) == r.key]
-            ours += [h for chain in self._swept() if chain != r.chain
-                     for h in self._chain(chain) if vrrpfw_key(h[0], anywhere=True) == r.key]
+            ours += [h for chain in swept for h in self._chain(chain)
+                     if vrrpfw_key(h[0], anywhere=True) == r.key]
             d = evaluate([fw for fw, _ in entries], self._policy(r.chain),
                          Packet(r.direction, r.interface, r.group), self._lookup)
             decider = d.rule.text if d.rule is not None else f"chain policy {d.policy}"

@@ -380,7 +380,7 @@ class NftablesBackend(Backend):
                 self._base[cid] = c
             else:
                 self._others.append(cid)
-        if self.options.sweep and self._others:
+        if self.options.sweep:
             self._load_all_rules()
 
     def _load_all_rules(self) -> None:
@@ -390,7 +390,7 @@ class NftablesBackend(Backend):
         one ``nft list chain`` per chain is slow where there are hundreds."""
         for cid in [*self._base, *self._others]:
             self._rules[cid] = []
-        for family in FAMILIES:
+        for family in sorted({cid[0] for cid in self._rules}):
             for item in json.loads(run_nft(["-j", "list", "ruleset", family]) or "{}").get("nftables", []):
                 r = item.get("rule")
                 if r is None:
@@ -492,7 +492,7 @@ class NftablesBackend(Backend):
         if not self.options.sweep:
             return []
         hooked = set(self.chains_for(direction))
-        return sorted(cid for cid in self._rules if cid not in hooked)
+        return sorted(cid for cid in [*self._base, *self._others] if cid not in hooked)
 
     def discover(self) -> List[VrrpRule]:
         return rules_from_keys(_ours_key(fw) for direction in (Direction.IN, Direction.OUT)
