@@ -5,73 +5,60 @@ even when the test fails or the run is interrupted.
 Test code itself stays in the root namespace and never touches its
 firewall; work inside a namespace runs as a child process through
 ``ip netns exec``.
+
+A thin layer over :mod:`vrrpfw.netns` and :mod:`vrrpfw.traffic`, the same
+harness ``vrrpfw prove`` ships, so the tests and prove measure alike.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import itertools
 import json
 import os
 import subprocess
 import sys
-import uuid
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
+
+from vrrpfw import netns as _netns
+from vrrpfw.netns import CommandFailed, Namespace
+from vrrpfw.traffic import GROUP, exchange
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TRAFFIC = os.path.join(HERE, "vrrp_traffic.py")
-GROUP = "224.0.0.18"
 # TEST-NET-1 (RFC 5737): documentation addresses, used only inside our namespaces.
 HOST_ADDR = "192.0.2.1/24"
 PEER_ADDR = "192.0.2.2/24"
 
-_counter = itertools.count()
-_live: List[str] = []
-
-
-def _cleanup_all() -> None:
-    for name in list(_live):
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        _live.remove(name)
-
-
-atexit.register(_cleanup_all)
-
-
-def unique(prefix: str) -> str:
-    """Short unique names (veth names must fit in 15 bytes)."""
-    return f"{prefix}{os.getpid() % 100000}{next(_counter)}"
+unique = _netns.unique
+__all__ = ["GROUP", "HOST_ADDR", "PEER_ADDR", "Netns", "Pair", "adverts", "namespace", "ns_names",
+           "pair", "unique"]
 
 
 @dataclass
 class Netns:
+    """The tests' view of a namespace: varargs ``run`` that fails the test
+    with the command's output, and vrrpfw helpers that refuse to touch the
+    host's saved ruleset."""
+
     name: str
     env: Optional[Dict[str, str]] = None
+
+    @property
+    def ns(self) -> Namespace:
+        return Namespace(self.name, dict(self.env or {}))
 
     def run(self, *argv: str, check: bool = True, timeout: float = 120,
             env: Optional[Dict[str, str]] = None, stdin: Optional[str] = None
             ) -> subprocess.CompletedProcess:
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
-        full_env.update(self.env or {})
-        full_env.update(env or {})
-        proc = subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True,
-                              text=True, timeout=timeout, env=full_env, input=stdin)
-        if check and proc.returncode != 0:
+        try:
+            return self.ns.run(argv, stdin=stdin, check=check, timeout=timeout, env=env)
+        except CommandFailed as e:
             raise AssertionError(
-                f"{' '.join(argv)} failed in {self.name} ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-        return proc
+                f"{' '.join(argv)} failed in {self.name} ({e.returncode}):\n{e.stdout}\n{e.stderr}") from None
 
     def popen(self, *argv: str, env: Optional[Dict[str, str]] = None) -> subprocess.Popen:
-        full_env = dict(os.environ)
-        full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
-        full_env.update(self.env or {})
-        full_env.update(env or {})
-        return subprocess.Popen(["ip", "netns", "exec", self.name, *argv], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=full_env)
+        return self.ns.popen(argv, env=env)
 
     def ipt(self, *args: str) -> str:
         return self.run("iptables-legacy", "-w", *args).stdout
@@ -99,17 +86,8 @@ class Netns:
 
 @contextlib.contextmanager
 def namespace(prefix: str = "vrfw") -> Iterator[Netns]:
-    name = unique(prefix)
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    _live.append(name)
-    try:
-        ns = Netns(name)
-        ns.run("ip", "link", "set", "lo", "up")
-        yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
-        if name in _live:
-            _live.remove(name)
+    with _netns.namespace(prefix) as ns:
+        yield Netns(ns.name)
 
 
 @dataclass
@@ -125,35 +103,23 @@ def pair(prefix: str = "vrfw") -> Iterator[Pair]:
     """Two namespaces joined by a veth pair, addressed from TEST-NET-1."""
     with namespace(prefix + "h") as host, namespace(prefix + "p") as peer:
         host_if, peer_if = unique("vh"), unique("vp")
-        subprocess.run(["ip", "link", "add", host_if, "netns", host.name, "type", "veth",
-                        "peer", "name", peer_if, "netns", peer.name], check=True, capture_output=True)
-        host.run("ip", "addr", "add", HOST_ADDR, "dev", host_if)
-        peer.run("ip", "addr", "add", PEER_ADDR, "dev", peer_if)
-        host.run("ip", "link", "set", host_if, "up")
-        peer.run("ip", "link", "set", peer_if, "up")
+        _netns.veth(host.ns, host_if, peer.ns, peer_if)
+        _netns.add_addresses(host.ns, host_if, [HOST_ADDR])
+        _netns.add_addresses(peer.ns, peer_if, [PEER_ADDR])
+        ends = ((host, host_if), (peer, peer_if))
+        for side, ifname in ends:
+            _netns.link_up(side.ns, ifname)
+        for side, ifname in ends:  # a veth end is only UP once both are
+            _netns.wait_operstate_up(side.ns, ifname)
         yield Pair(host, peer, host_if, peer_if)
 
 
 def adverts(sender: Netns, send_if: str, receiver: Netns, recv_if: str,
             count: int = 20, group: str = GROUP, seconds: float = 2.5) -> Dict[str, int]:
     """Send ``count`` adverts; return what reached the wire and what the
-    receiver's raw socket got (``wire``, ``delivered``) plus ``sent``."""
-    nonce = uuid.uuid4().hex
-    rx = receiver.popen(sys.executable, TRAFFIC, "recv", recv_if, group, nonce, str(seconds), str(count))
-    try:
-        assert rx.stdout is not None
-        line = rx.stdout.readline()
-        if line.strip() != "ready":
-            raise AssertionError(f"receiver did not start: {line} {rx.stderr.read() if rx.stderr else ''}")
-        tx = sender.run(sys.executable, TRAFFIC, "send", send_if, group, nonce, str(count))
-        out, err = rx.communicate(timeout=seconds + 30)
-    finally:
-        if rx.poll() is None:
-            rx.kill()
-            rx.wait()
-    result = json.loads(out.strip().splitlines()[-1])
-    result.update(json.loads(tx.stdout.strip().splitlines()[-1]))
-    return result
+    receiver's raw socket got (``wire``, ``delivered``) plus ``sent`` and
+    ``refused`` (see :func:`vrrpfw.traffic.exchange`)."""
+    return exchange(sender.ns, send_if, receiver.ns, recv_if, count, group, seconds).to_dict()
 
 
 def ns_names() -> Sequence[str]:
