@@ -162,6 +162,39 @@ def close_cmd(
           remove_seed_rules=remove_seed_rules)
 
 
+@app.command("prove", epilog=(
+    "Exit codes: 0 after open every advert gets through both ways; 1 it does not (or could not "
+    "be measured); 2 bad usage or input; 3 not root, a tool missing, or the replica could not "
+    "be built. The host's firewall is only read."))
+def prove_cmd(
+    iface: List[str] = typer.Option(..., "--iface", "-i", help=IFACE_HELP),
+    group: str = typer.Option("224.0.0.18", "--group", help="VRRP multicast group (vrrp_mcast_group4)."),
+    peer: Optional[List[str]] = typer.Option(
+        None, "--peer", help="A peer's address adverts come from (repeatable). Default: one on the subnet."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    count: int = typer.Option(20, "--count", help="Adverts per direction."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Replay this host's packet filter in throw-away namespaces and send real
+    adverts through it, today and after `vrrpfw open`. Changes nothing here."""
+    import json
+
+    from .prove import prove
+
+    try:
+        result = prove(iface, group=group, peers=peer or (), backend=backend, count=count)
+    except VrrpfwError as e:
+        if as_json:
+            sys.stdout.write(json.dumps({"error": str(e), "exit_code": e.exit_code}) + "\n")
+        print(f"vrrpfw: error: {e}", file=sys.stderr)
+        raise typer.Exit(e.exit_code) from None
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(result.plain())
+    raise typer.Exit(result.exit_code)
+
+
 @app.command("backends")
 def backends_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -1,0 +1,435 @@
+"""A replica of this host's packet filter, in throw-away namespaces.
+
+Why a replica: what decides whether an advert gets through is the kernel,
+not our reading of the rules.  We copy what the kernel decides with (the
+legacy tables, the nf_tables ruleset, ipsets, the sysctls that gate
+multicast delivery, the interface's name and addresses) into a fresh
+namespace joined to a "peer" namespace by a veth, and let real packets
+find out.  ``capture`` only reads; ``replica`` only writes inside the
+namespaces it creates.  What cannot be copied is listed in ``limits``,
+because an answer with unstated blind spots is worse than none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field, replace
+from typing import Dict, Iterator, List, Optional, Sequence, Set
+
+from .errors import EnvironmentProblem, InputError
+from .model import validate_interface
+from .netns import (
+    CommandFailed,
+    Namespace,
+    add_addresses,
+    first_line,
+    namespace,
+    veth,
+    wait_operstate_up,
+)
+from .traffic import GROUP, Counts, both_ways
+
+# Per-interface sysctls that decide whether a multicast advert is delivered:
+# rp_filter (strict mode drops a source not routed back via the interface),
+# src_valid_mark (rp_filter honouring fwmarks), accept_local (a source that
+# is one of our own addresses).  Global: how many groups a socket may join.
+CONF_SYSCTLS = ("rp_filter", "src_valid_mark", "accept_local")
+GLOBAL_SYSCTLS = ("net/ipv4/igmp_max_memberships",)
+# Tables iptables-nft creates (IPv4); anything else in nf_tables is native nft.
+IPTNFT_TABLES = ("filter", "raw", "mangle", "nat", "security")
+# An address for an interface that has none (TEST-NET-1, RFC 5737).
+STANDIN_ADDR = "192.0.2.1/24"
+PEER_IF = "vrrppeer0"
+
+COMMON_LIMITS = (
+    "conntrack state is not replayed: the replica's connection table starts empty",
+    "keepalived itself is not run: adverts are plain VRRPv2 packets from the interface's primary "
+    "address (or --peer), not keepalived's sockets, VIPs or unicast peers",
+    "the peer side is a bare namespace: the real peers' own firewalls are not replayed",
+    "routes are not replayed beyond the interface's own subnets (rp_filter decides with routes)",
+    "base chains of equal priority on the same hook run in load order, which may differ from the host's",
+)
+
+
+@dataclass
+class Snapshot:
+    """What the kernel decides delivery with, as text (read-only capture)."""
+
+    iface: str
+    addrs: List[str] = field(default_factory=list)  # IPv4 CIDRs on iface
+    legacy_save: Optional[str] = None  # iptables-legacy-save; None: no legacy table
+    nft_ruleset: Optional[str] = None  # nft list ruleset; None: empty or no nft
+    iptnft_save: Optional[str] = None  # iptables-nft-save, where iptables-nft tables exist
+    ipset: Optional[str] = None  # ipset save, where sets exist
+    sysctls: Dict[str, str] = field(default_factory=dict)  # /proc/sys path -> value
+    limits: List[str] = field(default_factory=list)
+
+
+@dataclass
+class NftTable:
+    family: str
+    name: str
+    text: str
+
+
+@dataclass
+class PeerPlan:
+    host_cidrs: List[str]
+    peer_cidrs: List[str]
+    sources: List[str]  # the addresses adverts come from, in order
+    limits: List[str] = field(default_factory=list)
+
+
+@dataclass
+class PathResult:
+    """One direction: how many of ``count`` adverts arrived where it counts."""
+
+    arrived: int
+    count: int
+    counts: Counts
+
+    @property
+    def ok(self) -> bool:
+        return self.arrived >= self.count
+
+    def text(self) -> str:
+        return f"{self.arrived}/{self.count}"
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"arrived": self.arrived, "count": self.count, "ok": self.ok, **self.counts.to_dict()}
+
+
+@dataclass
+class Delivery:
+    """Inbound (per peer source: delivered to the host's raw socket) and
+    outbound (reached the peer's wire)."""
+
+    inbound: Dict[str, PathResult]
+    outbound: PathResult
+
+    @property
+    def ok(self) -> bool:
+        return self.outbound.ok and all(p.ok for p in self.inbound.values())
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"inbound": {k: v.to_dict() for k, v in self.inbound.items()},
+                "outbound": self.outbound.to_dict(), "ok": self.ok}
+
+
+# ---------------------------------------------------------------- pure parts
+
+def split_tables(ruleset: str) -> List[NftTable]:
+    """``nft list ruleset`` text, one entry per top-level table (comments
+    between tables dropped)."""
+    tables: List[NftTable] = []
+    current: List[str] = []
+    head: Optional[List[str]] = None
+    for line in ruleset.splitlines():
+        if head is None:
+            m = re.match(r"table\s+(\S+)\s+(\S+)\s*\{", line)
+            if m:
+                head = [m.group(1), m.group(2)]
+                current = [line]
+            continue
+        current.append(line)
+        if line.rstrip() == "}":
+            tables.append(NftTable(head[0], head[1], "\n".join(current) + "\n"))
+            head = None
+    return tables
+
+
+def save_tables(save: Optional[str]) -> Set[str]:
+    """The ``*table`` sections of an iptables-save text."""
+    return {line[1:].strip() for line in (save or "").splitlines() if line.startswith("*")}
+
+
+def without_owner_flag(text: str) -> str:
+    """A table flagged ``owner`` belongs to the process that loaded it and
+    vanishes when ``nft -f`` exits; the replica must keep it."""
+    def fix(m: re.Match[str]) -> str:
+        flags = [f.strip() for f in m.group(2).split(",") if f.strip() != "owner"]
+        return f"{m.group(1)}flags {','.join(flags)}" if flags else ""
+    return re.sub(r"(?m)^(\t)flags ([a-z, ]+)$", fix, text)
+
+
+def plan_peers(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPlan:
+    """Addresses for both ends: the host's own, and per peer one on the same
+    subnet (given ones, else host address + 1 or the next free one)."""
+    limits: List[str] = []
+    host_cidrs = list(addrs)
+    if not host_cidrs:
+        host_cidrs = [STANDIN_ADDR]
+        limits.append(f"{iface} has no IPv4 address: the replica gives it {STANDIN_ADDR}")
+    ifaces = [ipaddress.IPv4Interface(c) for c in host_cidrs]
+    used = {i.ip for i in ifaces}
+    peer_cidrs: List[str] = []
+    sources: List[str] = []
+    for p in peers:
+        try:
+            ip = ipaddress.IPv4Address(p.strip())
+        except ValueError:
+            raise InputError(f"peer {p!r} is not an IPv4 address") from None
+        if ip in used:
+            raise InputError(f"peer {ip} is an address of {iface} itself")
+        if ip.is_multicast or ip.is_loopback or ip.is_unspecified:
+            raise InputError(f"peer {ip} is not a unicast address")
+        net = next((i.network for i in ifaces if ip in i.network and i.network.prefixlen < 32), None)
+        if net is None:
+            limits.append(f"peer {ip} is outside {iface}'s subnets; without the host's routes "
+                          "rp_filter may judge it differently here")
+        peer_cidrs.append(f"{ip}/{net.prefixlen if net is not None else 32}")
+        sources.append(str(ip))
+        used.add(ip)
+    if not peers:
+        first = ifaces[0]
+        ip = _free_neighbour(first, used)
+        prefix = first.network.prefixlen if ip in first.network and first.network.prefixlen < 32 else 32
+        peer_cidrs.append(f"{ip}/{prefix}")
+        sources.append(str(ip))
+    return PeerPlan(host_cidrs, peer_cidrs, sources, limits)
+
+
+def _free_neighbour(iface: ipaddress.IPv4Interface, used: Set[ipaddress.IPv4Address]
+                    ) -> ipaddress.IPv4Address:
+    net = iface.network
+    if net.prefixlen >= 31:
+        for ip in net:
+            if ip not in used:
+                return ip
+        return iface.ip + 1
+    candidate = iface.ip + 1
+    if candidate in net and candidate != net.broadcast_address and candidate not in used:
+        return candidate
+    for ip in net.hosts():
+        if ip not in used:
+            return ip
+    raise InputError(f"no free address for a peer in {net}")
+
+
+def static_limits(snap: Snapshot) -> List[str]:
+    """What a replica of this snapshot cannot reproduce, known before building it."""
+    limits = list(COMMON_LIMITS)
+    nft = snap.nft_ruleset or ""
+    if re.search(r"\b(flags [a-z,]*dynamic|timeout|expires|meter)\b", nft):
+        limits.append("dynamic set elements are loaded as listed at capture time (timeouts restart; "
+                      "elements added later by the packet path are not there)")
+    if re.search(r"(?m)^table (inet|ip) firewalld\b", nft):
+        limits.append("firewalld's nf_tables table is replayed, but firewalld itself does not run "
+                      "in the replica")
+    return limits + snap.limits
+
+
+# ---------------------------------------------------------------- capture
+
+def _need(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise EnvironmentProblem(f"vrrpfw prove needs {tool}, which is not installed")
+    return path
+
+
+def _read(argv: Sequence[str]) -> str:
+    proc = subprocess.run(list(argv), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise EnvironmentProblem(f"{argv[0]} failed ({proc.returncode}): {first_line(proc.stderr)}")
+    return proc.stdout
+
+
+def _read_file(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def capture_rules() -> Snapshot:
+    """The rulesets of the current namespace (interface fields left empty)."""
+    if os.geteuid() != 0:
+        raise EnvironmentProblem("vrrpfw prove needs root (network namespaces, reading netfilter)")
+    _need("ip")
+    snap = Snapshot(iface="")
+    legacy = (_read_file("/proc/net/ip_tables_names") or "").split()
+    if legacy:
+        snap.legacy_save = _read([_need("iptables-legacy-save")])
+    if shutil.which("nft"):
+        text = _read(["nft", "list", "ruleset"])
+        snap.nft_ruleset = text if text.strip() else None
+    else:
+        snap.limits.append("nft is not installed: nf_tables rules (if any) were not read")
+    if snap.nft_ruleset and any(t.family == "ip" and t.name in IPTNFT_TABLES
+                                for t in split_tables(snap.nft_ruleset)):
+        if shutil.which("iptables-nft-save"):
+            snap.iptnft_save = _read(["iptables-nft-save"])
+    if shutil.which("ipset"):
+        text = _read(["ipset", "save"])
+        snap.ipset = text if text.strip() else None
+    return snap
+
+
+def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
+    """``snap`` for one interface: its addresses, sysctls and per-interface limits."""
+    validate_interface(iface)
+    proc = subprocess.run(["ip", "-j", "addr", "show", "dev", iface], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise InputError(f"interface {iface} does not exist here ({first_line(proc.stderr)})")
+    addrs = [f"{a['local']}/{a['prefixlen']}" for link in json.loads(proc.stdout or "[]")
+             for a in link.get("addr_info", []) if a.get("family") == "inet"]
+    sysctls: Dict[str, str] = {}
+    for scope in ("all", "default", iface):
+        for name in CONF_SYSCTLS:
+            key = f"net/ipv4/conf/{scope}/{name}"
+            value = _read_file("/proc/sys/" + key)
+            if value is not None:
+                sysctls[key] = value
+    for key in GLOBAL_SYSCTLS:
+        value = _read_file("/proc/sys/" + key)
+        if value is not None:
+            sysctls[key] = value
+    return replace(snap, iface=iface, addrs=addrs, sysctls=sysctls,
+                   limits=snap.limits + _iface_limits(iface))
+
+
+def _iface_limits(iface: str) -> List[str]:
+    limits: List[str] = []
+    found: List[str] = []
+    if shutil.which("tc"):
+        for hook in ("ingress", "egress"):
+            proc = subprocess.run(["tc", "-j", "filter", "show", "dev", iface, hook],
+                                  capture_output=True, text=True)
+            with contextlib.suppress(ValueError):
+                if proc.returncode == 0 and json.loads(proc.stdout or "[]"):
+                    found.append(f"tc {hook} filters")
+    proc = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", iface], capture_output=True, text=True)
+    with contextlib.suppress(ValueError):
+        if proc.returncode == 0 and any("xdp" in link for link in json.loads(proc.stdout or "[]")):
+            found.append("an XDP program")
+    if found:
+        limits.append(f"{iface} has {' and '.join(found)}, which are NOT replayed: they act before "
+                      "netfilter and may drop adverts the replica delivers")
+    else:
+        limits.append("tc/XDP/eBPF programs are not replayed (none found on "
+                      f"{iface}; cgroup eBPF programs are not checked)")
+    if os.path.exists(f"/sys/class/net/{iface}/brport") or os.path.exists(f"/sys/class/net/{iface}/bridge"):
+        limits.append(f"{iface} is a bridge or bridge port: bridge filtering (br_netfilter, bridge "
+                      "tables) is not replayed; the replica's interface is a plain veth")
+    else:
+        limits.append("bridge filtering (br_netfilter) is not replayed")
+    return limits
+
+
+def capture(iface: str) -> Snapshot:
+    """Read (never change) what decides VRRP delivery on ``iface`` here."""
+    return capture_iface(capture_rules(), iface)
+
+
+def snapshot_from_files(legacy: Optional[str] = None, iptnft: Optional[str] = None,
+                        nft: Optional[str] = None, iface: str = "eth1",
+                        addrs: Sequence[str] = ("192.0.2.1/24",), ipset: Optional[str] = None,
+                        sysctls: Optional[Dict[str, str]] = None) -> Snapshot:
+    """A snapshot from saved texts (paths), e.g. the corpus of real rulesets."""
+    def text(path: Optional[str]) -> Optional[str]:
+        if path is None:
+            return None
+        with open(path) as f:
+            return f.read()
+    return Snapshot(iface=validate_interface(iface), addrs=list(addrs), legacy_save=text(legacy),
+                    nft_ruleset=text(nft), iptnft_save=text(iptnft), ipset=text(ipset),
+                    sysctls=dict(sysctls or {}))
+
+
+# ---------------------------------------------------------------- the replica
+
+@dataclass
+class Replica:
+    host: Namespace
+    peer: Namespace
+    iface: str
+    peer_if: str
+    sources: List[str]
+    limits: List[str]
+
+    def measure(self, count: int = 20, group: str = GROUP, seconds: float = 2.0) -> Delivery:
+        both = both_ways(self.host, self.iface, self.peer, self.peer_if, count, group, seconds,
+                         self.sources)
+        inbound = {s: PathResult(c.delivered, count, c) for s, c in both.inbound.items()}
+        return Delivery(inbound, PathResult(both.outbound.wire, count, both.outbound))
+
+
+def _load(ns: Namespace, what: str, argv: Sequence[str], text: str) -> None:
+    try:
+        ns.run(argv, stdin=text, timeout=300)
+    except CommandFailed as e:
+        raise EnvironmentProblem(f"replica: {what} failed: {first_line(e.stderr or e.stdout)}") from None
+
+
+def _load_nft(ns: Namespace, snap: Snapshot) -> List[str]:
+    """Native tables through ``nft -f``; iptables-nft's own tables through
+    iptables-nft-restore where the snapshot has their save text, because
+    ``nft list ruleset`` prints their xt matches in a form ``nft -f`` cannot
+    always read back and drops their comments (vrrpfw's mark).  Returns
+    limits for tables that could not be reproduced."""
+    limits: List[str] = []
+    tables = split_tables(snap.nft_ruleset or "")
+    via_save = save_tables(snap.iptnft_save)
+    native = [t for t in tables if not (t.family == "ip" and t.name in via_save)]
+    if native:
+        text = without_owner_flag("".join(t.text for t in native))
+        try:
+            ns.run(["nft", "-f", "-"], stdin=text, timeout=300)
+        except CommandFailed:
+            limits.extend(_load_tables_one_by_one(ns, snap.iface, native))
+    if via_save and snap.iptnft_save:
+        _load(ns, "iptables-nft-restore", ["iptables-nft-restore"], snap.iptnft_save)
+    return limits
+
+
+def _load_tables_one_by_one(ns: Namespace, iface: str, tables: Sequence[NftTable]) -> List[str]:
+    limits: List[str] = []
+    for t in tables:
+        try:
+            ns.run(["nft", "-f", "-"], stdin=without_owner_flag(t.text), timeout=300)
+        except CommandFailed as e:
+            err = first_line(e.stderr)
+            relevant = t.family in ("ip", "inet") or f'"{iface}"' in t.text
+            if relevant:
+                raise EnvironmentProblem(
+                    f"replica: nft -f failed for table {t.family} {t.name}: {err}") from None
+            limits.append(f"table {t.family} {t.name} could not be reproduced ({err}); "
+                          "it does not see IPv4 adverts on this interface")
+    return limits
+
+
+@contextlib.contextmanager
+def replica(snap: Snapshot, peers: Sequence[str] = ()) -> Iterator[Replica]:
+    """Build the replica (host + peer namespaces, veth, addresses, sysctls,
+    rulesets) and delete it on the way out, whatever happens."""
+    plan = plan_peers(snap.iface, snap.addrs, peers)
+    with namespace("vph") as host, namespace("vpp") as peer:
+        veth(host, snap.iface, peer, PEER_IF)
+        add_addresses(host, snap.iface, plan.host_cidrs)
+        add_addresses(peer, PEER_IF, plan.peer_cidrs)
+        if snap.sysctls:
+            try:
+                host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
+            except CommandFailed as e:
+                raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}") from None
+        host.ip("link", "set", snap.iface, "up")
+        peer.ip("link", "set", PEER_IF, "up")
+        limits = static_limits(snap) + plan.limits
+        if snap.ipset:
+            _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
+        if snap.legacy_save:
+            _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
+                  snap.legacy_save)
+        if snap.nft_ruleset:
+            limits.extend(_load_nft(host, snap))
+        wait_operstate_up(host, snap.iface)
+        wait_operstate_up(peer, PEER_IF)
+        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits)
