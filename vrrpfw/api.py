@@ -149,7 +149,23 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
         if persister is not None:
             persister.load()
     results = [_run_one(command, b, p, rules, ifaces, group, options) for b, p in prepared]
-    return results[0] if len(results) == 1 else merge(results)
+    if len(results) == 1:
+        return results[0]
+    if command != "check" and not options.dry_run and any(r.changed for r in results[1:]):
+        # A later layer changed the path the earlier layers judged: judge again.
+        for b, result in zip(backends[:-1], results[:-1]):
+            _rejudge(b, result)
+    return merge(results)
+
+
+def _rejudge(b: Backend, result: Result) -> None:
+    """Refresh the runtime verdicts of a layer's report (no change made)."""
+    with b.session(write=False):
+        statuses = b.runtime_status([VrrpRule.from_key(r.key) for r in result.rules])
+    for rep, st in zip(result.rules, statuses):
+        if rep.runtime is not Runtime.ABSENT:
+            rep.runtime, rep.detail = st.state, st.detail
+    result.blockers = b.blockers()
 
 
 def _run_one(command: str, b: Backend, persister: Optional[Persister], rules: Optional[List[VrrpRule]],

@@ -4,10 +4,16 @@ A rule that is merely *present* proves nothing: a DROP above it, or a jump
 into a user chain that drops, decides first.  We walk the chain the way
 netfilter does for one synthetic packet (protocol 112, the group, the
 interface) and report the first rule that *certainly* decides.  Matches we
-cannot judge without the packet's history or the kernel's state (conntrack,
-sets, marks, rates, the unknown source address) make a rule *maybe* match;
-a maybe-match that could drop makes the outcome uncertain, which we report
+cannot judge (rates, sockets, dynamic sets, the unknown source address, a
+mark some rule on the path may set) make a rule *maybe* match; a
+maybe-match that could drop makes the outcome uncertain, which we report
 instead of guessing.
+
+Some of the packet's "history" is known without looking: a VRRP advert goes
+to a multicast group that never answers, so conntrack never sees a reply
+and every advert is ``new`` (unless a rule may exempt it from tracking);
+its mark is 0 unless a rule on its path may set one.  The replay tests hold
+these facts against the kernel.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .model import COMMENT, VRRP_PROTO, Direction
 
@@ -26,14 +32,20 @@ class Tri(enum.Enum):
     YES = 2
 
 
-ACCEPTING = {"ACCEPT"}
+ACCEPTING = {"ACCEPT", "SNAT", "DNAT", "MASQUERADE", "REDIRECT", "NETMAP"}
 DROPPING = {"DROP", "REJECT"}
 # Targets that let the packet continue to the next rule.
 NON_TERMINATING = {
     "LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "CLASSIFY",
     "DSCP", "TOS", "TCPMSS", "SET", "CHECKSUM", "TEE", "CONNSECMARK",
-    "SECMARK", "IDLETIMER", "LED", "TTL", "HL", "",
+    "SECMARK", "IDLETIMER", "LED", "TTL", "HL", "CT", "NOTRACK", "",
 }
+# Targets that set a mark the rest of the path may match on.
+MARKING = {"MARK", "CONNMARK"}
+# Targets that take conntrack out of the picture for the packet.
+UNTRACKING = {"NOTRACK", "CT"}
+# NAT targets end the chain like ACCEPT (nat chains never drop by themselves).
+NAT_TARGETS = {"SNAT", "DNAT", "MASQUERADE", "REDIRECT", "NETMAP"}
 # Matches that only apply to other protocols: a VRRP packet never matches.
 OTHER_PROTOCOL_MATCHES = {
     "tcp", "udp", "icmp", "icmp6", "sctp", "dccp", "udplite", "multiport",
@@ -72,6 +84,10 @@ class FwRule:
     target: str = ""
     goto: bool = False
     text: str = ""
+    # Side effects that later matches may see: "MARK", "NOTRACK".
+    effects: Tuple[str, ...] = ()
+    # The backend's own handle (nft rule handle, libiptc rule); not part of identity.
+    handle: Any = field(default=None, compare=False, repr=False)
 
     @property
     def comment(self) -> Optional[str]:
@@ -89,11 +105,17 @@ class FwRule:
 
 @dataclass(frozen=True)
 class Packet:
-    """The synthetic VRRP advert evaluated against a chain."""
+    """The synthetic VRRP advert evaluated against a chain.  ``src`` is the
+    peer's address inbound (our own outbound), None where unknown;
+    ``ct_state`` None where a rule may exempt it from conntrack; ``mark``
+    None where a rule on the path may set one."""
 
     direction: Direction
     interface: str
     group: str
+    src: Optional[str] = None
+    ct_state: Optional[str] = "new"
+    mark: Optional[int] = 0
 
 
 class Outcome(enum.Enum):
@@ -162,12 +184,15 @@ def match_address(value: Optional[str], addr: Optional[str]) -> Tri:
 
 
 def match_iface(pattern: Optional[str], iface: Optional[str]) -> Tri:
-    """iptables semantics: ``eth+`` is a prefix match, ``!`` negates."""
+    """iptables semantics: ``eth+`` is a prefix match, ``!`` negates;
+    ``iface`` "" means the packet has no interface on that side."""
     neg, pat = _split_neg(pattern)
     if pat is None or pat in ("", "+"):
         return Tri.YES if not neg else Tri.NO
     if iface is None:
         return Tri.MAYBE
+    if iface == "":  # no interface on this side of the path
+        return _flip(Tri.NO, neg)
     hit = iface.startswith(pat[:-1]) if pat.endswith("+") else iface == pat
     return _flip(Tri.YES if hit else Tri.NO, neg)
 
@@ -181,6 +206,10 @@ def _negated(words: Optional[Tuple[str, ...]]) -> Tuple[bool, List[str]]:
     return neg, values
 
 
+def _state_words(m: Match) -> Tuple[bool, List[str]]:
+    return _negated(m.param("ctstate") or m.param("state"))
+
+
 def match_extension(m: Match, pkt: Packet) -> Tri:
     """Judge the matches whose answer is fixed for every VRRP advert."""
     name = m.name
@@ -190,11 +219,13 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         return Tri.NO
     if name in OTHER_PROTOCOL_MATCHES:
         return Tri.NO
+    if name == "set":
+        return match_set(m, pkt)
     if name == "pkttype":
         neg, vals = _negated(m.param("pkt-type") or m.param("pkt_type"))
         if not vals:
             return Tri.MAYBE
-        return _flip(Tri.YES if vals[0].lower() == "multicast" else Tri.NO, neg)
+        return _flip(member("pkttype", vals[0], packet_value(pkt, "pkttype")), neg)
     if name == "addrtype":
         if m.param("src-type") or m.param("src_type"):
             return Tri.MAYBE
@@ -203,22 +234,164 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
             return Tri.MAYBE
         hit = "MULTICAST" in (v.upper() for v in vals)
         return _flip(Tri.YES if hit else Tri.NO, neg)
+    if name in ("conntrack", "state"):
+        neg, vals = _state_words(m)
+        if not vals or len(m.params) != 1:
+            return Tri.MAYBE  # --ctstatus, --ctorigsrc ...: not judged
+        if pkt.ct_state is None:
+            return Tri.MAYBE
+        hit = pkt.ct_state.upper() in (v.upper() for v in vals)
+        return _flip(Tri.YES if hit else Tri.NO, neg)
+    if name in ("mark", "connmark"):
+        neg, vals = _negated(m.param("mark"))
+        if len(vals) != 1 or pkt.mark is None:
+            return Tri.MAYBE
+        value, _, mask = vals[0].partition("/")
+        try:
+            want, bits = int(value, 0), int(mask, 0) if mask else 0xFFFFFFFF
+        except ValueError:
+            return Tri.MAYBE
+        return _flip(Tri.YES if (pkt.mark & bits) == want else Tri.NO, neg)
     return Tri.MAYBE
+
+
+# Protocol names nft and iptables print, as numbers.
+PROTO_NUMBERS = {
+    "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "gre": 47, "esp": 50, "ah": 51,
+    "icmpv6": 58, "ipv6-icmp": 58, "comp": 108, "vrrp": 112, "sctp": 132, "udplite": 136,
+}
+
+
+def packet_value(pkt: Packet, key: str) -> Optional[str]:
+    """What the advert carries for an nft/iptables selector; None if unknown.
+    An empty string is a known "nothing" (no input interface on output)."""
+    inbound = pkt.direction is Direction.IN
+    if key == "iifname":
+        return pkt.interface if inbound else ""
+    if key == "oifname":
+        return "" if inbound else pkt.interface
+    if key in ("l4proto", "protocol"):
+        return str(VRRP_PROTO)
+    if key == "daddr":
+        return pkt.group
+    if key == "saddr":
+        return pkt.src
+    if key == "pkttype":
+        # On output the skb is not yet classified as multicast: not judged.
+        return "multicast" if inbound else None
+    if key == "nfproto":
+        return "ipv4"
+    if key == "ethertype":
+        return "ip"
+    if key == "ct_state":
+        return pkt.ct_state
+    if key == "mark":
+        return None if pkt.mark is None else str(pkt.mark)
+    if key == "fib_daddr_type":
+        return "multicast"
+    if key == "ttl":
+        return "255"  # keepalived sends (and RFC 5798 requires) TTL 255
+    if key == "ct_status":
+        return ""  # nothing NATs multicast adverts: no status bits (see nft reader)
+    return None
+
+
+def _number(text: str) -> Optional[int]:
+    t = text.strip().lower()
+    if t in PROTO_NUMBERS:
+        return PROTO_NUMBERS[t]
+    try:
+        return int(t, 0)
+    except ValueError:
+        return None
+
+
+def member(key: str, value: str, actual: Optional[str]) -> Tri:
+    """Does the packet's ``actual`` value fall under one set element?"""
+    if actual is None:
+        return Tri.MAYBE
+    if key in ("iifname", "oifname"):
+        if value.endswith("*") and not value.endswith("\\*"):
+            return Tri.YES if actual.startswith(value[:-1]) and actual else Tri.NO
+        return Tri.YES if value.replace("\\*", "*") == actual else Tri.NO
+    if key in ("saddr", "daddr"):
+        try:
+            addr = ipaddress.IPv4Address(actual)
+            if "-" in value:
+                first, last = (ipaddress.IPv4Address(v.strip()) for v in value.split("-", 1))
+                return Tri.YES if first <= addr <= last else Tri.NO
+            return Tri.YES if addr in ipaddress.IPv4Network(value, strict=False) else Tri.NO
+        except ValueError:
+            return Tri.MAYBE
+    if key in ("l4proto", "protocol", "mark", "ttl"):
+        have = _number(actual)
+        if "-" in value and not value.startswith("-"):
+            lo_s, hi_s = value.split("-", 1)
+            lo, hi = _number(lo_s), _number(hi_s)
+            if lo is None or hi is None or have is None:
+                return Tri.MAYBE
+            return Tri.YES if lo <= have <= hi else Tri.NO
+        want = _number(value)
+        if want is None or have is None:
+            return Tri.MAYBE
+        return Tri.YES if want == have else Tri.NO
+    if key == "ct_state":
+        return Tri.YES if value.lower() == actual.lower() else Tri.NO
+    if key == "ct_status":
+        return Tri.YES if actual and value.lower() in actual.split(",") else Tri.NO
+    return Tri.YES if value.lower() == actual.lower() else Tri.NO
+
+
+def match_set(m: Match, pkt: Packet) -> Tri:
+    """An nft-style membership test: ``key`` (one selector, or several
+    joined by `` . `` for a concatenation) in ``values``; any element that
+    matches makes the whole test match.  ``unknown`` marks a set whose
+    elements vrrpfw could not read (dynamic, or not listed)."""
+    keys = (m.param("key") or ("",))
+    neg = bool(m.param("neg"))
+    if m.param("unknown"):
+        return Tri.MAYBE
+    parts = keys[0].split(" . ")
+    mask_words = m.param("mask")
+    best = Tri.NO
+    for element in m.param("values") or ():
+        pieces = element.split(" . ")
+        if len(pieces) != len(parts):
+            best = Tri.MAYBE
+            continue
+        tri = Tri.YES
+        for key, piece in zip(parts, pieces):
+            actual = packet_value(pkt, key)
+            if mask_words and actual is not None:
+                masked = _number(actual)
+                bits = _number(mask_words[0])
+                actual = None if masked is None or bits is None else str(masked & bits)
+            one = member(key, piece, actual)
+            if one is Tri.NO:
+                tri = Tri.NO
+                break
+            if one is Tri.MAYBE:
+                tri = Tri.MAYBE
+        if tri is Tri.YES:
+            best = Tri.YES
+            break
+        if tri is Tri.MAYBE:
+            best = Tri.MAYBE
+    return _flip(best, neg)
 
 
 def match_rule(rule: FwRule, pkt: Packet) -> Tri:
     """All of a rule's conditions: NO wins, then MAYBE, else YES."""
     inbound = pkt.direction is Direction.IN
+    # Inbound there is no output interface, outbound no input interface:
+    # "-i eth0" never matches in OUTPUT, nft's 'iifname != "eth0"' always does.
     results = [
         match_protocol(rule.protocol),
         match_address(rule.dst, pkt.group),
-        match_address(rule.src, None),
-        match_iface(rule.in_iface, pkt.interface if inbound else None),
-        match_iface(rule.out_iface, None if inbound else pkt.interface),
+        match_address(rule.src, pkt.src),
+        match_iface(rule.in_iface, pkt.interface if inbound else ""),
+        match_iface(rule.out_iface, "" if inbound else pkt.interface),
     ]
-    # An -i match in OUTPUT (or -o in INPUT) never matches anything.
-    if (not inbound and rule.in_iface) or (inbound and rule.out_iface):
-        return Tri.NO
     results.extend(match_extension(m, pkt) for m in rule.matches)
     if Tri.NO in results:
         return Tri.NO
@@ -300,8 +473,8 @@ def _walk(
             if o in (Outcome.DROP, Outcome.UNCERTAIN) or sub_doubts:
                 doubts.append(rule)
                 return Outcome.UNCERTAIN, r or rule, f"jump to {target} may drop it"
-            if o is Outcome.ACCEPT:
-                doubts.append(rule)
+            if o is Outcome.ACCEPT or rule.goto:
+                doubts.append(rule)  # a maybe-goto that returns may end this chain too
             continue
         o, r, why = _walk(sub, pkt, lookup, doubts, depth + 1, stack | {target})
         if o is Outcome.RETURN:
@@ -315,3 +488,25 @@ def _walk(
 def _could_drop(doubts: List[FwRule]) -> bool:
     return any(d.target not in ACCEPTING for d in doubts)
 
+
+
+Key = Tuple[str, str, str]  # (direction, interface, group)
+
+
+def vrrpfw_key(fw: FwRule, anywhere: bool = False) -> Optional[Key]:
+    """(direction, interface, group) when ``fw`` is a rule vrrpfw wrote.
+    vrrpfw's classic rules sit in INPUT and OUTPUT; ``anywhere`` also finds
+    them in other chains (other hooks and tables, nft chains in lower case,
+    a rule moved by hand), the direction following from the interface match."""
+    if not fw.is_vrrpfw or fw.target != "ACCEPT" or match_protocol(fw.protocol) is not Tri.YES:
+        return None
+    if not fw.dst or fw.dst.startswith("!") or not fw.dst.endswith("/32"):
+        return None
+    group = fw.dst[:-3]
+    if ((fw.chain == "INPUT" or anywhere) and fw.in_iface and not fw.in_iface.startswith("!")
+            and not fw.out_iface):
+        return (Direction.IN.value, fw.in_iface, group)
+    if ((fw.chain == "OUTPUT" or anywhere) and fw.out_iface and not fw.out_iface.startswith("!")
+            and not fw.in_iface):
+        return (Direction.OUT.value, fw.out_iface, group)
+    return None

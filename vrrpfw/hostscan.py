@@ -18,8 +18,9 @@ from typing import Any, Dict, List, Optional
 
 # Tables managed by other tools' backends; never counted as ours to open.
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
-FILTER_HOOKS = {"input", "output"}
-IPV4_FAMILIES = {"ip", "inet"}
+# Every hook a VRRP advert crosses, received or sent, and the families that see it.
+FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
+IPV4_FAMILIES = {"ip", "inet", "netdev"}
 
 
 @dataclass
@@ -44,6 +45,7 @@ class NftChain:
 @dataclass
 class HostScan:
     legacy_tables: List[str] = field(default_factory=list)
+    legacy_unreadable: bool = False  # /proc/net/ip_tables_names needs root
     iptables_variant: Optional[str] = None  # "legacy" | "nf_tables" | None
     nft_available: bool = False
     nft_error: Optional[str] = None
@@ -53,19 +55,23 @@ class HostScan:
 
     @property
     def legacy_filter(self) -> bool:
-        return "filter" in self.legacy_tables
+        """A legacy table that can drop VRRP exists (nat cannot)."""
+        return any(t in ("raw", "mangle", "filter", "security") for t in self.legacy_tables)
 
     @property
     def nft_filtering(self) -> List[NftChain]:
         return [c for c in self.nft_chains if c.filters]
 
 
-def legacy_table_names(proc: str = "/proc/net/ip_tables_names") -> List[str]:
+def legacy_table_names(proc: str = "/proc/net/ip_tables_names") -> Optional[List[str]]:
     """Tables the legacy x_tables code holds in this namespace; reading this
-    file loads no module and needs no privilege."""
+    file loads no module.  None when it exists but cannot be read (it is
+    mode 0440 root: a non-root caller cannot know, and must not guess "none")."""
     try:
         with open(proc, encoding="ascii") as f:
             return [line.strip() for line in f if line.strip()]
+    except PermissionError:
+        return None
     except OSError:
         return []
 
@@ -119,18 +125,21 @@ def parse_nft_ruleset(doc: Dict[str, Any]) -> tuple:
                 if label not in firewalld:
                     firewalld.append(label)
                 continue
-            if c.get("type") == "filter" and c.get("hook") in FILTER_HOOKS and key[0] in IPV4_FAMILIES:
+            if c.get("hook") in FILTER_HOOKS and key[0] in IPV4_FAMILIES:
                 chains[key] = NftChain(key[0], key[1], key[2], c["hook"], c.get("policy", "accept"), 0, False)
         elif "rule" in item:
             r = item["rule"]
             chain = chains.get((r.get("family"), r.get("table"), r.get("chain")))
             if chain is not None:
                 chain.rules += 1
-                if _has_verdict(r.get("expr", []), {"drop", "reject", "jump", "goto", "queue"}):
+                if _has_verdict(r.get("expr", []), DROPPING_VERDICTS):
                     chain.drops = True
     return list(chains.values()), firewalld
 
 
+# Verdicts (and verdict carriers) that could keep an advert from getting through.
+DROPPING_VERDICTS = {"drop", "reject", "jump", "goto", "queue", "vmap", "fwd"}
+PERMISSION = "reading nf_tables needs root or CAP_NET_ADMIN"
 FIREWALLD_BUS_NAME = "org.fedoraproject.FirewallD1"
 
 
@@ -152,7 +161,9 @@ def firewalld_answers() -> bool:
 
 
 def scan(nft_timeout: float = 20.0) -> HostScan:
-    result = HostScan(legacy_tables=legacy_table_names(), iptables_variant=iptables_variant(),
+    names = legacy_table_names()
+    result = HostScan(legacy_tables=names or [], legacy_unreadable=names is None,
+                      iptables_variant=iptables_variant(),
                       firewalld_bus=firewalld_answers())
     nft = shutil.which("nft")
     if nft is None:
@@ -168,7 +179,7 @@ def scan(nft_timeout: float = 20.0) -> HostScan:
     items = list(chains.get("nftables", []))
     for item in chains.get("nftables", []):
         c = item.get("chain") or {}
-        if (c.get("type") == "filter" and c.get("hook") in FILTER_HOOKS and c.get("family") in IPV4_FAMILIES
+        if (c.get("hook") in FILTER_HOOKS and c.get("family") in IPV4_FAMILIES
                 and (c.get("family"), c.get("table")) not in FIREWALLD_TABLES):
             body = _nft_json(nft, ["list", "chain", c["family"], c["table"], c["name"]], nft_timeout)
             if isinstance(body, str):
@@ -187,6 +198,8 @@ def _nft_json(nft: str, args: List[str], timeout: float) -> Any:
     except (OSError, subprocess.SubprocessError) as e:
         return f"{what} failed: {e}"
     if proc.returncode != 0:
+        if "Operation not permitted" in proc.stderr:
+            return f"{what}: {PERMISSION}"
         return f"{what} failed: {proc.stderr.strip()[:200]}"
     try:
         return json.loads(proc.stdout or "{}")

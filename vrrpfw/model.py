@@ -65,6 +65,10 @@ class VrrpRule:
     def key(self) -> Tuple[str, str, str]:
         return (self.direction.value, self.interface, self.group)
 
+    @classmethod
+    def from_key(cls, key: Tuple[str, str, str]) -> VrrpRule:
+        return cls(Direction(key[0]), key[1], key[2])
+
 
 def validate_interface(name: str) -> str:
     """Accept exactly the names Linux accepts (``dev_valid_name``), minus
@@ -142,7 +146,7 @@ def rules_from_keys(keys: Iterable[Optional[Tuple[str, str, str]]]) -> List[Vrrp
     found: List[VrrpRule] = []
     for key in keys:
         if key is not None:
-            rule = VrrpRule(Direction(key[0]), key[1], key[2])
+            rule = VrrpRule.from_key(key)
             if rule not in found:
                 found.append(rule)
     return found

@@ -19,6 +19,7 @@ from .model import VrrpRule
 class Runtime(str, enum.Enum):
     ALLOWED = "allowed"  # vrrpfw's rule is present and decides
     ALLOWED_BY_OTHER = "allowed-by-other"  # someone else's rule decides ACCEPT
+    ALLOWED_BY_POLICY = "allowed-by-policy"  # no rule decides; chain policies let it through
     MISSING = "missing"
     SHADOWED = "shadowed"  # vrrpfw's rule is present but a rule above drops
     UNCERTAIN = "uncertain"  # present, but a rule above may drop
@@ -53,6 +54,10 @@ class RuleReport:
     persist_action: Action = Action.NONE
     detail: str = ""
     backend: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.direction, self.interface, self.group)
 
     @classmethod
     def for_rule(cls, r: VrrpRule, text: str, runtime: Runtime, persisted: Persisted) -> RuleReport:
@@ -94,10 +99,10 @@ class Result:
             return True
         if self.dry_run and self.command != "check":
             return True
-        good_rt = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER}
+        good_rt = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY}
         good_p = {Persisted.PRESENT, Persisted.SKIPPED, Persisted.NOT_MANAGED}
         if self.command == "close":
-            good_rt = {Runtime.ABSENT, Runtime.ALLOWED_BY_OTHER, Runtime.MISSING}
+            good_rt = {Runtime.ABSENT, Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY, Runtime.MISSING}
             good_p = {Persisted.ABSENT, Persisted.SKIPPED, Persisted.MISSING}
         if self.command == "check" and not self.rules:
             return False

@@ -42,9 +42,13 @@ def test_rules_that_cannot_match_are_skipped():
     assert evaluate(rules, "DROP", IN, chains()).rule is OURS
 
 
-def test_conntrack_drop_is_uncertain_not_guessed():
+def test_conntrack_state_of_an_advert_is_new_unless_untracked():
     ct = FwRule("INPUT", matches=(Match("conntrack", (("ctstate", ("INVALID",)),)),), target="DROP")
-    d = evaluate([ct, OURS], "DROP", IN, chains())
+    assert evaluate([ct, OURS], "DROP", IN, chains()).rule is OURS
+    new = FwRule("INPUT", matches=(Match("conntrack", (("ctstate", ("NEW",)),)),), target="DROP")
+    assert evaluate([new, OURS], "DROP", IN, chains()).outcome is Outcome.DROP
+    untracked = Packet(Direction.IN, "eth0", "224.0.0.18", ct_state=None)
+    d = evaluate([ct, OURS], "DROP", untracked, chains())
     assert d.outcome is Outcome.UNCERTAIN and d.rule is ct
 
 

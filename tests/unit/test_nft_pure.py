@@ -1,6 +1,7 @@
 """nft JSON -> evaluator model, and nftables.conf editing; no kernel needed."""
 
-from vrrpfw.backends.nftables import nft_rule_json, to_fwrule
+from vrrpfw.backends.nftables import nft_rule_json
+from vrrpfw.nftconv import convert_rule
 from vrrpfw.chaineval import Outcome, Packet, Tri, evaluate, match_rule
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist import nft_conf
@@ -15,6 +16,10 @@ def m(left, right, op="=="):
 
 META = lambda key: {"meta": {"key": key}}  # noqa: E731
 IP = lambda field: {"payload": {"protocol": "ip", "field": field}}  # noqa: E731
+
+
+def to_fwrule(chain, r):
+    return convert_rule(chain, r, {})[0]
 
 
 def rule(*expr, comment=None):
@@ -42,7 +47,10 @@ def test_matches_judged_from_nft_expressions():
     prefix = {"prefix": {"addr": "224.0.0.0", "len": 4}}
     assert match_rule(rule(m(IP("daddr"), prefix), {"drop": None}), PKT) is Tri.YES
     ct = {"ct": {"key": "state"}}
-    assert match_rule(rule(m(ct, ["established", "related"], "in"), {"accept": None}), PKT) is Tri.MAYBE
+    # Adverts go to a group that never answers: conntrack keeps them "new".
+    assert match_rule(rule(m(ct, ["established", "related"], "in"), {"accept": None}), PKT) is Tri.NO
+    assert match_rule(rule(m(ct, "new"), {"accept": None}), PKT) is Tri.YES
+    assert match_rule(rule({"limit": {"rate": 5, "per": "second"}}, {"accept": None}), PKT) is Tri.MAYBE
 
 
 def test_jumps_and_policies_evaluate_like_iptables():

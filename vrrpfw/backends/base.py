@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..model import VrrpRule
+from ..netpath import BaseChain, ChainId, PathModel, PathVerdict, judge_peers, responsible
 
 if TYPE_CHECKING:
     from ..hostscan import HostScan
@@ -43,6 +44,7 @@ class Options:
     remove_seed: bool = False  # close: also remove hand-made VRRP direct rules
     sweep: bool = False  # close: look for vrrpfw's rules in every chain, not only where it inserts
     layers: Tuple[str, ...] = ()  # every backend this run uses (auto may use several)
+    peers: Tuple[str, ...] = ()  # the VRRP peers' addresses, where rules match on the source
 
 
 @dataclass
@@ -53,7 +55,8 @@ class RuntimeStatus:
     state: Runtime
     detail: str = ""
     ours: List[Any] = field(default_factory=list)  # backend handles of vrrpfw rules
-    needs: List[Any] = field(default_factory=list)  # where a rule is missing (multi-chain backends)
+    needs: List[Any] = field(default_factory=list)  # chains of this backend where the rule must go
+    verdict: Optional[PathVerdict] = None  # the whole path, every layer
 
 
 @dataclass
@@ -149,29 +152,58 @@ class Backend(abc.ABC):
     def persister(self) -> Optional[Persister]:
         return None
 
-    def blockers(self) -> List[str]:
-        """Other firewall layers that would still drop VRRP."""
-        return []
-
     def warnings(self) -> List[str]:
         return []
 
+    # -- the path ------------------------------------------------------
+    def writes(self, chain: BaseChain) -> bool:
+        """Is ``chain`` one this backend changes?"""
+        return False
+
+    def path_statuses(self, model: PathModel, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        """Each rule judged over the whole path (every layer); ``needs`` are
+        this backend's chains that do not certainly let the advert through,
+        ``ours`` vrrpfw's rules in this backend's chains as (chain id, rule)."""
+        out = []
+        self._blocked: List[str] = []
+        for r in rules:
+            v = judge_peers(model, r, self.options.peers)
+            own = [cv for cv in v.chains if self.writes(cv.chain)]
+            ours = [(cv.chain.id, fw) for cv in own for fw in cv.ours]
+            needs = [cv.chain.id for cv in own if not cv.state.passes]
+            for cv in v.chains:
+                if not cv.state.passes and responsible(cv.chain) not in self.options.layers:
+                    msg = (f"{cv.text}; vrrpfw's {responsible(cv.chain)} backend would have to open it "
+                           f"(--backend auto opens every layer)")
+                    if msg not in self._blocked:
+                        self._blocked.append(msg)
+            out.append(RuntimeStatus(r, v.state, v.detail, ours, needs, v))
+        return out
+
+    def blockers(self) -> List[str]:
+        """Chains on the path that still do not let VRRP through and that no
+        backend of this run writes."""
+        return list(getattr(self, "_blocked", []))
+
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         """Pure: the runtime changes that take ``statuses`` to what ``op``
-        wants.  Shadowed or doubtful rules of ours move to the top; rules
-        someone else made allow VRRP are left alone and not duplicated."""
+        wants.  open: vrrpfw's rule goes to the top of each of this
+        backend's chains that does not certainly let the advert through (a
+        rule of ours already there moves up); duplicates of ours go.  Chains
+        that let it through (by a rule or by policy) are left alone.
+        close: every rule of ours goes."""
         changes: List[Change] = []
         for st in statuses:
             if op == "open":
-                if st.state in (Runtime.MISSING,):
-                    changes.append(Change(Action.INSERT, st.rule))
-                elif st.state in (Runtime.SHADOWED, Runtime.UNCERTAIN) and st.ours:
-                    changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
-                    changes.append(Change(Action.MOVE, st.rule))
-                elif st.state is Runtime.UNCERTAIN:
-                    changes.append(Change(Action.INSERT, st.rule))
-                elif len(st.ours) > 1:  # duplicates: keep the first
-                    changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours[1:])
+                needs = set(st.needs)
+                seen: Set[ChainId] = set()
+                for cid, fw in st.ours:
+                    if cid in needs or cid in seen:
+                        changes.append(Change(Action.DELETE, st.rule, (cid, fw)))
+                    seen.add(cid)
+                for cid in st.needs:
+                    moved = any(c == cid for c, _ in st.ours)
+                    changes.append(Change(Action.MOVE if moved else Action.INSERT, st.rule, cid))
             elif op == "close":
                 changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
         return changes

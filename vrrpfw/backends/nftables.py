@@ -25,21 +25,22 @@ import subprocess
 import tempfile
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..chaineval import FwRule, Match, Outcome, Packet, evaluate
+from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, EnvironmentProblem, PersistFileError
 from ..hostscan import FIREWALLD_TABLES, HostScan
 from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
+from ..netpath import PATH, BaseChain, ChainId, PathModel
 from ..persist import files, locations, nft_conf
-from ..results import Action, Runtime
+from ..readers.legacy import LegacyTables
+from ..readers.model import build_model, read_legacy
+from ..readers.nft import NftLayer
+from ..readers.nft import read as nft_read
+from ..results import Action
 from .base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
-from .iptables import IptablesSaveFile, vrrpfw_key
+from .iptables import IptablesSaveFile
 
-HOOKS = {Direction.IN: "input", Direction.OUT: "output"}
-FAMILIES = ("ip", "inet")
-ChainId = Tuple[str, str, str]  # family, table, chain
-VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN",
-            "queue": "NFQUEUE", "continue": ""}
-OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp"}
+FAMILIES = ("ip", "inet", "netdev")
+ChainTuple = Tuple[str, str, str]  # family, table, chain
 
 
 def nft_binary() -> Optional[str]:
@@ -63,118 +64,13 @@ def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
     return proc.stdout
 
 
-def _proto_value(right: Any) -> Tuple[bool, bool]:
-    """(judgeable, contains VRRP) for the right side of a protocol match."""
-    values = right.get("set") if isinstance(right, dict) else [right]
-    if not isinstance(values, list):
-        return False, False
-    names = {str(v).lower() for v in values}
-    return True, bool(names & {"vrrp", "112"})
-
-
-def to_fwrule(chain: str, rule: Dict[str, Any]) -> FwRule:
-    """Map an nft JSON rule onto the evaluator's model: what we understand
-    becomes a field, what we cannot judge becomes a maybe-match."""
-    fields: Dict[str, Any] = {}
-    matches: List[Match] = []
-    target, goto = "", False
-
-    def maybe(kind: str) -> None:
-        matches.append(Match(f"nft-{kind}"))
-
-    for expr in rule.get("expr", []):
-        if "match" in expr:
-            m = expr["match"]
-            op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
-            neg = "!" if op == "!=" else ""
-            if op not in ("==", "!=", "in"):
-                maybe("op")
-                continue
-            if isinstance(left, dict) and "meta" in left:
-                key = left["meta"].get("key")
-                if key in ("iifname", "oifname") and isinstance(right, str):
-                    field_name = "in_iface" if key == "iifname" else "out_iface"
-                    if field_name in fields:
-                        maybe("iface")
-                    else:
-                        fields[field_name] = neg + right.replace("*", "+")
-                elif key == "l4proto":
-                    ok, has = _proto_value(right)
-                    if not ok:
-                        maybe("l4proto")
-                    elif "protocol" in fields:
-                        maybe("l4proto")
-                    else:
-                        fields["protocol"] = neg + ("vrrp" if has else "other")
-                elif key == "nfproto":
-                    is4 = str(right) == "ipv4"
-                    matches.append(Match("always" if is4 != bool(neg) else "never"))
-                elif key == "pkttype" and isinstance(right, str):
-                    words = (("!",) if neg else ()) + (right,)
-                    matches.append(Match("pkttype", (("pkt-type", words),)))
-                else:
-                    maybe(f"meta-{key}")
-            elif isinstance(left, dict) and "payload" in left:
-                proto = left["payload"].get("protocol")
-                fld = left["payload"].get("field")
-                if proto == "ip" and fld == "protocol":
-                    ok, has = _proto_value(right)
-                    if ok and "protocol" not in fields:
-                        fields["protocol"] = neg + ("vrrp" if has else "other")
-                    else:
-                        maybe("ipproto")
-                elif proto == "ip" and fld in ("daddr", "saddr"):
-                    key = "dst" if fld == "daddr" else "src"
-                    if isinstance(right, dict) and "prefix" in right:
-                        value = f"{right['prefix']['addr']}/{right['prefix']['len']}"
-                    elif isinstance(right, str):
-                        value = right if "/" in right else f"{right}/32"
-                    else:
-                        value = None
-                    if value is None or key in fields:
-                        maybe("addr")
-                    else:
-                        fields[key] = neg + value
-                elif proto in ("ip6", "arp"):
-                    matches.append(Match("never"))
-                elif proto in OTHER_L4:
-                    matches.append(Match("tcp"))  # another protocol: never VRRP
-                else:
-                    maybe(f"payload-{proto}")
-            elif isinstance(left, dict) and "fib" in left and "daddr" in left["fib"].get("flags", []):
-                words = (("!",) if neg else ()) + tuple(
-                    right.get("set", []) if isinstance(right, dict) else [right])
-                matches.append(Match("addrtype", (("dst-type", tuple(str(w).upper() for w in words)),)))
-            else:
-                maybe("match")
-        elif "jump" in expr or "goto" in expr:
-            target = (expr.get("jump") or expr.get("goto"))["target"]
-            goto = "goto" in expr
-        elif any(k in expr for k in VERDICTS):
-            key = next(k for k in VERDICTS if k in expr)
-            target = VERDICTS[key]
-        elif "xt" in expr:
-            xt = expr["xt"]
-            if xt.get("type") == "target":
-                target = str(xt.get("name", "")).upper() or target
-            else:
-                matches.append(Match(str(xt.get("name", "xt"))))
-        elif "limit" in expr or "quota" in expr:
-            maybe("rate")
-        # counter, log, meta/ct set statements: not terminal, not conditions
-    if rule.get("comment"):
-        matches.append(Match("comment", (("comment", (str(rule["comment"]),)),)))
-    fw = FwRule(chain=chain, matches=tuple(matches), target=target, goto=goto, **fields)
-    return fw
-
-
 def nft_rule_text(rule: VrrpRule) -> str:
     iface = "iifname" if rule.direction is Direction.IN else "oifname"
     return (f'{iface} "{rule.interface}" ip daddr {rule.group} ip protocol vrrp '
             f'counter accept comment "{COMMENT}"')
 
 
-def nft_rule_json(rule: VrrpRule, chain: ChainId) -> Dict[str, Any]:
+def nft_rule_json(rule: VrrpRule, chain: ChainTuple) -> Dict[str, Any]:
     key = "iifname" if rule.direction is Direction.IN else "oifname"
     return {"family": chain[0], "table": chain[1], "chain": chain[2], "comment": COMMENT, "expr": [
         {"match": {"op": "==", "left": {"meta": {"key": key}}, "right": rule.interface}},
@@ -185,12 +81,6 @@ def nft_rule_json(rule: VrrpRule, chain: ChainId) -> Dict[str, Any]:
         {"counter": None},
         {"accept": None},
     ]}
-
-
-def _ours_key(fw: FwRule) -> Optional[Tuple[str, str, str]]:
-    """vrrpfw's rule, whatever the chain is called (nft chains are often
-    lower case): the direction follows from iifname/oifname."""
-    return vrrpfw_key(fw, anywhere=True)
 
 
 def check_loads(path: str) -> Optional[str]:
@@ -227,7 +117,7 @@ class NftConfFile(Persister):
             self.load()
         return self._text or ""
 
-    def defines_any(self, chains: Set[ChainId]) -> bool:
+    def defines_any(self, chains: Set[ChainTuple]) -> bool:
         defined = {cid for cid, _ in nft_conf.defined_chains_in(self.path, self._current())}
         return bool(defined & chains)
 
@@ -251,7 +141,7 @@ class NftConfFile(Persister):
                     self.note = (f"chains {', '.join(missing)} are not defined in {self.path}; "
                                  "vrrpfw cannot persist its rules there")
                 for cid, hook in defined:
-                    if hook == HOOKS[r.direction] and cid[0] in FAMILIES and (
+                    if hook in {h.value for h in PATH[r.direction]} and cid[0] in FAMILIES and (
                             live is None or cid in live or cid not in self.b.base_chains()):
                         wanted.append((r, cid))
             new = nft_conf.with_lines(text, wanted)
@@ -352,11 +242,11 @@ class NftablesBackend(Backend):
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
         super().__init__(options, scan)
-        self._base: Dict[ChainId, Dict[str, Any]] = {}
-        self._rules: Dict[ChainId, List[Tuple[FwRule, int]]] = {}
-        self._others: List[ChainId] = []  # every other chain, for close's sweep
+        self._layer = NftLayer()
+        self._legacy: Optional[LegacyTables] = None
+        self._legacy_unread: Optional[str] = None
         # key -> chains where vrrpfw's rule is or must be, from the last status
-        self.rule_chains: Dict[Tuple[str, str, str], Set[ChainId]] = {}
+        self.rule_chains: Dict[Tuple[str, str, str], Set[ChainTuple]] = {}
 
     @classmethod
     def availability(cls) -> Availability:
@@ -367,48 +257,10 @@ class NftablesBackend(Backend):
         return Availability(True, "nft is installed and we are root")
 
     def _load(self) -> None:
-        doc = json.loads(run_nft(["-j", "list", "chains"]) or "{}")
-        self._base = {}
-        self._rules = {}
-        self._others = []
-        for item in doc.get("nftables", []):
-            c = item.get("chain")
-            if not c or c["family"] not in FAMILIES or (c["family"], c["table"]) in FIREWALLD_TABLES:
-                continue
-            cid = (c["family"], c["table"], c["name"])
-            if "hook" in c and c.get("type") == "filter":
-                self._base[cid] = c
-            else:
-                self._others.append(cid)
-        if self.options.sweep:
-            self._load_all_rules()
-
-    def _load_all_rules(self) -> None:
-        """close sweeps every chain, not only the hooks vrrpfw inserts into:
-        a rule of ours left in a regular chain (a hand-edited or reloaded
-        ruleset) is still ours to remove.  One listing per family, since
-        one ``nft list chain`` per chain is slow where there are hundreds."""
-        for cid in [*self._base, *self._others]:
-            self._rules[cid] = []
-        for family in sorted({cid[0] for cid in self._rules}):
-            for item in json.loads(run_nft(["-j", "list", "ruleset", family]) or "{}").get("nftables", []):
-                r = item.get("rule")
-                if r is None:
-                    continue
-                cid = (r["family"], r["table"], r["chain"])
-                if cid in self._rules:
-                    self._rules[cid].append((to_fwrule(cid[2], r), int(r["handle"])))
-
-    def _chain_rules(self, cid: ChainId) -> List[Tuple[FwRule, int]]:
-        if cid not in self._rules:
-            out = run_nft(["-j", "list", "chain", cid[0], cid[1], cid[2]])
-            rules = []
-            for item in json.loads(out or "{}").get("nftables", []):
-                r = item.get("rule")
-                if r is not None:
-                    rules.append((to_fwrule(cid[2], r), int(r["handle"])))
-            self._rules[cid] = rules
-        return self._rules[cid]
+        self._layer = nft_read(sweep=self.options.sweep)
+        if self._layer.unread:
+            raise EnvironmentProblem(f"cannot read {self._layer.unread}")
+        self._legacy, self._legacy_unread = read_legacy()
 
     @contextlib.contextmanager
     def session(self, write: bool = False) -> Iterator[None]:
@@ -417,8 +269,24 @@ class NftablesBackend(Backend):
         self._load()
         yield
 
-    def base_chains(self) -> Set[ChainId]:
-        return set(self._base)
+    def writes(self, chain: BaseChain) -> bool:
+        return chain.id.layer == "nft" and chain.owner != "firewalld"
+
+    def path_model(self) -> PathModel:
+        return build_model(self._legacy, self._layer, self.options, self._legacy_unread)
+
+    def base_chains(self) -> Set[ChainTuple]:
+        return {_t(c.id) for c in self._layer.chains if self.writes(c)}
+
+    def _all_rules(self) -> Iterator[Tuple[ChainId, FwRule]]:
+        """Every rule of every table read (all tables when close sweeps)."""
+        for (family, name), table in self._layer.tables.items():
+            if (family, name) in FIREWALLD_TABLES:
+                continue
+            for chain, rules in table.chains.items():
+                cid = ChainId("nft", family, name, chain)
+                for fw in rules:
+                    yield cid, fw
 
     def persister(self) -> Optional[Persister]:
         """An explicit file is the store its format says; otherwise both of
@@ -432,85 +300,18 @@ class NftablesBackend(Backend):
         saved = IptablesSaveFile(locations.choose(None, opts.root, "iptables"), anywhere=opts.sweep)
         return LayeredStore(self, NftConfFile(self, locations.choose(None, opts.root, "nftables")), saved)
 
-    def chains_for(self, direction: Direction) -> List[ChainId]:
-        hook = HOOKS[direction]
-        return sorted(cid for cid, c in self._base.items() if c["hook"] == hook)
-
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
-        out = []
-        for r in rules:
-            pkt = Packet(r.direction, r.interface, r.group)
-            worst: List[Tuple[int, Runtime]] = []
-            details: List[str] = []
-            ours: List[Any] = []
-            needs: List[Any] = []
-            for cid in self.chains_for(r.direction):
-                entries = self._chain_rules(cid)
-                mine = [(cid, h) for fw, h in entries if _ours_key(fw) == r.key]
-                ours.extend(mine)
-
-                def lookup(name: str, cid: ChainId = cid) -> Optional[List[FwRule]]:
-                    sub = (cid[0], cid[1], name)
-                    try:
-                        return [fw for fw, _ in self._chain_rules(sub)]
-                    except BackendError:
-                        return None
-                policy = str(self._base[cid].get("policy", "accept")).upper()
-                d = evaluate([fw for fw, _ in entries], policy, pkt, lookup)
-                label = f"{cid[0]} {cid[1]} {cid[2]}"
-                if d.outcome is Outcome.ACCEPT and d.rule is not None and _ours_key(d.rule) == r.key:
-                    state, text = Runtime.ALLOWED, "present"
-                elif d.outcome is Outcome.ACCEPT:
-                    state, text = Runtime.ALLOWED_BY_OTHER, "accepted by another rule"
-                elif d.outcome is Outcome.POLICY and d.accepted:
-                    state, text = Runtime.ALLOWED_BY_OTHER, "nothing to open (does not drop VRRP)"
-                elif mine:
-                    state = Runtime.SHADOWED if d.outcome is Outcome.DROP else Runtime.UNCERTAIN
-                    text = f"{state.value}: {d.reason or 'dropped'}"
-                else:
-                    state, text = Runtime.MISSING, "missing (it would drop VRRP)"
-                    needs.append(cid)
-                rank = {Runtime.MISSING: 0, Runtime.SHADOWED: 1, Runtime.UNCERTAIN: 2,
-                        Runtime.ALLOWED: 3, Runtime.ALLOWED_BY_OTHER: 4}[state]
-                worst.append((rank, state))
-                details.append(f"{label}: {text}")
-            ours.extend((cid, h) for cid in self._swept(r.direction)
-                        for fw, h in self._chain_rules(cid) if _ours_key(fw) == r.key)
-            self.rule_chains[r.key] = {cid for cid, _ in ours} | set(needs)
-            if not worst:
-                out.append(RuntimeStatus(r, Runtime.ALLOWED_BY_OTHER,
-                                         "no nf_tables chain filters VRRP here", ours))
-                continue
-            state = min(worst, key=lambda x: x[0])[1]
-            if state is Runtime.ALLOWED_BY_OTHER and any(s is Runtime.ALLOWED for _, s in worst):
-                state = Runtime.ALLOWED
-            out.append(RuntimeStatus(r, state, "; ".join(details), ours, needs))
-        return out
-
-    def _swept(self, direction: Direction) -> List[ChainId]:
-        """The chains beyond ``direction``'s hook that close also searches."""
-        if not self.options.sweep:
-            return []
-        hooked = set(self.chains_for(direction))
-        return sorted(cid for cid in [*self._base, *self._others] if cid not in hooked)
+        statuses = self.path_statuses(self.path_model(), rules)
+        for st in statuses:
+            if self.options.sweep:
+                seen = {(cid, fw.handle) for cid, fw in st.ours}
+                st.ours += [(cid, fw) for cid, fw in self._all_rules()
+                            if vrrpfw_key(fw, anywhere=True) == st.rule.key and (cid, fw.handle) not in seen]
+            self.rule_chains[st.rule.key] = {_t(cid) for cid, _ in st.ours} | {_t(c) for c in st.needs}
+        return statuses
 
     def discover(self) -> List[VrrpRule]:
-        return rules_from_keys(_ours_key(fw) for direction in (Direction.IN, Direction.OUT)
-                               for cid in self.chains_for(direction) + self._swept(direction)
-                               for fw, _ in self._chain_rules(cid))
-
-    def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
-        changes: List[Change] = []
-        for st in statuses:
-            if op == "open":
-                changes.extend(Change(Action.INSERT, st.rule, cid) for cid in st.needs)
-                if st.state in (Runtime.SHADOWED, Runtime.UNCERTAIN):
-                    for cid, handle in st.ours:
-                        changes.append(Change(Action.DELETE, st.rule, (cid, handle)))
-                        changes.append(Change(Action.MOVE, st.rule, cid))
-            elif op == "close":
-                changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
-        return changes
+        return rules_from_keys(vrrpfw_key(fw, anywhere=True) for _, fw in self._all_rules())
 
     def apply(self, changes: Sequence[Change]) -> None:
         if not changes:
@@ -518,21 +319,25 @@ class NftablesBackend(Backend):
         batch: List[Dict[str, Any]] = []
         for ch in changes:
             if ch.action is Action.DELETE:
-                (fam, table, chain), handle = ch.handle
-                batch.append({"delete": {"rule": {"family": fam, "table": table, "chain": chain,
-                                                  "handle": handle}}})
+                cid, fw = ch.handle
+                batch.append({"delete": {"rule": {"family": cid.family, "table": cid.table, "chain": cid.name,
+                                                  "handle": fw.handle}}})
         for ch in changes:
             if ch.action in (Action.INSERT, Action.MOVE):
-                batch.append({"insert": {"rule": nft_rule_json(ch.rule, ch.handle)}})
+                batch.append({"insert": {"rule": nft_rule_json(ch.rule, _t(ch.handle))}})
         run_nft(["-j", "-f", "-"], stdin=json.dumps({"nftables": batch}))
         self._load()
 
     def describe(self, change: Change) -> str:
         if change.action is Action.DELETE:
-            (fam, table, chain), handle = change.handle
-            return f"nft delete rule {fam} {table} {chain} handle {handle}"
-        fam, table, chain = change.handle
-        return f"nft insert rule {fam} {table} {chain} {nft_rule_text(change.rule)}"
+            cid, fw = change.handle
+            return f"nft delete rule {cid.family} {cid.table} {cid.name} handle {fw.handle}"
+        cid = change.handle
+        return f"nft insert rule {cid.family} {cid.table} {cid.name} {nft_rule_text(change.rule)}"
 
     def rule_text(self, rule: VrrpRule) -> str:
         return nft_rule_text(rule)
+
+
+def _t(cid: ChainId) -> ChainTuple:
+    return (cid.family, cid.table, cid.name)

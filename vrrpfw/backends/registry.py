@@ -11,11 +11,13 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Type
 
-from ..errors import BackendUnavailable, InputError
+from ..errors import BackendUnavailable, EnvironmentProblem, InputError
 from .base import Backend, Options
 
 if TYPE_CHECKING:  # hostscan pulls in subprocess and json; keep --help fast
     from ..hostscan import HostScan
+
+PERMISSION = "reading nf_tables needs root or CAP_NET_ADMIN"  # as hostscan words it
 
 # name -> (module, class, one-line description)
 BACKENDS: Dict[str, Tuple[str, str, str]] = {
@@ -48,6 +50,14 @@ def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
     """(backend names, reason): firewalld alone where it answers, else every
     layer that filters; an empty list when nothing filters VRRP."""
     seen = describe_scan(scan)
+    unread = []
+    if scan.legacy_unreadable:
+        unread.append("the legacy iptables tables (/proc/net/ip_tables_names)")
+    if scan.nft_error and PERMISSION in scan.nft_error:
+        unread.append("nf_tables")
+    if unread:
+        raise EnvironmentProblem(f"cannot read {' and '.join(unread)}: vrrpfw cannot tell what blocks "
+                                 "VRRP (run it as root)")
     if scan.firewalld_bus:
         return ["firewalld"], "firewalld answers on the system bus and manages this host"
     if scan.firewalld_tables:
@@ -58,7 +68,7 @@ def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
     layers, why = [], []
     if scan.legacy_filter:
         layers.append("iptables")
-        why.append("the legacy iptables filter table is in use")
+        why.append("legacy iptables tables are in use: " + ", ".join(scan.legacy_tables))
     if scan.nft_filtering:
         layers.append("nftables")
         why.append("nf_tables chains filter: " + ", ".join(c.label for c in scan.nft_filtering))

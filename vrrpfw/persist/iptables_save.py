@@ -83,13 +83,14 @@ def parse(text: str, path: str = "<text>") -> SaveFile:
     return SaveFile(lines, sections)
 
 
-def rule_line(rule: VrrpRule) -> str:
-    """The line vrrpfw writes.  Protocol as a number: ``-p vrrp`` would need
-    an /etc/protocols entry at restore time, and a failed restore at boot
-    leaves the host with no firewall at all."""
+def rule_line(rule: VrrpRule, chain: Optional[str] = None) -> str:
+    """The line vrrpfw writes (into ``chain``, by default the rule's filter
+    chain).  Protocol as a number: ``-p vrrp`` would need an /etc/protocols
+    entry at restore time, and a failed restore at boot leaves the host
+    with no firewall at all."""
     flag = "-i" if rule.direction is Direction.IN else "-o"
     return (
-        f"-A {rule.chain} -d {rule.group}/32 {flag} {rule.interface} -p 112 "
+        f"-A {chain or rule.chain} -d {rule.group}/32 {flag} {rule.interface} -p 112 "
         f"-m comment --comment {COMMENT} -j ACCEPT"
     )
 

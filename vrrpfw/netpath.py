@@ -1,0 +1,259 @@
+"""The netfilter path of a VRRP advert, and one verdict over all of it.
+
+An advert received on an interface crosses the netdev ingress hook, then
+prerouting and input; one we send crosses output, postrouting and the
+interface's egress hook.  On every hook, every base chain votes, whatever
+wrote it: legacy iptables tables (raw, mangle, filter, security, each a
+"base chain" at its fixed priority), nf_tables chains of the ip, inet and
+netdev families, firewalld's own table.  An ACCEPT ends only its own chain;
+a DROP anywhere ends the packet.  So the advert gets through exactly when
+every chain on its path lets it through, and the verdict for the path is
+the conjunction of the chains' verdicts, in three-valued logic: a chain
+vrrpfw cannot judge makes the path ``uncertain`` unless another chain
+certainly drops.
+
+Pure: readers (``vrrpfw.readers``) build a :class:`PathModel` from the
+kernel, backends write, and this module only judges.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Sequence, Set, Tuple
+
+from .chaineval import (
+    MARKING,
+    UNTRACKING,
+    ChainLookup,
+    Decision,
+    FwRule,
+    Outcome,
+    Packet,
+    evaluate,
+    vrrpfw_key,
+)
+from .model import Direction, VrrpRule
+from .results import Runtime
+
+
+class Hook(str, enum.Enum):
+    INGRESS = "ingress"
+    PREROUTING = "prerouting"
+    INPUT = "input"
+    OUTPUT = "output"
+    POSTROUTING = "postrouting"
+    EGRESS = "egress"
+
+
+PATH = {
+    Direction.IN: (Hook.INGRESS, Hook.PREROUTING, Hook.INPUT),
+    Direction.OUT: (Hook.OUTPUT, Hook.POSTROUTING, Hook.EGRESS),
+}
+# Legacy tables that can drop, and their fixed priorities (NF_IP_PRI_*).
+# nat is left out: iptables refuses DROP there and NAT targets never drop.
+LEGACY_TABLES = {"raw": -300, "mangle": -150, "filter": 0, "security": 50}
+LEGACY_HOOKS = {"PREROUTING": Hook.PREROUTING, "INPUT": Hook.INPUT, "OUTPUT": Hook.OUTPUT,
+                "POSTROUTING": Hook.POSTROUTING}
+
+
+@dataclass(frozen=True)
+class ChainId:
+    """Where a chain lives: ``layer`` is "legacy" or "nft"; legacy chains
+    have family "ip"."""
+
+    layer: str
+    family: str
+    table: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        if self.layer == "legacy":
+            return f"legacy {self.table} {self.name}"
+        return f"nft {self.family} {self.table} {self.name}"
+
+
+@dataclass
+class BaseChain:
+    """A chain attached to a hook, with what evaluation needs."""
+
+    id: ChainId
+    hook: Hook
+    priority: int
+    policy: str  # "ACCEPT" or "DROP"
+    rules: Sequence[FwRule]
+    lookup: ChainLookup = field(default=lambda name: None, repr=False)
+    devices: Optional[Tuple[str, ...]] = None  # netdev chains: the devices they are bound to
+    owner: str = ""  # "firewalld" for firewalld's table: only firewalld may change it
+
+    def sees(self, direction: Direction, interface: str) -> bool:
+        if self.hook not in PATH[direction]:
+            return False
+        return self.devices is None or interface in self.devices
+
+
+@dataclass
+class PathModel:
+    """Every base chain this host has on the hooks VRRP crosses."""
+
+    chains: List[BaseChain] = field(default_factory=list)
+    # Layers that could not be read: what they do is unknown.
+    unread: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    def on_path(self, direction: Direction, interface: str) -> List[BaseChain]:
+        order = {h: i for i, h in enumerate(PATH[direction])}
+        seen = [c for c in self.chains if c.sees(direction, interface)]
+        return sorted(seen, key=lambda c: (order[c.hook], c.priority, c.id.label))
+
+
+class ChainState(str, enum.Enum):
+    OURS = "allowed"  # vrrpfw's rule accepts it here
+    OTHER = "allowed-by-other"  # another rule accepts it
+    POLICY = "allowed-by-policy"  # no rule decides; the chain's ACCEPT policy lets it through
+    DROP = "drop"
+    UNCERTAIN = "uncertain"
+
+    @property
+    def passes(self) -> bool:
+        return self in (ChainState.OURS, ChainState.OTHER, ChainState.POLICY)
+
+
+@dataclass
+class ChainVerdict:
+    chain: BaseChain
+    state: ChainState
+    decision: Decision
+    ours: List[FwRule]  # vrrpfw's rules for this VRRP rule, directly in this chain
+
+    @property
+    def text(self) -> str:
+        d = self.decision
+        if self.state is ChainState.POLICY:
+            return f"{self.chain.id.label}: allowed by policy ACCEPT"
+        if self.state is ChainState.OURS:
+            return f"{self.chain.id.label}: allowed by vrrpfw's rule"
+        decider = (d.rule.text or "a rule") if d.rule is not None else f"policy {d.policy}"
+        if self.state is ChainState.OTHER:
+            return f"{self.chain.id.label}: accepted by {decider}"
+        if self.state is ChainState.DROP:
+            return f"{self.chain.id.label}: dropped by {decider}"
+        return f"{self.chain.id.label}: uncertain ({d.reason or 'not judged'}: {decider})"
+
+
+@dataclass
+class PathVerdict:
+    rule: VrrpRule
+    state: Runtime
+    chains: List[ChainVerdict]
+    unread: List[str]
+
+    @property
+    def detail(self) -> str:
+        parts = [cv.text for cv in self.chains if cv.state is not ChainState.POLICY]
+        if not parts and self.state is Runtime.ALLOWED_BY_POLICY:
+            parts = ["no chain on the path drops VRRP; no rule pins it (a policy change would block it)"]
+        parts += [f"not read: {u}" for u in self.unread]
+        return "; ".join(parts)
+
+
+def reachable_rules(chain: BaseChain, limit: int = 64) -> Iterator[FwRule]:
+    """The chain's rules and those of every user chain it can jump to."""
+    todo, seen = [(chain.rules, 0)], set()
+    while todo:
+        rules, depth = todo.pop()
+        for r in rules:
+            yield r
+            target = r.target
+            if target and target not in seen and depth < limit:
+                sub = chain.lookup(target)
+                if sub is not None:
+                    seen.add(target)
+                    todo.append((sub, depth + 1))
+
+
+def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None) -> Packet:
+    """The advert as the path sees it.  Its conntrack state is ``new`` and
+    its mark 0, unless a chain on the path could change that (a notrack or a
+    mark-setting rule), in which case the answer is left unknown."""
+    ct_state: Optional[str] = "new"
+    mark: Optional[int] = 0
+    for chain in model.on_path(rule.direction, rule.interface):
+        for r in reachable_rules(chain):
+            effects = set(r.effects) | {r.target}
+            if effects & UNTRACKING:
+                ct_state = None
+            if effects & MARKING:
+                mark = None
+    return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark)
+
+
+def _ours_in(chain: BaseChain, rule: VrrpRule) -> List[FwRule]:
+    return [r for r in chain.rules if vrrpfw_key(r, anywhere=True) == rule.key]
+
+
+def judge_chain(chain: BaseChain, rule: VrrpRule, pkt: Packet) -> ChainVerdict:
+    d = evaluate(chain.rules, chain.policy, pkt, chain.lookup)
+    ours = _ours_in(chain, rule)
+    if d.outcome is Outcome.ACCEPT:
+        assert d.rule is not None
+        state = ChainState.OURS if vrrpfw_key(d.rule, anywhere=True) == rule.key else ChainState.OTHER
+    elif d.outcome is Outcome.POLICY:
+        state = ChainState.POLICY if d.accepted else ChainState.DROP
+    elif d.outcome is Outcome.DROP:
+        state = ChainState.DROP
+    else:
+        state = ChainState.UNCERTAIN
+    return ChainVerdict(chain, state, d, ours)
+
+
+def combine(verdicts: Sequence[ChainVerdict], unread: Sequence[str]) -> Runtime:
+    """The path's state from its chains' (three-valued AND).  A certain drop
+    anywhere decides; then any doubt (a chain not judged, a layer not read);
+    then who let it through: vrrpfw's rule, another rule, or only policy."""
+    dropping = [v for v in verdicts if v.state is ChainState.DROP]
+    if dropping:
+        return Runtime.SHADOWED if any(v.ours for v in dropping) else Runtime.MISSING
+    if unread or any(v.state is ChainState.UNCERTAIN for v in verdicts):
+        return Runtime.UNCERTAIN
+    if any(v.state is ChainState.OURS for v in verdicts):
+        return Runtime.ALLOWED
+    if any(v.state is ChainState.OTHER for v in verdicts):
+        return Runtime.ALLOWED_BY_OTHER
+    return Runtime.ALLOWED_BY_POLICY
+
+
+def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
+          only: Optional[Callable[[BaseChain], bool]] = None) -> PathVerdict:
+    """What every chain on ``rule``'s path does to the advert, and the sum.
+    ``src``: the peer's address inbound (our own outbound) where known."""
+    pkt = packet_for(model, rule, src)
+    chains = [c for c in model.on_path(rule.direction, rule.interface) if only is None or only(c)]
+    verdicts = [judge_chain(c, rule, pkt) for c in chains]
+    return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
+
+
+def judge_peers(model: PathModel, rule: VrrpRule, peers: Sequence[str]) -> PathVerdict:
+    """Inbound with several peers: the path must let each peer's adverts
+    through; the worst peer's verdict stands (one verdict per peer would
+    hide the peer that is blocked)."""
+    if rule.direction is Direction.OUT or not peers:
+        return judge(model, rule)
+    rank = {Runtime.MISSING: 0, Runtime.SHADOWED: 1, Runtime.UNCERTAIN: 2, Runtime.ALLOWED_BY_POLICY: 3,
+            Runtime.ALLOWED_BY_OTHER: 4, Runtime.ALLOWED: 5}
+    verdicts = [judge(model, rule, p) for p in peers]
+    return min(verdicts, key=lambda v: rank.get(v.state, 0))
+
+
+def responsible(chain: BaseChain) -> str:
+    """The vrrpfw backend that can open ``chain``."""
+    if chain.id.layer == "legacy":
+        return "iptables"
+    return "firewalld" if chain.owner == "firewalld" else "nftables"
+
+
+def writable_chains(verdict: PathVerdict, accept: Callable[[BaseChain], bool]) -> Set[ChainId]:
+    """Chains where vrrpfw must (re)insert its rule: on the path, owned by
+    the caller's layer, and not certainly letting the advert through."""
+    return {v.chain.id for v in verdict.chains if accept(v.chain) and not v.state.passes}

@@ -1,0 +1,369 @@
+"""nf_tables JSON (``nft -j list table``) into the evaluator's model.  Pure.
+
+What we understand becomes a field or a membership test the evaluator can
+decide for a VRRP advert: interface names, addresses, protocols, packet
+type, conntrack state, mark, ``fib daddr type``; literal values, anonymous
+sets, ranges, prefixes, and *named* sets and maps read from their elements.
+A verdict map is expanded into one rule per element (its keys are disjoint,
+so the expansion is exact).  What we cannot decide (a dynamic or timeout
+set, a concatenation with an unknown part, a rate limit, a socket or osf
+match, an unreadable compat ``xt`` match) becomes a maybe-match, and the
+evaluator reports the chain as ``uncertain`` where it matters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .chaineval import FwRule, Match
+
+VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN",
+            "queue": "NFQUEUE", "continue": ""}
+# Statements that hand the packet elsewhere: not judged.
+ELSEWHERE = {"fwd": "FWD", "tproxy": "TPROXY", "synproxy": "SYNPROXY"}
+OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp", "gre"}
+META_KEYS = {"iifname": "iifname", "oifname": "oifname", "l4proto": "l4proto", "nfproto": "nfproto",
+             "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype"}
+IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl"}
+
+# Resolves compat (xt) expressions of an iptables-nft rule: given the chain
+# and the rule's position in it, the rule as iptables-nft prints it, parsed.
+XtResolver = Callable[[str, int], Optional[FwRule]]
+
+
+@dataclass
+class NftSet:
+    name: str
+    elements: Optional[List[Any]]  # None: not known (dynamic, timeout, not listed)
+    is_map: bool = False
+
+
+@dataclass
+class NftTable:
+    """One table, converted: chains with their rules, base-chain headers."""
+
+    family: str
+    name: str
+    chains: Dict[str, List[FwRule]] = field(default_factory=dict)
+    headers: Dict[str, Dict[str, Any]] = field(default_factory=dict)  # base chains only
+    sets: Dict[str, NftSet] = field(default_factory=dict)
+    iptables_nft: bool = False  # written by iptables-nft (compat expressions likely)
+
+
+class _Unknown(Exception):
+    """An expression this converter does not decide."""
+
+
+def _value(v: Any, sets: Dict[str, NftSet]) -> List[str]:
+    """The right-hand side as a list of element strings."""
+    if isinstance(v, bool):
+        raise _Unknown("bool")
+    if isinstance(v, (int, float)):
+        return [str(int(v))]
+    if isinstance(v, str):
+        if v.startswith("@"):
+            s = sets.get(v[1:])
+            if s is None or s.elements is None:
+                raise _Unknown(f"set {v}")
+            out: List[str] = []
+            for e in s.elements:
+                out += _value(e[0] if s.is_map and isinstance(e, list) else e, sets)
+            return out
+        return [v]
+    if isinstance(v, list):
+        out = []
+        for e in v:
+            out += _value(e, sets)
+        return out
+    if isinstance(v, dict):
+        if "set" in v:
+            return _value(v["set"], sets)
+        if "prefix" in v:
+            return [f"{v['prefix']['addr']}/{v['prefix']['len']}"]
+        if "range" in v:
+            lo, hi = v["range"]
+            return [f"{_value(lo, sets)[0]}-{_value(hi, sets)[0]}"]
+        if "elem" in v:
+            return _value(v["elem"].get("val"), sets)
+        if "concat" in v:
+            parts = [_value(p, sets) for p in v["concat"]]
+            if any(len(p) != 1 for p in parts):
+                raise _Unknown("concat of sets")
+            return [" . ".join(p[0] for p in parts)]
+    raise _Unknown(f"value {v!r}"[:60])
+
+
+def _key(left: Any) -> Tuple[str, Optional[str]]:
+    """(selector key, mask) of a match's left-hand side."""
+    if not isinstance(left, dict):
+        raise _Unknown("left")
+    if "meta" in left:
+        key = left["meta"].get("key")
+        if key in META_KEYS:
+            return META_KEYS[key], None
+        raise _Unknown(f"meta {key}")
+    if "payload" in left:
+        proto, fld = left["payload"].get("protocol"), left["payload"].get("field")
+        if proto == "ip" and fld in IP_FIELDS:
+            return IP_FIELDS[fld], None
+        if proto in ("ip6", "arp"):
+            return "never", None
+        if proto in OTHER_L4:
+            return "never", None
+        if proto == "ether" and fld == "type":
+            return "ethertype", None
+        raise _Unknown(f"payload {proto} {fld}")
+    if "ct" in left:
+        key = left["ct"].get("key")
+        if key in ("state", "status") and "dir" not in left["ct"]:
+            return f"ct_{key}", None
+        raise _Unknown(f"ct {key}")
+    if "fib" in left:
+        fib = left["fib"]
+        if fib.get("result") == "type" and list(fib.get("flags", [])) == ["daddr"]:
+            return "fib_daddr_type", None
+        raise _Unknown("fib")
+    if "&" in left:
+        inner, mask = left["&"]
+        key, _ = _key(inner)
+        if isinstance(mask, int) and key in ("mark", "ct_state"):
+            return key, str(mask)
+        raise _Unknown("bitwise")
+    if "concat" in left:
+        keys = [_key(p)[0] for p in left["concat"]]
+        if "never" in keys:
+            return "never", None
+        return " . ".join(keys), None
+    raise _Unknown(next(iter(left), "left"))
+
+
+FIELD_OF = {"iifname": "in_iface", "oifname": "out_iface", "l4proto": "protocol",
+            "saddr": "src", "daddr": "dst"}
+
+
+def _field_value(key: str, value: str) -> str:
+    if key in ("iifname", "oifname"):
+        return value[:-1] + "+" if value.endswith("*") and not value.endswith("\\*") else value
+    if key in ("saddr", "daddr") and "/" not in value and "-" not in value:
+        return f"{value}/32"
+    return value
+
+
+def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str]) -> Optional[Match]:
+    """One ``match`` expression: a field where it is a plain literal, else a
+    membership test; raises _Unknown where it cannot be decided."""
+    op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
+    key, mask = _key(left)
+    if key == "never":
+        return Match("always" if op == "!=" else "never")
+    if op not in ("==", "!=", "in"):
+        raise _Unknown(f"op {op}")
+    values = _value(right, sets)
+    neg = op == "!="
+    if key in ("ct_state",) and op == "in":
+        neg = False  # flags: any of them
+    simple = key in FIELD_OF and len(values) == 1 and FIELD_OF[key] not in fields and mask is None
+    if simple and (key != "l4proto" or not values[0].count("-")):
+        fields[FIELD_OF[key]] = ("!" if neg else "") + _field_value(key, values[0])
+        return None
+    params: List[Tuple[str, Tuple[str, ...]]] = [("key", (key,)), ("values", tuple(values))]
+    if neg:
+        params.append(("neg", ("!",)))
+    if mask is not None:
+        params.append(("mask", (mask,)))
+    return Match("set", tuple(params))
+
+
+@dataclass
+class _Built:
+    fields: Dict[str, str] = field(default_factory=dict)
+    matches: List[Match] = field(default_factory=list)
+    effects: List[str] = field(default_factory=list)
+    target: str = ""
+    goto: bool = False
+    # ((selector key, mask), [(value, verdict)])
+    vmap: Optional[Tuple[Tuple[str, Optional[str]], List[Tuple[str, Any]]]] = None
+
+
+def _verdict(v: Any) -> Tuple[str, bool]:
+    """(target, goto) of a verdict object such as {"jump": {"target": "x"}}."""
+    if isinstance(v, dict):
+        if "jump" in v or "goto" in v:
+            return str((v.get("jump") or v.get("goto") or {}).get("target")), "goto" in v
+        for k, name in VERDICTS.items():
+            if k in v:
+                return name, False
+    if isinstance(v, str) and v in VERDICTS:
+        return VERDICTS[v], False
+    return "UNKNOWN-VERDICT", False
+
+
+def _vmap_entries(data: Any, sets: Dict[str, NftSet]) -> List[Tuple[str, Any]]:
+    if isinstance(data, str) and data.startswith("@"):
+        s = sets.get(data[1:])
+        if s is None or s.elements is None:
+            raise _Unknown(f"map {data}")
+        pairs = s.elements
+    elif isinstance(data, dict) and "set" in data:
+        pairs = data["set"]
+    else:
+        raise _Unknown("vmap data")
+    out = []
+    for pair in pairs:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise _Unknown("vmap element")
+        for v in _value(pair[0], sets):
+            out.append((v, pair[1]))
+    return out
+
+
+def _show(v: Any) -> str:
+    """An expression or value in (roughly) nft's own syntax, for messages."""
+    if isinstance(v, dict):
+        if "meta" in v:
+            return f"meta {v['meta'].get('key')}"
+        if "payload" in v:
+            return f"{v['payload'].get('protocol')} {v['payload'].get('field')}"
+        if "ct" in v:
+            return f"ct {v['ct'].get('key')}"
+        if "fib" in v:
+            return "fib " + " . ".join(v["fib"].get("flags", [])) + f" {v['fib'].get('result')}"
+        if "set" in v:
+            items = v["set"] if isinstance(v["set"], list) else [v["set"]]
+            return "{ " + ", ".join(_show(e) for e in items) + " }"
+        if "prefix" in v:
+            return f"{v['prefix'].get('addr')}/{v['prefix'].get('len')}"
+        if "range" in v:
+            return "-".join(_show(e) for e in v["range"])
+        if "concat" in v:
+            return " . ".join(_show(e) for e in v["concat"])
+        if "&" in v:
+            return " & ".join(_show(e) for e in v["&"])
+        return next(iter(v), "?")
+    if isinstance(v, list):
+        return ", ".join(_show(e) for e in v)
+    return f'"{v}"' if isinstance(v, str) and not v.startswith("@") and not v.isalnum() else str(v)
+
+
+def rule_text(rule: Dict[str, Any]) -> str:
+    """A rule's expressions as nft would print them, roughly."""
+    words: List[str] = []
+    for expr in rule.get("expr", []):
+        if "match" in expr:
+            m = expr["match"]
+            op = "" if m.get("op") in ("==", "in") else f"{m.get('op')} "
+            words.append(f"{_show(m.get('left'))} {op}{_show(m.get('right'))}")
+        elif "jump" in expr or "goto" in expr:
+            kind = "jump" if "jump" in expr else "goto"
+            words.append(f"{kind} {expr[kind].get('target')}")
+        elif "vmap" in expr:
+            words.append(f"{_show(expr['vmap'].get('key'))} vmap {_show(expr['vmap'].get('data'))}")
+        elif "xt" in expr:
+            words.append(f"xt {expr['xt'].get('type')} {expr['xt'].get('name')}")
+        elif expr and next(iter(expr)) not in ("counter",):
+            words.append(next(iter(expr)))
+    if rule.get("comment"):
+        words.append(f'comment "{rule["comment"]}"')
+    text = " ".join(words)
+    return f"{text} (handle {rule['handle']})" if "handle" in rule else text
+
+
+def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet]) -> List[FwRule]:
+    """One nft rule as evaluator rules (several for a verdict map)."""
+    b = _Built()
+    for expr in rule.get("expr", []):
+        try:
+            _statement(expr, sets, b)
+        except _Unknown as e:
+            b.matches.append(Match(f"nft-{str(e).split()[0]}"))
+    if rule.get("comment"):
+        b.matches.append(Match("comment", (("comment", (str(rule["comment"]),)),)))
+    base = dict(chain=chain, matches=tuple(b.matches), effects=tuple(b.effects), handle=rule.get("handle"),
+                text=rule_text(rule), **b.fields)
+    if b.vmap is None:
+        return [FwRule(target=b.target, goto=b.goto, **base)]  # type: ignore[arg-type]
+    (key, mask), entries = b.vmap
+    out = []
+    matches: Tuple[Match, ...] = tuple(b.matches)
+    for value, verdict in entries:
+        target, goto = _verdict(verdict)
+        params: List[Tuple[str, Tuple[str, ...]]] = [("key", (key,)), ("values", (value,))]
+        if mask is not None:
+            params.append(("mask", (mask,)))
+        cond = Match("set", tuple(params)) if key != "never" else Match("never")
+        out.append(FwRule(target=target, goto=goto,
+                          **{**base, "matches": matches + (cond,)}))  # type: ignore[arg-type]
+    return out
+
+
+def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None:
+    if "match" in expr:
+        cond = _condition(expr["match"], sets, b.fields)
+        if cond is not None:
+            b.matches.append(cond)
+    elif "jump" in expr or "goto" in expr or any(k in expr for k in VERDICTS):
+        b.target, b.goto = _verdict(expr)
+    elif "vmap" in expr:
+        vm = expr["vmap"]
+        b.target = "UNJUDGED-VMAP"  # stays only if the map cannot be read
+        b.vmap = (_key(vm["key"]), _vmap_entries(vm["data"], sets))
+    elif "xt" in expr:
+        xt = expr["xt"]
+        name = str(xt.get("name", "xt"))
+        if xt.get("type") == "target":
+            b.target = name.upper()
+        else:
+            b.matches.append(Match(name))  # params unknown: comment matches, others are maybes
+    elif any(k in expr for k in ELSEWHERE):
+        b.target = ELSEWHERE[next(k for k in ELSEWHERE if k in expr)]
+    elif "mangle" in expr:
+        key = expr["mangle"].get("key", {})
+        selector = key.get("meta") or key.get("ct") or {}
+        if selector.get("key") == "mark":
+            b.effects.append("MARK")
+    elif "notrack" in expr:
+        b.effects.append("NOTRACK")
+    elif "limit" in expr or "quota" in expr or "meter" in expr:
+        raise _Unknown("rate")
+    # counter, log, set/map updates, ct helper/timeout: neither conditions nor verdicts
+
+
+def _set_elements(s: Dict[str, Any]) -> Optional[List[Any]]:
+    flags = set(s.get("flags", []) if isinstance(s.get("flags"), list) else [s.get("flags")])
+    if flags & {"dynamic", "timeout"} or "timeout" in s:
+        return None  # what the kernel holds now is not what decides the next advert
+    return list(s.get("elem", []))
+
+
+def convert_table(family: str, name: str, items: Sequence[Dict[str, Any]],
+                  xt: Optional[XtResolver] = None) -> NftTable:
+    """``items``: the ``nftables`` array of ``nft -j list table FAMILY NAME``."""
+    table = NftTable(family, name)
+    for item in items:
+        for kind in ("set", "map"):
+            if kind in item:
+                s = item[kind]
+                table.sets[s["name"]] = NftSet(s["name"], _set_elements(s), kind == "map")
+        if "chain" in item:
+            c = item["chain"]
+            table.chains.setdefault(c["name"], [])
+            if "hook" in c:
+                table.headers[c["name"]] = c
+    positions: Dict[str, int] = {}
+    for item in items:
+        r = item.get("rule")
+        if r is None:
+            continue
+        chain = r["chain"]
+        pos = positions.get(chain, 0)
+        positions[chain] = pos + 1
+        if xt is not None and any("xt" in e for e in r.get("expr", [])):
+            decoded = xt(chain, pos)
+            if decoded is not None:
+                table.iptables_nft = True
+                table.chains.setdefault(chain, []).append(
+                    FwRule(**{**decoded.__dict__, "handle": r.get("handle")}))
+                continue
+        table.chains.setdefault(chain, []).extend(convert_rule(chain, r, table.sets))
+    return table

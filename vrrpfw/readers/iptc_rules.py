@@ -1,0 +1,83 @@
+"""python-iptables rules into the evaluator's model.  Pure apart from
+reading the rule objects python-iptables hands us."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any, Optional
+
+from ..chaineval import FwRule, Match
+from ..model import VRRP_PROTO
+
+IPT_INV_PROTO = 0x40  # linux/netfilter/x_tables.h XT_INV_PROTO
+ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", None, "")
+# python-iptables 1.0 names protocols from /etc/protocols, 1.2 gives numbers;
+# show the names iptables-save prints, whichever we got.
+PROTOCOL_NAMES = {"1": "icmp", "6": "tcp", "17": "udp", "47": "gre", "50": "esp",
+                  "51": "ah", "58": "ipv6-icmp", "112": "vrrp", "132": "sctp"}
+
+
+def _prefix(addr: Optional[str]) -> Optional[str]:
+    """python-iptables gives ``a.b.c.d/255.255.255.0``; show ``/24``."""
+    if addr in ANY_ADDR:
+        return None
+    assert addr is not None
+    neg = addr.startswith("!")
+    body = addr[1:] if neg else addr
+    try:
+        net = ipaddress.IPv4Network(body, strict=False)
+        body = str(net)
+    except ValueError:
+        pass
+    return ("!" if neg else "") + body
+
+
+def _render(chain: str, fw: FwRule) -> str:
+    """An iptables-save-like line for messages and --dry-run."""
+    parts = [f"-A {chain}"]
+    for flag, value in (("-s", fw.src), ("-d", fw.dst), ("-i", fw.in_iface),
+                        ("-o", fw.out_iface), ("-p", fw.protocol)):
+        if value:
+            neg = value.startswith("!")
+            parts.append(("! " if neg else "") + f"{flag} {value.lstrip('!')}")
+    for m in fw.matches:
+        parts.append(f"-m {m.name}")
+        for key, words in m.params:
+            ws = list(words)
+            neg = ws[:1] == ["!"]
+            vals = " ".join(f'"{w}"' if " " in w else w for w in (ws[1:] if neg else ws))
+            parts.append(("! " if neg else "") + f"--{key} {vals}".rstrip())
+    if fw.target:
+        parts.append(f"{'-g' if fw.goto else '-j'} {fw.target}")
+    return " ".join(parts)
+
+
+def to_fwrule(chain: str, rule: Any) -> FwRule:
+    matches = tuple(
+        Match(m.name, tuple((k, tuple(v)) for k, v in m.get_all_parameters().items()))
+        for m in rule.matches
+    )
+    proto = rule.protocol
+    neg = proto.startswith("!")
+    proto = ("!" if neg else "") + PROTOCOL_NAMES.get(proto.lstrip("!"), proto.lstrip("!"))
+    target = rule.target
+    fw = FwRule(
+        chain=chain,
+        protocol=None if proto in ("ip", "all", "0") else proto,
+        src=_prefix(rule.src),
+        dst=_prefix(rule.dst),
+        in_iface=rule.in_interface or None,
+        out_iface=rule.out_interface or None,
+        matches=matches,
+        target=target.name if target is not None else "",
+        goto=bool(getattr(target, "goto", False)) if target is not None else False,
+    )
+    return FwRule(**{**fw.__dict__, "text": _render(chain, fw)})
+
+
+def could_match_vrrp(proto: int, invflags: int) -> bool:
+    """From an ipt_entry's protocol fields: can this rule match protocol 112?"""
+    inverted = bool(invflags & IPT_INV_PROTO)
+    if proto == 0:  # any protocol ("! -p all" matches nothing)
+        return not inverted
+    return (proto == VRRP_PROTO) != inverted

@@ -1,0 +1,54 @@
+"""The whole path, every layer: what each backend judges its chains within.
+
+A backend changes its own layer only, but the verdict is the kernel's, and
+the kernel runs every layer: so each backend builds the model from all of
+them, its own with writable handles, the others read-only.  A layer that
+cannot be read (not root, a library missing) is named in ``unread``: the
+verdict is then ``uncertain`` rather than a false "allowed".
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any, Optional
+
+from ..hostscan import legacy_table_names
+from ..netpath import LEGACY_TABLES, PathModel
+from .nft import NftLayer
+
+if TYPE_CHECKING:
+    from .legacy import LegacyTables
+
+
+def read_legacy() -> tuple[Optional[LegacyTables], Optional[str]]:
+    """The legacy tables read-only, or why they could not be read."""
+    names = legacy_table_names()
+    if names is None:
+        return None, "legacy iptables (/proc/net/ip_tables_names needs root)"
+    if not any(n in LEGACY_TABLES for n in names):
+        return None, None
+    if os.geteuid() != 0:
+        return None, "legacy iptables (reading it needs root)"
+    try:
+        from ..backends.iptc_loader import load_iptc
+        from .legacy import LegacyTables
+
+        iptc: Any = load_iptc()
+        tables = LegacyTables(iptc, names)
+        tables.open()
+    except Exception as e:  # python-iptables missing or refusing: say so, never guess
+        return None, f"legacy iptables tables {', '.join(names)} ({e})"
+    return tables, None
+
+
+def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = None,
+                legacy_unread: Optional[str] = None) -> PathModel:
+    model = PathModel()
+    if legacy is not None:
+        model.chains += legacy.base_chains()
+    if legacy_unread:
+        model.unread.append(legacy_unread)
+    model.chains += nft.chains
+    if nft.unread:
+        model.unread.append(nft.unread)
+    return model

@@ -1,0 +1,171 @@
+"""nf_tables chains on VRRP's path, read through ``nft -j``.
+
+``nft -j list chains`` (headers only, cheap) says which tables have a base
+chain on a hook the advert crosses; each such table is then listed once,
+whole (chains, rules, sets and maps with their elements), so a table of
+50,000 rules that VRRP never meets costs nothing.  Tables written by
+iptables-nft hide match details in compat expressions; where those occur,
+``iptables-nft -t TABLE -S`` gives the same rules as text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..chaineval import FwRule
+from ..iptrule import parse_rule
+from ..netpath import BaseChain, ChainId, Hook
+from ..nftconv import NftTable, convert_table
+
+FAMILIES = ("ip", "inet", "netdev")
+HOOKS = {h.value: h for h in Hook}
+FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
+
+
+@dataclass
+class NftLayer:
+    chains: List[BaseChain] = field(default_factory=list)
+    tables: Dict[Tuple[str, str], NftTable] = field(default_factory=dict)
+    # every chain of every ip/inet/netdev table (close sweeps them all)
+    all_chains: List[Tuple[str, str, str]] = field(default_factory=list)
+    unread: Optional[str] = None  # why nf_tables could not be read
+
+
+def run_json(args: List[str], timeout: float = 60) -> Any:
+    """``nft -j ARGS`` parsed; raises PermissionError / RuntimeError."""
+    nft = shutil.which("nft")
+    if nft is None:
+        raise FileNotFoundError("nft is not installed")
+    proc = subprocess.run([nft, "-j", *args], capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        err = proc.stderr.strip()
+        if "Operation not permitted" in err or "must be root" in err:
+            raise PermissionError(err.splitlines()[0] if err else "permission denied")
+        raise RuntimeError(f"nft {' '.join(args[:3])} failed: {err[:200]}")
+    return json.loads(proc.stdout or "{}")
+
+
+def _xt_resolver(table: str) -> Any:
+    """Rules of an iptables-nft table as iptables-nft prints them, by chain
+    and position; None where iptables-nft is missing or disagrees."""
+    tool = shutil.which("iptables-nft")
+    if tool is None:
+        return None
+    try:
+        out = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    by_chain: Dict[str, List[FwRule]] = {}
+    for line in out.splitlines():
+        rule = parse_rule(line)
+        if rule is not None:
+            by_chain.setdefault(rule.chain, []).append(rule)
+
+    def resolve(chain: str, pos: int) -> Optional[FwRule]:
+        rules = by_chain.get(chain, [])
+        return rules[pos] if pos < len(rules) else None
+    return resolve
+
+
+_DEVICE = re.compile(r'devices?\s*=?\s*(\{[^}]*\}|"[^"]*"|\S+)')
+
+
+def parse_devices(text: str) -> Dict[Tuple[str, str, str], Tuple[str, ...]]:
+    """Devices of ingress/egress chains from ``nft list chains`` text: the
+    JSON of nft 1.0.x leaves them out."""
+    out: Dict[Tuple[str, str, str], Tuple[str, ...]] = {}
+    table: Optional[Tuple[str, str]] = None
+    chain: Optional[str] = None
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 3 and words[0] == "table":
+            table, chain = (words[1], words[2]), None
+        elif len(words) >= 2 and words[0] == "chain":
+            chain = words[1]
+        elif table and chain and "hook" in words:
+            m = _DEVICE.search(line)
+            if m:
+                names = re.findall(r'"([^"]*)"|([^\s{},"]+)', m.group(1))
+                out[(table[0], table[1], chain)] = tuple(a or b for a, b in names)
+    return out
+
+
+def _devices(header: Dict[str, Any], known: Dict[Tuple[str, str, str], Tuple[str, ...]]
+             ) -> Optional[Tuple[str, ...]]:
+    """The devices a chain is bound to; None for chains on every device."""
+    if header.get("hook") not in ("ingress", "egress"):
+        return None
+    dev = header.get("dev")
+    if dev is not None:
+        return tuple(dev) if isinstance(dev, list) else (str(dev),)
+    return known.get((header["family"], header["table"], header["name"]))
+
+
+def _device_listing() -> Dict[Tuple[str, str, str], Tuple[str, ...]]:
+    try:
+        proc = subprocess.run([shutil.which("nft") or "nft", "list", "chains"], capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return parse_devices(proc.stdout)
+
+
+def read(sweep: bool = False) -> NftLayer:
+    layer = NftLayer()
+    if shutil.which("nft") is None:
+        if os.path.isdir("/sys/module/nf_tables"):
+            layer.unread = "nf_tables is loaded but nft is not installed (apt-get install nftables)"
+        return layer
+    try:
+        heads = run_json(["list", "chains"])
+    except PermissionError:
+        layer.unread = "nf_tables (reading it needs root or CAP_NET_ADMIN)"
+        return layer
+    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+        layer.unread = f"nf_tables ({e})"
+        return layer
+    wanted: List[Tuple[str, str]] = []
+    for item in heads.get("nftables", []):
+        c = item.get("chain")
+        if not c or c.get("family") not in FAMILIES:
+            continue
+        layer.all_chains.append((c["family"], c["table"], c["name"]))
+        key = (c["family"], c["table"])
+        if (c.get("hook") in HOOKS or sweep) and key not in wanted:
+            wanted.append(key)
+    devices: Dict[Tuple[str, str, str], Tuple[str, ...]] = {}
+    hooks = {str((i.get("chain") or {}).get("hook")) for i in heads.get("nftables", [])}
+    if hooks & {"ingress", "egress"}:
+        devices = _device_listing()
+    for family, name in wanted:
+        try:
+            doc = run_json(["list", "table", family, name])
+        except (PermissionError, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+            layer.unread = f"nf_tables table {family} {name} ({e})"
+            continue
+        items = doc.get("nftables", [])
+        has_xt = family == "ip" and any("xt" in e for i in items
+                                        for e in (i.get("rule") or {}).get("expr", []))
+        table = convert_table(family, name, items, _xt_resolver(name) if has_xt else None)
+        layer.tables[(family, name)] = table
+        owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
+        for cname, header in table.headers.items():
+            hook = HOOKS.get(str(header.get("hook")))
+            if hook is None:
+                continue
+
+            def lookup(sub: str, table: NftTable = table) -> Optional[List[FwRule]]:
+                return table.chains.get(sub) if sub else None
+
+            policy = str(header.get("policy", "accept")).upper()
+            cid = ChainId("nft", family, name, cname)
+            layer.chains.append(BaseChain(cid, hook, int(header.get("prio", 0)), policy,
+                                          table.chains.get(cname, []), lookup,
+                                          _devices(header, devices), owner))
+    return layer
