@@ -1,0 +1,153 @@
+"""The pure parts of ``vrrpfw prove``: ruleset splitting, peer addresses,
+limits, open's output, results and their rendering.  No root, no namespaces."""
+
+from __future__ import annotations
+
+import pytest
+
+from vrrpfw import cli
+from vrrpfw.errors import InputError
+from vrrpfw.prove import InterfaceProof, OpenRun, ProofResult, parse_open_output
+from vrrpfw.replica import (
+    Delivery,
+    PathResult,
+    Snapshot,
+    plan_peers,
+    save_tables,
+    snapshot_from_files,
+    split_tables,
+    static_limits,
+    without_owner_flag,
+)
+from vrrpfw.traffic import Counts
+
+RULESET = """table ip filter {
+\tchain INPUT {
+\t\ttype filter hook input priority filter; policy drop;
+\t\tmeta l4proto vrrp xt match recent counter packets 0 bytes 0 accept
+\t}
+}
+# Warning: table ip filter is managed by iptables-nft, do not touch!
+table inet firewalld {
+\tflags owner,persist
+\tchain filter_INPUT {
+\t\ttype filter hook input priority filter + 10; policy accept;
+\t}
+}
+"""
+
+
+def test_split_tables_keeps_each_table_whole():
+    tables = split_tables(RULESET)
+    assert [(t.family, t.name) for t in tables] == [("ip", "filter"), ("inet", "firewalld")]
+    assert tables[0].text.startswith("table ip filter {") and tables[0].text.endswith("}\n")
+    assert "xt match recent" in tables[0].text and "Warning" not in tables[1].text
+
+
+def test_save_tables():
+    assert save_tables("# x\n*raw\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n*filter\nCOMMIT\n") == {"raw", "filter"}
+    assert save_tables(None) == set()
+
+
+def test_owner_flag_is_dropped_other_flags_kept():
+    text = without_owner_flag(RULESET)
+    assert "\tflags persist\n" in text and "owner" not in text
+    assert without_owner_flag("table ip t {\n\tflags owner\n}\n") == "table ip t {\n\n}\n"
+
+
+def test_peer_is_host_plus_one_or_next_free():
+    assert plan_peers("eth1", ["10.0.0.1/24"], []).peer_cidrs == ["10.0.0.2/24"]
+    plan = plan_peers("eth1", ["10.0.0.254/24", "10.0.0.1/24"], [])
+    assert plan.peer_cidrs == ["10.0.0.2/24"] and plan.sources == ["10.0.0.2"]
+    assert plan_peers("eth1", ["10.0.0.0/31"], []).peer_cidrs == ["10.0.0.1/31"]
+
+
+def test_given_peers_on_the_subnet_or_a_host_route_with_a_limit():
+    plan = plan_peers("eth1", ["10.0.0.1/24"], ["10.0.0.9", "10.1.0.9"])
+    assert plan.peer_cidrs == ["10.0.0.9/24", "10.1.0.9/32"]
+    assert plan.sources == ["10.0.0.9", "10.1.0.9"]
+    assert any("10.1.0.9" in x and "rp_filter" in x for x in plan.limits)
+
+
+@pytest.mark.parametrize("peer", ["x", "10.0.0.1", "224.0.0.18", "::1"])
+def test_bad_peers_are_input_errors(peer):
+    with pytest.raises(InputError):
+        plan_peers("eth1", ["10.0.0.1/24"], [peer])
+
+
+def test_no_address_gets_a_stand_in_and_says_so():
+    plan = plan_peers("eth1", [], [])
+    assert plan.host_cidrs == ["192.0.2.1/24"] and plan.peer_cidrs == ["192.0.2.2/24"]
+    assert any("no IPv4 address" in x for x in plan.limits)
+
+
+def test_static_limits_name_firewalld_and_dynamic_sets():
+    dynamic = "table ip t {\n\tset s {\n\t\tflags dynamic,timeout\n\t}\n}\n"
+    snap = Snapshot("eth1", nft_ruleset=RULESET + dynamic)
+    limits = static_limits(snap)
+    assert any("conntrack" in x for x in limits)
+    assert any("firewalld" in x for x in limits)
+    assert any("dynamic set" in x for x in limits)
+    assert not any("firewalld" in x for x in static_limits(Snapshot("eth1")))
+
+
+def test_snapshot_from_files(tmp_path):
+    path = tmp_path / "r.nft"
+    path.write_text(RULESET)
+    snap = snapshot_from_files(nft=str(path), iface="eth7", addrs=["10.0.0.1/24"])
+    assert snap.nft_ruleset == RULESET and snap.legacy_save is None and snap.iface == "eth7"
+    with pytest.raises(InputError):
+        snapshot_from_files(iface="bad/name")
+
+
+def test_parse_open_output():
+    out = '{"backend": "iptables", "changed": true, "planned": ["iptables-legacy -I INPUT 1 ..."], ' \
+          '"warnings": ["w"], "blockers": ["nft inet t input"]}'
+    run = parse_open_output(1, out, "")
+    assert run.backend == "iptables" and run.changed and run.planned == ["iptables-legacy -I INPUT 1 ..."]
+    assert run.notes == ["w", "still blocked by nft inet t input"] and run.error is None
+    failed = parse_open_output(3, '{"error": "no bus", "exit_code": 3}', "vrrpfw: error: no bus\n")
+    assert failed.error == "no bus" and failed.exit_code == 3
+    crashed = parse_open_output(1, "", "Traceback\nNameError: x\n")
+    assert crashed.error == "NameError: x"
+
+
+def delivery(inbound: int, outbound: int, count: int = 20) -> Delivery:
+    return Delivery({"10.0.0.2": PathResult(inbound, count, Counts(count, 0, count, inbound))},
+                    PathResult(outbound, count, Counts(count, 0, outbound, outbound)))
+
+
+def test_exit_codes_and_plain_lines():
+    good = InterfaceProof("eth1", 20, delivery(0, 20), delivery(20, 20), OpenRun(0, planned=["x"]),
+                          ["a limit"])
+    result = ProofResult("224.0.0.18", "auto", 20, [good])
+    assert result.exit_code == 0
+    assert result.plain().splitlines()[0] == (
+        "eth1: inbound today 0/20, after open 20/20; outbound today 20/20, after open 20/20")
+    assert "limits:\n  - a limit\n" in result.plain()
+    assert result.to_dict()["interfaces"][0]["after"]["ok"] is True
+    half = InterfaceProof("eth2", 20, delivery(0, 20), delivery(0, 20), OpenRun(1))
+    assert ProofResult("224.0.0.18", "auto", 20, [good, half]).exit_code == 1
+    unmeasured = InterfaceProof("eth3", 20, delivery(0, 20), None, OpenRun(3, error="no bus"))
+    assert ProofResult("224.0.0.18", "auto", 20, [unmeasured]).exit_code == 1
+    assert "after open not measured" in unmeasured.lines()[0]
+    broken = InterfaceProof("eth4", 20, error="replica: nft -f failed")
+    assert ProofResult("224.0.0.18", "auto", 20, [good, broken]).exit_code == 3
+
+
+@pytest.mark.parametrize("argv", [
+    ["prove"],
+    ["prove", "--iface", "a/b"],
+    ["prove", "--iface", "eth0", "--group", "10.0.0.1"],
+    ["prove", "--iface", "eth0", "--backend", "pf"],
+    ["prove", "--iface", "eth0", "--count", "0"],
+    ["prove", "--iface", "eth0", "--peer", "nope"],
+])
+def test_prove_bad_usage_is_one_line_and_exit_2(argv, capsys, monkeypatch):
+    # Input is validated before any replica is built; capture (root) is stubbed.
+    monkeypatch.setattr("vrrpfw.prove.capture_rules", lambda: Snapshot(""))
+    monkeypatch.setattr("vrrpfw.prove.capture_iface",
+                        lambda snap, iface: Snapshot(iface, ["10.0.0.1/24"]))
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and err.startswith("vrrpfw: error: ")
