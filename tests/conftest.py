@@ -51,3 +51,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if reporter is not None:
             reporter.write_line(f"{skipped} test(s) skipped, which VRRPFW_REQUIRE_INTEGRATION=1 forbids")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    from corpus_stats import summary
+
+    for line in summary():
+        terminalreporter.write_line(line)

@@ -23,11 +23,14 @@ from .model import (
     rules_for,
     validate_group,
     validate_interface,
+    validate_peers,
 )
 from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
 __all__ = ["open", "check", "close", "backends"]
 
+# Let through by someone else's rule or by chain policies: nothing of ours to persist.
+UNMANAGED = (Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY)
 # A commit refused because the table changed is re-read, re-planned and retried.
 COMMIT_ATTEMPTS = 10
 
@@ -46,13 +49,15 @@ def open(  # noqa: A001 - the public name the product card promises
     mode: str = "auto",
     force: bool = False,
     state_file: Optional[str] = None,
+    peers: Sequence[str] = (),
 ) -> Result:
     """Allow VRRP in and out of each interface; idempotent.  ``zone``,
     ``mode`` (auto/direct/zone), ``force`` and ``state_file`` are for the
-    firewalld backend."""
+    firewalld backend; ``peers`` are the VRRP peers' addresses, for rules
+    and zones that match on the source."""
     spec = make_spec(interfaces, group)
     options = Options(persist, persist_file, dry_run, lock_timeout, root,
-                      _zone(zone), _mode(mode), force, state_file)
+                      _zone(zone), _mode(mode), force, state_file, peers=validate_peers(peers))
     return _run("open", rules_for(spec), None, None, backend, options)
 
 
@@ -67,12 +72,14 @@ def check(
     zone: Optional[str] = None,
     mode: str = "auto",
     state_file: Optional[str] = None,
+    peers: Sequence[str] = (),
 ) -> Result:
     """Report, per rule, runtime and persisted state; changes nothing.
     Without interfaces, checks every interface vrrpfw has rules for."""
     rules = rules_for(make_spec(interfaces, group)) if interfaces else None
     group_filter = None if interfaces else (validate_group(group) if group != DEFAULT_GROUP4 else None)
-    options = Options(persist, persist_file, False, 0.0, root, _zone(zone), _mode(mode), True, state_file)
+    options = Options(persist, persist_file, False, 0.0, root, _zone(zone), _mode(mode), True, state_file,
+                      peers=validate_peers(peers))
     return _run("check", rules, None, group_filter, backend, options)
 
 
@@ -90,6 +97,7 @@ def close(
     mode: str = "auto",
     state_file: Optional[str] = None,
     remove_seed_rules: bool = False,
+    peers: Sequence[str] = (),
 ) -> Result:
     """Remove vrrpfw's own rules (for these interfaces, any group unless
     ``group`` is given), runtime and persisted; never anyone else's.
@@ -97,7 +105,8 @@ def close(
     ifaces = [validate_interface(i) for i in interfaces] if interfaces else None
     group_filter = validate_group(group) if group is not None else None
     options = Options(persist, persist_file, dry_run, lock_timeout, root,
-                      _zone(zone), _mode(mode), True, state_file, remove_seed_rules, sweep=True)
+                      _zone(zone), _mode(mode), True, state_file, remove_seed_rules, sweep=True,
+                      peers=validate_peers(peers))
     return _run("close", None, ifaces, group_filter, backend, options)
 
 
@@ -234,7 +243,7 @@ def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
     before: Set[Key] = measure(rules)
     if command == "open":
         # An allowance someone else made is theirs to persist; we add nothing.
-        wanted = [st.rule for st in statuses if st.state is not Runtime.ALLOWED_BY_OTHER or st.ours]
+        wanted = [st.rule for st in statuses if st.state not in UNMANAGED or st.ours]
         plan = p.plan("open", wanted)
     elif command == "close":
         plan = p.plan("close", rules)
@@ -258,7 +267,7 @@ def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
             rep.persisted = Persisted.PRESENT if key in after else Persisted.ABSENT
             if key in before and (key not in after or (dry_run and plan.changed)):
                 rep.persist_action = Action.DELETE
-        elif st.state is Runtime.ALLOWED_BY_OTHER and not st.ours and key not in after:
+        elif st.state in UNMANAGED and not st.ours and key not in after:
             rep.persisted = Persisted.NOT_MANAGED
         else:
             rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING

@@ -116,6 +116,8 @@ class Packet:
     src: Optional[str] = None
     ct_state: Optional[str] = "new"
     mark: Optional[int] = 0
+    # Where ``src`` is unknown: the network it lies in (the interface's subnet).
+    src_net: Optional[str] = None
 
 
 class Outcome(enum.Enum):
@@ -167,20 +169,46 @@ def match_protocol(value: Optional[str]) -> Tri:
     return _flip(Tri.YES if hit else Tri.NO, neg)
 
 
-def match_address(value: Optional[str], addr: Optional[str]) -> Tri:
-    """``addr`` None means we do not know it (the peer's source address)."""
+def addr_in(value: str, addr: Optional[str], within: Optional[str] = None) -> Tri:
+    """Is ``addr`` in ``value`` (an address, prefix or ``a-b`` range)?  With
+    ``addr`` unknown but known to lie ``within`` a network (the peer is on the
+    interface's subnet), the answer is certain when the subnet falls wholly
+    inside or wholly outside ``value``."""
+    try:
+        if "-" in value:
+            first, last = (ipaddress.IPv4Address(v.strip()) for v in value.split("-", 1))
+            if addr is not None:
+                return Tri.YES if first <= ipaddress.IPv4Address(addr) <= last else Tri.NO
+            if within is None:
+                return Tri.MAYBE
+            sub = ipaddress.IPv4Network(within, strict=False)
+            if first <= sub.network_address and sub.broadcast_address <= last:
+                return Tri.YES
+            if sub.broadcast_address < first or last < sub.network_address:
+                return Tri.NO
+            return Tri.MAYBE
+        network = ipaddress.IPv4Network(value, strict=False)
+        if addr is not None:
+            return Tri.YES if ipaddress.IPv4Address(addr) in network else Tri.NO
+        if network.prefixlen == 0:
+            return Tri.YES
+        if within is None:
+            return Tri.MAYBE
+        sub = ipaddress.IPv4Network(within, strict=False)
+        if sub.subnet_of(network):
+            return Tri.YES
+        return Tri.NO if not network.overlaps(sub) else Tri.MAYBE
+    except ValueError:
+        return Tri.MAYBE
+
+
+def match_address(value: Optional[str], addr: Optional[str], within: Optional[str] = None) -> Tri:
+    """``addr`` None means we do not know it (the peer's source address);
+    ``within`` is what we know of it then (the interface's subnet)."""
     neg, net = _split_neg(value)
     if net is None:
         return Tri.YES
-    try:
-        network = ipaddress.IPv4Network(net, strict=False)
-    except ValueError:
-        return Tri.MAYBE
-    if network.prefixlen == 0:
-        return _flip(Tri.YES, neg)
-    if addr is None:
-        return Tri.MAYBE
-    return _flip(Tri.YES if ipaddress.IPv4Address(addr) in network else Tri.NO, neg)
+    return _flip(addr_in(net, addr, within), neg)
 
 
 def match_iface(pattern: Optional[str], iface: Optional[str]) -> Tri:
@@ -315,14 +343,7 @@ def member(key: str, value: str, actual: Optional[str]) -> Tri:
             return Tri.YES if actual.startswith(value[:-1]) and actual else Tri.NO
         return Tri.YES if value.replace("\\*", "*") == actual else Tri.NO
     if key in ("saddr", "daddr"):
-        try:
-            addr = ipaddress.IPv4Address(actual)
-            if "-" in value:
-                first, last = (ipaddress.IPv4Address(v.strip()) for v in value.split("-", 1))
-                return Tri.YES if first <= addr <= last else Tri.NO
-            return Tri.YES if addr in ipaddress.IPv4Network(value, strict=False) else Tri.NO
-        except ValueError:
-            return Tri.MAYBE
+        return addr_in(value, actual)
     if key in ("l4proto", "protocol", "mark", "ttl"):
         have = _number(actual)
         if "-" in value and not value.startswith("-"):
@@ -362,6 +383,12 @@ def match_set(m: Match, pkt: Packet) -> Tri:
         tri = Tri.YES
         for key, piece in zip(parts, pieces):
             actual = packet_value(pkt, key)
+            if key == "saddr" and actual is None:
+                one = addr_in(piece, None, pkt.src_net)
+                tri = Tri.NO if one is Tri.NO or tri is Tri.NO else (Tri.MAYBE if one is Tri.MAYBE else tri)
+                if tri is Tri.NO:
+                    break
+                continue
             if mask_words and actual is not None:
                 masked = _number(actual)
                 bits = _number(mask_words[0])
@@ -388,7 +415,7 @@ def match_rule(rule: FwRule, pkt: Packet) -> Tri:
     results = [
         match_protocol(rule.protocol),
         match_address(rule.dst, pkt.group),
-        match_address(rule.src, pkt.src),
+        match_address(rule.src, pkt.src, pkt.src_net),
         match_iface(rule.in_iface, pkt.interface if inbound else ""),
         match_iface(rule.out_iface, "" if inbound else pkt.interface),
     ]

@@ -106,13 +106,16 @@ def open_cmd(
     mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
     force: bool = typer.Option(False, "--force", help="firewalld: direct rules even on nftables."),
+    peer: Optional[List[str]] = typer.Option(
+        None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Allow VRRP in and out of the interfaces (idempotent) and persist it."""
     from . import api
 
     _call(api.open, as_json, interfaces=iface, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
-          lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file)
+          lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file,
+          peers=peer or ())
 
 
 @app.command("check", epilog=EXIT_CODES_HELP)
@@ -127,13 +130,15 @@ def check_cmd(
     zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
     mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
+    peer: Optional[List[str]] = typer.Option(
+        None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
     from . import api
 
     _call(api.check, as_json, interfaces=iface or None, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, zone=zone, mode=mode,
-          state_file=state_file)
+          state_file=state_file, peers=peer or ())
 
 
 @app.command("close", epilog=EXIT_CODES_HELP)
@@ -152,6 +157,8 @@ def close_cmd(
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
     remove_seed_rules: bool = typer.Option(
         False, "--remove-seed-rules", help="firewalld: also remove hand-made VRRP direct rules."),
+    peer: Optional[List[str]] = typer.Option(
+        None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Remove exactly vrrpfw's rules, runtime and persisted (idempotent)."""
     from . import api
@@ -159,7 +166,7 @@ def close_cmd(
     _call(api.close, as_json, interfaces=iface or None, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, state_file=state_file,
-          remove_seed_rules=remove_seed_rules)
+          remove_seed_rules=remove_seed_rules, peers=peer or ())
 
 
 @app.command("prove", epilog=(

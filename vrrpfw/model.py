@@ -113,6 +113,23 @@ def validate_group(group: str) -> str:
     return str(addr)
 
 
+def validate_peers(peers: Iterable[str]) -> Tuple[str, ...]:
+    """Peers' unicast IPv4 addresses, normalised, duplicates dropped."""
+    if isinstance(peers, str):
+        peers = [peers]
+    out: List[str] = []
+    for p in peers:
+        try:
+            addr = ipaddress.IPv4Address(str(p).strip())
+        except ValueError:
+            raise InputError(f"peer {p!r} is not an IPv4 address") from None
+        if addr.is_multicast or addr.is_unspecified or str(addr) == "255.255.255.255":
+            raise InputError(f"peer {p!r} is not a unicast address")
+        if str(addr) not in out:
+            out.append(str(addr))
+    return tuple(out)
+
+
 def make_spec(
     interfaces: Iterable[str],
     group: str = DEFAULT_GROUP4,

@@ -135,6 +135,8 @@ class ChainVerdict:
         if self.state is ChainState.OURS:
             return f"{self.chain.id.label}: allowed by vrrpfw's rule"
         decider = (d.rule.text or "a rule") if d.rule is not None else f"policy {d.policy}"
+        if d.rule is not None and d.rule.chain != self.chain.id.name:
+            decider = f"{d.rule.chain}: {decider}"
         if self.state is ChainState.OTHER:
             return f"{self.chain.id.label}: accepted by {decider}"
         if self.state is ChainState.DROP:
@@ -173,7 +175,8 @@ def reachable_rules(chain: BaseChain, limit: int = 64) -> Iterator[FwRule]:
                     todo.append((sub, depth + 1))
 
 
-def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None) -> Packet:
+def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
+               src_net: Optional[str] = None) -> Packet:
     """The advert as the path sees it.  Its conntrack state is ``new`` and
     its mark 0, unless a chain on the path could change that (a notrack or a
     mark-setting rule), in which case the answer is left unknown."""
@@ -186,7 +189,8 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None) -> P
                 ct_state = None
             if effects & MARKING:
                 mark = None
-    return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark)
+    return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark,
+                  None if src is not None else src_net)
 
 
 def _ours_in(chain: BaseChain, rule: VrrpRule) -> List[FwRule]:
@@ -198,7 +202,10 @@ def judge_chain(chain: BaseChain, rule: VrrpRule, pkt: Packet) -> ChainVerdict:
     ours = _ours_in(chain, rule)
     if d.outcome is Outcome.ACCEPT:
         assert d.rule is not None
-        state = ChainState.OURS if vrrpfw_key(d.rule, anywhere=True) == rule.key else ChainState.OTHER
+        # Ours where vrrpfw put it, at the chain's own level; a vrrpfw rule
+        # someone moved into a user chain decides as "another rule".
+        placed = any(d.rule is r for r in ours)
+        state = ChainState.OURS if placed else ChainState.OTHER
     elif d.outcome is Outcome.POLICY:
         state = ChainState.POLICY if d.accepted else ChainState.DROP
     elif d.outcome is Outcome.DROP:
@@ -225,25 +232,32 @@ def combine(verdicts: Sequence[ChainVerdict], unread: Sequence[str]) -> Runtime:
 
 
 def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
-          only: Optional[Callable[[BaseChain], bool]] = None) -> PathVerdict:
+          only: Optional[Callable[[BaseChain], bool]] = None, src_net: Optional[str] = None) -> PathVerdict:
     """What every chain on ``rule``'s path does to the advert, and the sum.
-    ``src``: the peer's address inbound (our own outbound) where known."""
-    pkt = packet_for(model, rule, src)
+    ``src``: the peer's address inbound (our own outbound) where known;
+    ``src_net``: where it is not, the network it lies in."""
+    pkt = packet_for(model, rule, src, src_net)
     chains = [c for c in model.on_path(rule.direction, rule.interface) if only is None or only(c)]
     verdicts = [judge_chain(c, rule, pkt) for c in chains]
     return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
 
 
-def judge_peers(model: PathModel, rule: VrrpRule, peers: Sequence[str]) -> PathVerdict:
-    """Inbound with several peers: the path must let each peer's adverts
-    through; the worst peer's verdict stands (one verdict per peer would
-    hide the peer that is blocked)."""
-    if rule.direction is Direction.OUT or not peers:
-        return judge(model, rule)
-    rank = {Runtime.MISSING: 0, Runtime.SHADOWED: 1, Runtime.UNCERTAIN: 2, Runtime.ALLOWED_BY_POLICY: 3,
-            Runtime.ALLOWED_BY_OTHER: 4, Runtime.ALLOWED: 5}
+RANK = {Runtime.MISSING: 0, Runtime.SHADOWED: 1, Runtime.UNCERTAIN: 2, Runtime.ALLOWED_BY_POLICY: 3,
+        Runtime.ALLOWED_BY_OTHER: 4, Runtime.ALLOWED: 5}
+
+
+def judge_peers(model: PathModel, rule: VrrpRule, peers: Sequence[str],
+                local: Optional[Tuple[str, str]] = None) -> PathVerdict:
+    """``local``: the interface's (address, subnet).  Outbound adverts leave
+    from that address.  Inbound, each peer's adverts must get through, so
+    the worst peer's verdict stands (one verdict per peer would hide the
+    blocked one); with no peer given, the peer is somewhere on the subnet."""
+    if rule.direction is Direction.OUT:
+        return judge(model, rule, local[0] if local else None)
+    if not peers:
+        return judge(model, rule, None, src_net=local[1] if local else None)
     verdicts = [judge(model, rule, p) for p in peers]
-    return min(verdicts, key=lambda v: rank.get(v.state, 0))
+    return min(verdicts, key=lambda v: RANK.get(v.state, 0))
 
 
 def responsible(chain: BaseChain) -> str:

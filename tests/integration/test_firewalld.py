@@ -14,7 +14,8 @@ from netns import adverts
 pytestmark = pytest.mark.integration
 
 BACKENDS = ["nftables", "iptables"]
-RICH = 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
+# vrrpfw's allowance: the lowest priority wins over deny rules.
+RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
 
 
 def inbound(fw):
@@ -134,25 +135,28 @@ def test_lockdown_refusal_is_reported_exactly(tmp_path):
         assert any("lockdown is enabled" in w for w in out["warnings"])
 
 
-def test_vrrp_service_used_where_firewalld_knows_it(tmp_path):
+def test_top_priority_rich_rule_even_where_firewalld_knows_a_vrrp_service(tmp_path):
+    """The vrrp service sits in the zone's allow chain, after deny rules; the
+    lowest-priority rich rule comes before them, so vrrpfw uses it."""
     with firewalld_host(tmp_path, "nftables", vrrp_service=True) as fw:
         iface = fw.pair.host_if
+        fw.cmd("--add-rich-rule", 'rule priority="-100" protocol value="vrrp" drop')
         rc, out = fw.vrrpfw_json("open", "--iface", iface)
-        assert rc == 0 and "service vrrp" in out["rules"][0]["rule"]
-        assert "vrrp" in fw.cmd("--list-services").split()
-        assert "vrrp" in fw.cmd("--permanent", "--list-services").split()
-        assert fw.cmd("--list-rich-rules") == ""
+        assert rc == 0 and RICH in out["rules"][0]["rule"]
+        assert "vrrp" not in fw.cmd("--list-services").split()
+        assert RICH in fw.cmd("--list-rich-rules").splitlines()
+        assert fw.cmd("--permanent", "--list-rich-rules") == RICH
         assert inbound(fw)["delivered"] == 20
         assert fw.vrrpfw("close").returncode == 0
-        assert "vrrp" not in fw.cmd("--list-services").split()
-        assert "vrrp" not in fw.cmd("--permanent", "--list-services").split()
+        assert RICH not in fw.cmd("--list-rich-rules").splitlines()
+        assert fw.cmd("--permanent", "--list-rich-rules") == ""
         assert inbound(fw)["delivered"] == 0
 
 
 ALREADY = [
-    ("service", ["--add-service=vrrp"], "service vrrp in zone public"),
-    ("protocol", ["--add-protocol=vrrp"], "protocol vrrp in zone public"),
-    ("rich rule", [f"--add-rich-rule={RICH}"], "rich rule"),
+    ("service", ["--add-service=vrrp"], "zone public (filter_IN_public_allow)"),
+    ("protocol", ["--add-protocol=vrrp"], "zone public (filter_IN_public_allow)"),
+    ("rich rule", [f"--add-rich-rule={RICH}"], "zone public (filter_IN_public_pre)"),
 ]
 
 
@@ -179,7 +183,7 @@ def test_accept_target_counts_as_allowed(tmp_path):
         fw.cmd("--permanent", "--zone=trusted", "--add-interface", iface)
         rc, out = fw.vrrpfw_json("open", "--iface", iface)
         assert rc == 0 and out["changed"] is False
-        assert "zone trusted (target ACCEPT)" in out["rules"][0]["detail"]
+        assert "zone trusted (filter_IN_trusted)" in out["rules"][0]["detail"]
 
 
 def test_seed_direct_recipe_is_ineffective_on_nftables(tmp_path):

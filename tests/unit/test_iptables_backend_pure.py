@@ -1,8 +1,7 @@
 """Pure helpers of the iptables backend (no libiptc needed)."""
 
-from vrrpfw.chaineval import vrrpfw_key
+from vrrpfw.chaineval import FwRule, Match, vrrpfw_key
 from vrrpfw.readers.iptc_rules import could_match_vrrp
-from vrrpfw.chaineval import FwRule, Match
 
 COMMENT = (Match("comment", (("comment", ("vrrpfw",)),)),)
 

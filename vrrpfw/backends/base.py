@@ -13,6 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
+from .. import ifaddr
 from ..model import VrrpRule
 from ..netpath import BaseChain, ChainId, PathModel, PathVerdict, judge_peers, responsible
 
@@ -167,7 +168,7 @@ class Backend(abc.ABC):
         out = []
         self._blocked: List[str] = []
         for r in rules:
-            v = judge_peers(model, r, self.options.peers)
+            v = judge_peers(model, r, self.options.peers, ifaddr.primary(r.interface))
             own = [cv for cv in v.chains if self.writes(cv.chain)]
             ours = [(cv.chain.id, fw) for cv in own for fw in cv.ours]
             needs = [cv.chain.id for cv in own if not cv.state.passes]

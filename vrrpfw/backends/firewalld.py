@@ -27,7 +27,10 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set,
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from ..hostscan import HostScan, firewalld_answers
 from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
+from ..netpath import BaseChain, ChainState, ChainVerdict, PathModel
 from ..persist.state import StateFile
+from ..readers.model import build_model, read_legacy
+from ..readers.nft import read as nft_read
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 
@@ -36,12 +39,58 @@ PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
 SERVICE = "vrrp"
 ACCEPTING_TARGETS = {"ACCEPT"}
+MAX_ROUNDS = 5
 # Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
 DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
 
 
 def rich_rule(group: str) -> str:
     return f'rule family="ipv4" destination address="{group}" protocol value="vrrp" accept'
+
+
+# State entries for a policy use this prefix in place of a zone name.
+POLICY_PREFIX = "policy:"
+# The lowest rich-rule priority: evaluated before every deny rule an admin can write.
+TOP_PRIORITY = -32768
+
+
+def top_rich_rule(group: str) -> str:
+    """vrrpfw's allowance on firewalld's nftables backend: a rich rule at
+    the lowest priority, so that it wins over deny rules (priority < 0 or
+    plain reject/drop rules, which firewalld puts before allowances)."""
+    return (f'rule priority="{TOP_PRIORITY}" family="ipv4" destination address="{group}" '
+            'protocol value="vrrp" accept')
+
+
+def same_rich(a: str, b: str) -> bool:
+    return " ".join(a.split()) == " ".join(b.split())
+
+
+_CHAIN_OWNER = re.compile(r"^filter_(IN|OUT)_(policy_)?(.+?)(_pre|_log|_deny|_allow|_post)?$")
+
+
+def construct_of(chain_name: str) -> Optional[str]:
+    """The zone (or ``policy:NAME``) whose chain in firewalld's table holds
+    a rule: ``filter_IN_public_deny`` -> ``public``."""
+    m = _CHAIN_OWNER.match(chain_name)
+    if m is None or m.group(3) in ("", "ZONES", "POLICIES"):
+        return None
+    return (POLICY_PREFIX + m.group(3)) if m.group(2) else m.group(3)
+
+
+def describe_target(target: str) -> str:
+    if target.startswith(POLICY_PREFIX):
+        return f"policy {target[len(POLICY_PREFIX):]}"
+    return f"zone {target}"
+
+
+_FW_CHAIN = re.compile(r"\b(filter_(?:IN|OUT)_[A-Za-z0-9_.-]+):")
+
+
+def _name_construct(m: Any) -> str:
+    """``filter_IN_public_allow:`` -> ``zone public (filter_IN_public_allow):``."""
+    target = construct_of(m.group(1))
+    return f"{describe_target(target)} ({m.group(1)}):" if target else m.group(0)
 
 
 def direct_args(rule: VrrpRule, comment: bool = True) -> List[str]:
@@ -107,6 +156,7 @@ class Firewalld:
         self.zone = dbus.Interface(obj, BUS_NAME + ".zone")
         self.direct = dbus.Interface(obj, BUS_NAME + ".direct")
         self.policies = dbus.Interface(obj, BUS_NAME + ".policies")
+        self.policy = dbus.Interface(obj, BUS_NAME + ".policy")
         self.config = dbus.Interface(cfg, BUS_NAME + ".config")
         self.config_direct = dbus.Interface(cfg, BUS_NAME + ".config.direct")
         self.config_props = dbus.Interface(cfg, "org.freedesktop.DBus.Properties")
@@ -188,8 +238,40 @@ class Firewalld:
             return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getInterfaces, zone)]
         return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getInterfaces)]
 
+    def _policy_cfg(self, policy: str) -> Any:
+        path = self.call(f"finding permanent policy {policy}", self.config.getPolicyByName, policy)
+        obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+        return self._dbus.Interface(obj, BUS_NAME + ".config.policy")
+
+    def policy_settings(self, layer: str, policy: str) -> Dict[str, Any]:
+        doing = f"reading policy {policy}"
+        if layer == "runtime":
+            return dict(self.call(doing, self.policy.getPolicySettings, policy))
+        return dict(self.call(doing, self._policy_cfg(policy).getSettings))
+
+    def policy_rich_rules(self, layer: str, policy: str) -> List[str]:
+        return [str(r) for r in self.policy_settings(layer, policy).get("rich_rules", [])]
+
+    def policy_change(self, layer: str, add: bool, policy: str, value: str) -> None:
+        """Policies have no add/remove call per rich rule: read, edit, write back."""
+        settings = self.policy_settings(layer, policy)
+        rules = [str(r) for r in settings.get("rich_rules", [])]
+        present = [r for r in rules if same_rich(r, value)]
+        if add == bool(present):
+            return
+        rules = rules + [value] if add else [r for r in rules if not same_rich(r, value)]
+        settings["rich_rules"] = self._dbus.Array(rules, signature="s")
+        verb, prep = ("adding", "to") if add else ("removing", "from")
+        doing = f"{verb} rich rule {value!r} {prep} policy {policy}"
+        if layer == "runtime":
+            self.call(doing, self.policy.setPolicySettings, policy, settings)
+        else:
+            self.call(doing, self._policy_cfg(policy).update, settings)
+
     def has(self, layer: str, zone: str, kind: str, value: str) -> bool:
         """An unknown service or protocol just means: not allowed that way."""
+        if zone.startswith(POLICY_PREFIX):
+            return any(same_rich(r, value) for r in self.policy_rich_rules(layer, zone[len(POLICY_PREFIX):]))
         doing = f"querying zone {zone}"
         unknown = ("INVALID_SERVICE", "INVALID_PROTOCOL", "INVALID_RULE")
         if layer == "runtime":
@@ -206,6 +288,9 @@ class Firewalld:
         return [str(r) for r in self.call(f"reading zone {zone}", self.zone_cfg(zone).getRichRules)]
 
     def change(self, layer: str, add: bool, zone: str, kind: str, value: str) -> None:
+        if zone.startswith(POLICY_PREFIX):
+            self.policy_change(layer, add, zone[len(POLICY_PREFIX):], value)
+            return
         doing = f"{'adding' if add else 'removing'} {kind} {value!r} {'to' if add else 'from'} zone {zone}"
         ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
         if layer == "runtime":
@@ -339,10 +424,28 @@ class _Layer:
                 done += self._delete(ch.rule, ch.handle)
         for ch in changes:
             if ch.action is Action.INSERT:
-                done += self._insert(ch.rule)
+                done += self._insert(ch.rule, ch.handle)
         return done
 
-    def _insert(self, rule: VrrpRule) -> List[str]:
+    def recorded(self, rule: VrrpRule) -> List[Any]:
+        """vrrpfw's allowances for ``rule`` in this layer, as recorded when it
+        added them and still present in firewalld."""
+        return [("zone", self.layer, e.zone, e.kind, e.value) for e in self.state.entries
+                if e.layer == self.layer and rule.interface in e.interfaces
+                and (e.kind != "rich" or rich_allows(e.value, rule.group)
+                     or e.value == top_rich_rule(rule.group))
+                and self.fw.has(self.layer, e.zone, e.kind, e.value)]
+
+    def _insert(self, rule: VrrpRule, target: Optional[str] = None) -> List[str]:
+        if target is not None:  # judged from the generated table: the zone or policy that drops
+            value = top_rich_rule(rule.group)
+            if self.fw.has(self.layer, target, "rich", value):
+                if self.state.find(self.layer, target, "rich", value) is not None:
+                    self.state.add(self.layer, target, "rich", value, rule.interface)
+                return []
+            self.fw.change(self.layer, True, target, "rich", value)
+            self.state.add(self.layer, target, "rich", value, rule.interface)
+            return [f"{self.layer}: {describe_target(target)}: add rich rule {value}"]
         if self.mode == "direct":
             self.fw.direct_change(self.layer, True, rule.chain, 0, direct_args(rule))
             return [f"{self.layer}: direct ipv4 filter {rule.chain} 0 {' '.join(direct_args(rule))}"]
@@ -386,11 +489,20 @@ class FirewalldPermanent(Persister):
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         layer = self._layer()
+        if self.b.path_mode():
+            # Every allowance vrrpfw made at runtime is in the permanent
+            # configuration too, so a reload gives the same verdict.
+            return {r.key for r in rules
+                    if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r.group))
+                           for t in self.b.targets.get(r.key, []))
+                    and (self.b.targets.get(r.key) or layer.status(r)[0] is not Runtime.MISSING)}
         return {r.key for r in rules
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         layer = self._layer()
+        if self.b.path_mode():
+            return {r.key for r in rules if layer.recorded(r)}
         return {r.key for r in rules if layer.status(r)[2]}
 
     def discover(self) -> List[VrrpRule]:
@@ -400,6 +512,14 @@ class FirewalldPermanent(Persister):
         layer = self._layer()
         changes: List[Change] = []
         for r in rules:
+            if self.b.path_mode():
+                if op == "open":
+                    value = top_rich_rule(r.group)
+                    changes += [Change(Action.INSERT, r, t) for t in self.b.targets.get(r.key, [])
+                                if not layer.fw.has("permanent", t, "rich", value)]
+                else:
+                    changes += [Change(Action.DELETE, r, h) for h in layer.recorded(r)]
+                continue
             state, _, ours = layer.status(r)
             if op == "open" and state is Runtime.MISSING:
                 changes.append(Change(Action.INSERT, r))
@@ -430,6 +550,8 @@ class FirewalldBackend(Backend):
         self.fw_backend = ""
         self._layers: Dict[str, _Layer] = {}
         self._notes: List[str] = []
+        # path mode: rule key -> zones/policies where vrrpfw's allowance is or must be
+        self.targets: Dict[Key, List[str]] = {}
 
     @classmethod
     def availability(cls) -> Availability:
@@ -471,7 +593,73 @@ class FirewalldBackend(Backend):
         self.ensure_loaded()
         yield
 
+    def path_mode(self) -> bool:
+        """On the nftables backend the verdict comes from firewalld's own
+        nf_tables table, judged like every other chain on the path."""
+        self.ensure_loaded()
+        return self.mode == "zone" and self.fw_backend == "nftables"
+
+    def writes(self, chain: BaseChain) -> bool:
+        return chain.owner == "firewalld"
+
+    def path_model(self) -> PathModel:
+        nft = nft_read()
+        if nft.unread:
+            raise EnvironmentProblem(f"cannot read {nft.unread}")
+        legacy, why = read_legacy()
+        return build_model(legacy, nft, self.options, why)
+
+    def _target(self, cv: ChainVerdict, rule: VrrpRule) -> Optional[str]:
+        """The zone or policy whose rules keep the advert out, from the rule
+        that decided in firewalld's table; None where a source binding may
+        decide and the peer is not known."""
+        d = cv.decision
+        chains = [d.rule.chain] if d.rule is not None else []
+        if cv.state is ChainState.UNCERTAIN and not self.options.peers:
+            zones = self._source_zones(cv)
+            if zones:
+                note = (f"zones bound to source addresses ({', '.join(zones)}) may judge the peer's "
+                        "adverts instead of the interface's zone: give --peer ADDR")
+                if note not in self._notes:
+                    self._notes.append(note)
+                return None
+        for name in chains:
+            target = construct_of(name)
+            if target is not None:
+                return target
+        if rule.direction is Direction.IN:
+            return self.layer("runtime").zone_for(rule.interface)
+        return None
+
+    @staticmethod
+    def _source_zones(cv: ChainVerdict) -> List[str]:
+        rules = cv.chain.lookup("filter_INPUT_ZONES") or []
+        return sorted({construct_of(r.target) or r.target for r in rules
+                       if r.src or any(m.param("key") and "saddr" in (m.param("key") or ("",))[0]
+                                       for m in r.matches)})
+
+    def _path_statuses(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        statuses = self.path_statuses(self.path_model(), rules)
+        layer = self.layer("runtime")
+        for st in statuses:
+            st.ours = layer.recorded(st.rule)
+            targets: List[str] = []
+            for cv in st.verdict.chains if st.verdict is not None else []:
+                if self.writes(cv.chain) and not cv.state.passes:
+                    t = self._target(cv, st.rule)
+                    if t is not None and t not in targets:
+                        targets.append(t)
+            st.needs = targets
+            recorded = [h[2] for h in st.ours]
+            self.targets[st.rule.key] = list(dict.fromkeys(recorded + targets))
+            if st.state is Runtime.ALLOWED_BY_OTHER and st.ours:
+                st.state = Runtime.ALLOWED
+            st.detail = _FW_CHAIN.sub(_name_construct, st.detail)
+        return statuses
+
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        if self.path_mode():
+            return self._path_statuses(rules)
         layer = self.layer("runtime")
         out = []
         for r in rules:
@@ -504,6 +692,8 @@ class FirewalldBackend(Backend):
         return self.discover_layer("runtime")
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
+        if op == "open" and self.path_mode():
+            return [Change(Action.INSERT, st.rule, t) for st in statuses for t in st.needs]
         if op == "open":
             return [Change(Action.INSERT, st.rule) for st in statuses if st.state is Runtime.MISSING]
         changes = [Change(Action.DELETE, st.rule, h) for st in statuses for h in st.ours]
@@ -522,10 +712,31 @@ class FirewalldBackend(Backend):
         return out
 
     def apply(self, changes: Sequence[Change]) -> None:
-        self.layer("runtime").apply(changes)
-        self.state.save()
+        """Path mode: an allowance can reveal the next construct that drops
+        (a policy first, then the zone); judge again and continue, a few
+        rounds at most, recording every allowance as it is made."""
+        layer = self.layer("runtime")
+        pending = list(changes)
+        done: Set[Tuple[Key, str]] = set()
+        for _ in range(MAX_ROUNDS):
+            try:
+                layer.apply(pending)
+            finally:
+                self.state.save()
+            inserted = [c for c in pending if c.action is Action.INSERT and c.handle is not None]
+            if not inserted or not self.path_mode():
+                return
+            done |= {(c.rule.key, c.handle) for c in inserted}
+            rules = list(dict.fromkeys(c.rule for c in inserted))
+            pending = [Change(Action.INSERT, st.rule, t) for st in self._path_statuses(rules)
+                       for t in st.needs if (st.rule.key, t) not in done]
+            if not pending:
+                return
 
     def describe_in(self, layer: str, change: Change) -> str:
+        if change.action is Action.INSERT and isinstance(change.handle, str):
+            return (f"{layer}: {describe_target(change.handle)}: add rich rule "
+                    f"{top_rich_rule(change.rule.group)}")
         if change.action is Action.DELETE:
             h = change.handle
             if h[0] == "direct":
@@ -542,6 +753,9 @@ class FirewalldBackend(Backend):
         return self.describe_in("runtime", change)
 
     def rule_text(self, rule: VrrpRule) -> str:
+        if self.path_mode():
+            where = ", ".join(describe_target(t) for t in self.targets.get(rule.key, [])) or "nowhere needed"
+            return f"{where}: rich rule {top_rich_rule(rule.group)}"
         if self.mode == "direct":
             return f"direct ipv4 filter {rule.chain} 0 {' '.join(direct_args(rule))}"
         if rule.direction is Direction.OUT:
@@ -569,7 +783,9 @@ class FirewalldBackend(Backend):
                              "removes it)")
         if self.mode == "zone":
             seen = set()
-            for zone in sorted(set(runtime._zone_memo.values())):
+            zones = set(runtime._zone_memo.values()) | {
+                t for ts in self.targets.values() for t in ts if not t.startswith(POLICY_PREFIX)}
+            for zone in sorted(zones):
                 if zone in seen:
                     continue
                 seen.add(zone)
