@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Set
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from .errors import EnvironmentProblem
 
@@ -256,7 +256,3 @@ def guard_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def read_text(stream: Optional[IO[str]]) -> str:
-    return stream.read() if stream is not None else ""
