@@ -116,7 +116,8 @@ class Packet:
     src: Optional[str] = None
     ct_state: Optional[str] = "new"
     mark: Optional[int] = 0
-    # Where ``src`` is unknown: the network it lies in (the interface's subnet).
+    # The interface's subnet: where an unknown peer's address lies (VRRP
+    # peers share the link), and what a reverse-path lookup finds.
     src_net: Optional[str] = None
 
 
@@ -321,6 +322,13 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return "255"  # keepalived sends (and RFC 5798 requires) TTL 255
     if key == "ct_status":
         return ""  # nothing NATs multicast adverts: no status bits (see nft reader)
+    if key == "fib_rpf":
+        # A peer on the interface's own subnet has a route back through it.
+        if not inbound or pkt.src_net is None:
+            return None
+        if pkt.src is None or addr_in(pkt.src_net, pkt.src) is Tri.YES:
+            return "present"
+        return None
     return None
 
 
@@ -344,9 +352,9 @@ def member(key: str, value: str, actual: Optional[str]) -> Tri:
         return Tri.YES if value.replace("\\*", "*") == actual else Tri.NO
     if key in ("saddr", "daddr"):
         return addr_in(value, actual)
-    if key in ("l4proto", "protocol", "mark", "ttl"):
+    if key in ("l4proto", "protocol", "mark", "ttl", "frag_off"):
         have = _number(actual)
-        if "-" in value and not value.startswith("-"):
+        if "-" in value and _number(value) is None:  # a range, not a name like ipv6-icmp
             lo_s, hi_s = value.split("-", 1)
             lo, hi = _number(lo_s), _number(hi_s)
             if lo is None or hi is None or have is None:
@@ -389,7 +397,11 @@ def match_set(m: Match, pkt: Packet) -> Tri:
                 if tri is Tri.NO:
                     break
                 continue
-            if mask_words and actual is not None:
+            if key == "frag_off" and mask_words:
+                # Adverts are never fragments: offset and MF bits are 0 (DF may vary).
+                bits = _number(mask_words[0])
+                actual = "0" if bits is not None and not bits & ~0x3FFF else None
+            elif mask_words and actual is not None:
                 masked = _number(actual)
                 bits = _number(mask_words[0])
                 actual = None if masked is None or bits is None else str(masked & bits)

@@ -189,8 +189,7 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
                 ct_state = None
             if effects & MARKING:
                 mark = None
-    return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark,
-                  None if src is not None else src_net)
+    return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark, src_net)
 
 
 def _ours_in(chain: BaseChain, rule: VrrpRule) -> List[FwRule]:
@@ -256,7 +255,7 @@ def judge_peers(model: PathModel, rule: VrrpRule, peers: Sequence[str],
         return judge(model, rule, local[0] if local else None)
     if not peers:
         return judge(model, rule, None, src_net=local[1] if local else None)
-    verdicts = [judge(model, rule, p) for p in peers]
+    verdicts = [judge(model, rule, p, src_net=local[1] if local else None) for p in peers]
     return min(verdicts, key=lambda v: RANK.get(v.state, 0))
 
 

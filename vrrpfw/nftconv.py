@@ -25,7 +25,7 @@ ELSEWHERE = {"fwd": "FWD", "tproxy": "TPROXY", "synproxy": "SYNPROXY"}
 OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp", "gre"}
 META_KEYS = {"iifname": "iifname", "oifname": "oifname", "l4proto": "l4proto", "nfproto": "nfproto",
              "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype"}
-IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl"}
+IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl", "frag-off": "frag_off"}
 
 # Resolves compat (xt) expressions of an iptables-nft rule: given the chain
 # and the rule's position in it, the rule as iptables-nft prints it, parsed.
@@ -123,11 +123,13 @@ def _key(left: Any) -> Tuple[str, Optional[str]]:
         fib = left["fib"]
         if fib.get("result") == "type" and list(fib.get("flags", [])) == ["daddr"]:
             return "fib_daddr_type", None
+        if fib.get("result") == "oif" and sorted(fib.get("flags", [])) == ["iif", "saddr"]:
+            return "fib_rpf", None  # reverse-path lookup: is there a route back to the source?
         raise _Unknown("fib")
     if "&" in left:
         inner, mask = left["&"]
         key, _ = _key(inner)
-        if isinstance(mask, int) and key in ("mark", "ct_state"):
+        if isinstance(mask, int) and key in ("mark", "ct_state", "frag_off"):
             return key, str(mask)
         raise _Unknown("bitwise")
     if "concat" in left:
@@ -159,7 +161,10 @@ def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str
         return Match("always" if op == "!=" else "never")
     if op not in ("==", "!=", "in"):
         raise _Unknown(f"op {op}")
-    values = _value(right, sets)
+    if key == "fib_rpf" and isinstance(right, bool):
+        values = ["present" if right else "missing"]
+    else:
+        values = _value(right, sets)
     neg = op == "!="
     if key in ("ct_state",) and op == "in":
         neg = False  # flags: any of them
@@ -297,6 +302,13 @@ def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet]) -> L
     return out
 
 
+def _stateful_update(expr: Dict[str, Any]) -> bool:
+    """``add @s { ip saddr limit rate over 2/second }``: a set statement
+    carrying a stateful expression acts as a condition."""
+    stmt = expr.get("set") or expr.get("map")
+    return isinstance(stmt, dict) and bool(stmt.get("stmt"))
+
+
 def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None:
     if "match" in expr:
         cond = _condition(expr["match"], sets, b.fields)
@@ -324,8 +336,10 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
             b.effects.append("MARK")
     elif "notrack" in expr:
         b.effects.append("NOTRACK")
-    elif "limit" in expr or "quota" in expr or "meter" in expr:
+    elif "limit" in expr or "quota" in expr or "meter" in expr or "connlimit" in expr:
         raise _Unknown("rate")
+    elif _stateful_update(expr):
+        raise _Unknown("rate")  # a set update with a limit: matches only over the rate
     # counter, log, set/map updates, ct helper/timeout: neither conditions nor verdicts
 
 

@@ -66,9 +66,14 @@ def vrrpfw(r: Replica, *args: str) -> tuple:
 
 
 def ruleset(r: Replica) -> str:
+    """Legacy and nft rules without counters, and without the elements of
+    dynamic sets (traffic adds to them)."""
     legacy = r.host.run(["iptables-legacy-save"], check=False).stdout
     legacy = "\n".join(line.split(" [")[0] for line in legacy.splitlines() if not line.startswith("#"))
-    return legacy + "\n---\n" + r.host.run(["nft", "-s", "list", "ruleset"]).stdout
+    nft = r.host.run(["nft", "-s", "list", "ruleset"]).stdout
+    if "flags dynamic" in nft:
+        nft = "\n".join(line for line in nft.splitlines() if "elements = " not in line)
+    return legacy + "\n---\n" + nft
 
 
 def outcome(d: Delivery) -> Dict[str, int]:
@@ -121,6 +126,9 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
 
         rc, out, err = vrrpfw(r, "close")
         assert rc == 0, (out, err)
+        assert "vrrpfw" not in ruleset(r)
+        if any("vrrpfw" in open(path).read().split("\n", 1)[1] for path in files.values()):
+            return  # the case holds vrrpfw's own rules: close rightly removed them too
         assert ruleset(r) == original
         after = outcome(r.measure(count=COUNT, seconds=1.0))
         for direction in ("in", "out"):
