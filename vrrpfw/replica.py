@@ -428,7 +428,7 @@ def replica(snap: Snapshot, peers: Sequence[str] = ()) -> Iterator[Replica]:
         if snap.legacy_save:
             _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
                   snap.legacy_save)
-        if snap.nft_ruleset:
+        if snap.nft_ruleset or snap.iptnft_save:
             limits.extend(_load_nft(host, snap))
         wait_operstate_up(host, snap.iface)
         wait_operstate_up(peer, PEER_IF)

@@ -1,0 +1,89 @@
+"""A path model from saved texts instead of the kernel.  Pure.
+
+For judging a ruleset that is not loaded (the corpus in the unit tests,
+which run without root; a saved file before it is restored): an
+iptables-save text (legacy, or iptables-nft's, which keeps its chains in
+``ip``-family tables) and the JSON of ``nft -j list ruleset``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..chaineval import FwRule
+from ..iptrule import parse_save
+from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, ChainId, PathModel
+from ..nftconv import convert_table
+from .nft import FIREWALLD_TABLES, HOOKS
+
+
+def legacy_chains(text: str, layer: str = "legacy") -> List[BaseChain]:
+    """Base chains of an iptables-save text.  ``layer`` "nft" reads it as
+    iptables-nft's tables (same hooks and priorities, family ip)."""
+    out = []
+    for table, chains in parse_save(text).items():
+        if table not in LEGACY_TABLES:
+            continue
+
+        def lookup(name: str, chains: Dict[str, Tuple[Optional[str], List[FwRule]]] = chains
+                   ) -> Optional[List[FwRule]]:
+            entry = chains.get(name)
+            return entry[1] if entry is not None and entry[0] is None else None
+
+        for name, (policy, rules) in chains.items():
+            if name in LEGACY_HOOKS and policy is not None:
+                out.append(BaseChain(ChainId(layer, "ip", table, name), LEGACY_HOOKS[name],
+                                     LEGACY_TABLES[table], policy, rules, lookup))
+    return out
+
+
+def nft_chains(doc: Dict[str, Any],
+               devices: Optional[Dict[Tuple[str, str, str], Tuple[str, ...]]] = None) -> List[BaseChain]:
+    """Base chains of ``nft -j list ruleset`` output."""
+    items = doc.get("nftables", [])
+    by_table: Dict[Tuple[str, str], List[Dict[str, Any]]] = {}
+    for item in items:
+        for kind in ("table", "chain", "rule", "set", "map"):
+            if kind in item:
+                body = item[kind]
+                key = (body.get("family"), body.get("table") if kind != "table" else body.get("name"))
+                by_table.setdefault(key, []).append(item)
+    out = []
+    for (family, name), table_items in by_table.items():
+        if family not in ("ip", "inet", "netdev"):
+            continue
+        table = convert_table(family, name, table_items)
+        owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
+        for cname, header in table.headers.items():
+            hook = HOOKS.get(str(header.get("hook")))
+            if hook is None:
+                continue
+
+            def lookup(sub: str, chains: Dict[str, List[FwRule]] = table.chains) -> Optional[List[FwRule]]:
+                return chains.get(sub) if sub else None
+
+            dev = header.get("dev")
+            devs = (tuple(dev) if isinstance(dev, list) else (str(dev),)) if dev else None
+            if devs is None and devices is not None and hook.value in ("ingress", "egress"):
+                devs = devices.get((family, name, cname))
+            out.append(BaseChain(ChainId("nft", family, name, cname), hook, int(header.get("prio", 0)),
+                                 str(header.get("policy", "accept")).upper(), table.chains.get(cname, []),
+                                 lookup, devs, owner))
+    return out
+
+
+def model_from_texts(legacy: Optional[str] = None, iptnft: Optional[str] = None,
+                     nft_json: Optional[Dict[str, Any]] = None,
+                     devices: Optional[Dict[Tuple[str, str, str], Tuple[str, ...]]] = None) -> PathModel:
+    """iptables-nft's tables are read from their save text where it is given:
+    in nft's JSON their compat matches (comments, conntrack) show by name only."""
+    model = PathModel()
+    if legacy:
+        model.chains += legacy_chains(legacy)
+    via_text = set(parse_save(iptnft)) if iptnft else set()
+    if nft_json:
+        model.chains += [c for c in nft_chains(nft_json, devices)
+                         if not (c.id.family == "ip" and c.id.table in via_text)]
+    if iptnft:
+        model.chains += legacy_chains(iptnft, "nft")
+    return model
