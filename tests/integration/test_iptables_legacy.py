@@ -56,6 +56,30 @@ def test_adverts_blocked_then_delivered_then_blocked_again(tmp_path):
         assert check.returncode == 1
 
 
+def test_drop_outside_filter_is_opened_and_persisted_where_it_is(tmp_path):
+    """A raw PREROUTING drop decides before filter INPUT is reached: check
+    says missing (not "allowed"), open opens both chains, and the saved
+    file restores both into a fresh host."""
+    rules = tmp_path / "rules.v4"
+    with pair() as p:
+        drop_everything(p.host)
+        p.host.ipt("-t", "raw", "-A", "PREROUTING", "-p", "112", "-j", "DROP")
+        rules.write_text(p.host.legacy_save() + "\n")  # the admin saved this ruleset
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--persist-file", str(rules))
+        assert rc == 1 and out["rules"][0]["runtime"] == "missing"
+        assert "legacy raw PREROUTING: dropped by" in out["rules"][0]["detail"]
+        assert p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(rules)).returncode == 0
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+        assert p.host.run("iptables-legacy", "-t", "raw", "-S", "PREROUTING").stdout.count("vrrpfw") == 1
+        saved = rules.read_text()
+        assert "*raw" in saved and saved.count("--comment vrrpfw") == 3  # raw, INPUT, OUTPUT
+    assert "-A PREROUTING -p vrrp -j DROP" in saved
+    with pair() as fresh:  # boot: the saved file is all there is
+        fresh.host.run("iptables-legacy-restore", stdin=saved.replace(p.host_if, fresh.host_if))
+        assert "-A PREROUTING -p vrrp -j DROP" in fresh.host.legacy_save()
+        assert adverts(fresh.peer, fresh.peer_if, fresh.host, fresh.host_if)["delivered"] == 20
+
+
 def test_open_three_times_is_idempotent(tmp_path):
     rules = str(tmp_path / "rules.v4")
     with pair() as p:

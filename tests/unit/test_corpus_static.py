@@ -56,9 +56,10 @@ def test_static_verdict_agrees_with_recorded_packets(stem):
         verdict = judge_peers(m, VrrpRule(direction, "eth1", "224.0.0.18"), peers, LOCAL)
         arrived, count = outcome[key], outcome["count"]
         record(stem, key, verdict.state.value, arrived, count)
+        said = f"{stem} {key}: {verdict.state.value} but {arrived}/{count}: {verdict.detail}"
         if verdict.state in PASSING:
-            assert arrived == count, f"{stem} {key}: {verdict.state.value} but {arrived}/{count}: {verdict.detail}"
+            assert arrived == count, said
         elif verdict.state in BLOCKED:
-            assert arrived == 0, f"{stem} {key}: {verdict.state.value} but {arrived}/{count}: {verdict.detail}"
+            assert arrived == 0, said
         else:
             assert verdict.state is Runtime.UNCERTAIN, verdict.state

@@ -114,3 +114,21 @@ def test_corrupt_files_are_refused_with_line_numbers(text, words):
         ips.parse(text, "/etc/iptables/rules.v4")
     assert words in str(e.value)
     assert "/etc/iptables/rules.v4" in str(e.value)
+
+
+def test_rules_go_to_every_table_and_chain_opened_at_runtime_and_leave_again():
+    """vrrpfw opens raw PREROUTING as well as filter INPUT where both drop:
+    the saved file must carry both, or a restore brings the raw drop back."""
+    where = {IN.key: {("raw", "PREROUTING"), ("filter", "INPUT")}}
+    new = ips.add_rules(ips.parse(FOREIGN), [IN], where)
+    doc = ips.parse(new)
+    assert ("raw", "PREROUTING", IN.key) in ips.placed(doc) and ("filter", "INPUT", IN.key) in ips.placed(doc)
+    raw = new[new.index("*raw"):]
+    assert raw.splitlines()[:3] == ["*raw", ":PREROUTING ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    assert ips.add_rules(doc, [IN], where) == new
+    assert ips.remove_rules(doc, [IN.key]).replace("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                                                   "COMMIT\n", "") == FOREIGN
+    existing = FOREIGN + "*mangle\n:INPUT ACCEPT [0:0]\n-A INPUT -p vrrp -j DROP\nCOMMIT\n"
+    new = ips.add_rules(ips.parse(existing), [IN], {IN.key: {("mangle", "INPUT")}})
+    assert "*mangle\n:INPUT ACCEPT [0:0]\n-A INPUT -d 224.0.0.18/32 -i eth0 -p 112 " in new
+    assert new.index("--comment vrrpfw") < new.index("-A INPUT -p vrrp -j DROP")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, ConcurrentChange
@@ -22,6 +22,7 @@ from ..hostscan import HostScan
 from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
 from ..netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
 from ..persist import files, iptables_save, locations
+from ..persist.iptables_save import Placement
 from ..readers.legacy import LegacyTables
 from ..readers.model import build_model
 from ..readers.nft import read as nft_read
@@ -36,9 +37,13 @@ Handle = Tuple[FwRule, Any]  # our view, python-iptables' rule
 class IptablesSaveFile(Persister):
     """The distribution's saved ruleset, edited line by line."""
 
-    def __init__(self, target: locations.PersistTarget, anywhere: bool = False) -> None:
+    def __init__(self, target: locations.PersistTarget, anywhere: bool = False,
+                 where: Optional[Dict[Key, Set[Placement]]] = None) -> None:
         self.path = target.path
         self.anywhere = anywhere  # close: vrrpfw's lines in any chain of *filter
+        # open: the (table, chain)s vrrpfw opened at runtime for each rule; the
+        # file must let the advert through the same chains after a restore.
+        self.where = where if where is not None else {}
         self.restorer = target.restorer
         self.note = target.note
         self._text: Optional[str] = None
@@ -58,7 +63,11 @@ class IptablesSaveFile(Persister):
         return {key for _, key in iptables_save.filter_keys(self._loaded(), self.anywhere)}
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
-        return self._keys() & {r.key for r in rules}
+        if not self.where:
+            return self._keys() & {r.key for r in rules}
+        present = iptables_save.placed(self._loaded())
+        return {r.key for r in rules if r.key in self._keys() and all(
+            (table, chain, r.key) in present for table, chain in self.where.get(r.key, ()))}
 
     def discover(self) -> List[VrrpRule]:
         return rules_from_keys(sorted(self._keys()))
@@ -66,7 +75,7 @@ class IptablesSaveFile(Persister):
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         doc = self._loaded()
         if op == "open":
-            new = iptables_save.add_rules(doc, rules)
+            new = iptables_save.add_rules(doc, rules, self.where)
         else:
             new = iptables_save.remove_rules(doc, [r.key for r in rules], self.anywhere)
         old = self._text
@@ -88,6 +97,8 @@ class IptablesBackend(Backend):
         super().__init__(options, scan)
         self._iptc: Any = None
         self._legacy: Optional[LegacyTables] = None
+        # rule key -> (table, chain)s where vrrpfw's rule is or goes, for the saved file
+        self.placements: Dict[Key, Set[Placement]] = {}
 
     @classmethod
     def availability(cls) -> Availability:
@@ -129,6 +140,8 @@ class IptablesBackend(Backend):
         statuses = self.path_statuses(self.path_model(), rules)
         swept = self._swept()
         for st in statuses:
+            chains = [cid for cid, _ in st.ours if cid.name in LEGACY_HOOKS] + list(st.needs)
+            self.placements[st.rule.key] = {(cid.table, cid.name) for cid in chains}
             seen = {id(fw) for _, fw in st.ours}
             st.ours += [(cid, fw) for cid in swept for fw in self._rules(cid)
                         if vrrpfw_key(fw, anywhere=True) == st.rule.key and id(fw) not in seen]
@@ -218,7 +231,7 @@ class IptablesBackend(Backend):
 
     def persister(self) -> Optional[Persister]:
         return IptablesSaveFile(locations.choose(self.options.persist_file, self.options.root),
-                                anywhere=self.options.sweep)
+                                anywhere=self.options.sweep, where=self.placements)
 
     def warnings(self) -> List[str]:
         notes = []

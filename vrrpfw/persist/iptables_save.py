@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import PersistFileError
 from ..model import COMMENT, Direction, VrrpRule
@@ -137,17 +137,40 @@ def vrrpfw_line_key(line: str, anywhere: bool = False) -> Optional[Tuple[str, st
     return None
 
 
+Placement = Tuple[str, str]  # (table, chain)
+BUILTIN_CHAINS = {"raw": ("PREROUTING", "OUTPUT"),
+                  "mangle": ("PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"),
+                  "filter": BUILTIN_FILTER_CHAINS, "security": ("INPUT", "FORWARD", "OUTPUT")}
+
+
+def _chain_of(line: str) -> str:
+    tokens = line.split()
+    return tokens[1] if len(tokens) >= 2 else ""
+
+
+def table_keys(doc: SaveFile, anywhere: bool = False) -> List[Tuple[int, str, str, Tuple[str, str, str]]]:
+    """(line index, table, chain, key) of every vrrpfw line, in any table
+    that can drop VRRP.  Outside filter, and with ``anywhere``, the chain
+    need not be INPUT/OUTPUT (vrrpfw opens raw PREROUTING too)."""
+    found = []
+    for sec in doc.sections:
+        if sec.name not in BUILTIN_CHAINS:
+            continue
+        for i in range(sec.start + 1, sec.commit):
+            key = vrrpfw_line_key(doc.lines[i], anywhere or sec.name != "filter")
+            if key is not None:
+                found.append((i, sec.name, _chain_of(doc.lines[i]), key))
+    return found
+
+
 def filter_keys(doc: SaveFile, anywhere: bool = False) -> List[Tuple[int, Tuple[str, str, str]]]:
     """(line index, key) of every vrrpfw line in the *filter table."""
-    sec = doc.section("filter")
-    if sec is None:
-        return []
-    found = []
-    for i in range(sec.start + 1, sec.commit):
-        key = vrrpfw_line_key(doc.lines[i], anywhere)
-        if key is not None:
-            found.append((i, key))
-    return found
+    return [(i, key) for i, table, _, key in table_keys(doc, anywhere) if table == "filter"]
+
+
+def placed(doc: SaveFile) -> Set[Tuple[str, str, Tuple[str, str, str]]]:
+    """(table, chain, key) of every vrrpfw line."""
+    return {(table, chain, key) for _, table, chain, key in table_keys(doc, True)}
 
 
 def _eol(doc: SaveFile) -> str:
@@ -159,51 +182,56 @@ def _eol(doc: SaveFile) -> str:
     return "\n"
 
 
-def add_rules(doc: SaveFile, rules: Sequence[VrrpRule]) -> str:
-    """Text with each missing rule inserted at the top of its chain."""
-    present = {key for _, key in filter_keys(doc)}
-    todo = [r for r in rules if r.key not in present]
+def add_rules(doc: SaveFile, rules: Sequence[VrrpRule],
+              where: Optional[Dict[Tuple[str, str, str], Set[Placement]]] = None) -> str:
+    """Text with each missing rule inserted at the top of its chain: the
+    rule's filter chain, or each (table, chain) ``where`` names for it (the
+    chains vrrpfw opened at runtime)."""
+    present = placed(doc)
+    todo: List[Tuple[VrrpRule, str, str]] = []
+    for r in rules:
+        for table, chain in sorted((where or {}).get(r.key) or {("filter", r.chain)}):
+            if (table, chain, r.key) not in present and (r, table, chain) not in todo:
+                todo.append((r, table, chain))
     if not todo:
         return doc.text()
     lines = list(doc.lines)
     eol = _eol(doc)
     if lines and not lines[-1].endswith(("\n", "\r")):
         lines[-1] += eol
-    sec = doc.section("filter")
-    if sec is None:
-        block = ["*filter" + eol]
-        block += [f":{c} ACCEPT [0:0]" + eol for c in BUILTIN_FILTER_CHAINS]
-        block += [rule_line(r) + eol for r in todo]
-        block.append("COMMIT" + eol)
-        return "".join(lines + block)
-    # Insert each rule before the chain's first rule, else before COMMIT.
     inserts: Dict[int, List[str]] = {}
-    for r in todo:
-        at = sec.commit
-        for i in range(sec.start + 1, sec.commit):
-            tokens = lines[i].split()
-            if len(tokens) >= 2 and tokens[0] in ("-A", "-I") and tokens[1] == r.chain:
-                at = i
-                break
-        inserts.setdefault(at, []).append(rule_line(r) + eol)
-    extra: List[str] = []
-    if "INPUT" not in sec.chains and any(r.chain == "INPUT" for r in todo):
-        extra.append(":INPUT ACCEPT [0:0]" + eol)
-    if "OUTPUT" not in sec.chains and any(r.chain == "OUTPUT" for r in todo):
-        extra.append(":OUTPUT ACCEPT [0:0]" + eol)
+    extra: Dict[int, List[str]] = {}
+    blocks: List[str] = []
+    for table in dict.fromkeys(t for _, t, _ in todo):
+        mine = [(r, c) for r, t, c in todo if t == table]
+        sec = doc.section(table)
+        if sec is None:
+            blocks.append(f"*{table}" + eol)
+            blocks += [f":{c} ACCEPT [0:0]" + eol for c in BUILTIN_CHAINS[table]]
+            blocks += [rule_line(r, c) + eol for r, c in mine]
+            blocks.append("COMMIT" + eol)
+            continue
+        # Insert each rule before the chain's first rule, else before COMMIT.
+        for r, chain in mine:
+            at = sec.commit
+            for i in range(sec.start + 1, sec.commit):
+                tokens = lines[i].split()
+                if len(tokens) >= 2 and tokens[0] in ("-A", "-I") and tokens[1] == chain:
+                    at = i
+                    break
+            inserts.setdefault(at, []).append(rule_line(r, chain) + eol)
+        undeclared = [c for c in dict.fromkeys(c for _, c in mine) if c not in sec.chains]
+        extra[sec.start + 1] = [f":{c} ACCEPT [0:0]" + eol for c in undeclared]
     out: List[str] = []
     for i, line in enumerate(lines):
-        if i == sec.start + 1 and extra:
-            out.extend(extra)
+        out.extend(extra.get(i, []))
         out.extend(inserts.get(i, []))
         out.append(line)
-    if sec.start + 1 >= len(lines) and extra:  # pragma: no cover - COMMIT follows start
-        out.extend(extra)
-    return "".join(out)
+    return "".join(out + blocks)
 
 
 def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]],
                  anywhere: bool = False) -> str:
     """Text without vrrpfw's lines for ``keys`` (all of vrrpfw's if None)."""
-    drop = {i for i, key in filter_keys(doc, anywhere) if keys is None or key in keys}
+    drop = {i for i, _, _, key in table_keys(doc, anywhere) if keys is None or key in keys}
     return "".join(line for i, line in enumerate(doc.lines) if i not in drop)
