@@ -245,3 +245,103 @@ def test_dbus_error_paths(tmp_path):
         assert gone.returncode == 3
         assert "firewalld does not answer on the system bus" in gone.stderr
         assert "Traceback" not in gone.stderr
+
+
+def outbound(fw):
+    p = fw.pair
+    return adverts(p.host, p.host_if, p.peer, p.peer_if)
+
+
+DENIES = [
+    ("priority deny", 'rule priority="-100" protocol value="vrrp" drop'),
+    ("plain reject", 'rule protocol value="vrrp" reject'),
+]
+
+
+@pytest.mark.parametrize("what, deny", DENIES, ids=[d[0] for d in DENIES])
+def test_deny_rich_rule_is_seen_and_beaten(tmp_path, what, deny):
+    """firewalld runs deny rich rules before allowances: a vrrp protocol
+    entry does not help, check must not say allowed, and vrrpfw's
+    priority -32768 rich rule wins; permanent too, so a reload keeps it."""
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        for layer in ([], ["--permanent"]):
+            fw.cmd(*layer, "--add-protocol=vrrp")
+            fw.cmd(*layer, "--add-rich-rule", deny)
+        assert inbound(fw)["delivered"] == 0
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and out["rules"][0]["runtime"] == "missing", out["rules"]
+        assert "zone public" in out["rules"][0]["detail"]
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0, out
+        assert inbound(fw)["delivered"] == 20
+        fw.cmd("--reload")
+        assert inbound(fw)["delivered"] == 20
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 0 and out["rules"][0]["runtime"] == "allowed", out["rules"]
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert inbound(fw)["delivered"] == 0
+        assert deny in fw.cmd("--list-rich-rules").splitlines()  # the admin's rule stays
+
+
+def add_policy(fw, name, ingress, egress):
+    fw.cmd("--permanent", f"--new-policy={name}")
+    fw.cmd("--permanent", f"--policy={name}", f"--add-ingress-zone={ingress}")
+    fw.cmd("--permanent", f"--policy={name}", f"--add-egress-zone={egress}")
+    fw.cmd("--permanent", f"--policy={name}", "--set-target=DROP")
+    fw.cmd("--reload")
+
+
+def test_policies_that_drop_to_and_from_host_are_opened(tmp_path):
+    """A policy ANY->HOST with target DROP blocks inbound adverts, one
+    HOST->ANY blocks outbound ones (every send fails): neither is "allowed",
+    and open adds its allowance in each policy, runtime and permanent."""
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--permanent", "--add-protocol=vrrp")
+        add_policy(fw, "lockin", "ANY", "HOST")
+        add_policy(fw, "lockout", "HOST", "ANY")
+        assert inbound(fw)["delivered"] == 0 and outbound(fw)["wire"] == 0
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        states = {r["direction"]: r["runtime"] for r in out["rules"]}
+        assert rc == 1 and states == {"in": "missing", "out": "missing"}, out["rules"]
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0, out
+        assert inbound(fw)["delivered"] == 20 and outbound(fw)["wire"] == 20
+        for policy in ("lockin", "lockout"):
+            assert RICH in fw.cmd(f"--policy={policy}", "--list-rich-rules").splitlines()
+            assert RICH in fw.cmd("--permanent", f"--policy={policy}", "--list-rich-rules").splitlines()
+        fw.cmd("--reload")
+        assert inbound(fw)["delivered"] == 20 and outbound(fw)["wire"] == 20
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert inbound(fw)["delivered"] == 0 and outbound(fw)["wire"] == 0
+        for policy in ("lockin", "lockout"):
+            assert fw.cmd("--permanent", f"--policy={policy}", "--list-rich-rules") == ""
+
+
+def test_zone_bound_to_the_peer_source_needs_peer(tmp_path):
+    """The peer's address bound to zone drop: that zone, not the
+    interface's, judges its adverts.  Without --peer vrrpfw cannot know
+    (uncertain, open exits 1 naming the zones); with it, open allows VRRP
+    in the source's zone."""
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface, peer = fw.pair.host_if, "192.0.2.2"
+        for layer in ([], ["--permanent"]):
+            fw.cmd(*layer, "--add-protocol=vrrp")
+            fw.cmd(*layer, "--zone=drop", f"--add-source={peer}")
+        assert inbound(fw)["delivered"] == 0
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and out["rules"][0]["runtime"] == "uncertain", out["rules"]
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 1 and any("drop" in w and "--peer" in w for w in out["warnings"]), out
+        assert inbound(fw)["delivered"] == 0
+        rc, out = fw.vrrpfw_json("check", "--iface", iface, "--peer", peer)
+        assert rc == 1 and out["rules"][0]["runtime"] == "missing"
+        assert "zone drop" in out["rules"][0]["detail"]
+        rc, out = fw.vrrpfw_json("open", "--iface", iface, "--peer", peer)
+        assert rc == 0, out
+        assert RICH in fw.cmd("--zone=drop", "--list-rich-rules").splitlines()
+        assert inbound(fw)["delivered"] == 20
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert fw.cmd("--zone=drop", "--list-rich-rules") == ""
+        assert inbound(fw)["delivered"] == 0

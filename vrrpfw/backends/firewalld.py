@@ -260,7 +260,8 @@ class Firewalld:
         if add == bool(present):
             return
         rules = rules + [value] if add else [r for r in rules if not same_rich(r, value)]
-        settings["rich_rules"] = self._dbus.Array(rules, signature="s")
+        # Only the key we change: firewalld applies the keys it is given.
+        settings = {"rich_rules": self._dbus.Array(rules, signature="s")}
         verb, prep = ("adding", "to") if add else ("removing", "from")
         doing = f"{verb} rich rule {value!r} {prep} policy {policy}"
         if layer == "runtime":
@@ -768,7 +769,7 @@ class FirewalldBackend(Backend):
         return FirewalldPermanent(self)
 
     def warnings(self) -> List[str]:
-        notes: List[str] = []
+        notes: List[str] = list(self._notes)
         runtime = self.layer("runtime")
         notes.append(f"firewalld uses its {self.fw_backend} backend; vrrpfw manages "
                      f"{'direct rules' if self.mode == 'direct' else 'a zone allowance'}")
