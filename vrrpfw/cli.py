@@ -10,10 +10,10 @@ on stderr and exit 2, like every other expected error.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from . import __version__
-from .errors import EXIT_ENVIRONMENT, EXIT_USAGE, VrrpfwError
+from .errors import EXIT_ENVIRONMENT, EXIT_USAGE, InputError, VrrpfwError
 
 
 def _import_typer() -> Any:
@@ -49,6 +49,7 @@ app = typer.Typer(
 BACKEND_HELP = "Firewall backend: auto (every layer that filters), iptables, nftables or firewalld."
 IFACE_HELP = "Interface VRRP runs on (repeatable)."
 ZONE_HELP = "firewalld: zone to use (default: the interface's zone)."
+PROVE_HELP = "Also replay this host's firewall in namespaces and send real adverts."
 STATE_HELP = "firewalld: file where vrrpfw records the zone allowances it added."
 
 
@@ -79,17 +80,77 @@ def _emit(result: Any, as_json: bool) -> None:
     raise typer.Exit(result.exit_code)
 
 
-def _call(fn: Callable[..., Any], as_json: bool, **kwargs: Any) -> None:
+def _fail(e: VrrpfwError, as_json: bool) -> None:
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps({"error": str(e), "exit_code": e.exit_code}) + "\n")
+    print(f"vrrpfw: error: {e}", file=sys.stderr)
+    raise typer.Exit(e.exit_code) from None
+
+
+def _call(fn: Callable[..., Any], as_json: bool, prove_with: Optional[Dict[str, Any]] = None,
+          **kwargs: Any) -> None:
+    """Run ``fn``; with ``prove_with`` (the replay's arguments) also replay
+    the host in namespaces and put the proof beside the static verdict."""
     try:
         result = fn(**kwargs)
-    except VrrpfwError as e:
-        if as_json:
-            import json
+        if prove_with is None:
+            _emit(result, as_json)
+            return
+        from .prove import prove
 
-            sys.stdout.write(json.dumps({"error": str(e), "exit_code": e.exit_code}) + "\n")
-        print(f"vrrpfw: error: {e}", file=sys.stderr)
-        raise typer.Exit(e.exit_code) from None
-    _emit(result, as_json)
+        args = dict(prove_with)
+        ifaces = args.pop("interfaces", None) or sorted({r.interface for r in result.rules})
+        if not ifaces:
+            _emit(result, as_json)
+            return
+        proof = prove(ifaces, **args)
+    except VrrpfwError as e:
+        _fail(e, as_json)
+        return
+    _emit_proved(result, proof, as_json)
+
+
+def _emit_proved(result: Any, proof: Any, as_json: bool) -> None:
+    """check --prove: the static verdict's exit code, unless the replay
+    contradicts an "ok" (then 1, said loudly) or could not be built (3).
+    open --dry-run --prove: the replay's verdict on what open would do."""
+    from . import render
+
+    code = result.exit_code
+    notes: List[str] = []
+    if result.command == "check":
+        today_ok = all(i.today is not None and i.today.ok for i in proof.interfaces)
+        if result.ok and not today_ok:
+            code = 1
+            notes.append("the replay contradicts the static verdict: not every advert gets through "
+                         "today (a vrrpfw bug: please report it with `vrrpfw prove --json`)")
+    else:
+        code = max(code, proof.exit_code) if proof.exit_code != 0 else code
+    if proof.exit_code == 3:
+        code = 3
+    if as_json:
+        import json
+
+        doc = {**result.to_dict(), "proof": proof.to_dict(), "exit_code": code}
+        doc["warnings"] = doc["warnings"] + notes
+        sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(render.plain(result) + "proof (replayed in throw-away namespaces):\n")
+        sys.stdout.write(proof.plain())
+        for n in notes:
+            sys.stdout.write(f"warning: {n}\n")
+    raise typer.Exit(code)
+
+
+def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: str,
+                peer: Optional[List[str]], backend: str, as_json: bool) -> Optional[Dict[str, Any]]:
+    if not wanted:
+        return None
+    if not dry_run:
+        _fail(InputError("--prove goes with --dry-run on open (it shows what open would do)"), as_json)
+    return {"interfaces": list(iface or []), "group": group, "peers": list(peer or ()), "backend": backend}
 
 
 @app.command("open", epilog=EXIT_CODES_HELP)
@@ -106,6 +167,7 @@ def open_cmd(
     mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
     force: bool = typer.Option(False, "--force", help="firewalld: direct rules even on nftables."),
+    prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
     peer: Optional[List[str]] = typer.Option(
         None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
@@ -115,7 +177,7 @@ def open_cmd(
     _call(api.open, as_json, interfaces=iface, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file,
-          peers=peer or ())
+          peers=peer or (), prove_with=_prove_args(prove_, dry_run, iface, group, peer, backend, as_json))
 
 
 @app.command("check", epilog=EXIT_CODES_HELP)
@@ -132,13 +194,15 @@ def check_cmd(
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
     peer: Optional[List[str]] = typer.Option(
         None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
+    prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
 ) -> None:
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
     from . import api
 
     _call(api.check, as_json, interfaces=iface or None, group=group, backend=backend,
           persist=not no_persist, persist_file=persist_file, zone=zone, mode=mode,
-          state_file=state_file, peers=peer or ())
+          state_file=state_file, peers=peer or (),
+          prove_with=_prove_args(prove_, True, iface, group, peer, backend, as_json))
 
 
 @app.command("close", epilog=EXIT_CODES_HELP)
