@@ -471,3 +471,19 @@ def test_library_api_with_distribution_default_path(tmp_path):
         assert out["error"] == ["InputError", 2]
         assert out["close"] is True
         assert OURS not in (root / "etc/iptables/rules.v4").read_text()
+
+
+def test_non_root_never_gets_a_false_ok():
+    """As an unprivileged user vrrpfw cannot read the firewall: it must not
+    say "nothing blocks VRRP" (exit 0) on a host whose INPUT policy is DROP,
+    but exit 3 naming what it could not read."""
+    with pair() as p:
+        drop_everything(p.host)
+        for backend in ("auto", "iptables", "nftables"):
+            proc = p.host.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              "--inh-caps=-all", sys.executable, "-m", "vrrpfw", "check", "--iface", p.host_if,
+                              "--no-persist", "--backend", backend, check=False)
+            lines = proc.stderr.strip().splitlines()
+            assert proc.returncode == 3, (backend, proc.stdout, proc.stderr)
+            assert len(lines) == 1 and "root" in lines[0], (backend, lines)
+            assert "nothing blocks" not in proc.stdout + proc.stderr
