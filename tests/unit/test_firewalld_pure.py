@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vrrpfw.backends.firewalld import direct_args, is_seed_direct, rich_allows, rich_rule
+from vrrpfw.backends.firewalld_rules import direct_args, is_seed_direct, rich_allows, rich_rule
 from vrrpfw.errors import PersistFileError
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist.state import StateFile

@@ -1,30 +1,31 @@
-"""firewalld over D-Bus (dbus-python): runtime and permanent, separately.
+"""firewalld over D-Bus: vrrpfw's firewalld backend.
 
 Why two modes: with ``FirewallBackend=iptables`` a direct rule in INPUT is
 evaluated before firewalld's zone chains and works.  With the nftables
 backend (the default since firewalld 0.6) a direct ACCEPT only ends the
 iptables-nft base chain; firewalld's own ``inet firewalld`` table is a
 separate base chain that still rejects the packet, so the admin's classic
-recipe reports success and leaves VRRP blocked.  There we allow VRRP in the
-interface's zone: firewalld's ``vrrp`` service where it exists (2.1.0+),
-else the rich rule ``rule family="ipv4" destination address="GROUP"
-protocol value="vrrp" accept``.
+recipe reports success and leaves VRRP blocked.  There vrrpfw judges
+firewalld's generated table like every other chain on the path (deny rich
+rules, policies, zone targets and source-bound zones included) and adds a
+lowest-priority rich rule to each zone or policy whose chain drops the
+advert (see :mod:`firewalld_rules`).
 
 vrrpfw never calls ``reload()``: it would drop other tools' runtime-only
 changes.  Runtime and permanent configuration are read and changed one by
 one, each only where missing.  Direct rules carry the ``vrrpfw`` comment;
-zone allowances cannot, so :mod:`vrrpfw.persist.state` records which ones
-vrrpfw added and which interfaces asked for them.
+rich rules cannot, so :mod:`vrrpfw.persist.state` records which ones vrrpfw
+added and which interfaces asked for them.  The D-Bus client is
+:mod:`firewalld_dbus`, one layer's zone/direct logic and the permanent
+store :mod:`firewalld_layer`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from ..errors import EnvironmentProblem, InputError
 from ..hostscan import HostScan, firewalld_answers
 from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
 from ..netpath import BaseChain, ChainState, ChainVerdict, PathModel
@@ -32,510 +33,21 @@ from ..persist.state import StateFile
 from ..readers.model import build_model, read_legacy
 from ..readers.nft import read as nft_read
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
+from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
+from .firewalld_dbus import BUS_NAME, Firewalld
+from .firewalld_layer import FirewalldPermanent, _Layer
+from .firewalld_rules import (
+    FW_CHAIN,
+    POLICY_PREFIX,
+    RICH_ADDR,
+    construct_of,
+    describe_target,
+    direct_args,
+    name_construct,
+    top_rich_rule,
+)
 
-BUS_NAME = "org.fedoraproject.FirewallD1"
-PATH = "/org/fedoraproject/FirewallD1"
-CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
-SERVICE = "vrrp"
-ACCEPTING_TARGETS = {"ACCEPT"}
 MAX_ROUNDS = 5
-# Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
-DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
-
-
-def rich_rule(group: str) -> str:
-    return f'rule family="ipv4" destination address="{group}" protocol value="vrrp" accept'
-
-
-# State entries for a policy use this prefix in place of a zone name.
-POLICY_PREFIX = "policy:"
-# The lowest rich-rule priority: evaluated before every deny rule an admin can write.
-TOP_PRIORITY = -32768
-
-
-def top_rich_rule(group: str) -> str:
-    """vrrpfw's allowance on firewalld's nftables backend: a rich rule at
-    the lowest priority, so that it wins over deny rules (priority < 0 or
-    plain reject/drop rules, which firewalld puts before allowances)."""
-    return (f'rule priority="{TOP_PRIORITY}" family="ipv4" destination address="{group}" '
-            'protocol value="vrrp" accept')
-
-
-def same_rich(a: str, b: str) -> bool:
-    return " ".join(a.split()) == " ".join(b.split())
-
-
-_CHAIN_OWNER = re.compile(r"^filter_(IN|OUT)_(policy_)?(.+?)(_pre|_log|_deny|_allow|_post)?$")
-
-
-def construct_of(chain_name: str) -> Optional[str]:
-    """The zone (or ``policy:NAME``) whose chain in firewalld's table holds
-    a rule: ``filter_IN_public_deny`` -> ``public``."""
-    m = _CHAIN_OWNER.match(chain_name)
-    if m is None or m.group(3) in ("", "ZONES", "POLICIES"):
-        return None
-    return (POLICY_PREFIX + m.group(3)) if m.group(2) else m.group(3)
-
-
-def describe_target(target: str) -> str:
-    if target.startswith(POLICY_PREFIX):
-        return f"policy {target[len(POLICY_PREFIX):]}"
-    return f"zone {target}"
-
-
-_FW_CHAIN = re.compile(r"\b(filter_(?:IN|OUT)_[A-Za-z0-9_.-]+):")
-
-
-def _name_construct(m: Any) -> str:
-    """``filter_IN_public_allow:`` -> ``zone public (filter_IN_public_allow):``."""
-    target = construct_of(m.group(1))
-    return f"{describe_target(target)} ({m.group(1)}):" if target else m.group(0)
-
-
-def direct_args(rule: VrrpRule, comment: bool = True) -> List[str]:
-    flag = "-i" if rule.direction is Direction.IN else "-o"
-    args = [flag, rule.interface, "-d", rule.group, "-p", "112"]
-    if comment:
-        args += ["-m", "comment", "--comment", COMMENT]
-    return args + ["-j", "ACCEPT"]
-
-
-_RICH_ADDR = re.compile(r'destination\s+(not\s+)?address="([^"]+)"')
-
-
-def rich_allows(rule_text: str, group: str) -> bool:
-    """Does a rich rule accept VRRP to ``group``?  Only the plain shapes
-    count: a source, a limit or a negation makes it not ours to judge."""
-    text = " ".join(rule_text.split())
-    if not text.endswith(" accept") or "source" in text or "limit" in text:
-        return False
-    if 'family="ipv6"' in text:
-        return False
-    proto = re.search(r'protocol value="([^"]+)"', text)
-    if proto is None or proto.group(1).lower() not in ("vrrp", "112"):
-        return False
-    addr = _RICH_ADDR.search(text)
-    if addr is None:
-        return True
-    if addr.group(1):
-        return False
-    return addr.group(2).split("/")[0] == group and addr.group(2) in (group, f"{group}/32")
-
-
-def is_seed_direct(args: Sequence[str], rule: VrrpRule) -> bool:
-    """A hand-made direct ACCEPT for VRRP on this interface (the recipe)."""
-    words = list(args)
-    flag = "-i" if rule.direction is Direction.IN else "-o"
-    flag_long = "--in-interface" if rule.direction is Direction.IN else "--out-interface"
-    has_iface = any(w in (flag, flag_long) and i + 1 < len(words) and words[i + 1] == rule.interface
-                    for i, w in enumerate(words))
-    has_proto = any(w in ("-p", "--protocol") and i + 1 < len(words)
-                    and words[i + 1].lower() in ("vrrp", "112") for i, w in enumerate(words))
-    accepts = "ACCEPT" in words
-    return has_iface and has_proto and accepts and COMMENT not in words
-
-
-class Firewalld:
-    """Thin D-Bus client; every D-Bus failure becomes one of our errors."""
-
-    def __init__(self) -> None:
-        try:
-            import dbus
-        except ImportError as e:
-            raise BackendUnavailable(f"dbus-python is not installed ({e})") from None
-        self._dbus = dbus
-        try:
-            bus = dbus.SystemBus()
-            obj = bus.get_object(BUS_NAME, PATH, introspect=False)
-            cfg = bus.get_object(BUS_NAME, CONFIG_PATH, introspect=False)
-        except dbus.exceptions.DBusException as e:
-            raise self._map(e, "connecting to firewalld") from None
-        self.bus = bus
-        self.main = dbus.Interface(obj, BUS_NAME)
-        self.zone = dbus.Interface(obj, BUS_NAME + ".zone")
-        self.direct = dbus.Interface(obj, BUS_NAME + ".direct")
-        self.policies = dbus.Interface(obj, BUS_NAME + ".policies")
-        self.policy = dbus.Interface(obj, BUS_NAME + ".policy")
-        self.config = dbus.Interface(cfg, BUS_NAME + ".config")
-        self.config_direct = dbus.Interface(cfg, BUS_NAME + ".config.direct")
-        self.config_props = dbus.Interface(cfg, "org.freedesktop.DBus.Properties")
-        self._zone_cfg: Dict[str, Any] = {}
-
-    def _map(self, e: Any, doing: str) -> Exception:
-        name = e.get_dbus_name() or ""
-        msg = (e.get_dbus_message() or "").strip()
-        if name == BUS_NAME + ".Exception":
-            code = msg.split(":")[0].strip()
-            if code in ("INVALID_ZONE", "INVALID_INTERFACE", "INVALID_SERVICE"):
-                return InputError(f"firewalld: {msg} ({doing})")
-            if code == "ACCESS_DENIED":
-                return EnvironmentProblem(f"firewalld refused {doing}: {msg} (lockdown mode?)")
-            return BackendError(f"firewalld failed {doing}: {msg}")
-        if name.endswith((".ServiceUnknown", ".NameHasNoOwner")):
-            return BackendUnavailable("firewalld is not running (nothing owns "
-                                      f"{BUS_NAME} on the system bus)")
-        if name.endswith((".AccessDenied", ".AuthFailed", ".NotAuthorized")) or "NotAuthorized" in name:
-            return EnvironmentProblem(f"D-Bus or polkit denied {doing}: {msg} (run vrrpfw as root)")
-        if name.endswith((".NoReply", ".Disconnected", ".NoServer", ".FileNotFound", ".Timeout")):
-            return EnvironmentProblem(f"firewalld stopped answering while {doing}: {msg}")
-        return BackendError(f"D-Bus error while {doing}: {name}: {msg}")
-
-    def call(self, doing: str, fn: Callable[..., Any], *args: Any, ok_codes: Tuple[str, ...] = ()) -> Any:
-        try:
-            return fn(*args, timeout=DBUS_TIMEOUT)
-        except self._dbus.exceptions.DBusException as e:
-            msg = (e.get_dbus_message() or "").strip()
-            if ok_codes and msg.split(":")[0].strip() in ok_codes:
-                return None  # ALREADY_ENABLED / NOT_ENABLED: someone got there first
-            raise self._map(e, doing) from None
-
-    # -- facts --------------------------------------------------------------
-    def backend(self) -> str:
-        return str(self.call("reading FirewallBackend", self.config_props.Get,
-                             BUS_NAME + ".config", "FirewallBackend"))
-
-    def default_zone(self, layer: str) -> str:
-        if layer == "runtime":
-            return str(self.call("reading the default zone", self.main.getDefaultZone))
-        return str(self.call("reading the permanent default zone", self.config_props.Get,
-                             BUS_NAME + ".config", "DefaultZone"))
-
-    def zone_of(self, layer: str, iface: str) -> str:
-        api = self.zone if layer == "runtime" else self.config
-        return str(self.call(f"finding the zone of {iface}", api.getZoneOfInterface, iface))
-
-    def zones(self, layer: str) -> List[str]:
-        if layer == "runtime":
-            return [str(z) for z in self.call("listing zones", self.zone.getZones)]
-        return [str(z) for z in self.call("listing zones", self.config.getZoneNames)]
-
-    def knows_service(self, layer: str, name: str) -> bool:
-        if layer == "runtime":
-            names = self.call("listing services", self.main.listServices)
-        else:
-            names = self.call("listing services", self.config.getServiceNames)
-        return name in [str(n) for n in names]
-
-    def lockdown(self) -> bool:
-        return bool(self.call("querying lockdown", self.policies.queryLockdown))
-
-    def zone_cfg(self, zone: str) -> Any:
-        if zone not in self._zone_cfg:
-            path = self.call(f"finding permanent zone {zone}", self.config.getZoneByName, zone)
-            obj = self.bus.get_object(BUS_NAME, path, introspect=False)
-            self._zone_cfg[zone] = self._dbus.Interface(obj, BUS_NAME + ".config.zone")
-        return self._zone_cfg[zone]
-
-    def target(self, layer: str, zone: str) -> str:
-        if layer == "runtime":
-            settings = self.call(f"reading zone {zone}", self.zone.getZoneSettings2, zone)
-            return str(settings.get("target", "default"))
-        return str(self.call(f"reading zone {zone}", self.zone_cfg(zone).getTarget))
-
-    def interfaces(self, layer: str, zone: str) -> List[str]:
-        if layer == "runtime":
-            return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getInterfaces, zone)]
-        return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getInterfaces)]
-
-    def _policy_cfg(self, policy: str) -> Any:
-        path = self.call(f"finding permanent policy {policy}", self.config.getPolicyByName, policy)
-        obj = self.bus.get_object(BUS_NAME, path, introspect=False)
-        return self._dbus.Interface(obj, BUS_NAME + ".config.policy")
-
-    def policy_settings(self, layer: str, policy: str) -> Dict[str, Any]:
-        doing = f"reading policy {policy}"
-        if layer == "runtime":
-            return dict(self.call(doing, self.policy.getPolicySettings, policy))
-        return dict(self.call(doing, self._policy_cfg(policy).getSettings))
-
-    def policy_rich_rules(self, layer: str, policy: str) -> List[str]:
-        return [str(r) for r in self.policy_settings(layer, policy).get("rich_rules", [])]
-
-    def policy_change(self, layer: str, add: bool, policy: str, value: str) -> None:
-        """Policies have no add/remove call per rich rule: read, edit, write back."""
-        settings = self.policy_settings(layer, policy)
-        rules = [str(r) for r in settings.get("rich_rules", [])]
-        present = [r for r in rules if same_rich(r, value)]
-        if add == bool(present):
-            return
-        rules = rules + [value] if add else [r for r in rules if not same_rich(r, value)]
-        # Only the key we change: firewalld applies the keys it is given.
-        settings = {"rich_rules": self._dbus.Array(rules, signature="s")}
-        verb, prep = ("adding", "to") if add else ("removing", "from")
-        doing = f"{verb} rich rule {value!r} {prep} policy {policy}"
-        if layer == "runtime":
-            self.call(doing, self.policy.setPolicySettings, policy, settings)
-        else:
-            self.call(doing, self._policy_cfg(policy).update, settings)
-
-    def has(self, layer: str, zone: str, kind: str, value: str) -> bool:
-        """An unknown service or protocol just means: not allowed that way."""
-        if zone.startswith(POLICY_PREFIX):
-            return any(same_rich(r, value) for r in self.policy_rich_rules(layer, zone[len(POLICY_PREFIX):]))
-        doing = f"querying zone {zone}"
-        unknown = ("INVALID_SERVICE", "INVALID_PROTOCOL", "INVALID_RULE")
-        if layer == "runtime":
-            fn = {"service": self.zone.queryService, "rich": self.zone.queryRichRule,
-                  "protocol": self.zone.queryProtocol}[kind]
-            return bool(self.call(doing, fn, zone, value, ok_codes=unknown))
-        z = self.zone_cfg(zone)
-        fn = {"service": z.queryService, "rich": z.queryRichRule, "protocol": z.queryProtocol}[kind]
-        return bool(self.call(doing, fn, value, ok_codes=unknown))
-
-    def rich_rules(self, layer: str, zone: str) -> List[str]:
-        if layer == "runtime":
-            return [str(r) for r in self.call(f"reading zone {zone}", self.zone.getRichRules, zone)]
-        return [str(r) for r in self.call(f"reading zone {zone}", self.zone_cfg(zone).getRichRules)]
-
-    def change(self, layer: str, add: bool, zone: str, kind: str, value: str) -> None:
-        if zone.startswith(POLICY_PREFIX):
-            self.policy_change(layer, add, zone[len(POLICY_PREFIX):], value)
-            return
-        doing = f"{'adding' if add else 'removing'} {kind} {value!r} {'to' if add else 'from'} zone {zone}"
-        ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
-        if layer == "runtime":
-            if kind == "service":
-                fn = self.zone.addService if add else self.zone.removeService
-            else:
-                fn = self.zone.addRichRule if add else self.zone.removeRichRule
-            args: Tuple[Any, ...] = (zone, value, 0) if add else (zone, value)
-            self.call(doing, fn, *args, ok_codes=ok)
-            return
-        z = self.zone_cfg(zone)
-        if kind == "service":
-            fn = z.addService if add else z.removeService
-        else:
-            fn = z.addRichRule if add else z.removeRichRule
-        self.call(doing, fn, value, ok_codes=ok)
-
-    def direct_rules(self, layer: str) -> List[Tuple[str, str, str, int, List[str]]]:
-        api = self.direct if layer == "runtime" else self.config_direct
-        out = []
-        for ipv, table, chain, prio, args in self.call("listing direct rules", api.getAllRules):
-            out.append((str(ipv), str(table), str(chain), int(prio), [str(a) for a in args]))
-        return out
-
-    def direct_change(self, layer: str, add: bool, chain: str, prio: int, args: Sequence[str]) -> None:
-        api = self.direct if layer == "runtime" else self.config_direct
-        fn = api.addRule if add else api.removeRule
-        ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
-        self.call(f"{'adding' if add else 'removing'} a direct rule in {chain}", fn,
-                  "ipv4", "filter", chain, prio, self._dbus.Array(list(args), signature="s"), ok_codes=ok)
-
-
-class _Layer:
-    """Where one layer (runtime or permanent) stands for one rule."""
-
-    def __init__(self, fw: Firewalld, state: StateFile, mode: str, layer: str, zone_opt: Optional[str]):
-        self.fw, self.state, self.mode, self.layer, self.zone_opt = fw, state, mode, layer, zone_opt
-        self.notes: List[str] = []
-        self._zone_memo: Dict[str, str] = {}
-
-    def zone_for(self, iface: str) -> str:
-        if self.zone_opt:
-            return self.zone_opt
-        if iface not in self._zone_memo:
-            zone = self.fw.zone_of(self.layer, iface)
-            if not zone:
-                zone = self.fw.default_zone(self.layer)
-                self.notes.append(f"interface {iface} is in no zone ({self.layer}); firewalld "
-                                  f"applies the default zone {zone}, so vrrpfw uses it")
-            self._zone_memo[iface] = zone
-        return self._zone_memo[iface]
-
-    def allowance(self, rule: VrrpRule) -> Tuple[str, str]:
-        """(kind, value) vrrpfw adds for this rule in zone mode."""
-        if rule.group == DEFAULT_GROUP4 and self.fw.knows_service(self.layer, SERVICE):
-            return "service", SERVICE
-        return "rich", rich_rule(rule.group)
-
-    def status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
-        """(state, detail, our handles) of one rule in this layer."""
-        if self.mode == "direct":
-            return self._direct_status(rule)
-        ours: List[Any] = self._our_direct(rule)
-        if rule.direction is Direction.OUT:
-            return Runtime.ALLOWED_BY_OTHER, "firewalld zones do not filter outbound traffic", ours
-        zone = self.zone_for(rule.interface)
-        found = None
-        for entry in self.state.entries:
-            if entry.layer == self.layer and entry.zone == zone and rule.interface in entry.interfaces:
-                if self.fw.has(self.layer, zone, entry.kind, entry.value) and \
-                        (entry.kind == "service" or rich_allows(entry.value, rule.group)):
-                    ours.append(("zone", self.layer, zone, entry.kind, entry.value))
-                    found = found or f"zone {zone}: {entry.kind} {entry.value}"
-        if found:
-            return Runtime.ALLOWED, found, ours
-        other = self._other_allowance(zone, rule.group)
-        if other:
-            return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", ours
-        return Runtime.MISSING, f"zone {zone} rejects VRRP", ours
-
-    def _other_allowance(self, zone: str, group: str) -> Optional[str]:
-        target = self.fw.target(self.layer, zone)
-        if target in ACCEPTING_TARGETS or zone == "trusted":
-            return f"zone {zone} (target {target})"
-        if group == DEFAULT_GROUP4 and self.fw.has(self.layer, zone, "service", SERVICE):
-            return f"service {SERVICE} in zone {zone}"
-        for proto in ("vrrp", "112"):
-            if self.fw.has(self.layer, zone, "protocol", proto):
-                return f"protocol {proto} in zone {zone}"
-        for text in self.fw.rich_rules(self.layer, zone):
-            if rich_allows(text, group):
-                return f"rich rule '{text}' in zone {zone}"
-        return None
-
-    def _our_direct(self, rule: VrrpRule) -> List[Any]:
-        want = direct_args(rule)
-        return [("direct", self.layer, chain, prio, args)
-                for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer)
-                if ipv == "ipv4" and table == "filter" and chain == rule.chain and args == want]
-
-    def _direct_status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
-        ours = self._our_direct(rule)
-        if ours:
-            return Runtime.ALLOWED, f"direct rule in {rule.chain}", ours
-        for ipv, table, chain, _prio, args in self.fw.direct_rules(self.layer):
-            if ipv == "ipv4" and table == "filter" and chain == rule.chain and is_seed_direct(args, rule):
-                return Runtime.ALLOWED_BY_OTHER, f"already allowed by direct rule: {' '.join(args)}", []
-        if rule.direction is Direction.IN:
-            zone = self.zone_for(rule.interface)
-            other = self._other_allowance(zone, rule.group)
-            if other:
-                return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", []
-        return Runtime.MISSING, "", []
-
-    def seed_rules(self) -> List[Tuple[str, int, List[str]]]:
-        """Hand-made direct ACCEPTs for VRRP (any interface) in this layer."""
-        out = []
-        for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer):
-            if ipv != "ipv4" or table != "filter" or COMMENT in args:
-                continue
-            words = [a.lower() for a in args]
-            if "accept" in words and any(w in ("vrrp", "112") for w in words):
-                out.append((chain, prio, args))
-        return out
-
-    def apply(self, changes: Sequence[Change]) -> List[str]:
-        """Make changes in this layer; returns what was done, as text."""
-        done: List[str] = []
-        for ch in changes:
-            if ch.action is Action.DELETE:
-                done += self._delete(ch.rule, ch.handle)
-        for ch in changes:
-            if ch.action is Action.INSERT:
-                done += self._insert(ch.rule, ch.handle)
-        return done
-
-    def recorded(self, rule: VrrpRule) -> List[Any]:
-        """vrrpfw's allowances for ``rule`` in this layer, as recorded when it
-        added them and still present in firewalld."""
-        return [("zone", self.layer, e.zone, e.kind, e.value) for e in self.state.entries
-                if e.layer == self.layer and rule.interface in e.interfaces
-                and (e.kind != "rich" or rich_allows(e.value, rule.group)
-                     or e.value == top_rich_rule(rule.group))
-                and self.fw.has(self.layer, e.zone, e.kind, e.value)]
-
-    def _insert(self, rule: VrrpRule, target: Optional[str] = None) -> List[str]:
-        if target is not None:  # judged from the generated table: the zone or policy that drops
-            value = top_rich_rule(rule.group)
-            if self.fw.has(self.layer, target, "rich", value):
-                if self.state.find(self.layer, target, "rich", value) is not None:
-                    self.state.add(self.layer, target, "rich", value, rule.interface)
-                return []
-            self.fw.change(self.layer, True, target, "rich", value)
-            self.state.add(self.layer, target, "rich", value, rule.interface)
-            return [f"{self.layer}: {describe_target(target)}: add rich rule {value}"]
-        if self.mode == "direct":
-            self.fw.direct_change(self.layer, True, rule.chain, 0, direct_args(rule))
-            return [f"{self.layer}: direct ipv4 filter {rule.chain} 0 {' '.join(direct_args(rule))}"]
-        zone = self.zone_for(rule.interface)
-        kind, value = self.allowance(rule)
-        added = []
-        if not self.fw.has(self.layer, zone, kind, value):
-            self.fw.change(self.layer, True, zone, kind, value)
-            added.append(f"{self.layer}: zone {zone}: add {kind} {value}")
-            self.state.add(self.layer, zone, kind, value, rule.interface)
-        elif self.state.find(self.layer, zone, kind, value) is not None:
-            self.state.add(self.layer, zone, kind, value, rule.interface)  # ours already: share it
-        return added
-
-    def _delete(self, rule: VrrpRule, handle: Any) -> List[str]:
-        if handle[0] == "direct":
-            _, _, chain, prio, args = handle
-            self.fw.direct_change(self.layer, False, chain, prio, args)
-            return [f"{self.layer}: remove direct ipv4 filter {chain} {prio} {' '.join(args)}"]
-        _, _, zone, kind, value = handle
-        if self.state.release(self.layer, zone, kind, value, rule.interface):
-            self.fw.change(self.layer, False, zone, kind, value)
-            return [f"{self.layer}: zone {zone}: remove {kind} {value}"]
-        return []
-
-
-class FirewalldPermanent(Persister):
-    """firewalld's permanent configuration, changed through D-Bus."""
-
-    def __init__(self, backend: FirewalldBackend) -> None:
-        self.b = backend
-        self.path = "firewalld permanent configuration"
-        self.restorer = "firewalld"
-        self.note = None
-
-    def load(self) -> None:
-        self.b.ensure_loaded()
-
-    def _layer(self) -> _Layer:
-        return self.b.layer("permanent")
-
-    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
-        layer = self._layer()
-        if self.b.path_mode():
-            # Every allowance vrrpfw made at runtime is in the permanent
-            # configuration too, so a reload gives the same verdict.
-            return {r.key for r in rules
-                    if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r.group))
-                           for t in self.b.targets.get(r.key, []))
-                    and (self.b.targets.get(r.key) or layer.status(r)[0] is not Runtime.MISSING)}
-        return {r.key for r in rules
-                if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
-
-    def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
-        layer = self._layer()
-        if self.b.path_mode():
-            return {r.key for r in rules if layer.recorded(r)}
-        return {r.key for r in rules if layer.status(r)[2]}
-
-    def discover(self) -> List[VrrpRule]:
-        return self.b.discover_layer("permanent")
-
-    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
-        layer = self._layer()
-        changes: List[Change] = []
-        for r in rules:
-            if self.b.path_mode():
-                if op == "open":
-                    value = top_rich_rule(r.group)
-                    changes += [Change(Action.INSERT, r, t) for t in self.b.targets.get(r.key, [])
-                                if not layer.fw.has("permanent", t, "rich", value)]
-                else:
-                    changes += [Change(Action.DELETE, r, h) for h in layer.recorded(r)]
-                continue
-            state, _, ours = layer.status(r)
-            if op == "open" and state is Runtime.MISSING:
-                changes.append(Change(Action.INSERT, r))
-            elif op == "close":
-                changes.extend(Change(Action.DELETE, r, h) for h in ours)
-        if op == "close" and self.b.options.remove_seed:
-            changes.extend(self.b.seed_changes("permanent"))
-        if not changes:
-            return PersistPlan(False)
-        diff = "\n".join(self.b.describe_in("permanent", c) for c in changes) + "\n"
-        return PersistPlan(True, diff, changes)
-
-    def commit(self, plan: PersistPlan) -> None:
-        self._layer().apply(plan.payload)
-        self.b.state.save()
 
 
 class FirewalldBackend(Backend):
@@ -655,7 +167,7 @@ class FirewalldBackend(Backend):
             self.targets[st.rule.key] = list(dict.fromkeys(recorded + targets))
             if st.state is Runtime.ALLOWED_BY_OTHER and st.ours:
                 st.state = Runtime.ALLOWED
-            st.detail = _FW_CHAIN.sub(_name_construct, st.detail)
+            st.detail = FW_CHAIN.sub(name_construct, st.detail)
         return statuses
 
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
@@ -674,7 +186,7 @@ class FirewalldBackend(Backend):
             if e.layer != name:
                 continue
             group = DEFAULT_GROUP4
-            m = _RICH_ADDR.search(e.value) if e.kind == "rich" else None
+            m = RICH_ADDR.search(e.value) if e.kind == "rich" else None
             if m:
                 group = m.group(2).split("/")[0]
             for iface in e.interfaces:

@@ -1,0 +1,205 @@
+"""A thin firewalld D-Bus client (dbus-python): every D-Bus failure becomes
+one of vrrpfw's errors, every call has a timeout, and "already there" or
+"not there" answers are not failures."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, List, Sequence, Tuple
+
+from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from .firewalld_rules import POLICY_PREFIX, same_rich
+
+BUS_NAME = "org.fedoraproject.FirewallD1"
+PATH = "/org/fedoraproject/FirewallD1"
+CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
+# Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
+DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
+
+
+class Firewalld:
+    """Thin D-Bus client; every D-Bus failure becomes one of our errors."""
+
+    def __init__(self) -> None:
+        try:
+            import dbus
+        except ImportError as e:
+            raise BackendUnavailable(f"dbus-python is not installed ({e})") from None
+        self._dbus = dbus
+        try:
+            bus = dbus.SystemBus()
+            obj = bus.get_object(BUS_NAME, PATH, introspect=False)
+            cfg = bus.get_object(BUS_NAME, CONFIG_PATH, introspect=False)
+        except dbus.exceptions.DBusException as e:
+            raise self._map(e, "connecting to firewalld") from None
+        self.bus = bus
+        self.main = dbus.Interface(obj, BUS_NAME)
+        self.zone = dbus.Interface(obj, BUS_NAME + ".zone")
+        self.direct = dbus.Interface(obj, BUS_NAME + ".direct")
+        self.policies = dbus.Interface(obj, BUS_NAME + ".policies")
+        self.policy = dbus.Interface(obj, BUS_NAME + ".policy")
+        self.config = dbus.Interface(cfg, BUS_NAME + ".config")
+        self.config_direct = dbus.Interface(cfg, BUS_NAME + ".config.direct")
+        self.config_props = dbus.Interface(cfg, "org.freedesktop.DBus.Properties")
+        self._zone_cfg: Dict[str, Any] = {}
+
+    def _map(self, e: Any, doing: str) -> Exception:
+        name = e.get_dbus_name() or ""
+        msg = (e.get_dbus_message() or "").strip()
+        if name == BUS_NAME + ".Exception":
+            code = msg.split(":")[0].strip()
+            if code in ("INVALID_ZONE", "INVALID_INTERFACE", "INVALID_SERVICE"):
+                return InputError(f"firewalld: {msg} ({doing})")
+            if code == "ACCESS_DENIED":
+                return EnvironmentProblem(f"firewalld refused {doing}: {msg} (lockdown mode?)")
+            return BackendError(f"firewalld failed {doing}: {msg}")
+        if name.endswith((".ServiceUnknown", ".NameHasNoOwner")):
+            return BackendUnavailable("firewalld is not running (nothing owns "
+                                      f"{BUS_NAME} on the system bus)")
+        if name.endswith((".AccessDenied", ".AuthFailed", ".NotAuthorized")) or "NotAuthorized" in name:
+            return EnvironmentProblem(f"D-Bus or polkit denied {doing}: {msg} (run vrrpfw as root)")
+        if name.endswith((".NoReply", ".Disconnected", ".NoServer", ".FileNotFound", ".Timeout")):
+            return EnvironmentProblem(f"firewalld stopped answering while {doing}: {msg}")
+        return BackendError(f"D-Bus error while {doing}: {name}: {msg}")
+
+    def call(self, doing: str, fn: Callable[..., Any], *args: Any, ok_codes: Tuple[str, ...] = ()) -> Any:
+        try:
+            return fn(*args, timeout=DBUS_TIMEOUT)
+        except self._dbus.exceptions.DBusException as e:
+            msg = (e.get_dbus_message() or "").strip()
+            if ok_codes and msg.split(":")[0].strip() in ok_codes:
+                return None  # ALREADY_ENABLED / NOT_ENABLED: someone got there first
+            raise self._map(e, doing) from None
+
+    # -- facts --------------------------------------------------------------
+    def backend(self) -> str:
+        return str(self.call("reading FirewallBackend", self.config_props.Get,
+                             BUS_NAME + ".config", "FirewallBackend"))
+
+    def default_zone(self, layer: str) -> str:
+        if layer == "runtime":
+            return str(self.call("reading the default zone", self.main.getDefaultZone))
+        return str(self.call("reading the permanent default zone", self.config_props.Get,
+                             BUS_NAME + ".config", "DefaultZone"))
+
+    def zone_of(self, layer: str, iface: str) -> str:
+        api = self.zone if layer == "runtime" else self.config
+        return str(self.call(f"finding the zone of {iface}", api.getZoneOfInterface, iface))
+
+    def zones(self, layer: str) -> List[str]:
+        if layer == "runtime":
+            return [str(z) for z in self.call("listing zones", self.zone.getZones)]
+        return [str(z) for z in self.call("listing zones", self.config.getZoneNames)]
+
+    def knows_service(self, layer: str, name: str) -> bool:
+        if layer == "runtime":
+            names = self.call("listing services", self.main.listServices)
+        else:
+            names = self.call("listing services", self.config.getServiceNames)
+        return name in [str(n) for n in names]
+
+    def lockdown(self) -> bool:
+        return bool(self.call("querying lockdown", self.policies.queryLockdown))
+
+    def zone_cfg(self, zone: str) -> Any:
+        if zone not in self._zone_cfg:
+            path = self.call(f"finding permanent zone {zone}", self.config.getZoneByName, zone)
+            obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+            self._zone_cfg[zone] = self._dbus.Interface(obj, BUS_NAME + ".config.zone")
+        return self._zone_cfg[zone]
+
+    def target(self, layer: str, zone: str) -> str:
+        if layer == "runtime":
+            settings = self.call(f"reading zone {zone}", self.zone.getZoneSettings2, zone)
+            return str(settings.get("target", "default"))
+        return str(self.call(f"reading zone {zone}", self.zone_cfg(zone).getTarget))
+
+    def interfaces(self, layer: str, zone: str) -> List[str]:
+        if layer == "runtime":
+            return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getInterfaces, zone)]
+        return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getInterfaces)]
+
+    def _policy_cfg(self, policy: str) -> Any:
+        path = self.call(f"finding permanent policy {policy}", self.config.getPolicyByName, policy)
+        obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+        return self._dbus.Interface(obj, BUS_NAME + ".config.policy")
+
+    def policy_settings(self, layer: str, policy: str) -> Dict[str, Any]:
+        doing = f"reading policy {policy}"
+        if layer == "runtime":
+            return dict(self.call(doing, self.policy.getPolicySettings, policy))
+        return dict(self.call(doing, self._policy_cfg(policy).getSettings))
+
+    def policy_rich_rules(self, layer: str, policy: str) -> List[str]:
+        return [str(r) for r in self.policy_settings(layer, policy).get("rich_rules", [])]
+
+    def policy_change(self, layer: str, add: bool, policy: str, value: str) -> None:
+        """Policies have no add/remove call per rich rule: read, edit, write back."""
+        settings = self.policy_settings(layer, policy)
+        rules = [str(r) for r in settings.get("rich_rules", [])]
+        present = [r for r in rules if same_rich(r, value)]
+        if add == bool(present):
+            return
+        rules = rules + [value] if add else [r for r in rules if not same_rich(r, value)]
+        # Only the key we change: firewalld applies the keys it is given.
+        settings = {"rich_rules": self._dbus.Array(rules, signature="s")}
+        verb, prep = ("adding", "to") if add else ("removing", "from")
+        doing = f"{verb} rich rule {value!r} {prep} policy {policy}"
+        if layer == "runtime":
+            self.call(doing, self.policy.setPolicySettings, policy, settings)
+        else:
+            self.call(doing, self._policy_cfg(policy).update, settings)
+
+    def has(self, layer: str, zone: str, kind: str, value: str) -> bool:
+        """An unknown service or protocol just means: not allowed that way."""
+        if zone.startswith(POLICY_PREFIX):
+            return any(same_rich(r, value) for r in self.policy_rich_rules(layer, zone[len(POLICY_PREFIX):]))
+        doing = f"querying zone {zone}"
+        unknown = ("INVALID_SERVICE", "INVALID_PROTOCOL", "INVALID_RULE")
+        if layer == "runtime":
+            fn = {"service": self.zone.queryService, "rich": self.zone.queryRichRule,
+                  "protocol": self.zone.queryProtocol}[kind]
+            return bool(self.call(doing, fn, zone, value, ok_codes=unknown))
+        z = self.zone_cfg(zone)
+        fn = {"service": z.queryService, "rich": z.queryRichRule, "protocol": z.queryProtocol}[kind]
+        return bool(self.call(doing, fn, value, ok_codes=unknown))
+
+    def rich_rules(self, layer: str, zone: str) -> List[str]:
+        if layer == "runtime":
+            return [str(r) for r in self.call(f"reading zone {zone}", self.zone.getRichRules, zone)]
+        return [str(r) for r in self.call(f"reading zone {zone}", self.zone_cfg(zone).getRichRules)]
+
+    def change(self, layer: str, add: bool, zone: str, kind: str, value: str) -> None:
+        if zone.startswith(POLICY_PREFIX):
+            self.policy_change(layer, add, zone[len(POLICY_PREFIX):], value)
+            return
+        doing = f"{'adding' if add else 'removing'} {kind} {value!r} {'to' if add else 'from'} zone {zone}"
+        ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
+        if layer == "runtime":
+            if kind == "service":
+                fn = self.zone.addService if add else self.zone.removeService
+            else:
+                fn = self.zone.addRichRule if add else self.zone.removeRichRule
+            args: Tuple[Any, ...] = (zone, value, 0) if add else (zone, value)
+            self.call(doing, fn, *args, ok_codes=ok)
+            return
+        z = self.zone_cfg(zone)
+        if kind == "service":
+            fn = z.addService if add else z.removeService
+        else:
+            fn = z.addRichRule if add else z.removeRichRule
+        self.call(doing, fn, value, ok_codes=ok)
+
+    def direct_rules(self, layer: str) -> List[Tuple[str, str, str, int, List[str]]]:
+        api = self.direct if layer == "runtime" else self.config_direct
+        out = []
+        for ipv, table, chain, prio, args in self.call("listing direct rules", api.getAllRules):
+            out.append((str(ipv), str(table), str(chain), int(prio), [str(a) for a in args]))
+        return out
+
+    def direct_change(self, layer: str, add: bool, chain: str, prio: int, args: Sequence[str]) -> None:
+        api = self.direct if layer == "runtime" else self.config_direct
+        fn = api.addRule if add else api.removeRule
+        ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
+        self.call(f"{'adding' if add else 'removing'} a direct rule in {chain}", fn,
+                  "ipv4", "filter", chain, prio, self._dbus.Array(list(args), signature="s"), ok_codes=ok)

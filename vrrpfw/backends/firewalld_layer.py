@@ -1,0 +1,241 @@
+"""One firewalld layer (runtime or permanent) for vrrpfw's rules: where an
+allowance is, adding and removing it with the record of what vrrpfw added;
+and the permanent configuration as vrrpfw's persistence store."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
+
+from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
+from ..persist.state import StateFile
+from ..results import Action, Runtime
+from .base import Change, Key, Persister, PersistPlan
+from .firewalld_dbus import Firewalld
+from .firewalld_rules import (
+    describe_target,
+    direct_args,
+    is_seed_direct,
+    rich_allows,
+    rich_rule,
+    top_rich_rule,
+)
+
+if TYPE_CHECKING:
+    from .firewalld import FirewalldBackend
+
+SERVICE = "vrrp"
+ACCEPTING_TARGETS = {"ACCEPT"}
+
+
+class _Layer:
+    """Where one layer (runtime or permanent) stands for one rule."""
+
+    def __init__(self, fw: Firewalld, state: StateFile, mode: str, layer: str, zone_opt: Optional[str]):
+        self.fw, self.state, self.mode, self.layer, self.zone_opt = fw, state, mode, layer, zone_opt
+        self.notes: List[str] = []
+        self._zone_memo: Dict[str, str] = {}
+
+    def zone_for(self, iface: str) -> str:
+        if self.zone_opt:
+            return self.zone_opt
+        if iface not in self._zone_memo:
+            zone = self.fw.zone_of(self.layer, iface)
+            if not zone:
+                zone = self.fw.default_zone(self.layer)
+                self.notes.append(f"interface {iface} is in no zone ({self.layer}); firewalld "
+                                  f"applies the default zone {zone}, so vrrpfw uses it")
+            self._zone_memo[iface] = zone
+        return self._zone_memo[iface]
+
+    def allowance(self, rule: VrrpRule) -> Tuple[str, str]:
+        """(kind, value) vrrpfw adds for this rule in zone mode."""
+        if rule.group == DEFAULT_GROUP4 and self.fw.knows_service(self.layer, SERVICE):
+            return "service", SERVICE
+        return "rich", rich_rule(rule.group)
+
+    def status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
+        """(state, detail, our handles) of one rule in this layer."""
+        if self.mode == "direct":
+            return self._direct_status(rule)
+        ours: List[Any] = self._our_direct(rule)
+        if rule.direction is Direction.OUT:
+            return Runtime.ALLOWED_BY_OTHER, "firewalld zones do not filter outbound traffic", ours
+        zone = self.zone_for(rule.interface)
+        found = None
+        for entry in self.state.entries:
+            if entry.layer == self.layer and entry.zone == zone and rule.interface in entry.interfaces:
+                if self.fw.has(self.layer, zone, entry.kind, entry.value) and \
+                        (entry.kind == "service" or rich_allows(entry.value, rule.group)):
+                    ours.append(("zone", self.layer, zone, entry.kind, entry.value))
+                    found = found or f"zone {zone}: {entry.kind} {entry.value}"
+        if found:
+            return Runtime.ALLOWED, found, ours
+        other = self._other_allowance(zone, rule.group)
+        if other:
+            return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", ours
+        return Runtime.MISSING, f"zone {zone} rejects VRRP", ours
+
+    def _other_allowance(self, zone: str, group: str) -> Optional[str]:
+        target = self.fw.target(self.layer, zone)
+        if target in ACCEPTING_TARGETS or zone == "trusted":
+            return f"zone {zone} (target {target})"
+        if group == DEFAULT_GROUP4 and self.fw.has(self.layer, zone, "service", SERVICE):
+            return f"service {SERVICE} in zone {zone}"
+        for proto in ("vrrp", "112"):
+            if self.fw.has(self.layer, zone, "protocol", proto):
+                return f"protocol {proto} in zone {zone}"
+        for text in self.fw.rich_rules(self.layer, zone):
+            if rich_allows(text, group):
+                return f"rich rule '{text}' in zone {zone}"
+        return None
+
+    def _our_direct(self, rule: VrrpRule) -> List[Any]:
+        want = direct_args(rule)
+        return [("direct", self.layer, chain, prio, args)
+                for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer)
+                if ipv == "ipv4" and table == "filter" and chain == rule.chain and args == want]
+
+    def _direct_status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
+        ours = self._our_direct(rule)
+        if ours:
+            return Runtime.ALLOWED, f"direct rule in {rule.chain}", ours
+        for ipv, table, chain, _prio, args in self.fw.direct_rules(self.layer):
+            if ipv == "ipv4" and table == "filter" and chain == rule.chain and is_seed_direct(args, rule):
+                return Runtime.ALLOWED_BY_OTHER, f"already allowed by direct rule: {' '.join(args)}", []
+        if rule.direction is Direction.IN:
+            zone = self.zone_for(rule.interface)
+            other = self._other_allowance(zone, rule.group)
+            if other:
+                return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", []
+        return Runtime.MISSING, "", []
+
+    def seed_rules(self) -> List[Tuple[str, int, List[str]]]:
+        """Hand-made direct ACCEPTs for VRRP (any interface) in this layer."""
+        out = []
+        for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer):
+            if ipv != "ipv4" or table != "filter" or COMMENT in args:
+                continue
+            words = [a.lower() for a in args]
+            if "accept" in words and any(w in ("vrrp", "112") for w in words):
+                out.append((chain, prio, args))
+        return out
+
+    def apply(self, changes: Sequence[Change]) -> List[str]:
+        """Make changes in this layer; returns what was done, as text."""
+        done: List[str] = []
+        for ch in changes:
+            if ch.action is Action.DELETE:
+                done += self._delete(ch.rule, ch.handle)
+        for ch in changes:
+            if ch.action is Action.INSERT:
+                done += self._insert(ch.rule, ch.handle)
+        return done
+
+    def recorded(self, rule: VrrpRule) -> List[Any]:
+        """vrrpfw's allowances for ``rule`` in this layer, as recorded when it
+        added them and still present in firewalld."""
+        return [("zone", self.layer, e.zone, e.kind, e.value) for e in self.state.entries
+                if e.layer == self.layer and rule.interface in e.interfaces
+                and (e.kind != "rich" or rich_allows(e.value, rule.group)
+                     or e.value == top_rich_rule(rule.group))
+                and self.fw.has(self.layer, e.zone, e.kind, e.value)]
+
+    def _insert(self, rule: VrrpRule, target: Optional[str] = None) -> List[str]:
+        if target is not None:  # judged from the generated table: the zone or policy that drops
+            value = top_rich_rule(rule.group)
+            if self.fw.has(self.layer, target, "rich", value):
+                if self.state.find(self.layer, target, "rich", value) is not None:
+                    self.state.add(self.layer, target, "rich", value, rule.interface)
+                return []
+            self.fw.change(self.layer, True, target, "rich", value)
+            self.state.add(self.layer, target, "rich", value, rule.interface)
+            return [f"{self.layer}: {describe_target(target)}: add rich rule {value}"]
+        if self.mode == "direct":
+            self.fw.direct_change(self.layer, True, rule.chain, 0, direct_args(rule))
+            return [f"{self.layer}: direct ipv4 filter {rule.chain} 0 {' '.join(direct_args(rule))}"]
+        zone = self.zone_for(rule.interface)
+        kind, value = self.allowance(rule)
+        added = []
+        if not self.fw.has(self.layer, zone, kind, value):
+            self.fw.change(self.layer, True, zone, kind, value)
+            added.append(f"{self.layer}: zone {zone}: add {kind} {value}")
+            self.state.add(self.layer, zone, kind, value, rule.interface)
+        elif self.state.find(self.layer, zone, kind, value) is not None:
+            self.state.add(self.layer, zone, kind, value, rule.interface)  # ours already: share it
+        return added
+
+    def _delete(self, rule: VrrpRule, handle: Any) -> List[str]:
+        if handle[0] == "direct":
+            _, _, chain, prio, args = handle
+            self.fw.direct_change(self.layer, False, chain, prio, args)
+            return [f"{self.layer}: remove direct ipv4 filter {chain} {prio} {' '.join(args)}"]
+        _, _, zone, kind, value = handle
+        if self.state.release(self.layer, zone, kind, value, rule.interface):
+            self.fw.change(self.layer, False, zone, kind, value)
+            return [f"{self.layer}: zone {zone}: remove {kind} {value}"]
+        return []
+
+
+class FirewalldPermanent(Persister):
+    """firewalld's permanent configuration, changed through D-Bus."""
+
+    def __init__(self, backend: FirewalldBackend) -> None:
+        self.b = backend
+        self.path = "firewalld permanent configuration"
+        self.restorer = "firewalld"
+        self.note = None
+
+    def load(self) -> None:
+        self.b.ensure_loaded()
+
+    def _layer(self) -> _Layer:
+        return self.b.layer("permanent")
+
+    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        layer = self._layer()
+        if self.b.path_mode():
+            # Every allowance vrrpfw made at runtime is in the permanent
+            # configuration too, so a reload gives the same verdict.
+            return {r.key for r in rules
+                    if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r.group))
+                           for t in self.b.targets.get(r.key, []))
+                    and (self.b.targets.get(r.key) or layer.status(r)[0] is not Runtime.MISSING)}
+        return {r.key for r in rules
+                if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
+
+    def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        layer = self._layer()
+        if self.b.path_mode():
+            return {r.key for r in rules if layer.recorded(r)}
+        return {r.key for r in rules if layer.status(r)[2]}
+
+    def discover(self) -> List[VrrpRule]:
+        return self.b.discover_layer("permanent")
+
+    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
+        layer = self._layer()
+        changes: List[Change] = []
+        for r in rules:
+            if self.b.path_mode():
+                if op == "open":
+                    value = top_rich_rule(r.group)
+                    changes += [Change(Action.INSERT, r, t) for t in self.b.targets.get(r.key, [])
+                                if not layer.fw.has("permanent", t, "rich", value)]
+                else:
+                    changes += [Change(Action.DELETE, r, h) for h in layer.recorded(r)]
+                continue
+            state, _, ours = layer.status(r)
+            if op == "open" and state is Runtime.MISSING:
+                changes.append(Change(Action.INSERT, r))
+            elif op == "close":
+                changes.extend(Change(Action.DELETE, r, h) for h in ours)
+        if op == "close" and self.b.options.remove_seed:
+            changes.extend(self.b.seed_changes("permanent"))
+        if not changes:
+            return PersistPlan(False)
+        diff = "\n".join(self.b.describe_in("permanent", c) for c in changes) + "\n"
+        return PersistPlan(True, diff, changes)
+
+    def commit(self, plan: PersistPlan) -> None:
+        self._layer().apply(plan.payload)
+        self.b.state.save()
