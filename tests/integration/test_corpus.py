@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 
 import pytest
 from corpus_stats import record
+from netns import ns_names
 
 from vrrpfw.replica import Delivery, Replica, replica, snapshot_from_files
 
@@ -76,6 +77,11 @@ def ruleset(r: Replica) -> str:
     return legacy + "\n---\n" + nft
 
 
+def replicas() -> set:
+    """Namespaces of replicas (this test's and prove's)."""
+    return {n for n in ns_names() if n.startswith(("vph", "vpp"))}
+
+
 def outcome(d: Delivery) -> Dict[str, int]:
     return {"in": min(p.arrived for p in d.inbound.values()), "out": d.outbound.arrived}
 
@@ -113,6 +119,20 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
                 f"{before[direction]}/{COUNT}: {out['rules']}")
         ok = all(verdict[d] in PASSING for d in verdict)
         assert (rc == 0) == ok, (rc, verdict)
+
+        # vrrpfw prove, run on the replica as if it were the host: its replay
+        # must see what the packets did, and leave no namespace or rule behind.
+        spaces = replicas()
+        proc = r.host.run([sys.executable, "-m", "vrrpfw", "prove", "--iface", IFACE, "--json",
+                           "--count", str(COUNT), *peer_args], check=False, timeout=180)
+        proof = json.loads(proc.stdout)
+        assert replicas() == spaces and ruleset(r) == original
+        (today,) = proof["interfaces"]
+        seen = {"in": min(v["arrived"] for v in today["today"]["inbound"].values()),
+                "out": today["today"]["outbound"]["arrived"]}
+        for direction in ("in", "out"):
+            if before[direction] in (0, COUNT):  # rate limits make partial outcomes vary
+                assert seen[direction] == before[direction], (direction, before, proof)
 
         firewalld = "table inet firewalld" in (snap.nft_ruleset or "")
         rc, out, err = vrrpfw(r, "open", *peer_args)

@@ -248,3 +248,26 @@ def test_iptables_nft_and_native_chains_persist_to_their_own_files(tmp_path):
         fresh.host.run("nft", "-f", "-", stdin=conf.read_text().replace(p.host_if, fresh.host_if))
         fresh.host.run("iptables-nft-restore", stdin=saved.replace(p.host_if, fresh.host_if))
         assert adverts(fresh.peer, fresh.peer_if, fresh.host, fresh.host_if)["delivered"] == 20
+
+
+def test_own_rule_recognised_after_iptables_nft_save_and_restore():
+    """What every boot does on an iptables-nft host: save, then restore.
+    vrrpfw's rule comes back with its comment as an xt compat match that
+    nft's JSON shows by name only; vrrpfw must still call it its own, and
+    close must remove it (not say ok while VRRP still passes)."""
+    with pair() as p:
+        p.host.run("iptables-nft", "-P", "INPUT", "DROP")
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
+        assert rc == 0, out
+        saved = p.host.run("iptables-nft-save").stdout
+        assert "--comment vrrpfw" in saved
+        p.host.run("iptables-nft-restore", stdin=saved)
+        listing = p.host.run("nft", "-j", "list", "chain", "ip", "filter", "INPUT").stdout
+        assert '"xt"' in listing and '"comment"' in listing  # the representation this test is about
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["rules"][0]["runtime"] == "allowed", out["rules"]
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--no-persist")
+        assert rc == 0 and out["changed"] is True, out
+        assert "vrrpfw" not in p.host.run("iptables-nft-save").stdout
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
