@@ -95,7 +95,7 @@ def rich_table(result: Result, stream: IO[str]) -> None:
         for col in ("dir", "interface", "group", "chain", "runtime", "persisted", "detail"):
             table.add_column(col)
         for rep in result.rules:
-            good = rep.runtime.value in ("allowed", "allowed-by-other", "absent")
+            good = rep.runtime.value in ("allowed", "allowed-by-other", "allowed-by-policy", "absent")
             table.add_row(
                 rep.direction, rep.interface, rep.group, rep.chain,
                 f"[{'green' if good else 'red'}]{_state(rep.runtime.value, rep.action, result.dry_run)}[/]",

@@ -42,7 +42,7 @@ def describe_scan(scan: HostScan) -> str:
     if scan.nft_error:
         nft = f"unknown ({scan.nft_error})"
     variant = scan.iptables_variant or "not installed"
-    return (f"legacy iptables tables: {legacy}; nf_tables chains filtering input/output: {nft}; "
+    return (f"legacy iptables tables: {legacy}; nf_tables chains that may drop on VRRP's path: {nft}; "
             f"`iptables` command: {variant}")
 
 
