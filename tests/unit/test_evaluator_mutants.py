@@ -559,3 +559,36 @@ def test_vrrpfw_key():
     assert vrrpfw_key(ours(chain="postrouting", **out), anywhere=True) == ("out", "eth1", "224.0.0.18")
     assert vrrpfw_key(ours(chain="OUTPUT", in_iface=None, out_iface="!eth1")) is None
     assert vrrpfw_key(ours(chain="OUTPUT", in_iface="eth0", out_iface="eth1"), anywhere=True) is None
+
+
+def test_more_edges():
+    assert match_extension(ext("addrtype", src_type="LOCAL", dst_type="MULTICAST"), IN) is M
+    underscored = Match("addrtype", (("src_type", ("LOCAL",)), ("dst-type", ("MULTICAST",))))
+    assert match_extension(underscored, IN) is M
+    assert match_iface("eth+", "ewan0") is N and match_iface("eth+", "etx0") is N
+    assert match_rule(R("DROP", in_iface="XX+"), OUT) is N  # no input interface at all on output
+    assert match_rule(R("DROP", out_iface="XX+"), IN) is N
+    for key, value, actual, want in (("iifname", "eth*", "etx0", N), ("oifname", "eth*", "eth0", Y),
+                                     ("protocol", "vrrp", "112", Y), ("ttl", "0xff", "255", Y),
+                                     ("frag_off", "0x0", "0", Y), ("l4proto", "1-2-3", "112", M)):
+        assert member(key, value, actual) is want, (key, value)
+    # A certain RETURN above a dropping policy, with a doubt: the policy is the reason.
+    d = ev([MAYBE_ACCEPT, R("RETURN")], "DROP")
+    assert (d.outcome, d.reason) == (Outcome.UNCERTAIN, "policy")
+
+
+def test_depth_counts_under_a_maybe_jump():
+    def maybe_nested(n):
+        chains = {f"C{i}": [R(f"C{i + 1}", chain=f"C{i}")] for i in range(1, n)}
+        chains[f"C{n}"] = [R("ACCEPT", chain=f"C{n}")]
+        return ev([R("C1", **MAYBE_SRC)], "ACCEPT", **chains)
+
+    assert maybe_nested(MAX_DEPTH).outcome is Outcome.POLICY
+    d = maybe_nested(MAX_DEPTH + 1)
+    assert (d.outcome, d.reason) == (Outcome.UNCERTAIN, "jump to C1 may drop it")
+
+
+def test_loop_under_a_maybe_jump_is_found_at_the_looping_jump():
+    ra, rb, rc = R("B", chain="A"), R("C", chain="B"), R("A", chain="C")
+    d = ev([R("A", **MAYBE_SRC)], "ACCEPT", A=[ra], B=[rb], C=[rc])
+    assert (d.outcome, d.rule) == (Outcome.UNCERTAIN, rc)

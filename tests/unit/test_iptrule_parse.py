@@ -134,3 +134,13 @@ def test_parse_save():
     assert parse_save("-A INPUT -j DROP\n:INPUT DROP\n") == {}  # outside a table
     assert parse_save("* nat \n:POSTROUTING ACCEPT\n") == {"nat": {"POSTROUTING": ("ACCEPT", [])}}
     assert parse_save("*filter\n:INPUT\n") == {"filter": {"INPUT": (None, [])}}
+
+
+def test_more_parse_edges():
+    assert parse_rule("-I INPUT") == FwRule("INPUT", text="-I INPUT")
+    assert parse_rule('[1:2] -A INPUT -m comment --comment "x]y" -j DROP').comment == "x]y"
+    assert parse_rule("-A INPUT -m").matches == ()
+    assert parse_rule("-A INPUT -m limit").matches == (Match("limit"),)
+    assert parse_rule("-A INPUT -s 10.0.0.1").src == "10.0.0.1/32"
+    fw = parse_rule("-A INPUT -m a --x 1 ! --y 2")
+    assert fw.matches == (Match("a", (("x", ("1",)), ("y", ("!", "2")))),)

@@ -277,3 +277,18 @@ def test_writable_chains():
     v = judge(m, RULE_IN)
     assert writable_chains(v, lambda c: True) == {ChainId("legacy", "ip", "filter", "INPUT")}
     assert writable_chains(v, lambda c: c.id.layer == "nft") == set()
+
+
+def test_more_path_edges():
+    # vrrpfw's rule in an nft chain (lower-case name) is still ours.
+    nft_ours = FwRule("input", protocol="vrrp", dst="224.0.0.18/32", in_iface="eth0", matches=COMMENTED,
+                      target="ACCEPT")
+    c = chain("input", layer="nft", family="inet", table="t", rules=[nft_ours], policy="DROP")
+    v = judge_chain(c, RULE_IN, Packet(Direction.IN, "eth0", "224.0.0.18"))
+    assert v.state is ChainState.OURS and v.ours == [nft_ours]
+    # A notrack in a netdev chain bound to the advert's interface counts.
+    bound = chain("ingress", Hook.INGRESS, [FwRule("ingress", effects=("NOTRACK",))], layer="nft",
+                  family="netdev", devices=("eth0",))
+    assert packet_for(PathModel([bound]), RULE_IN).ct_state is None
+    deep = {f"C{i}": [FwRule(f"C{i}", target=f"C{i + 1}")] for i in range(70)}
+    assert len(list(reachable_rules(chain(rules=[FwRule("INPUT", target="C0")], user=deep)))) == 65

@@ -415,3 +415,33 @@ def test_convert_table_with_compat_resolver():
     assert t.chains["input"][2].target == "X"  # not decoded: converted as it is
     items = [i for i in table_items() if "rule" not in i or i["rule"]["chain"] == "input"]
     assert not convert_table("ip", "filter", items, lambda c, p: None).iptables_nft
+
+
+def test_more_conversion_edges():
+    with pytest.raises(_Unknown):
+        _key({"fib": {"result": "type"}})
+    with pytest.raises(_Unknown):
+        _key({"fib": {"result": "oif"}})
+    assert _field_value("oifname", "eth*") == "eth+"
+    assert _show({"set": "ab"}) == "{ ab }"
+    with pytest.raises(_Unknown) as e:
+        _value({"weird": "x" * 100}, {})
+    assert len(str(e.value)) == 60
+    groups = ["224.0.0.18", "239.0.0.0/8"]
+    assert _value(["@groups"], SETS) == groups and _value({"set": "@groups"}, SETS) == groups
+    assert _value({"elem": {"val": "@groups"}}, SETS) == groups
+    one_set = {"a": NftSet("a", ["x"]), "b": NftSet("b", ["y"])}
+    assert _value({"concat": ["@a", "@b"]}, one_set) == ["x . y"]
+    assert _value({"range": ["@a", "@b"]}, one_set) == ["x-y"]
+    assert _vmap_entries({"set": [["@a", "accept"]]}, one_set) == [("x", "accept")]
+    assert convert_rule("c", {}, {})[0].target == ""
+
+
+def test_convert_table_more():
+    t = convert_table("inet", "t", table_items())
+    assert t.sets["ifs"].name == "ifs" and t.chains["late"][0].chain == "late"
+    decoded = FwRule("x", target="DROP")
+    items = [{"rule": {"chain": "new", "handle": 1, "expr": [{"xt": {"type": "match", "name": "foo"}}]}},
+             {"rule": {"chain": "new", "handle": 2}}]
+    t = convert_table("ip", "filter", items, lambda c, p: decoded)
+    assert [r.handle for r in t.chains["new"]] == [1, 2]
