@@ -22,6 +22,8 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
     python3 python3-venv python3-pip
     python3-typer python3-rich python3-iptables python3-dbus python3-pytest
+    # the property test (tests/integration/test_property.py) generates rulesets with it
+    python3-hypothesis
     iptables nftables iproute2 util-linux
     # the firewalld and keepalived tests run these inside namespaces, on a private bus
     firewalld dbus keepalived tcpdump
@@ -72,7 +74,7 @@ if [ ! -x .venv-newest/bin/python ]; then
     "$NEWEST_PY" -m venv .venv-newest
 fi
 pip_quiet .venv-newest/bin/pip install --upgrade pip
-pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest ruff mypy
+pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest hypothesis ruff mypy
 pip_quiet .venv-newest/bin/pip install --no-deps -e .
 
 # Oldest supported Python, where the machine has one (pyenv on this image).
