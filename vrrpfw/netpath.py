@@ -19,7 +19,7 @@ kernel, backends write, and this module only judges.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .chaineval import (
@@ -192,6 +192,26 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark, src_net)
 
 
+# nf_conntrack's own hooks on prerouting and output (NF_IP_PRI_CONNTRACK).
+CONNTRACK_PRIORITY = -200
+
+
+def ct_state_at(chain: BaseChain, state: Optional[str]) -> Optional[str]:
+    """The conntrack state a chain sees.  Before conntrack has run (netdev
+    ingress, and prerouting/output chains below priority -200, such as the
+    raw table) the packet has no entry: netfilter reports it ``invalid``.
+    At -200 itself the order is not defined: unknown.  On egress the entry
+    made at output is still attached."""
+    if chain.hook is Hook.INGRESS:
+        return "invalid"
+    if chain.hook in (Hook.PREROUTING, Hook.OUTPUT):
+        if chain.priority < CONNTRACK_PRIORITY:
+            return "invalid"
+        if chain.priority == CONNTRACK_PRIORITY:
+            return None
+    return state
+
+
 def _ours_in(chain: BaseChain, rule: VrrpRule) -> List[FwRule]:
     return [r for r in chain.rules if vrrpfw_key(r, anywhere=True) == rule.key]
 
@@ -237,7 +257,7 @@ def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     ``src_net``: where it is not, the network it lies in."""
     pkt = packet_for(model, rule, src, src_net)
     chains = [c for c in model.on_path(rule.direction, rule.interface) if only is None or only(c)]
-    verdicts = [judge_chain(c, rule, pkt) for c in chains]
+    verdicts = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state))) for c in chains]
     return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
 
 
