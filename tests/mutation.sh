@@ -6,7 +6,7 @@
 # [tool.mutmut] in pyproject.toml.  mutmut lives in its own venv
 # (.venv-mutmut, made here when missing) so it never reaches the project's
 # requirements.  Prints killed/total, the percentage and the survivors;
-# exits 1 below MIN_SCORE percent (default 90).  About 12 minutes on 2 cores.
+# exits 1 below MIN_SCORE percent (default 90).  About 8 to 12 minutes on 2 cores.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
