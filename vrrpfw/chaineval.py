@@ -458,6 +458,12 @@ def evaluate(
         if doubts and policy != "ACCEPT":
             # A maybe-accept above a dropping policy: can't say.
             return Decision(Outcome.UNCERTAIN, None, policy, reason or "policy", doubts)
+        unjudged = [d for d in doubts if _unjudged(d, lookup)]
+        if unjudged:
+            # A rule that may hand the packet to a queue (or anything we do
+            # not judge) comes before the ACCEPT policy: it may drop it.
+            return Decision(Outcome.UNCERTAIN, unjudged[0], policy,
+                            f"target {unjudged[0].target} is not judged by vrrpfw", doubts)
         return Decision(Outcome.POLICY, None, policy, f"chain policy {policy}", doubts)
     return Decision(outcome, rule, policy, reason, doubts)
 
@@ -479,7 +485,7 @@ def _walk(
         if target in NON_TERMINATING:
             continue
         if target in ACCEPTING:
-            if certain and not _could_drop(doubts):
+            if certain and not _could_drop(doubts, lookup):
                 return Outcome.ACCEPT, rule, "accepted"
             if certain:
                 return Outcome.UNCERTAIN, rule, "an earlier rule may drop it"
@@ -524,10 +530,25 @@ def _walk(
     return Outcome.RETURN, None, ""
 
 
-def _could_drop(doubts: List[FwRule]) -> bool:
-    return any(d.target not in ACCEPTING for d in doubts)
+def _unjudged(rule: FwRule, lookup: ChainLookup) -> bool:
+    """A target vrrpfw does not judge (NFQUEUE, an unreadable verdict map,
+    an unknown extension): where it may apply, anything may happen."""
+    return (rule.target not in ACCEPTING and rule.target not in DROPPING and rule.target != "RETURN"
+            and lookup(rule.target) is None)
 
 
+def _could_drop(doubts: List[FwRule], lookup: ChainLookup) -> bool:
+    """Could one of the rules that may have applied before have kept the
+    packet from a later ACCEPT?  A maybe-accept could not; a maybe-jump (not
+    goto) is only kept as a doubt when its chain certainly accepts, so it
+    could not either; a return, a goto or an unjudged target could."""
+    for d in doubts:
+        if d.target in ACCEPTING:
+            continue
+        if not d.goto and d.target not in DROPPING and d.target != "RETURN" and lookup(d.target) is not None:
+            continue
+        return True
+    return False
 
 Key = Tuple[str, str, str]  # (direction, interface, group)
 

@@ -83,6 +83,11 @@ def parse_rule(line: str) -> Optional[FwRule]:
             in_target = True
             i += 2
             continue
+        if tok in ("-f", "--fragment"):
+            matches.append(Match("never" if not neg else "always"))  # adverts are never fragments
+            neg = False
+            i += 1
+            continue
         if tok.startswith("--"):
             words: List[str] = ["!"] if neg else []
             neg = False
@@ -96,9 +101,6 @@ def parse_rule(line: str) -> Optional[FwRule]:
                 current[1].append((tok[2:], tuple(words)))
             i = j
             continue
-        if tok in ("-f", "--fragment"):
-            matches.append(Match("never" if not neg else "always"))  # adverts are never fragments
-            neg = False
         i += 1
     close_match()
     effects: Tuple[str, ...] = ()

@@ -481,8 +481,8 @@ def test_non_root_never_gets_a_false_ok():
         drop_everything(p.host)
         for backend in ("auto", "iptables", "nftables"):
             proc = p.host.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                              "--inh-caps=-all", sys.executable, "-m", "vrrpfw", "check", "--iface", p.host_if,
-                              "--no-persist", "--backend", backend, check=False)
+                              "--inh-caps=-all", sys.executable, "-m", "vrrpfw", "check",
+                              "--iface", p.host_if, "--no-persist", "--backend", backend, check=False)
             lines = proc.stderr.strip().splitlines()
             assert proc.returncode == 3, (backend, proc.stdout, proc.stderr)
             assert len(lines) == 1 and "root" in lines[0], (backend, lines)

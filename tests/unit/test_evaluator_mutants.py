@@ -432,9 +432,29 @@ def test_unknown_targets():
 
 
 def test_could_drop():
-    assert not _could_drop([])
-    assert not _could_drop([MAYBE_ACCEPT, R("SNAT")])
-    assert _could_drop([MAYBE_ACCEPT, R("RETURN")])
+    chains = {"SUB": [R("ACCEPT", chain="SUB")]}.get
+    assert not _could_drop([], chains)
+    assert not _could_drop([MAYBE_ACCEPT, R("SNAT")], chains)
+    assert _could_drop([MAYBE_ACCEPT, R("RETURN")], chains)
+    assert not _could_drop([R("SUB")], chains)  # a maybe-jump into a chain that accepts
+    assert _could_drop([R("SUB", goto=True)], chains)
+    assert _could_drop([R("NFQUEUE")], chains)
+
+
+def test_unjudged_target_before_an_accept_policy_is_uncertain():
+    """NFQUEUE with no listener drops: a rule that may queue the advert
+    leaves even an ACCEPT policy undecided."""
+    queue = FwRule("INPUT", src="198.51.100.0/24", target="NFQUEUE")
+    d = evaluate([queue], "ACCEPT", Packet(Direction.IN, "eth0", "224.0.0.18"), lambda name: None)
+    assert d.outcome is Outcome.UNCERTAIN and d.rule is queue
+
+
+def test_maybe_jump_into_an_accepting_chain_then_accept_is_certain():
+    sub = [FwRule("SUB", target="ACCEPT")]
+    rules = [FwRule("INPUT", src="198.51.100.0/24", target="SUB"),
+             FwRule("INPUT", target="ACCEPT", text="all")]
+    d = evaluate(rules, "DROP", Packet(Direction.IN, "eth0", "224.0.0.18"), {"SUB": sub}.get)
+    assert d.outcome is Outcome.ACCEPT and d.rule.text == "all"
 
 
 def test_jump_and_return():

@@ -144,3 +144,11 @@ def test_more_parse_edges():
     assert parse_rule("-A INPUT -s 10.0.0.1").src == "10.0.0.1/32"
     fw = parse_rule("-A INPUT -m a --x 1 ! --y 2")
     assert fw.matches == (Match("a", (("x", ("1",)), ("y", ("!", "2")))),)
+
+
+def test_fragment_in_either_spelling_never_matches_an_advert():
+
+
+    for spelling in ("-f", "--fragment"):
+        assert parse_rule(f"-A INPUT {spelling} -j DROP").matches == (Match("never"),)
+        assert parse_rule(f"-A INPUT ! {spelling} -j DROP").matches == (Match("always"),)
