@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 import pytest
 from corpus_stats import record
 from netns import ns_names
+from replaycheck import PASSING, agrees, ruleset, vrrpfw_json
 
 from vrrpfw.replica import Delivery, Replica, replica, snapshot_from_files
 
@@ -30,8 +31,6 @@ CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 SUFFIXES = ("legacy", "iptnft", "nft")
 IFACE = "eth1"
 COUNT = 5
-PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}
-BLOCKED = {"missing", "shadowed"}
 
 
 def cases() -> Dict[str, Dict[str, str]]:
@@ -58,23 +57,7 @@ def header(files: Dict[str, str], key: str) -> Optional[str]:
 
 
 def vrrpfw(r: Replica, *args: str) -> tuple:
-    proc = r.host.run([sys.executable, "-m", "vrrpfw", *args, "--iface", IFACE, "--no-persist", "--json"],
-                      check=False, timeout=120)
-    try:
-        return proc.returncode, json.loads(proc.stdout), proc.stderr
-    except ValueError:
-        raise AssertionError(f"vrrpfw {args}: no JSON: {proc.stdout}\n{proc.stderr}") from None
-
-
-def ruleset(r: Replica) -> str:
-    """Legacy and nft rules without counters, and without the elements of
-    dynamic sets (traffic adds to them)."""
-    legacy = r.host.run(["iptables-legacy-save"], check=False).stdout
-    legacy = "\n".join(line.split(" [")[0] for line in legacy.splitlines() if not line.startswith("#"))
-    nft = r.host.run(["nft", "-s", "list", "ruleset"]).stdout
-    if "flags dynamic" in nft:
-        nft = "\n".join(line for line in nft.splitlines() if "elements = " not in line)
-    return legacy + "\n---\n" + nft
+    return vrrpfw_json(r, IFACE, *args)
 
 
 def replicas() -> set:
@@ -89,14 +72,6 @@ def outcome(d: Delivery) -> Dict[str, int]:
 def states(out: dict) -> Dict[str, str]:
     """Per direction, the path verdict (every backend reports the same path)."""
     return {rule["direction"]: rule["runtime"] for rule in out.get("rules", [])}
-
-
-def agrees(state: str, arrived: int) -> bool:
-    if state in PASSING:
-        return arrived == COUNT
-    if state in BLOCKED:
-        return arrived == 0
-    return state == "uncertain"
 
 
 @pytest.mark.parametrize("stem", sorted(CASES))
@@ -114,7 +89,7 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
         assert set(verdict) == {"in", "out"}, (out, err)
         for direction in ("in", "out"):
             record(stem, direction, verdict[direction], before[direction], COUNT)
-            assert agrees(verdict[direction], before[direction]), (
+            assert agrees(verdict[direction], [before[direction]], COUNT), (
                 f"{stem} {direction}: vrrpfw says {verdict[direction]}, the kernel delivered "
                 f"{before[direction]}/{COUNT}: {out['rules']}")
         ok = all(verdict[d] in PASSING for d in verdict)
