@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 from .chaineval import (
     MARKING,
@@ -251,12 +251,12 @@ def combine(verdicts: Sequence[ChainVerdict], unread: Sequence[str]) -> Runtime:
 
 
 def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
-          only: Optional[Callable[[BaseChain], bool]] = None, src_net: Optional[str] = None) -> PathVerdict:
+          src_net: Optional[str] = None) -> PathVerdict:
     """What every chain on ``rule``'s path does to the advert, and the sum.
     ``src``: the peer's address inbound (our own outbound) where known;
     ``src_net``: where it is not, the network it lies in."""
     pkt = packet_for(model, rule, src, src_net)
-    chains = [c for c in model.on_path(rule.direction, rule.interface) if only is None or only(c)]
+    chains = model.on_path(rule.direction, rule.interface)
     verdicts = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state))) for c in chains]
     return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
 
@@ -284,9 +284,3 @@ def responsible(chain: BaseChain) -> str:
     if chain.id.layer == "legacy":
         return "iptables"
     return "firewalld" if chain.owner == "firewalld" else "nftables"
-
-
-def writable_chains(verdict: PathVerdict, accept: Callable[[BaseChain], bool]) -> Set[ChainId]:
-    """Chains where vrrpfw must (re)insert its rule: on the path, owned by
-    the caller's layer, and not certainly letting the advert through."""
-    return {v.chain.id for v in verdict.chains if accept(v.chain) and not v.state.passes}

@@ -23,7 +23,6 @@ from vrrpfw.netpath import (
     packet_for,
     reachable_rules,
     responsible,
-    writable_chains,
 )
 from vrrpfw.results import Runtime
 
@@ -224,8 +223,6 @@ def test_judge_whole_path():
     assert v.state is Runtime.ALLOWED and v.rule == RULE_IN and v.unread == []
     assert [cv.chain.id.name for cv in v.chains] == ["PREROUTING", "INPUT", "input"]
     assert [cv.state for cv in v.chains] == [ChainState.POLICY, ChainState.OURS, ChainState.POLICY]
-    only_nft = judge(model_in(), RULE_IN, only=lambda c: c.id.layer == "nft")
-    assert only_nft.state is Runtime.ALLOWED_BY_POLICY and len(only_nft.chains) == 1
     out = judge(model_in(), RULE_OUT)
     assert out.state is Runtime.ALLOWED and [cv.chain.id.name for cv in out.chains] == ["OUTPUT"]
     m = model_in()
@@ -267,16 +264,6 @@ def test_judge_peers():
                            policy="DROP")])
     assert judge_peers(own, RULE_OUT, [bad], local).state is Runtime.ALLOWED_BY_OTHER
     assert judge_peers(own, RULE_OUT, [bad]).state is Runtime.UNCERTAIN
-
-
-def test_writable_chains():
-    v = judge(model_in(), RULE_IN)
-    assert writable_chains(v, lambda c: True) == set()
-    m = model_in()
-    m.chains[1].rules = []
-    v = judge(m, RULE_IN)
-    assert writable_chains(v, lambda c: True) == {ChainId("legacy", "ip", "filter", "INPUT")}
-    assert writable_chains(v, lambda c: c.id.layer == "nft") == set()
 
 
 def test_more_path_edges():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, ConcurrentChange
@@ -30,8 +30,6 @@ from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .iptc_loader import load_iptc
 from .xtables_lock import xtables_lock
-
-Handle = Tuple[FwRule, Any]  # our view, python-iptables' rule
 
 
 class IptablesSaveFile(Persister):
