@@ -480,8 +480,10 @@ def test_non_root_never_gets_a_false_ok():
     with pair() as p:
         drop_everything(p.host)
         for backend in ("auto", "iptables", "nftables"):
+            # Debian's own python3 (with its typer and rich): a pyenv interpreter under /root
+            # is not readable by the unprivileged user.
             proc = p.host.run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                              "--inh-caps=-all", sys.executable, "-m", "vrrpfw", "check",
+                              "--inh-caps=-all", "/usr/bin/python3", "-m", "vrrpfw", "check",
                               "--iface", p.host_if, "--no-persist", "--backend", backend, check=False)
             lines = proc.stderr.strip().splitlines()
             assert proc.returncode == 3, (backend, proc.stdout, proc.stderr)
