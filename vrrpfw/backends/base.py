@@ -75,6 +75,9 @@ class PersistPlan:
     changed: bool
     diff: str = ""
     payload: Any = None
+    # Keys of the rules the plan persists (open) or removes (close), where the
+    # store cannot stage a plan without applying it: dry-run predicts from them.
+    keys: Set[Key] = field(default_factory=set)
 
 
 class Persister(abc.ABC):
@@ -84,6 +87,14 @@ class Persister(abc.ABC):
     path: str  # shown to the admin: a file, or a description of the store
     restorer: Optional[str] = None
     note: Optional[str] = None
+    # True where commit() only stages the plan in memory (saved files: the run
+    # writes each file once at its end), so dry-run can stage and measure.
+    stages: ClassVar[bool] = False
+
+    def lock_paths(self) -> List[str]:
+        """Files this store reads and rewrites; the run locks them from load
+        to commit (:mod:`vrrpfw.persist.lock`)."""
+        return []
 
     @abc.abstractmethod
     def load(self) -> None:
@@ -152,6 +163,11 @@ class Backend(abc.ABC):
 
     def persister(self) -> Optional[Persister]:
         return None
+
+    def lock_paths(self) -> List[str]:
+        """Files the backend itself rewrites during a run (firewalld's
+        state.json); locked like persisters' files, for the whole run."""
+        return []
 
     def warnings(self) -> List[str]:
         return []
