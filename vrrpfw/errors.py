@@ -9,7 +9,9 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_NOT_ALLOWED = 1  # something missing, shadowed, partial or ineffective
 EXIT_USAGE = 2  # bad usage or input; nothing was changed
-EXIT_ENVIRONMENT = 3  # backend unavailable, not root, lock timeout, bad file
+EXIT_ENVIRONMENT = 3  # backend unavailable, not root, lock timeout, bad file; nothing changed
+EXIT_INTERNAL = 4  # an unexpected error (a vrrpfw bug): state unknown, run `vrrpfw check`
+TRACEBACK_ENV = "VRRPFW_TRACEBACK"  # set to 1 to see the traceback of an unexpected error
 
 
 class VrrpfwError(Exception):
