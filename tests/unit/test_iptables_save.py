@@ -77,7 +77,14 @@ def test_filter_without_builtin_chain_declarations():
     text = "*filter\n:CUSTOM - [0:0]\n-A CUSTOM -j RETURN\nCOMMIT\n"
     new = ips.add_rules(ips.parse(text), [IN])
     assert ":INPUT ACCEPT [0:0]\n" in new and ips.rule_line(IN) in new
-    assert ips.parse(new)  # still structurally valid
+    # Still one structurally valid filter section (parse() returns a dataclass,
+    # which is always truthy, so check what it found): our rule inside it,
+    # once, and the admin's chain still declared.
+    doc = ips.parse(new)
+    assert [s.name for s in doc.sections] == ["filter"]
+    assert {"INPUT", "CUSTOM"} <= set(doc.section("filter").chains)
+    assert [k for _, k in ips.filter_keys(doc)] == [IN.key]
+    assert ips.remove_rules(doc, None).count("-A CUSTOM -j RETURN\n") == 1
 
 
 def test_recognises_iptables_save_spelling_of_our_rule():
