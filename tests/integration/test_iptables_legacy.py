@@ -11,6 +11,8 @@ import sys
 import pytest
 from netns import adverts, namespace, pair
 
+import vrrpfw.api as vrrpfw_api
+
 pytestmark = pytest.mark.integration
 
 OURS = "--comment vrrpfw"
@@ -281,20 +283,79 @@ def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
         assert p.host.legacy_save() == opened and path.read_text() == saved
 
 
+# Runs the vrrpfw CLI with python-iptables' Table.commit wrapped: every
+# libiptc commit vrrpfw makes is counted (one JSON line per commit in LOG:
+# {"ok": bool}), and with RACE=first or RACE=every a foreign writer on its own
+# xtables lock file adds a rule to filter INPUT just before the commit, so the
+# kernel sees the table changed under vrrpfw's snapshot (EAGAIN) for real.
+# NO_RETRY=1 sets vrrpfw.api.COMMIT_ATTEMPTS to 1: retries disabled.
+COUNTING_VRRPFW = r"""
+import json, os, subprocess, sys
+from vrrpfw.backends.iptc_loader import load_iptc
+iptc = load_iptc()
+log, race, their_lock = os.environ["LOG"], os.environ.get("RACE", "never"), os.environ.get("THEIR_LOCK", "")
+real = iptc.Table.commit
+seen = []
+def commit(self):
+    seen.append(1)
+    if race == "every" or (race == "first" and len(seen) == 1):
+        n = len(seen)
+        subprocess.run(["iptables-legacy", "-w", "-A", "INPUT", "-s", f"198.51.100.{n}/32", "-p", "tcp",
+                        "--dport", str(20000 + n), "-j", "ACCEPT"],
+                       check=True, env=dict(os.environ, XTABLES_LOCKFILE=their_lock))
+    ok = False
+    try:
+        result = real(self)
+        ok = True
+        return result
+    finally:
+        with open(log, "a") as f:
+            f.write(json.dumps({"pid": os.getpid(), "ok": ok}) + "\n")
+iptc.Table.commit = commit
+if os.environ.get("NO_RETRY") == "1":
+    import vrrpfw.api
+    if not hasattr(vrrpfw.api, "COMMIT_ATTEMPTS"):
+        sys.exit("test wrapper: vrrpfw.api.COMMIT_ATTEMPTS is gone; update the retry test")
+    vrrpfw.api.COMMIT_ATTEMPTS = 1
+from vrrpfw.cli import main
+sys.argv[0] = "vrrpfw"
+sys.exit(main())
+"""
+
+
+def commits(log):
+    """The outcome of each libiptc commit COUNTING_VRRPFW logged, in order."""
+    if not log.exists():
+        return []
+    return [json.loads(line)["ok"] for line in log.read_text().splitlines()]
+
+
+def commits_by_process(log):
+    """{pid: [outcome of each commit that process made, in order]}."""
+    by_pid = {}
+    for line in log.read_text().splitlines() if log.exists() else []:
+        entry = json.loads(line)
+        by_pid.setdefault(entry["pid"], []).append(entry["ok"])
+    return by_pid
+
+
 def race_with_writer(tmp_path, writer_env, our_env, add_rule):
     """200 foreign rules added by ``add_rule`` (a shell command using $i) in one
     process, while two loops alternate vrrpfw open and close; at the end every
     foreign rule must be there once and vrrpfw's rules exactly once per chain.
-    Returns how many vrrpfw calls each loop made while the writer ran."""
+    Returns how many vrrpfw calls each loop made while the writer ran, and the
+    outcome of every libiptc commit those calls made (see COUNTING_VRRPFW)."""
     done = tmp_path / "writer-done"
+    log = tmp_path / "commits.log"
     writer_script = f"for i in $(seq 1 200); do {add_rule}; sleep 0.005; done; touch {done}"
     loop_script = (
         f"n=0; while [ ! -e {done} ]; do for c in open close; do "
-        f"{sys.executable} -m vrrpfw $c --iface IFACE --no-persist >/dev/null || exit 1; "
+        f'{sys.executable} -c "$COUNTING_VRRPFW" $c --iface IFACE --no-persist >/dev/null || exit 1; '
         "n=$((n+1)); done; done; echo $n")
+    loop_env = dict(our_env, COUNTING_VRRPFW=COUNTING_VRRPFW, LOG=str(log))
     with pair() as p:
         p.host.ipt("-P", "INPUT", "DROP")
-        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=our_env)
+        loops = [p.host.popen("bash", "-c", loop_script.replace("IFACE", p.host_if), env=loop_env)
                  for _ in range(2)]
         writer = p.host.popen("bash", "-c", writer_script, env=writer_env)
         assert writer.wait(timeout=300) == 0, writer.stderr.read() if writer.stderr else ""
@@ -309,7 +370,7 @@ def race_with_writer(tmp_path, writer_env, our_env, add_rule):
         assert len(vrrpfw_rules(p.host, "INPUT")) == 1
         # OUTPUT's policy ACCEPT lets adverts out: allowed-by-policy, left alone.
         assert len(vrrpfw_rules(p.host, "OUTPUT")) == 0
-    return calls
+    return calls, commits_by_process(log)
 
 
 ADD_RULE = ("iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
@@ -318,17 +379,80 @@ ADD_RULE = ("iptables-legacy -w -A INPUT -s 198.51.100.$((i % 250))/32 "
 
 def test_concurrent_iptables_writer_loses_nothing(tmp_path):
     env = lock_env(tmp_path)
-    calls = race_with_writer(tmp_path, env, env, ADD_RULE + " || exit 1")
+    calls, by_pid = race_with_writer(tmp_path, env, env, ADD_RULE + " || exit 1")
     assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
+    # The writer takes the same lock, so no commit of vrrpfw's was ever refused
+    # (a retry here would mean vrrpfw wrote without holding the lock).
+    outcomes = [ok for per_call in by_pid.values() for ok in per_call]
+    assert outcomes and all(outcomes), by_pid
 
 
 def test_writer_ignoring_the_lock_is_survived_by_retrying(tmp_path):
     """A writer on another lock file races us for real: libiptc commits that
-    find the table changed fail (EAGAIN/EINVAL), and vrrpfw re-reads and retries."""
+    find the table changed fail (EAGAIN/EINVAL), and vrrpfw re-reads and retries.
+    The race is timing-dependent (6 to 10 refused commits per run here); the
+    test fails if none was refused, since then it tested no retry at all.
+    test_commit_refused_by_a_concurrent_change_is_retried makes the refusal
+    happen for certain and counts the retries."""
     theirs = {"XTABLES_LOCKFILE": str(tmp_path / "their.lock")}
     retrying = f"until {ADD_RULE} 2>/dev/null; do sleep 0.01; done; sleep 0.015"
-    calls = race_with_writer(tmp_path, theirs, lock_env(tmp_path), retrying)
+    calls, by_pid = race_with_writer(tmp_path, theirs, lock_env(tmp_path), retrying)
     assert sum(calls) >= 6, f"too little overlap to prove anything: {calls}"
+    # Calls whose commit the kernel refused, and which still exited 0 (the loops
+    # stop at the first failed call): they re-read and retried.  A refused
+    # commit can stand alone ([False]): its replace landed and only the counter
+    # update failed (EINVAL), so the re-read finds nothing left to do.
+    retried = [per_call for per_call in by_pid.values() if False in per_call]
+    assert retried, f"no commit was ever refused, so no retry was tested ({calls} calls, {by_pid})"
+
+
+def test_commit_refused_by_a_concurrent_change_is_retried(tmp_path):
+    """A writer that ignores vrrpfw's lock changes filter INPUT between
+    vrrpfw's read and its commit, every time: the kernel refuses the commit
+    (the table is not the one vrrpfw read).  vrrpfw must re-read and commit
+    again, keep the foreign rule, and give up (exit 3, nothing of its own
+    half-done) only when the writer never stops."""
+    their_lock = str(tmp_path / "their.lock")
+    with pair() as p:
+        drop_everything(p.host)
+
+        def run(race, *extra_env):
+            log = tmp_path / f"commits-{race}-{len(list(tmp_path.iterdir()))}.log"
+            env = dict(lock_env(tmp_path), LOG=str(log), RACE=race, THEIR_LOCK=their_lock)
+            env.update(extra_env)
+            proc = p.host.run(sys.executable, "-c", COUNTING_VRRPFW, "open", "--iface", p.host_if,
+                              "--no-persist", env=env, check=False)
+            return proc, commits(log)
+
+        def foreign():
+            return [line for line in p.host.ipt("-S", "INPUT").splitlines() if "-p tcp" in line]
+
+        # Retries disabled: the same race makes the run fail.  So the race is
+        # real, and the run below can only pass by retrying.
+        proc, outcomes = run("first", ("NO_RETRY", "1"))
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert outcomes == [False], outcomes
+        assert vrrpfw_rules(p.host, "INPUT") == vrrpfw_rules(p.host, "OUTPUT") == []
+        assert len(foreign()) == 1
+
+        # Raced once: refused, re-read, committed again.
+        proc, outcomes = run("first")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert outcomes == [False, True], outcomes
+        assert len(vrrpfw_rules(p.host, "INPUT")) == len(vrrpfw_rules(p.host, "OUTPUT")) == 1
+        assert len(foreign()) == 2  # theirs, from both runs, kept
+        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
+        assert p.host.vrrpfw("close", "--no-persist", env=lock_env(tmp_path)).returncode == 0
+
+        # Raced on every commit: a bounded number of attempts, then exit 3.
+        proc, outcomes = run("every")
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert len(outcomes) > 1 and not any(outcomes), outcomes
+        assert len(outcomes) == getattr(vrrpfw_api, "COMMIT_ATTEMPTS", len(outcomes))
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and "kept changing" in lines[0], lines
+        assert vrrpfw_rules(p.host, "INPUT") == vrrpfw_rules(p.host, "OUTPUT") == []
+        assert len(foreign()) == 2 + len(outcomes)
 
 
 def test_lock_held_too_long_is_exit_3_and_no_change(tmp_path):
