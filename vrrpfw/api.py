@@ -8,11 +8,14 @@ after it (persisting) is reported as exactly that partial outcome.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
+from . import inputs
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .errors import ConcurrentChange, InputError, VrrpfwError
@@ -25,12 +28,17 @@ from .model import (
     validate_interface,
     validate_peers,
 )
-from .results import Action, Persisted, PersistReport, Result, RuleReport, Runtime, merge
+from .netpath import responsible
+from .persist.files import check_path
+from .persist.lock import store_locks
+from .persist.saved import FileSet
+from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
 __all__ = ["open", "check", "close", "backends"]
 
 # Let through by someone else's rule or by chain policies: nothing of ours to persist.
 UNMANAGED = (Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY)
+GOOD = (Runtime.ALLOWED,) + UNMANAGED
 # A commit refused because the table changed is re-read, re-planned and retried.
 COMMIT_ATTEMPTS = 10
 
@@ -54,10 +62,12 @@ def open(  # noqa: A001 - the public name the product card promises
     """Allow VRRP in and out of each interface; idempotent.  ``zone``,
     ``mode`` (auto/direct/zone), ``force`` and ``state_file`` are for the
     firewalld backend; ``peers`` are the VRRP peers' addresses, for rules
-    and zones that match on the source."""
-    spec = make_spec(interfaces, group)
-    options = Options(persist, persist_file, dry_run, lock_timeout, root,
-                      _zone(zone), _mode(mode), force, state_file, peers=validate_peers(peers))
+    and zones that match on the source.  With ``dry_run`` nothing changes,
+    and the result says what the real run would change and would return
+    (``changed``, ``ok``, ``exit_code``): Ansible's check mode."""
+    spec = make_spec(inputs.names(interfaces, "interfaces"), inputs.text(group, "group"))
+    options = _options(backend, persist, persist_file, dry_run, lock_timeout, root, zone, mode, force,
+                       state_file, peers, command="open")
     return _run("open", rules_for(spec), None, None, backend, options)
 
 
@@ -76,10 +86,12 @@ def check(
 ) -> Result:
     """Report, per rule, runtime and persisted state; changes nothing.
     Without interfaces, checks every interface vrrpfw has rules for."""
-    rules = rules_for(make_spec(interfaces, group)) if interfaces else None
-    group_filter = None if interfaces else (validate_group(group) if group != DEFAULT_GROUP4 else None)
-    options = Options(persist, persist_file, False, 0.0, root, _zone(zone), _mode(mode), True, state_file,
-                      peers=validate_peers(peers))
+    names = inputs.optional_names(interfaces, "interfaces")
+    group = inputs.text(group, "group")
+    rules = rules_for(make_spec(names, group)) if names else None
+    group_filter = None if names else (validate_group(group) if group != DEFAULT_GROUP4 else None)
+    options = _options(backend, persist, persist_file, False, 0.0, root, zone, mode, True, state_file,
+                       peers, command="check")
     return _run("check", rules, None, group_filter, backend, options)
 
 
@@ -102,15 +114,36 @@ def close(
     """Remove vrrpfw's own rules (for these interfaces, any group unless
     ``group`` is given), runtime and persisted; never anyone else's.
     ``remove_seed_rules`` (firewalld) also removes hand-made VRRP direct rules."""
-    ifaces = [validate_interface(i) for i in interfaces] if interfaces else None
-    group_filter = validate_group(group) if group is not None else None
-    options = Options(persist, persist_file, dry_run, lock_timeout, root,
-                      _zone(zone), _mode(mode), True, state_file, remove_seed_rules, sweep=True,
-                      peers=validate_peers(peers))
+    names = inputs.optional_names(interfaces, "interfaces")
+    ifaces = [validate_interface(i) for i in names] if names else None
+    group_filter = validate_group(inputs.text(group, "group")) if group is not None else None
+    options = _options(backend, persist, persist_file, dry_run, lock_timeout, root, zone, mode, True,
+                       state_file, peers, command="close")
+    options.remove_seed = inputs.flag(remove_seed_rules, "remove_seed_rules")
     return _run("close", None, ifaces, group_filter, backend, options)
 
 
 MODES = ("auto", "direct", "zone")
+
+
+def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_timeout: Any, root: Any,
+             zone: Any, mode: Any, force: Any, state_file: Any, peers: Any, command: str) -> Options:
+    """Every option checked for type and range before anything is read."""
+    inputs.text(backend, "backend")
+    persist = inputs.flag(persist, "persist")
+    dry_run = inputs.flag(dry_run, "dry_run")
+    if persist_file is not None:
+        if not persist:
+            raise InputError("--no-persist and --persist-file contradict each other; give one")
+        check_path(persist_file)
+    if state_file is not None:
+        check_path(state_file, "--state-file")
+    editing = command != "check"
+    return Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout), inputs.text(root, "root"),
+                   _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
+                   inputs.flag(force, "force"), state_file, sweep=command == "close",
+                   peers=validate_peers(inputs.addresses(peers, "peers")),
+                   validate_saved=editing, locked=editing and not dry_run)
 
 
 def _mode(mode: str) -> str:
@@ -146,25 +179,86 @@ def _interface_warnings(rules: Sequence[VrrpRule]) -> List[str]:
             for name in missing]
 
 
+@dataclass
+class _Step:
+    """One layer of the run while it runs: its backend and store, the
+    report being built, and what the persist phase measured and planned."""
+
+    b: Backend
+    p: Optional[Persister]
+    result: Result
+    layer: LayerReport
+    statuses: List[RuntimeStatus] = field(default_factory=list)
+    changes: List[Change] = field(default_factory=list)
+    before: Set[Key] = field(default_factory=set)
+    plan: Optional[PersistPlan] = None
+    report: Optional[PersistReport] = None
+
+
 def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequence[str]],
          group: Optional[str], backend_name: str, options: Options) -> Result:
+    """Select the layers, lock and load every store (so a bad saved file is
+    refused before anything changes), run each layer (runtime, then its
+    persist plan staged on the shared files), write each changed file once,
+    then report.  An error once something changed is a partial result
+    (exit 1) naming what each layer did; before that it is raised."""
     backends, reason = registry.select_layers(backend_name, options)
     if not backends:
         return Result(command, "none", dry_run=options.dry_run, nothing_filters=True,
                       warnings=[f"nothing blocks VRRP here ({reason}); nothing to change"])
-    # Every store is loaded (and so validated) before any layer changes anything.
-    prepared = [(b, b.persister() if options.persist else None) for b in backends]
-    for _, persister in prepared:
-        if persister is not None:
-            persister.load()
-    results = [_run_one(command, b, p, rules, ifaces, group, options) for b, p in prepared]
-    if len(results) == 1:
-        return results[0]
-    if command != "check" and not options.dry_run and any(r.changed for r in results[1:]):
+    files = FileSet()
+    steps: List[_Step] = []
+    for b in backends:
+        b.files = files
+        p = b.persister() if options.persist else None
+        result = Result(command, b.name, dry_run=options.dry_run)
+        steps.append(_Step(b, p, result, LayerReport(b.name, saved="skipped" if p is None else "unchanged")))
+    paths = [path for st in steps for path in st.b.lock_paths() + (st.p.lock_paths() if st.p else [])]
+    with store_locks(paths, options.lock_timeout) if options.locked else contextlib.nullcontext():
+        for st in steps:
+            if st.p is not None:
+                st.p.load()
+        failed = _run_layers(command, steps, rules, ifaces, group, options)
+        _flush(steps, files, options)
+    for st in steps:
+        if st.p is not None and st.plan is not None:
+            _persist_report(st, command, options.dry_run)
+    results = [st.result for st in steps]
+    results[0].warnings.extend(n for n in files.notes() if n not in results[0].warnings)
+    if len(results) > 1 and command != "check" and not options.dry_run and failed is None \
+            and any(r.changed for r in results[1:]):
         # A later layer changed the path the earlier layers judged: judge again.
-        for b, result in zip(backends[:-1], results[:-1]):
-            _rejudge(b, result)
-    return merge(results)
+        for st in steps[:-1]:
+            _rejudge(st.b, st.result)
+    if options.dry_run and command != "check":
+        for st in steps:
+            _predict(st, command)
+    return merge(results) if len(results) > 1 else results[0]
+
+
+def _run_layers(command: str, steps: List[_Step], rules: Optional[List[VrrpRule]],
+                ifaces: Optional[Sequence[str]], group: Optional[str], options: Options) -> Optional[str]:
+    """Each layer in turn; stops at the first error, which is raised if
+    nothing changed yet, else recorded (returns the failing layer's name)."""
+    for i, st in enumerate(steps):
+        try:
+            _run_one(command, st, rules, ifaces, group, options)
+            if st.p is not None:
+                _persist_stage(st, command, options.dry_run)
+        except VrrpfwError as e:
+            if not any(s.result.changed or (s.plan is not None and s.plan.changed and not options.dry_run)
+                       for s in steps[:i + 1]):
+                raise
+            st.layer.error = f"{st.b.name}: {e}"
+            st.layer.runtime = "failed" if st.layer.runtime == "unchanged" else st.layer.runtime
+            if st.layer.saved == "unchanged" and st.p is not None:
+                st.layer.saved = "not run"
+            for later in steps[i + 1:]:
+                later.layer.runtime = "not run"
+                later.layer.saved = "not run" if later.p is not None else "skipped"
+                later.layer.error = f"{later.b.name}: not run ({st.b.name} failed first)"
+            return st.b.name
+    return None
 
 
 def _rejudge(b: Backend, result: Result) -> None:
@@ -177,11 +271,13 @@ def _rejudge(b: Backend, result: Result) -> None:
     result.blockers = b.blockers()
 
 
-def _run_one(command: str, b: Backend, persister: Optional[Persister], rules: Optional[List[VrrpRule]],
-             ifaces: Optional[Sequence[str]], group: Optional[str], options: Options) -> Result:
+def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
+             ifaces: Optional[Sequence[str]], group: Optional[str], options: Options) -> None:
+    b, persister, result = step.b, step.p, step.result
     write = command != "check" and not options.dry_run
-    result = Result(command, b.name, dry_run=options.dry_run)
     wanted = rules
+    statuses: List[RuntimeStatus] = []
+    changes: List[Change] = []
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             with b.session(write=write):
@@ -192,16 +288,19 @@ def _run_one(command: str, b: Backend, persister: Optional[Persister], rules: Op
                 if write and changes:
                     b.apply(changes)
                     result.changed = True
+                    step.layer.runtime = "changed"
                     statuses = b.runtime_status(rules)  # proof, read back after the commit
             break
         except ConcurrentChange:
             if attempt == COMMIT_ATTEMPTS:
                 raise
             time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the other writer pass
+    if options.dry_run and changes:
+        step.layer.runtime = "would change"
+        result.changed = True
+    step.statuses, step.changes = statuses, changes
     result.rules = [_report(b, st, changes, command) for st in statuses]
-    if persister is not None:
-        _persist(result, persister, statuses, command, options.dry_run)
-    else:
+    if persister is None:
         for rep in result.rules:
             rep.persisted = Persisted.SKIPPED
     if command != "close":
@@ -216,7 +315,6 @@ def _run_one(command: str, b: Backend, persister: Optional[Persister], rules: Op
                     "(vrrpfw never reloads the firewall; `vrrpfw open` adds it at runtime)")
     if command == "check" and not statuses:
         result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
-    return result
 
 
 def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: str) -> RuleReport:
@@ -236,43 +334,117 @@ def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: s
     return rep
 
 
-def _persist(result: Result, p: Persister, statuses: Sequence[RuntimeStatus],
-             command: str, dry_run: bool) -> None:
-    rules = [st.rule for st in statuses]
-    measure = p.owned if command == "close" else p.persisted
-    before: Set[Key] = measure(rules)
+def _measure(p: Persister, command: str) -> Callable[[Sequence[VrrpRule]], Set[Key]]:
+    return p.owned if command == "close" else p.persisted
+
+
+def _persist_stage(step: _Step, command: str, dry_run: bool) -> None:
+    """Plan this layer's saved changes on the text earlier layers staged;
+    stage them (saved files) or apply them (firewalld's permanent
+    configuration, not in a dry run)."""
+    p = step.p
+    assert p is not None
+    rules = [st.rule for st in step.statuses]
+    step.before = _measure(p, command)(rules)
     if command == "open":
         # An allowance someone else made is theirs to persist; we add nothing.
-        wanted = [st.rule for st in statuses if st.state not in UNMANAGED or st.ours]
+        wanted = [st.rule for st in step.statuses if st.state not in UNMANAGED or st.ours]
         plan = p.plan("open", wanted)
     elif command == "close":
         plan = p.plan("close", rules)
     else:
         plan = PersistPlan(False)
-    report = PersistReport(p.path, boot_restore=p.restorer, note=p.note)
-    if plan.changed:
-        result.diff = plan.diff
-        if not dry_run:
-            try:
-                p.commit(plan)
-                report.changed = True
-                result.changed = True
-            except VrrpfwError as e:
-                report.error = f"persisting failed: {e}"
-    after: Set[Key] = measure(rules)
-    result.persist.append(report)
-    for st, rep in zip(statuses, result.rules):
+    step.plan = plan
+    step.report = PersistReport(p.path, boot_restore=p.restorer, note=p.note)
+    step.result.persist.append(step.report)
+    if not plan.changed:
+        return
+    step.result.diff = plan.diff
+    if dry_run:
+        step.layer.saved = "would change"
+        step.result.changed = True
+        if p.stages:
+            p.commit(plan)  # staged in memory only: never flushed in a dry run
+        return
+    try:
+        p.commit(plan)
+    except VrrpfwError as e:
+        step.report.error = f"persisting failed: {e}"
+        step.layer.saved = "failed"
+        return
+    if not p.stages:
+        step.report.changed = True
+        step.result.changed = True
+        step.layer.saved = "changed"
+
+
+def _flush(steps: Sequence[_Step], files: FileSet, options: Options) -> None:
+    """Write each changed saved file once; a failure is reported on every
+    layer that staged into that file."""
+    if options.dry_run:
+        return
+    changed = {f.real for f in files.all() if f.changed}
+    errors = files.flush()
+    for st in steps:
+        if st.p is None or st.report is None or not st.p.stages or st.plan is None or not st.plan.changed:
+            continue
+        mine = {os.path.realpath(path) for path in st.p.lock_paths()}
+        failures = [errors[real] for real in sorted(mine) if real in errors]
+        if failures:
+            st.report.error = "persisting failed: " + "; ".join(failures)
+            st.layer.saved = "failed"
+        elif mine & changed:
+            st.report.changed = True
+            st.result.changed = True
+            st.layer.saved = "changed"
+
+
+def _persist_report(step: _Step, command: str, dry_run: bool) -> None:
+    """Per rule: persisted or not, measured on the store as written (or,
+    in a dry run, as it would be written)."""
+    p, plan, report = step.p, step.plan, step.report
+    assert p is not None and plan is not None and report is not None
+    rules = [st.rule for st in step.statuses]
+    after: Set[Key] = _measure(p, command)(rules)
+    if dry_run and plan.changed and not p.stages:
+        keys = plan.keys or {r.key for r in rules}
+        after = (after | keys) if command == "open" else (after - keys)
+    report.note = p.note
+    for st, rep in zip(step.statuses, step.result.rules):
         key = st.rule.key
         if command == "close":
             rep.persisted = Persisted.PRESENT if key in after else Persisted.ABSENT
-            if key in before and (key not in after or (dry_run and plan.changed)):
+            if key in step.before and key not in after:
                 rep.persist_action = Action.DELETE
         elif st.state in UNMANAGED and not st.ours and key not in after:
             rep.persisted = Persisted.NOT_MANAGED
         else:
             rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING
-            if key not in before and (dry_run or report.changed) and command == "open":
+            if key not in step.before and key in after and command == "open":
                 rep.persist_action = Action.INSERT
+
+
+def _predict(step: _Step, command: str) -> None:
+    """Dry run: each rule's runtime state as the real run would leave it.
+    open puts vrrpfw's rule at the top of every chain of the run's layers
+    that does not let the advert through, so a rule ends allowed unless a
+    chain of a layer outside the run still blocks it (a blocker, which
+    already makes the result not ok); close removes every rule of ours."""
+    layers = step.b.options.layers
+    planned = {c.rule.key for c in step.changes}
+    for st, rep in zip(step.statuses, step.result.rules):
+        if command == "close":
+            if st.ours and st.rule.key in planned:
+                rep.runtime = Runtime.ABSENT
+            continue
+        if rep.runtime in GOOD:
+            continue
+        if st.verdict is None:
+            if st.rule.key in planned:
+                rep.runtime = Runtime.ALLOWED
+            continue
+        if all(cv.state.passes or responsible(cv.chain) in layers for cv in st.verdict.chains):
+            rep.runtime = Runtime.ALLOWED
 
 
 def backends() -> Dict[str, Any]:

@@ -74,10 +74,21 @@ class PersistReport:
 
 
 @dataclass
+class LayerReport:
+    """What one firewall layer of the run did, runtime and saved, so that a
+    partial outcome says exactly which parts landed."""
+
+    backend: str
+    runtime: str = "unchanged"  # changed | unchanged | would change | failed | not run
+    saved: str = "unchanged"  # changed | unchanged | would change | failed | skipped | not run
+    error: Optional[str] = None
+
+
+@dataclass
 class Result:
     command: str  # open | check | close
     backend: str
-    changed: bool = False
+    changed: bool = False  # with dry_run: what the real run would change
     dry_run: bool = False
     rules: List[RuleReport] = field(default_factory=list)
     persist: List[PersistReport] = field(default_factory=list)  # one per backend store
@@ -87,17 +98,17 @@ class Result:
     # Other firewall layers that still block VRRP; non-empty means not effective.
     blockers: List[str] = field(default_factory=list)
     nothing_filters: bool = False  # auto found no firewall that filters VRRP
+    layers: List[LayerReport] = field(default_factory=list)  # one per backend of the run
 
     @property
     def ok(self) -> bool:
-        """True when the host is in the state the command asked for."""
+        """True when the host is in the state the command asked for (with
+        dry_run: would be, after the real run)."""
         if self.blockers:
             return False
-        if any(p.error for p in self.persist):
+        if any(p.error for p in self.persist) or any(la.error for la in self.layers):
             return False
         if self.nothing_filters:
-            return True
-        if self.dry_run and self.command != "check":
             return True
         good_rt = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY}
         good_p = {Persisted.PRESENT, Persisted.SKIPPED, Persisted.NOT_MANAGED}
@@ -133,5 +144,6 @@ def merge(results: Sequence[Result]) -> Result:
         merged.planned += r.planned
         merged.diff += r.diff
         merged.blockers += r.blockers
+        merged.layers += r.layers
         merged.warnings += [w for w in r.warnings if w not in merged.warnings]
     return merged

@@ -23,15 +23,18 @@ def test_atomic_write_keeps_mode_and_leaves_no_temp(tmp_path):
     assert os.listdir(tmp_path) == ["rules.v4"]
 
 
-def test_atomic_write_new_file_is_private_and_dir_created(tmp_path):
+def test_atomic_write_new_file_is_private_and_dir_created_only_when_asked(tmp_path):
     p = tmp_path / "etc" / "iptables" / "rules.v4"
-    files.atomic_write(str(p), "x\n")
+    with pytest.raises(PersistFileError):
+        files.atomic_write(str(p), "x\n")
+    assert not (tmp_path / "etc").exists()
+    files.atomic_write(str(p), "x\n", create_dir=True)
     assert stat.S_IMODE(p.stat().st_mode) == 0o600
 
 
 def test_read_missing_and_directory(tmp_path):
     assert files.read_text(str(tmp_path / "nope")) is None
-    with pytest.raises(PersistFileError, match="directory"):
+    with pytest.raises(PersistFileError, match="not a regular file"):
         files.read_text(str(tmp_path))
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Seque
 from .. import ifaddr
 from ..model import VrrpRule
 from ..netpath import BaseChain, ChainId, PathModel, PathVerdict, judge_peers, responsible
+from ..persist.saved import FileSet
 
 if TYPE_CHECKING:
     from ..hostscan import HostScan
@@ -45,6 +46,9 @@ class Options:
     remove_seed: bool = False  # close: also remove hand-made VRRP direct rules
     sweep: bool = False  # close: look for vrrpfw's rules in every chain, not only where it inserts
     layers: Tuple[str, ...] = ()  # every backend this run uses (auto may use several)
+    # open/close (dry-run too): saved files must pass their restorer before anything changes
+    validate_saved: bool = False
+    locked: bool = False  # the run holds the saved stores' locks (open/close, not dry-run)
     peers: Tuple[str, ...] = ()  # the VRRP peers' addresses, where rules match on the source
 
 
@@ -130,6 +134,7 @@ class Backend(abc.ABC):
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
         self.options = options
         self.scan = scan  # what the host scan found, for warnings about other layers
+        self.files: Optional[FileSet] = None  # set by the run, shared by its layers
 
     @classmethod
     @abc.abstractmethod
@@ -163,6 +168,12 @@ class Backend(abc.ABC):
 
     def persister(self) -> Optional[Persister]:
         return None
+
+    def saved_files(self) -> FileSet:
+        """The run's saved files (shared by every layer; see persist.saved)."""
+        if self.files is None:
+            self.files = FileSet()
+        return self.files
 
     def lock_paths(self) -> List[str]:
         """Files the backend itself rewrites during a run (firewalld's

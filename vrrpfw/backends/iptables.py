@@ -21,70 +21,16 @@ from ..errors import BackendError, ConcurrentChange
 from ..hostscan import HostScan
 from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
 from ..netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
-from ..persist import files, iptables_save, locations
+from ..persist import iptables_save
 from ..persist.iptables_save import Placement
+from ..persist.iptables_store import saved_iptables_file
 from ..readers.legacy import LegacyTables
 from ..readers.model import build_model
 from ..readers.nft import read as nft_read
 from ..results import Action
-from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
+from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
 from .iptc_loader import load_iptc
 from .xtables_lock import xtables_lock
-
-
-class IptablesSaveFile(Persister):
-    """The distribution's saved ruleset, edited line by line."""
-
-    def __init__(self, target: locations.PersistTarget, anywhere: bool = False,
-                 where: Optional[Dict[Key, Set[Placement]]] = None) -> None:
-        self.path = target.path
-        self.anywhere = anywhere  # close: vrrpfw's lines in any chain of *filter
-        # open: the (table, chain)s vrrpfw opened at runtime for each rule; the
-        # file must let the advert through the same chains after a restore.
-        self.where = where if where is not None else {}
-        self.restorer = target.restorer
-        self.note = target.note
-        self._text: Optional[str] = None
-        self._doc: Optional[iptables_save.SaveFile] = None
-
-    def load(self) -> None:
-        self._text = files.read_text(self.path)
-        self._doc = iptables_save.parse(self._text or "", self.path)
-
-    def _loaded(self) -> iptables_save.SaveFile:
-        if self._doc is None:
-            self.load()
-        assert self._doc is not None
-        return self._doc
-
-    def _keys(self) -> Set[Key]:
-        return {key for _, key in iptables_save.filter_keys(self._loaded(), self.anywhere)}
-
-    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
-        if not self.where:
-            return self._keys() & {r.key for r in rules}
-        present = iptables_save.placed(self._loaded())
-        return {r.key for r in rules if r.key in self._keys() and all(
-            (table, chain, r.key) in present for table, chain in self.where.get(r.key, ()))}
-
-    def discover(self) -> List[VrrpRule]:
-        return rules_from_keys(sorted(self._keys()))
-
-    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
-        doc = self._loaded()
-        if op == "open":
-            new = iptables_save.add_rules(doc, rules, self.where)
-        else:
-            new = iptables_save.remove_rules(doc, [r.key for r in rules], self.anywhere)
-        old = self._text
-        if new == (old or ""):
-            return PersistPlan(False)
-        return PersistPlan(True, files.unified_diff(self.path, old, new), new)
-
-    def commit(self, plan: PersistPlan) -> None:
-        files.atomic_write(self.path, plan.payload)
-        self._text = plan.payload
-        self._doc = iptables_save.parse(plan.payload, self.path)
 
 
 class IptablesBackend(Backend):
@@ -228,8 +174,7 @@ class IptablesBackend(Backend):
         return iptables_save.rule_line(rule)
 
     def persister(self) -> Optional[Persister]:
-        return IptablesSaveFile(locations.choose(self.options.persist_file, self.options.root),
-                                anywhere=self.options.sweep, where=self.placements)
+        return saved_iptables_file(self, "legacy", lambda: self.placements)
 
     def warnings(self) -> List[str]:
         notes = []

@@ -22,22 +22,23 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..chaineval import FwRule, vrrpfw_key
-from ..errors import BackendError, EnvironmentProblem, PersistFileError
+from ..errors import BackendError, EnvironmentProblem
 from ..hostscan import FIREWALLD_TABLES, HostScan
 from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
 from ..netpath import PATH, BaseChain, ChainId, PathModel
-from ..persist import files, locations, nft_conf
+from ..persist import files, locations, nft_conf, restorers
+from ..persist.iptables_save import BUILTIN_CHAINS, Placement
+from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
+from ..persist.saved import SavedFile
 from ..readers.legacy import LegacyTables
 from ..readers.model import build_model, read_legacy
 from ..readers.nft import NftLayer
 from ..readers.nft import read as nft_read
 from ..results import Action
-from .base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
-from .iptables import IptablesSaveFile
+from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 
 FAMILIES = ("ip", "inet", "netdev")
 ChainTuple = Tuple[str, str, str]  # family, table, chain
@@ -83,39 +84,29 @@ def nft_rule_json(rule: VrrpRule, chain: ChainTuple) -> Dict[str, Any]:
     ]}
 
 
-def check_loads(path: str) -> Optional[str]:
-    """None if ``nft -c -f path`` accepts the file, else nft's first error."""
-    try:
-        run_nft(["-c", "-f", path])
-    except BackendError as e:
-        return str(e).split("failed: ", 1)[-1]
-    return None
-
-
 class NftConfFile(Persister):
     """An nftables ruleset file (``/etc/nftables.conf`` ...) with vrrpfw's
     marked block of ``insert rule`` lines at its end."""
 
-    def __init__(self, backend: NftablesBackend, target: locations.PersistTarget) -> None:
+    stages = True
+
+    def __init__(self, backend: NftablesBackend, target: locations.PersistTarget, saved: SavedFile) -> None:
         self.b = backend
         self.path = target.path
+        self.saved = saved
         self.restorer = target.restorer
         self.note = target.note
         self.layered = False  # True when a LayeredStore persists iptables-nft chains elsewhere
-        self._text: Optional[str] = None
+        saved.want(restorers.nft(), "nft")
+
+    def lock_paths(self) -> List[str]:
+        return [self.saved.path]
 
     def load(self) -> None:
-        self._text = files.read_text(self.path)
-        if self._text is not None:
-            err = check_loads(self.path)
-            if err:
-                raise PersistFileError(f"{self.path} does not load with nft -c -f ({err}); "
-                                       "vrrpfw leaves it untouched")
+        self.saved.load(self.b.options.validate_saved, self.b.options.locked)
 
     def _current(self) -> str:
-        if self._text is None:
-            self.load()
-        return self._text or ""
+        return self.saved.current
 
     def defines_any(self, chains: Set[ChainTuple]) -> bool:
         defined = {cid for cid, _ in nft_conf.defined_chains_in(self.path, self._current())}
@@ -149,26 +140,10 @@ class NftConfFile(Persister):
             new = nft_conf.without_keys(text, [r.key for r in rules])
         if new == text:
             return PersistPlan(False)
-        if op == "open":
-            self._validate(new)
-        return PersistPlan(True, files.unified_diff(self.path, self._text, new), new)
-
-    def _validate(self, candidate: str) -> None:
-        directory = os.path.dirname(os.path.abspath(self.path))
-        fd, tmp = tempfile.mkstemp(prefix=".vrrpfw-check-", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="latin-1") as f:
-                f.write(candidate)
-            err = check_loads(tmp)
-        finally:
-            os.unlink(tmp)
-        if err:
-            raise PersistFileError(f"{self.path}: with vrrpfw's lines it would not load ({err}); "
-                                   "left untouched")
+        return PersistPlan(True, files.unified_diff(self.path, self.saved.text, new), new)
 
     def commit(self, plan: PersistPlan) -> None:
-        files.atomic_write(self.path, plan.payload)
-        self._text = plan.payload
+        self.saved.stage(plan.payload)
 
 
 IPTABLES_NFT_CHAINS = {("ip", "filter", "INPUT"), ("ip", "filter", "OUTPUT")}
@@ -185,12 +160,17 @@ class LayeredStore(Persister):
     iptables-nft; native chains from the nftables ruleset file.  Each rule
     is persisted in the store(s) of the live chains that hold it."""
 
+    stages = True
+
     def __init__(self, backend: NftablesBackend, nft: NftConfFile, ipt: IptablesSaveFile) -> None:
         self.b, self.nft, self.ipt = backend, nft, ipt
         nft.layered = True
         self.path = f"{nft.path} and {ipt.path}"
         self.restorer = ", ".join(x for x in (nft.restorer, ipt.restorer) if x) or None
         self.note = None
+
+    def lock_paths(self) -> List[str]:
+        return self.nft.lock_paths() + self.ipt.lock_paths()
 
     def load(self) -> None:
         self.nft.load()
@@ -225,7 +205,7 @@ class LayeredStore(Persister):
             plans = [self.nft.plan(op, to_nft), self.ipt.plan(op, to_ipt)]
         else:
             plans = [self.nft.plan(op, rules), self.ipt.plan(op, rules)]
-        self.note = self.nft.note
+        self.note = "; ".join(n for n in (self.nft.note, self.ipt.note) if n) or None
         return PersistPlan(any(p.changed for p in plans), "".join(p.diff for p in plans), plans)
 
     def commit(self, plan: PersistPlan) -> None:
@@ -293,12 +273,24 @@ class NftablesBackend(Backend):
         the distribution's files, each for the chains it restores."""
         opts = self.options
         if opts.persist_file:
-            target = locations.choose(opts.persist_file, opts.root)
             if looks_like_iptables_save(opts.persist_file):
-                return IptablesSaveFile(target, anywhere=opts.sweep)
-            return NftConfFile(self, target)
-        saved = IptablesSaveFile(locations.choose(None, opts.root, "iptables"), anywhere=opts.sweep)
-        return LayeredStore(self, NftConfFile(self, locations.choose(None, opts.root, "nftables")), saved)
+                return saved_iptables_file(self, "nft", self._iptables_placements)
+            target = locations.choose(opts.persist_file, opts.root)
+            return NftConfFile(self, target, self.saved_files().get(target.path))
+        saved = saved_iptables_file(self, "nft", persist_file=None)
+        target = locations.choose(None, opts.root, "nftables")
+        nft = NftConfFile(self, target, self.saved_files().get(target.path, default_location=True))
+        return LayeredStore(self, nft, saved)
+
+    def _iptables_placements(self) -> Dict[Key, Set[Placement]]:
+        """Where an iptables-save file must open each rule: the iptables-nft
+        chains it can restore, and for every other live chain a placement
+        no such file can hold (so it is reported missing, never present)."""
+        out: Dict[Key, Set[Placement]] = {}
+        for key, chains in self.rule_chains.items():
+            out[key] = {(t, n) if f == "ip" and n in BUILTIN_CHAINS.get(t, ()) else (f"nft {f} {t} {n}", "")
+                        for f, t, n in chains}
+        return out
 
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         statuses = self.path_statuses(self.path_model(), rules)

@@ -1,55 +1,144 @@
-"""Reading and atomically replacing a saved-ruleset file.
+"""Reading, checking and atomically replacing a saved file.
 
 A half-written firewall file restored at boot can lock an admin out, so the
-new content goes to a temporary file in the same directory, is fsynced, gets
-the old file's mode and owner, and is renamed over the old one; the
-directory is fsynced so the rename itself survives a crash.
+new content goes to a temporary file in the same directory as the real file
+(a symlink is followed, and stays a symlink), is fsynced, gets the old
+file's mode and owner, and is renamed over the old one; the directory is
+fsynced so the rename itself survives a crash.  A kill at any step leaves
+the old file or the new one, never a mix; the temporary file it may leave
+behind is removed by the next run (which holds the store's lock, so no
+other vrrpfw can be writing it).
 """
 
 from __future__ import annotations
 
 import difflib
+import glob
 import os
+import stat
 import tempfile
 from typing import Optional
 
-from ..errors import PersistFileError
-from .iptables_save import ENCODING
+from ..errors import InputError, PersistFileError
 
+ENCODING = "latin-1"  # every byte survives a read-edit-write round trip
 NEW_FILE_MODE = 0o600
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def check_path(path: object, what: str = "--persist-file", may_create_dir: bool = False) -> str:
+    """Refuse, before anything is read or changed, a path vrrpfw must not
+    write: empty, not a string, not a regular file (a device, FIFO, socket
+    or directory: checked with stat, never opened, so a FIFO cannot hang
+    the run), or in a directory that does not exist (a typo; only the
+    distribution's own default locations, ``may_create_dir``, are
+    created).  Returns the path."""
+    if not isinstance(path, str):
+        raise InputError(f"{what} must be a path (a string), not {type(path).__name__}")
+    if not path.strip():
+        raise InputError(f"{what} is empty; give a file path")
+    if "\0" in path:
+        raise InputError(f"{what} {path!r} contains a NUL byte")
+    real = os.path.realpath(path)
+    try:
+        st = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise InputError(f"{what} {path}: cannot stat: {e.strerror}") from None
+    if st is not None:
+        for test, kind in _KINDS:
+            if test(st.st_mode):
+                raise InputError(f"{what} {path} is {kind}, not a saved ruleset file; left untouched")
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError(f"{what} {path} is not a regular file; left untouched")
+    elif not may_create_dir and not os.path.isdir(os.path.dirname(real)):
+        raise InputError(f"{what} {path}: directory {os.path.dirname(real)} does not exist")
+    return path
 
 
 def read_text(path: str) -> Optional[str]:
-    """The file's text, or None if it does not exist yet."""
+    """The file's text, or None if it does not exist yet.  Only regular
+    files are opened (a FIFO would block)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise PersistFileError(f"{path}: cannot stat: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise PersistFileError(f"{path}: not a regular file, not a saved ruleset")
     try:
         with open(path, "rb") as f:
             return f.read().decode(ENCODING)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise PersistFileError(f"{path}: is a directory, not a saved ruleset") from None
     except OSError as e:
         raise PersistFileError(f"{path}: cannot read: {e.strerror}") from None
 
 
-def atomic_write(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
+def _temp_prefix(real: str) -> str:
+    return f".{os.path.basename(real)}.vrrpfw-"
+
+
+def remove_stale_temps(path: str) -> None:
+    """Temporary files a killed run left beside ``path``.  Only call with
+    the store's lock held: then no other vrrpfw is writing one."""
+    real = os.path.realpath(path)
+    pattern = os.path.join(glob.escape(os.path.dirname(real)), glob.escape(_temp_prefix(real)) + "*")
+    for stale in glob.glob(pattern):
+        try:
+            os.unlink(stale)
+        except OSError:
+            pass
+
+
+def write_temp(real: str, text: str) -> str:
+    """``text`` in a new fsynced file beside ``real``; returns its path."""
+    directory = os.path.dirname(real)
     try:
-        st: Optional[os.stat_result] = os.stat(path)
-    except FileNotFoundError:
-        st = None
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(real), dir=directory)
     except OSError as e:
-        raise PersistFileError(f"{path}: cannot stat: {e.strerror}") from None
-    try:
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".vrrpfw-", dir=directory)
-    except OSError as e:
-        raise PersistFileError(f"{path}: cannot write in {directory}: {e.strerror}") from None
+        raise PersistFileError(f"{real}: cannot write in {directory}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(text.encode(ENCODING))
             f.flush()
             os.fsync(f.fileno())
+    except OSError as e:
+        _unlink(tmp)
+        raise PersistFileError(f"{real}: cannot write: {e.strerror}") from None
+    return tmp
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
+    """Replace the file ``path`` points to (through symlinks) with ``text``."""
+    real = os.path.realpath(path)
+    directory = os.path.dirname(real)
+    try:
+        st: Optional[os.stat_result] = os.stat(real)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PersistFileError(f"{path}: cannot stat: {e.strerror}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise PersistFileError(f"{path}: not a regular file; left untouched")
+    if create_dir and not os.path.isdir(directory):
+        try:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        except OSError as e:
+            raise PersistFileError(f"{path}: cannot create {directory}: {e.strerror}") from None
+    tmp = write_temp(real, text)
+    try:
         if st is not None:
             os.chmod(tmp, st.st_mode & 0o7777)
             try:
@@ -58,12 +147,9 @@ def atomic_write(path: str, text: str) -> None:
                 pass  # not root: the file stays ours, mode is kept
         else:
             os.chmod(tmp, NEW_FILE_MODE)
-        os.replace(tmp, path)
+        os.replace(tmp, real)
     except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise PersistFileError(f"{path}: cannot write: {e.strerror}") from None
     try:
         dfd = os.open(directory, os.O_RDONLY)
@@ -75,12 +161,23 @@ def atomic_write(path: str, text: str) -> None:
         pass  # the data is in place; only crash-durability of the rename is at stake
 
 
-def unified_diff(path: str, old: Optional[str], new: str) -> str:
+def remove(path: str) -> None:
+    """Delete the file ``path`` points to (close of a file vrrpfw created)."""
+    real = os.path.realpath(path)
+    try:
+        os.unlink(real)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise PersistFileError(f"{path}: cannot remove: {e.strerror}") from None
+
+
+def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:
     return "".join(
         difflib.unified_diff(
             (old or "").splitlines(keepends=True),
-            new.splitlines(keepends=True),
+            (new or "").splitlines(keepends=True),
             fromfile=path if old is not None else "/dev/null",
-            tofile=path,
+            tofile=path if new is not None else "/dev/null",
         )
     )

@@ -17,7 +17,6 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 from ..errors import PersistFileError
 from ..model import COMMENT, Direction, VrrpRule
 
-ENCODING = "latin-1"
 BUILTIN_FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
 
@@ -45,39 +44,65 @@ class SaveFile:
 
 
 def parse(text: str, path: str = "<text>") -> SaveFile:
-    """Refuse anything iptables-restore would refuse at the structure level:
-    rules outside a table, a table without COMMIT, stray lines."""
+    """Refuse what iptables-restore refuses in the lines vrrpfw reads and
+    writes (each tried against iptables-legacy-restore and
+    iptables-nft-restore 1.8.9): CR line endings, lines of only spaces,
+    indented comments or table/chain/COMMIT lines, ``COMMIT`` with spaces
+    or without its newline, NUL bytes, rules outside a table, a table
+    without COMMIT.  Two sections of one table are refused too: the
+    restorer takes them, but the second flushes the first, so an edit of
+    the first would be lost at boot.  (The restorer itself checks the rest,
+    see :mod:`vrrpfw.persist.restorers`.)"""
     lines = text.splitlines(keepends=True)
     sections: List[Section] = []
     current: Optional[Section] = None
     for i, raw in enumerate(lines):
-        line = raw.strip()
         where = f"{path}:{i + 1}"
-        if not line or line.startswith("#"):
+        body = raw[:-1] if raw.endswith("\n") else raw
+        if "\r" in body or "\0" in body:
+            what = "a carriage return (CRLF line endings)" if "\r" in body else "a NUL byte"
+            raise PersistFileError(f"{where}: line has {what}, which iptables-restore refuses")
+        if not body or body.startswith("#"):
             continue
-        if line.startswith("*"):
+        stripped = body.strip()
+        if not stripped:
+            raise PersistFileError(f"{where}: a line of only blanks, which iptables-restore refuses")
+        if body[0].isspace() and not stripped.startswith("-"):
+            raise PersistFileError(f"{where}: indented {stripped[:20]!r}: iptables-restore reads an indented "
+                                   "line as a rule and refuses it")
+        if stripped.startswith("*"):
             if current is not None:
-                raise PersistFileError(f"{where}: table {line} starts before {current.name} ends with COMMIT")
-            name = line[1:].strip()
-            if not name or " " in name:
-                raise PersistFileError(f"{where}: bad table line {line!r}")
+                raise PersistFileError(
+                    f"{where}: table {stripped} starts before {current.name} ends with COMMIT")
+            name = stripped[1:]
+            if not name or any(c.isspace() for c in name):
+                raise PersistFileError(f"{where}: bad table line {stripped!r}")
+            if any(s.name == name for s in sections):
+                raise PersistFileError(f"{where}: a second *{name} section; at restore it would flush the "
+                                       "first one, so vrrpfw will not edit this file (merge them)")
             current = Section(name, i, -1)
             continue
         if current is None:
-            raise PersistFileError(f"{where}: {line[:40]!r} is outside any table (no '*filter' before it)")
-        if line == "COMMIT":
+            raise PersistFileError(
+                f"{where}: {stripped[:40]!r} is outside any table (no '*filter' before it)")
+        if stripped == "COMMIT":
+            if body != "COMMIT":
+                raise PersistFileError(f"{where}: {body!r}: iptables-restore accepts only a bare COMMIT")
+            if not raw.endswith("\n"):
+                raise PersistFileError(f"{where}: COMMIT without a newline at the end of the file, "
+                                       "which iptables-legacy-restore refuses")
             current.commit = i
             sections.append(current)
             current = None
-        elif line.startswith(":"):
-            current.chains.append(line[1:].split()[0] if line[1:].split() else "")
-        elif line.startswith("-"):
+        elif body.startswith(":"):
+            current.chains.append(body[1:].split()[0] if body[1:].split() else "")
+        elif stripped.startswith("-"):
             try:
-                shlex.split(line)
+                shlex.split(stripped)
             except ValueError as e:
                 raise PersistFileError(f"{where}: cannot parse rule: {e}") from None
         else:
-            raise PersistFileError(f"{where}: unexpected line {line[:40]!r}")
+            raise PersistFileError(f"{where}: unexpected line {stripped[:40]!r}")
     if current is not None:
         raise PersistFileError(f"{path}: table *{current.name} has no COMMIT line")
     return SaveFile(lines, sections)
@@ -173,61 +198,56 @@ def placed(doc: SaveFile) -> Set[Tuple[str, str, Tuple[str, str, str]]]:
     return {(table, chain, key) for _, table, chain, key in table_keys(doc, True)}
 
 
-def _eol(doc: SaveFile) -> str:
-    for line in doc.lines:
-        if line.endswith("\r\n"):
-            return "\r\n"
-        if line.endswith("\n"):
-            return "\n"
-    return "\n"
-
-
 def add_rules(doc: SaveFile, rules: Sequence[VrrpRule],
-              where: Optional[Dict[Tuple[str, str, str], Set[Placement]]] = None) -> str:
-    """Text with each missing rule inserted at the top of its chain: the
-    rule's filter chain, or each (table, chain) ``where`` names for it (the
-    chains vrrpfw opened at runtime)."""
+              where: Optional[Dict[Tuple[str, str, str], Set[Placement]]] = None
+              ) -> Tuple[str, List[Placement]]:
+    """(text, unplaced): each missing rule inserted before the first rule
+    of its chain (else before COMMIT): the rule's filter chain, or each
+    (table, chain) ``where`` names for it (the chains vrrpfw opened at
+    runtime).  A table the file has no section for is never added: the
+    restorer flushes every table the file names, so a new ``*filter`` would
+    wipe the admin's runtime filter rules and policies at the next restore.
+    Such placements come back in ``unplaced``.  Lines are only inserted,
+    never changed, so removing them gives the file back byte for byte."""
     present = placed(doc)
     todo: List[Tuple[VrrpRule, str, str]] = []
+    unplaced: List[Placement] = []
     for r in rules:
-        for table, chain in sorted((where or {}).get(r.key) or {("filter", r.chain)}):
-            if (table, chain, r.key) not in present and (r, table, chain) not in todo:
+        for table, chain in sorted(placements_for(r, where)):
+            if doc.section(table) is None or chain not in BUILTIN_CHAINS.get(table, ()):
+                if (table, chain) not in unplaced:
+                    unplaced.append((table, chain))
+            elif (table, chain, r.key) not in present and (r, table, chain) not in todo:
                 todo.append((r, table, chain))
-    if not todo:
-        return doc.text()
-    lines = list(doc.lines)
-    eol = _eol(doc)
-    if lines and not lines[-1].endswith(("\n", "\r")):
-        lines[-1] += eol
     inserts: Dict[int, List[str]] = {}
-    extra: Dict[int, List[str]] = {}
-    blocks: List[str] = []
-    for table in dict.fromkeys(t for _, t, _ in todo):
-        mine = [(r, c) for r, t, c in todo if t == table]
+    for r, table, chain in todo:
         sec = doc.section(table)
-        if sec is None:
-            blocks.append(f"*{table}" + eol)
-            blocks += [f":{c} ACCEPT [0:0]" + eol for c in BUILTIN_CHAINS[table]]
-            blocks += [rule_line(r, c) + eol for r, c in mine]
-            blocks.append("COMMIT" + eol)
-            continue
-        # Insert each rule before the chain's first rule, else before COMMIT.
-        for r, chain in mine:
-            at = sec.commit
-            for i in range(sec.start + 1, sec.commit):
-                tokens = lines[i].split()
-                if len(tokens) >= 2 and tokens[0] in ("-A", "-I") and tokens[1] == chain:
-                    at = i
-                    break
-            inserts.setdefault(at, []).append(rule_line(r, chain) + eol)
-        undeclared = [c for c in dict.fromkeys(c for _, c in mine) if c not in sec.chains]
-        extra[sec.start + 1] = [f":{c} ACCEPT [0:0]" + eol for c in undeclared]
+        assert sec is not None
+        at = sec.commit
+        for i in range(sec.start + 1, sec.commit):
+            tokens = doc.lines[i].split()
+            if len(tokens) >= 2 and tokens[0] in ("-A", "-I") and tokens[1] == chain:
+                at = i
+                break
+        inserts.setdefault(at, []).append(rule_line(r, chain) + "\n")
     out: List[str] = []
-    for i, line in enumerate(lines):
-        out.extend(extra.get(i, []))
+    for i, line in enumerate(doc.lines):
         out.extend(inserts.get(i, []))
         out.append(line)
-    return "".join(out + blocks)
+    return "".join(out), unplaced
+
+
+def placements_for(rule: VrrpRule, where: Optional[Dict[Tuple[str, str, str], Set[Placement]]]
+                   ) -> Set[Placement]:
+    """The (table, chain)s a saved file must open for ``rule``."""
+    return (where or {}).get(rule.key) or {("filter", rule.chain)}
+
+
+def is_persisted(doc: SaveFile, rule: VrrpRule,
+                 where: Optional[Dict[Tuple[str, str, str], Set[Placement]]] = None) -> bool:
+    """Does the file carry vrrpfw's line for ``rule`` in every chain it needs?"""
+    present = placed(doc)
+    return all((table, chain, rule.key) in present for table, chain in placements_for(rule, where))
 
 
 def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]],

@@ -19,6 +19,9 @@ from ..model import COMMENT, Direction, VrrpRule
 
 BEGIN = "# BEGIN vrrpfw (managed by vrrpfw; `vrrpfw close` removes these lines)"
 END = "# END vrrpfw"
+# The file did not end in a newline: vrrpfw added one before its block and
+# says so in the marker, so that close gives the file back byte for byte.
+NO_EOL = " [newline added before]"
 ChainId = Tuple[str, str, str]
 Key = Tuple[str, str, str]
 
@@ -36,14 +39,17 @@ def insert_line(rule: VrrpRule, chain: ChainId) -> str:
 def split(text: str) -> Tuple[str, List[str], str]:
     """(text before the block, block lines, text after the block)."""
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") == BEGIN), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") in (BEGIN, BEGIN + NO_EOL)), None)
     if start is None:
         return text, [], ""
     end = next((i for i in range(start + 1, len(lines)) if lines[i].rstrip("\r\n") == END), None)
     if end is None:
         return text, [], ""  # an unterminated marker is the admin's text, left alone
     body = [line.rstrip("\r\n") for line in lines[start + 1:end]]
-    return "".join(lines[:start]), body, "".join(lines[end + 1:])
+    before = "".join(lines[:start])
+    if lines[start].rstrip("\r\n").endswith(NO_EOL) and before.endswith("\n"):
+        before = before[:-1]
+    return before, body, "".join(lines[end + 1:])
 
 
 def entries(text: str) -> List[Tuple[Key, ChainId]]:
@@ -87,9 +93,10 @@ def without_keys(text: str, drop: Optional[Sequence[Key]]) -> str:
 def _join(before: str, lines: List[str], after: str) -> str:
     if not lines:
         return before + after
+    begin = BEGIN
     if before and not before.endswith("\n"):
-        before += "\n"
-    return before + BEGIN + "\n" + "".join(line + "\n" for line in lines) + END + "\n" + after
+        before, begin = before + "\n", BEGIN + NO_EOL
+    return before + begin + "\n" + "".join(line + "\n" for line in lines) + END + "\n" + after
 
 
 _TOKENS = re.compile(

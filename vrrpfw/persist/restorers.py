@@ -1,0 +1,116 @@
+"""Ask the program that restores a saved file at boot whether it accepts it.
+
+vrrpfw's own parsers only know the structure they edit; the restorer knows
+every match, target and syntax rule of its version.  A file it rejects is
+a host without a firewall after the next boot, so an existing file it
+rejects is refused before vrrpfw changes anything, and a candidate it
+rejects never replaces the old file.
+
+- iptables-save files: ``iptables-legacy-restore --test`` or
+  ``iptables-nft-restore --test`` (the variant of the layer that restores
+  the file), in the caller's network namespace: ipsets a rule names exist
+  there, as they do at boot.  ``--test`` commits nothing.
+- nftables files: ``nft -c -f``, next to the file (``include`` lines are
+  relative to it).
+Where the restorer is not installed the check is skipped and said so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import List, Optional
+
+from ..errors import PersistFileError
+from . import files
+
+TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Restorer:
+    """One program that loads a saved file, and how to test a file with it."""
+
+    label: str  # iptables-legacy-restore | iptables-nft-restore | nft
+    argv: List[str]  # the file path is appended
+
+    def check(self, path: str) -> Optional[str]:
+        """None if the restorer accepts ``path``, else its complaint with
+        the line number it names."""
+        try:
+            proc = subprocess.run(self.argv + [path], capture_output=True, text=True,
+                                  timeout=TIMEOUT, errors="replace")
+        except subprocess.TimeoutExpired:
+            return f"{self.label} did not finish within {TIMEOUT}s"
+        except OSError as e:
+            return f"cannot run {self.label}: {e.strerror}"
+        if proc.returncode == 0:
+            return None
+        return _first_complaint(proc.stderr or proc.stdout)
+
+
+def _first_complaint(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return "(no message)"
+    where = re.search(r"(?:Error occurred at line|line):? (\d+)", text)
+    msg = next((line for line in lines if "Error:" in line), lines[0])
+    for noise in ("Try `", "iptables-restore: ", "iptables-nft-restore: "):
+        if msg.startswith(noise) and len(lines) > 1:
+            msg = lines[1]
+    return f"line {where.group(1)}: {msg}" if where and f"line {where.group(1)}" not in msg else msg
+
+
+def _binary(*names: str) -> Optional[str]:
+    for name in names:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def iptables(variant: str, wait: float = 10.0) -> Optional[Restorer]:
+    """The ``legacy`` or ``nft`` iptables-restore, or None if absent."""
+    found = _binary(f"iptables-{variant}-restore")
+    if found is None:
+        return None
+    return Restorer(f"iptables-{variant}-restore",
+                    [found, "--test", f"--wait={max(1, int(wait + 0.999))}"])
+
+
+def nft() -> Optional[Restorer]:
+    found = _binary("nft")
+    return Restorer("nft -c -f", [found, "-c", "-f"]) if found else None
+
+
+def validate_file(path: str, restorer: Optional[Restorer]) -> Optional[str]:
+    """Raise PersistFileError (file:line) if the restorer rejects the file
+    as it is; a note when no restorer could check it."""
+    if restorer is None:
+        return f"{path}: no restorer installed to check it; vrrpfw checked its structure only"
+    err = restorer.check(path)
+    if err:
+        raise PersistFileError(f"{path}: {restorer.label} rejects this file ({err}); "
+                               "vrrpfw leaves it untouched")
+    return None
+
+
+def validate_candidate(real: str, text: str, restorer: Optional[Restorer]) -> None:
+    """Raise PersistFileError if the restorer would reject ``text`` as the
+    new content of ``real``; tested as a temporary file beside it."""
+    if restorer is None:
+        return
+    tmp = files.write_temp(real, text)
+    try:
+        err = restorer.check(tmp)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    if err:
+        raise PersistFileError(f"{real}: with vrrpfw's lines {restorer.label} would reject it ({err}); "
+                               "left untouched")
