@@ -212,7 +212,9 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
         b.files = files
         p = b.persister() if options.persist else None
         result = Result(command, b.name, dry_run=options.dry_run)
-        steps.append(_Step(b, p, result, LayerReport(b.name, saved="skipped" if p is None else "unchanged")))
+        layer = LayerReport(b.name, saved="skipped" if p is None else "unchanged")
+        result.layers.append(layer)
+        steps.append(_Step(b, p, result, layer))
     paths = [path for st in steps for path in st.b.lock_paths() + (st.p.lock_paths() if st.p else [])]
     with store_locks(paths, options.lock_timeout) if options.locked else contextlib.nullcontext():
         for st in steps:

@@ -33,7 +33,11 @@ def _state(value: str, action: Action, dry_run: bool) -> str:
 
 def headline(result: Result) -> str:
     status = "ok" if result.ok else "NOT OK"
-    change = "changed" if result.changed else ("dry run" if result.dry_run else "unchanged")
+    if result.dry_run:
+        change = "dry run, would change" if result.changed else "dry run, nothing to change"
+        status = f"would be {status}"
+    else:
+        change = "changed" if result.changed else "unchanged"
     return f"vrrpfw {result.command}: {status}, {change} (backend {result.backend})"
 
 
@@ -57,6 +61,10 @@ def _trailer(result: Result) -> List[str]:
             lines.append(f"error: {p.error}")
     lines += [f"warning: {w}" for w in result.warnings]
     lines += [f"blocked: {b}" for b in result.blockers]
+    if len(result.layers) > 1 or any(la.error for la in result.layers):
+        for la in result.layers:
+            line = f"layer {la.backend}: runtime {la.runtime}, saved {la.saved}"
+            lines.append(line + (f" ({la.error})" if la.error else ""))
     return lines
 
 

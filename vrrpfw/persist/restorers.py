@@ -93,7 +93,7 @@ def validate_file(path: str, restorer: Optional[Restorer]) -> Optional[str]:
         return f"{path}: no restorer installed to check it; vrrpfw checked its structure only"
     err = restorer.check(path)
     if err:
-        raise PersistFileError(f"{path}: {restorer.label} rejects this file ({err}); "
+        raise PersistFileError(f"{path} does not load with {restorer.label} ({err}); "
                                "vrrpfw leaves it untouched")
     return None
 
@@ -112,5 +112,5 @@ def validate_candidate(real: str, text: str, restorer: Optional[Restorer]) -> No
         except OSError:
             pass
     if err:
-        raise PersistFileError(f"{real}: with vrrpfw's lines {restorer.label} would reject it ({err}); "
-                               "left untouched")
+        raise PersistFileError(f"{real}: with vrrpfw's lines it would not load with {restorer.label} "
+                               f"({err}); left untouched")
