@@ -1,9 +1,15 @@
 """Integration tests need root, ``ip netns`` and the netfilter tools.
 
-Where they are missing the tests skip, except when VRRPFW_REQUIRE_INTEGRATION=1
-(set by tests/run.sh under CI): then the would-be skip is a failure, and
-any skip at all fails the session, so CI can never go green on a suite that
-did not really run.
+Every integration test needs the base tools (BASE_TOOLS); a test needs more
+only where it uses more: ``@pytest.mark.needs("firewalld", "keepalived")``
+names tool groups (TOOL_GROUPS) or plain commands, on a test or as a
+module's ``pytestmark``, and MODULE_NEEDS adds them for modules by file name.
+So a host without keepalived still runs every iptables test.
+
+Where a needed tool is missing the test skips, except when
+VRRPFW_REQUIRE_INTEGRATION=1 (set by tests/run.sh under CI): then the
+would-be skip is a failure, and any skip at all fails the session, so CI can
+never go green on a suite that did not really run.
 """
 
 from __future__ import annotations
@@ -11,31 +17,69 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Optional
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
-TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft",
-         "firewalld", "firewall-cmd", "dbus-daemon", "keepalived", "setpriv")
+BASE_TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft", "setpriv")
+TOOL_GROUPS: Dict[str, Tuple[str, ...]] = {
+    "firewalld": ("firewalld", "firewall-cmd", "dbus-daemon"),
+    "keepalived": ("keepalived",),
+    "iptables-nft": ("iptables-nft", "iptables-nft-save", "iptables-nft-restore"),
+}
+# Modules other tests' owners edit: their needs, declared here by file name.
+MODULE_NEEDS: Dict[str, Tuple[str, ...]] = {
+    "test_firewalld.py": ("firewalld",),
+    "test_prove.py": ("iptables-nft",),
+    "test_property.py": ("iptables-nft",),
+    "test_corpus.py": ("iptables-nft",),
+}
 
 
-def integration_missing() -> Optional[str]:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "needs(*tools): an integration test that needs these tools beyond the base set; each is a "
+        f"group ({', '.join(TOOL_GROUPS)}) or a command name or path",
+    )
+
+
+def needed_tools(needs: Iterable[str]) -> List[str]:
+    """The base tools, then every tool of each group or command in ``needs``."""
+    tools = list(BASE_TOOLS)
+    for need in needs:
+        for tool in TOOL_GROUPS.get(need, (need,)):
+            if tool not in tools:
+                tools.append(tool)
+    return tools
+
+
+def integration_missing(needs: Iterable[str] = ()) -> Optional[str]:
     if os.geteuid() != 0:
         return "integration tests need root (network namespaces, netfilter)"
-    for tool in TOOLS:
+    for tool in needed_tools(needs):
         if shutil.which(tool) is None:
-            return f"integration tests need {tool}"
+            return f"this integration test needs {tool}"
     return None
+
+
+def item_needs(item: pytest.Item) -> List[str]:
+    """What ``item`` needs beyond the base tools: its module's entry in
+    MODULE_NEEDS, then every ``needs`` marker on it, its class and module."""
+    needs = list(MODULE_NEEDS.get(os.path.basename(str(item.fspath)), ()))
+    for mark in item.iter_markers("needs"):
+        needs.extend(mark.args)
+    return needs
 
 
 @pytest.fixture(autouse=True)
 def _integration_gate(request: pytest.FixtureRequest) -> None:
     if request.node.get_closest_marker("integration") is None:
         return
-    reason = integration_missing()
+    reason = integration_missing(item_needs(request.node))
     if reason:
         if REQUIRE:
             pytest.fail(f"{reason} (VRRPFW_REQUIRE_INTEGRATION=1: skipping is not allowed)")

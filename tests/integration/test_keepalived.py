@@ -10,7 +10,7 @@ import time
 import pytest
 from fwharness import firewalld_host
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld", "keepalived")]
 
 VIP = "192.0.2.100"
 CONF = """global_defs {{
