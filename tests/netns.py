@@ -31,8 +31,8 @@ HOST_ADDR = "192.0.2.1/24"
 PEER_ADDR = "192.0.2.2/24"
 
 unique = _netns.unique
-__all__ = ["GROUP", "HOST_ADDR", "PEER_ADDR", "Netns", "Pair", "adverts", "namespace", "ns_names",
-           "pair", "unique"]
+__all__ = ["GROUP", "HOST_ADDR", "PEER_ADDR", "Netns", "Pair", "adverts", "blocked_inbound",
+           "blocked_outbound", "inbound", "namespace", "ns_names", "outbound", "pair", "unique"]
 
 
 @dataclass
@@ -120,6 +120,30 @@ def adverts(sender: Netns, send_if: str, receiver: Netns, recv_if: str,
     receiver's raw socket got (``wire``, ``delivered``) plus ``sent`` and
     ``refused`` (see :func:`vrrpfw.traffic.exchange`)."""
     return exchange(sender.ns, send_if, receiver.ns, recv_if, count, group, seconds).to_dict()
+
+
+def inbound(p: Pair, count: int = 20) -> Dict[str, int]:
+    """Adverts from the peer to the host (see :func:`adverts`)."""
+    return adverts(p.peer, p.peer_if, p.host, p.host_if, count)
+
+
+def outbound(p: Pair, count: int = 20) -> Dict[str, int]:
+    """Adverts from the host to the peer (see :func:`adverts`)."""
+    return adverts(p.host, p.host_if, p.peer, p.peer_if, count)
+
+
+def blocked_inbound(p: Pair, count: int = 20) -> bool:
+    """The "blocked" baseline a "delivered" assertion needs: the adverts
+    reached the host's interface (so they were sent, and the link works) and
+    the host's firewall kept every one from its raw socket."""
+    got = inbound(p, count)
+    return got["wire"] == count and got["delivered"] == 0
+
+
+def blocked_outbound(p: Pair, count: int = 20) -> bool:
+    """The host's firewall kept every advert it tried to send off the wire."""
+    got = outbound(p, count)
+    return got["wire"] == 0 and got["delivered"] == 0
 
 
 def ns_names() -> Sequence[str]:

@@ -9,7 +9,7 @@ import os
 import sys
 
 import pytest
-from netns import adverts, namespace, pair
+from netns import adverts, blocked_inbound, blocked_outbound, namespace, pair
 
 import vrrpfw.api as vrrpfw_api
 
@@ -67,6 +67,7 @@ def test_drop_outside_filter_is_opened_and_persisted_where_it_is(tmp_path):
         drop_everything(p.host)
         p.host.ipt("-t", "raw", "-A", "PREROUTING", "-p", "112", "-j", "DROP")
         rules.write_text(p.host.legacy_save() + "\n")  # the admin saved this ruleset
+        assert blocked_inbound(p)
         rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--persist-file", str(rules))
         assert rc == 1 and out["rules"][0]["runtime"] == "missing"
         assert "legacy raw PREROUTING: dropped by" in out["rules"][0]["detail"]
@@ -77,6 +78,10 @@ def test_drop_outside_filter_is_opened_and_persisted_where_it_is(tmp_path):
         assert "*raw" in saved and saved.count("--comment vrrpfw") == 3  # raw, INPUT, OUTPUT
     assert "-A PREROUTING -p vrrp -j DROP" in saved
     with pair() as fresh:  # boot: the saved file is all there is
+        ours = [line for line in saved.splitlines(True) if OURS in line]
+        fresh.host.run("iptables-legacy-restore", stdin="".join(
+            line for line in saved.splitlines(True) if line not in ours))
+        assert blocked_inbound(fresh)  # the file without vrrpfw's lines keeps VRRP out
         fresh.host.run("iptables-legacy-restore", stdin=saved.replace(p.host_if, fresh.host_if))
         assert "-A PREROUTING -p vrrp -j DROP" in fresh.host.legacy_save()
         assert adverts(fresh.peer, fresh.peer_if, fresh.host, fresh.host_if)["delivered"] == 20
@@ -107,6 +112,7 @@ def test_open_three_times_is_idempotent(tmp_path):
 def test_equivalent_admin_rule_counts_and_is_never_removed(tmp_path):
     with pair() as p:
         drop_everything(p.host)
+        assert blocked_inbound(p)
         p.host.ipt("-A", "INPUT", "-i", p.host_if, "-p", "vrrp", "-j", "ACCEPT")
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
         assert rc == 0
@@ -128,6 +134,7 @@ def test_close_sweeps_every_chain_and_keeps_hand_made_twins(tmp_path):
     path = tmp_path / "rules.v4"
     with pair() as p:
         drop_everything(p.host)
+        assert blocked_inbound(p)
         p.host.ipt("-N", "helper")
         p.host.ipt("-A", "INPUT", "-j", "helper")
         spec = ["-d", "224.0.0.18/32", "-i", p.host_if, "-p", "vrrp"]
@@ -152,6 +159,9 @@ def test_close_sweeps_every_chain_and_keeps_hand_made_twins(tmp_path):
         assert OURS not in path.read_text()
         assert path.read_text() == "".join(line for line in saved.splitlines(True) if OURS not in line)
         assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20  # the twin still works
+        p.host.ipt("-D", "helper", *spec, "-j", "ACCEPT")
+        assert blocked_inbound(p)  # and it was the twin that did
+        p.host.ipt("-A", "helper", *spec, "-j", "ACCEPT")
         rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path))
         assert rc == 0 and out["changed"] is False, out
 
@@ -165,7 +175,7 @@ def test_shadowed_rule_is_reported_and_fixed(tmp_path):
         p.host.ipt("-N", "EGRESS")
         p.host.ipt("-A", "EGRESS", "-p", "112", "-j", "REJECT")
         p.host.ipt("-I", "OUTPUT", "1", "-j", "EGRESS")
-        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+        assert blocked_inbound(p) and blocked_outbound(p)
 
         rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--no-persist")
         assert rc == 1
@@ -212,6 +222,8 @@ def test_persist_keeps_foreign_lines_and_the_file_loads(tmp_path):
 
     # The edited file restores in a fresh namespace and lets VRRP in there.
     with pair() as p2:
+        p2.host.run("iptables-legacy-restore", stdin=FOREIGN)
+        assert blocked_inbound(p2)  # the admin's file alone keeps VRRP out
         restored = new.replace(f" {p.host_if} ", f" {p2.host_if} ")
         p2.host.run("iptables-legacy-restore", stdin=restored)
         assert OURS in p2.host.ipt("-S", "INPUT")
@@ -434,6 +446,7 @@ def test_commit_refused_by_a_concurrent_change_is_retried(tmp_path):
         assert outcomes == [False], outcomes
         assert vrrpfw_rules(p.host, "INPUT") == vrrpfw_rules(p.host, "OUTPUT") == []
         assert len(foreign()) == 1
+        assert blocked_inbound(p)
 
         # Raced once: refused, re-read, committed again.
         proc, outcomes = run("first")
@@ -530,17 +543,18 @@ def test_hybrid_legacy_and_nft_auto_opens_both_layers(tmp_path):
         p.host.run("nft", "add table inet guard")
         p.host.run("nft", "add chain inet guard in { type filter hook input priority 0; policy drop; }")
         p.host.run("nft", "add chain inet guard out { type filter hook output priority 0; policy drop; }")
+        assert blocked_inbound(p) and blocked_outbound(p)
 
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist", "--backend", "iptables")
         assert rc == 1 and out["changed"] is True
         assert any("inet guard in" in b and "--backend auto" in b for b in out["blockers"])
         assert len(vrrpfw_rules(p.host, "INPUT")) == 1
-        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0  # legacy alone: not enough
+        assert blocked_inbound(p)  # legacy alone: not enough
         assert p.host.vrrpfw("close", "--no-persist", "--backend", "iptables").returncode == 0
 
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist", "--backend", "nftables")
         assert rc == 1 and any("legacy filter INPUT" in b and "--backend auto" in b for b in out["blockers"])
-        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0  # nft alone: not enough
+        assert blocked_inbound(p)  # nft alone: not enough
         assert p.host.vrrpfw("close", "--no-persist", "--backend", "nftables").returncode == 0
 
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
@@ -597,6 +611,7 @@ def test_library_api_with_distribution_default_path(tmp_path):
         assert OURS not in (root / "etc/iptables/rules.v4").read_text()
 
 
+@pytest.mark.needs("/usr/bin/python3")  # Debian's own, readable by nobody
 def test_non_root_never_gets_a_false_ok():
     """As an unprivileged user vrrpfw cannot read the firewall: it must not
     say "nothing blocks VRRP" (exit 0) on a host whose INPUT policy is DROP,

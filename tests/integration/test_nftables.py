@@ -6,7 +6,7 @@ import json
 import sys
 
 import pytest
-from netns import adverts, namespace, pair
+from netns import adverts, blocked_inbound, namespace, pair
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_nft_shadowing_is_reported_and_fixed():
         p.host.run("nft", "-f", "-", stdin=RULESET)
         assert p.host.vrrpfw("open", "--iface", p.host_if, "--no-persist").returncode == 0
         p.host.run("nft", "insert", "rule", "inet", "filter", "input", "iifname", p.host_if, "drop")
-        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+        assert blocked_inbound(p)
         rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--no-persist")
         assert rc == 1 and out["rules"][0]["runtime"] == "shadowed"
         assert f'inet filter input: dropped by meta iifname "{p.host_if}" drop' in out["rules"][0]["detail"]
@@ -65,6 +65,7 @@ def test_nft_shadowing_is_reported_and_fixed():
         assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 20
 
 
+@pytest.mark.needs("iptables-nft")
 def test_iptables_nft_chains_stay_readable_by_iptables_nft():
     with pair() as p:
         p.host.run("iptables-nft", "-P", "INPUT", "DROP")
@@ -156,6 +157,7 @@ def test_nftables_conf_persistence_loads_keeps_lines_and_restores(tmp_path):
     conf.write_text(original)
     with pair() as p:
         p.host.run("nft", "-f", str(conf))
+        assert both_ways(p) == (0, 0)
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(conf))
         assert rc == 0 and out["persist"][0]["changed"] is True, out
         new = conf.read_text()
@@ -167,6 +169,8 @@ def test_nftables_conf_persistence_loads_keeps_lines_and_restores(tmp_path):
         assert rc == 0, out
         assert both_ways(p) == (20, 20)
     with pair() as fresh:  # the saved file alone opens VRRP in a new namespace
+        fresh.host.run("nft", "-f", "-", stdin=original)
+        assert both_ways(fresh) == (0, 0)  # the admin's file alone keeps VRRP out
         fresh_conf = tmp_path / "fresh.conf"
         fresh_conf.write_text(new.replace(f'"{p.host_if}"', f'"{fresh.host_if}"'))
         fresh.host.run("nft", "-f", str(fresh_conf))
@@ -225,6 +229,7 @@ print(json.dumps(vrrpfw.open([sys.argv[1]], root=sys.argv[2], backend="nftables"
 """
 
 
+@pytest.mark.needs("iptables-nft")
 def test_iptables_nft_and_native_chains_persist_to_their_own_files(tmp_path):
     """Distribution defaults (under a temporary root): iptables-nft's chains
     go to /etc/iptables/rules.v4, native ones to /etc/nftables.conf."""
@@ -232,11 +237,13 @@ def test_iptables_nft_and_native_chains_persist_to_their_own_files(tmp_path):
     (root / "etc" / "iptables").mkdir(parents=True)
     (root / "etc" / "os-release").write_text("ID=debian\n")
     conf = root / "etc" / "nftables.conf"
-    conf.write_text("flush ruleset\ntable inet native {\n  chain in {\n"
-                    "    type filter hook input priority 5; policy drop;\n  }\n}\n")
+    original = ("flush ruleset\ntable inet native {\n  chain in {\n"
+                "    type filter hook input priority 5; policy drop;\n  }\n}\n")
+    conf.write_text(original)
     with pair() as p:
         p.host.run("nft", "-f", str(conf))
         p.host.run("iptables-nft", "-P", "INPUT", "DROP")
+        assert blocked_inbound(p)
         out = json.loads(p.host.run(sys.executable, "-c", LAYERED, p.host_if, str(root)).stdout)
         assert out["exit_code"] == 0, out
         assert out["rules"][0]["persisted"] == "present"
@@ -245,11 +252,16 @@ def test_iptables_nft_and_native_chains_persist_to_their_own_files(tmp_path):
         assert "insert rule inet native in" in conf.read_text()
         assert "ip filter" not in conf.read_text()
     with pair() as fresh:  # both files restored: VRRP gets in
+        fresh.host.run("nft", "-f", "-", stdin=original)  # the files as they were: VRRP kept out
+        fresh.host.run("iptables-nft", "-P", "INPUT", "DROP")
+        assert blocked_inbound(fresh)
+        fresh.host.run("nft", "flush", "ruleset")
         fresh.host.run("nft", "-f", "-", stdin=conf.read_text().replace(p.host_if, fresh.host_if))
         fresh.host.run("iptables-nft-restore", stdin=saved.replace(p.host_if, fresh.host_if))
         assert adverts(fresh.peer, fresh.peer_if, fresh.host, fresh.host_if)["delivered"] == 20
 
 
+@pytest.mark.needs("iptables-nft")
 def test_own_rule_recognised_after_iptables_nft_save_and_restore():
     """What every boot does on an iptables-nft host: save, then restore.
     vrrpfw's rule comes back with its comment as an xt compat match that
@@ -257,6 +269,7 @@ def test_own_rule_recognised_after_iptables_nft_save_and_restore():
     close must remove it (not say ok while VRRP still passes)."""
     with pair() as p:
         p.host.run("iptables-nft", "-P", "INPUT", "DROP")
+        assert blocked_inbound(p)
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--no-persist")
         assert rc == 0, out
         saved = p.host.run("iptables-nft-save").stdout
@@ -270,4 +283,4 @@ def test_own_rule_recognised_after_iptables_nft_save_and_restore():
         rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--no-persist")
         assert rc == 0 and out["changed"] is True, out
         assert "vrrpfw" not in p.host.run("iptables-nft-save").stdout
-        assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+        assert blocked_inbound(p)
