@@ -130,6 +130,31 @@ def read(sweep: bool = False) -> NftLayer:
     except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
         layer.unread = f"nf_tables ({e})"
         return layer
+    try:
+        wanted, devices = _wanted(layer, heads, sweep)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        layer.unread = f"nf_tables (nft's chain listing has a shape vrrpfw does not know: {e!r})"
+        return layer
+    for family, name in wanted:
+        try:
+            doc = run_json(["list", "table", family, name])
+        except (PermissionError, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+            layer.unread = f"nf_tables table {family} {name} ({e})"
+            continue
+        try:
+            _add_table(layer, family, name, doc.get("nftables", []), devices)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            # A newer nft may print what this version of vrrpfw cannot
+            # judge: that table is unread (so no verdict is "ok"), not a crash.
+            layer.unread = (f"nf_tables table {family} {name} (nft's JSON has a shape vrrpfw "
+                            f"does not know: {e!r})")
+    return layer
+
+
+def _wanted(layer: NftLayer, heads: Any, sweep: bool
+            ) -> Tuple[List[Tuple[str, str]], Dict[Tuple[str, str, str], Tuple[str, ...]]]:
+    """The tables to list (those with a hook on VRRP's path; all when close
+    sweeps) and the devices of netdev chains."""
     wanted: List[Tuple[str, str]] = []
     for item in heads.get("nftables", []):
         c = item.get("chain")
@@ -143,29 +168,26 @@ def read(sweep: bool = False) -> NftLayer:
     hooks = {str((i.get("chain") or {}).get("hook")) for i in heads.get("nftables", [])}
     if hooks & {"ingress", "egress"}:
         devices = _device_listing()
-    for family, name in wanted:
-        try:
-            doc = run_json(["list", "table", family, name])
-        except (PermissionError, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
-            layer.unread = f"nf_tables table {family} {name} ({e})"
+    return wanted, devices
+
+
+def _add_table(layer: NftLayer, family: str, name: str, items: List[Any],
+               devices: Dict[Tuple[str, str, str], Tuple[str, ...]]) -> None:
+    has_xt = family == "ip" and any("xt" in e for i in items
+                                    for e in (i.get("rule") or {}).get("expr", []))
+    table = convert_table(family, name, items, _xt_resolver(name) if has_xt else None)
+    layer.tables[(family, name)] = table
+    owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
+    for cname, header in table.headers.items():
+        hook = HOOKS.get(str(header.get("hook")))
+        if hook is None:
             continue
-        items = doc.get("nftables", [])
-        has_xt = family == "ip" and any("xt" in e for i in items
-                                        for e in (i.get("rule") or {}).get("expr", []))
-        table = convert_table(family, name, items, _xt_resolver(name) if has_xt else None)
-        layer.tables[(family, name)] = table
-        owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
-        for cname, header in table.headers.items():
-            hook = HOOKS.get(str(header.get("hook")))
-            if hook is None:
-                continue
 
-            def lookup(sub: str, table: NftTable = table) -> Optional[List[FwRule]]:
-                return table.chains.get(sub) if sub else None
+        def lookup(sub: str, table: NftTable = table) -> Optional[List[FwRule]]:
+            return table.chains.get(sub) if sub else None
 
-            policy = str(header.get("policy", "accept")).upper()
-            cid = ChainId("nft", family, name, cname)
-            layer.chains.append(BaseChain(cid, hook, int(header.get("prio", 0)), policy,
-                                          table.chains.get(cname, []), lookup,
-                                          _devices(header, devices), owner))
-    return layer
+        policy = str(header.get("policy", "accept")).upper()
+        cid = ChainId("nft", family, name, cname)
+        layer.chains.append(BaseChain(cid, hook, int(header.get("prio", 0)), policy,
+                                      table.chains.get(cname, []), lookup,
+                                      _devices(header, devices), owner))
