@@ -281,6 +281,7 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
     statuses: List[RuntimeStatus] = []
     changes: List[Change] = []
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        applying = False
         try:
             with b.session(write=write):
                 rules = wanted if wanted is not None else _discover(b, persister, ifaces, group)
@@ -288,7 +289,9 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                 changes = b.plan(statuses, command) if command != "check" else []
                 result.planned = [b.describe(c) for c in changes]
                 if write and changes:
+                    applying = True
                     b.apply(changes)
+                    applying = False
                     result.changed = True
                     step.layer.runtime = "changed"
                     statuses = b.runtime_status(rules)  # proof, read back after the commit
@@ -297,6 +300,11 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
             if attempt == COMMIT_ATTEMPTS:
                 raise
             time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the other writer pass
+        except VrrpfwError:
+            if applying and _landed(b, rules, statuses):
+                result.changed = True  # so the error becomes a partial result, not exit 3
+                step.layer.runtime = "partly changed"
+            raise
     if options.dry_run and changes:
         step.layer.runtime = "would change"
         result.changed = True
@@ -317,6 +325,18 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                     "(vrrpfw never reloads the firewall; `vrrpfw open` adds it at runtime)")
     if command == "check" and not statuses:
         result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
+
+
+def _landed(b: Backend, rules: Sequence[VrrpRule], before: Sequence[RuntimeStatus]) -> bool:
+    """After a failed apply: did any of it land?  Not every firewall applies
+    a batch atomically (firewalld takes one D-Bus call per allowance), and
+    exit 3 promises that nothing changed.  Unknown counts as landed."""
+    try:
+        with b.session(write=False):
+            after = b.runtime_status(rules)
+    except Exception:  # the firewall may be gone (a stopped firewalld): say "maybe"
+        return True
+    return [(st.state, len(st.ours)) for st in after] != [(st.state, len(st.ours)) for st in before]
 
 
 def _report(b: Backend, st: RuntimeStatus, changes: Sequence[Change], command: str) -> RuleReport:
