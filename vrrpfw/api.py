@@ -301,7 +301,7 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                 raise
             time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the other writer pass
         except VrrpfwError:
-            if applying and _landed(b, rules, statuses):
+            if applying and rules is not None and _landed(b, rules, statuses):
                 result.changed = True  # so the error becomes a partial result, not exit 3
                 step.layer.runtime = "partly changed"
             raise
