@@ -27,16 +27,22 @@ def vrrpfw_rules(ns, chain):
     return [line for line in ns.ipt("-S", chain).splitlines() if OURS in line]
 
 
-def drop_everything(ns):
+def drop_everything(ns, save_to=None):
+    """INPUT/OUTPUT drop all but loopback; with ``save_to``, saved there as
+    netfilter-persistent would (vrrpfw only edits a file that already
+    restores the filter table)."""
     ns.ipt("-P", "INPUT", "DROP")
     ns.ipt("-P", "OUTPUT", "DROP")
     ns.ipt("-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+    if save_to is not None:
+        with open(save_to, "w") as f:
+            f.write(ns.run("iptables-legacy-save").stdout)
 
 
 def test_adverts_blocked_then_delivered_then_blocked_again(tmp_path):
     rules = str(tmp_path / "rules.v4")
     with pair() as p:
-        drop_everything(p.host)
+        drop_everything(p.host, rules)
         inbound = adverts(p.peer, p.peer_if, p.host, p.host_if)
         outbound = adverts(p.host, p.host_if, p.peer, p.peer_if)
         assert inbound["wire"] == 20 and inbound["delivered"] == 0, inbound
@@ -90,7 +96,7 @@ def test_drop_outside_filter_is_opened_and_persisted_where_it_is(tmp_path):
 def test_open_three_times_is_idempotent(tmp_path):
     rules = str(tmp_path / "rules.v4")
     with pair() as p:
-        drop_everything(p.host)
+        drop_everything(p.host, rules)
         changed = []
         for _ in range(3):
             rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", rules)
@@ -140,7 +146,7 @@ def test_close_sweeps_every_chain_and_keeps_hand_made_twins(tmp_path):
         spec = ["-d", "224.0.0.18/32", "-i", p.host_if, "-p", "vrrp"]
         p.host.ipt("-A", "helper", *spec, "-m", "comment", "--comment", "vrrpfw", "-j", "ACCEPT")
         p.host.ipt("-A", "helper", *spec, "-j", "ACCEPT")
-        saved = p.host.legacy_save()
+        saved = p.host.legacy_save() + "\n"
         path.write_text(saved)
         rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--persist-file", str(path))
         assert out["rules"][0]["runtime"] == "allowed-by-other"  # not where vrrpfw writes
@@ -150,7 +156,7 @@ def test_close_sweeps_every_chain_and_keeps_hand_made_twins(tmp_path):
             f"iptables-legacy -t filter -D helper -d 224.0.0.18/32 -i {p.host_if} -p vrrp "
             "-m comment --comment vrrpfw -j ACCEPT"], out
         assert out["rules"][0]["persist_action"] == "delete"
-        assert p.host.legacy_save() == saved and path.read_text() == saved
+        assert p.host.legacy_save() + "\n" == saved and path.read_text() == saved
         rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path))
         assert rc == 0 and out["changed"] is True, out
         assert vrrpfw_rules(p.host, "helper") == []
@@ -251,32 +257,36 @@ def test_corrupt_persist_file_is_refused_and_nothing_changes(tmp_path):
         assert "Traceback" not in proc.stderr
         assert p.host.legacy_save() == before
         assert path.read_bytes() == corrupt and path.stat().st_mtime_ns == mtime
-        # A directory where the file should be: unreadable, same treatment.
+        # A directory where the file should be: a usage error, nothing read.
         proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(tmp_path))
-        assert proc.returncode == 3 and "is a directory" in proc.stderr
+        assert proc.returncode == 2 and "is a directory" in proc.stderr
         assert p.host.legacy_save() == before
 
 
-def test_persist_failure_after_runtime_change_is_reported_as_partial(tmp_path):
-    # /proc/sys/net accepts no new files: the runtime change lands, the save cannot.
+def test_a_missing_saved_file_is_reported_not_created(tmp_path):
+    """No file, no *filter to edit: the runtime change lands, the rules are
+    reported not persisted (exit 1) and the file is not created (a new
+    *filter would flush the admin's filter table at the next restore).
+    A write that fails is covered by test_saved_files and test_faults."""
+    path = tmp_path / "rules.v4"
     with pair() as p:
         drop_everything(p.host)
-        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file",
-                                     "/proc/sys/net/vrrpfw-test.rules")
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(path))
         assert rc == 1
         assert out["changed"] is True and out["ok"] is False
         assert [r["runtime"] for r in out["rules"]] == ["allowed", "allowed"]
         assert [r["persisted"] for r in out["rules"]] == ["missing", "missing"]
-        assert out["persist"][0]["error"].startswith("persisting failed")
-        plain = p.host.vrrpfw("check", "--iface", p.host_if, "--persist-file",
-                              "/proc/sys/net/vrrpfw-test.rules")
+        assert "does not exist" in out["persist"][0]["note"] and out["persist"][0]["error"] is None
+        assert not path.exists()
+        plain = p.host.vrrpfw("check", "--iface", p.host_if, "--persist-file", str(path))
         assert plain.returncode == 1 and "persisted missing" in plain.stdout
 
 
 def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
     path = tmp_path / "rules.v4"
     with pair() as p:
-        drop_everything(p.host)
+        drop_everything(p.host, path)
+        original = path.read_text()
         before = p.host.legacy_save()
         proc = p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(path), "--dry-run")
         assert proc.returncode == 0
@@ -284,13 +294,15 @@ def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
                 "-m comment --comment vrrpfw -j ACCEPT") in proc.stdout
         assert f"+-A OUTPUT -d 224.0.0.18/32 -o {p.host_if} -p 112" in proc.stdout  # the file diff
         assert p.host.legacy_save() == before
-        assert not path.exists()
+        assert path.read_text() == original
         assert p.host.vrrpfw("open", "--iface", p.host_if, "--persist-file", str(path)).returncode == 0
         opened, saved = p.host.legacy_save(), path.read_text()
         rc, out = p.host.vrrpfw_json("close", "--persist-file", str(path), "--dry-run")
         assert rc == 0 and len(out["planned"]) == 2, out
         assert [r["persist_action"] for r in out["rules"]] == ["delete", "delete"]
-        assert [r["persisted"] for r in out["rules"]] == ["present", "present"]
+        # what the real close would leave (dry run predicts the real run)
+        assert [r["persisted"] for r in out["rules"]] == ["absent", "absent"]
+        assert [r["runtime"] for r in out["rules"]] == ["absent", "absent"]
         assert f"--A INPUT -d 224.0.0.18/32 -i {p.host_if} -p 112" in out["diff"]
         assert p.host.legacy_save() == opened and path.read_text() == saved
 
@@ -596,10 +608,10 @@ print(json.dumps(out))
 
 def test_library_api_with_distribution_default_path(tmp_path):
     root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "iptables").mkdir(parents=True)
     (root / "etc" / "os-release").write_text("ID=debian\nVERSION_ID=12\n")
     with pair() as p:
-        drop_everything(p.host)
+        drop_everything(p.host, root / "etc" / "iptables" / "rules.v4")
         proc = p.host.run(sys.executable, "-c", LIBRARY, p.host_if, str(root))
         out = json.loads(proc.stdout)
         assert out["open"]["changed"] is True and out["open"]["ok"] is True

@@ -192,6 +192,7 @@ def test_persisted_file_that_does_not_load_is_refused_untouched(tmp_path):
         assert proc.returncode == 3
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "does not load with nft -c -f" in lines[0]
+        assert "line 4" in lines[0] or f"{conf}:4" in lines[0], lines[0]  # where nft stumbled
         assert conf.read_text() == broken
         assert p.host.run("nft", "list", "ruleset").stdout == before
 
@@ -244,6 +245,8 @@ def test_iptables_nft_and_native_chains_persist_to_their_own_files(tmp_path):
         p.host.run("nft", "-f", str(conf))
         p.host.run("iptables-nft", "-P", "INPUT", "DROP")
         assert blocked_inbound(p)
+        # The admin saved the iptables-nft ruleset (vrrpfw never creates the file).
+        (root / "etc" / "iptables" / "rules.v4").write_text(p.host.run("iptables-nft-save").stdout)
         out = json.loads(p.host.run(sys.executable, "-c", LAYERED, p.host_if, str(root)).stdout)
         assert out["exit_code"] == 0, out
         assert out["rules"][0]["persisted"] == "present"
