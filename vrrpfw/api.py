@@ -225,6 +225,12 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
     for st in steps:
         if st.p is not None and st.plan is not None:
             _persist_report(st, command, options.dry_run)
+        if command == "check":
+            st.result.warnings.extend(
+                f"{rep.direction} {rep.interface}: persisted but not active at runtime "
+                "(vrrpfw never reloads the firewall; `vrrpfw open` adds it at runtime)"
+                for rep in st.result.rules
+                if rep.persisted is Persisted.PRESENT and rep.runtime is Runtime.MISSING)
     results = [st.result for st in steps]
     results[0].warnings.extend(n for n in files.notes() if n not in results[0].warnings)
     if len(results) > 1 and command != "check" and not options.dry_run and failed is None \
@@ -317,12 +323,6 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
         result.blockers = b.blockers()
         result.warnings.extend(_interface_warnings([st.rule for st in statuses]))
     result.warnings.extend(b.warnings())
-    if command == "check":
-        for rep in result.rules:
-            if rep.persisted is Persisted.PRESENT and rep.runtime is Runtime.MISSING:
-                result.warnings.append(
-                    f"{rep.direction} {rep.interface}: persisted but not active at runtime "
-                    "(vrrpfw never reloads the firewall; `vrrpfw open` adds it at runtime)")
     if command == "check" and not statuses:
         result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
 

@@ -657,8 +657,6 @@ def test_check_reads_only(host):
     assert r.layers == [LayerReport("fakea", "unchanged", "unchanged")]
 
 
-@pytest.mark.xfail(strict=True, reason="bug since c1ecc5b: _run_one looks for persisted PRESENT before "
-                   "_persist_report has measured the store, so this warning is never given")
 def test_check_warns_about_a_saved_rule_not_active_at_runtime(host):
     host.add(present=[OUT0], store=FakeStore(keys=[IN0, OUT0]))
     r = vrrpfw.check(["eth0"])
