@@ -129,7 +129,8 @@ MODES = ("auto", "direct", "zone")
 def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_timeout: Any, root: Any,
              zone: Any, mode: Any, force: Any, state_file: Any, peers: Any, command: str) -> Options:
     """Every option checked for type and range before anything is read."""
-    inputs.text(backend, "backend")
+    if inputs.text(backend, "backend") not in registry.NAMES:
+        raise InputError(f"unknown backend {backend!r}; choose one of: {', '.join(registry.NAMES)}")
     persist = inputs.flag(persist, "persist")
     dry_run = inputs.flag(dry_run, "dry_run")
     if persist_file is not None:
@@ -155,7 +156,7 @@ def _mode(mode: str) -> str:
 def _zone(zone: Optional[str]) -> Optional[str]:
     if zone is None:
         return None
-    if not zone or len(zone) > 64 or not all(c.isalnum() or c in "-_" for c in zone):
+    if not zone or len(zone) > 64 or not all((c.isascii() and c.isalnum()) or c in "-_" for c in zone):
         raise InputError(f"zone name {zone!r} is not a valid firewalld zone name")
     return zone
 
