@@ -4,10 +4,11 @@ and the permanent configuration as vrrpfw's persistence store."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from ..errors import BackendUnavailable, EnvironmentProblem
 from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
-from ..persist.state import StateFile
+from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime
 from .base import Change, Key, Persister, PersistPlan
 from .firewalld_dbus import Firewalld
@@ -54,26 +55,30 @@ class _Layer:
         return "rich", rich_rule(rule.group)
 
     def status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
-        """(state, detail, our handles) of one rule in this layer."""
+        """(state, detail, our handles) of one rule in this layer.  Our
+        handles are every allowance recorded for the interface, in whatever
+        zone it was when vrrpfw added it (close must find them there); the
+        rule is allowed by ours only where one is in its zone now."""
         if self.mode == "direct":
             return self._direct_status(rule)
         ours: List[Any] = self._our_direct(rule)
+        recorded = self.recorded(rule)
+        ours += recorded
         if rule.direction is Direction.OUT:
             return Runtime.ALLOWED_BY_OTHER, "firewalld zones do not filter outbound traffic", ours
         zone = self.zone_for(rule.interface)
-        found = None
-        for entry in self.state.entries:
-            if entry.layer == self.layer and entry.zone == zone and rule.interface in entry.interfaces:
-                if self.fw.has(self.layer, zone, entry.kind, entry.value) and \
-                        (entry.kind == "service" or rich_allows(entry.value, rule.group)):
-                    ours.append(("zone", self.layer, zone, entry.kind, entry.value))
-                    found = found or f"zone {zone}: {entry.kind} {entry.value}"
+        found = [f"zone {zone}: {h[3]} {h[4]}" for h in recorded
+                 if h[2] == zone and (h[3] == "service" or rich_allows(h[4], rule.group))]
         if found:
-            return Runtime.ALLOWED, found, ours
+            return Runtime.ALLOWED, found[0], ours
         other = self._other_allowance(zone, rule.group)
         if other:
             return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", ours
         return Runtime.MISSING, f"zone {zone} rejects VRRP", ours
+
+    def other_allowance(self, zone: str, group: str) -> Optional[str]:
+        """Someone else's allowance for VRRP to ``group`` in ``zone``, named."""
+        return self._other_allowance(zone, group)
 
     def _other_allowance(self, zone: str, group: str) -> Optional[str]:
         target = self.fw.target(self.layer, zone)
@@ -131,14 +136,18 @@ class _Layer:
                 done += self._insert(ch.rule, ch.handle)
         return done
 
-    def recorded(self, rule: VrrpRule) -> List[Any]:
-        """vrrpfw's allowances for ``rule`` in this layer, as recorded when it
-        added them and still present in firewalld."""
-        return [("zone", self.layer, e.zone, e.kind, e.value) for e in self.state.entries
+    def entries_for(self, rule: VrrpRule) -> List[Entry]:
+        """The state entries of this layer that allow ``rule`` for its interface."""
+        return [e for e in self.state.entries
                 if e.layer == self.layer and rule.interface in e.interfaces
                 and (e.kind != "rich" or rich_allows(e.value, rule.group)
-                     or e.value == top_rich_rule(rule.group))
-                and self.fw.has(self.layer, e.zone, e.kind, e.value)]
+                     or e.value == top_rich_rule(rule.group))]
+
+    def recorded(self, rule: VrrpRule) -> List[Any]:
+        """vrrpfw's allowances for ``rule`` in this layer, as recorded when it
+        added them (in the zone or policy of that time) and still present."""
+        return [("zone", self.layer, e.zone, e.kind, e.value) for e in self.entries_for(rule)
+                if self.fw.has(self.layer, e.zone, e.kind, e.value)]
 
     def _insert(self, rule: VrrpRule, target: Optional[str] = None) -> List[str]:
         if target is not None:  # judged from the generated table: the zone or policy that drops
@@ -170,10 +179,13 @@ class _Layer:
             self.fw.direct_change(self.layer, False, chain, prio, args)
             return [f"{self.layer}: remove direct ipv4 filter {chain} {prio} {' '.join(args)}"]
         _, _, zone, kind, value = handle
-        if self.state.release(self.layer, zone, kind, value, rule.interface):
-            self.fw.change(self.layer, False, zone, kind, value)
-            return [f"{self.layer}: zone {zone}: remove {kind} {value}"]
-        return []
+        if self.state.others(self.layer, zone, kind, value, [rule.interface]):
+            self.state.release(self.layer, zone, kind, value, rule.interface)
+            return []
+        # Removed first, forgotten after: a failed call leaves the record of what is still there.
+        self.fw.change(self.layer, False, zone, kind, value)
+        self.state.release(self.layer, zone, kind, value, rule.interface)
+        return [f"{self.layer}: {describe_target(zone)}: remove {kind} {value}"]
 
 
 class FirewalldPermanent(Persister):
@@ -192,6 +204,13 @@ class FirewalldPermanent(Persister):
         return self.b.layer("permanent")
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Keys the permanent configuration allows.  An allowance only the
+        runtime has (the admin's runtime-only rule) is not persisted: a
+        reload drops it.  A firewalld that stopped answering confirms
+        nothing (so: not persisted), with a note."""
+        return self._measure(self._persisted, rules)
+
+    def _persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         layer = self._layer()
         if self.b.path_mode():
             # Every allowance vrrpfw made at runtime is in the permanent
@@ -204,10 +223,20 @@ class FirewalldPermanent(Persister):
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        return self._measure(self._owned, rules)
+
+    def _owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         layer = self._layer()
         if self.b.path_mode():
             return {r.key for r in rules if layer.recorded(r)}
         return {r.key for r in rules if layer.status(r)[2]}
+
+    def _measure(self, how: Callable[[Sequence[VrrpRule]], Set[Key]], rules: Sequence[VrrpRule]) -> Set[Key]:
+        try:
+            return how(rules)
+        except (BackendUnavailable, EnvironmentProblem) as e:
+            self.b.note(f"the permanent configuration could not be read back: {e}")
+            return set()
 
     def discover(self) -> List[VrrpRule]:
         return self.b.discover_layer("permanent")
@@ -237,5 +266,7 @@ class FirewalldPermanent(Persister):
         return PersistPlan(True, diff, changes)
 
     def commit(self, plan: PersistPlan) -> None:
-        self._layer().apply(plan.payload)
-        self.b.state.save()
+        """Each change is recorded as it is made; the record is saved also
+        when a later change fails, so nothing vrrpfw added is forgotten."""
+        with self.b.saving():
+            self._layer().apply(plan.payload)

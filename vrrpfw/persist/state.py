@@ -2,55 +2,87 @@
 
 firewalld's rich rules and services carry no comment, so "remove exactly
 what vrrpfw added, never an allowance that was already there" needs a
-record: one JSON file, written atomically.  Each entry is one zone
-allowance (a service or a rich rule) in the runtime or permanent
-configuration, with the interfaces that asked for it: a zone allowance
-covers every interface in the zone, so it is removed only when the last
-interface that vrrpfw opened there is closed.
+record: one JSON file, written atomically.  Each entry is one zone (or
+policy) allowance in the runtime or permanent configuration that was
+absent until vrrpfw added it, with the interfaces that asked for it: a zone
+allowance covers every interface in the zone, so it is removed only when
+the last interface that vrrpfw opened there is closed.
+
+An entry is proof only while the allowance has stayed in place since
+vrrpfw added it.  Once it vanished, an identical allowance that appears
+later is someone else's, so :meth:`StateFile.prune` forgets entries whose
+allowance is gone.  A runtime entry also carries the *generation* of
+firewalld's runtime it was added in: a reload or restart rebuilds the
+runtime from the permanent configuration, so what is there afterwards is
+vrrpfw's only where it came back from vrrpfw's own permanent allowance.
+
+``interfaces`` (top level) lists what ``open`` was asked for, also where
+it added nothing because the admin's allowance was there: ``check``
+without ``--iface`` checks them, ``close`` forgets them.
+
+The file is rewritten only if it is still what this run read (a run that
+does not hold the lock must not make another's entries disappear).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import PersistFileError
 from . import files
 
 DEFAULT_STATE_FILE = "/var/lib/vrrpfw/state.json"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
 class Entry:
     layer: str  # "runtime" | "permanent"
-    zone: str
+    zone: str  # a zone, or "policy:NAME"
     kind: str  # "service" | "rich"
     value: str
     interfaces: List[str] = field(default_factory=list)
+    # runtime only: firewalld's runtime generation when vrrpfw added it (see runtime_generation)
+    generation: Optional[str] = None
 
     @property
     def ident(self) -> Tuple[str, str, str, str]:
         return (self.layer, self.zone, self.kind, self.value)
+
+    def describe(self) -> str:
+        where = (f"policy {self.zone[len('policy:'):]}" if self.zone.startswith("policy:")
+                 else f"zone {self.zone}")
+        return f"{self.kind} {self.value} in {where} ({self.layer})"
+
+
+_FIELDS = {f.name for f in fields(Entry)}
 
 
 class StateFile:
     def __init__(self, path: Optional[str]) -> None:
         self.path = path or DEFAULT_STATE_FILE
         self.entries: List[Entry] = []
+        self.asked: List[Tuple[str, str]] = []  # (interface, group) that open was asked for
+        self.generation: Optional[str] = None  # the runtime generation now; stamped on new runtime entries
         self._loaded_text: Optional[str] = None
 
     def load(self) -> None:
         text = files.read_text(self.path)
         self._loaded_text = text
+        self.entries, self.asked = [], []
         if text is None or not text.strip():
-            self.entries = []
             return
         try:
             doc: Dict[str, Any] = json.loads(text)
-            self.entries = [Entry(**e) for e in doc.get("firewalld", [])]
-        except (ValueError, TypeError) as e:
+            if not isinstance(doc, dict) or not isinstance(doc.get("version", 1), int) \
+                    or doc.get("version", 1) > VERSION:
+                raise ValueError(f"unknown version {doc.get('version') if isinstance(doc, dict) else doc!r}")
+            self.entries = [Entry(**{k: v for k, v in e.items() if k in _FIELDS})
+                            for e in doc.get("firewalld", [])]
+            self.asked = [(str(a["interface"]), str(a["group"])) for a in doc.get("interfaces", [])]
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise PersistFileError(f"{self.path}: not a vrrpfw state file ({e}); move it aside") from None
 
     def find(self, layer: str, zone: str, kind: str, value: str) -> Optional[Entry]:
@@ -60,9 +92,12 @@ class StateFile:
         return None
 
     def add(self, layer: str, zone: str, kind: str, value: str, iface: str) -> None:
+        """Record ``iface`` on the allowance; a new entry means vrrpfw has
+        just added an allowance that was absent."""
         entry = self.find(layer, zone, kind, value)
         if entry is None:
-            entry = Entry(layer, zone, kind, value, [])
+            entry = Entry(layer, zone, kind, value, [],
+                          self.generation if layer == "runtime" else None)
             self.entries.append(entry)
         if iface not in entry.interfaces:
             entry.interfaces.append(iface)
@@ -79,9 +114,64 @@ class StateFile:
             return True
         return False
 
+    def others(self, layer: str, zone: str, kind: str, value: str, closing: List[str]) -> List[str]:
+        """Interfaces other than ``closing`` that still need this allowance."""
+        entry = self.find(layer, zone, kind, value)
+        return [i for i in entry.interfaces if i not in closing] if entry is not None else []
+
+    # -- what open was asked for ------------------------------------------
+    def ask(self, iface: str, group: str) -> None:
+        if (iface, group) not in self.asked:
+            self.asked.append((iface, group))
+
+    def forget(self, iface: str, group: str) -> None:
+        if (iface, group) in self.asked:
+            self.asked.remove((iface, group))
+
+    # -- proof of ownership -------------------------------------------------
+    def prune(self, present: Callable[[Entry], bool]) -> List[str]:
+        """Forget every entry that no longer proves ownership; return one
+        note per entry forgotten.  ``present(entry)``: is the allowance in
+        firewalld now (in the entry's layer)?"""
+        notes: List[str] = []
+        for e in list(self.entries):
+            if e.layer == "runtime" and self.generation is not None and e.generation != self.generation:
+                twin = self.find("permanent", e.zone, e.kind, e.value)
+                there = present(e)
+                if there and twin is not None and present(twin):
+                    e.generation = self.generation  # back from vrrpfw's own permanent allowance
+                    continue
+                self.entries.remove(e)
+                if there:
+                    notes.append(f"firewalld was reloaded or restarted since vrrpfw added {e.describe()}: "
+                                 "the one there now is not provably vrrpfw's (vrrpfw did not persist it), "
+                                 "so vrrpfw leaves it in place and forgets it")
+                else:
+                    notes.append(f"firewalld was reloaded or restarted since vrrpfw added {e.describe()}; "
+                                 "it is gone and vrrpfw forgets it")
+            elif not present(e):
+                self.entries.remove(e)
+                notes.append(f"vrrpfw's {e.describe()} was removed by someone since vrrpfw added it; "
+                             "vrrpfw forgets it (an identical allowance added later is not vrrpfw's)")
+        return notes
+
+    # -- writing ------------------------------------------------------------
+    def text(self) -> str:
+        doc = {"version": VERSION, "firewalld": [asdict(e) for e in self.entries],
+               "interfaces": [{"interface": i, "group": g} for i, g in self.asked]}
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
     def save(self) -> None:
-        doc = {"version": VERSION, "firewalld": [e.__dict__ for e in self.entries]}
-        text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
-        if text != self._loaded_text:
-            files.atomic_write(self.path, text)
-            self._loaded_text = text
+        """Atomically replace the file, if anything changed and if it is
+        still what this run read; otherwise refuse (PersistFileError) rather
+        than drop what another run recorded."""
+        text = self.text()
+        if text == self._loaded_text:
+            return
+        on_disk = files.read_text(self.path)
+        if on_disk != self._loaded_text:
+            raise PersistFileError(
+                f"{self.path}: changed by someone else since vrrpfw read it (another vrrpfw run without "
+                "the lock?); not overwritten, so nothing it records is lost; run vrrpfw again")
+        files.atomic_write(self.path, text)
+        self._loaded_text = text
