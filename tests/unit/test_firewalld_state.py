@@ -1,0 +1,173 @@
+"""state.json: the record that proves what vrrpfw added to firewalld.
+
+Pure (no D-Bus): the record is refused when someone rewrote it since it was
+read, entries that no longer prove ownership are forgotten with a note, a
+runtime entry from an older firewalld runtime generation is vrrpfw's only
+where vrrpfw's own permanent allowance brought it back, and a change that
+fails part-way leaves every allowance already made recorded."""
+
+from __future__ import annotations
+
+import json
+from typing import List, Set, Tuple
+
+import pytest
+
+from vrrpfw.backends.base import Change, Options
+from vrrpfw.backends.firewalld import FirewalldBackend
+from vrrpfw.backends.firewalld_layer import _Layer
+from vrrpfw.errors import BackendUnavailable, PersistFileError
+from vrrpfw.model import Direction, VrrpRule
+from vrrpfw.persist.state import Entry, StateFile
+from vrrpfw.results import Action
+
+RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
+
+
+def fresh(tmp_path, text=None) -> StateFile:
+    path = tmp_path / "state.json"
+    if text is not None:
+        path.write_text(text)
+    st = StateFile(str(path))
+    st.load()
+    return st
+
+
+def test_save_refuses_a_file_changed_since_it_was_read(tmp_path):
+    st = fresh(tmp_path)
+    other = fresh(tmp_path)
+    other.add("permanent", "public", "rich", RICH, "eth1")
+    other.save()  # another run, without the lock, wrote in between
+    st.add("permanent", "public", "rich", RICH, "eth0")
+    with pytest.raises(PersistFileError, match="changed by someone else since vrrpfw read it"):
+        st.save()
+    doc = json.loads((tmp_path / "state.json").read_text())
+    assert [e["interfaces"] for e in doc["firewalld"]] == [["eth1"]]  # the other run's entry is kept
+
+
+def test_save_after_own_save_and_unchanged_save_do_not_refuse(tmp_path):
+    st = fresh(tmp_path)
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    st.add("runtime", "public", "rich", RICH, "eth1")
+    st.save()
+    st.save()  # nothing changed: no write, no refusal
+    assert fresh(tmp_path).find("runtime", "public", "rich", RICH).interfaces == ["eth0", "eth1"]
+
+
+def test_version_1_file_is_read_and_unknown_newer_refused(tmp_path):
+    v1 = {"version": 1, "firewalld": [{"layer": "permanent", "zone": "public", "kind": "rich",
+                                       "value": RICH, "interfaces": ["eth0"]}]}
+    st = fresh(tmp_path, json.dumps(v1))
+    assert st.entries == [Entry("permanent", "public", "rich", RICH, ["eth0"], None)] and st.asked == []
+    with pytest.raises(PersistFileError, match="not a vrrpfw state file"):
+        fresh(tmp_path, json.dumps({"version": 99, "firewalld": []}))
+    with pytest.raises(PersistFileError, match="not a vrrpfw state file"):
+        fresh(tmp_path, json.dumps([1, 2]))
+
+
+def test_asked_interfaces_round_trip(tmp_path):
+    st = fresh(tmp_path)
+    st.ask("eth0", "224.0.0.18")
+    st.ask("eth0", "224.0.0.18")
+    st.ask("eth1", "224.0.0.19")
+    st.forget("eth1", "224.0.0.19")
+    st.forget("eth9", "224.0.0.18")
+    st.save()
+    assert fresh(tmp_path).asked == [("eth0", "224.0.0.18")]
+
+
+def test_new_runtime_entries_carry_the_generation(tmp_path):
+    st = fresh(tmp_path)
+    st.generation = "boot:ns:nftables:7"
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.add("permanent", "public", "rich", RICH, "eth0")
+    assert st.find("runtime", "public", "rich", RICH).generation == "boot:ns:nftables:7"
+    assert st.find("permanent", "public", "rich", RICH).generation is None
+
+
+def prune(st: StateFile, present: Set[Tuple[str, str]]) -> List[str]:
+    return st.prune(lambda e: (e.layer, e.zone) in present)
+
+
+def test_prune_forgets_what_vanished(tmp_path):
+    st = fresh(tmp_path)
+    st.generation = "g1"
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.add("permanent", "public", "rich", RICH, "eth0")
+    assert prune(st, {("runtime", "public"), ("permanent", "public")}) == []
+    notes = prune(st, {("runtime", "public")})
+    assert [e.layer for e in st.entries] == ["runtime"]
+    assert len(notes) == 1 and "was removed by someone" in notes[0] and "(permanent)" in notes[0]
+
+
+def test_prune_after_reload_keeps_only_what_vrrpfw_persisted(tmp_path):
+    st = fresh(tmp_path)
+    st.generation = "g1"
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.add("permanent", "public", "rich", RICH, "eth0")
+    st.add("runtime", "internal", "rich", RICH, "eth1")  # --no-persist
+    st.add("runtime", "dmz", "rich", RICH, "eth2")  # --no-persist, gone with the reload
+    st.generation = "g2"  # firewalld reloaded
+    notes = prune(st, {("runtime", "public"), ("permanent", "public"), ("runtime", "internal")})
+    assert [(e.layer, e.zone, e.generation) for e in st.entries] == [
+        ("runtime", "public", "g2"), ("permanent", "public", None)]
+    assert len(notes) == 2
+    assert "internal" in notes[0] and "not provably vrrpfw's" in notes[0] and "leaves it in place" in notes[0]
+    assert "dmz" in notes[1] and "it is gone" in notes[1]
+
+
+def test_prune_without_a_generation_judges_by_presence_only(tmp_path):
+    st = fresh(tmp_path)
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.generation = None
+    assert prune(st, {("runtime", "public")}) == [] and len(st.entries) == 1
+
+
+class FakeFw:
+    """firewalld's zone calls, failing (as a daemon that died) after ``ok`` changes."""
+
+    def __init__(self, ok: int) -> None:
+        self.ok, self.have = ok, set()
+
+    def has(self, layer, zone, kind, value):
+        return (layer, zone, kind, value) in self.have
+
+    def change(self, layer, add, zone, kind, value):
+        if self.ok == 0:
+            raise BackendUnavailable("firewalld is not running")
+        self.ok -= 1
+        (self.have.add if add else self.have.discard)((layer, zone, kind, value))
+
+
+def test_a_failure_after_n_adds_leaves_n_recorded(tmp_path):
+    st = fresh(tmp_path)
+    fw = FakeFw(ok=2)
+    layer = _Layer(fw, st, "zone", "permanent", None)  # type: ignore[arg-type]
+    rule = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
+    backend = FirewalldBackend.__new__(FirewalldBackend)
+    backend.state, backend._notes = st, []
+    changes = [Change(Action.INSERT, rule, t) for t in ("public", "internal", "dmz")]
+    with pytest.raises(BackendUnavailable):
+        with backend.saving():
+            layer.apply(changes)
+    saved = fresh(tmp_path)
+    assert [e.zone for e in saved.entries] == ["public", "internal"]
+
+
+def test_delete_forgets_only_after_the_removal_succeeded(tmp_path):
+    st = fresh(tmp_path)
+    fw = FakeFw(ok=0)
+    fw.have.add(("runtime", "public", "rich", RICH))
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    layer = _Layer(fw, st, "zone", "runtime", None)  # type: ignore[arg-type]
+    rule = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
+    with pytest.raises(BackendUnavailable):
+        layer.apply([Change(Action.DELETE, rule, ("zone", "runtime", "public", "rich", RICH))])
+    assert st.find("runtime", "public", "rich", RICH).interfaces == ["eth0"]
+
+
+def test_lock_paths_names_the_state_file(tmp_path):
+    b = FirewalldBackend.__new__(FirewalldBackend)
+    b.options, b.state = Options(state_file=str(tmp_path / "s.json")), StateFile(str(tmp_path / "s.json"))
+    assert b.lock_paths() == [str(tmp_path / "s.json")]
