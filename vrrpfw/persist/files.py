@@ -79,6 +79,29 @@ def read_text(path: str) -> Optional[str]:
         raise PersistFileError(f"{path}: cannot read: {e.strerror}") from None
 
 
+SPARE_BYTES = 64 * 1024  # room for vrrpfw's lines and the filesystem's own rounding
+
+
+def check_writable(real: str, size: int) -> None:
+    """Refuse, before anything changes, a saved file vrrpfw could not
+    replace: its directory is on a read-only filesystem or has no room
+    for a new copy.  (A failure at the very end would leave the runtime
+    changed and the file not: a partial outcome that can be avoided.)"""
+    directory = os.path.dirname(real)
+    try:
+        fs = os.statvfs(directory)
+    except FileNotFoundError:
+        return  # created later (the distribution's own default location)
+    except OSError as e:
+        raise PersistFileError(f"{real}: cannot inspect {directory}: {e.strerror}") from None
+    if fs.f_flag & os.ST_RDONLY:
+        raise PersistFileError(f"{real}: {directory} is on a read-only filesystem; nothing was changed "
+                               "(use --no-persist, or remount it read-write)")
+    if fs.f_bavail * fs.f_frsize < size + SPARE_BYTES:
+        raise PersistFileError(f"{real}: no space left in {directory} for a new copy of the file "
+                               f"({fs.f_bavail * fs.f_frsize} bytes free); nothing was changed")
+
+
 def _temp_prefix(real: str) -> str:
     return f".{os.path.basename(real)}.vrrpfw-"
 

@@ -31,6 +31,7 @@ class SavedFile:
         self.original: Optional[str] = None  # as read; None while absent
         self.text: Optional[str] = None  # with the changes staged so far
         self.loaded = False
+        self.prepared = False  # stale temp files removed (once per run, under the lock)
         self.validated: List[str] = []  # restorers that accepted the file as read
         self.notes: List[str] = []
 
@@ -46,11 +47,16 @@ class SavedFile:
         """Read once; with ``validate``, refuse a file a restorer rejects
         (check skips it: ``nft -c -f`` over a 50,000-rule file takes 0.5 s)."""
         if not self.loaded:
-            if locked:
-                files.remove_stale_temps(self.path)
             self.original = files.read_text(self.real)
             self.text = self.original
             self.loaded = True
+        if locked and not self.prepared:
+            # Under the store's lock no other vrrpfw is writing a temp file;
+            # and a file that could not be replaced is refused now, before
+            # the runtime changes, not after.
+            files.remove_stale_temps(self.path)
+            files.check_writable(self.real, len(self.original or ""))
+            self.prepared = True
         if validate and self.original is not None:
             for r in self.restorers:
                 if r.label not in self.validated:
