@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from typing import Dict, Iterable, List, Optional, Tuple
 
 import pytest
@@ -24,6 +25,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
+# vrrpfw's per-file locks (vrrpfw.persist.lock) go to a directory of this
+# session, inherited by every vrrpfw the tests start, not to /run/lock/vrrpfw.
+LOCK_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-locks-")
+os.environ.setdefault("VRRPFW_LOCK_DIR", LOCK_DIR)
 BASE_TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft", "setpriv")
 TOOL_GROUPS: Dict[str, Tuple[str, ...]] = {
     "firewalld": ("firewalld", "firewall-cmd", "dbus-daemon"),
@@ -87,6 +92,7 @@ def _integration_gate(request: pytest.FixtureRequest) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(LOCK_DIR, ignore_errors=True)
     if not REQUIRE:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
