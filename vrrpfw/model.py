@@ -70,32 +70,80 @@ class VrrpRule:
         return cls(Direction(key[0]), key[1], key[2])
 
 
+# What an interface name may contain: exactly what every backend and saved
+# format represents as itself.  See validate_interface.
+IFACE_CHARS = "ASCII letters, digits, '.', '_' and '-' (not first), at most 15 bytes"
+_IFACE_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+_IFACE_WHY = {
+    "+": "which iptables and firewalld read as a wildcard ('eth+' is every interface starting with 'eth')",
+    "*": "which nftables reads as a wildcard ('eth*' is every interface starting with 'eth')",
+    "!": "which iptables and firewalld read as negation",
+    '"': "a quote, which would end the name in nft commands and nftables.conf",
+    "'": "a quote, which nft and iptables-restore would read as quoting",
+    "\\": "a backslash, which nft and iptables-restore read as an escape",
+    "/": "which Linux does not allow",
+    ":": "which Linux does not allow",
+    "#": "which starts a comment in iptables-save files and nftables.conf",
+    "$": "which nftables reads as a variable",
+    "@": "which nftables reads as a set reference",
+    ";": "which ends an nftables statement",
+    "{": "which nftables reads as the start of a set",
+    "}": "which nftables reads as the end of a set",
+    "[": "which nftables reads as a bracket",
+    "]": "which nftables reads as a bracket",
+    "\0": "which Linux does not allow",
+}
+
+
+def _iface_char_reason(ch: str) -> str:
+    if ch in _IFACE_WHY:
+        return _IFACE_WHY[ch]
+    if ch in " \t\n\v\f\r":
+        return "which Linux does not allow"
+    if ord(ch) >= 128:
+        return ("which is not ASCII (iptables listed 'eth\u00e90' as the wildcard 'eth\u00e90+' "
+                "and a saved file got it in another encoding)")
+    if not ch.isprintable():
+        return "a control character"
+    return "which firewall commands and saved rulesets may read as syntax"
+
+
 def validate_interface(name: str) -> str:
-    """Accept exactly the names Linux accepts (``dev_valid_name``), minus
-    the two that iptables would reinterpret: a trailing ``+`` is its wildcard
-    and a leading ``!`` its negation, so such a rule would match other
-    interfaces than the one the admin named."""
-    if not isinstance(name, str) or name == "":
+    """Accept only names every backend and saved format represents exactly:
+    ASCII letters, digits, ``.``, ``_`` and ``-`` (not first), at most 15
+    bytes (``IFNAMSIZ`` - 1), neither ``.`` nor ``..`` nor the sysctl names
+    ``all`` and ``default`` (Linux refuses those four too).
+
+    A whitelist, because each firewall has its own metacharacters: ``+`` is
+    iptables' and firewalld's wildcard, ``*`` nft's (``iifname "eth*"``
+    matches eth0), ``!`` negation, quotes and backslashes end or escape the
+    name in nft commands, nftables.conf and iptables-save files, ``#``
+    starts a comment there, a leading ``-`` makes iptables read an option,
+    and a non-ASCII byte was shown by iptables as a prefix wildcard and saved
+    in another encoding.  firewalld's own check (``checkInterface``) refuses
+    `` ``, ``/``, ``!`` and ``*``: a subset of what is refused here."""
+    if not isinstance(name, str):
+        raise InputError(f"interface name must be a string, not {type(name).__name__}")
+    if name == "":
         raise InputError("interface name is empty")
     raw = name.encode("utf-8", "surrogateescape")
     if len(raw) >= IFNAMSIZ:
         raise InputError(
             f"interface name {name!r} is {len(raw)} bytes; Linux allows at most {IFNAMSIZ - 1}"
         )
-    if name in (".", ".."):
-        raise InputError(f"interface name {name!r} is not allowed by Linux")
+    if name in (".", "..", "all", "default"):
+        why = " (it names every interface's sysctls)" if name in ("all", "default") else ""
+        raise InputError(f"interface name {name!r} is not allowed by Linux{why}")
     for ch in name:
-        if ch in "/:" or ch.isspace() or ch == "\0":
+        if ch not in _IFACE_OK:
             raise InputError(
-                f"interface name {name!r} contains {ch!r}, which Linux does not allow"
+                f"interface name {name!r} contains {ch!r}, {_iface_char_reason(ch)}; "
+                f"vrrpfw accepts {IFACE_CHARS}"
             )
-    if name.endswith("+"):
+    if name.startswith("-"):
         raise InputError(
-            f"interface name {name!r} ends in '+', which iptables treats as a wildcard"
-        )
-    if name.startswith("!"):
-        raise InputError(
-            f"interface name {name!r} starts with '!', which iptables treats as negation"
+            f"interface name {name!r} starts with '-', which iptables reads as an option; "
+            f"vrrpfw accepts {IFACE_CHARS}"
         )
     return name
 
