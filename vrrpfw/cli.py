@@ -3,17 +3,39 @@
 Start-up time matters (provisioning runs it in loops): typer is imported
 with rich hidden from it, so it falls back to plain click help instead of
 importing rich (0.05 s instead of 0.17 s on Debian 12); we import rich
-ourselves only to draw a table on a terminal.  Usage errors become one line
-on stderr and exit 2, like every other expected error.
+ourselves only to draw a table on a terminal.  Nothing here imports
+:mod:`vrrpfw.api` (its backends and path model) until a command runs:
+``--help`` and ``--version`` never pay for it.
+
+Usage errors become one line on stderr and exit 2, like every other expected
+error; an unexpected exception is one line and exit 4 (``EXIT_INTERNAL``),
+with the traceback only when ``VRRPFW_TRACEBACK=1``.
+
+typer 0.7 to 0.15 (Debian 12 ships 0.7) predate click 8.2 and 8.3, which pip
+installs beside them whenever another tool wants a new click: their options
+then either crash ``--help`` (click 8.2 made ``make_metavar`` take the
+context) or all turn into flags (click 8.3 reads typer's ``flag_value=None``
+as "a flag whose value is None": ``--version`` fired on every command).
+:func:`_sound_command` checks every option typer built and rebuilds the
+unsound ones as plain click options.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import sys
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
 
-from . import __version__
-from .errors import EXIT_ENVIRONMENT, EXIT_USAGE, InputError, VrrpfwError
+from ._version import __version__
+from .errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    TRACEBACK_ENV,
+    InputError,
+    VrrpfwError,
+)
 
 
 def _import_typer() -> Any:
@@ -34,7 +56,8 @@ EXIT_CODES_HELP = (
     "Exit codes: 0 VRRP allowed (and persisted); 1 something missing, shadowed, "
     "ineffective or only partly done; 2 bad usage or input (nothing changed); "
     "3 backend unavailable or environment problem (not root, lock timeout, "
-    "unreadable file)."
+    "unreadable file); 4 internal error (a vrrpfw bug; set VRRPFW_TRACEBACK=1 "
+    "for the traceback)."
 )
 
 app = typer.Typer(
@@ -80,13 +103,50 @@ def _emit(result: Any, as_json: bool) -> None:
     raise typer.Exit(result.exit_code)
 
 
-def _fail(e: VrrpfwError, as_json: bool) -> None:
+def _error_out(message: str, code: int, as_json: bool, prefix: str = "error") -> int:
+    """The one line every failure prints on stderr (and, with --json, one
+    JSON object on stdout); returns the exit code."""
+    message = " ".join(message.split("\n")).strip()
     if as_json:
         import json
 
-        sys.stdout.write(json.dumps({"error": str(e), "exit_code": e.exit_code}) + "\n")
-    print(f"vrrpfw: error: {e}", file=sys.stderr)
-    raise typer.Exit(e.exit_code) from None
+        doc_error = message if prefix == "error" else f"{prefix}: {message}"
+        sys.stdout.write(json.dumps({"error": doc_error, "exit_code": code}) + "\n")
+    print(f"vrrpfw: {prefix}: {message}", file=sys.stderr)
+    return code
+
+
+def _fail(e: VrrpfwError, as_json: bool) -> NoReturn:
+    raise typer.Exit(_error_out(str(e), e.exit_code, as_json)) from None
+
+
+def _refuse(message: str, as_json: bool) -> NoReturn:
+    _fail(InputError(message), as_json)
+
+
+def _check_persist(no_persist: bool, persist_file: Optional[str], as_json: bool) -> None:
+    if no_persist and persist_file is not None:
+        _refuse("--no-persist and --persist-file contradict each other (give one of them)", as_json)
+
+
+def _check_seconds(value: float, as_json: bool) -> float:
+    if not math.isfinite(value) or value < 0:
+        _refuse(f"--lock-timeout must be a finite number of seconds >= 0, not {value:g}", as_json)
+    return value
+
+
+def _check_firewalld_only(backend: str, as_json: bool, zone: Optional[str] = None, mode: str = "auto",
+                          force: bool = False, remove_seed_rules: bool = False) -> None:
+    """firewalld's options with another backend named explicitly: the admin
+    expects something (a zone allowance, direct rules) that will not happen."""
+    given = [name for name, on in (("--zone", zone is not None), ("--mode", mode != "auto"),
+                                   ("--force", force), ("--remove-seed-rules", remove_seed_rules)) if on]
+    if given and backend in ("iptables", "nftables"):
+        verb = "applies" if len(given) == 1 else "apply"
+        _refuse(f"{' and '.join(given)} {verb} to firewalld only, not to --backend {backend}", as_json)
+    if force and mode == "zone":
+        _refuse("--force applies to --mode direct only (it adds direct rules on firewalld's "
+                "nftables backend), not to --mode zone", as_json)
 
 
 def _call(fn: Callable[..., Any], as_json: bool, prove_with: Optional[Dict[str, Any]] = None,
@@ -149,7 +209,7 @@ def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: 
     if not wanted:
         return None
     if not dry_run:
-        _fail(InputError("--prove goes with --dry-run on open (it shows what open would do)"), as_json)
+        _refuse("--prove goes with --dry-run on open (it shows what open would do)", as_json)
     return {"interfaces": list(iface or []), "group": group, "peers": list(peer or ()), "backend": backend}
 
 
@@ -172,6 +232,9 @@ def open_cmd(
         None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Allow VRRP in and out of the interfaces (idempotent) and persist it."""
+    _check_persist(no_persist, persist_file, as_json)
+    _check_seconds(lock_timeout, as_json)
+    _check_firewalld_only(backend, as_json, zone, mode, force)
     from . import api
 
     _call(api.open, as_json, interfaces=iface, group=group, backend=backend,
@@ -197,6 +260,8 @@ def check_cmd(
     prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
 ) -> None:
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
+    _check_persist(no_persist, persist_file, as_json)
+    _check_firewalld_only(backend, as_json, zone, mode)
     from . import api
 
     _call(api.check, as_json, interfaces=iface or None, group=group, backend=backend,
@@ -225,6 +290,9 @@ def close_cmd(
         None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Remove exactly vrrpfw's rules, runtime and persisted (idempotent)."""
+    _check_persist(no_persist, persist_file, as_json)
+    _check_seconds(lock_timeout, as_json)
+    _check_firewalld_only(backend, as_json, zone, mode, remove_seed_rules=remove_seed_rules)
     from . import api
 
     _call(api.close, as_json, interfaces=iface or None, group=group, backend=backend,
@@ -255,10 +323,7 @@ def prove_cmd(
     try:
         result = prove(iface, group=group, peers=peer or (), backend=backend, count=count)
     except VrrpfwError as e:
-        if as_json:
-            sys.stdout.write(json.dumps({"error": str(e), "exit_code": e.exit_code}) + "\n")
-        print(f"vrrpfw: error: {e}", file=sys.stderr)
-        raise typer.Exit(e.exit_code) from None
+        _fail(e, as_json)
     if as_json:
         sys.stdout.write(json.dumps(result.to_dict(), indent=2, sort_keys=True) + "\n")
     else:
@@ -278,8 +343,7 @@ def backends_cmd(
     try:
         report = api.backends()
     except VrrpfwError as e:
-        print(f"vrrpfw: error: {e}", file=sys.stderr)
-        raise typer.Exit(e.exit_code) from None
+        _fail(e, as_json)
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
         raise typer.Exit(0)
@@ -294,7 +358,7 @@ def backends_cmd(
 
 
 def _click_exceptions() -> Any:
-    """typer < 0.2x re-exports click; newer typer vendors it as typer._click."""
+    """typer < 0.26 uses click; newer typer vendors it as typer._click."""
     try:
         from typer._click import exceptions
     except ImportError:
@@ -302,26 +366,176 @@ def _click_exceptions() -> Any:
     return exceptions
 
 
+def _plain_option(click: Any, opt: Any) -> Any:
+    """``opt`` rebuilt with click's own constructor, as typer meant it: a
+    bool default is an on/off flag, anything else takes a value."""
+    flag = isinstance(opt.default, bool)
+    decls = [opt.name, *opt.opts]
+    if opt.secondary_opts:
+        decls = [opt.name, f"{opt.opts[0]}/{opt.secondary_opts[0]}", *opt.opts[1:]]
+    kwargs: Dict[str, Any] = dict(
+        default=opt.default, required=opt.required, multiple=opt.multiple, help=opt.help,
+        hidden=opt.hidden, callback=opt.callback, is_eager=opt.is_eager,
+        expose_value=opt.expose_value, metavar=opt.metavar, show_default=opt.show_default,
+    )
+    if flag:
+        kwargs["is_flag"] = True
+    else:
+        kwargs["type"] = opt.type
+    return click.Option(decls, **kwargs)
+
+
+def _option_sound(click: Any, opt: Any, ctx: Any) -> bool:
+    flag = isinstance(opt.default, bool)
+    if bool(opt.is_flag) != flag:
+        return False
+    if flag and not isinstance(opt.type, click.types.BoolParamType):
+        return False
+    try:
+        opt.get_help_record(ctx)
+    except TypeError:  # typer < 0.16 calls make_metavar() without the context click 8.2 wants
+        return False
+    return True
+
+
+def _sound_command(command: Any) -> Any:
+    """Check every option typer built against what it was declared as, and
+    rebuild the unsound ones as plain click options (typer < 0.16 beside
+    click >= 8.2, see the module docstring).  typer >= 0.26 vendors its own
+    click, so there is nothing to mismatch."""
+    if "typer._click" in sys.modules:
+        return command
+    import click
+
+    for cmd in [command, *getattr(command, "commands", {}).values()]:
+        ctx = click.Context(cmd, info_name=cmd.name)
+        for i, p in enumerate(cmd.params):
+            if isinstance(p, click.Option) and not _option_sound(click, p, ctx):
+                cmd.params[i] = _plain_option(click, p)
+    return command
+
+
+def _given_twice(command: Any, args: Sequence[str]) -> Optional[str]:
+    """An option that takes one value, given twice (``--group A --group B``):
+    click silently keeps the last, which is rarely what the admin meant."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        i += 1  # the group's own options (--version, --help) take no value
+    sub = getattr(command, "commands", {}).get(args[i]) if i < len(args) else None
+    if sub is None:
+        return None
+    options: Dict[str, Any] = {}
+    for p in sub.params:
+        for name in [*getattr(p, "opts", ()), *getattr(p, "secondary_opts", ())]:
+            options[name] = p
+    seen: Dict[str, List[str]] = {}
+    rest = list(args[i + 1:])
+    while rest:
+        tok = rest.pop(0)
+        if tok == "--":
+            break
+        if tok.startswith("--"):
+            name, eq, value = tok.partition("=")
+        elif tok.startswith("-") and len(tok) > 1:
+            name, value = tok[:2], tok[2:]
+            eq = "=" if value else ""
+        else:
+            continue
+        p = options.get(name)
+        if p is None or getattr(p, "is_flag", False) or getattr(p, "count", False):
+            continue
+        if not eq:
+            value = rest.pop(0) if rest else ""
+        if getattr(p, "multiple", False):
+            continue
+        seen.setdefault(p.opts[0], []).append(value)
+    for name, values in seen.items():
+        if len(values) > 1:
+            return f"{name} given {len(values)} times ({', '.join(map(repr, values))}); give it once"
+    return None
+
+
+def _wants_json(args: Sequence[str]) -> bool:
+    end = list(args).index("--") if "--" in args else len(args)
+    return "--json" in args[:end]
+
+
+def _internal_error(e: BaseException, as_json: bool) -> int:
+    """An exception vrrpfw did not expect: one line, the documented code,
+    the traceback only on request."""
+    if os.environ.get(TRACEBACK_ENV) == "1":
+        import traceback
+
+        traceback.print_exception(type(e), e, e.__traceback__, file=sys.stderr)
+    text = " ".join(str(e).split()) or repr(e)
+    return _error_out(f"{type(e).__name__}: {text} (set {TRACEBACK_ENV}=1 for the traceback)",
+                      EXIT_INTERNAL, as_json, prefix="internal error")
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Entry point: every expected failure is one line and a documented code."""
+    """Entry point: every expected failure is one line and a documented code;
+    anything else is one line and EXIT_INTERNAL."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
+    try:
+        return _main(args, as_json)
+    except VrrpfwError as e:
+        return _error_out(str(e), e.exit_code, as_json)
+    except Exception as e:
+        return _internal_error(e, as_json)
+
+
+def _pin_click_version() -> None:
+    """click >= 8.2 computes ``click.__version__`` from the package metadata
+    on every access (with a DeprecationWarning); typer < 0.16 reads it twice
+    per option: 92 metadata lookups, 50 to 130 ms per run.  Read it once."""
+    if "typer._click" in sys.modules:
+        return
+    import click
+
+    if "__version__" in vars(click):
+        return
+    # The dist-info beside the package names the version without importing
+    # importlib.metadata (40 ms); the metadata is the fallback.
+    site = os.path.dirname(os.path.dirname(os.path.abspath(click.__file__)))
+    try:
+        found = [n[len("click-"):-len(".dist-info")] for n in os.listdir(site)
+                 if n.startswith("click-") and n.endswith(".dist-info")]
+    except OSError:
+        found = []
+    if len(found) == 1:
+        version: Any = found[0]
+    else:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            version = getattr(click, "__version__", None)
+    if isinstance(version, str):
+        click.__version__ = version
+
+
+def _main(args: List[str], as_json: bool) -> int:
     ce = _click_exceptions()
     exit_types = tuple({typer.Exit, getattr(ce, "Exit", typer.Exit)})
     abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
-    command = typer.main.get_command(app)
+    _pin_click_version()
+    command = _sound_command(typer.main.get_command(app))
+    twice = _given_twice(command, args)
+    if twice:
+        return _error_out(twice, EXIT_USAGE, as_json)
     try:
-        rc = command.main(args=argv, prog_name="vrrpfw", standalone_mode=False)
+        rc = command.main(args=args, prog_name="vrrpfw", standalone_mode=False)
     except ce.UsageError as e:
         hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
-        print(f"vrrpfw: error: {e.format_message()}{hint}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error_out(f"{e.format_message()}{hint}", EXIT_USAGE, as_json)
     except exit_types as e:
         return int(e.exit_code)
     except abort_types:
         print("vrrpfw: aborted", file=sys.stderr)
         return 130
     except ce.ClickException as e:
-        print(f"vrrpfw: error: {e.format_message()}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error_out(e.format_message(), EXIT_USAGE, as_json)
     except KeyboardInterrupt:
         print("vrrpfw: interrupted", file=sys.stderr)
         return 130
