@@ -60,7 +60,8 @@ def test_state_file_shares_allowances_between_interfaces(tmp_path):
     assert again.release("runtime", "public", "rich", rich_rule("224.0.0.18"), "eth0") is False
     assert again.release("runtime", "public", "rich", rich_rule("224.0.0.18"), "eth1") is True
     again.save()
-    assert json.loads((tmp_path / "state.json").read_text()) == {"firewalld": [], "interfaces": [], "version": 2}
+    assert json.loads((tmp_path / "state.json").read_text()) == {
+        "firewalld": [], "interfaces": [], "version": 2}
 
 
 def test_corrupt_state_file_is_refused(tmp_path):
