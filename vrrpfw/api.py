@@ -433,13 +433,14 @@ def _persist_report(step: _Step, command: str, dry_run: bool) -> None:
         keys = plan.keys or {r.key for r in rules}
         after = (after | keys) if command == "open" else (after - keys)
     report.note = p.note
+    runtime_only = p.runtime_only(rules) if command != "close" else set()
     for st, rep in zip(step.statuses, step.result.rules):
         key = st.rule.key
         if command == "close":
             rep.persisted = Persisted.PRESENT if key in after else Persisted.ABSENT
             if key in step.before and key not in after:
                 rep.persist_action = Action.DELETE
-        elif st.state in UNMANAGED and not st.ours and key not in after:
+        elif st.state in UNMANAGED and not st.ours and key not in after and key not in runtime_only:
             rep.persisted = Persisted.NOT_MANAGED
         else:
             rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING

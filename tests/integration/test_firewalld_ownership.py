@@ -141,7 +141,7 @@ def test_admins_runtime_only_allowance_is_not_persisted(tmp_path, what, args, wo
             rc, out = fw.vrrpfw_json(command, "--iface", iface)
             rin = [r for r in out["rules"] if r["direction"] == "in"][0]
             assert rc == 1 and out["ok"] is False, (command, out)
-            assert rin["runtime"] == "allowed-by-other" and rin["persisted"] != "present", rin
+            assert rin["runtime"] == "allowed-by-other" and rin["persisted"] == "missing", rin
             notes = [w for w in out["warnings"] if w.startswith("not persisted")]
             assert len(notes) == 1 and words in notes[0] and "absent from the permanent configuration" \
                 in notes[0], out["warnings"]

@@ -114,6 +114,11 @@ class Persister(abc.ABC):
         simply what is persisted."""
         return self.persisted(rules)
 
+    def runtime_only(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Keys allowed at runtime by someone else's rule that the store
+        lacks: not "not managed" but missing (the next reload blocks them)."""
+        return set()
+
     @abc.abstractmethod
     def discover(self) -> List[VrrpRule]:
         """vrrpfw's own rules in the store."""

@@ -222,6 +222,9 @@ class FirewalldPermanent(Persister):
         return {r.key for r in rules
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
 
+    def runtime_only(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        return set(self.b._runtime_only()) & {r.key for r in rules}
+
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return self._measure(self._owned, rules)
 
