@@ -85,11 +85,26 @@ if [ -n "$PY39" ]; then
     pip_quiet .venv-py39/bin/pip install --no-deps -e .
 fi
 
+# typer/click pairs that pip resolves side by side (tests/unit/test_cli_pairs.py):
+# Debian's typer 0.7 beside the newest click (any other tool in the environment may
+# pull it in; click 8.3+ turned every typer 0.7 option into a flag), and typer 0.15
+# beside click 8.2 (subcommand --help crashed).  Small venvs without system
+# site-packages, so that only the pair is there; a few seconds each.
+pair_venv() {
+    local dir="$1"; shift
+    [ -x "$dir/bin/python" ] || /usr/bin/python3 -m venv "$dir"
+    pip_quiet "$dir/bin/pip" install --upgrade "$@"
+    pip_quiet "$dir/bin/pip" install --no-deps --no-build-isolation -e . 2>/dev/null \
+        || pip_quiet "$dir/bin/pip" install --no-deps -e .
+}
+pair_venv .venv-typer07-clicknew "typer==0.7.0" click
+pair_venv .venv-typer015-click82 "typer==0.15.3" "click==8.2.1"
+
 # The editable install runs vrrpfw from this checkout, where nothing writes
 # bytecode if PYTHONDONTWRITEBYTECODE is set (it is in some sandboxes): every
 # run would recompile vrrpfw (~50 ms here).  A .deb (py3compile), an RPM and a
 # pip install all ship bytecode, so compile it here too, per interpreter.
-for venv in .venv-debian .venv-newest .venv-py39; do
+for venv in .venv-debian .venv-newest .venv-py39 .venv-typer07-clicknew .venv-typer015-click82; do
     if [ -x "$venv/bin/python" ]; then "$venv/bin/python" -m compileall -q vrrpfw >/dev/null; fi
 done
 
