@@ -481,6 +481,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _main(args, as_json)
     except VrrpfwError as e:
         return _error_out(str(e), e.exit_code, as_json)
+    except KeyboardInterrupt:
+        print("vrrpfw: interrupted", file=sys.stderr)
+        return 130
     except Exception as e:
         return _internal_error(e, as_json)
 

@@ -87,12 +87,14 @@ def bench(venv: str, runs: int, top: int) -> None:
     print("  top self:")
     for self_us, _cum, name in sorted(rows, key=lambda r: -r[0])[:top]:
         print(f"    {self_us / 1000:7.1f} ms self  {name.strip()}")
-    heavy = [n.strip() for _, _, n in rows if n.strip().split(".")[0] in ("rich", "iptc", "dbus")
-             or n.strip() in ("vrrpfw.api", "vrrpfw.backends.base")]
-    print(f"  heavy modules imported: {', '.join(heavy) if heavy else 'none'}")
-
+    probe = ("import sys, vrrpfw.cli\n"
+             "print(' '.join(m for m in ('vrrpfw.api', 'vrrpfw.backends.base', 'rich', 'dbus', 'iptc',"
+             " 'pydantic') if sys.modules.get(m) is not None))")
+    heavy = subprocess.run([python, "-c", probe], capture_output=True, text=True, env=env).stdout.split()
+    print(f"  heavy modules imported by import vrrpfw.cli: {', '.join(heavy) if heavy else 'none'}")
 
 def main() -> None:
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--top", type=int, default=12)
