@@ -134,3 +134,21 @@ def test_repeatable_options_and_flags_are_not_contradictions(argv, monkeypatch, 
     if "--peer" in argv:
         assert seen["interfaces"] == ["eth0", "eth1", "eth2"] and list(seen["peers"]) == [
             "192.0.2.2", "192.0.2.3"]
+
+
+@pytest.mark.parametrize("command", ["open", "check", "close", "prove", "backends"])
+def test_every_command_has_help(command, capsys):
+    assert cli.main([command, "--help"]) == 0
+    out, err = capsys.readouterr()
+    assert err == "" and out.startswith(f"Usage: vrrpfw {command} [OPTIONS]")
+    assert "--json" in out and "Show this message and exit." in out
+    assert "vrrpfw 0." not in out  # --version did not fire
+
+
+def test_top_level_help_and_no_arguments(capsys):
+    assert cli.main(["--help"]) == 0
+    out, _ = capsys.readouterr()
+    assert "Commands:" in out and "Exit codes:" in out and "4 internal error" in out
+    cli.main([])
+    out, err = capsys.readouterr()
+    assert "Commands:" in out + err
