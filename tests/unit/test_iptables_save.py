@@ -70,7 +70,8 @@ def test_a_table_the_file_does_not_restore_is_never_added():
         new, unplaced = ips.add_rules(ips.parse(text), [IN, OUT])
         assert new == text
         assert unplaced == [("filter", "INPUT"), ("filter", "OUTPUT")]
-    new, unplaced = ips.add_rules(ips.parse(FOREIGN), [IN], {IN.key: {("raw", "PREROUTING"), ("filter", "INPUT")}})
+    both = {IN.key: {("raw", "PREROUTING"), ("filter", "INPUT")}}
+    new, unplaced = ips.add_rules(ips.parse(FOREIGN), [IN], both)
     assert unplaced == [("raw", "PREROUTING")]
     assert ips.is_persisted(ips.parse(new), IN) and not ips.is_persisted(
         ips.parse(new), IN, {IN.key: {("raw", "PREROUTING"), ("filter", "INPUT")}})
@@ -145,7 +146,8 @@ def test_rules_go_to_every_table_and_chain_opened_at_runtime_and_leave_again():
     """vrrpfw opens raw PREROUTING as well as filter INPUT where both drop:
     the saved file must carry both where it restores both tables."""
     where = {IN.key: {("raw", "PREROUTING"), ("filter", "INPUT")}}
-    text = FOREIGN + "*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n-A PREROUTING -p 112 -j DROP\nCOMMIT\n"
+    text = FOREIGN + ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                      "-A PREROUTING -p 112 -j DROP\nCOMMIT\n")
     new = add(ips.parse(text), [IN], where)
     doc = ips.parse(new)
     assert ("raw", "PREROUTING", IN.key) in ips.placed(doc) and ("filter", "INPUT", IN.key) in ips.placed(doc)
