@@ -18,6 +18,8 @@ backends and the path model.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any, Dict, List
 
 from ._version import __version__
@@ -55,18 +57,41 @@ __all__ = [
 ]
 
 
+def _load(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
 if not TYPE_CHECKING:  # hidden from mypy, so that `vrrpfw.opne` stays a type error
 
     def __getattr__(name: str) -> Any:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        import importlib
-
-        value = getattr(importlib.import_module(f".{module}", __name__), name)
-        globals()[name] = value  # later lookups skip __getattr__
-        return value
+        return _load(name)
 
 
 def __dir__() -> List[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """The module type of ``vrrpfw``.  ``backends`` names both the API
+    function and the subpackage ``vrrpfw.backends``; importing a subpackage
+    binds it as an attribute of its parent, so without this property
+    ``vrrpfw.backends`` would turn into the subpackage as soon as the API is
+    imported.  The function wins, as it did when __init__ imported the API."""
+
+    @property
+    def backends(self) -> Any:
+        return _load("backends")
+
+    @backends.setter
+    def backends(self, value: Any) -> None:
+        """The import system binding the subpackage: keep the function."""
+
+
+sys.modules[__name__].__class__ = _Package

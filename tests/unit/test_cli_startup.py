@@ -65,3 +65,11 @@ def test_version_matches_pyproject():
     with open(os.path.join(REPO, "pyproject.toml")) as f:
         declared = re.search(r'^version = "([^"]+)"', f.read(), re.M)
     assert declared and declared.group(1) == vrrpfw.__version__
+
+
+def test_backends_is_the_function_even_after_the_subpackage_is_imported():
+    code = ("import vrrpfw\nimport vrrpfw.backends.registry\nimport vrrpfw.api\n"
+            "from vrrpfw.backends import base\n"
+            "assert vrrpfw.backends is vrrpfw.api.backends, vrrpfw.backends\n"
+            "assert sys.modules['vrrpfw.backends'].__name__ == 'vrrpfw.backends'\n")
+    loaded_after("import sys\n" + code)  # fails the test if an assertion in the child fails
