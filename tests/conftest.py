@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 # vrrpfw's per-file locks (vrrpfw.persist.lock) go to a directory of this
-# session, inherited by every vrrpfw the tests start, not to /run/lock/vrrpfw.
+# session, inherited by every vrrpfw the tests start, not to /run/vrrpfw.
 LOCK_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-locks-")
 os.environ.setdefault("VRRPFW_LOCK_DIR", LOCK_DIR)
 BASE_TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft", "setpriv")

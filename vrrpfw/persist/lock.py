@@ -5,11 +5,16 @@ Two vrrpfw runs that edit the same rules.v4 (or state.json) from copies read
 before either wrote lose one side's lines; a lock around read-edit-replace
 serialises them.  The lock is an ``flock`` on a small file named after the
 store's real path (so a symlink and its target share one lock), kept in
-``/run/lock/vrrpfw`` (``VRRPFW_LOCK_DIR`` overrides it): nothing is created
+``/run/vrrpfw`` (``VRRPFW_LOCK_DIR`` overrides it): nothing is created
 beside the admin's files, and /run is emptied at boot, when no run can hold
-it.  Locks of one run are taken in a fixed order (sorted by lock file), so
-two runs that need the same two stores cannot deadlock; the xtables lock is
-always taken after them.
+it.  Not /run/lock: any user may create a directory there, and root must
+never open a file another user can point elsewhere with a symlink (that
+would create files anywhere), nor a lock another user can hold forever.
+So the directory must belong to us and be writable by nobody else, and
+lock files are opened without following symlinks.  Locks of one run are
+taken in a fixed order (sorted by lock file), so two runs that need the
+same two stores cannot deadlock; the xtables lock is always taken after
+them.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ import errno
 import fcntl
 import hashlib
 import os
+import stat
 import time
 from typing import Iterable, Iterator, List
 
 from ..errors import EnvironmentProblem, LockTimeout
 
-DEFAULT_LOCK_DIR = "/run/lock/vrrpfw"
+DEFAULT_LOCK_DIR = "/run/vrrpfw"
 POLL_SECONDS = 0.02
 
 
@@ -41,13 +47,27 @@ def lock_file(store_path: str) -> str:
     return os.path.join(lock_dir(), f"{base}-{digest}.lock")
 
 
-def _acquire(path: str, store: str, timeout: float) -> int:
+def _safe_dir(directory: str) -> None:
+    """Create the lock directory (0700) or accept an existing one only if it
+    is a real directory of ours that nobody else can write to."""
     try:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
     except OSError as e:
-        raise EnvironmentProblem(f"cannot create the lock {path} for {store}: {e.strerror} "
-                                 "(set VRRPFW_LOCK_DIR to a writable directory)") from None
+        raise EnvironmentProblem(f"cannot create the lock directory {directory}: {e.strerror} "
+                                 "(set VRRPFW_LOCK_DIR to a directory of yours)") from None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise EnvironmentProblem(f"lock directory {directory} is not a directory owned by this user and "
+                                 "writable by it alone; refusing to use it (remove it, or set "
+                                 "VRRPFW_LOCK_DIR)")
+
+
+def _acquire(path: str, store: str, timeout: float) -> int:
+    _safe_dir(os.path.dirname(path))
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as e:
+        raise EnvironmentProblem(f"cannot open the lock {path} for {store}: {e.strerror}") from None
     deadline = time.monotonic() + timeout
     while True:
         try:
