@@ -1219,9 +1219,6 @@ def test_backends_reports_each_firewall_and_what_auto_uses(monkeypatch):
     assert fw["nf_tables"]["detail"] == "nft: permission denied"
 
 
-@pytest.mark.xfail(strict=True, reason="bug since 166a88a (lazy vrrpfw/__init__): importing the API imports "
-                   "the vrrpfw.backends subpackage, which Python binds as vrrpfw.backends before __getattr__ "
-                   "can give the function; `import vrrpfw; vrrpfw.open; vrrpfw.backends()` raises TypeError")
 def test_the_package_exports_the_backends_function():
     """``vrrpfw.backends`` is the API function even once the
     ``vrrpfw.backends`` subpackage is imported (as every run imports it)."""
