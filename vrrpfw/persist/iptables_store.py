@@ -26,7 +26,7 @@ class IptablesSaveFile(Persister):
     stages = True
 
     def __init__(self, target: PersistTarget, saved: SavedFile, variant: str, anywhere: bool = False,
-                 where: Optional[Where] = None, lock_timeout: float = 10.0,
+                 where: Optional[Where] = None,
                  validate: bool = False, locked: bool = False) -> None:
         self.path = target.path
         self.saved = saved
@@ -39,7 +39,7 @@ class IptablesSaveFile(Persister):
         self._parsed: Optional[iptables_save.SaveFile] = None
         self._parsed_text: Optional[str] = None
         self.validate, self.locked = validate, locked
-        saved.want(restorers.iptables(variant, lock_timeout), f"iptables-{variant}-restore")
+        saved.want(restorers.iptables(variant), f"iptables-{variant}-restore")
 
     def lock_paths(self) -> List[str]:
         return [self.saved.path]
@@ -107,4 +107,4 @@ def saved_iptables_file(b: Backend, variant: str, where: Optional[Where] = None,
     target = locations.choose(path, o.root, "iptables")
     saved = b.saved_files().get(target.path, default_location=path is None)
     return IptablesSaveFile(target, saved, variant, anywhere=o.sweep, where=where,
-                            lock_timeout=o.lock_timeout, validate=o.validate_saved, locked=o.locked)
+                            validate=o.validate_saved, locked=o.locked)

@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -39,14 +40,20 @@ class Restorer:
 
     def check(self, path: str) -> Optional[str]:
         """None if the restorer accepts ``path``, else its complaint with
-        the line number it names."""
-        try:
-            proc = subprocess.run(self.argv + [path], capture_output=True, text=True,
-                                  timeout=TIMEOUT, errors="replace")
-        except subprocess.TimeoutExpired:
-            return f"{self.label} did not finish within {TIMEOUT}s"
-        except OSError as e:
-            return f"cannot run {self.label}: {e.strerror}"
+        the line number it names.  Run from / (as nftables.service runs
+        ``nft -f``, so ``include "./x"`` resolves as at boot), and with a
+        private xtables lock file: ``iptables-restore --test`` commits
+        nothing but still takes the lock, and a busy lock (Docker,
+        kube-proxy) must not read as "the file does not load"."""
+        with tempfile.TemporaryDirectory(prefix="vrrpfw-restorer-") as scratch:
+            env = {**os.environ, "XTABLES_LOCKFILE": os.path.join(scratch, "xtables.lock")}
+            try:
+                proc = subprocess.run(self.argv + [os.path.abspath(path)], capture_output=True, text=True,
+                                      timeout=TIMEOUT, errors="replace", env=env, cwd="/")
+            except subprocess.TimeoutExpired:
+                return f"{self.label} did not finish within {TIMEOUT}s"
+            except OSError as e:
+                return f"cannot run {self.label}: {e.strerror}"
         if proc.returncode == 0:
             return None
         return _first_complaint(proc.stderr or proc.stdout)
@@ -72,13 +79,12 @@ def _binary(*names: str) -> Optional[str]:
     return None
 
 
-def iptables(variant: str, wait: float = 10.0) -> Optional[Restorer]:
+def iptables(variant: str) -> Optional[Restorer]:
     """The ``legacy`` or ``nft`` iptables-restore, or None if absent."""
     found = _binary(f"iptables-{variant}-restore")
     if found is None:
         return None
-    return Restorer(f"iptables-{variant}-restore",
-                    [found, "--test", f"--wait={max(1, int(wait + 0.999))}"])
+    return Restorer(f"iptables-{variant}-restore", [found, "--test", "--wait=5"])
 
 
 def nft() -> Optional[Restorer]:
