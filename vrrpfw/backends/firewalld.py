@@ -15,68 +15,41 @@ vrrpfw never calls ``reload()``: it would drop other tools' runtime-only
 changes.  Runtime and permanent configuration are read and changed one by
 one, each only where missing.  Direct rules carry the ``vrrpfw`` comment;
 rich rules cannot, so :mod:`vrrpfw.persist.state` records which ones vrrpfw
-added and which interfaces asked for them.  The D-Bus client is
-:mod:`firewalld_dbus`, one layer's zone/direct logic and the permanent
-store :mod:`firewalld_layer`.
+added and which interfaces asked for them; :mod:`firewalld_owner` keeps
+that record honest and judges which allowances are vrrpfw's.  The D-Bus
+client is :mod:`firewalld_dbus`, one layer's zone/direct logic and the
+permanent store :mod:`firewalld_layer`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
+from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..hostscan import HostScan, firewalld_answers
-from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
+from ..model import DEFAULT_GROUP4, Direction, VrrpRule
 from ..netpath import BaseChain, ChainState, ChainVerdict, PathModel
 from ..persist.lock import store_locks
-from ..persist.state import Entry, StateFile
+from ..persist.state import StateFile
 from ..readers.model import build_model, read_legacy
 from ..readers.nft import read as nft_read
-from ..readers.nft import run_json
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
 from .firewalld_dbus import BUS_NAME, Firewalld
 from .firewalld_layer import FirewalldPermanent, _Layer
+from .firewalld_owner import Ownership
 from .firewalld_rules import (
     FW_CHAIN,
     POLICY_PREFIX,
-    RICH_ADDR,
     construct_of,
     describe_target,
     direct_args,
     name_construct,
-    rich_allows,
     top_rich_rule,
 )
 
 MAX_ROUNDS = 5
-
-
-def runtime_generation(fw_backend: str) -> Optional[str]:
-    """An identity of firewalld's current runtime configuration, which a
-    reload or restart changes: it deletes and recreates its nf_tables table
-    (nftables backend) or its chains (iptables backend over iptables-nft),
-    and nf_tables numbers tables and chains afresh, never reusing a number
-    within a network namespace until reboot (hence the boot id and the
-    namespace).  None where it cannot be read (iptables-legacy, no nft)."""
-    try:
-        if fw_backend == "nftables":
-            doc = run_json(["list", "tables"], timeout=10)
-            marks = [str(o["table"]["handle"]) for o in doc.get("nftables", [])
-                     if "table" in o and (o["table"]["family"], o["table"]["name"]) == ("inet", "firewalld")]
-        else:
-            doc = run_json(["list", "chains", "ip"], timeout=10)
-            marks = [str(o["chain"]["handle"]) for o in doc.get("nftables", []) if "chain" in o
-                     and (o["chain"]["table"], o["chain"]["name"]) == ("filter", "INPUT_ZONES")]
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            boot = f.read().strip()
-        netns = os.stat("/proc/self/ns/net").st_ino
-    except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError):
-        return None
-    return f"{boot}:{netns}:{fw_backend}:{marks[0]}" if len(marks) == 1 else None
 
 
 class FirewalldBackend(Backend):
@@ -94,9 +67,7 @@ class FirewalldBackend(Backend):
         self._notes: List[str] = []
         # path mode: rule key -> zones/policies where vrrpfw's allowance is or must be
         self.targets: Dict[Key, List[str]] = {}
-        self._last: Dict[Key, RuntimeStatus] = {}  # the latest status of each rule
-        self._kept: Dict[str, List[str]] = {}  # close: interface -> allowances kept for others
-        self._unlisted: Dict[Key, str] = {}  # accepted by a rule firewalld does not list (see _listed)
+        self.owner = Ownership(self.fw, self.state, options, self.layer)
 
     @classmethod
     def availability(cls) -> Availability:
@@ -126,22 +97,8 @@ class FirewalldBackend(Backend):
             if self.options.zone not in zones:
                 raise InputError(f"firewalld has no zone {self.options.zone!r} "
                                  f"(zones: {', '.join(sorted(zones))})")
-        self.state.generation = runtime_generation(self.fw_backend)
-        if self.state.generation is None and any(e.layer == "runtime" for e in self.state.entries):
-            self.note("vrrpfw cannot tell whether firewalld was reloaded since it added its runtime "
-                      "allowances (no nf_tables handle to read); one vanished and re-added identically "
-                      "would be taken for vrrpfw's")
-        for n in self.state.prune(self._present):
-            self.note(n)
+        self.owner.load(self.fw_backend, self.note)
         self._loaded = True
-
-    def _present(self, e: Entry) -> bool:
-        """Is the entry's allowance in firewalld now?  A zone or policy that
-        no longer exists holds nothing."""
-        try:
-            return self.fw.has(e.layer, e.zone, e.kind, e.value)
-        except (InputError, BackendError):
-            return False
 
     def note(self, text: str) -> None:
         if text not in self._notes:
@@ -246,10 +203,8 @@ class FirewalldBackend(Backend):
                         targets.append(t)
                 elif self.writes(cv.chain) and cv.decision.rule is not None:
                     t = construct_of(cv.decision.rule.chain)
-                    if t is not None and t not in targets and not any(h[2] == t for h in st.ours) \
-                            and not self._listed(t, st.rule.group):
+                    if t is not None and t not in targets and self.owner.accepted_unlisted(st, t):
                         targets.append(t)
-                        self._unlisted[st.rule.key] = t
             st.needs = targets
             recorded = [h[2] for h in st.ours]
             self.targets[st.rule.key] = list(dict.fromkeys(recorded + targets))
@@ -258,25 +213,9 @@ class FirewalldBackend(Backend):
             st.detail = FW_CHAIN.sub(name_construct, st.detail)
         return statuses
 
-    def _listed(self, target: str, group: str) -> bool:
-        """Does firewalld's own runtime configuration hold an allowance for
-        VRRP in ``target``?  Its nf_tables table can accept VRRP by a rule
-        firewalld does not list: a firewalld killed without cleaning up
-        leaves its table, and the next one (which deletes only tables it
-        created) adds its rules beside the stale ones, until a reload drops
-        them.  Such an accept is not relied on: vrrpfw adds its allowance."""
-        try:
-            if target.startswith(POLICY_PREFIX):
-                settings = self.fw.policy_settings("runtime", target[len(POLICY_PREFIX):])
-                return str(settings.get("target", "")) == "ACCEPT" or any(
-                    rich_allows(str(r), group) for r in settings.get("rich_rules", []))
-            return self.layer("runtime").other_allowance(target, group) is not None
-        except (InputError, BackendError):
-            return True  # not a construct firewalld knows by that name: not ours to judge
-
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         if self.options.sweep:
-            self._release_for_close(rules)
+            self.owner.release_for_close(rules)
         if self.path_mode():
             out = self._path_statuses(rules)
         else:
@@ -285,72 +224,18 @@ class FirewalldBackend(Backend):
             for r in rules:
                 state, detail, ours = layer.status(r)
                 out.append(RuntimeStatus(r, state, detail, ours))
-        for st in out:
-            self._last[st.rule.key] = st
-            kept = self._kept.get(st.rule.interface)
-            if kept:
-                st.detail = "; ".join([st.detail] + kept) if st.detail else "; ".join(kept)
+        self.owner.remember(out)
         return out
 
-    def _release_for_close(self, rules: Sequence[VrrpRule]) -> None:
-        """close: an allowance vrrpfw added for several interfaces stays
-        while one it is not closing needs it; the closing interfaces are
-        released from it now, so nothing plans (or reports) its removal.
-        The interfaces also leave the list of what open was asked for."""
-        closing: Dict[str, List[str]] = {}
-        for r in rules:
-            closing.setdefault(r.group, []).append(r.interface)
-            self.state.forget(r.interface, r.group)
-        names = ("runtime", "permanent") if self.options.persist else ("runtime",)
-        for r in rules:
-            for name in names:
-                for e in self.layer(name).entries_for(r):
-                    others = self.state.others(*e.ident, closing[r.group])
-                    if not others:
-                        continue
-                    self.state.release(*e.ident, r.interface)
-                    text = (f"vrrpfw's {e.kind} in {describe_target(e.zone)} ({name}) is kept: "
-                            f"still needed by {', '.join(others)}")
-                    kept = self._kept.setdefault(r.interface, [])
-                    if text not in kept:
-                        kept.append(text)
-
-    def discover_layer(self, name: str) -> List[VrrpRule]:
-        """vrrpfw's rules in a layer: from the record (and, at runtime, every
-        interface open was asked for, also where the admin's allowance was
-        already there) and from direct rules with vrrpfw's comment."""
-        found: List[VrrpRule] = []
-        if name == "runtime":
-            for iface, group in self.state.asked:
-                found += [VrrpRule(d, iface, group) for d in (Direction.IN, Direction.OUT)
-                          if VrrpRule(d, iface, group) not in found]
-        for e in self.state.entries:
-            if e.layer != name:
-                continue
-            group = DEFAULT_GROUP4
-            m = RICH_ADDR.search(e.value) if e.kind == "rich" else None
-            if m:
-                group = m.group(2).split("/")[0]
-            for iface in e.interfaces:
-                rule = VrrpRule(Direction.IN, iface, group)
-                if rule not in found:
-                    found.append(rule)
-        for _ipv, _table, chain, _prio, args in self.fw.direct_rules(name):
-            if COMMENT in args and chain in ("INPUT", "OUTPUT") and len(args) > 3:
-                direction = Direction.IN if chain == "INPUT" else Direction.OUT
-                rule = VrrpRule(direction, args[1], args[3])
-                if rule not in found:
-                    found.append(rule)
-        return found
-
     def discover(self) -> List[VrrpRule]:
-        return self.discover_layer("runtime")
+        return self.owner.discover("runtime")
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         if op == "open":
             for st in statuses:  # remembered (saved only by a real run): check without --iface checks it
                 self.state.ask(st.rule.interface, st.rule.group)
-            self._share(statuses)
+            if self.mode != "direct":  # direct rules carry vrrpfw's comment: nothing to share
+                self.owner.share(statuses, self.path_mode())
         if op == "open" and self.path_mode():
             return [Change(Action.INSERT, st.rule, t) for st in statuses for t in st.needs]
         if op == "open":
@@ -359,33 +244,6 @@ class FirewalldBackend(Backend):
         if op == "close" and self.options.remove_seed:
             changes.extend(self.seed_changes("runtime"))
         return changes
-
-    def _share(self, statuses: Sequence[RuntimeStatus]) -> None:
-        """open: an interface let through by an allowance vrrpfw added for
-        another interface (same zone, or the zone or policy that decides for
-        it) is recorded on it too, in both layers, so closing the other
-        interface keeps it.  Updates the statuses to say it is vrrpfw's."""
-        if self.mode == "direct":
-            return
-        names = ("runtime", "permanent") if self.options.persist else ("runtime",)
-        for st in statuses:
-            if st.rule.direction is not Direction.IN and not self.path_mode():
-                continue
-            where = {self.layer("runtime").zone_for(st.rule.interface)}
-            for cv in st.verdict.chains if st.verdict is not None else []:
-                if self.writes(cv.chain) and cv.decision.rule is not None:
-                    where.add(construct_of(cv.decision.rule.chain) or "")
-            for name in names:
-                lay = self.layer(name)
-                for e in list(self.state.entries):
-                    if e.layer == name and e.zone in where and st.rule.interface not in e.interfaces \
-                            and (e.value == top_rich_rule(st.rule.group) or e.kind == "service"
-                                 or rich_allows(e.value, st.rule.group)) and self._present(e):
-                        self.state.add(*e.ident, st.rule.interface)
-                if name == "runtime":
-                    st.ours += [h for h in lay.recorded(st.rule) if h not in st.ours]
-            if st.ours and st.state is Runtime.ALLOWED_BY_OTHER:
-                st.state = Runtime.ALLOWED
 
     def seed_changes(self, layer: str) -> List[Change]:
         out = []
@@ -455,7 +313,7 @@ class FirewalldBackend(Backend):
         notes: List[str] = list(self._notes)
         notes.append(f"firewalld uses its {self.fw_backend} backend; vrrpfw manages "
                      f"{'direct rules' if self.mode == 'direct' else 'a zone allowance'}")
-        notes += [f"not persisted: {text}" for text in self._runtime_only().values()]
+        notes += [f"not persisted: {text}" for text in self.owner.runtime_only().values()]
         try:
             self._firewalld_notes(notes)
         except (BackendUnavailable, EnvironmentProblem) as e:  # stopped mid-run: say so, keep the report
@@ -467,46 +325,11 @@ class FirewalldBackend(Backend):
 
     def blockers(self) -> List[str]:
         """Besides the layers the run does not write: an allowance only the
-        runtime has is blocked by the next reload (see _runtime_only)."""
+        runtime has is blocked by the next reload (see Ownership.runtime_only)."""
         out = super().blockers()
-        for key in self._runtime_only():
+        for key in self.owner.runtime_only():
             out.append(f"VRRP in {key[1]} would be blocked by the next firewalld reload or reboot: "
                        "allowed at runtime only, not persisted")
-        return out
-
-    def _runtime_only(self) -> Dict[Key, str]:
-        """Rules allowed at runtime by someone else's allowance that the
-        permanent configuration lacks: VRRP works until the next reload,
-        so persisting is not "not managed", it is missing.  Only where the
-        runtime allowance can be named and the permanent zone has none."""
-        out: Dict[Key, str] = {}
-        if not self.options.persist:
-            return out
-        for key, where in self._unlisted.items():
-            st = self._last.get(key)
-            if st is not None and not st.ours:
-                out[key] = (f"VRRP in {key[1]} to {key[2]} is accepted in {describe_target(where)} by a "
-                            "rule in firewalld's nf_tables table that firewalld's own configuration does not "
-                            "list (left by a firewalld that stopped without cleaning up?), absent from the "
-                            "permanent configuration: a firewalld reload blocks it; `vrrpfw open` adds "
-                            "vrrpfw's allowance")
-        try:
-            runtime, permanent = self.layer("runtime"), self.layer("permanent")
-            for key, st in self._last.items():
-                if key in out or st.rule.direction is not Direction.IN or st.ours or st.state not in (
-                        Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY):
-                    continue
-                zone = runtime.zone_for(st.rule.interface)
-                what = runtime.other_allowance(zone, st.rule.group)
-                if what is None or permanent.other_allowance(permanent.zone_for(st.rule.interface),
-                                                             st.rule.group) is not None:
-                    continue
-                out[key] = (f"VRRP in {st.rule.interface} to {st.rule.group} is allowed at runtime by the "
-                            f"admin's {what}, absent from the permanent configuration (a firewalld reload "
-                            "or reboot blocks it; make the admin's allowance permanent, or let vrrpfw add "
-                            "its own after removing it)")
-        except (BackendUnavailable, EnvironmentProblem):
-            return {}
         return out
 
     def _firewalld_notes(self, notes: List[str]) -> None:

@@ -223,7 +223,7 @@ class FirewalldPermanent(Persister):
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
 
     def runtime_only(self, rules: Sequence[VrrpRule]) -> Set[Key]:
-        return set(self.b._runtime_only()) & {r.key for r in rules}
+        return set(self.b.owner.runtime_only()) & {r.key for r in rules}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return self._measure(self._owned, rules)
@@ -242,7 +242,7 @@ class FirewalldPermanent(Persister):
             return set()
 
     def discover(self) -> List[VrrpRule]:
-        return self.b.discover_layer("permanent")
+        return self.b.owner.discover("permanent")
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         layer = self._layer()
