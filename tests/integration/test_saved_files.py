@@ -333,3 +333,28 @@ def test_nftables_backend_never_claims_an_iptables_save_file_keeps_native_chains
         assert inbound["runtime"] == "allowed" and inbound["persisted"] == "missing"
         assert "inet filter input" in out["persist"][0]["note"], out["persist"]
         assert path.read_text() == original
+
+
+def test_a_saved_line_below_a_drop_is_not_persisted_and_open_moves_it_first(tmp_path):
+    """The file's own order decides after a restore: vrrpfw's line below the
+    admin's DROP is shadowed there, so it is not "persisted present" until
+    open moves it first; a fresh host restoring the file then hears VRRP."""
+    path = tmp_path / "rules.v4"
+    with pair() as p:
+        drop_and_save(p.host)
+        ours = f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p 112 -m comment --comment vrrpfw -j ACCEPT\n"
+        text = ("*filter\n:INPUT DROP [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+                "-A INPUT -i lo -j ACCEPT\n--append INPUT -p 112 -j DROP\n" + ours + "COMMIT\n")
+        path.write_text(text)
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--backend", "iptables",
+                                     "--persist-file", str(path), env=env(tmp_path))
+        assert [r["persisted"] for r in out["rules"] if r["direction"] == "in"] == ["missing"], out
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--backend", "iptables",
+                                     "--persist-file", str(path), env=env(tmp_path))
+        assert rc == 0, out
+        saved = path.read_text()
+        assert saved.index(ours) < saved.index("-A INPUT -i lo -j ACCEPT") and saved.count(ours) == 1
+    with pair() as fresh:
+        restored = saved.replace(p.host_if, fresh.host_if)
+        fresh.host.run("iptables-legacy-restore", stdin=restored)
+        assert adverts(fresh.peer, fresh.peer_if, fresh.host, fresh.host_if)["delivered"] == 20

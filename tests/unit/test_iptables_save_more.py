@@ -203,9 +203,40 @@ def test_a_rule_of_two_words_counts_as_the_first_rule():
     assert new == f"*filter\n:INPUT ACCEPT [0:0]\n{OURS_IN}\n-A INPUT\nCOMMIT\n"
 
 
-def test_an_inserted_rule_counts_as_the_first_rule():
-    new, _ = added("*filter\n-I INPUT -s 192.0.2.1/32 -j DROP\nCOMMIT\n", [IN])
-    assert new == f"*filter\n{OURS_IN}\n-I INPUT -s 192.0.2.1/32 -j DROP\nCOMMIT\n"
+def test_a_chain_filled_with_insert_cannot_hold_our_line_first():
+    """A restore applies `-I INPUT 1 ... DROP` after vrrpfw's line, above it:
+    the placement is refused (reported unplaced), never claimed persisted."""
+    text = "*filter\n-I INPUT -s 192.0.2.1/32 -j DROP\nCOMMIT\n"
+    new, unplaced = ips.add_rules(ips.parse(text), [IN])
+    assert new == text and unplaced == [("filter", "INPUT")]
+    shadowed = f"*filter\n{OURS_IN}\n-I INPUT -j DROP\nCOMMIT\n"
+    assert not ips.is_persisted(ips.parse(shadowed), IN)
+
+
+def test_our_line_below_a_drop_is_not_persisted_and_open_moves_it_up():
+    text = f"*filter\n-A INPUT -i lo -j ACCEPT\n--append INPUT -j DROP\n{OURS_IN}\nCOMMIT\n"
+    doc = ips.parse(text)
+    assert not ips.is_persisted(doc, IN)
+    new, unplaced = ips.add_rules(doc, [IN])
+    assert unplaced == []
+    assert new == f"*filter\n{OURS_IN}\n-A INPUT -i lo -j ACCEPT\n--append INPUT -j DROP\nCOMMIT\n"
+    assert ips.is_persisted(ips.parse(new), IN)
+    again, _ = ips.add_rules(ips.parse(new), [IN])
+    assert again == new
+
+
+def test_long_option_append_lines_count_as_the_chain_s_rules():
+    text = "*filter\n--append INPUT -j DROP\nCOMMIT\n"
+    new, _ = added(text, [IN])
+    assert new == f"*filter\n{OURS_IN}\n--append INPUT -j DROP\nCOMMIT\n"
+    assert ips.is_persisted(ips.parse(new), IN)
+
+
+def test_several_interfaces_lead_the_chain_together():
+    other = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
+    new, _ = added("*filter\n-A INPUT -j DROP\nCOMMIT\n", [IN, other])
+    doc = ips.parse(new)
+    assert ips.is_persisted(doc, IN) and ips.is_persisted(doc, other)
 
 
 def test_a_comment_naming_the_chain_is_not_a_rule():

@@ -140,7 +140,7 @@ def vrrpfw_line_key(line: str, anywhere: bool = False) -> Optional[Tuple[str, st
     VRRP; ``anywhere`` (for close) also finds its lines moved into another
     chain, the direction following from -i/-o."""
     s = line.strip()
-    if not s.startswith("-A ") or COMMENT not in s:
+    if not s.startswith(("-A ", "--append ")) or COMMENT not in s:
         return None
     try:
         tokens = shlex.split(s)
@@ -198,42 +198,82 @@ def placed(doc: SaveFile) -> Set[Tuple[str, str, Tuple[str, str, str]]]:
     return {(table, chain, key) for _, table, chain, key in table_keys(doc, True)}
 
 
+APPEND = ("-A", "--append")
+INSERT = ("-I", "--insert")
+
+
+def _rule_lines(doc: SaveFile, sec: Section, chain: str, verbs: Sequence[str]) -> List[int]:
+    """Indices of the section's lines that add a rule to ``chain`` with one
+    of ``verbs``, in file order (the order a restore applies them)."""
+    out = []
+    for i in range(sec.start + 1, sec.commit):
+        tokens = doc.lines[i].split()
+        if len(tokens) >= 2 and tokens[0] in verbs and tokens[1] == chain:
+            out.append(i)
+    return out
+
+
+def _first_keys(doc: SaveFile, sec: Section, chain: str) -> Set[Tuple[str, str, str]]:
+    """Keys of the vrrpfw lines that lead ``chain`` after a restore: the
+    chain's first rules, up to the first rule that is not vrrpfw's.  A
+    vrrpfw line below someone else's rule may be shadowed by it (a DROP),
+    so it does not count as persisted."""
+    keys = set()
+    for i in _rule_lines(doc, sec, chain, APPEND):
+        key = vrrpfw_line_key(doc.lines[i], anywhere=True)
+        if key is None:
+            break
+        keys.add(key)
+    return keys
+
+
+def placeable(doc: SaveFile, table: str, chain: str) -> bool:
+    """Can vrrpfw's line be made the first rule of ``chain`` at restore?
+    Not in a table the file does not restore, nor in a chain the file fills
+    with ``-I`` (an insert applied after vrrpfw's line would go above it)."""
+    sec = doc.section(table)
+    return (sec is not None and chain in BUILTIN_CHAINS.get(table, ())
+            and not _rule_lines(doc, sec, chain, INSERT))
+
+
 def add_rules(doc: SaveFile, rules: Sequence[VrrpRule],
               where: Optional[Dict[Tuple[str, str, str], Set[Placement]]] = None
               ) -> Tuple[str, List[Placement]]:
-    """(text, unplaced): each missing rule inserted before the first rule
-    of its chain (else before COMMIT): the rule's filter chain, or each
-    (table, chain) ``where`` names for it (the chains vrrpfw opened at
-    runtime).  A table the file has no section for is never added: the
-    restorer flushes every table the file names, so a new ``*filter`` would
-    wipe the admin's runtime filter rules and policies at the next restore.
-    Such placements come back in ``unplaced``.  Lines are only inserted,
-    never changed, so removing them gives the file back byte for byte."""
-    present = placed(doc)
+    """(text, unplaced): vrrpfw's line for each rule made the first rule of
+    its chain (inserted before the chain's first rule, else before COMMIT;
+    a line of ours found lower down is moved up): the rule's filter chain,
+    or each (table, chain) ``where`` names for it (the chains vrrpfw
+    opened at runtime).  A table the file has no section for is never
+    added: the restorer flushes every table the file names, so a new
+    ``*filter`` would wipe the admin's runtime filter rules and policies at
+    the next restore.  Such placements, and chains the file fills with
+    ``-I``, come back in ``unplaced``.  Lines are only inserted, never
+    changed, so removing them gives the file back byte for byte."""
     todo: List[Tuple[VrrpRule, str, str]] = []
     unplaced: List[Placement] = []
     for r in rules:
         for table, chain in sorted(placements_for(r, where)):
-            if doc.section(table) is None or chain not in BUILTIN_CHAINS.get(table, ()):
+            if not placeable(doc, table, chain):
                 if (table, chain) not in unplaced:
                     unplaced.append((table, chain))
-            elif (table, chain, r.key) not in present and (r, table, chain) not in todo:
+                continue
+            sec = doc.section(table)
+            assert sec is not None
+            if r.key not in _first_keys(doc, sec, chain) and (r, table, chain) not in todo:
                 todo.append((r, table, chain))
     inserts: Dict[int, List[str]] = {}
+    drop: Set[int] = set()
     for r, table, chain in todo:
         sec = doc.section(table)
         assert sec is not None
-        at = sec.commit
-        for i in range(sec.start + 1, sec.commit):
-            tokens = doc.lines[i].split()
-            if len(tokens) >= 2 and tokens[0] in ("-A", "-I") and tokens[1] == chain:
-                at = i
-                break
-        inserts.setdefault(at, []).append(rule_line(r, chain) + "\n")
+        lines = _rule_lines(doc, sec, chain, APPEND)
+        drop |= {i for i in lines if vrrpfw_line_key(doc.lines[i], anywhere=True) == r.key}
+        inserts.setdefault(lines[0] if lines else sec.commit, []).append(rule_line(r, chain) + "\n")
     out: List[str] = []
     for i, line in enumerate(doc.lines):
         out.extend(inserts.get(i, []))
-        out.append(line)
+        if i not in drop:
+            out.append(line)
     return "".join(out), unplaced
 
 
@@ -245,9 +285,13 @@ def placements_for(rule: VrrpRule, where: Optional[Dict[Tuple[str, str, str], Se
 
 def is_persisted(doc: SaveFile, rule: VrrpRule,
                  where: Optional[Dict[Tuple[str, str, str], Set[Placement]]] = None) -> bool:
-    """Does the file carry vrrpfw's line for ``rule`` in every chain it needs?"""
-    present = placed(doc)
-    return all((table, chain, rule.key) in present for table, chain in placements_for(rule, where))
+    """After a restore of this file, does vrrpfw's line for ``rule`` lead
+    every chain it needs (so nothing of the file's own drops it first)?"""
+    for table, chain in placements_for(rule, where):
+        sec = doc.section(table)
+        if not placeable(doc, table, chain) or sec is None or rule.key not in _first_keys(doc, sec, chain):
+            return False
+    return True
 
 
 def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]],

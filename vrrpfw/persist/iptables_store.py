@@ -75,7 +75,7 @@ class IptablesSaveFile(Persister):
         if op == "open":
             new, unplaced = iptables_save.add_rules(doc, rules, self.where())
             if unplaced:
-                self.note = _unplaced_note(self.path, self.saved.original is None, unplaced)
+                self.note = _unplaced_note(self.path, doc, self.saved.original is None, unplaced)
         else:
             new = iptables_save.remove_rules(doc, [r.key for r in rules], self.anywhere)
         if new == old:
@@ -86,16 +86,24 @@ class IptablesSaveFile(Persister):
         self.saved.stage(plan.payload)
 
 
-def _unplaced_note(path: str, absent: bool, unplaced: Sequence[Placement]) -> str:
+def _unplaced_note(path: str, doc: iptables_save.SaveFile, absent: bool,
+                   unplaced: Sequence[Placement]) -> str:
     if absent:
         return (f"{path} does not exist, so nothing restores iptables rules from it; vrrpfw does not "
                 "create it (a new file would flush your tables at the next restore): save your ruleset "
                 "there first (`netfilter-persistent save` or iptables-save), or use --no-persist")
-    chains = ", ".join(f"{t} {c}" if not t.startswith("nft ") else t[4:] for t, c in unplaced)
-    tables = sorted({t for t, _ in unplaced if not t.startswith("nft ")})
-    why = (f"it has no *{', *'.join(tables)} section, and adding one would flush that table at the next "
-           "restore" if tables else "an iptables-save file cannot hold nft chains")
-    return f"{path} cannot keep vrrpfw's rule in {chains}: {why}; persist it yourself or use --no-persist"
+    reasons = []
+    for table, chain in unplaced:
+        if table.startswith("nft "):
+            reasons.append(f"{table[4:]}: an iptables-save file cannot hold nft chains")
+        elif doc.section(table) is None:
+            reasons.append(f"{table} {chain}: the file has no *{table} section, and adding one would flush "
+                           "that table at the next restore")
+        else:
+            reasons.append(f"{table} {chain}: the file adds rules to it with -I, which a restore applies "
+                           "above vrrpfw's line")
+    return (f"{path} cannot keep vrrpfw's rule first in " + "; ".join(reasons)
+            + "; persist it yourself or use --no-persist")
 
 
 def saved_iptables_file(b: Backend, variant: str, where: Optional[Where] = None,
