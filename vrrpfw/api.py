@@ -402,21 +402,21 @@ def _persist_stage(step: _Step, command: str, dry_run: bool) -> None:
 
 
 def _flush(steps: Sequence[_Step], files: FileSet, options: Options) -> None:
-    """Write each changed saved file once; a failure is reported on every
-    layer that staged into that file."""
-    if options.dry_run:
-        return
+    """Write each changed saved file once (a dry run only asks the
+    restorers); a failure is reported on every layer that staged into that
+    file."""
     changed = {f.real for f in files.all() if f.changed}
-    errors = files.flush()
+    errors = files.flush(dry_run=options.dry_run)
     for st in steps:
         if st.p is None or st.report is None or not st.p.stages or st.plan is None or not st.plan.changed:
             continue
         mine = {os.path.realpath(path) for path in st.p.lock_paths()}
         failures = [errors[real] for real in sorted(mine) if real in errors]
         if failures:
-            st.report.error = "persisting failed: " + "; ".join(failures)
+            st.report.error = ("persisting would fail: " if options.dry_run else "persisting failed: ") \
+                + "; ".join(failures)
             st.layer.saved = "failed"
-        elif mine & changed:
+        elif mine & changed and not options.dry_run:
             st.report.changed = True
             st.result.changed = True
             st.layer.saved = "changed"

@@ -233,8 +233,8 @@ else
     mount -o remount,ro "$mnt" || exit 93
     if touch "$mnt/probe" 2>/dev/null; then exit 94; fi  # not read-only
 fi
-for run in 1 2; do  # the second run: runtime already open, the file still cannot be written
-    if [ $run = 1 ]; then "$@" --json; else "$@"; fi >"$out/stdout$run" 2>"$out/stderr$run"
+for run in 1 2 3; do  # 3: a dry run predicts the same refusal
+    case $run in 1) "$@" --json;; 2) "$@";; 3) "$@" --dry-run;; esac >"$out/stdout$run" 2>"$out/stderr$run"
     echo $? >"$out/rc$run"
     ls -A "$mnt" >"$out/listing$run"
 done
@@ -272,7 +272,7 @@ def test_saved_file_on_a_full_or_read_only_filesystem(tmp_path, how, why):
 
     assert (out / "after").read_bytes() == original
     assert (out / "stat").read_text().split() == [f"{MODE:o}", str(UID), str(GID)]
-    for run in (1, 2):
+    for run in (1, 2, 3):
         listing = (out / f"listing{run}").read_text().split()
         assert listing == (["filler", "rules.v4"] if how == "full" else ["rules.v4"]), listing
         assert (out / f"rc{run}").read_text().strip() == "3", (out / f"stderr{run}").read_text()

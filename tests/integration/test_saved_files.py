@@ -151,6 +151,11 @@ def test_a_file_that_would_not_restore_with_our_line_is_never_written(tmp_path):
     with pair() as p:
         original = drop_and_save(p.host, path).encode()
         e = {**env(tmp_path), "PATH": f"{bindir}:{os.environ['PATH']}"}
+        # The dry run asks the restorer too, and predicts the real run's exit 1.
+        rc, dry = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(path), "--dry-run",
+                                     env=e)
+        assert rc == 1 and "persisting would fail" in dry["persist"][0]["error"], dry
+        assert dry["layers"][0]["saved"] == "failed" and ours_at_runtime(p.host) == []
         rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--persist-file", str(path), env=e)
         assert rc == 1, out
         error = out["persist"][0]["error"]

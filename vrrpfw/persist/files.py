@@ -184,17 +184,6 @@ def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
         pass  # the data is in place; only crash-durability of the rename is at stake
 
 
-def remove(path: str) -> None:
-    """Delete the file ``path`` points to (close of a file vrrpfw created)."""
-    real = os.path.realpath(path)
-    try:
-        os.unlink(real)
-    except FileNotFoundError:
-        return
-    except OSError as e:
-        raise PersistFileError(f"{path}: cannot remove: {e.strerror}") from None
-
-
 def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:
     return "".join(
         difflib.unified_diff(

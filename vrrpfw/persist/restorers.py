@@ -10,8 +10,8 @@ rejects never replaces the old file.
   ``iptables-nft-restore --test`` (the variant of the layer that restores
   the file), in the caller's network namespace: ipsets a rule names exist
   there, as they do at boot.  ``--test`` commits nothing.
-- nftables files: ``nft -c -f``, next to the file (``include`` lines are
-  relative to it).
+- nftables files: ``nft -c -f``, run from / as nftables.service runs it
+  (so ``include "./x"`` resolves as at boot).
 Where the restorer is not installed the check is skipped and said so.
 """
 
@@ -92,16 +92,13 @@ def nft() -> Optional[Restorer]:
     return Restorer("nft -c -f", [found, "-c", "-f"]) if found else None
 
 
-def validate_file(path: str, restorer: Optional[Restorer]) -> Optional[str]:
+def validate_file(path: str, restorer: Restorer) -> None:
     """Raise PersistFileError (file:line) if the restorer rejects the file
-    as it is; a note when no restorer could check it."""
-    if restorer is None:
-        return f"{path}: no restorer installed to check it; vrrpfw checked its structure only"
+    as it is."""
     err = restorer.check(path)
     if err:
         raise PersistFileError(f"{path} does not load with {restorer.label} ({err}); "
                                "vrrpfw leaves it untouched")
-    return None
 
 
 def validate_candidate(real: str, text: str, restorer: Optional[Restorer]) -> None:

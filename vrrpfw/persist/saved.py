@@ -50,12 +50,13 @@ class SavedFile:
             self.original = files.read_text(self.real)
             self.text = self.original
             self.loaded = True
-        if locked and not self.prepared:
-            # Under the store's lock no other vrrpfw is writing a temp file;
-            # and a file that could not be replaced is refused now, before
-            # the runtime changes, not after.
-            files.remove_stale_temps(self.path)
+        if validate and not self.prepared:
+            # A file that could not be replaced is refused now, before the
+            # runtime changes (and a dry run predicts that refusal); under
+            # the store's lock no other vrrpfw is writing a temp file.
             files.check_writable(self.real, len(self.original or ""))
+            if locked:
+                files.remove_stale_temps(self.path)
             self.prepared = True
         if validate and self.original is not None:
             for r in self.restorers:
@@ -84,6 +85,12 @@ class SavedFile:
     def revert(self) -> None:
         self.text = self.original
 
+    def check_candidate(self) -> None:
+        """Raise PersistFileError if a restorer would reject the staged text."""
+        if self.changed and self.text is not None:
+            for r in self.restorers:
+                restorers.validate_candidate(self.real, self.text, r)
+
     def flush(self) -> None:
         """Write the staged text, once: the restorers must accept it, and the
         file on disk must still be what :meth:`load` read (a writer that
@@ -92,17 +99,12 @@ class SavedFile:
         if not self.changed:
             return
         try:
-            if self.text is not None:
-                for r in self.restorers:
-                    restorers.validate_candidate(self.real, self.text, r)
+            self.check_candidate()
             now = files.read_text(self.real)
             if now != self.original:
                 raise PersistFileError(f"{self.path} changed on disk while vrrpfw ran (a writer that does "
                                        "not take vrrpfw's lock?); not overwritten: run vrrpfw again")
-            if self.text is None:
-                files.remove(self.path)
-            else:
-                files.atomic_write(self.path, self.text, create_dir=self.default_location)
+            files.atomic_write(self.path, self.text or "", create_dir=self.default_location)
         except PersistFileError:
             self.revert()
             raise
@@ -127,12 +129,13 @@ class FileSet:
     def notes(self) -> List[str]:
         return [n for f in self._files.values() for n in f.notes]
 
-    def flush(self) -> Dict[str, str]:
-        """Write every changed file; {path: error} for those that failed."""
+    def flush(self, dry_run: bool = False) -> Dict[str, str]:
+        """Write every changed file (dry run: only test the candidates with
+        their restorers); {real path: error} for those that failed."""
         errors: Dict[str, str] = {}
         for f in self._files.values():
             try:
-                f.flush()
+                f.check_candidate() if dry_run else f.flush()
             except PersistFileError as e:
                 errors[f.real] = str(e)
         return errors
