@@ -86,7 +86,7 @@ def check(
 ) -> Result:
     """Report, per rule, runtime and persisted state; changes nothing.
     Without interfaces, checks every interface vrrpfw has rules for."""
-    names = inputs.optional_names(interfaces, "interfaces")
+    names = _some(inputs.optional_names(interfaces, "interfaces"))
     group = inputs.text(group, "group")
     rules = rules_for(make_spec(names, group)) if names else None
     group_filter = None if names else (validate_group(group) if group != DEFAULT_GROUP4 else None)
@@ -114,7 +114,7 @@ def close(
     """Remove vrrpfw's own rules (for these interfaces, any group unless
     ``group`` is given), runtime and persisted; never anyone else's.
     ``remove_seed_rules`` (firewalld) also removes hand-made VRRP direct rules."""
-    names = inputs.optional_names(interfaces, "interfaces")
+    names = _some(inputs.optional_names(interfaces, "interfaces"))
     ifaces = [validate_interface(i) for i in names] if names else None
     group_filter = validate_group(inputs.text(group, "group")) if group is not None else None
     options = _options(backend, persist, persist_file, dry_run, lock_timeout, root, zone, mode, True,
@@ -126,6 +126,15 @@ def close(
 MODES = ("auto", "direct", "zone")
 
 
+def _some(names: Optional[List[str]]) -> Optional[List[str]]:
+    """None means every interface vrrpfw manages; an empty list is refused,
+    so a script whose computed list came out empty does not close all."""
+    if names is not None and not names:
+        raise InputError("the list of interfaces is empty; pass None (no --iface) for every interface "
+                         "vrrpfw manages")
+    return names
+
+
 def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_timeout: Any, root: Any,
              zone: Any, mode: Any, force: Any, state_file: Any, peers: Any, command: str) -> Options:
     """Every option checked for type and range before anything is read."""
@@ -133,6 +142,10 @@ def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_t
         raise InputError(f"unknown backend {backend!r}; choose one of: {', '.join(registry.NAMES)}")
     persist = inputs.flag(persist, "persist")
     dry_run = inputs.flag(dry_run, "dry_run")
+    if isinstance(persist_file, os.PathLike):
+        persist_file = os.fspath(persist_file)
+    if isinstance(state_file, os.PathLike):
+        state_file = os.fspath(state_file)
     if persist_file is not None:
         if not persist:
             raise InputError("--no-persist and --persist-file contradict each other; give one")
@@ -271,9 +284,15 @@ def _run_layers(command: str, steps: List[_Step], rules: Optional[List[VrrpRule]
 
 
 def _rejudge(b: Backend, result: Result) -> None:
-    """Refresh the runtime verdicts of a layer's report (no change made)."""
-    with b.session(write=False):
-        statuses = b.runtime_status([VrrpRule.from_key(r.key) for r in result.rules])
+    """Refresh the runtime verdicts of a layer's report (no change made);
+    changes are made by now, so a failure is a warning, never an error."""
+    try:
+        with b.session(write=False):
+            statuses = b.runtime_status([VrrpRule.from_key(r.key) for r in result.rules])
+    except VrrpfwError as e:
+        result.warnings.append(f"{b.name}: could not judge the path again after the other layers "
+                               f"changed ({e}); run `vrrpfw check`")
+        return
     for rep, st in zip(result.rules, statuses):
         if rep.runtime is not Runtime.ABSENT:
             rep.runtime, rep.detail = st.state, st.detail

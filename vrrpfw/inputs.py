@@ -61,6 +61,10 @@ def seconds(value: Any, what: str = "lock_timeout") -> float:
     """A finite number of seconds, zero or more (nan would wait forever)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InputError(f"{what} must be a number of seconds, not {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise InputError(f"{what} {value!r} is too large") from None
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
-    return float(value)
+    return value

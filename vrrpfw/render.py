@@ -61,7 +61,9 @@ def _trailer(result: Result) -> List[str]:
             lines.append(f"error: {p.error}")
     lines += [f"warning: {w}" for w in result.warnings]
     lines += [f"blocked: {b}" for b in result.blockers]
-    if len(result.layers) > 1 or any(la.error for la in result.layers):
+    troubled = ("failed", "partly changed", "not run")
+    if len(result.layers) > 1 or any(la.error or la.runtime in troubled or la.saved in troubled
+                                     for la in result.layers):
         for la in result.layers:
             line = f"layer {la.backend}: runtime {la.runtime}, saved {la.saved}"
             lines.append(line + (f" ({la.error})" if la.error else ""))

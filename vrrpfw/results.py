@@ -140,10 +140,25 @@ def merge(results: Sequence[Result]) -> Result:
     for r in results:
         merged.changed = merged.changed or r.changed
         merged.rules += r.rules
-        merged.persist += r.persist
+        for p in r.persist:
+            _merge_persist(merged.persist, p)
         merged.planned += r.planned
         merged.diff += r.diff
         merged.blockers += r.blockers
         merged.layers += r.layers
         merged.warnings += [w for w in r.warnings if w not in merged.warnings]
     return merged
+
+
+def _merge_persist(reports: List[PersistReport], p: PersistReport) -> None:
+    """Layers that keep lines in one file report it once: changed if any
+    layer changed it, every distinct error and note kept."""
+    same = next((q for q in reports if q.path == p.path), None)
+    if same is None:
+        reports.append(PersistReport(p.path, p.changed, p.error, p.boot_restore, p.note))
+        return
+    same.changed = same.changed or p.changed
+    for attr in ("error", "note", "boot_restore"):
+        mine, theirs = getattr(same, attr), getattr(p, attr)
+        if theirs and theirs != mine:
+            setattr(same, attr, f"{mine}; {theirs}" if mine else theirs)

@@ -992,7 +992,7 @@ def test_layers_sharing_a_file_write_it_once(host, tmp_path, monkeypatch):
     # fakeb planned on the text fakea staged: its lines were there already
     assert r.layers == [LayerReport("fakea", "changed", "changed"),
                         LayerReport("fakeb", "changed", "unchanged")]
-    assert [p.changed for p in r.persist] == [True, False]
+    assert [(p.path, p.changed) for p in r.persist] == [(str(path), True)]  # one file, reported once
     assert [rep.persisted for rep in r.rules] == [Persisted.PRESENT] * 4
     assert [rep.persist_action for rep in r.rules] == [Action.INSERT] * 2 + [Action.NONE] * 2
     assert host.locks == [([str(path), str(path)], 10.0)]

@@ -55,6 +55,7 @@ CLI_BAD = [
     ["open", *IFACE, "--persist-file", "/"],
     ["open", *IFACE, "--persist-file", "/proc"],
     ["open", *IFACE, "--persist-file", "/nonexistent/dir/rules.v4"],
+    ["open", *IFACE, "--persist-file", "/tmp/rules.v4/"],
     ["close", "--persist-file", "/dev/null"],
     ["check", *IFACE, "--persist-file", "/nonexistent/rules.v4"],
     ["open", *IFACE, "--no-persist", "--persist-file", "/tmp/x.rules"],
@@ -121,6 +122,10 @@ API_BAD = [
     ("open", (["eth0"],), {"peers": [None]}),
     ("open", (["eth0"],), {"peers": ["192.0.2.300"]}),
     ("open", (["eth0"],), {"peers": 5}),
+    ("close", ([],), {}),  # an empty computed list must not mean "every interface"
+    ("check", ([],), {}),
+    ("open", (["eth0"],), {"lock_timeout": 10**400}),
+    ("open", (["eth0"],), {"persist_file": "/tmp/"}),
 ]
 
 
@@ -147,3 +152,10 @@ def test_the_corpus_is_large():
     """Issue 9 asks for 100+ bad inputs (names have their own corpus)."""
     assert len(CLI_BAD) + len(API_BAD) >= 100
     assert os.path.exists("/dev/null")  # the device cases need it to be a device
+
+
+def test_a_path_object_is_a_path(tmp_path):
+    """pathlib.Path is accepted for persist_file and state_file: validation
+    passes and the run goes on to select a backend (refused here)."""
+    with pytest.raises(AssertionError, match="reached backend selection"):
+        api.open(["eth0"], persist_file=tmp_path / "rules.v4", state_file=tmp_path / "state.json")

@@ -150,7 +150,7 @@ IPTABLES_NFT_CHAINS = {("ip", "filter", "INPUT"), ("ip", "filter", "OUTPUT")}
 
 
 def looks_like_iptables_save(path: str) -> bool:
-    text = files.read_text(path) or ""
+    text = files.read_text(os.path.realpath(path)) or ""
     return any(line.startswith("*") for line in text.splitlines())
 
 

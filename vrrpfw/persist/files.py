@@ -41,6 +41,8 @@ def check_path(path: object, what: str = "--persist-file", may_create_dir: bool 
         raise InputError(f"{what} is empty; give a file path")
     if "\0" in path:
         raise InputError(f"{what} {path!r} contains a NUL byte")
+    if path.endswith("/"):
+        raise InputError(f"{what} {path} ends in '/': give a file, not a directory")
     real = os.path.realpath(path)
     try:
         st = os.stat(real)
@@ -97,9 +99,10 @@ def check_writable(real: str, size: int) -> None:
     if fs.f_flag & os.ST_RDONLY:
         raise PersistFileError(f"{real}: {directory} is on a read-only filesystem; nothing was changed "
                                "(use --no-persist, or remount it read-write)")
-    if fs.f_bavail * fs.f_frsize < size + SPARE_BYTES:
+    free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize  # root may use reserved blocks
+    if free < size + SPARE_BYTES:
         raise PersistFileError(f"{real}: no space left in {directory} for a new copy of the file "
-                               f"({fs.f_bavail * fs.f_frsize} bytes free); nothing was changed")
+                               f"({free} bytes free); nothing was changed")
 
 
 def _temp_prefix(real: str) -> str:
