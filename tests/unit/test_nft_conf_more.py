@@ -140,7 +140,29 @@ table netdev ingress { chain ing { type filter hook ingress device "eth0" priori
         (("inet", "filter", "input"), "input"),
         (("ip", "fw", "out"), "output"),
         (("ip", "t2", "in2"), "input"),
+        (("netdev", "ingress", "ing"), "ingress"),  # every hook an advert crosses, not forward
     ]
+
+
+def test_flat_syntax_chains_count():
+    """`add chain` lines load with nft -f like blocks do (a review found
+    vrrpfw saying such chains were "not defined")."""
+    text = ("add table inet filter\n"
+            "add chain inet filter input { type filter hook input priority 0; policy drop; }\n"
+            "create chain ip raw pre { type filter hook prerouting priority -300; }\n"
+            "add chain inet filter helper\n"
+            "add chain fw out { type filter hook output priority 0; }\n")
+    assert nc.defined_chains(text) == [
+        (("inet", "filter", "input"), "input"), (("ip", "raw", "pre"), "prerouting"),
+        (("ip", "fw", "out"), "output")]
+
+
+def test_an_orphan_begin_marker_stays_the_admin_s_and_close_gives_the_bytes_back():
+    rule = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
+    text = "table inet filter { chain input { type filter hook input priority 0; } }\n" + nc.BEGIN + "\n"
+    opened = nc.with_lines(text, [(rule, ("inet", "filter", "input"))])
+    assert nc.keys(opened) == {rule.key}
+    assert nc.without_keys(opened, None) == text
 
 
 def test_hooks_outside_a_chain_or_table_count_for_nothing():

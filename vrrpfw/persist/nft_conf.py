@@ -37,19 +37,22 @@ def insert_line(rule: VrrpRule, chain: ChainId) -> str:
 
 
 def split(text: str) -> Tuple[str, List[str], str]:
-    """(text before the block, block lines, text after the block)."""
+    """(text before the block, block lines, text after the block).  The
+    block is the first END marker with a BEGIN before it, and the nearest
+    such BEGIN: a BEGIN line left without its END is the admin's text."""
     lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip("\r\n") in (BEGIN, BEGIN + NO_EOL)), None)
-    if start is None:
-        return text, [], ""
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].rstrip("\r\n") == END), None)
-    if end is None:
-        return text, [], ""  # an unterminated marker is the admin's text, left alone
-    body = [line.rstrip("\r\n") for line in lines[start + 1:end]]
-    before = "".join(lines[:start])
-    if lines[start].rstrip("\r\n").endswith(NO_EOL) and before.endswith("\n"):
-        before = before[:-1]
-    return before, body, "".join(lines[end + 1:])
+    marks = [line.rstrip("\r\n") for line in lines]
+    start = None
+    for i, mark in enumerate(marks):
+        if mark in (BEGIN, BEGIN + NO_EOL):
+            start = i
+        elif mark == END and start is not None:
+            body = marks[start + 1:i]
+            before = "".join(lines[:start])
+            if marks[start].endswith(NO_EOL) and before.endswith("\n"):
+                before = before[:-1]
+            return before, body, "".join(lines[i + 1:])
+    return text, [], ""
 
 
 def entries(text: str) -> List[Tuple[Key, ChainId]]:
@@ -99,10 +102,12 @@ def _join(before: str, lines: List[str], after: str) -> str:
     return before + begin + "\n" + "".join(line + "\n" for line in lines) + END + "\n" + after
 
 
+_FAMILY = r"(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?"
 _TOKENS = re.compile(
-    r"\btable\s+(?:(ip|ip6|inet|arp|bridge|netdev)\s+)?([\w.-]+)\s*\{"
+    r"\b(?:add|create)\s+chain\s+" + _FAMILY + r"([\w.-]+)\s+([\w.-]+)\s*\{"  # flat syntax
+    r"|\btable\s+" + _FAMILY + r"([\w.-]+)\s*\{"
     r"|\bchain\s+([\w.-]+)\s*\{"
-    r"|\btype\s+filter\s+hook\s+(input|output)\b"
+    r"|\btype\s+filter\s+hook\s+(ingress|prerouting|input|output|postrouting|egress)\b"
     r"|[{}]")
 
 
@@ -121,25 +126,38 @@ def _strip_comments(text: str) -> str:
 
 
 def defined_chains(text: str) -> List[Tuple[ChainId, str]]:
-    """(chain, hook) of the filter base chains on input/output the text
-    defines, in any layout.  See :func:`defined_chains_in` for includes."""
+    """(chain, hook) of the filter base chains on the hooks VRRP crosses
+    that the text defines, in block syntax (``table ... { chain ... {``)
+    or flat syntax (``add chain inet filter input { type filter hook ...``).
+    See :func:`defined_chains_in` for includes."""
     found: List[Tuple[ChainId, str]] = []
     stack: List[Tuple[str, ...]] = []
     for m in _TOKENS.finditer(_strip_comments(text)):
-        if m.group(2):
-            stack.append(("table", m.group(1) or "ip", m.group(2)))
-        elif m.group(3):
-            stack.append(("chain", m.group(3)))
-        elif m.group(4):
-            tables = [f for f in stack if f[0] == "table"]
-            chains = [f for f in stack if f[0] == "chain"]
-            if tables and chains:
-                found.append(((tables[-1][1], tables[-1][2], chains[-1][1]), m.group(4)))
+        if m.group(3):
+            stack.append(("flat", m.group(1) or "ip", m.group(2), m.group(3)))
+        elif m.group(5):
+            stack.append(("table", m.group(4) or "ip", m.group(5)))
+        elif m.group(6):
+            stack.append(("chain", m.group(6)))
+        elif m.group(7):
+            chain = _innermost_chain(stack)
+            if chain is not None:
+                found.append((chain, m.group(7)))
         elif m.group(0) == "{":
             stack.append(("brace",))
         elif stack:
             stack.pop()
     return found
+
+
+def _innermost_chain(stack: List[Tuple[str, ...]]) -> Optional[ChainId]:
+    for frame in reversed(stack):
+        if frame[0] == "flat":
+            return (frame[1], frame[2], frame[3])
+        if frame[0] == "chain":
+            tables = [f for f in stack if f[0] == "table"]
+            return (tables[-1][1], tables[-1][2], frame[1]) if tables else None
+    return None
 
 
 _INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"', re.M)
