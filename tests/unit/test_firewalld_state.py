@@ -171,3 +171,17 @@ def test_lock_paths_names_the_state_file(tmp_path):
     b = FirewalldBackend.__new__(FirewalldBackend)
     b.options, b.state = Options(state_file=str(tmp_path / "s.json")), StateFile(str(tmp_path / "s.json"))
     assert b.lock_paths() == [str(tmp_path / "s.json")]
+
+
+def test_the_default_state_file_s_directory_is_created_on_first_use(tmp_path, monkeypatch):
+    """/var/lib/vrrpfw does not exist on a fresh host; an explicit
+    --state-file in a missing directory is a usage error instead (api)."""
+    from vrrpfw.persist import state as state_mod
+
+    default = tmp_path / "var" / "lib" / "vrrpfw" / "state.json"
+    monkeypatch.setattr(state_mod, "DEFAULT_STATE_FILE", str(default))
+    sf = state_mod.StateFile(None)
+    sf.load()
+    sf.add("runtime", "public", "rich", "rule", "eth0")
+    sf.save()
+    assert default.exists() and "public" in default.read_text()

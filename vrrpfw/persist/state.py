@@ -63,6 +63,7 @@ _FIELDS = {f.name for f in fields(Entry)}
 class StateFile:
     def __init__(self, path: Optional[str]) -> None:
         self.path = path or DEFAULT_STATE_FILE
+        self.default_location = path is None  # /var/lib/vrrpfw is created on first use
         self.entries: List[Entry] = []
         self.asked: List[Tuple[str, str]] = []  # (interface, group) that open was asked for
         self.generation: Optional[str] = None  # the runtime generation now; stamped on new runtime entries
@@ -173,5 +174,5 @@ class StateFile:
             raise PersistFileError(
                 f"{self.path}: changed by someone else since vrrpfw read it (another vrrpfw run without "
                 "the lock?); not overwritten, so nothing it records is lost; run vrrpfw again")
-        files.atomic_write(self.path, text)
+        files.atomic_write(self.path, text, create_dir=self.default_location)
         self._loaded_text = text
