@@ -36,6 +36,7 @@ from .errors import (
     InputError,
     VrrpfwError,
 )
+from .typer_coercion import plain_coercion
 
 
 def _import_typer() -> Any:
@@ -524,6 +525,7 @@ def _main(args: List[str], as_json: bool) -> int:
     abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
     _pin_click_version()
     command = _sound_command(typer.main.get_command(app))
+    plain_coercion(command)
     twice = _given_twice(command, args)
     if twice:
         return _error_out(twice, EXIT_USAGE, as_json)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes.util
 import functools
-import glob
 import os
 import sys
 import sysconfig
@@ -30,6 +29,16 @@ def _lib_dirs() -> List[str]:
     return [d for d in dirs if d and os.path.isdir(d)]
 
 
+@functools.cache
+def _entries(directory: str) -> List[str]:
+    """A library directory's names, sorted, read once (a glob per library
+    name re-reads /usr/lib/<multiarch>: 45 ms of start-up on Python 3.13)."""
+    try:
+        return sorted(os.listdir(directory))
+    except OSError:
+        return []
+
+
 def _fast_find_library(original: Callable[[str], Optional[str]]) -> Callable[[str], Optional[str]]:
     essential = {"ip4tc", "ip6tc", "iptc", "xtables", "c"}
     memo: Dict[str, Optional[str]] = {}
@@ -38,10 +47,11 @@ def _fast_find_library(original: Callable[[str], Optional[str]]) -> Callable[[st
         if name in memo:
             return memo[name]
         found: Optional[str] = None
+        prefix = f"lib{name}.so."
         for d in _lib_dirs():
-            hits = sorted(glob.glob(os.path.join(d, f"lib{name}.so.*")))
+            hits = [e for e in _entries(d) if e.startswith(prefix)]
             if hits:
-                found = os.path.basename(hits[0])
+                found = hits[0]
                 break
         if found is None and name in essential:
             found = original(name)
