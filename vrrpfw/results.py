@@ -160,5 +160,5 @@ def _merge_persist(reports: List[PersistReport], p: PersistReport) -> None:
     same.changed = same.changed or p.changed
     for attr in ("error", "note", "boot_restore"):
         mine, theirs = getattr(same, attr), getattr(p, attr)
-        if theirs and theirs != mine:
+        if theirs and theirs not in (mine or "").split("; "):
             setattr(same, attr, f"{mine}; {theirs}" if mine else theirs)
