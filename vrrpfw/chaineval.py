@@ -23,7 +23,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from .model import COMMENT, VRRP_PROTO, Direction
+from .model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, VrrpRule
 
 
 class Tri(enum.Enum):
@@ -49,7 +49,7 @@ NAT_TARGETS = {"SNAT", "DNAT", "MASQUERADE", "REDIRECT", "NETMAP"}
 # Matches that only apply to other protocols: a VRRP packet never matches.
 OTHER_PROTOCOL_MATCHES = {
     "tcp", "udp", "icmp", "icmp6", "sctp", "dccp", "udplite", "multiport",
-    "tcpmss", "ah", "esp", "gre",
+    "tcpmss", "esp", "gre",
 }
 PROTO_NAMES = {"vrrp": VRRP_PROTO, "112": VRRP_PROTO}
 
@@ -119,6 +119,14 @@ class Packet:
     # The interface's subnet: where an unknown peer's address lies (VRRP
     # peers share the link), and what a reverse-path lookup finds.
     src_net: Optional[str] = None
+    family: str = "ipv4"
+    proto: int = VRRP_PROTO  # 51 for AH-wrapped adverts
+    ttl: int = 255  # keepalived sends (and RFC 5798 requires) TTL / hop limit 255
+
+    @property
+    def dst(self) -> str:
+        """The destination address: the group, or a unicast peer/local address."""
+        return self.group
 
 
 class Outcome(enum.Enum):
@@ -162,12 +170,16 @@ def _flip(t: Tri, negated: bool) -> Tri:
     return Tri.NO if t is Tri.YES else Tri.YES
 
 
-def match_protocol(value: Optional[str]) -> Tri:
+def match_protocol(value: Optional[str], proto_number: int = VRRP_PROTO) -> Tri:
+    """iptables' ``-p``: does the packet's protocol (112, or 51 for AH)
+    match ``value``?"""
     neg, proto = _split_neg(value)
     if proto is None or proto.lower() in ("", "all", "0", "ip"):
         return Tri.YES if not neg else Tri.NO
-    hit = PROTO_NAMES.get(proto.lower()) == VRRP_PROTO
-    return _flip(Tri.YES if hit else Tri.NO, neg)
+    want = _number(proto)
+    if want is None:
+        return Tri.MAYBE
+    return _flip(Tri.YES if want == proto_number else Tri.NO, neg)
 
 
 def addr_in(value: str, addr: Optional[str], within: Optional[str] = None) -> Tri:
@@ -176,27 +188,35 @@ def addr_in(value: str, addr: Optional[str], within: Optional[str] = None) -> Tr
     interface's subnet), the answer is certain when the subnet falls wholly
     inside or wholly outside ``value``."""
     try:
-        if "-" in value:
-            first, last = (ipaddress.IPv4Address(v.strip()) for v in value.split("-", 1))
+        if "-" in value and not value.startswith("-"):
+            first, last = (ipaddress.ip_address(v.strip()) for v in value.split("-", 1))
             if addr is not None:
-                return Tri.YES if first <= ipaddress.IPv4Address(addr) <= last else Tri.NO
+                a = ipaddress.ip_address(addr)
+                if a.version != first.version:
+                    return Tri.NO
+                return Tri.YES if first <= a <= last else Tri.NO  # type: ignore[operator]
             if within is None:
                 return Tri.MAYBE
-            sub = ipaddress.IPv4Network(within, strict=False)
-            if first <= sub.network_address and sub.broadcast_address <= last:
+            sub = ipaddress.ip_network(within, strict=False)
+            if sub.version != first.version:
+                return Tri.NO
+            if first <= sub.network_address and sub.broadcast_address <= last:  # type: ignore[operator]
                 return Tri.YES
-            if sub.broadcast_address < first or last < sub.network_address:
+            if sub.broadcast_address < first or last < sub.network_address:  # type: ignore[operator]
                 return Tri.NO
             return Tri.MAYBE
-        network = ipaddress.IPv4Network(value, strict=False)
+        network = ipaddress.ip_network(value, strict=False)
         if addr is not None:
-            return Tri.YES if ipaddress.IPv4Address(addr) in network else Tri.NO
-        if network.prefixlen == 0:
-            return Tri.YES
+            a = ipaddress.ip_address(addr)
+            if a.version != network.version:
+                return Tri.NO  # an IPv4 address never matches an IPv6 prefix
+            return Tri.YES if a in network else Tri.NO
         if within is None:
-            return Tri.MAYBE
-        sub = ipaddress.IPv4Network(within, strict=False)
-        if sub.subnet_of(network):
+            return Tri.YES if network.prefixlen == 0 else Tri.MAYBE
+        sub = ipaddress.ip_network(within, strict=False)
+        if sub.version != network.version:
+            return Tri.NO
+        if network.prefixlen == 0 or sub.subnet_of(network):  # type: ignore[arg-type]
             return Tri.YES
         return Tri.NO if not network.overlaps(sub) else Tri.MAYBE
     except ValueError:
@@ -248,6 +268,10 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         return Tri.NO
     if name in OTHER_PROTOCOL_MATCHES:
         return Tri.NO
+    if name == "ah":  # --ahspi: an AH-wrapped advert's SPI is not known here
+        return Tri.NO if pkt.proto != AH_PROTO else Tri.MAYBE
+    if name in ("ttl", "hl"):
+        return _match_ttl(m, pkt.ttl)
     if name == "set":
         return match_set(m, pkt)
     if name == "pkttype":
@@ -284,6 +308,26 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
     return Tri.MAYBE
 
 
+TTL_TESTS = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
+             "lt": lambda a, b: a < b, "gt": lambda a, b: a > b}
+
+
+def _match_ttl(m: Match, ttl: int) -> Tri:
+    """``-m ttl --ttl-eq N`` / ``-m hl --hl-eq N`` (and ne, lt, gt)."""
+    for key, words in m.params:
+        test = TTL_TESTS.get(key.rsplit("-", 1)[-1])
+        if test is None or not words:
+            return Tri.MAYBE
+        neg = words[0] == "!"
+        value = _number(words[-1])
+        if value is None:
+            return Tri.MAYBE
+        hit = test(ttl, value)
+        if hit == neg:
+            return Tri.NO
+    return Tri.YES if m.params else Tri.MAYBE
+
+
 # Protocol names nft and iptables print, as numbers.
 PROTO_NUMBERS = {
     "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "gre": 47, "esp": 50, "ah": 51,
@@ -299,8 +343,8 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return pkt.interface if inbound else ""
     if key == "oifname":
         return "" if inbound else pkt.interface
-    if key in ("l4proto", "protocol"):
-        return str(VRRP_PROTO)
+    if key in ("l4proto", "protocol", "nexthdr"):
+        return str(pkt.proto)
     if key == "daddr":
         return pkt.group
     if key == "saddr":
@@ -309,17 +353,17 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         # On output the skb is not yet classified as multicast: not judged.
         return "multicast" if inbound else None
     if key == "nfproto":
-        return "ipv4"
+        return pkt.family
     if key == "ethertype":
-        return "ip"
+        return "ip" if pkt.family == "ipv4" else "ip6"
     if key == "ct_state":
         return pkt.ct_state
     if key == "mark":
         return None if pkt.mark is None else str(pkt.mark)
     if key == "fib_daddr_type":
         return "multicast"
-    if key == "ttl":
-        return "255"  # keepalived sends (and RFC 5798 requires) TTL 255
+    if key in ("ttl", "hoplimit"):
+        return str(pkt.ttl)
     if key == "ct_status":
         return ""  # nothing NATs multicast adverts: no status bits (see nft reader)
     if key == "fib_rpf":
@@ -352,7 +396,7 @@ def member(key: str, value: str, actual: Optional[str]) -> Tri:
         return Tri.YES if value.replace("\\*", "*") == actual else Tri.NO
     if key in ("saddr", "daddr"):
         return addr_in(value, actual)
-    if key in ("l4proto", "protocol", "mark", "ttl", "frag_off"):
+    if key in ("l4proto", "protocol", "nexthdr", "mark", "ttl", "hoplimit", "frag_off"):
         have = _number(actual)
         if "-" in value and _number(value) is None:  # a range, not a name like ipv6-icmp
             lo_s, hi_s = value.split("-", 1)
@@ -425,7 +469,7 @@ def match_rule(rule: FwRule, pkt: Packet) -> Tri:
     # Inbound there is no output interface, outbound no input interface:
     # "-i eth0" never matches in OUTPUT, nft's 'iifname != "eth0"' always does.
     results = [
-        match_protocol(rule.protocol),
+        match_protocol(rule.protocol, pkt.proto),
         match_address(rule.dst, pkt.group),
         match_address(rule.src, pkt.src, pkt.src_net),
         match_iface(rule.in_iface, pkt.interface if inbound else ""),
@@ -553,20 +597,61 @@ def _could_drop(doubts: List[FwRule], lookup: ChainLookup) -> bool:
 Key = Tuple[str, str, str]  # (direction, interface, group)
 
 
+def _host(value: Optional[str]) -> Optional[str]:
+    """``192.0.2.1/32`` or ``fd00::1/128`` -> the address; None otherwise."""
+    if not value or value.startswith("!"):
+        return None
+    addr, _, bits = value.partition("/")
+    if bits not in ("32", "128"):
+        return None
+    try:
+        a = ipaddress.ip_address(addr)
+    except ValueError:
+        return None
+    return str(a) if int(bits) == a.max_prefixlen else None
+
+
+def _strict_ttl(fw: FwRule) -> Tuple[bool, Optional[int]]:
+    """(understood, ttl): vrrpfw's strict rules carry one ``ttl``/``hl``
+    match testing equality; other TTL tests are not vrrpfw's."""
+    ttl: Optional[int] = None
+    for m in fw.matches:
+        if m.name in ("ttl", "hl"):
+            if len(m.params) != 1 or not m.params[0][0].endswith("eq") or ttl is not None:
+                return False, None
+            words = m.params[0][1]
+            value = _number(words[-1]) if words and words[0] != "!" else None
+            if value is None:
+                return False, None
+            ttl = value
+        elif m.name != "comment":
+            return False, None
+    return True, ttl
+
+
 def vrrpfw_key(fw: FwRule, anywhere: bool = False) -> Optional[Key]:
-    """(direction, interface, group) when ``fw`` is a rule vrrpfw wrote.
-    vrrpfw's classic rules sit in INPUT and OUTPUT; ``anywhere`` also finds
-    them in other chains (other hooks and tables, nft chains in lower case,
-    a rule moved by hand), the direction following from the interface match."""
-    if not fw.is_vrrpfw or fw.target != "ACCEPT" or match_protocol(fw.protocol) is not Tri.YES:
+    """(direction, interface, selector) when ``fw`` is a rule vrrpfw wrote
+    (see :class:`vrrpfw.model.VrrpRule`).  vrrpfw's classic rules sit in
+    INPUT and OUTPUT; ``anywhere`` also finds them in other chains (other
+    hooks and tables, nft chains in lower case, a rule moved by hand), the
+    direction following from the interface match."""
+    if not fw.is_vrrpfw or fw.target != "ACCEPT" or fw.protocol is None:
         return None
-    if not fw.dst or fw.dst.startswith("!") or not fw.dst.endswith("/32"):
+    proto = _number(fw.protocol)
+    dst = _host(fw.dst)
+    src = _host(fw.src) if fw.src else None
+    if proto is None or dst is None or (fw.src and src is None):
         return None
-    group = fw.dst[:-3]
+    ok, ttl = _strict_ttl(fw)
+    if not ok:
+        return None
     if ((fw.chain == "INPUT" or anywhere) and fw.in_iface and not fw.in_iface.startswith("!")
             and not fw.out_iface):
-        return (Direction.IN.value, fw.in_iface, group)
-    if ((fw.chain == "OUTPUT" or anywhere) and fw.out_iface and not fw.out_iface.startswith("!")
+        direction, iface = Direction.IN, fw.in_iface
+    elif ((fw.chain == "OUTPUT" or anywhere) and fw.out_iface and not fw.out_iface.startswith("!")
             and not fw.in_iface):
-        return (Direction.OUT.value, fw.out_iface, group)
-    return None
+        direction, iface = Direction.OUT, fw.out_iface
+    else:
+        return None
+    rule = VrrpRule.from_match(direction, iface, proto, src, dst, ttl)
+    return rule.key if rule is not None else None

@@ -13,19 +13,38 @@ from __future__ import annotations
 import enum
 import ipaddress
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import InputError
 
 VRRP_PROTO = 112
+AH_PROTO = 51  # keepalived's auth_type AH wraps each advert in an AH header
 DEFAULT_GROUP4 = "224.0.0.18"
+DEFAULT_GROUP6 = "ff02::12"  # VRRPv3 over IPv6 (RFC 5798)
 # Every rule vrrpfw adds carries this comment; close removes only such rules.
 COMMENT = "vrrpfw"
 IFNAMSIZ = 16  # kernel limit including the trailing NUL
+# RFC 5798 5.1.1.3: a receiver drops an advert whose TTL / hop limit is not 255.
+STRICT_TTL = 255
 
 
 class Family(str, enum.Enum):
     IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+    @property
+    def bits(self) -> int:
+        """Prefix length of one address: the ``/32`` or ``/128`` of a rule."""
+        return 32 if self is Family.IPV4 else 128
+
+    @property
+    def default_group(self) -> str:
+        return DEFAULT_GROUP4 if self is Family.IPV4 else DEFAULT_GROUP6
+
+    @classmethod
+    def of(cls, address: str) -> Family:
+        """The family of a (valid) address."""
+        return cls.IPV6 if ":" in address else cls.IPV4
 
 
 class Direction(str, enum.Enum):
@@ -40,34 +59,138 @@ class Direction(str, enum.Enum):
 
 @dataclass(frozen=True)
 class VrrpSpec:
-    """Validated request: allow VRRP on these interfaces for this group."""
+    """Validated request: allow VRRP on these interfaces, to a multicast
+    group or (``peers`` given) between this host's ``local`` address and
+    each peer; ``ah`` also IP protocol 51; ``strict`` only adverts that
+    arrive with TTL / hop limit 255.  One family per spec."""
 
     interfaces: Tuple[str, ...]
     group: str = DEFAULT_GROUP4
     family: Family = Family.IPV4
     directions: Tuple[Direction, ...] = (Direction.IN, Direction.OUT)
+    peers: Tuple[str, ...] = ()
+    local: Optional[str] = None  # unicast: this host's address (keepalived's unicast_src_ip)
+    ah: bool = False
+    strict: bool = False
 
 
 @dataclass(frozen=True)
 class VrrpRule:
-    """One abstract allowance: VRRP to ``group`` in or out of ``interface``."""
+    """One abstract allowance.  Multicast: VRRP to ``group`` in or out of
+    ``interface``.  Unicast (``local`` set): ``group`` is the peer's
+    address, and the rule matches adverts from the peer to ``local``
+    inbound, from ``local`` to the peer outbound.  ``proto`` is 112, or 51
+    for AH-wrapped adverts; ``strict`` (inbound only) also matches TTL /
+    hop limit 255.
+
+    Its identity (``key``) is (direction, interface, selector), where the
+    selector is readable text every store can carry: ``224.0.0.18``,
+    ``ff02::12 ttl 255``, ``peer 192.0.2.2 local 192.0.2.1 ah``."""
 
     direction: Direction
     interface: str
     group: str
     family: Family = Family.IPV4
+    proto: int = VRRP_PROTO
+    local: Optional[str] = None
+    strict: bool = False
 
     @property
     def chain(self) -> str:
         return self.direction.chain
 
     @property
+    def unicast(self) -> bool:
+        return self.local is not None
+
+    @property
+    def src(self) -> Optional[str]:
+        """The source address the rule matches (None: any)."""
+        if self.local is None:
+            return None
+        return self.group if self.direction is Direction.IN else self.local
+
+    @property
+    def dst(self) -> str:
+        """The destination address the rule matches."""
+        if self.local is not None and self.direction is Direction.IN:
+            return self.local
+        return self.group
+
+    @property
+    def ttl(self) -> Optional[int]:
+        """The TTL / hop limit the rule matches (None: any)."""
+        return STRICT_TTL if self.strict else None
+
+    @property
+    def selector(self) -> str:
+        return selector_text(self.group, self.local, self.proto, self.strict)
+
+    @property
     def key(self) -> Tuple[str, str, str]:
-        return (self.direction.value, self.interface, self.group)
+        return (self.direction.value, self.interface, self.selector)
 
     @classmethod
     def from_key(cls, key: Tuple[str, str, str]) -> VrrpRule:
-        return cls(Direction(key[0]), key[1], key[2])
+        group, local, proto, strict = parse_selector(key[2])
+        return cls(Direction(key[0]), key[1], group, Family.of(group), proto, local, strict)
+
+    @classmethod
+    def from_match(cls, direction: Direction, interface: str, proto: int, src: Optional[str],
+                   dst: str, ttl: Optional[int]) -> Optional[VrrpRule]:
+        """The rule whose firewall form matches ``src``/``dst``/``proto``/
+        ``ttl`` (addresses without prefix), or None where no vrrpfw rule
+        has that form: readers call this on rules carrying vrrpfw's comment."""
+        try:
+            fam = Family.of(dst)
+            d = ipaddress.ip_address(dst)
+            s = ipaddress.ip_address(src) if src is not None else None
+        except ValueError:
+            return None
+        if proto not in (VRRP_PROTO, AH_PROTO) or (s is not None and s.version != d.version):
+            return None
+        if ttl not in (None, STRICT_TTL) or (ttl is not None and direction is Direction.OUT):
+            return None
+        if s is None:
+            if not d.is_multicast:
+                return None
+            return cls(direction, interface, str(d), fam, proto, None, ttl is not None)
+        peer, local = (s, d) if direction is Direction.IN else (d, s)
+        return cls(direction, interface, str(peer), fam, proto, str(local), ttl is not None)
+
+
+def selector_text(group: str, local: Optional[str], proto: int, strict: bool) -> str:
+    words = [group] if local is None else ["peer", group, "local", local]
+    if proto == AH_PROTO:
+        words.append("ah")
+    if strict:
+        words += ["ttl", str(STRICT_TTL)]
+    return " ".join(words)
+
+
+def parse_selector(text: str) -> Tuple[str, Optional[str], int, bool]:
+    """(group or peer, local, proto, strict) from :func:`selector_text`'s
+    form; raises InputError on anything else (a hand-edited state file)."""
+    words = str(text).split()
+    local: Optional[str] = None
+    if words[:1] == ["peer"] and len(words) >= 4 and words[2] == "local":
+        group, local, rest = words[1], words[3], words[4:]
+    elif words:
+        group, rest = words[0], words[1:]
+    else:
+        raise InputError(f"bad rule selector {text!r}")
+    proto = VRRP_PROTO
+    if rest[:1] == ["ah"]:
+        proto, rest = AH_PROTO, rest[1:]
+    strict = rest == ["ttl", str(STRICT_TTL)]
+    if rest and not strict:
+        raise InputError(f"bad rule selector {text!r}")
+    try:
+        group = str(ipaddress.ip_address(group))
+        local = str(ipaddress.ip_address(local)) if local is not None else None
+    except ValueError:
+        raise InputError(f"bad rule selector {text!r}") from None
+    return group, local, proto, strict
 
 
 # What an interface name may contain: exactly what every backend and saved
@@ -148,42 +271,61 @@ def validate_interface(name: str) -> str:
     return name
 
 
-def validate_group(group: str) -> str:
-    """The group must be an IPv4 multicast address; returned normalised."""
+def validate_group(group: str, family: Optional[Family] = None) -> str:
+    """A multicast group (IPv4 224.0.0.0/4 or IPv6 ff00::/8), normalised;
+    with ``family``, it must be of that family."""
     try:
-        addr = ipaddress.IPv4Address(str(group).strip())
+        if "%" in str(group):
+            raise ValueError(group)
+        addr = ipaddress.ip_address(str(group).strip())
     except ValueError:
-        raise InputError(f"multicast group {group!r} is not an IPv4 address") from None
+        raise InputError(f"multicast group {group!r} is not an IPv4 or IPv6 address") from None
     if not addr.is_multicast:
-        raise InputError(
-            f"multicast group {group!r} is not an IPv4 multicast address (224.0.0.0/4)"
-        )
+        raise InputError(f"multicast group {group!r} is not a multicast address "
+                         "(IPv4 224.0.0.0/4, IPv6 ff00::/8)")
+    if family is not None and Family.of(str(addr)) is not family:
+        raise InputError(f"multicast group {group!r} is not an {family.value.replace('ip', 'IP')} group")
+    return str(addr)
+
+
+def validate_address(value: str, what: str) -> str:
+    """A unicast host address of either family, normalised.  No ``%scope``:
+    the interface is given by ``--iface``."""
+    if "%" in str(value):
+        raise InputError(f"{what} {value!r}: leave out the %scope (the interface is --iface)")
+    try:
+        addr = ipaddress.ip_address(str(value).strip())
+    except ValueError:
+        raise InputError(f"{what} {value!r} is not an IPv4 or IPv6 address") from None
+    if (addr.is_multicast or addr.is_unspecified or str(addr) == "255.255.255.255"
+            or addr.is_loopback):
+        raise InputError(f"{what} {value!r} is not a unicast address")
     return str(addr)
 
 
 def validate_peers(peers: Iterable[str]) -> Tuple[str, ...]:
-    """Peers' unicast IPv4 addresses, normalised, duplicates dropped."""
+    """Peers' unicast addresses (IPv4 or IPv6), normalised, duplicates dropped."""
     if isinstance(peers, str):
         peers = [peers]
     out: List[str] = []
     for p in peers:
-        try:
-            addr = ipaddress.IPv4Address(str(p).strip())
-        except ValueError:
-            raise InputError(f"peer {p!r} is not an IPv4 address") from None
-        if addr.is_multicast or addr.is_unspecified or str(addr) == "255.255.255.255":
-            raise InputError(f"peer {p!r} is not a unicast address")
-        if str(addr) not in out:
-            out.append(str(addr))
+        addr = validate_address(p, "peer")
+        if addr not in out:
+            out.append(addr)
     return tuple(out)
 
 
-def make_spec(
-    interfaces: Iterable[str],
-    group: str = DEFAULT_GROUP4,
-    directions: Sequence[Direction] = (Direction.IN, Direction.OUT),
-) -> VrrpSpec:
-    """Validate raw user input into a spec; duplicates collapse, order kept."""
+def validate_family(value: Optional[str]) -> Optional[str]:
+    """``ipv4``, ``ipv6``, ``both`` or None (decided by the group or peers)."""
+    if value is None:
+        return None
+    text = str(value).strip().lower()
+    if text not in ("ipv4", "ipv6", "both"):
+        raise InputError(f"unknown family {value!r}; choose one of: ipv4, ipv6, both")
+    return text
+
+
+def _interfaces(interfaces: Iterable[str]) -> Tuple[str, ...]:
     seen: list[str] = []
     for name in interfaces:
         validate_interface(name)
@@ -191,16 +333,106 @@ def make_spec(
             seen.append(name)
     if not seen:
         raise InputError("no interface given (use --iface NAME)")
+    return tuple(seen)
+
+
+def make_spec(
+    interfaces: Iterable[str],
+    group: str = DEFAULT_GROUP4,
+    directions: Sequence[Direction] = (Direction.IN, Direction.OUT),
+) -> VrrpSpec:
+    """Validate raw user input into a multicast spec; duplicates collapse, order kept."""
+    ifaces = _interfaces(interfaces)
     if not directions:
         raise InputError("no direction given")
-    return VrrpSpec(tuple(seen), validate_group(group), Family.IPV4, tuple(directions))
+    g = validate_group(group)
+    return VrrpSpec(ifaces, g, Family.of(g), tuple(directions))
+
+
+def make_specs(
+    interfaces: Iterable[str],
+    groups: Sequence[str] = (),
+    family: Optional[str] = None,
+    peers: Sequence[str] = (),
+    local: Optional[str] = None,
+    ah: bool = False,
+    strict: bool = False,
+    local_of: Optional[Callable[[str, Family], Optional[str]]] = None,
+) -> List[VrrpSpec]:
+    """Validate the CLI's / API's options into one spec per family.
+
+    The family comes from ``family`` (ipv4, ipv6, both), else from the
+    groups or peers given, else IPv4.  Multicast: at most one group per
+    family, default 224.0.0.18 / ff02::12.  Unicast (``peers``): no
+    multicast rule at all; ``local`` is this host's address
+    (keepalived's unicast_src_ip), else ``local_of(interface, family)``,
+    the interface's primary address.  AH (IP protocol 51) exists only in
+    VRRPv2 over IPv4, which keepalived enforces too."""
+    ifaces = _interfaces(interfaces)
+    fam = validate_family(family)
+    gs = [validate_group(g) for g in groups]
+    ps = validate_peers(peers)
+    src = validate_address(local, "--src address") if local is not None else None
+    if ps and gs:
+        raise InputError("--peer and --group contradict each other: unicast peers get no multicast "
+                         "rule; give one")
+    if src is not None and not ps:
+        raise InputError("--src is this host's unicast address; it needs --peer")
+    present = sorted({Family.of(a) for a in (gs or list(ps))}, key=lambda f: f.value)
+    if fam is None:
+        fams = present or [Family.IPV4]
+    else:
+        fams = [Family.IPV4, Family.IPV6] if fam == "both" else [Family(fam)]
+        for f in present:
+            if f not in fams:
+                what = "group" if gs else "peer"
+                raise InputError(f"--family {fam} contradicts the {f.value} {what} given")
+        if ps and set(fams) != set(present):
+            missing = [f.value for f in fams if f not in present]
+            raise InputError(f"--family {fam}: no {' or '.join(missing)} peer given")
+    for f in fams:
+        if sum(Family.of(g) is f for g in gs) > 1:
+            raise InputError(f"more than one {f.value} group given; keepalived sends to one")
+    if src is not None and Family.of(src) not in fams:
+        raise InputError(f"--src {src} is not of the peers' family")
+    if src is not None and len(fams) > 1:
+        raise InputError("--src is one address of one family; with peers of both families leave it "
+                         "out (each interface's primary address is used)")
+    if ah and Family.IPV6 in fams:
+        raise InputError("--ah: keepalived refuses AH authentication with IPv6 (VRRPv3 has no "
+                         "authentication); AH exists only in VRRPv2 over IPv4")
+    specs = []
+    for f in fams:
+        if not ps:
+            group = next((g for g in gs if Family.of(g) is f), f.default_group)
+            specs.append(VrrpSpec(ifaces, group, f, ah=ah, strict=strict))
+            continue
+        mine = tuple(p for p in ps if Family.of(p) is f)
+        for iface in ifaces:
+            here = src or (local_of(iface, f) if local_of is not None else None)
+            if here is None:
+                raise InputError(f"interface {iface} has no {f.value} address to send unicast adverts "
+                                 f"from; give --src ADDR (keepalived's unicast_src_ip)")
+            if here in mine:
+                raise InputError(f"--peer {here} is this host's own address ({iface}); list the other "
+                                 "nodes only")
+            specs.append(VrrpSpec((iface,), f.default_group, f, peers=mine, local=here, ah=ah,
+                                  strict=strict))
+    return specs
 
 
 def rules_for(spec: VrrpSpec) -> list[VrrpRule]:
-    """The abstract rules a spec needs, inbound before outbound per interface."""
+    """The abstract rules a spec needs, inbound before outbound per
+    interface (and per peer), VRRP before AH."""
+    protos = (VRRP_PROTO, AH_PROTO) if spec.ah else (VRRP_PROTO,)
+    targets: Sequence[Tuple[str, Optional[str]]] = (
+        [(p, spec.local) for p in spec.peers] if spec.peers else [(spec.group, None)])
     return [
-        VrrpRule(direction, iface, spec.group, spec.family)
+        VrrpRule(direction, iface, target, spec.family, proto, local,
+                 spec.strict and direction is Direction.IN)
         for iface in spec.interfaces
+        for target, local in targets
+        for proto in protos
         for direction in spec.directions
     ]
 

@@ -33,7 +33,7 @@ from .chaineval import (
     evaluate,
     vrrpfw_key,
 )
-from .model import Direction, VrrpRule
+from .model import Direction, Family, VrrpRule
 from .results import Runtime
 
 
@@ -53,6 +53,9 @@ PATH = {
 # Legacy tables that can drop, and their fixed priorities (NF_IP_PRI_*).
 # nat is left out: iptables refuses DROP there and NAT targets never drop.
 LEGACY_TABLES = {"raw": -300, "mangle": -150, "filter": 0, "security": 50}
+# The chain families an advert of each family crosses (legacy ip6tables
+# chains have family "ip6", like nf_tables' ip6 tables).
+FAMILIES = {Family.IPV4: ("ip", "inet", "netdev"), Family.IPV6: ("ip6", "inet", "netdev")}
 LEGACY_HOOKS = {"PREROUTING": Hook.PREROUTING, "INPUT": Hook.INPUT, "OUTPUT": Hook.OUTPUT,
                 "POSTROUTING": Hook.POSTROUTING}
 
@@ -87,8 +90,8 @@ class BaseChain:
     devices: Optional[Tuple[str, ...]] = None  # netdev chains: the devices they are bound to
     owner: str = ""  # "firewalld" for firewalld's table: only firewalld may change it
 
-    def sees(self, direction: Direction, interface: str) -> bool:
-        if self.hook not in PATH[direction]:
+    def sees(self, direction: Direction, interface: str, family: Family = Family.IPV4) -> bool:
+        if self.hook not in PATH[direction] or self.id.family not in FAMILIES[family]:
             return False
         return self.devices is None or interface in self.devices
 
@@ -102,9 +105,10 @@ class PathModel:
     unread: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
-    def on_path(self, direction: Direction, interface: str) -> List[BaseChain]:
+    def on_path(self, direction: Direction, interface: str,
+                family: Family = Family.IPV4) -> List[BaseChain]:
         order = {h: i for i, h in enumerate(PATH[direction])}
-        seen = [c for c in self.chains if c.sees(direction, interface)]
+        seen = [c for c in self.chains if c.sees(direction, interface, family)]
         return sorted(seen, key=lambda c: (order[c.hook], c.priority, c.id.label))
 
 
@@ -182,14 +186,15 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     mark-setting rule), in which case the answer is left unknown."""
     ct_state: Optional[str] = "new"
     mark: Optional[int] = 0
-    for chain in model.on_path(rule.direction, rule.interface):
+    for chain in model.on_path(rule.direction, rule.interface, rule.family):
         for r in reachable_rules(chain):
             effects = set(r.effects) | {r.target}
             if effects & UNTRACKING:
                 ct_state = None
             if effects & MARKING:
                 mark = None
-    return Packet(rule.direction, rule.interface, rule.group, src, ct_state, mark, src_net)
+    return Packet(rule.direction, rule.interface, rule.dst, src, ct_state, mark, src_net,
+                  rule.family.value, rule.proto)
 
 
 # nf_conntrack's own hooks on prerouting and output (NF_IP_PRI_CONNTRACK).
@@ -256,7 +261,7 @@ def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     ``src``: the peer's address inbound (our own outbound) where known;
     ``src_net``: where it is not, the network it lies in."""
     pkt = packet_for(model, rule, src, src_net)
-    chains = model.on_path(rule.direction, rule.interface)
+    chains = model.on_path(rule.direction, rule.interface, rule.family)
     verdicts = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state))) for c in chains]
     return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
 
@@ -271,11 +276,19 @@ def judge_peers(model: PathModel, rule: VrrpRule, peers: Sequence[str],
     from that address.  Inbound, each peer's adverts must get through, so
     the worst peer's verdict stands (one verdict per peer would hide the
     blocked one); with no peer given, the peer is somewhere on the subnet."""
+    if local is not None and Family.of(local[0]) is not rule.family:
+        local = None
+    if rule.unicast:
+        inbound = rule.direction is Direction.IN
+        return judge(model, rule, rule.src, src_net=local[1] if local and inbound else None)
     if rule.direction is Direction.OUT:
         return judge(model, rule, local[0] if local else None)
     if not peers:
         return judge(model, rule, None, src_net=local[1] if local else None)
-    verdicts = [judge(model, rule, p, src_net=local[1] if local else None) for p in peers]
+    mine = [p for p in peers if Family.of(p) is rule.family]
+    if not mine:
+        return judge(model, rule, None, src_net=local[1] if local else None)
+    verdicts = [judge(model, rule, p, src_net=local[1] if local else None) for p in mine]
     return min(verdicts, key=lambda v: RANK.get(v.state, 0))
 
 

@@ -27,7 +27,7 @@ def rule(runtime=Runtime.ALLOWED, persisted=Persisted.PRESENT, action=Action.NON
         ["open", "--iface", "eth0", "--lock-timeout", "soon"],
         ["open", "--iface", "eth0", "--bogus"],
         ["check", "--iface", "eth 0"],
-        ["close", "--group", "ff02::12"],
+        ["close", "--group", "ff02::12x"],
         ["frobnicate"],
     ],
 )

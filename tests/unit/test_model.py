@@ -37,7 +37,8 @@ def test_valid_groups(group):
     assert validate_group(group) == group.strip()
 
 
-@pytest.mark.parametrize("group", ["10.0.0.1", "255.255.255.255", "224.0.0", "ff02::12", "bogus", ""])
+@pytest.mark.parametrize("group", ["10.0.0.1", "255.255.255.255", "224.0.0", "fe80::1", "ff02::12%eth0",
+                                   "bogus", ""])
 def test_invalid_groups(group):
     with pytest.raises(InputError):
         validate_group(group)

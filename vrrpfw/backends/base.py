@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..hostscan import HostScan
 from ..results import Action, Runtime
 
-Key = Tuple[str, str, str]  # (direction, interface, group)
+Key = Tuple[str, str, str]  # (direction, interface, selector): VrrpRule.key
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,7 @@ class Backend(abc.ABC):
         out = []
         self._blocked: List[str] = []
         for r in rules:
-            v = judge_peers(model, r, self.options.peers, ifaddr.primary(r.interface))
+            v = judge_peers(model, r, self.options.peers, ifaddr.primary_of(r.interface, r.family.value))
             own = [cv for cv in v.chains if self.writes(cv.chain)]
             ours = [(cv.chain.id, fw) for cv in own for fw in cv.ours]
             needs = [cv.chain.id for cv in own if not cv.state.passes]
