@@ -494,11 +494,6 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
         version = (3, "vrrp_strict forces VRRPv3 for IPv6")
     why.append(f"version {version[0]} ({version[1]})")
 
-    if not has_vip and (version[0] == 3 or fam == "ipv6" or g.strict):
-        notes.append(f"{node.where}: vrrp_instance {name} ignored: no virtual_ipaddress, which keepalived "
-                     "requires for VRRPv3, IPv6 and vrrp_strict (it drops the instance)")
-        return None
-
     auth_type: Optional[str] = None
     if auth is not None:
         if auth[0] == "AH" and version[0] == 3:
@@ -521,6 +516,11 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
             raise _fail(where, f"unicast_peer {addr} is not {fam} like the instance ({fam_why}); "
                         "keepalived skips it")
     peer_texts = tuple(dict.fromkeys(str(a) for a, _ in peers))
+    # Contradictions above are errors even in an instance keepalived then drops.
+    if not has_vip and (version[0] == 3 or fam == "ipv6" or g.strict):
+        notes.append(f"{node.where}: vrrp_instance {name} ignored: no virtual_ipaddress, which keepalived "
+                     "requires for VRRPv3, IPv6 and vrrp_strict (it drops the instance)")
+        return None
 
     iface = base[0]
     if vmac is None:
