@@ -106,7 +106,8 @@ def test_vrrpv2_adverts_are_delivered():
         print(f"listen round trip {time.monotonic() - started:.2f}s")
         s = only_source(report)
         assert (s["verdict"], s["wire"], s["delivered"]) == ("delivered", 10, 10)
-        assert (s["src"], s["dst"], s["vrid"], s["ttl"], s["version"]) == ("192.0.2.2", "224.0.0.18", 51, 255, 2)
+        assert (s["src"], s["dst"], s["vrid"]) == ("192.0.2.2", "224.0.0.18", 51)
+        assert (s["ttl"], s["version"]) == (255, 2)
         assert s["virtual_addresses"] == ["192.0.2.100"] and s["auth"] == "none"
         assert report["exit_code"] == 0 and report["nothing_heard"] == []
 
@@ -120,7 +121,8 @@ def test_nft_input_drop_is_dropped_here_with_counter_growth():
         report = listen_while(p, count=10)
         s = only_source(report)
         assert (s["verdict"], s["wire"], s["delivered"]) == ("dropped here", 10, 0)
-        grown = [(c["layer"], c["family"], c["table"], c["chain"], c["hook"], c["packets"]) for c in s["counters"]]
+        grown = [(c["layer"], c["family"], c["table"], c["chain"], c["hook"], c["packets"])
+                 for c in s["counters"]]
         assert grown == [("nftables", "inet", "t", "c", "input", 10)]
         assert report["exit_code"] == 1
 
@@ -165,7 +167,8 @@ def test_ipv6_vrrpv3_to_ff02_12_is_delivered():
         report = listen_while(p, count=10, family="ipv6", group="ff02::12", addrs="fd00::100",
                               src="fd00::2")
         s = only_source(report)
-        assert (s["family"], s["src"], s["dst"], s["version"], s["ttl"]) == ("ipv6", "fd00::2", "ff02::12", 3, 255)
+        assert (s["family"], s["src"], s["dst"]) == ("ipv6", "fd00::2", "ff02::12")
+        assert (s["version"], s["ttl"]) == (3, 255)
         assert (s["verdict"], s["wire"], s["delivered"], s["checksum_bad"]) == ("delivered", 10, 10, 0)
         assert s["virtual_addresses"] == ["fd00::100"]
 
@@ -208,7 +211,8 @@ def test_real_keepalived_both_vrids(tmp_path):
     with pair("vlst") as p:
         nodes = []
         try:
-            for ns, iface, name, pa, pb in ((p.host, p.host_if, "a", 200, 100), (p.peer, p.peer_if, "b", 100, 200)):
+            nodes_conf = ((p.host, p.host_if, "a", 200, 100), (p.peer, p.peer_if, "b", 100, 200))
+            for ns, iface, name, pa, pb in nodes_conf:
                 conf = os.path.join(str(tmp_path), f"{name}.conf")
                 with open(conf, "w") as f:
                     f.write(KEEPALIVED.format(name=name, iface=iface, prio_a=pa, prio_b=pb))
