@@ -41,19 +41,19 @@ if TYPE_CHECKING:  # what mypy and IDEs see; at runtime __getattr__ loads them
 
 # Public name -> the module that defines it.
 _LAZY: Dict[str, str] = {
-    **dict.fromkeys(("open", "check", "close", "backends"), "api"),
+    **dict.fromkeys(("open", "check", "close", "listen", "backends"), "api"),
     **dict.fromkeys(("VrrpfwError", "InputError", "EnvironmentProblem", "BackendUnavailable",
                      "ConcurrentChange", "LockTimeout", "PersistFileError", "BackendError"), "errors"),
-    **dict.fromkeys(("VrrpSpec", "VrrpRule", "DEFAULT_GROUP4"), "model"),
+    **dict.fromkeys(("VrrpSpec", "VrrpRule", "DEFAULT_GROUP4", "DEFAULT_GROUP6"), "model"),
     **dict.fromkeys(("Result", "RuleReport", "PersistReport", "Runtime", "Persisted", "Action"),
                     "results"),
 }
 
 __all__ = [
-    "open", "check", "close", "backends", "Result", "RuleReport", "PersistReport", "Runtime",
+    "open", "check", "close", "listen", "backends", "Result", "RuleReport", "PersistReport", "Runtime",
     "Persisted", "Action", "VrrpfwError", "InputError", "EnvironmentProblem",
     "BackendUnavailable", "ConcurrentChange", "LockTimeout", "PersistFileError", "BackendError",
-    "VrrpSpec", "VrrpRule", "DEFAULT_GROUP4", "__version__",
+    "VrrpSpec", "VrrpRule", "DEFAULT_GROUP4", "DEFAULT_GROUP6", "__version__",
 ]
 
 

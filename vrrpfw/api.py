@@ -13,17 +13,19 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
-from . import inputs
+from . import inputs, namespace
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .errors import ConcurrentChange, InputError, VrrpfwError
+from .keepalived_conf import KaConfig
 from .model import (
     DEFAULT_GROUP4,
+    DEFAULT_GROUP6,
     VrrpRule,
-    make_spec,
-    rules_for,
+    make_specs,
+    validate_family,
     validate_group,
     validate_interface,
     validate_peers,
@@ -32,9 +34,10 @@ from .netpath import responsible
 from .persist.files import check_path
 from .persist.lock import store_locks
 from .persist.saved import FileSet
+from .request import Request, from_conf, from_options, read_conf
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
-__all__ = ["open", "check", "close", "backends"]
+__all__ = ["open", "check", "close", "listen", "backends"]
 
 # Let through by someone else's rule or by chain policies: nothing of ours to persist.
 UNMANAGED = (Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY)
@@ -44,9 +47,16 @@ COMMIT_ATTEMPTS = 10
 
 
 def open(  # noqa: A001 - the public name the product card promises
-    interfaces: Iterable[str],
+    interfaces: Optional[Iterable[str]] = None,
     *,
-    group: str = DEFAULT_GROUP4,
+    group: Optional[str] = None,
+    family: Optional[str] = None,
+    peers: Sequence[str] = (),
+    src: Optional[str] = None,
+    ah: bool = False,
+    strict: bool = False,
+    keepalived_conf: Optional[str] = None,
+    netns: Optional[str] = None,
     backend: str = "auto",
     persist: bool = True,
     persist_file: Optional[str] = None,
@@ -57,24 +67,41 @@ def open(  # noqa: A001 - the public name the product card promises
     mode: str = "auto",
     force: bool = False,
     state_file: Optional[str] = None,
-    peers: Sequence[str] = (),
 ) -> Result:
-    """Allow VRRP in and out of each interface; idempotent.  ``zone``,
-    ``mode`` (auto/direct/zone), ``force`` and ``state_file`` are for the
-    firewalld backend; ``peers`` are the VRRP peers' addresses, for rules
-    and zones that match on the source.  With ``dry_run`` nothing changes,
-    and the result says what the real run would change and would return
+    """Allow VRRP in and out of each interface; idempotent.
+
+    What to allow: multicast to ``group`` (default 224.0.0.18 / ff02::12
+    by ``family``: ipv4, ipv6 or both), or, with ``peers``, unicast adverts
+    between each peer and this host's ``src`` address (default the
+    interface's primary address); ``ah`` also IP protocol 51; ``strict``
+    only adverts arriving with TTL / hop limit 255.  Or all of it from
+    ``keepalived_conf``, keepalived's configuration (``interfaces`` then
+    narrow it).  ``netns``: act inside that ``ip netns`` namespace.
+    ``zone``, ``mode`` (auto/direct/zone), ``force`` and ``state_file``
+    are for the firewalld backend.  With ``dry_run`` nothing changes, and
+    the result says what the real run would change and would return
     (``changed``, ``ok``, ``exit_code``): Ansible's check mode."""
-    spec = make_spec(inputs.names(interfaces, "interfaces"), inputs.text(group, "group"))
+    ask = _Ask.checked(interfaces, group, family, peers, src, ah, strict, keepalived_conf, netns,
+                       need_rules=True)
     options = _options(backend, persist, persist_file, dry_run, lock_timeout, root, zone, mode, force,
-                       state_file, peers, command="open")
-    return _run("open", rules_for(spec), None, None, backend, options)
+                       state_file, command="open")
+    with namespace.entered(ask.netns):
+        req = ask.request()
+        options.peers = tuple(dict.fromkeys(r.group for r in req.rules if r.unicast))
+        return _told(_run("open", req.rules, None, None, backend, options), req)
 
 
 def check(
     interfaces: Optional[Iterable[str]] = None,
     *,
-    group: str = DEFAULT_GROUP4,
+    group: Optional[str] = None,
+    family: Optional[str] = None,
+    peers: Sequence[str] = (),
+    src: Optional[str] = None,
+    ah: bool = False,
+    strict: bool = False,
+    keepalived_conf: Optional[str] = None,
+    netns: Optional[str] = None,
     backend: str = "auto",
     persist: bool = True,
     persist_file: Optional[str] = None,
@@ -82,23 +109,30 @@ def check(
     zone: Optional[str] = None,
     mode: str = "auto",
     state_file: Optional[str] = None,
-    peers: Sequence[str] = (),
 ) -> Result:
     """Report, per rule, runtime and persisted state; changes nothing.
-    Without interfaces, checks every interface vrrpfw has rules for."""
-    names = _some(inputs.optional_names(interfaces, "interfaces"))
-    group = inputs.text(group, "group")
-    rules = rules_for(make_spec(names, group)) if names else None
-    group_filter = None if names else (validate_group(group) if group != DEFAULT_GROUP4 else None)
+    Without interfaces (and without ``keepalived_conf``), checks every rule
+    vrrpfw has, narrowed by ``group`` and ``family`` where given."""
+    ask = _Ask.checked(interfaces, group, family, peers, src, ah, strict, keepalived_conf, netns,
+                       need_rules=False)
     options = _options(backend, persist, persist_file, False, 0.0, root, zone, mode, True, state_file,
-                       peers, command="check")
-    return _run("check", rules, None, group_filter, backend, options)
+                       command="check")
+    with namespace.entered(ask.netns):
+        if not ask.wants_rules:
+            options.only_family = ask.family if ask.family != "both" else None
+            return _run("check", None, None, ask.group, backend, options)
+        req = ask.request()
+        options.peers = tuple(dict.fromkeys(r.group for r in req.rules if r.unicast))
+        return _told(_run("check", req.rules, None, None, backend, options), req)
 
 
 def close(
     interfaces: Optional[Iterable[str]] = None,
     *,
     group: Optional[str] = None,
+    family: Optional[str] = None,
+    keepalived_conf: Optional[str] = None,
+    netns: Optional[str] = None,
     backend: str = "auto",
     persist: bool = True,
     persist_file: Optional[str] = None,
@@ -111,16 +145,150 @@ def close(
     remove_seed_rules: bool = False,
     peers: Sequence[str] = (),
 ) -> Result:
-    """Remove vrrpfw's own rules (for these interfaces, any group unless
-    ``group`` is given), runtime and persisted; never anyone else's.
+    """Remove vrrpfw's own rules, runtime and persisted; never anyone
+    else's.  Which: those of these interfaces (default all), of ``group``
+    (a multicast group or a unicast peer's address) and ``family`` where
+    given, or those of ``keepalived_conf``'s interfaces.
     ``remove_seed_rules`` (firewalld) also removes hand-made VRRP direct rules."""
-    names = _some(inputs.optional_names(interfaces, "interfaces"))
-    ifaces = [validate_interface(i) for i in names] if names else None
-    group_filter = validate_group(inputs.text(group, "group")) if group is not None else None
+    ask = _Ask.checked(interfaces, group, family, peers, None, False, False, keepalived_conf, netns,
+                       need_rules=False, closing=True)
     options = _options(backend, persist, persist_file, dry_run, lock_timeout, root, zone, mode, True,
-                       state_file, peers, command="close")
+                       state_file, command="close")
     options.remove_seed = inputs.flag(remove_seed_rules, "remove_seed_rules")
-    return _run("close", None, ifaces, group_filter, backend, options)
+    options.only_family = ask.family if ask.family != "both" else None
+    with namespace.entered(ask.netns):
+        ifaces = ask.interfaces
+        req = None
+        if ask.conf is not None:
+            req = from_conf(ask.conf, ask.interfaces, ask.family)
+            ifaces = sorted({r.interface for r in req.rules})
+        result = _run("close", None, ifaces, ask.group, backend, options)
+        return _told(result, req) if req is not None else result
+
+
+def listen(
+    interfaces: Optional[Iterable[str]] = None,
+    seconds: float = 3.0,
+    *,
+    keepalived_conf: Optional[str] = None,
+    family: Optional[str] = None,
+    netns: Optional[str] = None,
+) -> Any:
+    """Listen ``seconds`` to live adverts on the interfaces (or on those
+    of ``keepalived_conf``'s instances, expecting their groups) and judge
+    per VRID and source: delivered, dropped here, nothing heard, ...
+    Sends nothing; returns a :class:`vrrpfw.listen.ListenReport`."""
+    ask = _Ask.checked(interfaces, None, family, (), None, False, False, keepalived_conf, netns,
+                       need_rules=True)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
+        raise InputError(f"listen takes seconds between 0 and 3600, not {seconds!r}")
+    from . import listen as live
+
+    fams = ("ipv4", "ipv6") if ask.family in (None, "both") else (str(ask.family),)
+    groups = {"ipv4": DEFAULT_GROUP4, "ipv6": DEFAULT_GROUP6}
+    names = list(ask.interfaces or [])
+    if ask.conf is not None:
+        for inst in ask.conf.instances:
+            if ask.interfaces is None and inst.interface not in names:
+                names.append(inst.interface)
+            if inst.group is not None:
+                groups[inst.family] = inst.group
+    with namespace.entered(ask.netns):
+        return live.listen(names, float(seconds), fams, groups["ipv4"], groups["ipv6"])
+
+
+@dataclass
+class _Ask:
+    """What the caller asked for, type-checked and validated before any
+    namespace is entered or firewall read (a bad keepalived.conf is
+    refused first, with file:line)."""
+
+    interfaces: Optional[List[str]]
+    group: Optional[str]
+    family: Optional[str]
+    peers: Tuple[str, ...]
+    src: Optional[str]
+    ah: bool
+    strict: bool
+    conf: Optional[KaConfig]
+    netns: Optional[str]
+
+    @property
+    def wants_rules(self) -> bool:
+        """check: rules to judge (else: discover what vrrpfw has)."""
+        return self.interfaces is not None or self.conf is not None
+
+    @classmethod
+    def checked(cls, interfaces: Any, group: Any, family: Any, peers: Any, src: Any, ah: Any,
+                strict: Any, keepalived_conf: Any, netns: Any, need_rules: bool,
+                closing: bool = False) -> _Ask:
+        names = _some(inputs.optional_names(interfaces, "interfaces"))
+        if names is not None:
+            names = [validate_interface(n) for n in names]
+        grp = inputs.optional_text(group, "group")
+        fam = validate_family(inputs.optional_text(family, "family"))
+        ps = validate_peers(inputs.addresses(peers, "peers"))
+        source = inputs.optional_text(src, "src")
+        conf_path = inputs.optional_path(keepalived_conf, "keepalived_conf")
+        ns = inputs.optional_text(netns, "netns")
+        if ns is not None:
+            ns = namespace.validate_name(ns)
+        flags = (inputs.flag(ah, "ah"), inputs.flag(strict, "strict"))
+        if grp is not None:
+            if closing:
+                grp = _close_group(grp)
+            else:
+                grp = validate_group(grp)
+        conf = None
+        if conf_path is not None:
+            given = [n for n, on in (("--group", grp is not None and not closing), ("--peer", bool(ps)),
+                                     ("--src", source is not None), ("--ah", flags[0])) if on]
+            if given:
+                raise InputError(f"{' and '.join(given)} come from the keepalived configuration; "
+                                 f"leave {'them' if len(given) > 1 else 'it'} out with --keepalived-conf")
+            conf = read_conf(conf_path)
+            if ns is not None and conf.net_namespace not in (None, ns):
+                raise InputError(f"--netns {ns} contradicts {conf.path}'s net_namespace "
+                                 f"{conf.net_namespace}")
+            ns = ns or conf.net_namespace
+        elif need_rules and names is None:
+            raise InputError("no interface given (use --iface NAME, or --keepalived-conf PATH)")
+        if closing and ps:
+            raise InputError("close takes no --peer: it removes vrrpfw's rules of the interfaces "
+                             "(narrow with --group PEER_ADDRESS)")
+        if not closing and conf is None:
+            if names is None and (ps or source is not None or any(flags)):
+                raise InputError("--peer, --src, --ah and --strict describe the rules to check; "
+                                 "give --iface too")
+            if names is not None:
+                # The options' shape, now (this host's addresses are read
+                # later, inside the namespace): contradictions are exit 2
+                # before any I/O.  "::"/0.0.0.0 stand for the address.
+                make_specs(names, [grp] if grp else [], fam, ps, source, flags[0], flags[1],
+                           lambda _i, f: "0.0.0.0" if f.value == "ipv4" else "::")
+        return cls(names, grp, fam, ps, source, flags[0], flags[1], conf, ns)
+
+    def request(self) -> Request:
+        if self.conf is not None:
+            return from_conf(self.conf, self.interfaces, self.family, self.strict)
+        assert self.interfaces is not None
+        return from_options(self.interfaces, [self.group] if self.group else [], self.family,
+                            self.peers, self.src, self.ah, self.strict)
+
+
+def _close_group(group: str) -> str:
+    """close --group: a multicast group, or a unicast peer's address."""
+    try:
+        return validate_group(group)
+    except InputError:
+        return validate_peers([group])[0]
+
+
+def _told(result: Result, req: Request) -> Result:
+    """The result, with why these rules (the configuration's derivation)."""
+    result.derivation = list(req.derivation)
+    result.warnings.extend(n for n in req.notes if n not in result.warnings)
+    return result
 
 
 MODES = ("auto", "direct", "zone")
@@ -136,7 +304,7 @@ def _some(names: Optional[List[str]]) -> Optional[List[str]]:
 
 
 def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_timeout: Any, root: Any,
-             zone: Any, mode: Any, force: Any, state_file: Any, peers: Any, command: str) -> Options:
+             zone: Any, mode: Any, force: Any, state_file: Any, command: str) -> Options:
     """Every option checked for type and range before anything is read."""
     if inputs.text(backend, "backend") not in registry.NAMES:
         raise InputError(f"unknown backend {backend!r}; choose one of: {', '.join(registry.NAMES)}")
@@ -156,7 +324,6 @@ def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_t
     return Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout), inputs.text(root, "root"),
                    _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
                    inputs.flag(force, "force"), state_file, sweep=command == "close",
-                   peers=validate_peers(inputs.addresses(peers, "peers")),
                    validate_saved=editing, locked=editing and not dry_run)
 
 
@@ -174,17 +341,21 @@ def _zone(zone: Optional[str]) -> Optional[str]:
     return zone
 
 
-def _keep(key: Key, ifaces: Optional[Sequence[str]], group: Optional[str]) -> bool:
-    return (ifaces is None or key[1] in ifaces) and (group is None or key[2] == group)
+def _keep(rule: VrrpRule, ifaces: Optional[Sequence[str]], group: Optional[str],
+          family: Optional[str]) -> bool:
+    """close/check without rules: vrrpfw's rules of these interfaces, of
+    this group (or unicast peer) and family, where given."""
+    return ((ifaces is None or rule.interface in ifaces) and (group is None or rule.group == group)
+            and (family is None or rule.family.value == family))
 
 
 def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]],
-              group: Optional[str]) -> List[VrrpRule]:
+              group: Optional[str], family: Optional[str] = None) -> List[VrrpRule]:
     found = list(b.discover())
     for rule in p.discover() if p is not None else []:
         if rule not in found:
             found.append(rule)
-    return [r for r in found if _keep(r.key, ifaces, group)]
+    return [r for r in found if _keep(r, ifaces, group, family)]
 
 
 def _interface_warnings(rules: Sequence[VrrpRule]) -> List[str]:
@@ -310,7 +481,8 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
         applying = False
         try:
             with b.session(write=write):
-                rules = wanted if wanted is not None else _discover(b, persister, ifaces, group)
+                rules = wanted if wanted is not None else _discover(b, persister, ifaces, group,
+                                                                         options.only_family)
                 statuses = b.runtime_status(rules)
                 changes = b.plan(statuses, command) if command != "check" else []
                 result.planned = [b.describe(c) for c in changes]

@@ -65,7 +65,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: no rich import, same on every typer
-    help="Open the firewall for VRRP (keepalived): IP protocol 112 to 224.0.0.18.",
+    help="Open the firewall for VRRP (keepalived): IP protocol 112 (and 51 for AH), multicast to "
+         "224.0.0.18 / ff02::12 or unicast between peers. Start with: vrrpfw open --keepalived-conf "
+         "/etc/keepalived/keepalived.conf",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
 )
@@ -74,6 +76,17 @@ BACKEND_HELP = "Firewall backend: auto (every layer that filters), iptables, nft
 IFACE_HELP = "Interface VRRP runs on (repeatable)."
 ZONE_HELP = "firewalld: zone to use (default: the interface's zone)."
 PROVE_HELP = "Also replay this host's firewall in namespaces and send real adverts."
+GROUP_HELP = ("Multicast group: IPv4 (vrrp_mcast_group4, default 224.0.0.18) or IPv6 "
+              "(vrrp_mcast_group6, default ff02::12).")
+FAMILY_HELP = "ipv4, ipv6 or both (default: from --group/--peer, else ipv4)."
+PEER_HELP = ("Unicast: a peer's address (keepalived's unicast_peer; repeatable). Rules then match "
+             "adverts between each peer and --src, and no multicast rule is opened.")
+SRC_HELP = "Unicast: this host's address (unicast_src_ip; default: the interface's primary address)."
+AH_HELP = "Also allow IP protocol 51 (auth_type AH; VRRPv2 over IPv4 only)."
+STRICT_HELP = "Only adverts with TTL / hop limit 255, as RFC 5798 receivers require."
+CONF_HELP = ("keepalived's configuration: open exactly what its vrrp_instances need "
+             "(--iface then narrows it).")
+NETNS_HELP = "Act inside this network namespace (`ip netns` name; keepalived's net_namespace)."
 STATE_HELP = "firewalld: file where vrrpfw records the zone allowances it added."
 
 
@@ -89,7 +102,7 @@ def main_options(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Open the firewall for VRRP (keepalived): IP protocol 112 to 224.0.0.18."""
+    """Open the firewall for VRRP (keepalived)."""
 
 
 def _emit(result: Any, as_json: bool) -> None:
@@ -205,19 +218,29 @@ def _emit_proved(result: Any, proof: Any, as_json: bool) -> None:
     raise typer.Exit(code)
 
 
-def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: str,
+def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: Optional[str],
                 peer: Optional[List[str]], backend: str, as_json: bool) -> Optional[Dict[str, Any]]:
     if not wanted:
         return None
     if not dry_run:
         _refuse("--prove goes with --dry-run on open (it shows what open would do)", as_json)
-    return {"interfaces": list(iface or []), "group": group, "peers": list(peer or ()), "backend": backend}
+    args: Dict[str, Any] = {"interfaces": list(iface or []), "peers": list(peer or ()), "backend": backend}
+    if group is not None:
+        args["group"] = group
+    return args
 
 
 @app.command("open", epilog=EXIT_CODES_HELP)
 def open_cmd(
-    iface: List[str] = typer.Option(..., "--iface", "-i", help=IFACE_HELP),
-    group: str = typer.Option("224.0.0.18", "--group", help="VRRP multicast group (vrrp_mcast_group4)."),
+    iface: Optional[List[str]] = typer.Option(None, "--iface", "-i", help=IFACE_HELP),
+    keepalived_conf: Optional[str] = typer.Option(None, "--keepalived-conf", help=CONF_HELP),
+    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
+    family: Optional[str] = typer.Option(None, "--family", help=FAMILY_HELP),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", help=PEER_HELP),
+    src: Optional[str] = typer.Option(None, "--src", help=SRC_HELP),
+    ah: bool = typer.Option(False, "--ah", help=AH_HELP),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+    netns: Optional[str] = typer.Option(None, "--netns", help=NETNS_HELP),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact planned rules; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -229,26 +252,37 @@ def open_cmd(
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
     force: bool = typer.Option(False, "--force", help="firewalld: direct rules even on nftables."),
     prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
-    peer: Optional[List[str]] = typer.Option(
-        None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Allow VRRP in and out of the interfaces (idempotent) and persist it."""
     _check_persist(no_persist, persist_file, as_json)
     _check_seconds(lock_timeout, as_json)
     _check_firewalld_only(backend, as_json, zone, mode, force)
+    if not iface and keepalived_conf is None:
+        _refuse("give --iface NAME or --keepalived-conf PATH", as_json)
     from . import api
 
-    _call(api.open, as_json, interfaces=iface, group=group, backend=backend,
+    _call(api.open, as_json, interfaces=iface or None, group=group, family=family, peers=peer or (),
+          src=src, ah=ah, strict=strict, keepalived_conf=keepalived_conf, netns=netns, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file,
-          peers=peer or (), prove_with=_prove_args(prove_, dry_run, iface, group, peer, backend, as_json))
+          prove_with=_prove_args(prove_, dry_run, iface, group, peer, backend, as_json))
 
 
 @app.command("check", epilog=EXIT_CODES_HELP)
 def check_cmd(
     iface: Optional[List[str]] = typer.Option(
         None, "--iface", "-i", help=IFACE_HELP + " Default: every interface vrrpfw has rules for."),
-    group: str = typer.Option("224.0.0.18", "--group", help="VRRP multicast group."),
+    keepalived_conf: Optional[str] = typer.Option(None, "--keepalived-conf", help=CONF_HELP),
+    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
+    family: Optional[str] = typer.Option(None, "--family", help=FAMILY_HELP),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", help=PEER_HELP),
+    src: Optional[str] = typer.Option(None, "--src", help=SRC_HELP),
+    ah: bool = typer.Option(False, "--ah", help=AH_HELP),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
+    netns: Optional[str] = typer.Option(None, "--netns", help=NETNS_HELP),
+    listen: Optional[float] = typer.Option(
+        None, "--listen", help="Listen this many seconds to live adverts (keepalived running): delivered, "
+        "dropped here, or nothing heard. Sends nothing."),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     no_persist: bool = typer.Option(False, "--no-persist", help="Do not check the persisted file."),
@@ -256,26 +290,55 @@ def check_cmd(
     zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
     mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
-    peer: Optional[List[str]] = typer.Option(
-        None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
     prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
 ) -> None:
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
     _check_persist(no_persist, persist_file, as_json)
     _check_firewalld_only(backend, as_json, zone, mode)
+    if listen is not None:
+        _listen(listen, iface, keepalived_conf, family, netns, prove_, as_json)
     from . import api
 
-    _call(api.check, as_json, interfaces=iface or None, group=group, backend=backend,
+    _call(api.check, as_json, interfaces=iface or None, group=group, family=family, peers=peer or (),
+          src=src, ah=ah, strict=strict, keepalived_conf=keepalived_conf, netns=netns, backend=backend,
           persist=not no_persist, persist_file=persist_file, zone=zone, mode=mode,
-          state_file=state_file, peers=peer or (),
+          state_file=state_file,
           prove_with=_prove_args(prove_, True, iface, group, peer, backend, as_json))
+
+
+def _listen(seconds: float, iface: Optional[List[str]], conf: Optional[str], family: Optional[str],
+            netns: Optional[str], prove_: bool, as_json: bool) -> NoReturn:
+    """check --listen: the live proof, instead of the static verdict."""
+    if prove_:
+        _refuse("--listen and --prove are two different proofs; give one", as_json)
+    if not math.isfinite(seconds) or not 0 < seconds <= 3600:
+        _refuse(f"--listen takes seconds between 0 and 3600, not {seconds:g}", as_json)
+    from . import api
+
+    try:
+        report = api.listen(iface or None, seconds, keepalived_conf=conf, family=family, netns=netns)
+    except VrrpfwError as e:
+        _fail(e, as_json)
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps(report.to_json(), indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write("".join(line + "\n" for line in report.lines()))
+    raise typer.Exit(report.exit_code)
 
 
 @app.command("close", epilog=EXIT_CODES_HELP)
 def close_cmd(
     iface: Optional[List[str]] = typer.Option(
         None, "--iface", "-i", help=IFACE_HELP + " Default: all of vrrpfw's rules."),
-    group: Optional[str] = typer.Option(None, "--group", help="Only rules for this group (default: any)."),
+    keepalived_conf: Optional[str] = typer.Option(
+        None, "--keepalived-conf", help="Close the rules of this keepalived configuration's interfaces."),
+    group: Optional[str] = typer.Option(
+        None, "--group", help="Only rules for this multicast group or unicast peer (default: any)."),
+    family: Optional[str] = typer.Option(
+        None, "--family", help="Only rules of ipv4 or ipv6 (default: both)."),
+    netns: Optional[str] = typer.Option(None, "--netns", help=NETNS_HELP),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be removed; change nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -287,8 +350,6 @@ def close_cmd(
     state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
     remove_seed_rules: bool = typer.Option(
         False, "--remove-seed-rules", help="firewalld: also remove hand-made VRRP direct rules."),
-    peer: Optional[List[str]] = typer.Option(
-        None, "--peer", help="A VRRP peer's address (repeatable), for rules and zones matching the source."),
 ) -> None:
     """Remove exactly vrrpfw's rules, runtime and persisted (idempotent)."""
     _check_persist(no_persist, persist_file, as_json)
@@ -296,10 +357,11 @@ def close_cmd(
     _check_firewalld_only(backend, as_json, zone, mode, remove_seed_rules=remove_seed_rules)
     from . import api
 
-    _call(api.close, as_json, interfaces=iface or None, group=group, backend=backend,
+    _call(api.close, as_json, interfaces=iface or None, group=group, family=family,
+          keepalived_conf=keepalived_conf, netns=netns, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, state_file=state_file,
-          remove_seed_rules=remove_seed_rules, peers=peer or ())
+          remove_seed_rules=remove_seed_rules)
 
 
 @app.command("prove", epilog=(

@@ -10,6 +10,7 @@ anything is read, and a wrong one is an :class:`InputError` (exit 2).
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, List, Optional, Tuple
 
 from .errors import InputError
@@ -67,4 +68,18 @@ def seconds(value: Any, what: str = "lock_timeout") -> float:
         raise InputError(f"{what} {value!r} is too large") from None
     if not math.isfinite(value) or value < 0:
         raise InputError(f"{what} must be a finite number of seconds >= 0, not {value!r}")
+    return value
+
+
+def optional_path(value: Any, what: str) -> Optional[str]:
+    """A file path as str or os.PathLike (never an int: that would be a
+    file descriptor), non-empty."""
+    if value is None:
+        return None
+    if isinstance(value, os.PathLike):
+        value = os.fspath(value)
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a path, not {type(value).__name__}")
+    if not value:
+        raise InputError(f"{what} is empty")
     return value

@@ -80,8 +80,15 @@ def _rule_line(rep: RuleReport, dry_run: bool) -> str:
     return text
 
 
+def _derivation(result: Result) -> List[str]:
+    """--keepalived-conf: which instance asked for which rules, and why."""
+    if not result.derivation:
+        return []
+    return ["from the keepalived configuration:"] + [f"  {line}" for line in result.derivation]
+
+
 def plain(result: Result) -> str:
-    lines = [headline(result)]
+    lines = [headline(result)] + _derivation(result)
     for rep in result.rules:
         lines.append("  " + _rule_line(rep, result.dry_run))
         lines.append("      " + rep.rule)
@@ -100,9 +107,11 @@ def rich_table(result: Result, stream: IO[str]) -> None:
     console = Console(file=stream)
     style = "green" if result.ok else "bold red"
     console.print(headline(result), style=style, highlight=False)
+    for line in _derivation(result):
+        console.print(line, highlight=False, markup=False)
     if result.rules:
         table = Table(show_header=True, header_style="bold")
-        for col in ("dir", "interface", "group", "chain", "runtime", "persisted", "detail"):
+        for col in ("dir", "interface", "match", "chain", "runtime", "persisted", "detail"):
             table.add_column(col)
         for rep in result.rules:
             good = rep.runtime.value in ("allowed", "allowed-by-other", "allowed-by-policy", "absent")

@@ -99,6 +99,8 @@ class Result:
     blockers: List[str] = field(default_factory=list)
     nothing_filters: bool = False  # auto found no firewall that filters VRRP
     layers: List[LayerReport] = field(default_factory=list)  # one per backend of the run
+    # --keepalived-conf: each vrrp_instance and the rules it needs, with why.
+    derivation: List[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

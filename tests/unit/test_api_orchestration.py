@@ -1083,7 +1083,7 @@ def test_check_and_dry_run_take_no_store_lock(host):
 def test_options_reach_the_backend(host, tmp_path):
     host.add(store=FakeStore())
     path = str(tmp_path / "rules.v4")
-    vrrpfw.open(["eth0"], persist_file=path, lock_timeout=1, peers=["192.0.2.1"], zone="public",
+    vrrpfw.open(["eth0"], persist_file=path, lock_timeout=1, peers=["192.0.2.1"], src="192.0.2.9", zone="public",
                 mode="zone", force=True, backend="iptables")
     name, o = host.selected[-1]
     assert name == "iptables"
@@ -1142,7 +1142,7 @@ BAD_CALLS = [
     ("state_file int", lambda: vrrpfw.open(["eth0"], state_file=1)),
     ("state_file empty", lambda: vrrpfw.close(["eth0"], state_file="")),
     ("check a string", lambda: vrrpfw.check("eth0")),
-    ("check group not text", lambda: vrrpfw.check(group=None)),
+    ("check group not text", lambda: vrrpfw.check(group=18)),
     ("check bad group without interfaces", lambda: vrrpfw.check(group="1.2.3.4")),
     ("check persist text", lambda: vrrpfw.check(["eth0"], persist="yes")),
     ("close a string", lambda: vrrpfw.close("eth0")),
@@ -1164,7 +1164,7 @@ def test_bad_input_is_refused_before_any_layer_is_selected(host, call):
 def test_good_edge_values_are_accepted(host):
     host.add(store=FakeStore())
     vrrpfw.open(("eth0",), lock_timeout=0)
-    vrrpfw.open(iter(["eth0"]), peers=("192.0.2.1",), zone="my_zone-1")
+    vrrpfw.open(iter(["eth0"]), peers=("192.0.2.1",), src="192.0.2.9", zone="my_zone-1")
     vrrpfw.close(None, group="224.0.0.18")
     vrrpfw.check(["eth0"], group="224.0.0.18")
     assert len(host.selected) == 4

@@ -33,7 +33,7 @@ CLI_BAD = [
         "ff02::12x", "224.0.0.18/32", "-1", "2240.0.0.18", "multicast", "224.0.0.18,224.0.0.19",
     )],
     ["check", *IFACE, "--group", "10.1.1.1"],
-    ["close", "--group", "1.2.3.4"],
+    ["close", "--group", "1.2.3"],
     # peers
     *[["open", *IFACE, "--peer", p] for p in (
         "", "x", "224.0.0.18", "0.0.0.0", "255.255.255.255", "192.0.2.1/24", "192.0.2", "192.0.2.1.5",
@@ -105,7 +105,7 @@ API_BAD = [
     ("open", (["eth0"],), {"force": None}),
     ("close", (["eth0"],), {"remove_seed_rules": "true"}),
     ("open", (["eth0"],), {"group": 224}),
-    ("open", (["eth0"],), {"group": None}),
+    ("open", (["eth0"],), {"group": 18}),
     ("open", (["eth0"],), {"group": "10.0.0.1"}),
     ("check", (["eth0"],), {"group": 5}),
     ("close", (["eth0"],), {"group": 5}),

@@ -83,7 +83,7 @@ def test_help(pair, command):
     assert out.startswith(f"Usage: vrrpfw {command} [OPTIONS]")
     assert "--json" in out and "vrrpfw 0." not in out
     if command in ("open", "close"):
-        assert "--lock-timeout FLOAT" in out and "[default: 10.0]" in out.replace("\n", " ")
+        assert "--lock-timeout FLOAT" in out and "[default: 10.0]" in " ".join(out.split())
 
 
 def test_top_help(pair):

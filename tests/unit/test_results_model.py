@@ -49,7 +49,7 @@ def test_to_dict_is_plain_json_values():
         "persist": [{"path": "/etc/iptables/rules.v4", "changed": True, "error": None,
                      "boot_restore": "netfilter-persistent", "note": "n"}],
         "planned": ["iptables -I INPUT 1 ..."], "diff": "+x\n", "warnings": ["w"], "blockers": [],
-        "nothing_filters": False,
+        "nothing_filters": False, "derivation": [],
         "layers": [{"backend": "iptables", "runtime": "changed", "saved": "changed", "error": None}],
         "ok": True, "exit_code": 0,
     }

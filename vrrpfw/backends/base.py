@@ -50,6 +50,7 @@ class Options:
     validate_saved: bool = False
     locked: bool = False  # the run holds the saved stores' locks (open/close, not dry-run)
     peers: Tuple[str, ...] = ()  # the VRRP peers' addresses, where rules match on the source
+    only_family: Optional[str] = None  # close/check without rules: this family's rules only
 
 
 @dataclass
