@@ -28,18 +28,19 @@ print(json.dumps(r.lines()))
 
 SENDER = """
 import socket, struct, sys, time
-from vrrpfw.vrrp_packet import encode_vrrp
-fam, iface, group, ttl, count, vrid, addrs, src = sys.argv[1:9]
-ttl, count, vrid = int(ttl), int(count), int(vrid)
+from vrrpfw.vrrp_packet import encode_ah, encode_vrrp
+fam, iface, group, ttl, count, vrid, addrs, src, proto = sys.argv[1:10]
+ttl, count, vrid, proto = int(ttl), int(count), int(vrid), int(proto)
 addrs = [a for a in addrs.split(",") if a]
 ifindex = socket.if_nametoindex(iface)
 if fam == "ipv4":
-    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+    s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
     mreqn = socket.inet_aton("0.0.0.0") * 2 + struct.pack("@i", ifindex)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-    msg, dest = encode_vrrp(2, vrid, 100, addrs, 1), (group, 0)
+    msg, dest = encode_vrrp(2, vrid, 100, addrs, 1, auth_type=2 if proto == 51 else 0), (group, 0)
+    msg = encode_ah(msg) if proto == 51 else msg
 else:
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
@@ -79,8 +80,9 @@ def finish_listen(proc: subprocess.Popen) -> dict:
 
 
 def send(ns: Netns, iface: str, family="ipv4", group="224.0.0.18", ttl=255, count=10, vrid=51,
-         addrs="192.0.2.100", src="") -> None:
-    ns.run(sys.executable, "-c", SENDER, family, iface, group, str(ttl), str(count), str(vrid), addrs, src)
+         addrs="192.0.2.100", src="", proto=112) -> None:
+    ns.run(sys.executable, "-c", SENDER, family, iface, group, str(ttl), str(count), str(vrid), addrs, src,
+           str(proto))
 
 
 def listen_while(p: Pair, seconds=1.5, families=("ipv4", "ipv6"), **kw) -> dict:
@@ -135,6 +137,19 @@ def test_legacy_iptables_drop_is_dropped_here_with_counter_growth():
         assert (s["verdict"], s["delivered"]) == ("dropped here", 0)
         assert [(c["layer"], c["table"], c["rule"], c["packets"]) for c in s["counters"]] == [
             ("iptables-legacy", "filter", "rule 1", 10)]
+
+
+def test_ah_wrapped_adverts_are_delivered_and_a_drop_of_112_does_not_touch_them():
+    with pair("vlst") as p:
+        # a rule for protocol 112 only: AH-wrapped adverts (protocol 51) pass it
+        p.host.ipt("-A", "INPUT", "-p", "112", "-j", "DROP")
+        report = listen_while(p, count=6, proto=51, families=("ipv4",))
+        s = only_source(report)
+        assert (s["verdict"], s["auth"], s["wire"], s["delivered"]) == ("delivered", "ah", 6, 6)
+        p.host.ipt("-A", "INPUT", "-p", "ah", "-j", "DROP")
+        s = only_source(listen_while(p, count=6, proto=51, families=("ipv4",)))
+        assert (s["verdict"], s["delivered"]) == ("dropped here", 0)
+        assert [(c["rule"], c["packets"]) for c in s["counters"]] == [("rule 2", 6)]
 
 
 def test_ttl_1_is_ttl_not_255():
