@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
@@ -358,8 +359,18 @@ def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]
     return [r for r in found if _keep(r, ifaces, group, family)]
 
 
+def _exists(interface: str) -> bool:
+    """Asked of the kernel, not of /sys/class/net: sysfs shows the namespace
+    it was mounted in, not the one --netns entered."""
+    try:
+        socket.if_nametoindex(interface)
+    except OSError:
+        return False
+    return True
+
+
 def _interface_warnings(rules: Sequence[VrrpRule]) -> List[str]:
-    missing = sorted({r.interface for r in rules if not os.path.exists(f"/sys/class/net/{r.interface}")})
+    missing = sorted({r.interface for r in rules if not _exists(r.interface)})
     return [f"interface {name} does not exist here (yet); its rules apply once it appears"
             for name in missing]
 

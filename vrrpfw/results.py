@@ -45,7 +45,7 @@ class Action(str, enum.Enum):
 class RuleReport:
     direction: str
     interface: str
-    group: str
+    group: str  # the rule's selector: a multicast group, or "peer P local L", with " ah" / " ttl 255"
     chain: str
     rule: str  # the rule in the backend's own syntax
     runtime: Runtime
@@ -54,6 +54,7 @@ class RuleReport:
     persist_action: Action = Action.NONE
     detail: str = ""
     backend: str = ""
+    family: str = "ipv4"
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -61,7 +62,8 @@ class RuleReport:
 
     @classmethod
     def for_rule(cls, r: VrrpRule, text: str, runtime: Runtime, persisted: Persisted) -> RuleReport:
-        return cls(r.direction.value, r.interface, r.group, r.chain, text, runtime, persisted)
+        return cls(r.direction.value, r.interface, r.selector, r.chain, text, runtime, persisted,
+                   family=r.family.value)
 
 
 @dataclass
