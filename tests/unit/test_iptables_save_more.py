@@ -137,8 +137,10 @@ def test_anywhere_finds_moved_lines_but_still_needs_one_direction():
     assert ips.vrrpfw_line_key(moved.replace("-i eth0 ", ""), True) is None
 
 
-def test_a_line_without_a_destination_has_an_empty_group():
-    assert ips.vrrpfw_line_key(OURS_IN.replace("-d 224.0.0.18/32 ", "")) == ("in", "eth0", "")
+def test_a_line_without_a_destination_is_not_a_form_vrrpfw_writes():
+    # Issue 10: keys are VrrpRule selectors (VrrpRule.from_match); an empty
+    # group was a key no rule could be rebuilt from.
+    assert ips.vrrpfw_line_key(OURS_IN.replace("-d 224.0.0.18/32 ", "")) is None
     assert ips.vrrpfw_line_key(OURS_IN.replace("224.0.0.18/32", "224.0.0.19")) == ("in", "eth0", "224.0.0.19")
 
 

@@ -8,6 +8,11 @@ The verdict is the whole path's (nf_tables chains included, read-only).
 Writes happen under the xtables lock, on a snapshot taken after the lock is
 held; vrrpfw's rule goes to the top of each legacy chain that does not
 certainly let the advert through, one libiptc commit per table.
+
+IPv6 rules live in ip6tables' tables (python-iptables' Table6/Rule6, chain
+family "ip6"), read only when a rule asked for is IPv6, or by close and
+discover.  The strict rules' ``ttl`` / ``hl`` match is built the way
+:func:`vrrpfw.backends.iptc_loader.ttl_way` found to work with this libxtables.
 """
 
 from __future__ import annotations
@@ -19,17 +24,17 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, ConcurrentChange
 from ..hostscan import HostScan
-from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
+from ..model import COMMENT, Direction, Family, VrrpRule, rules_from_keys
 from ..netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
 from ..persist import iptables_save
 from ..persist.iptables_save import Placement
-from ..persist.iptables_store import saved_iptables_file
+from ..persist.iptables_store import check_family, custom_family, saved_iptables_file
 from ..readers.legacy import LegacyTables
 from ..readers.model import build_model
 from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
-from .iptc_loader import load_iptc
+from .iptc_loader import add_ttl_match, insert, load_iptc
 from .xtables_lock import xtables_lock
 
 
@@ -81,6 +86,11 @@ class IptablesBackend(Backend):
 
     # -- reading ---------------------------------------------------------
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        o = self.options
+        if o.persist and o.persist_file:  # refused before anything changes
+            check_family(rules, custom_family(o.persist_file), o.persist_file)
+        if o.sweep or any(r.family is Family.IPV6 for r in rules):
+            self._tables().open_ip6()
         statuses = self.path_statuses(self.path_model(), rules)
         swept = self._swept()
         for st in statuses:
@@ -92,7 +102,7 @@ class IptablesBackend(Backend):
         return statuses
 
     def _rules(self, cid: ChainId) -> List[FwRule]:
-        return self._tables().chain_rules(cid.table, cid.name)
+        return self._tables().chain_rules(cid.table, cid.name, cid.family)
 
     def _swept(self) -> List[ChainId]:
         """Every chain of every legacy table, for close: a vrrpfw rule moved
@@ -100,27 +110,32 @@ class IptablesBackend(Backend):
         costs what the whole table costs, so only close does."""
         if not self.options.sweep:
             return []
-        legacy = self._tables()
         hooked = set(LEGACY_HOOKS)
-        return [ChainId("legacy", "ip", t, c) for t in legacy.tables for c in legacy.chain_names(t)
-                if c not in hooked]
+        return [cid for cid in self._tables().chain_ids() if cid.name not in hooked]
 
     def discover(self) -> List[VrrpRule]:
         legacy = self._tables()
-        chains = [ChainId("legacy", "ip", t, c) for t in legacy.tables for c in LEGACY_HOOKS
-                  if legacy.tables[t].is_chain(c)]
+        legacy.open_ip6()
+        chains = legacy.chain_ids(list(LEGACY_HOOKS))
         return rules_from_keys(vrrpfw_key(fw, anywhere=True) for cid in chains + self._swept()
                                for fw in self._rules(cid))
 
     # -- writing ---------------------------------------------------------
     def _build(self, r: VrrpRule) -> Any:
-        rule = self._iptc.Rule()
-        rule.protocol = "112"
-        rule.dst = f"{r.group}/255.255.255.255"
+        """vrrpfw's rule for ``r`` as python-iptables builds it, matches in
+        the order rule_line prints them (ttl/hl before the comment)."""
+        six = r.family is Family.IPV6
+        rule = self._iptc.Rule6() if six else self._iptc.Rule()
+        rule.protocol = str(r.proto)
+        if r.src is not None:
+            rule.src = f"{r.src}/{r.family.bits}"
+        rule.dst = f"{r.dst}/{r.family.bits}"
         if r.direction is Direction.IN:
             rule.in_interface = r.interface
         else:
             rule.out_interface = r.interface
+        if r.ttl is not None:
+            add_ttl_match(self._iptc, rule, six, r.ttl)
         match = rule.create_match("comment")
         match.comment = COMMENT
         rule.create_target("ACCEPT")
@@ -133,20 +148,20 @@ class IptablesBackend(Backend):
             return
         iptc = self._iptc
         legacy = self._tables()
-        touched: List[str] = []
+        touched: List[ChainId] = []
         try:
             for ch in changes:
                 if ch.action is Action.DELETE:  # from the chain it is in (close sweeps)
                     cid, fw = ch.handle
-                    iptc.Chain(legacy.tables[cid.table], cid.name).delete_rule(fw.handle)
-                    touched += [cid.table] if cid.table not in touched else []
+                    iptc.Chain(legacy.table(cid), cid.name).delete_rule(fw.handle)
+                    touched += [cid] if cid not in touched else []
             for ch in changes:
                 if ch.action in (Action.INSERT, Action.MOVE):
                     cid = ch.handle
-                    iptc.Chain(legacy.tables[cid.table], cid.name).insert_rule(self._build(ch.rule), 0)
-                    touched += [cid.table] if cid.table not in touched else []
-            for table in touched:
-                legacy.tables[table].commit()
+                    insert(iptc.Chain(legacy.table(cid), cid.name), self._build(ch.rule))
+                    touched += [cid] if cid not in touched else []
+            for key in dict.fromkeys((cid.family, cid.table) for cid in touched):
+                legacy.tables[key].commit()
         except iptc.IPTCError as e:
             # EAGAIN: the table changed before our replace, nothing landed.
             # EINVAL: it changed between libiptc's replace and its counter
@@ -165,10 +180,10 @@ class IptablesBackend(Backend):
     def describe(self, change: Change) -> str:
         if change.action is Action.DELETE:
             cid, fw = change.handle
-            return f"iptables-legacy -t {cid.table} -D" + fw.text[len("-A"):]
+            return f"{_command(cid)} -t {cid.table} -D" + fw.text[len("-A"):]
         cid = change.handle
         line = iptables_save.rule_line(change.rule, cid.name)
-        return f"iptables-legacy -t {cid.table} -I {cid.name} 1" + line[len(f"-A {cid.name}"):]
+        return f"{_command(cid)} -t {cid.table} -I {cid.name} 1" + line[len(f"-A {cid.name}"):]
 
     def rule_text(self, rule: VrrpRule) -> str:
         return iptables_save.rule_line(rule)
@@ -187,3 +202,8 @@ class IptablesBackend(Backend):
             if self.scan.nft_error:
                 notes.append(self.scan.nft_error)
         return notes
+
+
+def _command(cid: ChainId) -> str:
+    """The command an admin would type for this chain's table."""
+    return "ip6tables-legacy" if cid.family == "ip6" else "iptables-legacy"

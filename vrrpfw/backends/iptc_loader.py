@@ -11,13 +11,14 @@ the original, slow path, so behaviour is unchanged where our guess misses.
 
 from __future__ import annotations
 
+import ctypes
 import ctypes.util
 import functools
 import os
 import sys
 import sysconfig
 import types
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 
 @functools.lru_cache(maxsize=1)
@@ -109,18 +110,23 @@ def load_iptc() -> Any:
 
 def _only_existing_tables(iptc: Any) -> None:
     """python-iptables decides whether a target is a chain by asking *every*
-    table (``Rule.tables``), and asking creates the table: reading one INPUT
-    rule would instantiate legacy nat, mangle, raw and security tables on
-    the admin's host.  Those new Table objects default to autocommit, so
-    when collected they would write back their stale snapshot.  Only tables
-    that already exist can hold a chain, so we ask only those, and never
-    with autocommit."""
-    table_cls = iptc.Table
+    table (``Rule.tables``, ``Rule6.tables`` for ip6tables), and asking
+    creates the table: reading one INPUT rule would instantiate legacy nat,
+    mangle, raw and security tables on the admin's host.  Those new Table
+    objects default to autocommit, so when collected they would write back
+    their stale snapshot.  Only tables that already exist can hold a chain,
+    so we ask only those, and never with autocommit."""
+    iptc.Rule.tables = property(_existing(iptc.Table, "/proc/net/ip_tables_names"))
+    if hasattr(iptc, "Rule6") and hasattr(iptc, "Table6"):
+        iptc.Rule6.tables = property(_existing(iptc.Table6, "/proc/net/ip6_tables_names"))
+
+
+def _existing(table_cls: Any, proc: str) -> Callable[[Any], List[Any]]:
     cache = getattr(table_cls, "_cache", None)
 
     def existing(rule: Any) -> List[Any]:
         tables = []
-        for name in _existing_table_names():  # read once per process
+        for name in _existing_table_names(proc):  # read once per process
             if name not in table_cls.ALL:
                 continue
             if isinstance(cache, dict) and name in cache:
@@ -129,11 +135,111 @@ def _only_existing_tables(iptc: Any) -> None:
                 tables.append(table_cls(name, autocommit=False))
         return tables
 
-    iptc.Rule.tables = property(existing)
+    return existing
 
 
-@functools.lru_cache(maxsize=1)
-def _existing_table_names() -> List[str]:
+@functools.lru_cache(maxsize=2)
+def _existing_table_names(proc: str = "/proc/net/ip_tables_names") -> List[str]:
     from ..hostscan import legacy_table_names
 
-    return legacy_table_names() or ["filter"]
+    return legacy_table_names(proc) or ["filter"]
+
+
+# -- the ttl / hl match of strict rules ----------------------------------------
+#
+# python-iptables sets a match's options through libxtables' parser, and
+# with iptables 1.8.11 that fails for ttl ("ttl: no such parameter ttl-eq",
+# python-iptables issue #353).  The match's data is kernel ABI, stable
+# across versions (struct ipt_ttl_info / ip6t_hl_info: u8 mode, u8 value;
+# mode 0 is "eq"), so where the parser fails vrrpfw writes the two bytes
+# itself and leaves that match out of python-iptables' final check (which
+# would re-parse it).  Which way works is found by trying both on a
+# throwaway rule, never from a version number.
+
+TTL_EQ = 0
+PARSE, RAW = "parse", "raw"
+
+
+def ttl_match_name(six: bool) -> str:
+    return "hl" if six else "ttl"
+
+
+def match_data(match: Any) -> bytes:
+    """The match's two data bytes (mode, value), read from its struct."""
+    ptr = match._ptr
+    return ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 2)
+
+
+def _set_raw(match: Any, value: int) -> None:
+    ptr = match._ptr
+    ctypes.memmove(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), bytes((TTL_EQ, value)), 2)
+    object.__setattr__(match, "_vrrpfw_raw", True)  # plain setattr would parse it as an option
+
+
+def _build(iptc: Any, rule: Any, six: bool, value: int, way: str) -> Any:
+    name = ttl_match_name(six)
+    match = rule.create_match(name)
+    if way == PARSE:
+        match.parse(f"{name}-eq", str(value))
+        match.final_check()  # what insert_rule runs: re-parses the options
+    else:
+        _set_raw(match, value)
+    return match
+
+
+def _probe(iptc: Any, six: bool, way: str) -> bool:
+    """Build the match on a throwaway rule and read its bytes back."""
+    rule = iptc.Rule6() if six else iptc.Rule()
+    rule.protocol = "112"
+    return match_data(_build(iptc, rule, six, 255, way)) == bytes((TTL_EQ, 255))
+
+
+def choose_way(probes: Sequence[Tuple[str, Callable[[], bool]]]) -> Tuple[Optional[str], List[str]]:
+    """The first way whose probe says yes, and why the others failed."""
+    why: List[str] = []
+    for way, probe in probes:
+        try:
+            if probe():
+                return way, why
+            why.append(f"{way}: read back other bytes")
+        except Exception as e:  # XTablesError, AttributeError, ValueError from python-iptables
+            why.append(f"{way}: {e}")
+    return None, why
+
+
+_WAYS: Dict[bool, Tuple[Optional[str], List[str]]] = {}
+
+
+def ttl_way(iptc: Any, six: bool) -> str:
+    """How this python-iptables + libxtables builds the ttl (hl) match:
+    through the extension's parser, else by its raw bytes (probed once per
+    process)."""
+    if six not in _WAYS:
+        _WAYS[six] = choose_way([(w, functools.partial(_probe, iptc, six, w)) for w in (PARSE, RAW)])
+    way, why = _WAYS[six]
+    if way is None:
+        from ..errors import BackendError
+
+        raise BackendError(f"python-iptables cannot build the {ttl_match_name(six)} match of --strict "
+                           f"here ({'; '.join(why)}); use another backend or leave out --strict")
+    return way
+
+
+def add_ttl_match(iptc: Any, rule: Any, six: bool, value: int) -> Any:
+    """``-m ttl --ttl-eq VALUE`` (``-m hl --hl-eq VALUE``) on ``rule``."""
+    return _build(iptc, rule, six, value, ttl_way(iptc, six))
+
+
+def insert(chain: Any, rule: Any, position: int = 0) -> None:
+    """``chain.insert_rule``, except that a match whose bytes vrrpfw wrote
+    skips python-iptables' final check (it would re-parse, and fail, where
+    the parser is what failed)."""
+    if not any(getattr(m, "_vrrpfw_raw", False) for m in rule.matches):
+        chain.insert_rule(rule, position)
+        return
+    if rule.target:
+        rule.target.final_check()
+    for m in rule.matches:
+        if not getattr(m, "_vrrpfw_raw", False):
+            m.final_check()
+    chain.table.insert_entry(chain.name, rule.rule, position)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import PersistFileError
-from ..model import COMMENT, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
 
 BUILTIN_FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
@@ -110,14 +110,24 @@ def parse(text: str, path: str = "<text>") -> SaveFile:
 
 def rule_line(rule: VrrpRule, chain: Optional[str] = None) -> str:
     """The line vrrpfw writes (into ``chain``, by default the rule's filter
-    chain).  Protocol as a number: ``-p vrrp`` would need an /etc/protocols
-    entry at restore time, and a failed restore at boot leaves the host
-    with no firewall at all."""
-    flag = "-i" if rule.direction is Direction.IN else "-o"
-    return (
-        f"-A {chain or rule.chain} -d {rule.group}/32 {flag} {rule.interface} -p 112 "
-        f"-m comment --comment {COMMENT} -j ACCEPT"
-    )
+    chain), in the order iptables-save / ip6tables-save 1.8 print it
+    (``-s -d -i/-o -p``, then the ttl / hl match before the comment, as
+    vrrpfw adds them), so a saved and re-read ruleset shows the same text.
+    Protocol as a number: ``-p vrrp`` would need an /etc/protocols entry at
+    restore time, and a failed restore at boot leaves the host with no
+    firewall at all."""
+    bits = rule.family.bits
+    words = [f"-A {chain or rule.chain}"]
+    if rule.src is not None:
+        words.append(f"-s {rule.src}/{bits}")
+    words.append(f"-d {rule.dst}/{bits}")
+    words.append(f"{'-i' if rule.direction is Direction.IN else '-o'} {rule.interface}")
+    words.append(f"-p {rule.proto}")
+    if rule.ttl is not None:
+        words.append(f"-m hl --hl-eq {rule.ttl}" if rule.family is Family.IPV6
+                     else f"-m ttl --ttl-eq {rule.ttl}")
+    words.append(f"-m comment --comment {COMMENT} -j ACCEPT")
+    return " ".join(words)
 
 
 def _options(tokens: Sequence[str]) -> Dict[str, str]:
@@ -135,7 +145,9 @@ def _options(tokens: Sequence[str]) -> Dict[str, str]:
 
 
 def vrrpfw_line_key(line: str, anywhere: bool = False) -> Optional[Tuple[str, str, str]]:
-    """(direction, interface, group) if the line is a vrrpfw rule, else None.
+    """The rule's key if the line is a vrrpfw rule (every shape
+    :func:`rule_line` writes, and older versions' IPv4 multicast lines),
+    else None.
     vrrpfw writes only into INPUT and OUTPUT, so only those count as allowing
     VRRP; ``anywhere`` (for close) also finds its lines moved into another
     chain, the direction following from -i/-o."""
@@ -152,14 +164,35 @@ def vrrpfw_line_key(line: str, anywhere: bool = False) -> Optional[Tuple[str, st
     opts = _options(tokens[2:])
     if opts.get("--comment") != COMMENT or opts.get("-j") != "ACCEPT":
         return None
-    if opts.get("-p", "").lower() not in ("112", "vrrp"):
-        return None
-    group = opts.get("-d", "").split("/")[0]
     if (chain == "INPUT" or anywhere) and "-i" in opts and "-o" not in opts:
-        return (Direction.IN.value, opts["-i"], group)
-    if (chain == "OUTPUT" or anywhere) and "-o" in opts and "-i" not in opts:
-        return (Direction.OUT.value, opts["-o"], group)
-    return None
+        direction, iface = Direction.IN, opts["-i"]
+    elif (chain == "OUTPUT" or anywhere) and "-o" in opts and "-i" not in opts:
+        direction, iface = Direction.OUT, opts["-o"]
+    else:
+        return None
+    rule = VrrpRule.from_match(direction, iface, *_match_fields(opts))
+    return rule.key if rule is not None else None
+
+
+# -p as iptables-save 1.8 prints it (a name from /etc/protocols) or as vrrpfw writes it
+PROTOCOLS = {"112": VRRP_PROTO, "vrrp": VRRP_PROTO, "51": AH_PROTO, "ah": AH_PROTO}
+
+
+def _match_fields(opts: Dict[str, str]) -> Tuple[int, Optional[str], str, Optional[int]]:
+    """(proto, src, dst, ttl) of a parsed line, for VrrpRule.from_match:
+    a form it does not know (no -d, a negation, another protocol, a ttl
+    that is not ``--ttl-eq``/``--hl-eq``) comes back as proto 0, which it
+    refuses."""
+    proto = PROTOCOLS.get(opts.get("-p", "").lower(), 0)
+    src = opts["-s"].split("/")[0] if "-s" in opts else None
+    dst = opts.get("-d", "").split("/")[0]
+    ttl: Optional[int] = None
+    eq = opts.get("--ttl-eq", opts.get("--hl-eq"))
+    if eq is not None:
+        ttl = int(eq) if eq.isdigit() else -1
+    if "!" in opts or any(k in opts for k in ("--ttl-lt", "--ttl-gt", "--hl-lt", "--hl-gt")):
+        proto = 0
+    return proto, src, dst, ttl
 
 
 Placement = Tuple[str, str]  # (table, chain)

@@ -4,14 +4,26 @@ already restores, nothing else changes.
 
 The file is shared by every layer of the run (:mod:`vrrpfw.persist.saved`);
 this object only plans on its current text and stages the result.
+
+IPv4 and IPv6 rules live in two files (rules.v4 / rules.v6,
+/etc/sysconfig/iptables / ip6tables), each restored by its own program
+(iptables-restore / ip6tables-restore): :class:`IptablesSaveFile` is the
+pair, each rule going to its family's file.  A ``--persist-file`` is one
+file of one family, told by its content (an IPv6 address in ``-s``/``-d``)
+or its name (``v6``, ``ip6``, ``ipv6``), IPv4 otherwise; rules of the other
+family are refused with an InputError before anything changes (restoring
+IPv6 lines with iptables-restore fails, which at boot leaves no firewall).
 """
 
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Set
+import os
+import re
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..backends.base import Backend, Key, Persister, PersistPlan
-from ..model import VrrpRule, rules_from_keys
+from ..errors import InputError
+from ..model import Family, VrrpRule, rules_from_keys
 from . import files, iptables_save, locations, restorers
 from .iptables_save import Placement
 from .locations import PersistTarget
@@ -20,14 +32,15 @@ from .saved import SavedFile
 Where = Callable[[], Dict[Key, Set[Placement]]]
 
 
-class IptablesSaveFile(Persister):
-    """The distribution's saved ruleset, edited line by line."""
+class FamilyFile(Persister):
+    """One saved ruleset of one family, edited line by line."""
 
     stages = True
 
     def __init__(self, target: PersistTarget, saved: SavedFile, variant: str, anywhere: bool = False,
                  where: Optional[Where] = None,
-                 validate: bool = False, locked: bool = False) -> None:
+                 validate: bool = False, locked: bool = False, family: Family = Family.IPV4) -> None:
+        self.family = family
         self.path = target.path
         self.saved = saved
         self.anywhere = anywhere  # close: vrrpfw's lines in any chain of *filter
@@ -39,7 +52,9 @@ class IptablesSaveFile(Persister):
         self._parsed: Optional[iptables_save.SaveFile] = None
         self._parsed_text: Optional[str] = None
         self.validate, self.locked = validate, locked
-        saved.want(restorers.iptables(variant), f"iptables-{variant}-restore")
+        six = family is Family.IPV6
+        saved.want(restorers.iptables(variant, "ip6" if six else "ip"),
+                   f"{'ip6tables' if six else 'iptables'}-{variant}-restore")
 
     def lock_paths(self) -> List[str]:
         return [self.saved.path]
@@ -67,7 +82,7 @@ class IptablesSaveFile(Persister):
         return keys & {r.key for r in rules}
 
     def discover(self) -> List[VrrpRule]:
-        return rules_from_keys(sorted(self._keys()))
+        return [r for r in rules_from_keys(sorted(self._keys())) if r.family is self.family]
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         doc = self._doc()
@@ -106,13 +121,100 @@ def _unplaced_note(path: str, doc: iptables_save.SaveFile, absent: bool,
             + "; persist it yourself or use --no-persist")
 
 
+class IptablesSaveFile(Persister):
+    """The saved rulesets of both families (:class:`FamilyFile` each); a
+    rule is planned in its family's file only."""
+
+    stages = True
+
+    def __init__(self, parts: Dict[Family, FamilyFile], custom: bool = False) -> None:
+        self.parts = parts
+        self.custom = custom
+        self.path = " and ".join(p.path for p in parts.values())
+        self.restorer = ", ".join(sorted({p.restorer for p in parts.values() if p.restorer})) or None
+        self.note = next(iter(parts.values())).note  # until a plan says which files the rules touch
+
+    def lock_paths(self) -> List[str]:
+        return [path for p in self.parts.values() for path in p.lock_paths()]
+
+    def load(self) -> None:
+        for p in self.parts.values():
+            p.load()
+
+    def _of(self, rules: Sequence[VrrpRule]) -> List[Tuple[FamilyFile, List[VrrpRule]]]:
+        """Each file with its family's rules; another family's rules with a
+        one-family file are refused (:func:`check_family`)."""
+        if self.custom:
+            only = next(iter(self.parts.values()))
+            check_family(rules, only.family, only.path)
+        return [(p, [r for r in rules if r.family is fam]) for fam, p in self.parts.items()]
+
+    def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        return {k for p, mine in self._of(rules) for k in p.persisted(mine)}
+
+    def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        return {k for p, mine in self._of(rules) for k in p.owned(mine)}
+
+    def discover(self) -> List[VrrpRule]:
+        return [r for p in self.parts.values() for r in p.discover()]
+
+    def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
+        todo = self._of(rules)
+        plans = [(p, p.plan(op, mine)) for p, mine in todo]
+        self.note = "; ".join(p.note for p, mine in todo if p.note and (mine or p is todo[0][0])) or None
+        return PersistPlan(any(pl.changed for _, pl in plans), "".join(pl.diff for _, pl in plans), plans)
+
+    def commit(self, plan: PersistPlan) -> None:
+        for part, sub in plan.payload:
+            if sub.changed:
+                part.commit(sub)
+
+
+def check_family(rules: Sequence[VrrpRule], family: Family, path: str) -> None:
+    """Refuse rules another family's file cannot hold: ``--persist-file``
+    names one file, and a restorer of one family."""
+    other = [r for r in rules if r.family is not family]
+    if other:
+        want = "IPv6" if other[0].family is Family.IPV6 else "IPv4"
+        have = "IPv6" if family is Family.IPV6 else "IPv4"
+        tool = "ip6tables" if family is Family.IPV6 else "iptables"
+        raise InputError(f"--persist-file {path} holds {have} rules (one family per file: it is restored by "
+                         f"{tool}-restore); {want} rules need their own file: run vrrpfw once per family "
+                         "(--family) with its own --persist-file")
+
+
+_V6_NAME = re.compile(r"(?:^|[^a-z0-9])(?:v6|ip6|ipv6|ip6tables)(?:[^a-z0-9]|$)|rules6|6tables", re.I)
+
+
+def custom_family(path: str) -> Family:
+    """The family of a ``--persist-file``: IPv6 if a rule in it names an
+    IPv6 address (``-s``/``-d``), else IPv6 if its name says so (``rules.v6``,
+    ``ip6tables``, ``rules-ipv6.save``), else IPv4."""
+    text = files.read_text(os.path.realpath(path)) or ""
+    for line in text.splitlines():
+        words = line.split()
+        for i, w in enumerate(words[:-1]):
+            if w in ("-s", "-d", "--source", "--destination"):
+                return Family.IPV6 if ":" in words[i + 1] else Family.IPV4
+    return Family.IPV6 if _V6_NAME.search(os.path.basename(path)) else Family.IPV4
+
+
 def saved_iptables_file(b: Backend, variant: str, where: Optional[Where] = None,
                         persist_file: Optional[str] = None) -> IptablesSaveFile:
-    """The iptables-save store a backend's run uses: the explicit file or the
-    distribution's, shared through the run's file set."""
+    """The iptables-save store a backend's run uses: the explicit file (one
+    family, see :func:`custom_family`) or the distribution's two, shared
+    through the run's file set."""
     o = b.options
     path = persist_file if persist_file is not None else o.persist_file
-    target = locations.choose(path, o.root, "iptables")
-    saved = b.saved_files().get(target.path, default_location=path is None)
-    return IptablesSaveFile(target, saved, variant, anywhere=o.sweep, where=where,
-                            validate=o.validate_saved, locked=o.locked)
+    if path is not None:
+        fams = [custom_family(path)]
+    else:
+        fams = [Family.IPV4, Family.IPV6]
+    parts: Dict[Family, FamilyFile] = {}
+    for fam in fams:
+        kind = "ip6tables" if fam is Family.IPV6 and path is None else "iptables"
+        target = locations.choose(path, o.root, kind)
+        saved = b.saved_files().get(target.path, default_location=path is None)
+        parts[fam] = FamilyFile(target, saved, variant, anywhere=o.sweep, where=where,
+                                validate=o.validate_saved, locked=o.locked, family=fam)
+    return IptablesSaveFile(parts, custom=path is not None)

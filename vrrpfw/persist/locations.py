@@ -43,6 +43,25 @@ _FAMILIES = {
         [("OpenRC iptables service", ["/etc/init.d/iptables"], ["iptables"])],
     ),
 }
+# The IPv6 twins (ip6tables-save files): family -> (file, restorers)
+_FAMILIES6 = {
+    "debian": (
+        "/etc/iptables/rules.v6",
+        [("netfilter-persistent (iptables-persistent)",
+          ["/usr/share/netfilter-persistent/plugins.d/25-ip6tables"],
+          ["netfilter-persistent"])],
+    ),
+    "rhel": (
+        "/etc/sysconfig/ip6tables",
+        [("ip6tables.service (iptables-services)",
+          ["/usr/libexec/iptables/ip6tables.init", "/usr/lib/systemd/system/ip6tables.service"],
+          ["ip6tables"])],
+    ),
+    "alpine": (
+        "/etc/iptables/rules6-save",
+        [("OpenRC ip6tables service", ["/etc/init.d/ip6tables"], ["ip6tables"])],
+    ),
+}
 # The same for nftables rulesets: family -> (file, restorers)
 _NFT_FAMILIES = {
     "debian": ("/etc/nftables.conf",
@@ -59,6 +78,10 @@ _ID_TO_FAMILY = {
     "almalinux": "rhel", "ol": "rhel", "amzn": "rhel",
     "alpine": "alpine",
 }
+
+
+# kind -> its table: "iptables" (IPv4 iptables-save), "ip6tables", "nftables"
+_KINDS = {"iptables": _FAMILIES, "ip6tables": _FAMILIES6, "nftables": _NFT_FAMILIES}
 
 
 def _in_root(root: str, path: str) -> str:
@@ -105,7 +128,7 @@ def _enabled(root: str, services: List[str]) -> Optional[bool]:
 
 def restorer_for(family: str, root: str = "/", kind: str = "iptables"
                  ) -> Tuple[Optional[str], Optional[str]]:
-    _, restorers = (_FAMILIES if kind == "iptables" else _NFT_FAMILIES)[family]
+    _, restorers = _KINDS[kind][family]
     for desc, markers, services in restorers:
         if any(os.path.exists(_in_root(root, m)) for m in markers):
             enabled = _enabled(root, services)
@@ -118,7 +141,7 @@ def restorer_for(family: str, root: str = "/", kind: str = "iptables"
 
 def choose(persist_file: Optional[str], root: str = "/", kind: str = "iptables") -> PersistTarget:
     """The explicit file wins; otherwise the distribution's own saved
-    ruleset of that ``kind`` (iptables-save or nftables)."""
+    ruleset of that ``kind`` (iptables, ip6tables or nftables)."""
     if persist_file:
         return PersistTarget(
             persist_file, "custom", None,
@@ -130,7 +153,7 @@ def choose(persist_file: Optional[str], root: str = "/", kind: str = "iptables")
             f"cannot tell where this distribution keeps saved {kind} rules "
             "(unknown /etc/os-release); use --persist-file PATH or --no-persist"
         )
-    table = _FAMILIES if kind == "iptables" else _NFT_FAMILIES
+    table = _KINDS[kind]
     path = _in_root(root, table[family][0])
     restorer, note = restorer_for(family, root, kind)
     return PersistTarget(path, family, restorer, note)

@@ -7,7 +7,7 @@ rejects is refused before vrrpfw changes anything, and a candidate it
 rejects never replaces the old file.
 
 - iptables-save files: ``iptables-legacy-restore --test`` or
-  ``iptables-nft-restore --test`` (the variant of the layer that restores
+  ``iptables-nft-restore --test`` (``ip6tables-...`` for IPv6 files) (the variant of the layer that restores
   the file), in the caller's network namespace: ipsets a rule names exist
   there, as they do at boot.  ``--test`` commits nothing.
 - nftables files: ``nft -c -f``, run from / as nftables.service runs it
@@ -79,12 +79,14 @@ def _binary(*names: str) -> Optional[str]:
     return None
 
 
-def iptables(variant: str) -> Optional[Restorer]:
-    """The ``legacy`` or ``nft`` iptables-restore, or None if absent."""
-    found = _binary(f"iptables-{variant}-restore")
+def iptables(variant: str, family: str = "ip") -> Optional[Restorer]:
+    """The ``legacy`` or ``nft`` iptables-restore (``family`` "ip6":
+    ip6tables-restore, for rules.v6), or None if absent."""
+    label = f"{'ip6tables' if family == 'ip6' else 'iptables'}-{variant}-restore"
+    found = _binary(label)
     if found is None:
         return None
-    return Restorer(f"iptables-{variant}-restore", [found, "--test", "--wait=5"])
+    return Restorer(label, [found, "--test", "--wait=5"])
 
 
 def nft() -> Optional[Restorer]:

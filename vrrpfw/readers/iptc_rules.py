@@ -3,14 +3,18 @@ reading the rule objects python-iptables hands us."""
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from ..chaineval import FwRule, Match
-from ..model import VRRP_PROTO
+from ..model import AH_PROTO, VRRP_PROTO
 
 IPT_INV_PROTO = 0x40  # linux/netfilter/x_tables.h XT_INV_PROTO
-ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", None, "")
+ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", "::/0", None, "")
+IP6T_F_PROTO = 0x01  # linux/netfilter_ipv6/ip6_tables.h: -p given (else any protocol)
+# ipt_ttl_info / ip6t_hl_info: {u8 mode; u8 value}; mode 0 is EQ, 1 NE, 2 LT, 3 GT
+TTL_MODES = ("eq", "ne", "lt", "gt")
 # python-iptables 1.0 names protocols from /etc/protocols, 1.2 gives numbers;
 # show the names iptables-save prints, whichever we got.
 PROTOCOL_NAMES = {"1": "icmp", "6": "tcp", "17": "udp", "47": "gre", "50": "esp",
@@ -25,7 +29,7 @@ def _prefix(addr: Optional[str]) -> Optional[str]:
     neg = addr.startswith("!")
     body = addr[1:] if neg else addr
     try:
-        net = ipaddress.IPv4Network(body, strict=False)
+        net = ipaddress.ip_network(body, strict=False)
         body = str(net)
     except ValueError:
         pass
@@ -52,11 +56,31 @@ def _render(chain: str, fw: FwRule) -> str:
     return " ".join(parts)
 
 
+def ttl_data(match: Any) -> Optional[Tuple[int, int]]:
+    """(mode, value) of a ``ttl`` / ``hl`` match read from the kernel's
+    struct, not through libxtables' save function: the struct is kernel
+    ABI, while python-iptables' option handling of these extensions broke
+    with iptables 1.8.11 (its issue #353)."""
+    ptr = getattr(match, "_ptr", None)
+    if ptr is None:
+        return None
+    raw = ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 2)
+    return raw[0], raw[1]
+
+
+def _match(m: Any) -> Match:
+    """A python-iptables match in the evaluator's form; ttl and hl as
+    ``Match("ttl", (("ttl-eq", ("255",)),))``, the form
+    chaineval.vrrpfw_key and the evaluator know."""
+    if m.name in ("ttl", "hl"):
+        data = ttl_data(m)
+        if data is not None and data[0] < len(TTL_MODES):
+            return Match(m.name, ((f"{m.name}-{TTL_MODES[data[0]]}", (str(data[1]),)),))
+    return Match(m.name, tuple((k, tuple(v)) for k, v in m.get_all_parameters().items()))
+
+
 def to_fwrule(chain: str, rule: Any) -> FwRule:
-    matches = tuple(
-        Match(m.name, tuple((k, tuple(v)) for k, v in m.get_all_parameters().items()))
-        for m in rule.matches
-    )
+    matches = tuple(_match(m) for m in rule.matches)
     proto = rule.protocol
     neg = proto.startswith("!")
     proto = ("!" if neg else "") + PROTOCOL_NAMES.get(proto.lstrip("!"), proto.lstrip("!"))
@@ -75,9 +99,12 @@ def to_fwrule(chain: str, rule: Any) -> FwRule:
     return FwRule(**{**fw.__dict__, "text": _render(chain, fw)})
 
 
-def could_match_vrrp(proto: int, invflags: int) -> bool:
-    """From an ipt_entry's protocol fields: can this rule match protocol 112?"""
+def could_match_vrrp(proto: int, invflags: int, flags: Optional[int] = None) -> bool:
+    """From an ipt_entry's (ip6t_entry's, with its ``flags``) protocol
+    fields: can this rule match an advert, protocol 112 or AH's 51?"""
     inverted = bool(invflags & IPT_INV_PROTO)
+    if flags is not None and not flags & IP6T_F_PROTO:
+        return True  # ip6tables compares the protocol only with IP6T_F_PROTO
     if proto == 0:  # any protocol ("! -p all" matches nothing)
         return not inverted
-    return (proto == VRRP_PROTO) != inverted
+    return (proto in (VRRP_PROTO, AH_PROTO)) != inverted

@@ -19,13 +19,18 @@ from .nft import NftLayer
 if TYPE_CHECKING:
     from .legacy import LegacyTables
 
+IP6_NAMES = "/proc/net/ip6_tables_names"
+
 
 def read_legacy() -> tuple[Optional[LegacyTables], Optional[str]]:
-    """The legacy tables read-only, or why they could not be read."""
+    """The legacy tables read-only (ip6tables' too, where any exists:
+    other backends judge IPv6 rules over them), or why they could not be
+    read."""
     names = legacy_table_names()
+    names6 = legacy_table_names(IP6_NAMES) or []
     if names is None:
         return None, "legacy iptables (/proc/net/ip_tables_names needs root)"
-    if not any(n in LEGACY_TABLES for n in names):
+    if not any(n in LEGACY_TABLES for n in names + names6):
         return None, None
     if os.geteuid() != 0:
         return None, "legacy iptables (reading it needs root)"
@@ -34,10 +39,11 @@ def read_legacy() -> tuple[Optional[LegacyTables], Optional[str]]:
         from .legacy import LegacyTables
 
         iptc: Any = load_iptc()
-        tables = LegacyTables(iptc, names)
+        tables = LegacyTables(iptc, names, names6)
         tables.open()
+        tables.open_ip6()
     except Exception as e:  # python-iptables missing or refusing: say so, never guess
-        return None, f"legacy iptables tables {', '.join(names)} ({e})"
+        return None, f"legacy iptables tables {', '.join(names + names6)} ({e})"
     return tables, None
 
 
