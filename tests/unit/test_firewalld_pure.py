@@ -11,10 +11,11 @@ from vrrpfw.persist.state import StateFile
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")
+OTHER = VrrpRule(Direction.IN, "eth0", "224.0.0.19")
 
 
 def test_rich_rule_and_direct_args():
-    assert rich_rule("224.0.0.18") == (
+    assert rich_rule(IN) == (
         'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept')
     assert direct_args(IN) == ["-i", "eth0", "-d", "224.0.0.18", "-p", "112", "-m", "comment",
                                "--comment", "vrrpfw", "-j", "ACCEPT"]
@@ -22,11 +23,11 @@ def test_rich_rule_and_direct_args():
 
 
 @pytest.mark.parametrize("text, allows", [
-    (rich_rule("224.0.0.18"), True),
+    (rich_rule(IN), True),
     ('rule protocol value="vrrp" accept', True),
     ('rule family="ipv4" protocol value="112" accept', True),
     ('rule family="ipv4" destination address="224.0.0.18/32" protocol value="vrrp" accept', True),
-    (rich_rule("224.0.0.19"), False),
+    (rich_rule(OTHER), False),
     ('rule family="ipv4" source address="192.0.2.7" protocol value="vrrp" accept', False),
     ('rule family="ipv4" destination not address="224.0.0.18" protocol value="vrrp" accept', False),
     ('rule family="ipv6" protocol value="vrrp" accept', False),
@@ -35,7 +36,7 @@ def test_rich_rule_and_direct_args():
     ('rule protocol value="vrrp" accept limit value="1/m"', False),
 ])
 def test_rich_allows(text, allows):
-    assert rich_allows(text, "224.0.0.18") is allows
+    assert rich_allows(text, IN) is allows
 
 
 def test_seed_direct_recognition():
@@ -51,14 +52,14 @@ def test_state_file_shares_allowances_between_interfaces(tmp_path):
     path = str(tmp_path / "state.json")
     st = StateFile(path)
     st.load()
-    st.add("runtime", "public", "rich", rich_rule("224.0.0.18"), "eth0")
-    st.add("runtime", "public", "rich", rich_rule("224.0.0.18"), "eth1")
+    st.add("runtime", "public", "rich", rich_rule(IN), "eth0")
+    st.add("runtime", "public", "rich", rich_rule(IN), "eth1")
     st.save()
     again = StateFile(path)
     again.load()
-    assert again.find("runtime", "public", "rich", rich_rule("224.0.0.18")).interfaces == ["eth0", "eth1"]
-    assert again.release("runtime", "public", "rich", rich_rule("224.0.0.18"), "eth0") is False
-    assert again.release("runtime", "public", "rich", rich_rule("224.0.0.18"), "eth1") is True
+    assert again.find("runtime", "public", "rich", rich_rule(IN)).interfaces == ["eth0", "eth1"]
+    assert again.release("runtime", "public", "rich", rich_rule(IN), "eth0") is False
+    assert again.release("runtime", "public", "rich", rich_rule(IN), "eth1") is True
     again.save()
     assert json.loads((tmp_path / "state.json").read_text()) == {
         "firewalld": [], "interfaces": [], "version": 2}

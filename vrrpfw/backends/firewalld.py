@@ -45,6 +45,7 @@ from .firewalld_rules import (
     construct_of,
     describe_target,
     direct_args,
+    ipv_of,
     name_construct,
     top_rich_rule,
 )
@@ -213,7 +214,22 @@ class FirewalldBackend(Backend):
             st.detail = FW_CHAIN.sub(name_construct, st.detail)
         return statuses
 
+    def refuse_strict(self, rules: Sequence[VrrpRule]) -> None:
+        """--strict needs a TTL / hop-limit match, which firewalld's rich
+        rules, services and zone settings do not have.  Direct rules (the
+        iptables backend's mode) take iptables' ``-m ttl`` / ``-m hl`` and
+        do it; in zone mode vrrpfw refuses rather than open more than was
+        asked.  A direct rule cannot help on the nftables backend: firewalld's
+        own table still rejects the advert after it."""
+        if self.mode != "direct" and any(r.strict for r in rules):
+            raise InputError(
+                "--strict: firewalld's rich rules have no TTL / hop-limit match, so vrrpfw cannot "
+                f"open VRRP for TTL 255 only in firewalld's {self.mode} mode; use firewalld's iptables "
+                "backend (direct rules), or vrrpfw's nftables / iptables backend")
+
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        self.ensure_loaded()
+        self.refuse_strict(rules)
         if self.options.sweep:
             self.owner.release_for_close(rules)
         if self.path_mode():
@@ -232,8 +248,10 @@ class FirewalldBackend(Backend):
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         if op == "open":
+            inbound = {st.rule.interface for st in statuses if st.rule.direction is Direction.IN}
             for st in statuses:  # remembered (saved only by a real run): check without --iface checks it
-                self.state.ask(st.rule.interface, st.rule.group)
+                if st.rule.direction is Direction.IN or st.rule.interface not in inbound:
+                    self.state.ask(st.rule.interface, st.rule.selector)
             if self.mode != "direct":  # direct rules carry vrrpfw's comment: nothing to share
                 self.owner.share(statuses, self.path_mode())
         if op == "open" and self.path_mode():
@@ -278,15 +296,16 @@ class FirewalldBackend(Backend):
     def describe_in(self, layer: str, change: Change) -> str:
         if change.action is Action.INSERT and isinstance(change.handle, str):
             return (f"{layer}: {describe_target(change.handle)}: add rich rule "
-                    f"{top_rich_rule(change.rule.group)}")
+                    f"{top_rich_rule(change.rule)}")
         if change.action is Action.DELETE:
             h = change.handle
             if h[0] == "direct":
-                return f"{layer}: remove direct rule ipv4 filter {h[2]} {h[3]} {' '.join(h[4])}"
+                ipv = h[5] if len(h) > 5 else "ipv4"
+                return f"{layer}: remove direct rule {ipv} filter {h[2]} {h[3]} {' '.join(h[4])}"
             return f"{layer}: {describe_target(h[2])}: remove {h[3]} {h[4]}"
         if self.mode == "direct":
             args = " ".join(direct_args(change.rule))
-            return f"{layer}: add direct rule ipv4 filter {change.rule.chain} 0 {args}"
+            return f"{layer}: add direct rule {ipv_of(change.rule)} filter {change.rule.chain} 0 {args}"
         lay = self.layer(layer)
         kind, value = lay.allowance(change.rule)
         return f"{layer}: zone {lay.zone_for(change.rule.interface)}: add {kind} {value}"
@@ -297,9 +316,9 @@ class FirewalldBackend(Backend):
     def rule_text(self, rule: VrrpRule) -> str:
         if self.path_mode():
             where = ", ".join(describe_target(t) for t in self.targets.get(rule.key, [])) or "nowhere needed"
-            return f"{where}: rich rule {top_rich_rule(rule.group)}"
+            return f"{where}: rich rule {top_rich_rule(rule)}"
         if self.mode == "direct":
-            return f"direct ipv4 filter {rule.chain} 0 {' '.join(direct_args(rule))}"
+            return f"direct {ipv_of(rule)} filter {rule.chain} 0 {' '.join(direct_args(rule))}"
         if rule.direction is Direction.OUT:
             return "nothing to add: firewalld zones do not filter outbound traffic"
         lay = self.layer("runtime")

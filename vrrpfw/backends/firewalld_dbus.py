@@ -98,6 +98,17 @@ class Firewalld:
             names = self.call("listing services", self.config.getServiceNames)
         return name in [str(n) for n in names]
 
+    def service_settings(self, layer: str, name: str) -> Dict[str, Any]:
+        """A service's definition (``protocols``, ``destination`` {ipv4, ipv6},
+        ``ports``, ...): what an allowance by it really covers."""
+        doing = f"reading service {name}"
+        if layer == "runtime":
+            return dict(self.call(doing, self.main.getServiceSettings2, name))
+        path = self.call(f"finding permanent service {name}", self.config.getServiceByName, name)
+        obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+        svc = self._dbus.Interface(obj, BUS_NAME + ".config.service")
+        return dict(self.call(doing, svc.getSettings2))
+
     def lockdown(self) -> bool:
         return bool(self.call("querying lockdown", self.policies.queryLockdown))
 
@@ -197,9 +208,10 @@ class Firewalld:
             out.append((str(ipv), str(table), str(chain), int(prio), [str(a) for a in args]))
         return out
 
-    def direct_change(self, layer: str, add: bool, chain: str, prio: int, args: Sequence[str]) -> None:
+    def direct_change(self, layer: str, add: bool, chain: str, prio: int, args: Sequence[str],
+                      ipv: str = "ipv4") -> None:
         api = self.direct if layer == "runtime" else self.config_direct
         fn = api.addRule if add else api.removeRule
         ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
         self.call(f"{'adding' if add else 'removing'} a direct rule in {chain}", fn,
-                  "ipv4", "filter", chain, prio, self._dbus.Array(list(args), signature="s"), ok_codes=ok)
+                  ipv, "filter", chain, prio, self._dbus.Array(list(args), signature="s"), ok_codes=ok)

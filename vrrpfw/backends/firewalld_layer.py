@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendUnavailable, EnvironmentProblem
-from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime
 from .base import Change, Key, Persister, PersistPlan
@@ -15,9 +15,12 @@ from .firewalld_dbus import Firewalld
 from .firewalld_rules import (
     describe_target,
     direct_args,
+    ipv_of,
     is_seed_direct,
     rich_allows,
     rich_rule,
+    service_covers,
+    service_is_vrrpfws,
     top_rich_rule,
 )
 
@@ -26,6 +29,17 @@ if TYPE_CHECKING:
 
 SERVICE = "vrrp"
 ACCEPTING_TARGETS = {"ACCEPT"}
+
+
+def entry_fits(e: Entry, rule: VrrpRule) -> bool:
+    """Does the allowance of a state entry serve ``rule``?  vrrpfw adds
+    the service only for IPv4 VRRP to 224.0.0.18, a rich rule naming
+    exactly the rule otherwise; an older vrrpfw's rich rule (no priority)
+    or an exact twin counts."""
+    if e.kind == "service":
+        return service_is_vrrpfws(rule)
+    return e.value in (top_rich_rule(rule), rich_rule(rule)) or (
+        e.kind == "rich" and rich_allows(e.value, rule))
 
 
 class _Layer:
@@ -50,9 +64,9 @@ class _Layer:
 
     def allowance(self, rule: VrrpRule) -> Tuple[str, str]:
         """(kind, value) vrrpfw adds for this rule in zone mode."""
-        if rule.group == DEFAULT_GROUP4 and self.fw.knows_service(self.layer, SERVICE):
+        if service_is_vrrpfws(rule) and self.fw.knows_service(self.layer, SERVICE):
             return "service", SERVICE
-        return "rich", rich_rule(rule.group)
+        return "rich", rich_rule(rule)
 
     def status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
         """(state, detail, our handles) of one rule in this layer.  Our
@@ -67,49 +81,53 @@ class _Layer:
         if rule.direction is Direction.OUT:
             return Runtime.ALLOWED_BY_OTHER, "firewalld zones do not filter outbound traffic", ours
         zone = self.zone_for(rule.interface)
-        found = [f"zone {zone}: {h[3]} {h[4]}" for h in recorded
-                 if h[2] == zone and (h[3] == "service" or rich_allows(h[4], rule.group))]
+        found = [f"zone {zone}: {h[3]} {h[4]}" for h in recorded if h[2] == zone]
         if found:
             return Runtime.ALLOWED, found[0], ours
-        other = self._other_allowance(zone, rule.group)
+        other = self._other_allowance(zone, rule)
         if other:
             return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", ours
         return Runtime.MISSING, f"zone {zone} rejects VRRP", ours
 
-    def other_allowance(self, zone: str, group: str) -> Optional[str]:
-        """Someone else's allowance for VRRP to ``group`` in ``zone``, named."""
-        return self._other_allowance(zone, group)
+    def other_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+        """Someone else's allowance for ``rule``'s adverts in ``zone``, named."""
+        return self._other_allowance(zone, rule)
 
-    def _other_allowance(self, zone: str, group: str) -> Optional[str]:
+    def _other_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+        """The vrrp service counts by what its definition covers (2.1's
+        names both default groups; an admin's may name another); a zone's
+        ``protocol`` covers both families and every address."""
         target = self.fw.target(self.layer, zone)
         if target in ACCEPTING_TARGETS or zone == "trusted":
             return f"zone {zone} (target {target})"
-        if group == DEFAULT_GROUP4 and self.fw.has(self.layer, zone, "service", SERVICE):
+        if self.fw.has(self.layer, zone, "service", SERVICE) and service_covers(
+                self.fw.service_settings(self.layer, SERVICE), rule):
             return f"service {SERVICE} in zone {zone}"
-        for proto in ("vrrp", "112"):
+        for proto in (("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")):
             if self.fw.has(self.layer, zone, "protocol", proto):
                 return f"protocol {proto} in zone {zone}"
         for text in self.fw.rich_rules(self.layer, zone):
-            if rich_allows(text, group):
+            if rich_allows(text, rule):
                 return f"rich rule '{text}' in zone {zone}"
         return None
 
     def _our_direct(self, rule: VrrpRule) -> List[Any]:
-        want = direct_args(rule)
-        return [("direct", self.layer, chain, prio, args)
+        want, family = direct_args(rule), ipv_of(rule)
+        return [("direct", self.layer, chain, prio, args, ipv)
                 for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer)
-                if ipv == "ipv4" and table == "filter" and chain == rule.chain and args == want]
+                if ipv == family and table == "filter" and chain == rule.chain and args == want]
 
     def _direct_status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
         ours = self._our_direct(rule)
         if ours:
             return Runtime.ALLOWED, f"direct rule in {rule.chain}", ours
         for ipv, table, chain, _prio, args in self.fw.direct_rules(self.layer):
-            if ipv == "ipv4" and table == "filter" and chain == rule.chain and is_seed_direct(args, rule):
+            if ipv == ipv_of(rule) and table == "filter" and chain == rule.chain \
+                    and is_seed_direct(args, rule):
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by direct rule: {' '.join(args)}", []
         if rule.direction is Direction.IN:
             zone = self.zone_for(rule.interface)
-            other = self._other_allowance(zone, rule.group)
+            other = self._other_allowance(zone, rule)
             if other:
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", []
         return Runtime.MISSING, "", []
@@ -139,9 +157,7 @@ class _Layer:
     def entries_for(self, rule: VrrpRule) -> List[Entry]:
         """The state entries of this layer that allow ``rule`` for its interface."""
         return [e for e in self.state.entries
-                if e.layer == self.layer and rule.interface in e.interfaces
-                and (e.kind != "rich" or rich_allows(e.value, rule.group)
-                     or e.value == top_rich_rule(rule.group))]
+                if e.layer == self.layer and rule.interface in e.interfaces and entry_fits(e, rule)]
 
     def recorded(self, rule: VrrpRule) -> List[Any]:
         """vrrpfw's allowances for ``rule`` in this layer, as recorded when it
@@ -151,7 +167,7 @@ class _Layer:
 
     def _insert(self, rule: VrrpRule, target: Optional[str] = None) -> List[str]:
         if target is not None:  # judged from the generated table: the zone or policy that drops
-            value = top_rich_rule(rule.group)
+            value = top_rich_rule(rule)
             if self.fw.has(self.layer, target, "rich", value):
                 if self.state.find(self.layer, target, "rich", value) is not None:
                     self.state.add(self.layer, target, "rich", value, rule.interface)
@@ -160,8 +176,9 @@ class _Layer:
             self.state.add(self.layer, target, "rich", value, rule.interface)
             return [f"{self.layer}: {describe_target(target)}: add rich rule {value}"]
         if self.mode == "direct":
-            self.fw.direct_change(self.layer, True, rule.chain, 0, direct_args(rule))
-            return [f"{self.layer}: direct ipv4 filter {rule.chain} 0 {' '.join(direct_args(rule))}"]
+            args = direct_args(rule)
+            self.fw.direct_change(self.layer, True, rule.chain, 0, args, ipv_of(rule))
+            return [f"{self.layer}: direct {ipv_of(rule)} filter {rule.chain} 0 {' '.join(args)}"]
         zone = self.zone_for(rule.interface)
         kind, value = self.allowance(rule)
         added = []
@@ -175,9 +192,10 @@ class _Layer:
 
     def _delete(self, rule: VrrpRule, handle: Any) -> List[str]:
         if handle[0] == "direct":
-            _, _, chain, prio, args = handle
-            self.fw.direct_change(self.layer, False, chain, prio, args)
-            return [f"{self.layer}: remove direct ipv4 filter {chain} {prio} {' '.join(args)}"]
+            chain, prio, args = handle[2:5]
+            ipv = handle[5] if len(handle) > 5 else "ipv4"  # seed rules: IPv4 only
+            self.fw.direct_change(self.layer, False, chain, prio, args, ipv)
+            return [f"{self.layer}: remove direct {ipv} filter {chain} {prio} {' '.join(args)}"]
         _, _, zone, kind, value = handle
         if self.state.others(self.layer, zone, kind, value, [rule.interface]):
             self.state.release(self.layer, zone, kind, value, rule.interface)
@@ -216,7 +234,7 @@ class FirewalldPermanent(Persister):
             # Every allowance vrrpfw made at runtime is in the permanent
             # configuration too, so a reload gives the same verdict.
             return {r.key for r in rules
-                    if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r.group))
+                    if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r))
                            for t in self.b.targets.get(r.key, []))
                     and (self.b.targets.get(r.key) or layer.status(r)[0] is not Runtime.MISSING)}
         return {r.key for r in rules
@@ -250,7 +268,7 @@ class FirewalldPermanent(Persister):
         for r in rules:
             if self.b.path_mode():
                 if op == "open":
-                    value = top_rich_rule(r.group)
+                    value = top_rich_rule(r)
                     changes += [Change(Action.INSERT, r, t) for t in self.b.targets.get(r.key, [])
                                 if not layer.fw.has("permanent", t, "rich", value)]
                 else:

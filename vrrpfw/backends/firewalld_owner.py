@@ -19,20 +19,20 @@ import subprocess
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
-from ..model import COMMENT, DEFAULT_GROUP4, Direction, VrrpRule
+from ..model import Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..readers.nft import run_json
 from ..results import Runtime
 from .base import Key, Options, RuntimeStatus
 from .firewalld_dbus import Firewalld
-from .firewalld_layer import _Layer
+from .firewalld_layer import _Layer, entry_fits
 from .firewalld_rules import (
     POLICY_PREFIX,
-    RICH_ADDR,
     construct_of,
     describe_target,
+    direct_rule_of,
     rich_allows,
-    top_rich_rule,
+    rich_rule_of,
 )
 
 
@@ -94,7 +94,7 @@ class Ownership:
         except (InputError, BackendError):
             return False
 
-    def listed(self, target: str, group: str) -> bool:
+    def listed(self, target: str, rule: VrrpRule) -> bool:
         """Does firewalld's own runtime configuration hold an allowance for
         VRRP in ``target``?  Its nf_tables table can accept VRRP by a rule
         firewalld does not list: a firewalld killed without cleaning up
@@ -105,8 +105,8 @@ class Ownership:
             if target.startswith(POLICY_PREFIX):
                 settings = self.fw.policy_settings("runtime", target[len(POLICY_PREFIX):])
                 return str(settings.get("target", "")) == "ACCEPT" or any(
-                    rich_allows(str(r), group) for r in settings.get("rich_rules", []))
-            return self.layer("runtime").other_allowance(target, group) is not None
+                    rich_allows(str(r), rule) for r in settings.get("rich_rules", []))
+            return self.layer("runtime").other_allowance(target, rule) is not None
         except (InputError, BackendError):
             return True  # not a construct firewalld knows by that name: not ours to judge
 
@@ -114,7 +114,7 @@ class Ownership:
         """Is ``st``'s advert accepted in ``target`` by a rule firewalld does
         not list, with no allowance of vrrpfw's there?  Then vrrpfw needs
         its own there; remembered for :meth:`runtime_only`."""
-        if any(h[2] == target for h in st.ours) or self.listed(target, st.rule.group):
+        if any(h[2] == target for h in st.ours) or self.listed(target, st.rule):
             return False
         self.unlisted[st.rule.key] = target
         return True
@@ -135,13 +135,13 @@ class Ownership:
         The interfaces also leave the list of what open was asked for."""
         closing: Dict[str, List[str]] = {}
         for r in rules:
-            closing.setdefault(r.group, []).append(r.interface)
-            self.state.forget(r.interface, r.group)
+            closing.setdefault(r.selector, []).append(r.interface)
+            self.state.forget(r.interface, r.selector)
         names = ("runtime", "permanent") if self.options.persist else ("runtime",)
         for r in rules:
             for name in names:
                 for e in self.layer(name).entries_for(r):
-                    others = self.state.others(*e.ident, closing[r.group])
+                    others = self.state.others(*e.ident, closing[r.selector])
                     if not others:
                         continue
                     self.state.release(*e.ident, r.interface)
@@ -170,8 +170,7 @@ class Ownership:
                 lay = self.layer(name)
                 for e in list(self.state.entries):
                     if e.layer == name and e.zone in where and st.rule.interface not in e.interfaces \
-                            and (e.value == top_rich_rule(st.rule.group) or e.kind == "service"
-                                 or rich_allows(e.value, st.rule.group)) and self.present(e):
+                            and entry_fits(e, st.rule) and self.present(e):
                         self.state.add(*e.ident, st.rule.interface)
                 if name == "runtime":
                     st.ours += [h for h in lay.recorded(st.rule) if h not in st.ours]
@@ -183,28 +182,37 @@ class Ownership:
         interface open was asked for, also where the admin's allowance was
         already there) and from direct rules with vrrpfw's comment."""
         found: List[VrrpRule] = []
+
+        def add(rule: Optional[VrrpRule]) -> None:
+            if rule is not None and rule not in found:
+                found.append(rule)
+
         if name == "runtime":
-            for iface, group in self.state.asked:
-                found += [VrrpRule(d, iface, group) for d in (Direction.IN, Direction.OUT)
-                          if VrrpRule(d, iface, group) not in found]
+            for iface, selector in self.state.asked:
+                for d in (Direction.IN, Direction.OUT):
+                    add(asked_rule(d, iface, selector))
         for e in self.state.entries:
             if e.layer != name:
                 continue
-            group = DEFAULT_GROUP4
-            m = RICH_ADDR.search(e.value) if e.kind == "rich" else None
-            if m:
-                group = m.group(2).split("/")[0]
+            direction = self.direction_of(name, e.zone)
             for iface in e.interfaces:
-                rule = VrrpRule(Direction.IN, iface, group)
-                if rule not in found:
-                    found.append(rule)
+                add(VrrpRule(direction, iface, "224.0.0.18") if e.kind == "service"
+                    else rich_rule_of(e.value, direction, iface))
         for _ipv, _table, chain, _prio, args in self.fw.direct_rules(name):
-            if COMMENT in args and chain in ("INPUT", "OUTPUT") and len(args) > 3:
-                direction = Direction.IN if chain == "INPUT" else Direction.OUT
-                rule = VrrpRule(direction, args[1], args[3])
-                if rule not in found:
-                    found.append(rule)
+            add(direct_rule_of(chain, args))
         return found
+
+    def direction_of(self, layer: str, target: str) -> Direction:
+        """Which way the adverts go that vrrpfw's allowance in ``target``
+        was added for: inbound in a zone, outbound in a policy whose
+        ingress is the host itself (path mode)."""
+        if not target.startswith(POLICY_PREFIX):
+            return Direction.IN
+        try:
+            ingress = self.fw.policy_settings(layer, target[len(POLICY_PREFIX):]).get("ingress_zones", [])
+        except (InputError, BackendError):
+            return Direction.IN
+        return Direction.OUT if "HOST" in [str(z) for z in ingress] else Direction.IN
 
     def runtime_only(self) -> Dict[Key, str]:
         """Rules allowed at runtime by someone else's allowance that the
@@ -217,7 +225,7 @@ class Ownership:
         for key, where in self.unlisted.items():
             st = self.last.get(key)
             if st is not None and not st.ours:
-                out[key] = (f"VRRP in {key[1]} to {key[2]} is accepted in {describe_target(where)} by a "
+                out[key] = (f"VRRP in {key[1]} ({key[2]}) is accepted in {describe_target(where)} by a "
                             "rule in firewalld's nf_tables table that firewalld's own configuration does not "
                             "list (left by a firewalld that stopped without cleaning up?), absent from the "
                             "permanent configuration: a firewalld reload blocks it; `vrrpfw open` adds "
@@ -229,14 +237,24 @@ class Ownership:
                         Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY):
                     continue
                 zone = runtime.zone_for(st.rule.interface)
-                what = runtime.other_allowance(zone, st.rule.group)
+                what = runtime.other_allowance(zone, st.rule)
                 if what is None or permanent.other_allowance(permanent.zone_for(st.rule.interface),
-                                                             st.rule.group) is not None:
+                                                             st.rule) is not None:
                     continue
-                out[key] = (f"VRRP in {st.rule.interface} to {st.rule.group} is allowed at runtime by the "
+                out[key] = (f"VRRP in {st.rule.interface} ({st.rule.selector}) is allowed at runtime by the "
                             f"admin's {what}, absent from the permanent configuration (a firewalld reload "
                             "or reboot blocks it; make the admin's allowance permanent, or let vrrpfw add "
                             "its own after removing it)")
         except (BackendUnavailable, EnvironmentProblem):
             return {}
         return out
+
+
+def asked_rule(direction: Direction, iface: str, selector: str) -> Optional[VrrpRule]:
+    """The rule of one direction that open was asked for with ``selector``
+    (recorded as the inbound rule's): strict matches inbound only, so the
+    outbound rule is the same selector without it."""
+    rule = VrrpRule.from_key(("in", iface, selector))
+    if direction is Direction.OUT:
+        return VrrpRule(Direction.OUT, iface, rule.group, rule.family, rule.proto, rule.local, False)
+    return rule

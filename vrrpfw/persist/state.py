@@ -18,7 +18,13 @@ vrrpfw's only where it came back from vrrpfw's own permanent allowance.
 
 ``interfaces`` (top level) lists what ``open`` was asked for, also where
 it added nothing because the admin's allowance was there: ``check``
-without ``--iface`` checks them, ``close`` forgets them.
+without ``--iface`` checks them, ``close`` forgets them.  Each is an
+interface and a rule selector (model.selector_text: ``224.0.0.18``,
+``ff02::12``, ``peer 192.0.2.2 local 192.0.2.1 ah``).  Version 2 files
+name it ``group`` and hold only IPv4 groups; a file is still written as
+version 2 while that is all it holds (an older vrrpfw keeps reading it),
+as version 3 with ``selector`` once it holds more, which an older vrrpfw
+refuses rather than misread as a group.
 
 The file is rewritten only if it is still what this run read (a run that
 does not hold the lock must not make another's entries disappear).
@@ -30,11 +36,12 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from ..errors import PersistFileError
+from ..errors import InputError, PersistFileError
+from ..model import VRRP_PROTO, Family, parse_selector, selector_text
 from . import files
 
 DEFAULT_STATE_FILE = "/var/lib/vrrpfw/state.json"
-VERSION = 2
+VERSION = 3
 
 
 @dataclass
@@ -65,7 +72,7 @@ class StateFile:
         self.path = path or DEFAULT_STATE_FILE
         self.default_location = path is None  # /var/lib/vrrpfw is created on first use
         self.entries: List[Entry] = []
-        self.asked: List[Tuple[str, str]] = []  # (interface, group) that open was asked for
+        self.asked: List[Tuple[str, str]] = []  # (interface, selector) that open was asked for
         self.generation: Optional[str] = None  # the runtime generation now; stamped on new runtime entries
         self._loaded_text: Optional[str] = None
 
@@ -82,8 +89,8 @@ class StateFile:
                 raise ValueError(f"unknown version {doc.get('version') if isinstance(doc, dict) else doc!r}")
             self.entries = [Entry(**{k: v for k, v in e.items() if k in _FIELDS})
                             for e in doc.get("firewalld", [])]
-            self.asked = [(str(a["interface"]), str(a["group"])) for a in doc.get("interfaces", [])]
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            self.asked = [(str(a["interface"]), _selector(a)) for a in doc.get("interfaces", [])]
+        except (ValueError, TypeError, KeyError, AttributeError, InputError) as e:
             raise PersistFileError(f"{self.path}: not a vrrpfw state file ({e}); move it aside") from None
 
     def find(self, layer: str, zone: str, kind: str, value: str) -> Optional[Entry]:
@@ -121,13 +128,13 @@ class StateFile:
         return [i for i in entry.interfaces if i not in closing] if entry is not None else []
 
     # -- what open was asked for ------------------------------------------
-    def ask(self, iface: str, group: str) -> None:
-        if (iface, group) not in self.asked:
-            self.asked.append((iface, group))
+    def ask(self, iface: str, selector: str) -> None:
+        if (iface, selector) not in self.asked:
+            self.asked.append((iface, selector))
 
-    def forget(self, iface: str, group: str) -> None:
-        if (iface, group) in self.asked:
-            self.asked.remove((iface, group))
+    def forget(self, iface: str, selector: str) -> None:
+        if (iface, selector) in self.asked:
+            self.asked.remove((iface, selector))
 
     # -- proof of ownership -------------------------------------------------
     def prune(self, present: Callable[[Entry], bool]) -> List[str]:
@@ -158,8 +165,13 @@ class StateFile:
 
     # -- writing ------------------------------------------------------------
     def text(self) -> str:
-        doc = {"version": VERSION, "firewalld": [asdict(e) for e in self.entries],
-               "interfaces": [{"interface": i, "group": g} for i, g in self.asked]}
+        if all(_v2_group(sel) for _i, sel in self.asked):
+            asked = [{"interface": i, "group": g} for i, g in self.asked]
+            version = 2
+        else:
+            asked = [{"interface": i, "selector": g} for i, g in self.asked]
+            version = VERSION
+        doc = {"version": version, "firewalld": [asdict(e) for e in self.entries], "interfaces": asked}
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
     def save(self) -> None:
@@ -176,3 +188,19 @@ class StateFile:
                 "the lock?); not overwritten, so nothing it records is lost; run vrrpfw again")
         files.atomic_write(self.path, text, create_dir=self.default_location)
         self._loaded_text = text
+
+
+def _selector(item: Dict[str, Any]) -> str:
+    """One asked rule's selector, normalised: ``selector`` (version 3) or
+    ``group`` (version 2, an IPv4 group); InputError if it is neither."""
+    text = item["selector"] if "selector" in item else item["group"]
+    if not isinstance(text, str):
+        raise ValueError(f"bad selector {text!r}")
+    return selector_text(*parse_selector(text))
+
+
+def _v2_group(selector: str) -> bool:
+    """Can a version 2 reader take this selector for a group?  Only an IPv4
+    multicast group with nothing else (what vrrpfw opened before IPv6)."""
+    group, local, proto, strict = parse_selector(selector)
+    return local is None and proto == VRRP_PROTO and not strict and Family.of(group) is Family.IPV4
