@@ -20,7 +20,7 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterator, List, Optional, Sequence, Set
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .errors import EnvironmentProblem, InputError
 from .model import validate_interface
@@ -33,7 +33,7 @@ from .netns import (
     veth,
     wait_operstate_up,
 )
-from .traffic import GROUP, Counts, both_ways
+from .traffic import GROUP, Counts, Shape, both_ways
 
 # Per-interface sysctls that decide whether a multicast advert is delivered:
 # rp_filter (strict mode drops a source not routed back via the interface),
@@ -45,6 +45,8 @@ GLOBAL_SYSCTLS = ("net/ipv4/igmp_max_memberships",)
 IPTNFT_TABLES = ("filter", "raw", "mangle", "nat", "security")
 # An address for an interface that has none (TEST-NET-1, RFC 5737).
 STANDIN_ADDR = "192.0.2.1/24"
+# IPv6 stand-ins (link-local for multicast, as keepalived sends from it; ULA for unicast).
+STANDIN_ADDRS6 = ("fe80::1/64", "fd00::1/64")
 PEER_IF = "vrrppeer0"
 
 COMMON_LIMITS = (
@@ -53,6 +55,8 @@ COMMON_LIMITS = (
     "address (or --peer), not keepalived's sockets, VIPs or unicast peers",
     "the peer side is a bare namespace: the real peers' own firewalls are not replayed",
     "routes are not replayed beyond the interface's own subnets (rp_filter decides with routes)",
+    "neighbours are pinned in the replica (permanent ARP/NDP entries): a firewall that blocks "
+    "neighbour discovery, which unicast adverts need, is not judged",
     "base chains of equal priority on the same hook run in load order, which may differ from the host's",
 )
 
@@ -66,6 +70,9 @@ class Snapshot:
     legacy_save: Optional[str] = None  # iptables-legacy-save; None: no legacy table
     nft_ruleset: Optional[str] = None  # nft list ruleset; None: empty or no nft
     iptnft_save: Optional[str] = None  # iptables-nft-save, where iptables-nft tables exist
+    addrs6: List[str] = field(default_factory=list)  # IPv6 CIDRs on iface, link-local included
+    legacy6_save: Optional[str] = None  # ip6tables-legacy-save; None: no legacy IPv6 table
+    iptnft6_save: Optional[str] = None  # ip6tables-nft-save, where its ip6 tables exist
     ipset: Optional[str] = None  # ipset save, where sets exist
     sysctls: Dict[str, str] = field(default_factory=dict)  # /proc/sys path -> value
     limits: List[str] = field(default_factory=list)
@@ -84,6 +91,21 @@ class PeerPlan:
     peer_cidrs: List[str]
     sources: List[str]  # the addresses adverts come from, in order
     limits: List[str] = field(default_factory=list)
+    # IPv6: the same, plus the limits that matter only when IPv6 is measured.
+    host_cidrs6: List[str] = field(default_factory=list)
+    peer_cidrs6: List[str] = field(default_factory=list)
+    sources6: List[str] = field(default_factory=list)
+    limits6: List[str] = field(default_factory=list)
+    given6: bool = False  # IPv6 peers were given (else the peer is made up)
+
+    def local(self, family: str) -> str:
+        """The host's unicast address of ``family`` (keepalived's
+        unicast_src_ip default): IPv4's first; IPv6's first global one, else
+        its link-local one."""
+        if family == "ipv4":
+            return self.host_cidrs[0].split("/")[0]
+        addrs = [c.split("/")[0] for c in self.host_cidrs6]
+        return next((a for a in addrs if not a.lower().startswith("fe80")), addrs[0])
 
 
 @dataclass
@@ -158,9 +180,21 @@ def without_owner_flag(text: str) -> str:
     return re.sub(r"(?m)^(\t)flags ([a-z, ]+)$", fix, text)
 
 
-def plan_peers(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPlan:
+def plan_peers(iface: str, addrs: Sequence[str], peers: Sequence[str],
+               addrs6: Sequence[str] = ()) -> PeerPlan:
     """Addresses for both ends: the host's own, and per peer one on the same
-    subnet (given ones, else host address + 1 or the next free one)."""
+    subnet (given ones, else host address + 1 or the next free one), per
+    family: IPv6 peers are planned against ``addrs6``."""
+    v6 = [p for p in peers if ":" in p]
+    plan = _plan4(iface, addrs, [p for p in peers if ":" not in p])
+    plan.host_cidrs6, plan.peer_cidrs6, plan.sources6, plan.limits6 = _plan6(iface, addrs6, v6)
+    plan.given6 = bool(v6)
+    if v6:  # IPv6 was asked for: what the replica made up for it is a limit of the answer
+        plan.limits.extend(plan.limits6)
+    return plan
+
+
+def _plan4(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPlan:
     limits: List[str] = []
     host_cidrs = list(addrs)
     if not host_cidrs:
@@ -174,7 +208,7 @@ def plan_peers(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPl
         try:
             ip = ipaddress.IPv4Address(p.strip())
         except ValueError:
-            raise InputError(f"peer {p!r} is not an IPv4 address") from None
+            raise InputError(f"peer {p!r} is not an IPv4 or IPv6 address") from None
         if ip in used:
             raise InputError(f"peer {ip} is an address of {iface} itself")
         if ip.is_multicast or ip.is_loopback or ip.is_unspecified:
@@ -193,6 +227,56 @@ def plan_peers(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPl
         peer_cidrs.append(f"{ip}/{prefix}")
         sources.append(str(ip))
     return PeerPlan(host_cidrs, peer_cidrs, sources, limits)
+
+
+def _plan6(iface: str, addrs6: Sequence[str], peers: Sequence[str]
+           ) -> Tuple[List[str], List[str], List[str], List[str]]:
+    """(host CIDRs, peer CIDRs, sources, limits) for IPv6.  Each end gets a
+    link-local address (multicast adverts leave from it); a peer without a
+    given address is the host's link-local + 1 (and global + 1 where the
+    host has a global address), so unicast has somewhere to go."""
+    limits: List[str] = []
+    host = [ipaddress.IPv6Interface(c) for c in addrs6]
+    if not any(i.ip.is_link_local for i in host):
+        host.insert(0, ipaddress.IPv6Interface(STANDIN_ADDRS6[0]))
+        limits.append(f"{iface} has no IPv6 link-local address: the replica gives it {STANDIN_ADDRS6[0]}")
+    if not any(not i.ip.is_link_local for i in host):
+        host.append(ipaddress.IPv6Interface(STANDIN_ADDRS6[1]))
+        limits.append(f"{iface} has no global IPv6 address: the replica gives it {STANDIN_ADDRS6[1]} "
+                      "for unicast")
+    used = {i.ip for i in host}
+    peer_cidrs: List[str] = []
+    sources: List[str] = []
+    for p in peers:
+        try:
+            ip = ipaddress.IPv6Address(p.strip())
+        except ValueError:
+            raise InputError(f"peer {p!r} is not an IPv4 or IPv6 address") from None
+        if ip in used:
+            raise InputError(f"peer {ip} is an address of {iface} itself")
+        if ip.is_multicast or ip.is_loopback or ip.is_unspecified:
+            raise InputError(f"peer {ip} is not a unicast address")
+        net = next((i.network for i in host if ip in i.network and i.network.prefixlen < 128), None)
+        if net is None:
+            limits.append(f"peer {ip} is outside {iface}'s IPv6 prefixes; without the host's routes "
+                          "the replica reaches it by a host route")
+        peer_cidrs.append(f"{ip}/{net.prefixlen if net is not None else 128}")
+        sources.append(str(ip))
+        used.add(ip)
+    # The peer always has a link-local address (IPv6 needs one) and, where the
+    # host has global prefixes, an address in the first one.
+    own = [i for i in host if i.ip.is_link_local][:1] + [i for i in host if not i.ip.is_link_local][:1]
+    for i in own:
+        if any(ipaddress.IPv6Address(c.split("/")[0]) in i.network for c in peer_cidrs):
+            continue
+        ip = i.ip + 1
+        while ip in used:
+            ip += 1
+        used.add(ip)
+        peer_cidrs.append(f"{ip}/{i.network.prefixlen}")
+        if not peers and i.ip.is_link_local:
+            sources.append(str(ip))  # keepalived multicasts from its link-local address
+    return [str(i) for i in host], peer_cidrs, sources, limits
 
 
 def _free_neighbour(iface: ipaddress.IPv4Interface, used: Set[ipaddress.IPv4Address]
@@ -258,6 +342,8 @@ def capture_rules() -> Snapshot:
     legacy = (_read_file("/proc/net/ip_tables_names") or "").split()
     if legacy:
         snap.legacy_save = _read([_need("iptables-legacy-save")])
+    if (_read_file("/proc/net/ip6_tables_names") or "").split():
+        snap.legacy6_save = _read([_need("ip6tables-legacy-save")])
     if shutil.which("nft"):
         text = _read(["nft", "list", "ruleset"])
         snap.nft_ruleset = text if text.strip() else None
@@ -267,6 +353,10 @@ def capture_rules() -> Snapshot:
                                 for t in split_tables(snap.nft_ruleset)):
         if shutil.which("iptables-nft-save"):
             snap.iptnft_save = _read(["iptables-nft-save"])
+    if snap.nft_ruleset and any(t.family == "ip6" and t.name in IPTNFT_TABLES
+                                for t in split_tables(snap.nft_ruleset)):
+        if shutil.which("ip6tables-nft-save"):
+            snap.iptnft6_save = _read(["ip6tables-nft-save"])
     if shutil.which("ipset"):
         text = _read(["ipset", "save"])
         snap.ipset = text if text.strip() else None
@@ -279,8 +369,9 @@ def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
     proc = subprocess.run(["ip", "-j", "addr", "show", "dev", iface], capture_output=True, text=True)
     if proc.returncode != 0:
         raise InputError(f"interface {iface} does not exist here ({first_line(proc.stderr)})")
-    addrs = [f"{a['local']}/{a['prefixlen']}" for link in json.loads(proc.stdout or "[]")
-             for a in link.get("addr_info", []) if a.get("family") == "inet"]
+    infos = [a for link in json.loads(proc.stdout or "[]") for a in link.get("addr_info", [])]
+    addrs = [f"{a['local']}/{a['prefixlen']}" for a in infos if a.get("family") == "inet"]
+    addrs6 = [f"{a['local']}/{a['prefixlen']}" for a in infos if a.get("family") == "inet6"]
     sysctls: Dict[str, str] = {}
     for scope in ("all", "default", iface):
         for name in CONF_SYSCTLS:
@@ -292,7 +383,7 @@ def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
         value = _read_file("/proc/sys/" + key)
         if value is not None:
             sysctls[key] = value
-    return replace(snap, iface=iface, addrs=addrs, sysctls=sysctls,
+    return replace(snap, iface=iface, addrs=addrs, addrs6=addrs6, sysctls=sysctls,
                    limits=snap.limits + _iface_limits(iface))
 
 
@@ -332,8 +423,11 @@ def capture(iface: str) -> Snapshot:
 def snapshot_from_files(legacy: Optional[str] = None, iptnft: Optional[str] = None,
                         nft: Optional[str] = None, iface: str = "eth1",
                         addrs: Sequence[str] = ("192.0.2.1/24",), ipset: Optional[str] = None,
-                        sysctls: Optional[Dict[str, str]] = None) -> Snapshot:
-    """A snapshot from saved texts (paths), e.g. the corpus of real rulesets."""
+                        sysctls: Optional[Dict[str, str]] = None, legacy6: Optional[str] = None,
+                        iptnft6: Optional[str] = None,
+                        addrs6: Sequence[str] = STANDIN_ADDRS6) -> Snapshot:
+    """A snapshot from saved texts (paths), e.g. the corpus of real rulesets
+    (``legacy6``/``iptnft6``: ip6tables-save texts)."""
     def text(path: Optional[str]) -> Optional[str]:
         if path is None:
             return None
@@ -341,7 +435,8 @@ def snapshot_from_files(legacy: Optional[str] = None, iptnft: Optional[str] = No
             return f.read()
     return Snapshot(iface=validate_interface(iface), addrs=list(addrs), legacy_save=text(legacy),
                     nft_ruleset=text(nft), iptnft_save=text(iptnft), ipset=text(ipset),
-                    sysctls=dict(sysctls or {}))
+                    sysctls=dict(sysctls or {}), addrs6=list(addrs6), legacy6_save=text(legacy6),
+                    iptnft6_save=text(iptnft6))
 
 
 # ---------------------------------------------------------------- the replica
@@ -354,12 +449,50 @@ class Replica:
     peer_if: str
     sources: List[str]
     limits: List[str]
+    plan: Optional[PeerPlan] = None
+    local: Optional[str] = None  # unicast: the host's address (keepalived's unicast_src_ip)
 
-    def measure(self, count: int = 20, group: str = GROUP, seconds: float = 2.0) -> Delivery:
+    def measure(self, count: int = 20, group: str = GROUP, seconds: float = 2.0,
+                shape: Optional[Shape] = None) -> Delivery:
+        """Adverts both ways.  Without ``shape``: IPv4 multicast to ``group``
+        from each source.  With it: that family (``group`` of the other
+        family is replaced by the shape's default group), multicast or
+        unicast between the host's own address and each peer, protocol and
+        TTL as the shape says."""
+        shape = shape or Shape()
+        if shape.family == "ipv6" and ":" not in group:
+            group = shape.group
+        srcs, in_dst, out_dst = self._ends(shape)
         both = both_ways(self.host, self.iface, self.peer, self.peer_if, count, group, seconds,
-                         self.sources)
+                         srcs, shape.proto, shape.ttl, in_dst, out_dst)
         inbound = {s: PathResult(c.delivered, count, c) for s, c in both.inbound.items()}
         return Delivery(inbound, PathResult(both.outbound.wire, count, both.outbound))
+
+    def _ends(self, shape: Shape) -> Tuple[List[str], Optional[str], Optional[str]]:
+        """(sources, inbound destination, outbound destination) for ``shape``:
+        destinations None for multicast (the group).  Unicast goes between
+        the host's own address and each peer; a peer made up for IPv6 sends
+        from its address in the host address's prefix."""
+        plan = self.plan
+        if plan is None or (shape.family == "ipv4" and not shape.unicast):
+            return self.sources, None, None
+        v6 = shape.family == "ipv6"
+        srcs = list(plan.sources6 if v6 else plan.sources)
+        if not shape.unicast:
+            return srcs, None, None
+        local = self.local if self.local and (":" in self.local) == v6 else plan.local(shape.family)
+        if v6 and not plan.given6:
+            srcs = [neighbour_in(plan.peer_cidrs6, local)]
+        return srcs, local, srcs[0]
+
+
+def neighbour_in(cidrs: Sequence[str], address: str) -> str:
+    """The address of ``cidrs`` on the same prefix as ``address`` (else the first)."""
+    ip = ipaddress.ip_address(address)
+    for c in cidrs:
+        if ip in ipaddress.ip_interface(c).network:
+            return c.split("/")[0]
+    return cidrs[0].split("/")[0]
 
 
 def _load(ns: Namespace, what: str, argv: Sequence[str], text: str) -> None:
@@ -378,7 +511,9 @@ def _load_nft(ns: Namespace, snap: Snapshot) -> List[str]:
     limits: List[str] = []
     tables = split_tables(snap.nft_ruleset or "")
     via_save = save_tables(snap.iptnft_save)
-    native = [t for t in tables if not (t.family == "ip" and t.name in via_save)]
+    via_save6 = save_tables(snap.iptnft6_save)
+    native = [t for t in tables if not ((t.family == "ip" and t.name in via_save)
+                                        or (t.family == "ip6" and t.name in via_save6))]
     if native:
         text = without_owner_flag("".join(t.text for t in native))
         try:
@@ -387,6 +522,8 @@ def _load_nft(ns: Namespace, snap: Snapshot) -> List[str]:
             limits.extend(_load_tables_one_by_one(ns, snap.iface, native))
     if via_save and snap.iptnft_save:
         _load(ns, "iptables-nft-restore", ["iptables-nft-restore"], snap.iptnft_save)
+    if via_save6 and snap.iptnft6_save:
+        _load(ns, "ip6tables-nft-restore", ["ip6tables-nft-restore"], snap.iptnft6_save)
     return limits
 
 
@@ -402,19 +539,48 @@ def _load_tables_one_by_one(ns: Namespace, iface: str, tables: Sequence[NftTable
                 raise EnvironmentProblem(
                     f"replica: nft -f failed for table {t.family} {t.name}: {err}") from None
             limits.append(f"table {t.family} {t.name} could not be reproduced ({err}); "
-                          "it does not see IPv4 adverts on this interface")
+                          "it does not see IPv4 adverts on this interface"
+                          + (" (IPv6 adverts through it are not replayed)" if t.family == "ip6" else ""))
     return limits
 
 
+def _ipv6_ready(ns: Namespace, ifname: str) -> None:
+    """Before the link comes up: no duplicate address detection (an address
+    stays tentative, unusable, for a second or more) and no automatic
+    link-local address, so each end has exactly the addresses planned."""
+    ns.run(["sysctl", "-q", "-w", f"net/ipv6/conf/{ifname}/accept_dad=0"])
+    ns.ip("link", "set", "dev", ifname, "addrgenmode", "none")
+
+
+def _mac(ns: Namespace, ifname: str) -> str:
+    return str(json.loads(ns.ip("-j", "link", "show", "dev", ifname).stdout)[0]["address"])
+
+
+def _pin_neighbours(ns: Namespace, ifname: str, cidrs: Sequence[str], mac: str) -> None:
+    """Permanent ARP/NDP entries: unicast adverts then leave whatever the
+    firewall does to neighbour discovery (which the replica does not judge)."""
+    ns.ip_batch([f"neigh replace {c.split('/')[0]} lladdr {mac} dev {ifname} nud permanent"
+                 for c in cidrs])
+
+
 @contextlib.contextmanager
-def replica(snap: Snapshot, peers: Sequence[str] = ()) -> Iterator[Replica]:
-    """Build the replica (host + peer namespaces, veth, addresses, sysctls,
-    rulesets) and delete it on the way out, whatever happens."""
-    plan = plan_peers(snap.iface, snap.addrs, peers)
+def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None) -> Iterator[Replica]:
+    """Build the replica (host + peer namespaces, veth, IPv4 and IPv6
+    addresses, sysctls, rulesets: legacy, ip6tables legacy, nf_tables) and
+    delete it on the way out, whatever happens.  ``local``: the host's
+    unicast address where it is not the interface's first one."""
+    plan = plan_peers(snap.iface, snap.addrs, peers, snap.addrs6)
     with namespace("vph") as host, namespace("vpp") as peer:
         veth(host, snap.iface, peer, PEER_IF)
-        add_addresses(host, snap.iface, plan.host_cidrs)
-        add_addresses(peer, PEER_IF, plan.peer_cidrs)
+        try:
+            _ipv6_ready(host, snap.iface)
+            _ipv6_ready(peer, PEER_IF)
+        except CommandFailed as e:
+            raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
+        add_addresses(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]])
+        add_addresses(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]])
+        _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, _mac(peer, PEER_IF))
+        _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, _mac(host, snap.iface))
         if snap.sysctls:
             try:
                 host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
@@ -428,8 +594,11 @@ def replica(snap: Snapshot, peers: Sequence[str] = ()) -> Iterator[Replica]:
         if snap.legacy_save:
             _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
                   snap.legacy_save)
-        if snap.nft_ruleset or snap.iptnft_save:
+        if snap.legacy6_save:
+            _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"],
+                  snap.legacy6_save)
+        if snap.nft_ruleset or snap.iptnft_save or snap.iptnft6_save:
             limits.extend(_load_nft(host, snap))
         wait_operstate_up(host, snap.iface)
         wait_operstate_up(peer, PEER_IF)
-        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits)
+        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local)
