@@ -14,7 +14,7 @@ evaluator reports the chain as ``uncertain`` where it matters.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .chaineval import FwRule, Match
 
@@ -26,6 +26,17 @@ OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "a
 META_KEYS = {"iifname": "iifname", "oifname": "oifname", "l4proto": "l4proto", "nfproto": "nfproto",
              "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype"}
 IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl", "frag-off": "frag_off"}
+# An advert has no extension header (keepalived sends none), so ip6's
+# first next header is its upper-layer protocol.
+IP6_FIELDS = {"nexthdr": "l4proto", "saddr": "saddr", "daddr": "daddr", "hoplimit": "hoplimit"}
+# The packet family an ``ip ...`` / ``ip6 ...`` expression implicitly
+# requires: nft adds a ``meta nfproto`` (inet) or ``meta protocol``
+# (netdev) dependency, so an IPv6 advert never matches ``ip daddr != X``.
+PAYLOAD_FAMILY = {"ip": "ipv4", "icmp": "ipv4", "igmp": "ipv4", "ip6": "ipv6", "icmpv6": "ipv6"}
+# The family every packet of a table's family has (inet and netdev see both).
+TABLE_FAMILY = {"ip": "ipv4", "ip6": "ipv6"}
+# TTL / hop limit tests as the iptables ttl / hl matches (vrrpfw_key reads those).
+TTL_MATCH = {"ttl": "ttl", "hoplimit": "hl"}
 
 # Resolves compat (xt) expressions of an iptables-nft rule: given the chain
 # and the rule's position in it, the rule as iptables-nft prints it, parsed.
@@ -107,8 +118,12 @@ def _key(left: Any) -> Tuple[str, Optional[str]]:
         proto, fld = left["payload"].get("protocol"), left["payload"].get("field")
         if proto == "ip" and fld in IP_FIELDS:
             return IP_FIELDS[fld], None
-        if proto in ("ip6", "arp"):
+        if proto == "ip6" and fld in IP6_FIELDS:
+            return IP6_FIELDS[fld], None
+        if proto == "arp":
             return "never", None
+        if proto == "ah":
+            raise _Unknown(f"payload ah {fld}")  # an AH header's field: AH adverts may match
         if proto in OTHER_L4:
             return "never", None
         if proto == "ether" and fld == "type":
@@ -148,8 +163,15 @@ def _field_value(key: str, value: str) -> str:
     if key in ("iifname", "oifname"):
         return value[:-1] + "+" if value.endswith("*") and not value.endswith("\\*") else value
     if key in ("saddr", "daddr") and "/" not in value and "-" not in value:
-        return f"{value}/32"
+        return f"{value}/128" if ":" in value else f"{value}/32"
     return value
+
+
+def _ttl_match(key: str, neg: bool, value: str) -> Match:
+    """``ip ttl 255`` / ``ip6 hoplimit != 1`` as the iptables ttl / hl
+    match, the form :func:`vrrpfw.chaineval.vrrpfw_key` recognises."""
+    name = TTL_MATCH[key]
+    return Match(name, ((f"{name}-eq", ("!", value) if neg else (value,)),))
 
 
 def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str]) -> Optional[Match]:
@@ -168,6 +190,8 @@ def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str
     neg = op == "!="
     if key in ("ct_state",) and op == "in":
         neg = False  # flags: any of them
+    if key in TTL_MATCH and op != "in" and len(values) == 1 and mask is None and values[0].isdigit():
+        return _ttl_match(key, neg, values[0])
     simple = key in FIELD_OF and len(values) == 1 and FIELD_OF[key] not in fields and mask is None
     if simple and (key != "l4proto" or not values[0].count("-")):
         fields[FIELD_OF[key]] = ("!" if neg else "") + _field_value(key, values[0])
@@ -274,14 +298,52 @@ def rule_text(rule: Dict[str, Any]) -> str:
     return f"{text} (handle {rule['handle']})" if "handle" in rule else text
 
 
-def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet]) -> List[FwRule]:
-    """One nft rule as evaluator rules (several for a verdict map)."""
+def _payloads(node: Any) -> Iterator[str]:
+    """The protocol of every payload expression anywhere in ``node``."""
+    if isinstance(node, dict):
+        payload = node.get("payload")
+        if isinstance(payload, dict) and "protocol" in payload:
+            yield str(payload["protocol"])
+        for v in node.values():
+            yield from _payloads(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _payloads(v)
+
+
+def _requirement(key: str, value: str) -> Match:
+    return Match("set", (("key", (key,)), ("values", (value,))))
+
+
+def _implied(family: str, rule: Dict[str, Any], fields: Dict[str, str]) -> List[Match]:
+    """The dependencies nft adds for payload expressions: ``ip ...`` needs
+    an IPv4 packet, ``ip6 ...`` an IPv6 one, ``ah spi`` an AH header.  Left
+    out where the table's family or a plain address field already says it
+    (so vrrpfw's own rules keep the shape vrrpfw_key reads)."""
+    out: List[Match] = []
+    protos = set(_payloads(rule.get("expr", [])))
+    for fam in sorted({PAYLOAD_FAMILY[p] for p in protos if p in PAYLOAD_FAMILY}):
+        implied = TABLE_FAMILY.get(family) == fam or any(
+            v and not v.startswith("!") and (":" in v) == (fam == "ipv6")
+            for v in (fields.get("src"), fields.get("dst")))
+        if not implied:
+            out.append(_requirement("nfproto", fam))
+    for proto in sorted(protos & OTHER_L4):
+        out.append(_requirement("l4proto", proto))
+    return out
+
+
+def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet],
+                 family: str = "ip") -> List[FwRule]:
+    """One nft rule as evaluator rules (several for a verdict map).
+    ``family``: the table's, which says what packets reach the rule."""
     b = _Built()
     for expr in rule.get("expr", []):
         try:
             _statement(expr, sets, b)
         except _Unknown as e:
             b.matches.append(Match(f"nft-{str(e).split()[0]}"))
+    b.matches[:0] = _implied(family, rule, b.fields)
     if rule.get("comment"):
         b.matches.append(Match("comment", (("comment", (str(rule["comment"]),)),)))
     base = dict(chain=chain, matches=tuple(b.matches), effects=tuple(b.effects), handle=rule.get("handle"),
@@ -379,5 +441,5 @@ def convert_table(family: str, name: str, items: Sequence[Dict[str, Any]],
                 table.chains.setdefault(chain, []).append(
                     FwRule(**{**decoded.__dict__, "handle": r.get("handle")}))
                 continue
-        table.chains.setdefault(chain, []).extend(convert_rule(chain, r, table.sets))
+        table.chains.setdefault(chain, []).extend(convert_rule(chain, r, table.sets, family))
     return table

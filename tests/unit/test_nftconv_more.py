@@ -95,7 +95,9 @@ def test_values_not_decided(bad, why):
     (META("protocol"), "ethertype"),
     (IP("protocol"), "l4proto"), (IP("saddr"), "saddr"), (IP("daddr"), "daddr"), (IP("ttl"), "ttl"),
     (IP("frag-off"), "frag_off"),
-    ({"payload": {"protocol": "ip6", "field": "daddr"}}, "never"),
+    ({"payload": {"protocol": "ip6", "field": "daddr"}}, "daddr"),
+    ({"payload": {"protocol": "ip6", "field": "nexthdr"}}, "l4proto"),
+    ({"payload": {"protocol": "ip6", "field": "hoplimit"}}, "hoplimit"),
     ({"payload": {"protocol": "arp", "field": "op"}}, "never"),
     ({"payload": {"protocol": "tcp", "field": "dport"}}, "never"),
     ({"payload": {"protocol": "igmp", "field": "type"}}, "never"),
@@ -105,7 +107,8 @@ def test_values_not_decided(bad, why):
     ({"fib": {"result": "oif", "flags": ["saddr", "iif"]}}, "fib_rpf"),
     ({"fib": {"result": "oif", "flags": ["iif", "saddr"]}}, "fib_rpf"),
     ({"concat": [META("iifname"), IP("daddr")]}, "iifname . daddr"),
-    ({"concat": [META("iifname"), {"payload": {"protocol": "ip6", "field": "daddr"}}]}, "never"),
+    ({"concat": [META("iifname"), {"payload": {"protocol": "ip6", "field": "daddr"}}]}, "iifname . daddr"),
+    ({"concat": [META("iifname"), {"payload": {"protocol": "arp", "field": "op"}}]}, "never"),
 ])
 def test_selectors(left, want):
     assert _key(left) == (want, None)
@@ -179,9 +182,12 @@ def test_condition_sets():
 
 
 def test_condition_special_cases():
+    arp = {"payload": {"protocol": "arp", "field": "op"}}
+    assert _condition(m(arp, 1)["match"], {}, {}) == Match("never")
+    assert _condition(m(arp, 1, "!=")["match"], {}, {}) == Match("always")
     ip6 = {"payload": {"protocol": "ip6", "field": "daddr"}}
-    assert _condition(m(ip6, "ff02::12")["match"], {}, {}) == Match("never")
-    assert _condition(m(ip6, "ff02::12", "!=")["match"], {}, {}) == Match("always")
+    fields: dict = {}
+    assert _condition(m(ip6, "ff02::12")["match"], {}, fields) is None and fields == {"dst": "ff02::12/128"}
     rpf = {"fib": {"result": "oif", "flags": ["saddr", "iif"]}}
     assert _condition(m(rpf, True)["match"], {}, {}).param("values") == ("present",)
     assert _condition(m(rpf, False)["match"], {}, {}).param("values") == ("missing",)
@@ -257,7 +263,8 @@ def test_vmap_expands_into_one_rule_per_element():
     assert conv(masked)[0].matches[-1] == want
     ip6_daddr = {"payload": {"protocol": "ip6", "field": "daddr"}}
     ip6 = {"vmap": {"key": ip6_daddr, "data": {"set": [["::1", "drop"]]}}}
-    assert conv(ip6)[0].matches[-1] == Match("never")
+    assert conv(ip6)[0].matches[-1] == Match("set", (("key", ("daddr",)), ("values", ("::1",))))
+    assert match_rule(conv(ip6)[0], PKT) is Tri.NO  # an IPv4 advert never reaches an ip6 map
 
 
 def test_unreadable_vmap_is_not_judged():

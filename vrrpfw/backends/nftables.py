@@ -27,10 +27,11 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, EnvironmentProblem
 from ..hostscan import FIREWALLD_TABLES, HostScan
-from ..model import COMMENT, Direction, VrrpRule, rules_from_keys
+from ..model import COMMENT, VrrpRule, rules_from_keys
+from ..netpath import FAMILIES as PATH_FAMILIES
 from ..netpath import PATH, BaseChain, ChainId, PathModel
 from ..persist import files, locations, nft_conf, restorers
-from ..persist.iptables_save import BUILTIN_CHAINS, Placement
+from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
 from ..persist.saved import SavedFile
 from ..readers.legacy import LegacyTables
@@ -40,7 +41,7 @@ from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 
-FAMILIES = ("ip", "inet", "netdev")
+FAMILIES = ("ip", "ip6", "inet", "netdev")
 ChainTuple = Tuple[str, str, str]  # family, table, chain
 
 
@@ -66,22 +67,53 @@ def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
 
 
 def nft_rule_text(rule: VrrpRule) -> str:
-    iface = "iifname" if rule.direction is Direction.IN else "oifname"
-    return (f'{iface} "{rule.interface}" ip daddr {rule.group} ip protocol vrrp '
-            f'counter accept comment "{COMMENT}"')
+    return nft_conf.rule_text(rule)
 
 
 def nft_rule_json(rule: VrrpRule, chain: ChainTuple) -> Dict[str, Any]:
-    key = "iifname" if rule.direction is Direction.IN else "oifname"
-    return {"family": chain[0], "table": chain[1], "chain": chain[2], "comment": COMMENT, "expr": [
-        {"match": {"op": "==", "left": {"meta": {"key": key}}, "right": rule.interface}},
-        {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "daddr"}},
-                   "right": rule.group}},
-        {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "protocol"}},
-                   "right": "vrrp"}},
-        {"counter": None},
-        {"accept": None},
-    ]}
+    exprs: List[Dict[str, Any]] = [{"match": {"op": "==", "left": left, "right": value}}
+                                   for left, value, _ in nft_conf.nft_matches(rule)]
+    exprs += [{"counter": None}, {"accept": None}]
+    return {"family": chain[0], "table": chain[1], "chain": chain[2], "comment": COMMENT, "expr": exprs}
+
+
+XT_RESTORE = {"ip": "iptables-nft-restore", "ip6": "ip6tables-nft-restore"}
+
+
+def needs_xt(rule: VrrpRule, chain: ChainTuple) -> bool:
+    """A strict rule going into a chain of iptables-nft's tables: iptables
+    1.8.9 lists nft's native ``ip ttl 255`` there as ``-m ttl --ttl-eq 0``
+    and loses ``-p`` beside it (so iptables-nft-save would save, and a boot
+    restore load, a different rule).  iptables-nft writes its own ttl / hl
+    match (an xt expression), which every iptables-nft reads back."""
+    family, table, name = chain
+    return rule.ttl is not None and family in XT_RESTORE and name in BUILTIN_CHAINS.get(table, ())
+
+
+def xt_insert_line(rule: VrrpRule, chain: ChainTuple) -> str:
+    """``-I CHAIN 1 ...``: the rule at the top of ``chain``, as
+    iptables-nft-restore reads it."""
+    line = rule_line(rule, chain[2])
+    return f"-I {chain[2]} 1" + line[len(f"-A {chain[2]}"):]
+
+
+def run_xt_restore(family: str, tables: Dict[str, List[str]]) -> None:
+    """Insert lines into iptables-nft's tables of ``family`` in one
+    ``--noflush`` restore: one transaction, the tool's own expressions."""
+    tool = shutil.which(XT_RESTORE[family])
+    if tool is None:
+        raise EnvironmentProblem(f"{XT_RESTORE[family]} is not installed; vrrpfw needs it to add a TTL "
+                                 "match to iptables-nft's chains (apt-get install iptables)")
+    text = "".join(f"*{t}\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n"
+                   for t, lines in sorted(tables.items()))
+    try:
+        proc = subprocess.run([tool, "--noflush", "--wait"], input=text, capture_output=True, text=True,
+                              timeout=60)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise EnvironmentProblem(f"cannot run {tool}: {e}") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+        raise BackendError(f"{XT_RESTORE[family]} --noflush failed: {first}")
 
 
 class NftConfFile(Persister):
@@ -131,8 +163,9 @@ class NftConfFile(Persister):
                 if missing:
                     self.note = (f"chains {', '.join(missing)} are not defined in {self.path}; "
                                  "vrrpfw cannot persist its rules there")
+                hooks = {h.value for h in PATH[r.direction]}
                 for cid, hook in defined:
-                    if hook in {h.value for h in PATH[r.direction]} and cid[0] in FAMILIES and (
+                    if hook in hooks and cid[0] in PATH_FAMILIES[r.family] and (
                             live is None or cid in live or cid not in self.b.base_chains()):
                         wanted.append((r, cid))
             new = nft_conf.with_lines(text, wanted)
@@ -314,10 +347,18 @@ class NftablesBackend(Backend):
                 cid, fw = ch.handle
                 batch.append({"delete": {"rule": {"family": cid.family, "table": cid.table, "chain": cid.name,
                                                   "handle": fw.handle}}})
+        xt: Dict[Tuple[str, str], List[str]] = {}
         for ch in changes:
             if ch.action in (Action.INSERT, Action.MOVE):
-                batch.append({"insert": {"rule": nft_rule_json(ch.rule, _t(ch.handle))}})
-        run_nft(["-j", "-f", "-"], stdin=json.dumps({"nftables": batch}))
+                chain = _t(ch.handle)
+                if needs_xt(ch.rule, chain):
+                    xt.setdefault((chain[0], chain[1]), []).append(xt_insert_line(ch.rule, chain))
+                else:
+                    batch.append({"insert": {"rule": nft_rule_json(ch.rule, chain)}})
+        if batch:
+            run_nft(["-j", "-f", "-"], stdin=json.dumps({"nftables": batch}))
+        for family in sorted({f for f, _ in xt}):
+            run_xt_restore(family, {t: lines for (f, t), lines in xt.items() if f == family})
         self._load()
 
     def describe(self, change: Change) -> str:
@@ -325,6 +366,9 @@ class NftablesBackend(Backend):
             cid, fw = change.handle
             return f"nft delete rule {cid.family} {cid.table} {cid.name} handle {fw.handle}"
         cid = change.handle
+        if needs_xt(change.rule, _t(cid)):
+            tool = XT_RESTORE[cid.family].replace("-restore", "")
+            return f"{tool} -t {cid.table} {xt_insert_line(change.rule, _t(cid))}"
         return f"nft insert rule {cid.family} {cid.table} {cid.name} {nft_rule_text(change.rule)}"
 
     def rule_text(self, rule: VrrpRule) -> str:

@@ -13,9 +13,9 @@ the backend.
 from __future__ import annotations
 
 import re
-from typing import List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..model import COMMENT, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
 
 BEGIN = "# BEGIN vrrpfw (managed by vrrpfw; `vrrpfw close` removes these lines)"
 END = "# END vrrpfw"
@@ -25,15 +25,68 @@ NO_EOL = " [newline added before]"
 ChainId = Tuple[str, str, str]
 Key = Tuple[str, str, str]
 
+# vrrpfw's line, every shape (see nft_matches); parsed loosely, then
+# accepted only where vrrpfw would write exactly that line.
 _LINE = re.compile(
-    r'^insert rule (\S+) (\S+) (\S+) (iifname|oifname) "([^"]+)" ip daddr (\S+) '
-    r'ip protocol vrrp counter accept comment "' + COMMENT + '"$')
+    r'^insert rule (\S+) (\S+) (\S+) (iifname|oifname) "([^"]+)" (?:ip6? saddr (\S+) )?'
+    r'ip6? daddr (\S+) (?:(?:ip ttl|ip6 hoplimit) (\d+) )?(?:ip protocol|meta l4proto) (\S+) '
+    r'counter accept comment "' + COMMENT + '"$')
+PROTO_NAMES = {VRRP_PROTO: "vrrp", AH_PROTO: "ah"}
+PROTO_NUMBERS = {name: number for number, name in PROTO_NAMES.items()}
+
+
+def nft_matches(rule: VrrpRule) -> List[Tuple[Dict[str, Any], Any, str]]:
+    """(left expression, value, nft text) of each condition of vrrpfw's nft
+    rule, in the order nft lists them back.  IPv4 keeps the form older
+    vrrpfw wrote (``ip daddr G ip protocol vrrp``); IPv6 matches the
+    upper-layer protocol with ``meta l4proto`` (iptables-nft's own form),
+    which the ``ip6 daddr`` before it confines to IPv6."""
+    v6 = rule.family is Family.IPV6
+    fam = "ip6" if v6 else "ip"
+    key = "iifname" if rule.direction is Direction.IN else "oifname"
+    out: List[Tuple[Dict[str, Any], Any, str]] = [
+        ({"meta": {"key": key}}, rule.interface, f'{key} "{rule.interface}"')]
+    if rule.src is not None:
+        out.append(({"payload": {"protocol": fam, "field": "saddr"}}, rule.src, f"{fam} saddr {rule.src}"))
+    out.append(({"payload": {"protocol": fam, "field": "daddr"}}, rule.dst, f"{fam} daddr {rule.dst}"))
+    if rule.ttl is not None:
+        field = "hoplimit" if v6 else "ttl"
+        out.append(({"payload": {"protocol": fam, "field": field}}, rule.ttl, f"{fam} {field} {rule.ttl}"))
+    proto = PROTO_NAMES[rule.proto]
+    if v6:
+        out.append(({"meta": {"key": "l4proto"}}, proto, f"meta l4proto {proto}"))
+    else:
+        out.append(({"payload": {"protocol": "ip", "field": "protocol"}}, proto, f"ip protocol {proto}"))
+    return out
+
+
+def rule_text(rule: VrrpRule) -> str:
+    """vrrpfw's rule in nft syntax, without the chain."""
+    words = [text for _, _, text in nft_matches(rule)]
+    return " ".join(words) + f' counter accept comment "{COMMENT}"'
 
 
 def insert_line(rule: VrrpRule, chain: ChainId) -> str:
-    key = "iifname" if rule.direction is Direction.IN else "oifname"
-    return (f'insert rule {chain[0]} {chain[1]} {chain[2]} {key} "{rule.interface}" '
-            f'ip daddr {rule.group} ip protocol vrrp counter accept comment "{COMMENT}"')
+    return f"insert rule {chain[0]} {chain[1]} {chain[2]} {rule_text(rule)}"
+
+
+def parse_line(line: str) -> Optional[Tuple[VrrpRule, ChainId]]:
+    """The rule and chain of one of vrrpfw's lines (any version's), or None
+    for any other line."""
+    text = line.strip()
+    m = _LINE.match(text)
+    if not m:
+        return None
+    direction = Direction.IN if m.group(4) == "iifname" else Direction.OUT
+    proto = PROTO_NUMBERS.get(m.group(9))
+    if proto is None:
+        return None
+    rule = VrrpRule.from_match(direction, m.group(5), proto, m.group(6), m.group(7),
+                               int(m.group(8)) if m.group(8) else None)
+    chain = (m.group(1), m.group(2), m.group(3))
+    if rule is None or insert_line(rule, chain) != text:
+        return None  # an edited line: not exactly what vrrpfw writes
+    return rule, chain
 
 
 def split(text: str) -> Tuple[str, List[str], str]:
@@ -58,10 +111,9 @@ def split(text: str) -> Tuple[str, List[str], str]:
 def entries(text: str) -> List[Tuple[Key, ChainId]]:
     out = []
     for line in split(text)[1]:
-        m = _LINE.match(line.strip())
-        if m:
-            direction = Direction.IN.value if m.group(4) == "iifname" else Direction.OUT.value
-            out.append(((direction, m.group(5), m.group(6)), (m.group(1), m.group(2), m.group(3))))
+        parsed = parse_line(line)
+        if parsed is not None:
+            out.append((parsed[0].key, parsed[1]))
     return out
 
 
@@ -83,11 +135,9 @@ def without_keys(text: str, drop: Optional[Sequence[Key]]) -> str:
     before, body, after = split(text)
     kept = []
     for line in body:
-        m = _LINE.match(line.strip())
-        if m:
-            direction = Direction.IN.value if m.group(4) == "iifname" else Direction.OUT.value
-            if drop is None or (direction, m.group(5), m.group(6)) in drop:
-                continue
+        parsed = parse_line(line)
+        if parsed is not None and (drop is None or parsed[0].key in drop):
+            continue
         if line.strip():
             kept.append(line)
     return _join(before, kept, after)

@@ -23,7 +23,7 @@ from ..iptrule import parse_rule
 from ..netpath import BaseChain, ChainId, Hook
 from ..nftconv import NftTable, convert_table
 
-FAMILIES = ("ip", "inet", "netdev")
+FAMILIES = ("ip", "ip6", "inet", "netdev")
 HOOKS = {h.value: h for h in Hook}
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 
@@ -51,10 +51,14 @@ def run_json(args: List[str], timeout: float = 60) -> Any:
     return json.loads(proc.stdout or "{}")
 
 
-def _xt_resolver(table: str) -> Any:
-    """Rules of an iptables-nft table as iptables-nft prints them, by chain
-    and position; None where iptables-nft is missing or disagrees."""
-    tool = shutil.which("iptables-nft")
+XT_TOOLS = {"ip": "iptables-nft", "ip6": "ip6tables-nft"}
+
+
+def _xt_resolver(table: str, family: str = "ip") -> Any:
+    """Rules of an iptables-nft (``ip``) or ip6tables-nft (``ip6``) table as
+    that tool prints them, by chain and position; None where the tool is
+    missing or disagrees."""
+    tool = shutil.which(XT_TOOLS[family])
     if tool is None:
         return None
     try:
@@ -173,9 +177,9 @@ def _wanted(layer: NftLayer, heads: Any, sweep: bool
 
 def _add_table(layer: NftLayer, family: str, name: str, items: List[Any],
                devices: Dict[Tuple[str, str, str], Tuple[str, ...]]) -> None:
-    has_xt = family == "ip" and any("xt" in e for i in items
-                                    for e in (i.get("rule") or {}).get("expr", []))
-    table = convert_table(family, name, items, _xt_resolver(name) if has_xt else None)
+    has_xt = family in XT_TOOLS and any("xt" in e for i in items
+                                        for e in (i.get("rule") or {}).get("expr", []))
+    table = convert_table(family, name, items, _xt_resolver(name, family) if has_xt else None)
     layer.tables[(family, name)] = table
     owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
     for cname, header in table.headers.items():
