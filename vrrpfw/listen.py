@@ -481,14 +481,6 @@ def _attach_bpf(sock: socket.socket) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
-def _link_type(iface: str) -> int:
-    try:
-        with open(f"/sys/class/net/{iface}/type") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
-        return ARPHRD_ETHER
-
-
 class _Capture:
     """The sockets of one listen, and what they heard."""
 
@@ -541,12 +533,14 @@ class _Capture:
         s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         try:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-            if _link_type(name) == ARPHRD_ETHER:
+            s.bind((name, ETH_P_ALL))
+            # The link type from the bound socket (sysfs would show the
+            # namespace it was mounted in, not the one --netns entered).
+            if s.getsockname()[3] == ARPHRD_ETHER:
                 try:
                     _attach_bpf(s)
                 except OSError:
                     pass  # the Python check below still filters
-            s.bind((name, ETH_P_ALL))
             s.setblocking(False)
         except OSError:
             s.close()
