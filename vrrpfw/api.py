@@ -183,7 +183,7 @@ def listen(
                        need_rules=True)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
         raise InputError(f"listen takes seconds between 0 and 3600, not {seconds!r}")
-    from . import listen as live
+    from . import listener as live
 
     fams = ("ipv4", "ipv6") if ask.family in (None, "both") else (str(ask.family),)
     groups = {"ipv4": DEFAULT_GROUP4, "ipv6": DEFAULT_GROUP6}

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.needs("nft")]
 
 LISTENER = """
 import json, sys
-from vrrpfw.listen import listen
+from vrrpfw.listener import listen
 ifaces, secs, fams = sys.argv[1].split(","), float(sys.argv[2]), tuple(sys.argv[3].split(","))
 r = listen(ifaces, secs, families=fams, ready=lambda: print("ready", flush=True))
 print(json.dumps(r.to_json()))
@@ -190,7 +190,7 @@ def test_ipv6_vrrpv3_to_ff02_12_is_delivered():
 
 def test_interface_missing_is_one_line_environment_error():
     with pair("vlst") as p:
-        proc = p.host.run(sys.executable, "-c", "from vrrpfw.listen import listen; listen(['nosuch0'], 1)",
+        proc = p.host.run(sys.executable, "-c", "from vrrpfw.listener import listen; listen(['nosuch0'], 1)",
                           check=False)
         assert proc.returncode != 0 and "no interface nosuch0 in this network namespace" in proc.stderr
 

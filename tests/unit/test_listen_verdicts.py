@@ -9,7 +9,7 @@ import json
 import pytest
 
 from vrrpfw.errors import EnvironmentProblem, InputError
-from vrrpfw.listen import (
+from vrrpfw.listener import (
     DELIVERED,
     DROPPED,
     EXIT_NOTHING_HEARD,
