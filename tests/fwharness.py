@@ -90,10 +90,10 @@ class FirewalldHost:
         return self.host.vrrpfw_json(*args, "--state-file", self.state_file)
 
 
-@contextlib.contextmanager
-def firewalld_host(tmp_path: str, backend: str = "nftables", vrrp_service: bool = False
-                   ) -> Iterator[FirewalldHost]:
-    root = str(tmp_path)
+def write_firewalld_config(root: str, backend: str = "nftables", vrrp_service: bool = False) -> None:
+    """Throw-away firewalld configuration under ``root`` (``sys``: firewalld.conf
+    with ``FirewallBackend=backend``; ``def``: a copy of /usr/lib/firewalld),
+    so a test's firewalld never reads or writes /etc/firewalld."""
     sys_dir, def_dir = os.path.join(root, "sys"), os.path.join(root, "def")
     shutil.copytree("/usr/lib/firewalld", def_dir)
     os.makedirs(sys_dir)
@@ -104,6 +104,13 @@ def firewalld_host(tmp_path: str, backend: str = "nftables", vrrp_service: bool 
     if vrrp_service:
         with open(os.path.join(def_dir, "services", "vrrp.xml"), "w") as f:
             f.write(VRRP_SERVICE)
+
+
+@contextlib.contextmanager
+def private_bus(root: str) -> Iterator[str]:
+    """A private D-Bus system bus (socket under ``root``), killed on the way
+    out; yields the DBUS_SYSTEM_BUS_ADDRESS its clients need.  One per
+    firewalld: two firewalld cannot own the same bus name."""
     sock = os.path.join(root, "bus.sock")
     conf_path = os.path.join(root, "bus.conf")
     with open(conf_path, "w") as f:
@@ -112,14 +119,37 @@ def firewalld_host(tmp_path: str, backend: str = "nftables", vrrp_service: bool 
                          capture_output=True, text=True, check=True).stdout
     bus_pid = int(out.split()[0])
     try:
+        yield f"unix:path={sock}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(bus_pid, signal.SIGTERM)
+        wait_gone(bus_pid)
+
+
+def wait_gone(pid: int, seconds: float = 5.0) -> bool:
+    """Whether process ``pid`` (not our child: nothing to reap) has gone
+    within ``seconds``, so a test can say it left no daemon behind."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@contextlib.contextmanager
+def firewalld_host(tmp_path: str, backend: str = "nftables", vrrp_service: bool = False
+                   ) -> Iterator[FirewalldHost]:
+    root = str(tmp_path)
+    write_firewalld_config(root, backend, vrrp_service)
+    with private_bus(root) as address:
         with pair("vrfd") as p:
-            p.host.env = {"DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={sock}"}
+            p.host.env = {"DBUS_SYSTEM_BUS_ADDRESS": address}
             fw = FirewalldHost(p, root, backend)
             try:
                 fw.start()
                 yield fw
             finally:
                 fw.stop()
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(bus_pid, signal.SIGTERM)
