@@ -503,7 +503,7 @@ def test_lock_held_too_long_is_exit_3_and_no_change(tmp_path):
 
 
 BAD_INPUTS = [
-    (["open"], "Missing option"),
+    (["open"], "give --iface"),
     (["open", "--iface", ""], "empty"),
     (["open", "--iface", "eth/0"], "'/'"),
     (["open", "--iface", "eth0:1"], "':'"),
@@ -511,8 +511,8 @@ BAD_INPUTS = [
     (["open", "--iface", "x" * 16], "at most 15"),
     (["open", "--iface", ".."], "not allowed"),
     (["open", "--iface", "eth+"], "wildcard"),
-    (["open", "--iface", "eth0", "--group", "192.0.2.1"], "not an IPv4 multicast"),
-    (["open", "--iface", "eth0", "--group", "224.0.0.300"], "not an IPv4 address"),
+    (["open", "--iface", "eth0", "--group", "192.0.2.1"], "not a multicast address"),
+    (["open", "--iface", "eth0", "--group", "224.0.0.300"], "not an IPv4 or IPv6 address"),
     (["open", "--iface", "eth0", "--backend", "ipfw"], "unknown backend"),
     (["open", "--iface", "eth0", "--lock-timeout", "x"], "lock-timeout"),
     (["close", "--iface", "a/b"], "'/'"),

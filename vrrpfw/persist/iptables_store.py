@@ -161,7 +161,11 @@ class IptablesSaveFile(Persister):
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         todo = self._of(rules)
         plans = [(p, p.plan(op, mine)) for p, mine in todo]
-        self.note = "; ".join(p.note for p, mine in todo if p.note and (mine or p is todo[0][0])) or None
+        # the report names the files these rules live in (rules.v4 alone for IPv4 rules)
+        used = [p for p, mine in todo if mine] or [todo[0][0]]
+        self.path = " and ".join(p.path for p in used)
+        self.restorer = ", ".join(dict.fromkeys(p.restorer for p in used if p.restorer)) or None
+        self.note = "; ".join(p.note for p in used if p.note) or None
         return PersistPlan(any(pl.changed for _, pl in plans), "".join(pl.diff for _, pl in plans), plans)
 
     def commit(self, plan: PersistPlan) -> None:

@@ -69,8 +69,8 @@ class LegacyTables:
             if cached:
                 table.refresh()
         except self.iptc.IPTCError as e:
-            what = "ip6tables" if cls is getattr(self.iptc, "Table6", None) else "iptables"
-            raise EnvironmentProblem(f"cannot read the legacy {what} {name} table: {e}") from None
+            what = "ip6tables " if cls is getattr(self.iptc, "Table6", None) else ""
+            raise EnvironmentProblem(f"cannot read the legacy {what}{name} table: {e}") from None
         return table
 
     def forget(self) -> None:
