@@ -11,6 +11,8 @@ import pytest
 from fwharness import firewalld_host
 from netns import adverts
 
+from vrrpfw.traffic import exchange
+
 pytestmark = pytest.mark.integration
 
 BACKENDS = ["nftables", "iptables"]
@@ -343,8 +345,9 @@ def test_policies_that_drop_to_and_from_host_are_opened(tmp_path):
 def test_zone_bound_to_the_peer_source_needs_peer(tmp_path):
     """The peer's address bound to zone drop: that zone, not the
     interface's, judges its adverts.  Without --peer vrrpfw cannot know
-    (uncertain, open exits 1 naming the zones); with it, open allows VRRP
-    in the source's zone."""
+    (uncertain, open exits 1 naming the zones).  With --peer (since issue
+    10: unicast adverts from the peer to this host's address) open allows
+    them in the source's zone."""
     with firewalld_host(tmp_path, "nftables") as fw:
         iface, peer = fw.pair.host_if, "192.0.2.2"
         for layer in ([], ["--permanent"]):
@@ -361,8 +364,11 @@ def test_zone_bound_to_the_peer_source_needs_peer(tmp_path):
         assert "zone drop" in out["rules"][0]["detail"]
         rc, out = fw.vrrpfw_json("open", "--iface", iface, "--peer", peer)
         assert rc == 0, out
-        assert RICH in fw.cmd("--zone=drop", "--list-rich-rules").splitlines()
-        assert inbound(fw)["delivered"] == 20
+        unicast = (f'rule priority="-32768" family="ipv4" source address="{peer}" '
+                   'destination address="192.0.2.1" protocol value="vrrp" accept')
+        assert fw.cmd("--zone=drop", "--list-rich-rules").splitlines() == [unicast]
+        p = fw.pair
+        assert exchange(p.peer.ns, p.peer_if, p.host.ns, p.host_if, 20, "192.0.2.1").delivered == 20
         assert fw.vrrpfw("close", "--iface", iface).returncode == 0
         assert fw.cmd("--zone=drop", "--list-rich-rules") == ""
-        assert inbound(fw)["delivered"] == 0
+        assert exchange(p.peer.ns, p.peer_if, p.host.ns, p.host_if, 20, "192.0.2.1").delivered == 0

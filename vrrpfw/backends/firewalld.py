@@ -206,7 +206,11 @@ class FirewalldBackend(Backend):
                     t = construct_of(cv.decision.rule.chain)
                     if t is not None and t not in targets and self.owner.accepted_unlisted(st, t):
                         targets.append(t)
-            st.needs = targets
+            # Where vrrpfw's allowance is already in place, adding it again
+            # changes nothing: what still doubts (firewalld's IPv6 reverse
+            # path filter, say) is not the zone's to decide.
+            value = top_rich_rule(st.rule)
+            st.needs = [t for t in targets if not layer.fw.has("runtime", t, "rich", value)]
             recorded = [h[2] for h in st.ours]
             self.targets[st.rule.key] = list(dict.fromkeys(recorded + targets))
             if st.state is Runtime.ALLOWED_BY_OTHER and st.ours:
