@@ -300,3 +300,25 @@ def test_persist_file_refuses_the_other_family(tmp_path):
         store.plan("open", v6)
     assert e.value.exit_code == 2
     assert store.plan("open", rules_for(make_specs(["eth0"])[0])).changed
+
+
+# -- saved texts as a path model: ip6tables-save chains have family ip6 ----------
+
+
+def test_offline_ip6tables_text_judges_ipv6_rules_only():
+    from vrrpfw.netpath import judge
+    from vrrpfw.readers.offline import model_from_texts
+    from vrrpfw.results import Runtime
+
+    rule6 = VrrpRule(IN, "eth0", "ff02::12", V6, strict=True)
+    rule4 = VrrpRule(IN, "eth0", "224.0.0.18")
+    closed6 = V6_SAVED
+    model = model_from_texts(legacy6=closed6)
+    assert {c.id.family for c in model.chains} == {"ip6"}
+    assert judge(model, rule6).state is Runtime.MISSING
+    assert judge(model, rule4).state is Runtime.ALLOWED_BY_POLICY  # IPv6's DROP is not on an IPv4 path
+    opened = ips.add_rules(ips.parse(closed6), [rule6])[0]
+    assert judge(model_from_texts(legacy6=opened), rule6).state is Runtime.ALLOWED
+    # a rule for another hop limit lets no strict advert in
+    other = opened.replace("--hl-eq 255", "--hl-eq 64")
+    assert judge(model_from_texts(legacy6=other), rule6).state is Runtime.MISSING

@@ -17,9 +17,10 @@ from ..nftconv import convert_table
 from .nft import FIREWALLD_TABLES, HOOKS
 
 
-def legacy_chains(text: str, layer: str = "legacy") -> List[BaseChain]:
+def legacy_chains(text: str, layer: str = "legacy", family: str = "ip") -> List[BaseChain]:
     """Base chains of an iptables-save text.  ``layer`` "nft" reads it as
-    iptables-nft's tables (same hooks and priorities, family ip)."""
+    iptables-nft's tables (same hooks and priorities, family ip);
+    ``family`` "ip6" reads an ip6tables-save text."""
     out = []
     for table, chains in parse_save(text).items():
         if table not in LEGACY_TABLES:
@@ -32,7 +33,7 @@ def legacy_chains(text: str, layer: str = "legacy") -> List[BaseChain]:
 
         for name, (policy, rules) in chains.items():
             if name in LEGACY_HOOKS and policy is not None:
-                out.append(BaseChain(ChainId(layer, "ip", table, name), LEGACY_HOOKS[name],
+                out.append(BaseChain(ChainId(layer, family, table, name), LEGACY_HOOKS[name],
                                      LEGACY_TABLES[table], policy, rules, lookup))
     return out
 
@@ -50,7 +51,7 @@ def nft_chains(doc: Dict[str, Any],
                 by_table.setdefault(key, []).append(item)
     out = []
     for (family, name), table_items in by_table.items():
-        if family not in ("ip", "inet", "netdev"):
+        if family not in ("ip", "ip6", "inet", "netdev"):
             continue
         table = convert_table(family, name, table_items)
         owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
@@ -74,16 +75,21 @@ def nft_chains(doc: Dict[str, Any],
 
 def model_from_texts(legacy: Optional[str] = None, iptnft: Optional[str] = None,
                      nft_json: Optional[Dict[str, Any]] = None,
-                     devices: Optional[Dict[Tuple[str, str, str], Tuple[str, ...]]] = None) -> PathModel:
+                     devices: Optional[Dict[Tuple[str, str, str], Tuple[str, ...]]] = None,
+                     legacy6: Optional[str] = None, iptnft6: Optional[str] = None) -> PathModel:
     """iptables-nft's tables are read from their save text where it is given:
-    in nft's JSON their compat matches (comments, conntrack) show by name only."""
+    in nft's JSON their compat matches (comments, conntrack) show by name
+    only.  ``legacy6`` / ``iptnft6`` are the ip6tables-save texts."""
     model = PathModel()
-    if legacy:
-        model.chains += legacy_chains(legacy)
-    via_text = set(parse_save(iptnft)) if iptnft else set()
+    for text, layer, family in ((legacy, "legacy", "ip"), (legacy6, "legacy", "ip6")):
+        if text:
+            model.chains += legacy_chains(text, layer, family)
+    via_text = {("ip", t) for t in parse_save(iptnft)} if iptnft else set()
+    via_text |= {("ip6", t) for t in parse_save(iptnft6)} if iptnft6 else set()
     if nft_json:
         model.chains += [c for c in nft_chains(nft_json, devices)
-                         if not (c.id.family == "ip" and c.id.table in via_text)]
-    if iptnft:
-        model.chains += legacy_chains(iptnft, "nft")
+                         if (c.id.family, c.id.table) not in via_text]
+    for text, family in ((iptnft, "ip"), (iptnft6, "ip6")):
+        if text:
+            model.chains += legacy_chains(text, "nft", family)
     return model
