@@ -13,6 +13,10 @@ file of one family, told by its content (an IPv6 address in ``-s``/``-d``)
 or its name (``v6``, ``ip6``, ``ipv6``), IPv4 otherwise; rules of the other
 family are refused with an InputError before anything changes (restoring
 IPv6 lines with iptables-restore fails, which at boot leaves no firewall).
+The distribution's pair is loaded (and, for open/close, checked by its
+restorer) as one store even when only one family's rules are asked for: the
+store is built before the rules are known, and a saved file its restorer
+rejects is worth refusing either way.
 """
 
 from __future__ import annotations
