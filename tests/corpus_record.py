@@ -2,12 +2,15 @@
 it, so that unit tests (no root) can hold the static verdict against real
 packets.  Run as root after adding or changing a case:
 
-    .venv-debian/bin/python tests/corpus_record.py
+    .venv-debian/bin/python tests/corpus_record.py [STEM ...]
 
 Writes tests/corpus/json/STEM.json (``nft -j list ruleset`` of the loaded
-case, and the devices of its ingress/egress chains) and
-tests/corpus/outcomes.json (adverts that arrived, of COUNT, each way).
-Everything happens in throwaway namespaces (vrrpfw.replica).
+case, and the devices of its ingress/egress chains) and merges into
+tests/corpus/outcomes.json the adverts that arrived, of COUNT, each way:
+``in``/``out`` for the textbook IPv4 multicast advert, and under
+``shapes`` the same for every other shape the case declares (``# shape:``).
+Without STEMs every case is recorded again.  Everything happens in
+throwaway namespaces (vrrpfw.replica).
 """
 
 from __future__ import annotations
@@ -18,55 +21,54 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from replaycheck import CORPUS, case_peers, case_shapes, case_snapshot, corpus_cases  # noqa: E402
 
 from vrrpfw.readers.nft import parse_devices  # noqa: E402
-from vrrpfw.replica import replica, snapshot_from_files  # noqa: E402
+from vrrpfw.replica import replica  # noqa: E402
+from vrrpfw.traffic import Shape  # noqa: E402
 
-CORPUS = os.path.join(HERE, "corpus")
 COUNT = 10
 
 
-def cases() -> dict:
-    found: dict = {}
-    for name in sorted(os.listdir(CORPUS)):
-        stem, _, suffix = name.rpartition(".")
-        if suffix in ("legacy", "iptnft", "nft"):
-            found.setdefault(stem, {})[suffix] = os.path.join(CORPUS, name)
-    return found
+def record(stem: str, files: dict) -> dict:
+    peers = case_peers(files)
+    with replica(case_snapshot(files), peers) as r:
+        doc = json.loads(r.host.run(["nft", "-j", "list", "ruleset"]).stdout or "{}")
+        doc["nftables"] = [i for i in doc.get("nftables", []) if "metainfo" not in i]
+        devices = parse_devices(r.host.run(["nft", "list", "chains"]).stdout)
+        outcome: dict = {"count": COUNT, "peer": next((p for p in peers if ":" not in p), None),
+                         "peers": peers}
+        for shape in case_shapes(files):
+            d = r.measure(count=COUNT, seconds=1.0, shape=shape)
+            seen = {"in": min(p.arrived for p in d.inbound.values()), "out": d.outbound.arrived}
+            if shape == Shape():
+                outcome.update(seen)
+            else:
+                outcome.setdefault("shapes", {})[shape.name] = seen
+    with open(os.path.join(CORPUS, "json", f"{stem}.json"), "w") as f:
+        json.dump({"ruleset": doc, "devices": [[*k, list(v)] for k, v in devices.items()]}, f,
+                  indent=1, sort_keys=True)
+        f.write("\n")
+    return outcome
 
 
-def peer_of(files: dict):
-    for path in files.values():
-        with open(path) as f:
-            for line in f:
-                if line.startswith("# peer:"):
-                    return line.split(":", 1)[1].strip()
-    return None
-
-
-def main() -> None:
+def main(stems: list) -> None:
     os.makedirs(os.path.join(CORPUS, "json"), exist_ok=True)
+    path = os.path.join(CORPUS, "outcomes.json")
     outcomes = {}
-    for stem, files in cases().items():
-        peer = peer_of(files)
-        snap = snapshot_from_files(legacy=files.get("legacy"), iptnft=files.get("iptnft"),
-                                   nft=files.get("nft"), iface="eth1", addrs=["192.0.2.1/24"])
-        with replica(snap, [peer] if peer else []) as r:
-            doc = json.loads(r.host.run(["nft", "-j", "list", "ruleset"]).stdout or "{}")
-            doc["nftables"] = [i for i in doc.get("nftables", []) if "metainfo" not in i]
-            devices = parse_devices(r.host.run(["nft", "list", "chains"]).stdout)
-            d = r.measure(count=COUNT, seconds=1.0)
-        with open(os.path.join(CORPUS, "json", f"{stem}.json"), "w") as f:
-            json.dump({"ruleset": doc, "devices": [[*k, list(v)] for k, v in devices.items()]}, f,
-                      indent=1, sort_keys=True)
-            f.write("\n")
-        outcomes[stem] = {"in": min(p.arrived for p in d.inbound.values()), "out": d.outbound.arrived,
-                          "count": COUNT, "peer": peer}
+    if stems and os.path.exists(path):
+        with open(path) as f:
+            outcomes = json.load(f)
+    cases = corpus_cases()
+    for stem in stems or sorted(cases):
+        outcomes[stem] = record(stem, cases[stem])
         print(stem, outcomes[stem], flush=True)
-    with open(os.path.join(CORPUS, "outcomes.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(outcomes, f, indent=1, sort_keys=True)
         f.write("\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -5,10 +5,30 @@ verdict must obey against the packets."""
 from __future__ import annotations
 
 import json
+import os
 import sys
-from typing import Sequence, Tuple
+from dataclasses import replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vrrpfw.replica import Replica
+from vrrpfw.chaineval import FwRule
+from vrrpfw.iptrule import parse_save
+from vrrpfw.model import Direction, Family, VrrpRule
+from vrrpfw.netpath import (
+    BaseChain,
+    ChainId,
+    PathModel,
+    PathVerdict,
+    combine,
+    ct_state_at,
+    judge_chain,
+    judge_peers,
+    packet_for,
+)
+from vrrpfw.nftconv import convert_table
+from vrrpfw.readers.nft import HOOKS, parse_devices
+from vrrpfw.readers.offline import legacy_chains, model_from_texts
+from vrrpfw.replica import Replica, Snapshot, snapshot_from_files
+from vrrpfw.traffic import Shape
 
 PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}
 BLOCKED = {"missing", "shadowed"}
@@ -25,9 +45,10 @@ def vrrpfw_json(r: Replica, iface: str, *args: str) -> Tuple[int, dict, str]:
 
 
 def ruleset(r: Replica) -> str:
-    """Legacy and nft rules without counters, and without the elements of
-    dynamic sets (traffic adds to them)."""
+    """Legacy (IPv4 and IPv6) and nft rules without counters, and without
+    the elements of dynamic sets (traffic adds to them)."""
     legacy = r.host.run(["iptables-legacy-save"], check=False).stdout
+    legacy += r.host.run(["ip6tables-legacy-save"], check=False).stdout
     legacy = "\n".join(line.split(" [")[0] for line in legacy.splitlines() if not line.startswith("#"))
     nft = r.host.run(["nft", "-s", "list", "ruleset"]).stdout
     if "flags dynamic" in nft:
@@ -43,3 +64,161 @@ def agrees(verdict: str, arrived: Sequence[int], count: int) -> bool:
     if verdict in BLOCKED:
         return all(a == 0 for a in arrived)
     return verdict == "uncertain"
+
+
+# ------------------------------------------------- static verdicts per shape
+
+# The replica's addresses (vrrpfw.replica's defaults, the corpus's README).
+LOCAL4 = ("192.0.2.1", "192.0.2.0/24")
+LOCAL6_LINK = ("fe80::1", "fe80::/64")  # keepalived multicasts from the link-local address
+LOCAL6 = ("fd00::1", "fd00::/64")  # unicast: the host's global address
+DEFAULT_PEER = {"ipv4": "192.0.2.2", "ipv6": "fd00::2"}  # the replica's unicast peer
+
+
+def case_model(legacy: Optional[str] = None, iptnft: Optional[str] = None,
+               nft_json: Optional[Dict[str, Any]] = None,
+               devices: Optional[Dict[Tuple[str, str, str], Tuple[str, ...]]] = None,
+               legacy6: Optional[str] = None, iptnft6: Optional[str] = None) -> PathModel:
+    """The path model of saved texts, IPv6 included: the offline reader's
+    model, plus ip6tables-save texts as family ``ip6`` chains and the nft
+    ``ip6`` tables where the offline reader leaves them out (iptables-nft's
+    ip6 tables from their save text, as for IPv4)."""
+    model = model_from_texts(legacy, iptnft, nft_json, devices)
+    if legacy6:
+        model.chains += [replace(c, id=replace(c.id, family="ip6")) for c in legacy_chains(legacy6)]
+    via_text6 = set(parse_save(iptnft6)) if iptnft6 else set()
+    if nft_json and not any(c.id.layer == "nft" and c.id.family == "ip6" for c in model.chains):
+        model.chains += [c for c in _ip6_chains(nft_json, devices) if c.id.table not in via_text6]
+    if iptnft6:
+        model.chains += [replace(c, id=replace(c.id, family="ip6")) for c in legacy_chains(iptnft6, "nft")]
+    return model
+
+
+def _ip6_chains(doc: Dict[str, Any], devices: Any) -> List[BaseChain]:
+    """nft_chains for the ``ip6`` family (the offline reader reads ip, inet
+    and netdev only): the same document with its other tables left out,
+    read as if ``ip6`` were one of them."""
+    items = [i for i in doc.get("nftables", [])
+             if any(isinstance(v, dict) and v.get("family") == "ip6" for v in i.values())]
+    out: List[BaseChain] = []
+    by_table: Dict[str, List[Dict[str, Any]]] = {}
+    for item in items:
+        (kind, body), = item.items()
+        by_table.setdefault(body.get("table") if kind != "table" else body.get("name"), []).append(item)
+    for name, table_items in by_table.items():
+        table = convert_table("ip6", name, table_items)
+        for cname, header in table.headers.items():
+            hook = HOOKS.get(str(header.get("hook")))
+            if hook is None:
+                continue
+
+            def lookup(sub: str, chains: Dict[str, List[FwRule]] = table.chains) -> Optional[List[FwRule]]:
+                return chains.get(sub) if sub else None
+
+            out.append(BaseChain(ChainId("nft", "ip6", name, cname), hook, int(header.get("prio", 0)),
+                                 str(header.get("policy", "accept")).upper(), table.chains.get(cname, []),
+                                 lookup))
+    return out
+
+
+def shape_rule(shape: Shape, direction: Direction, peer: Optional[str]) -> VrrpRule:
+    """The rule whose verdict judges ``shape`` one way: multicast to the
+    family's group, or unicast between the replica's host and ``peer``."""
+    fam = Family(shape.family)
+    if not shape.unicast:
+        return VrrpRule(direction, "eth1", shape.group, fam, shape.proto)
+    local = LOCAL4[0] if fam is Family.IPV4 else LOCAL6[0]
+    return VrrpRule(direction, "eth1", peer or DEFAULT_PEER[shape.family], fam, shape.proto, local)
+
+
+def shape_local(shape: Shape) -> Tuple[str, str]:
+    if shape.family == "ipv4":
+        return LOCAL4
+    return LOCAL6 if shape.unicast else LOCAL6_LINK
+
+
+def static_verdict(model: PathModel, shape: Shape, direction: Direction,
+                   peers: Sequence[str] = ()) -> PathVerdict:
+    """vrrpfw's verdict for ``shape`` (its TTL too: another TTL than 255 is
+    judged as netpath.judge does, with the packet's TTL changed)."""
+    mine = [p for p in peers if Family.of(p).value == shape.family]
+    rule = shape_rule(shape, direction, mine[0] if mine and shape.unicast else None)
+    local = shape_local(shape)
+    if shape.ttl == 255:
+        return judge_peers(model, rule, mine, local)
+    src = rule.src if rule.unicast else (local[0] if direction is Direction.OUT else (mine or [None])[0])
+    net = local[1] if direction is Direction.IN and src is None else None
+    pkt = replace(packet_for(model, rule, src, net), ttl=shape.ttl)
+    chains = model.on_path(rule.direction, rule.interface, rule.family)
+    verdicts = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state))) for c in chains]
+    return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
+
+
+# ------------------------------------------------------------ corpus cases
+
+CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+# suffix -> what loads it (tests/corpus/README.md)
+SUFFIXES = ("legacy", "iptnft", "nft", "legacy6", "iptnft6")
+
+
+def corpus_cases(corpus: str = CORPUS) -> Dict[str, Dict[str, str]]:
+    """stem -> {suffix: path} for every case file."""
+    found: Dict[str, Dict[str, str]] = {}
+    for name in sorted(os.listdir(corpus)):
+        stem, _, suffix = name.rpartition(".")
+        if suffix in SUFFIXES:
+            found.setdefault(stem, {})[suffix] = os.path.join(corpus, name)
+    return found
+
+
+def headers(files: Dict[str, str], key: str) -> List[str]:
+    """Every ``# KEY: value`` of the case's leading comment lines, in file order."""
+    out: List[str] = []
+    for suffix in SUFFIXES:
+        if suffix not in files:
+            continue
+        with open(files[suffix]) as f:
+            for line in f:
+                if not line.startswith("#"):
+                    break
+                if line[1:].strip().startswith(f"{key}:"):
+                    out.append(line.split(":", 1)[1].strip())
+    return out
+
+
+def case_peers(files: Dict[str, str]) -> List[str]:
+    return [p for h in headers(files, "peer") for p in h.replace(",", " ").split()]
+
+
+def case_shapes(files: Dict[str, str]) -> List[Shape]:
+    """The shapes a case is judged for: always the textbook IPv4 multicast
+    advert, then each ``# shape:`` it declares."""
+    shapes = [Shape()]
+    for h in headers(files, "shape"):
+        for text in h.split(","):
+            s = Shape.parse(text.strip())
+            if s not in shapes:
+                shapes.append(s)
+    return shapes
+
+
+def case_snapshot(files: Dict[str, str]) -> Snapshot:
+    return snapshot_from_files(legacy=files.get("legacy"), iptnft=files.get("iptnft"), nft=files.get("nft"),
+                               legacy6=files.get("legacy6"), iptnft6=files.get("iptnft6"), iface="eth1",
+                               addrs=["192.0.2.1/24"])
+
+
+def replica_model(r: Replica) -> PathModel:
+    """The static model of what is loaded in the replica's host, read from
+    its save texts and ``nft -j`` (as the corpus's unit test reads files)."""
+    def save(tool: str, names: str) -> Optional[str]:
+        if not r.host.run(["cat", names], check=False).stdout.split():
+            return None
+        return r.host.run([tool], check=False).stdout or None
+    doc = json.loads(r.host.run(["nft", "-j", "list", "ruleset"]).stdout or "{}")
+    devices = parse_devices(r.host.run(["nft", "list", "chains"]).stdout)
+    nft_text = r.host.run(["nft", "list", "tables"]).stdout
+    iptnft = r.host.run(["iptables-nft-save"]).stdout if "table ip " in nft_text else None
+    iptnft6 = r.host.run(["ip6tables-nft-save"]).stdout if "table ip6 " in nft_text else None
+    return case_model(save("iptables-legacy-save", "/proc/net/ip_tables_names"), iptnft or None, doc, devices,
+                      save("ip6tables-legacy-save", "/proc/net/ip6_tables_names"), iptnft6 or None)

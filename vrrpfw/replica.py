@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass, field, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -463,10 +464,33 @@ class Replica:
         if shape.family == "ipv6" and ":" not in group:
             group = shape.group
         srcs, in_dst, out_dst = self._ends(shape)
+        if shape.unicast:
+            return self._measure_unicast(count, seconds, shape, srcs, in_dst, out_dst)
         both = both_ways(self.host, self.iface, self.peer, self.peer_if, count, group, seconds,
                          srcs, shape.proto, shape.ttl, in_dst, out_dst)
         inbound = {s: PathResult(c.delivered, count, c) for s, c in both.inbound.items()}
         return Delivery(inbound, PathResult(both.outbound.wire, count, both.outbound))
+
+    def _measure_unicast(self, count: int, seconds: float, shape: Shape, srcs: Sequence[str],
+                         in_dst: Optional[str], out_dst: Optional[str]) -> Delivery:
+        """Unicast adverts one way after the other, each from a conntrack
+        table without the other's entry.  Why: conntrack tracks protocol
+        112/51 by address pair, so the host's adverts to a peer make that
+        peer's adverts *replies* (``established``), and the outcome would
+        depend on who sent first.  Inbound is measured first, as for a host
+        that has not sent yet; the generic conntrack timeout (set to 1 s in
+        the replica) then drops that entry before outbound is measured."""
+        assert in_dst is not None and out_dst is not None
+        timeout = "net/netfilter/nf_conntrack_generic_timeout"
+        self.host.run(["sh", "-c", f"[ ! -e /proc/sys/{timeout} ] || echo 1 > /proc/sys/{timeout}"])
+        inbound = {s: both_ways(self.host, self.iface, self.peer, self.peer_if, count, "", seconds, [s],
+                                shape.proto, shape.ttl, in_dst, None, outbound=False).inbound[s]
+                   for s in srcs}
+        time.sleep(1.2 if inbound else 0)
+        out = both_ways(self.host, self.iface, self.peer, self.peer_if, count, "", seconds, [],
+                        shape.proto, shape.ttl, None, out_dst, inbound=False).outbound
+        return Delivery({s: PathResult(c.delivered, count, c) for s, c in inbound.items()},
+                        PathResult(out.wire, count, out))
 
     def _ends(self, shape: Shape) -> Tuple[List[str], Optional[str], Optional[str]]:
         """(sources, inbound destination, outbound destination) for ``shape``:

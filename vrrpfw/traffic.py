@@ -333,22 +333,24 @@ class TwoWay:
 def both_ways(host: Namespace, host_if: str, peer: Namespace, peer_if: str, count: int = 20,
               group: str = GROUP, seconds: float = 2.5, sources: Sequence[str] = (),
               proto: int = PROTO, ttl: int = TTL, inbound_dst: Optional[str] = None,
-              outbound_dst: Optional[str] = None) -> TwoWay:
+              outbound_dst: Optional[str] = None, inbound: bool = True,
+              outbound: bool = True) -> TwoWay:
     """Inbound (peer -> host: the host's raw socket, i.e. what netfilter let
     in) from each source, and outbound (host -> peer: the peer's *wire*,
     since an egress drop need not show as EPERM), all concurrently.  Each
     exchange has its own nonce, so they cannot count each other's adverts.
     Adverts go to ``group``, unless ``inbound_dst`` / ``outbound_dst`` name
     the receiving end's unicast address; both directions carry ``proto``
-    and ``ttl``."""
-    srcs = list(sources) or [""]
+    and ``ttl``.  ``inbound``/``outbound`` False: that direction is not
+    measured (its Counts stay empty)."""
+    srcs = (list(sources) or [""]) if inbound else []
     with ThreadPoolExecutor(max_workers=len(srcs) + 1) as pool:
         ins = {s: pool.submit(exchange, peer, peer_if, host, host_if, count, inbound_dst or group,
                               seconds, s or None, proto, ttl)
                for s in srcs}
         out = pool.submit(exchange, host, host_if, peer, peer_if, count, outbound_dst or group, seconds,
-                          None, proto, ttl)
-        return TwoWay({s: f.result() for s, f in ins.items()}, out.result())
+                          None, proto, ttl) if outbound else None
+        return TwoWay({s: f.result() for s, f in ins.items()}, out.result() if out else Counts())
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
