@@ -1083,8 +1083,8 @@ def test_check_and_dry_run_take_no_store_lock(host):
 def test_options_reach_the_backend(host, tmp_path):
     host.add(store=FakeStore())
     path = str(tmp_path / "rules.v4")
-    vrrpfw.open(["eth0"], persist_file=path, lock_timeout=1, peers=["192.0.2.1"], src="192.0.2.9", zone="public",
-                mode="zone", force=True, backend="iptables")
+    vrrpfw.open(["eth0"], persist_file=path, lock_timeout=1, peers=["192.0.2.1"], src="192.0.2.9",
+                zone="public", mode="zone", force=True, backend="iptables")
     name, o = host.selected[-1]
     assert name == "iptables"
     assert (o.persist, o.persist_file, o.dry_run, o.lock_timeout, o.zone, o.mode, o.force) == (
