@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
-IPV4_FAMILIES = {"ip", "inet", "netdev"}
+FAMILIES = {"ip", "ip6", "inet", "netdev"}
 
 
 @dataclass
@@ -44,7 +44,7 @@ class NftChain:
 
 @dataclass
 class HostScan:
-    legacy_tables: List[str] = field(default_factory=list)
+    legacy_tables: List[str] = field(default_factory=list)  # ip6tables' as "ip6 filter" etc.
     legacy_unreadable: bool = False  # /proc/net/ip_tables_names needs root
     iptables_variant: Optional[str] = None  # "legacy" | "nf_tables" | None
     nft_available: bool = False
@@ -56,7 +56,7 @@ class HostScan:
     @property
     def legacy_filter(self) -> bool:
         """A legacy table that can drop VRRP exists (nat cannot)."""
-        return any(t in ("raw", "mangle", "filter", "security") for t in self.legacy_tables)
+        return any(t.split()[-1] in ("raw", "mangle", "filter", "security") for t in self.legacy_tables)
 
     @property
     def nft_filtering(self) -> List[NftChain]:
@@ -125,7 +125,7 @@ def parse_nft_ruleset(doc: Dict[str, Any]) -> tuple:
                 if label not in firewalld:
                     firewalld.append(label)
                 continue
-            if c.get("hook") in FILTER_HOOKS and key[0] in IPV4_FAMILIES:
+            if c.get("hook") in FILTER_HOOKS and key[0] in FAMILIES:
                 chains[key] = NftChain(key[0], key[1], key[2], c["hook"], c.get("policy", "accept"), 0, False)
         elif "rule" in item:
             r = item["rule"]
@@ -162,7 +162,9 @@ def firewalld_answers() -> bool:
 
 def scan(nft_timeout: float = 20.0) -> HostScan:
     names = legacy_table_names()
-    result = HostScan(legacy_tables=names or [], legacy_unreadable=names is None,
+    names6 = legacy_table_names("/proc/net/ip6_tables_names")
+    tables = (names or []) + [f"ip6 {t}" for t in names6 or []]
+    result = HostScan(legacy_tables=tables, legacy_unreadable=names is None or names6 is None,
                       iptables_variant=iptables_variant(),
                       firewalld_bus=firewalld_answers())
     nft = shutil.which("nft")
@@ -179,7 +181,7 @@ def scan(nft_timeout: float = 20.0) -> HostScan:
     items = list(chains.get("nftables", []))
     for item in chains.get("nftables", []):
         c = item.get("chain") or {}
-        if (c.get("hook") in FILTER_HOOKS and c.get("family") in IPV4_FAMILIES
+        if (c.get("hook") in FILTER_HOOKS and c.get("family") in FAMILIES
                 and (c.get("family"), c.get("table")) not in FIREWALLD_TABLES):
             body = _nft_json(nft, ["list", "chain", c["family"], c["table"], c["name"]], nft_timeout)
             if isinstance(body, str):
