@@ -88,6 +88,23 @@ XTABLES_CLOSED = """*filter
 -A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
 {icmp6}COMMIT
 """
+# Unicast only: conntrack tracks VRRP/AH between two unicast addresses as one
+# flow (the generic tracker keys on addresses alone), so once both nodes have
+# sent, a stateful firewall accepts each peer's adverts as ESTABLISHED replies
+# and no split brain ever shows, whatever vrrpfw does.  Untracking VRRP and AH
+# takes the adverts out of conntrack, so only a rule for them (vrrpfw's)
+# lets them in, as on a firewall whose state rule does not cover them.
+NFT_NOTRACK = """table inet kapair_notrack {
+\tchain prerouting {
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tmeta l4proto { 51, 112 } notrack
+\t}
+\tchain output {
+\t\ttype filter hook output priority raw; policy accept;
+\t\tmeta l4proto { 51, 112 } notrack
+\t}
+}
+"""
 NFT_CLOSED = """table inet filter {
 \tchain input {
 \t\ttype filter hook input priority filter; policy drop;
@@ -349,7 +366,8 @@ class Pair:
     with their firewalls closed and keepalived configured (not started).
     Node b is master of VIP 0 (VRID 51), node a of VIP 1 (VRID 52)."""
 
-    def __init__(self, firewall: str, scenario: str, root: str) -> None:
+    def __init__(self, firewall: str, scenario: str, root: str, untrack_unicast: bool = True) -> None:
+        self.untrack_unicast = untrack_unicast  # see NFT_NOTRACK
         self.firewall_name = firewall
         self.scenario = SCENARIOS[scenario]
         self.root = root
@@ -400,6 +418,9 @@ class Pair:
             self.nodes.append(Node(name, ns, ifname, peer, peer_if, root, make_firewall(self.firewall_name)))
         stacks = [self._stack.enter_context(contextlib.ExitStack()) for _ in self.nodes]
         parallel(lambda n: n.firewall.setup(n, stacks[self.nodes.index(n)]), self.nodes)
+        if self.scenario.unicast and self.untrack_unicast:
+            for node in self.nodes:
+                node.ns.run("nft", "-f", "-", stdin=NFT_NOTRACK)
         for node in self.nodes:
             node.write_conf(self.scenario)
             self._stack.callback(node.stop_keepalived)
@@ -427,9 +448,9 @@ class Pair:
 
 
 @contextlib.contextmanager
-def keepalived_pair(firewall: str, scenario: str, root: str) -> Iterator[Pair]:
+def keepalived_pair(firewall: str, scenario: str, root: str, untrack_unicast: bool = True) -> Iterator[Pair]:
     """A Pair whose teardown is checked: a leftover fails the test."""
-    p = Pair(firewall, scenario, root)
+    p = Pair(firewall, scenario, root, untrack_unicast)
     with p:
         yield p
     left = p.leftovers()
