@@ -317,3 +317,45 @@ def test_nftables_conf_carries_every_shape_and_loads(p, tmp_path):
     assert rc == 0 and ours(p.host) == [], out
     assert conf.read_text() == original
     assert os.path.exists(conf)
+
+
+LAYERED = """
+import json, sys, vrrpfw
+print(json.dumps(vrrpfw.open([sys.argv[1]], group="ff02::12", strict=True, root=sys.argv[2],
+                             backend="nftables").to_dict()))
+"""
+
+
+@pytest.mark.needs("iptables-nft")
+def test_ip6tables_nft_and_native_ip6_chains_persist_to_their_own_files(p, tmp_path):
+    """Distribution defaults (under a temporary root): ip6tables-nft's chain
+    goes to /etc/iptables/rules.v6 (with its hl match), a native ip6 chain to
+    /etc/nftables.conf; both restored, IPv6 adverts get in."""
+    root = tmp_path / "root"
+    (root / "etc" / "iptables").mkdir(parents=True)
+    (root / "etc" / "os-release").write_text("ID=debian\n")
+    conf = root / "etc" / "nftables.conf"
+    original = ("flush ruleset\ntable ip6 native {\n  chain in {\n"
+                "    type filter hook input priority 5; policy drop;\n    meta l4proto ipv6-icmp accept\n"
+                "  }\n}\n")
+    conf.write_text(original)
+    p.host.run("nft", "-f", str(conf))
+    p.host.run("ip6tables-nft", "-P", "INPUT", "DROP")
+    p.host.run("ip6tables-nft", "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT")
+    assert blocked_in(p, "ff02::12")
+    for tool, name in (("iptables-nft-save", "rules.v4"), ("ip6tables-nft-save", "rules.v6")):
+        (root / "etc" / "iptables" / name).write_text(p.host.run(tool).stdout)
+    out = json.loads(p.host.run(sys.executable, "-c", LAYERED, p.host_if, str(root)).stdout)
+    assert out["exit_code"] == 0 and out["rules"][0]["persisted"] == "present", out
+    assert delivered(p.peer, p.peer_if, p.host, p.host_if, "ff02::12") == 10
+    saved = (root / "etc" / "iptables" / "rules.v6").read_text()
+    assert f"-A INPUT -d ff02::12/128 -i {p.host_if} -p 112 -m hl --hl-eq 255 -m comment --comment vrrpfw" \
+        in saved.replace("-I INPUT 1", "-A INPUT")
+    text = conf.read_text()
+    assert "insert rule ip6 native in" in text and "ip6 filter" not in text
+    # A boot: both files restored into a host without vrrpfw's runtime rules.
+    p.host.run("nft", "flush", "ruleset")
+    p.host.run("nft", "-f", str(conf))
+    p.host.run("ip6tables-nft-restore", stdin=saved)
+    assert delivered(p.peer, p.peer_if, p.host, p.host_if, "ff02::12") == 10
+    assert blocked_in(p, "ff02::12", ttl=64)

@@ -179,7 +179,9 @@ class NftConfFile(Persister):
         self.saved.stage(plan.payload)
 
 
-IPTABLES_NFT_CHAINS = {("ip", "filter", "INPUT"), ("ip", "filter", "OUTPUT")}
+# iptables-nft's and ip6tables-nft's filter chains: restored at boot from
+# rules.v4 / rules.v6 (RHEL: /etc/sysconfig/iptables / ip6tables).
+IPTABLES_NFT_CHAINS = {(f, "filter", c) for f in XT_RESTORE for c in ("INPUT", "OUTPUT")}
 
 
 def looks_like_iptables_save(path: str) -> bool:
@@ -321,8 +323,8 @@ class NftablesBackend(Backend):
         no such file can hold (so it is reported missing, never present)."""
         out: Dict[Key, Set[Placement]] = {}
         for key, chains in self.rule_chains.items():
-            out[key] = {(t, n) if f == "ip" and n in BUILTIN_CHAINS.get(t, ()) else (f"nft {f} {t} {n}", "")
-                        for f, t, n in chains}
+            out[key] = {(t, n) if f in XT_RESTORE and n in BUILTIN_CHAINS.get(t, ())
+                        else (f"nft {f} {t} {n}", "") for f, t, n in chains}
         return out
 
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
