@@ -359,3 +359,22 @@ def test_ip6tables_nft_and_native_ip6_chains_persist_to_their_own_files(p, tmp_p
     p.host.run("ip6tables-nft-restore", stdin=saved)
     assert delivered(p.peer, p.peer_if, p.host, p.host_if, "ff02::12") == 10
     assert blocked_in(p, "ff02::12", ttl=64)
+
+
+@pytest.mark.needs("iptables-nft")
+def test_strict_rule_for_an_iptables_nft_chain_is_not_saved_as_native_ttl(p, tmp_path):
+    """nftables.conf defines iptables-nft's ip filter INPUT: vrrpfw's strict
+    rule there is iptables-nft's own (xt ttl) at runtime, and a native 'ip
+    ttl 255' line in the file would come back as another rule, so it is left
+    out and said; the plain outbound rule is saved."""
+    conf = tmp_path / "nftables.conf"
+    conf.write_text("flush ruleset\n")
+    p.host.run("iptables-nft", "-P", "INPUT", "DROP")
+    p.host.run("iptables-nft", "-P", "OUTPUT", "DROP")
+    conf.write_text("flush ruleset\n" + p.host.run("nft", "list", "ruleset").stdout)
+    rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--backend", "nftables", "--strict",
+                                 "--persist-file", str(conf))
+    assert "-m ttl --ttl-eq 255" in p.host.run("iptables-nft", "-S", "INPUT").stdout
+    text = conf.read_text()
+    assert "insert rule ip filter OUTPUT" in text and "ip ttl" not in text
+    assert rc == 1 and "iptables-nft would read" in json.dumps(out), out

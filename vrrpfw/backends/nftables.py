@@ -167,6 +167,11 @@ class NftConfFile(Persister):
                 for cid, hook in defined:
                     if hook in hooks and cid[0] in PATH_FAMILIES[r.family] and (
                             live is None or cid in live or cid not in self.b.base_chains()):
+                        if needs_xt(r, cid):
+                            self.note = (f"a TTL match in {' '.join(cid)} is not written to {self.path}: "
+                                         "iptables-nft would read nft's 'ip ttl 255' there as another "
+                                         "rule; save that chain with iptables-nft-save")
+                            continue
                         wanted.append((r, cid))
             new = nft_conf.with_lines(text, wanted)
         else:
