@@ -149,3 +149,16 @@ def blocked_outbound(p: Pair, count: int = 20) -> bool:
 def ns_names() -> Sequence[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+HOST_ADDRS6 = ("fe80::1/64", "fd00::1/64")
+PEER_ADDRS6 = ("fe80::2/64", "fd00::2/64")
+
+
+def add_ipv6(p: Pair) -> None:
+    """IPv6 on a pair, usable at once: fixed link-local and ULA addresses
+    without duplicate address detection (an auto link-local address would
+    stay tentative for a second or more and be skipped as a source)."""
+    for side, ifname, addrs in ((p.host, p.host_if, HOST_ADDRS6), (p.peer, p.peer_if, PEER_ADDRS6)):
+        side.run("sysctl", "-q", "-w", f"net/ipv6/conf/{ifname}/accept_dad=0")
+        _netns.add_addresses(side.ns, ifname, [f"{a} nodad" for a in addrs])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -218,7 +219,24 @@ def replica_model(r: Replica) -> PathModel:
     doc = json.loads(r.host.run(["nft", "-j", "list", "ruleset"]).stdout or "{}")
     devices = parse_devices(r.host.run(["nft", "list", "chains"]).stdout)
     nft_text = r.host.run(["nft", "list", "tables"]).stdout
-    iptnft = r.host.run(["iptables-nft-save"]).stdout if "table ip " in nft_text else None
-    iptnft6 = r.host.run(["ip6tables-nft-save"]).stdout if "table ip6 " in nft_text else None
+    iptnft = compatible(r.host.run(["iptables-nft-save"]).stdout) if "table ip " in nft_text else None
+    iptnft6 = compatible(r.host.run(["ip6tables-nft-save"]).stdout) if "table ip6 " in nft_text else None
     return case_model(save("iptables-legacy-save", "/proc/net/ip_tables_names"), iptnft or None, doc, devices,
                       save("ip6tables-legacy-save", "/proc/net/ip6_tables_names"), iptnft6 or None)
+
+
+def compatible(save: str) -> str:
+    """An iptables-nft-save text without the tables it calls incompatible
+    (native nft tables of the same name: it lists them with empty chains,
+    which would hide their real rules)."""
+    bad = {m.group(1) for m in re.finditer(r"(?m)^# Table `([^']+)' .*incompatible", save)}
+    out: List[str] = []
+    skip = False
+    for line in save.splitlines():
+        if line.startswith("*"):
+            skip = line[1:].strip() in bad
+        if not skip:
+            out.append(line)
+        if line.strip() == "COMMIT":
+            skip = False
+    return "\n".join(out) + "\n" if any(x.startswith("*") for x in out) else ""

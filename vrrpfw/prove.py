@@ -9,6 +9,12 @@ host itself is only read.
 
 Per interface two replicas are built side by side, one measured as is and
 one opened then measured, so the two measurements overlap in time.
+
+Every advert shape keepalived sends can be proved: IPv4 or IPv6 multicast
+(the family of ``group``), unicast between this host's address and each
+peer (``unicast``), wrapped in AH (``ah``); the replica then carries the
+host's ip6tables and ip6 nf_tables rules and IPv6 addresses too, and
+``vrrpfw open`` in it gets the same options.
 """
 
 from __future__ import annotations
@@ -17,12 +23,21 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, InputError, VrrpfwError
-from .model import DEFAULT_GROUP4, validate_group, validate_interface
+from .model import (
+    AH_PROTO,
+    DEFAULT_GROUP4,
+    VRRP_PROTO,
+    Family,
+    validate_address,
+    validate_group,
+    validate_interface,
+)
 from .netns import first_line, guard_signals
 from .replica import Delivery, Replica, Snapshot, capture_iface, capture_rules, plan_peers, replica
+from .traffic import Shape
 
 BACKENDS = ("auto", "iptables", "nftables", "firewalld")
 # Where the replica's vrrpfw looks for the system bus: nowhere.  A path
@@ -95,6 +110,7 @@ class ProofResult:
     backend: str
     count: int
     interfaces: List[InterfaceProof] = field(default_factory=list)
+    shape: str = "ipv4"  # the advert shape measured (vrrpfw.traffic.Shape.name)
 
     @property
     def limits(self) -> List[str]:
@@ -119,7 +135,8 @@ class ProofResult:
         return self.exit_code == EXIT_OK
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"command": "prove", "group": self.group, "backend": self.backend, "count": self.count,
+        return {"command": "prove", "group": self.group, "shape": self.shape, "backend": self.backend,
+                "count": self.count,
                 "ok": self.ok, "exit_code": self.exit_code,
                 "interfaces": [i.to_dict() for i in self.interfaces], "limits": self.limits}
 
@@ -153,36 +170,62 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def open_in(r: Replica, group: str, backend: str) -> OpenRun:
+@dataclass(frozen=True)
+class Ask:
+    """What one proof measures and what ``open`` in the replica is asked:
+    the shape, the group (multicast), the peers (the sources of multicast
+    adverts, or the unicast peers), this host's unicast address, and the
+    open options that do not change the packets (``strict``)."""
+
+    shape: Shape
+    group: str
+    peers: Tuple[str, ...] = ()
+    local: Optional[str] = None
+    strict: bool = False
+
+    def open_args(self) -> List[str]:
+        args = ([a for p in self.peers for a in ("--peer", p)] if self.shape.unicast
+                else ["--group", self.group])
+        if self.shape.unicast and self.local:
+            args += ["--src", self.local]
+        if self.shape.proto == AH_PROTO:
+            args.append("--ah")
+        if self.strict:
+            args.append("--strict")
+        return args
+
+
+def open_in(r: Replica, group: str, backend: str, ask: Optional[Ask] = None) -> OpenRun:
     """Run the real ``vrrpfw open`` inside the replica's host namespace."""
-    argv = [sys.executable, "-m", "vrrpfw", "open", "--iface", r.iface, "--group", group,
+    args = ask.open_args() if ask is not None else ["--group", group]
+    argv = [sys.executable, "-m", "vrrpfw", "open", "--iface", r.iface, *args,
             "--backend", backend, "--no-persist", "--json"]
     proc = r.host.run(argv, check=False, timeout=300, env=NO_BUS)
     return parse_open_output(proc.returncode, proc.stdout, proc.stderr)
 
 
-def _today(snap: Snapshot, peers: Sequence[str], count: int, group: str, seconds: float) -> Delivery:
-    with replica(snap, peers) as r:
-        return r.measure(count, group, seconds)
+def _today(snap: Snapshot, ask: Ask, count: int, seconds: float) -> Delivery:
+    with replica(snap, ask.peers, ask.local) as r:
+        return r.measure(count, ask.group, seconds, ask.shape)
 
 
-def _after(snap: Snapshot, peers: Sequence[str], count: int, group: str, backend: str,
-           seconds: float, proof: InterfaceProof) -> Optional[Delivery]:
-    with replica(snap, peers) as r:
+def _after(snap: Snapshot, ask: Ask, count: int, backend: str, seconds: float,
+           proof: InterfaceProof) -> Optional[Delivery]:
+    with replica(snap, ask.peers, ask.local) as r:
         proof.limits = r.limits
-        proof.opened = open_in(r, group, backend)
+        proof.opened = open_in(r, ask.group, backend, ask)
         if proof.opened.exit_code not in (EXIT_OK, EXIT_NOT_ALLOWED):
             proof.limits.append(f"after: not measured: vrrpfw open could not run in the replica "
                                 f"({proof.opened.error})")
             return None
-        return r.measure(count, group, seconds)
+        return r.measure(count, ask.group, seconds, ask.shape)
 
 
-def _prove_one(snap: Snapshot, peers: Sequence[str], count: int, group: str, backend: str,
-               seconds: float, pool: ThreadPoolExecutor) -> InterfaceProof:
+def _prove_one(snap: Snapshot, ask: Ask, count: int, backend: str, seconds: float,
+               pool: ThreadPoolExecutor) -> InterfaceProof:
     proof = InterfaceProof(snap.iface, count)
-    today = pool.submit(_today, snap, peers, count, group, seconds)
-    after = pool.submit(_after, snap, peers, count, group, backend, seconds, proof)
+    today = pool.submit(_today, snap, ask, count, seconds)
+    after = pool.submit(_after, snap, ask, count, backend, seconds, proof)
     try:
         proof.today = today.result()
         proof.after = after.result()
@@ -192,11 +235,50 @@ def _prove_one(snap: Snapshot, peers: Sequence[str], count: int, group: str, bac
     return proof
 
 
+def _shape(group: str, peers: Sequence[str], unicast: bool, ah: bool) -> Shape:
+    """The advert keepalived sends: the family of the group, or of the
+    unicast peers (one family per proof); AH only over IPv4, as keepalived."""
+    if unicast:
+        if not peers:
+            raise InputError("unicast: give the peers' addresses (--peer)")
+        fams = {Family.of(validate_address(p, "peer")) for p in peers}
+        if len(fams) > 1:
+            raise InputError("unicast peers of both families: prove one family at a time")
+        family = fams.pop()
+    else:
+        family = Family.of(group)
+    if ah and family is Family.IPV6:
+        raise InputError("--ah: keepalived refuses AH authentication with IPv6; AH exists only in "
+                         "VRRPv2 over IPv4")
+    return Shape(family.value, AH_PROTO if ah else VRRP_PROTO, unicast)
+
+
+def _local(snap: Snapshot, shape: Shape, src: Optional[str]) -> Optional[str]:
+    """This host's unicast address: ``src``, else what ``vrrpfw open``
+    itself would take (the interface's primary address of the family: IPv6's
+    link-local one), read from the snapshot."""
+    if not shape.unicast:
+        return None
+    if src is not None:
+        return validate_address(src, "--src address")
+    cidrs = snap.addrs if shape.family == "ipv4" else [
+        c for c in snap.addrs6 if c.lower().startswith("fe80")]
+    return cidrs[0].split("/")[0] if cidrs else None
+
+
 def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequence[str] = (),
-          backend: str = "auto", count: int = 20, seconds: float = 2.0) -> ProofResult:
+          backend: str = "auto", count: int = 20, seconds: float = 2.0, unicast: bool = False,
+          src: Optional[str] = None, ah: bool = False, strict: bool = False) -> ProofResult:
     """Measure VRRP delivery on each interface in a replica of this host's
     packet filter, today and after ``vrrpfw open``.  Reads the host; writes
-    only inside namespaces it creates and always deletes."""
+    only inside namespaces it creates and always deletes.
+
+    Multicast (default): adverts to ``group`` (IPv4 or IPv6), from each of
+    ``peers`` (else a made-up neighbour).  ``unicast``: adverts between this
+    host's ``src`` (default: the interface's primary address of the peers'
+    family, as ``open`` takes it) and each of ``peers``.  ``ah``: wrapped in
+    AH (IP protocol 51).  ``strict``: ``open`` in the replica gets
+    ``--strict`` (adverts are sent with TTL 255, as keepalived sends them)."""
     ifaces = [validate_interface(i) for i in interfaces]
     if not ifaces:
         raise InputError("prove needs at least one --iface")
@@ -205,17 +287,24 @@ def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequenc
         raise InputError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if not 1 <= count <= 10000:
         raise InputError(f"count {count} is out of range (1..10000)")
-    result = ProofResult(group, backend, count)
+    shape = _shape(group, peers, unicast, ah)
+    result = ProofResult(group, backend, count, shape=shape.name)
     with guard_signals():
         base = capture_rules()
         snaps = [capture_iface(base, i) for i in ifaces]
+        asks = []
         for s in snaps:
-            plan_peers(s.iface, s.addrs, peers)  # bad --peer: InputError before building anything
+            plan_peers(s.iface, s.addrs, peers, s.addrs6)  # bad --peer: InputError before building anything
+            local = _local(s, shape, src)
+            if shape.unicast and local is None:
+                raise InputError(f"interface {s.iface} has no {shape.family} address to send unicast "
+                                 "adverts from; give src")
+            asks.append(Ask(shape, group, tuple(peers), local, strict))
         with ThreadPoolExecutor(max_workers=min(8, 2 * len(snaps) + 2)) as pool:
             # Each interface's two replicas run side by side; interfaces one after another
             # so a host with many interfaces does not build dozens of namespaces at once.
-            for s in snaps:
-                result.interfaces.append(_prove_one(s, peers, count, group, backend, seconds, pool))
+            for s, ask in zip(snaps, asks):
+                result.interfaces.append(_prove_one(s, ask, count, backend, seconds, pool))
     return result
 
 

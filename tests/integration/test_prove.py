@@ -16,7 +16,9 @@ import time
 from typing import Dict
 
 import pytest
-from netns import Pair, adverts, ns_names, pair
+from netns import Pair, add_ipv6, adverts, ns_names, pair
+
+from vrrpfw.traffic import exchange
 
 pytestmark = pytest.mark.integration
 
@@ -153,3 +155,90 @@ def test_signal_during_prove_leaves_no_namespace(sig, code):
             raise
         assert proc.returncode == code
         assert not left_behind(proc.pid)
+
+
+# ------------------------------------------- issue 10: IPv6, unicast, AH
+
+def prove_api(p: Pair, **kwargs: object) -> dict:
+    """``vrrpfw.prove.prove`` with keyword arguments the CLI may not offer
+    yet (unicast, ah), run inside the pair's host namespace."""
+    code = ("import json, sys; from vrrpfw.prove import prove; "
+            f"r = prove([{p.host_if!r}], **json.loads(sys.argv[1])); print(json.dumps(r.to_dict()))")
+    proc = p.host.run(sys.executable, "-c", code, json.dumps(kwargs), check=False, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)
+
+
+def shaped_truth(p: Pair, group: str, proto: int = 112, unicast: bool = False) -> Dict[str, int]:
+    """What real adverts of that shape do between the pair right now."""
+    to_host, to_peer, src = group, group, None
+    if unicast:
+        v6 = ":" in group
+        to_host, to_peer = ("fd00::1", "fd00::2") if v6 else ("192.0.2.1", "192.0.2.2")
+        src = to_peer
+    inbound = exchange(p.peer.ns, p.peer_if, p.host.ns, p.host_if, 20, to_host, 2.5, src, proto)
+    outbound = exchange(p.host.ns, p.host_if, p.peer.ns, p.peer_if, 20, to_peer, 2.5, None, proto)
+    return {"inbound": inbound.delivered, "outbound": outbound.wire}
+
+
+ICMP6_OK = ["ip6tables-legacy", "-A", "INPUT", "-p", "ipv6-icmp", "-j", "ACCEPT"]
+SHAPED = {
+    # name: (rules, prove kwargs, open options, truth kwargs)
+    "ipv6-legacy-input-drop": (
+        [["ip6tables-legacy", "-P", "INPUT", "DROP"], ICMP6_OK],
+        {"group": "ff02::12"}, ["--group", "ff02::12"], {"group": "ff02::12"}),
+    "ipv6-nft-ip6-table-drops-vrrp": (
+        [["nft", "add table ip6 f; add chain ip6 f i { type filter hook input priority 0; policy accept; }; "
+                 "add rule ip6 f i meta l4proto vrrp drop"]],
+        {"group": "ff02::12"}, ["--group", "ff02::12"], {"group": "ff02::12"}),
+    "ipv4-unicast-only-multicast-allowed": (
+        [["iptables-legacy", "-P", "INPUT", "DROP"],
+         ["iptables-legacy", "-A", "INPUT", "-d", "224.0.0.18", "-p", "112", "-j", "ACCEPT"]],
+        {"unicast": True, "peers": ["192.0.2.2"], "src": "192.0.2.1"},
+        ["--peer", "192.0.2.2", "--src", "192.0.2.1"], {"group": "192.0.2.1", "unicast": True}),
+    "ipv6-unicast-legacy-input-drop": (
+        [["ip6tables-legacy", "-P", "INPUT", "DROP"], ICMP6_OK],
+        {"unicast": True, "peers": ["fd00::2"], "src": "fd00::1"},
+        ["--peer", "fd00::2", "--src", "fd00::1"], {"group": "ff02::12", "unicast": True}),
+    "ipv4-ah-only-vrrp-allowed": (
+        [["iptables-legacy", "-P", "INPUT", "DROP"],
+         ["iptables-legacy", "-A", "INPUT", "-p", "vrrp", "-j", "ACCEPT"]],
+        {"ah": True}, ["--ah"], {"group": "224.0.0.18", "proto": 51}),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(SHAPED))
+def test_prove_agrees_with_real_packets_of_every_shape(scenario: str) -> None:
+    rules, kwargs, open_args, truth_kwargs = SHAPED[scenario]
+    with pair("vrpv") as p:
+        add_ipv6(p)
+        for argv in rules:
+            p.host.run(*argv)
+        today = shaped_truth(p, **truth_kwargs)  # type: ignore[arg-type]
+        assert today["inbound"] == 0, today  # every scenario blocks inbound today
+        rules_before = ruleset(p.host)
+        started = time.monotonic()
+        out = prove_api(p, count=20, **kwargs)
+        took = time.monotonic() - started
+        assert ruleset(p.host) == rules_before
+        (result,) = out["interfaces"]
+        assert result["error"] is None, result
+        assert proved(result["today"]) == today, (result, today)
+
+        opened = p.host.vrrpfw("open", "--iface", p.host_if, *open_args, "--no-persist")
+        assert opened.returncode in (0, 1), opened.stdout + opened.stderr
+        after = shaped_truth(p, **truth_kwargs)  # type: ignore[arg-type]
+        assert after == {"inbound": 20, "outbound": 20}, (after, opened.stdout)
+        assert proved(result["after"]) == after, (result, after)
+        assert out["exit_code"] == 0 and out["shape"] in ("ipv6", "ipv4 unicast", "ipv6 unicast", "ipv4 ah")
+        print(f"\nprove {scenario}: {took:.2f} s")
+
+
+@pytest.mark.parametrize("kwargs", [{"unicast": True}, {"ah": True, "group": "ff02::12"},
+                                    {"unicast": True, "peers": ["192.0.2.2", "fd00::2"]}])
+def test_prove_refuses_shapes_keepalived_cannot_send(kwargs: dict) -> None:
+    from vrrpfw.errors import InputError
+    from vrrpfw.prove import prove
+
+    with pytest.raises(InputError):
+        prove(["eth0"], **kwargs)
