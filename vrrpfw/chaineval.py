@@ -366,6 +366,13 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return str(pkt.ttl)
     if key == "ct_status":
         return ""  # nothing NATs multicast adverts: no status bits (see nft reader)
+    if key == "fib_rpf_mark":
+        # Keyed by the mark as well: judged like fib_rpf only where the mark
+        # is known to be 0 (no rule on the path sets one); policy routing by
+        # fwmark 0 is not modelled, as no route table is for fib_rpf.
+        if pkt.mark is None:
+            return None
+        key = "fib_rpf"
     if key == "fib_rpf":
         # A peer on the interface's own subnet has a route back through it.
         if not inbound or pkt.src_net is None:

@@ -140,6 +140,9 @@ def _key(left: Any) -> Tuple[str, Optional[str]]:
             return "fib_daddr_type", None
         if fib.get("result") == "oif" and sorted(fib.get("flags", [])) == ["iif", "saddr"]:
             return "fib_rpf", None  # reverse-path lookup: is there a route back to the source?
+        if fib.get("result") == "oif" and sorted(fib.get("flags", [])) == ["iif", "mark", "saddr"]:
+            # The same lookup keyed by the packet's mark too (firewalld's IPv6 rpfilter).
+            return "fib_rpf_mark", None
         raise _Unknown("fib")
     if "&" in left:
         inner, mask = left["&"]
@@ -183,7 +186,7 @@ def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str
         return Match("always" if op == "!=" else "never")
     if op not in ("==", "!=", "in"):
         raise _Unknown(f"op {op}")
-    if key == "fib_rpf" and isinstance(right, bool):
+    if key in ("fib_rpf", "fib_rpf_mark") and isinstance(right, bool):
         values = ["present" if right else "missing"]
     else:
         values = _value(right, sets)

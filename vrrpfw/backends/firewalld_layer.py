@@ -271,7 +271,8 @@ class FirewalldPermanent(Persister):
                 if op == "open":  # one rich rule can serve both directions (multicast): once
                     value = top_rich_rule(r)
                     changes += [Change(Action.INSERT, r, t) for t in self.b.targets.get(r.key, [])
-                                if (t, value) not in planned and not layer.fw.has("permanent", t, "rich", value)]
+                                if (t, value) not in planned
+                                and not layer.fw.has("permanent", t, "rich", value)]
                     planned |= {(t, value) for t in self.b.targets.get(r.key, [])}
                 else:
                     changes += [Change(Action.DELETE, r, h) for h in layer.recorded(r)]
