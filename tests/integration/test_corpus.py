@@ -42,6 +42,7 @@ from replaycheck import (
 )
 
 from vrrpfw.model import Direction
+from vrrpfw.netns import release
 from vrrpfw.replica import Delivery, Replica, replica
 from vrrpfw.traffic import Shape
 
@@ -56,9 +57,11 @@ def vrrpfw(r: Replica, *args: str) -> tuple:
     return vrrpfw_json(r, IFACE, *args)
 
 
-def replicas() -> set:
-    """Namespaces of replicas (this test's and prove's)."""
-    return {n for n in ns_names() if n.startswith(("vph", "vpp"))}
+def left_behind(pid: int) -> list:
+    """Replica namespaces of that prove run still listed (other runs, e.g. a
+    parallel test session, use the same prefixes with their own pid)."""
+    mark = f"{pid % 100000}-"
+    return [n for n in ns_names() if n.startswith(("vph", "vpp")) and n[3:].startswith(mark)]
 
 
 def outcome(d: Delivery) -> Dict[str, int]:
@@ -93,11 +96,14 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
 
         # vrrpfw prove, run on the replica as if it were the host: its replay
         # must see what the packets did, and leave no namespace or rule behind.
-        spaces = replicas()
-        proc = r.host.run([sys.executable, "-m", "vrrpfw", "prove", "--iface", IFACE, "--json",
-                           "--count", str(COUNT), *peer_args], check=False, timeout=180)
-        proof = json.loads(proc.stdout)
-        assert replicas() == spaces and ruleset(r) == original
+        proc = r.host.popen([sys.executable, "-m", "vrrpfw", "prove", "--iface", IFACE, "--json",
+                             "--count", str(COUNT), *peer_args])
+        try:
+            stdout, stderr = proc.communicate(timeout=180)
+        finally:
+            release(proc)
+        proof = json.loads(stdout)
+        assert not left_behind(proc.pid) and ruleset(r) == original, stderr
         (today,) = proof["interfaces"]
         seen = {"in": min(v["arrived"] for v in today["today"]["inbound"].values()),
                 "out": today["today"]["outbound"]["arrived"]}

@@ -37,6 +37,7 @@ from hypothesis import strategies as st  # noqa: E402
 from replaycheck import agrees, ruleset, vrrpfw_json  # noqa: E402
 
 from vrrpfw.replica import Delivery, Replica, Snapshot, replica  # noqa: E402
+from vrrpfw.traffic import Shape  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +75,14 @@ L_SRC = opt("-s 192.0.2.2/32", "-s 192.0.2.0/24", "! -s 192.0.2.0/24", "-s 198.5
             "! -s 192.0.2.2/32", "-s 192.0.2.1/32", "-s 192.0.2.77/32", "-s 224.0.0.18/32", none=5)
 L_DST = opt("-d 224.0.0.18/32", "! -d 224.0.0.18/32", "-d 224.0.0.0/4", "! -d 224.0.0.0/4",
             "-d 192.0.2.1/32", "-d 192.0.2.0/24", "-d 198.51.100.0/24", none=5)
+# ip6tables: the replica's IPv6 ends are fe80::1/fd00::1 (host), fe80::2/fd00::2 (peer)
+L6_PROTO = opt("-p vrrp", "-p 112", "-p tcp", "-p ipv6-icmp", "! -p vrrp", "-p ah", "-p 51", none=3)
+L6_SRC = opt("-s fe80::2/128", "-s fe80::/64", "! -s fe80::/64", "-s fd00::2/128", "-s fd00::/64",
+             "! -s fd00::2/128", "-s fe80::77/128", none=5)
+L6_DST = opt("-d ff02::12/128", "! -d ff02::12/128", "-d ff00::/8", "-d fd00::1/128", "-d fe80::1/128",
+             none=5)
+L4_MORE = opt("-p ah", "-p 51", "-m ttl --ttl-lt 255", "-m ttl --ttl-eq 255", none=6)
+L6_MORE = opt("-m hl --hl-lt 255", "-m hl --hl-eq 255", none=6)
 L_IFNAME = st.sampled_from(["eth1", "eth1", "eth0", "eth+", "lo"])
 L_MODULES = [
     st.sampled_from(["-m conntrack --ctstate NEW", "-m conntrack --ctstate RELATED,ESTABLISHED",
@@ -100,9 +109,15 @@ class Chain:
 
 
 @st.composite
-def legacy_rule(draw: Draw, table: str, chain: str, hook: Optional[str], users: Sequence[str]) -> str:
+def legacy_rule(draw: Draw, table: str, chain: str, hook: Optional[str], users: Sequence[str],
+                v6: bool = False) -> str:
+    """One iptables rule (``v6``: an ip6tables rule)."""
     parts: List[str] = [f"-A {chain}"]
-    for part in (draw(L_PROTO), draw(L_SRC), draw(L_DST)):
+    proto = draw(L6_PROTO if v6 else L_PROTO)
+    more = draw(L6_MORE if v6 else L4_MORE)
+    if more and more.startswith("-p"):  # AH as the protocol
+        proto, more = (more if proto is None else proto), None
+    for part in (proto, draw(L6_SRC if v6 else L_SRC), draw(L6_DST if v6 else L_DST), more):
         if part:
             parts.append(part)
     # -i/-o: iptables refuses them in a built-in chain of the wrong hook; in a
@@ -115,7 +130,8 @@ def legacy_rule(draw: Draw, table: str, chain: str, hook: Optional[str], users: 
             parts.append(f"{neg}{flag} {draw(L_IFNAME)}")
     modules = draw(st.lists(st.sampled_from(range(len(L_MODULES))), max_size=2, unique=True))
     for i in sorted(modules):
-        parts.append(draw(L_MODULES[i]))
+        if not (v6 and i == 2):  # addrtype: IPv4 only in this grammar
+            parts.append(draw(L_MODULES[i]))
     targets = ["-j ACCEPT"] * 3 + ["-j DROP"] * 3 + ["-j RETURN", '-j LOG --log-prefix "vp "', ""]
     if table == "filter":
         targets += ["-j REJECT"] * 2
@@ -133,7 +149,7 @@ N_RULES = st.sampled_from([0, 0, 1, 1, 2, 2, 3, 4, 6])
 
 
 @st.composite
-def legacy_table(draw: Draw, table: str) -> str:
+def legacy_table(draw: Draw, table: str, v6: bool = False) -> str:
     chains = [Chain(c, c, "ACCEPT" if c == "FORWARD" else draw(st.sampled_from(["ACCEPT", "ACCEPT", "DROP"])))
               for c in LEGACY_CHAINS[table]]
     users = [Chain(f"U{i}", None, None) for i in range(draw(st.integers(0, 2)))]
@@ -142,7 +158,7 @@ def legacy_table(draw: Draw, table: str) -> str:
             continue
         # jumps only forward (built-in -> U0 -> U1): no loops
         later = [u.name for u in users if c.hook is not None or u.name > c.name]
-        c.rules = [draw(legacy_rule(table, c.name, c.hook, later)) for _ in range(draw(N_RULES))]
+        c.rules = [draw(legacy_rule(table, c.name, c.hook, later, v6)) for _ in range(draw(N_RULES))]
     lines = [f"*{table}"]
     lines += [f":{c.name} {c.policy} [0:0]" for c in chains]
     lines += [f":{u.name} - [0:0]" for u in users]
@@ -306,23 +322,40 @@ def fix_reject(base: Sequence[Chain], users: Sequence[Chain]) -> None:
 
 # --------------------------------------------------------------- whole cases
 
+SHAPES = [Shape(), Shape(), Shape(), Shape(proto=51), Shape(unicast=True), Shape("ipv6"), Shape("ipv6"),
+          Shape("ipv6", unicast=True)]
+LOCAL = {"ipv4": "192.0.2.1", "ipv6": "fd00::1"}  # the replica host's unicast addresses
+PEER6 = "fd00::2"  # the replica's IPv6 unicast peer
+
+
 @dataclass
 class Case:
     legacy: Optional[str]
     iptnft: Optional[str]
     nft: Optional[str]
     peers: List[str]  # the replica's peers ([]: its default, 192.0.2.2)
-    tell: bool  # pass the peers to vrrpfw with --peer
+    legacy6: Optional[str] = None  # ip6tables-legacy-save text
+    shape: Shape = Shape()  # the adverts sent and judged
 
     def sources(self) -> List[str]:
+        if self.shape.family == "ipv6":
+            return [PEER6] if self.shape.unicast else ["fe80::2"]
         return self.peers or [PEER]
 
-    def peer_args(self) -> List[str]:
-        return [a for p in self.sources() for a in ("--peer", p)] if self.tell else []
+    def args(self) -> List[str]:
+        """vrrpfw's options for the shape: the group, or the unicast peers
+        and this host's address; --ah."""
+        args: List[str] = []
+        if self.shape.unicast:
+            args += [a for p in self.sources() for a in ("--peer", p)] + ["--src", LOCAL[self.shape.family]]
+        elif self.shape.family == "ipv6":
+            args += ["--group", self.shape.group]
+        return args + (["--ah"] if self.shape.proto == 51 else [])
 
     def text(self) -> str:
-        out = [f"peers={self.peers or [PEER]} told={self.tell}"]
-        for label, body in (("legacy", self.legacy), ("iptables-nft", self.iptnft), ("nft", self.nft)):
+        out = [f"shape={self.shape.name} peers={self.peers or [PEER]}"]
+        for label, body in (("legacy", self.legacy), ("iptables-nft", self.iptnft), ("nft", self.nft),
+                            ("ip6tables-legacy", self.legacy6)):
             if body:
                 out.append(f"--- {label}\n{body.rstrip()}")
         return "\n".join(out)
@@ -333,24 +366,27 @@ class Case:
 
 @st.composite
 def cases(draw: Draw) -> Case:
-    kinds = draw(st.lists(st.sampled_from(["legacy", "legacy", "iptnft", "ip", "inet", "inet", "netdev"]),
+    kinds = draw(st.lists(st.sampled_from(["legacy", "legacy", "iptnft", "ip", "inet", "inet", "netdev",
+                                           "legacy6", "legacy6"]),
                           min_size=1, max_size=3))
     legacy: Dict[str, str] = {}
     iptnft: Dict[str, str] = {}
+    legacy6: Dict[str, str] = {}
     nft: List[str] = []
     for i, kind in enumerate(kinds):
-        if kind in ("legacy", "iptnft"):
+        if kind in ("legacy", "iptnft", "legacy6"):
             table = draw(st.sampled_from(["raw", "mangle", "filter", "filter", "security"]))
-            into = legacy if kind == "legacy" else iptnft
+            into = {"legacy": legacy, "iptnft": iptnft, "legacy6": legacy6}[kind]
             if table not in into:
-                into[table] = draw(legacy_table(table))
+                into[table] = draw(legacy_table(table, kind == "legacy6"))
         elif kind == "netdev" and any(t.startswith("table netdev") for t in nft):
             continue
         else:
             nft.append(draw(nft_table(kind, f"t{i}")))
     peers = draw(st.sampled_from([[], [], [PEER], [OTHER_PEER], [PEER, OTHER_PEER]]))
     return Case(legacy="".join(legacy.values()) or None, iptnft="".join(iptnft.values()) or None,
-                nft="".join(nft) or None, peers=peers, tell=draw(st.booleans()))
+                nft="".join(nft) or None, peers=peers, legacy6="".join(legacy6.values()) or None,
+                shape=draw(st.sampled_from(SHAPES)))
 
 
 # ------------------------------------------------------------------- checking
@@ -364,37 +400,55 @@ def outcome(d: Delivery) -> Dict[str, List[int]]:
     return {"in": [p.arrived for p in d.inbound.values()], "out": [d.outbound.arrived]}
 
 
-SEEN: List[Tuple[str, str, List[int]]] = []  # (direction, verdict, arrived)
+SEEN: List[Tuple[str, str, List[int], str]] = []  # (direction, verdict, arrived, shape)
+
+
+def measured(case: Case, rule: dict, before: Dict[str, List[int]]) -> Optional[List[int]]:
+    """What the kernel did to the adverts a rule of ``check`` is about;
+    None for a rule whose adverts were not sent (outbound to a second
+    unicast peer, the other protocol)."""
+    selector = str(rule["group"])
+    if selector.endswith(" ah") != (case.shape.proto == 51):
+        return None
+    if not case.shape.unicast:
+        return before[rule["direction"]]
+    peer = selector.split()[1]
+    if rule["direction"] == "out":
+        return before["out"] if peer == case.sources()[0] else None
+    return [before["in"][case.sources().index(peer)]]
 
 
 def check_case(case: Case) -> None:
     snap = Snapshot(iface=IFACE, addrs=[HOST_ADDR], legacy_save=case.legacy, iptnft_save=case.iptnft,
-                    nft_ruleset=case.nft)
-    with replica(snap, case.peers) as r:
+                    nft_ruleset=case.nft, legacy6_save=case.legacy6, addrs6=["fe80::1/64", "fd00::1/64"])
+    peers = case.peers if not (case.shape.unicast and case.shape.family == "ipv6") else [PEER6]
+    with replica(snap, peers) as r:
         original = ruleset(r)
-        before = outcome(r.measure(count=COUNT, seconds=1.0))
-        rc, out, err = vrrpfw(r, "check", "--backend", "nftables", *case.peer_args())
-        verdicts: Dict[str, Set[str]] = {}
+        before = outcome(r.measure(count=COUNT, seconds=1.0, shape=case.shape))
+        rc, out, err = vrrpfw(r, "check", "--backend", "nftables", *case.args())
+        seen = set()
         for rule in out.get("rules", []):
-            verdicts.setdefault(rule["direction"], set()).add(rule["runtime"])
-        assert set(verdicts) == {"in", "out"}, (case.text(), out, err)
-        for direction in ("in", "out"):
-            for verdict in verdicts[direction]:
-                SEEN.append((direction, verdict, before[direction]))
-                assert agrees(verdict, before[direction], COUNT), (
-                    f"{direction}: vrrpfw says {verdict}, the kernel delivered {before[direction]} of "
-                    f"{COUNT} adverts\n{case.text()}\nvrrpfw: {json.dumps(out['rules'], indent=1)}")
+            arrived = measured(case, rule, before)
+            if arrived is None:
+                continue
+            direction, verdict = rule["direction"], rule["runtime"]
+            seen.add(direction)
+            SEEN.append((direction, verdict, arrived, case.shape.name))
+            assert agrees(verdict, arrived, COUNT), (
+                f"{direction}: vrrpfw says {verdict}, the kernel delivered {arrived} of "
+                f"{COUNT} adverts\n{case.text()}\nvrrpfw: {json.dumps(out['rules'], indent=1)}")
+        assert seen == {"in", "out"}, (case.text(), out, err)
 
-        rc, out, err = vrrpfw(r, "open", *case.peer_args())
+        rc, out, err = vrrpfw(r, "open", *case.args())
         assert rc == 0, f"open failed ({rc}): {err}\n{case.text()}"
-        opened = outcome(r.measure(count=COUNT, seconds=1.0))
-        assert opened == {"in": [COUNT] * len(case.sources()), "out": [COUNT]}, (
+        opened = outcome(r.measure(count=COUNT, seconds=1.0, shape=case.shape))
+        assert opened == {"in": [COUNT] * len(before["in"]), "out": [COUNT]}, (
             f"after open the kernel delivered {opened}\n{case.text()}\nopened ruleset:\n{ruleset(r)}")
 
         rc, out, err = vrrpfw(r, "close")
         assert rc == 0, f"close failed ({rc}): {err}\n{case.text()}"
         assert ruleset(r) == original, f"close did not restore the ruleset\n{case.text()}"
-        after = outcome(r.measure(count=COUNT, seconds=1.0))
+        after = outcome(r.measure(count=COUNT, seconds=1.0, shape=case.shape))
         for direction in ("in", "out"):
             for b, a in zip(before[direction], after[direction]):
                 if b in (0, COUNT):  # rate limits make partial outcomes vary
@@ -414,9 +468,15 @@ def test_random_rulesets_agree_with_the_kernel(capsys: pytest.CaptureFixture) ->
     random_rulesets_agree()
     uncertain = sum(1 for s in SEEN if s[1] == "uncertain")
     by_verdict: Dict[str, int] = {}
-    for _, verdict, _ in SEEN:
+    by_shape: Dict[str, List[int]] = {}
+    for _, verdict, _, shape in SEEN:
         by_verdict[verdict] = by_verdict.get(verdict, 0) + 1
+        n = by_shape.setdefault(shape, [0, 0])
+        n[0] += 1
+        n[1] += verdict == "uncertain"
     with capsys.disabled():
         print(f"\nproperty: {len(SEEN)} verdicts from {EXAMPLES} random rulesets; uncertain {uncertain} "
               f"({100.0 * uncertain / max(1, len(SEEN)):.1f} %); "
               + ", ".join(f"{k} {v}" for k, v in sorted(by_verdict.items())))
+        for shape, (n, u) in sorted(by_shape.items()):
+            print(f"  shape {shape}: {n} verdicts, uncertain {u} ({100.0 * u / n:.1f} %)")
