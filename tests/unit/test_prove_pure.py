@@ -7,11 +7,12 @@ import pytest
 
 from vrrpfw import cli
 from vrrpfw.errors import InputError
-from vrrpfw.prove import InterfaceProof, OpenRun, ProofResult, parse_open_output
+from vrrpfw.prove import Ask, InterfaceProof, OpenRun, ProofResult, _local, parse_open_output, prove
 from vrrpfw.replica import (
     Delivery,
     PathResult,
     Snapshot,
+    neighbour_in,
     plan_peers,
     save_tables,
     snapshot_from_files,
@@ -19,7 +20,7 @@ from vrrpfw.replica import (
     static_limits,
     without_owner_flag,
 )
-from vrrpfw.traffic import Counts
+from vrrpfw.traffic import Counts, Shape, advert, on_wire
 
 RULESET = """table ip filter {
 \tchain INPUT {
@@ -151,3 +152,85 @@ def test_prove_bad_usage_is_one_line_and_exit_2(argv, capsys, monkeypatch):
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1 and err.startswith("vrrpfw: error: ")
+
+
+# ------------------------------------------- issue 10: shapes, IPv6, unicast
+
+def test_ipv6_plan_gives_both_ends_link_local_and_a_global_address():
+    plan = plan_peers("eth1", ["10.0.0.1/24"], [], ["fe80::1/64", "2001:db8::1/64"])
+    assert plan.host_cidrs6 == ["fe80::1/64", "2001:db8::1/64"]
+    assert plan.peer_cidrs6 == ["fe80::2/64", "2001:db8::2/64"]
+    assert plan.sources6 == ["fe80::2"] and not plan.given6  # multicast from the link-local address
+    assert plan.local("ipv6") == "2001:db8::1" and plan.local("ipv4") == "10.0.0.1"
+    assert plan.limits == []  # IPv6 was not asked for: its stand-ins are no limit of the answer
+
+
+def test_ipv6_stand_ins_and_given_ipv6_peers():
+    plan = plan_peers("eth1", ["10.0.0.1/24"], ["fd00::7", "10.0.0.9"], [])
+    assert plan.host_cidrs6 == ["fe80::1/64", "fd00::1/64"]
+    assert plan.sources == ["10.0.0.9"] and plan.sources6 == ["fd00::7"] and plan.given6
+    assert "fd00::7/64" in plan.peer_cidrs6 and "fe80::2/64" in plan.peer_cidrs6
+    assert any("no IPv6 link-local" in x for x in plan.limits)  # asked for: said
+
+
+@pytest.mark.parametrize("peer", ["fe80::1", "ff02::12", "::"])
+def test_bad_ipv6_peers_are_input_errors(peer):
+    with pytest.raises(InputError):
+        plan_peers("eth1", ["10.0.0.1/24"], [peer], ["fe80::1/64"])
+
+
+def test_neighbour_in_picks_the_same_prefix():
+    assert neighbour_in(["fe80::2/64", "fd00::2/64"], "fd00::1") == "fd00::2"
+    assert neighbour_in(["fe80::2/64", "fd00::2/64"], "fe80::1") == "fe80::2"
+    assert neighbour_in(["fe80::2/64"], "2001:db8::1") == "fe80::2"
+
+
+@pytest.mark.parametrize("text", ["ipv4", "ipv6", "ipv4 ah", "ipv6 unicast ttl 7", "ipv4 unicast ah ttl 1"])
+def test_shape_text_round_trips(text):
+    assert Shape.parse(text).name == text
+
+
+@pytest.mark.parametrize("text", ["", "ipv5", "ipv6 ah", "ipv4 ttl 0", "ipv4 ttl 256", "ipv4 ttl", "ipv4 foo",
+                                  "ipv4 ah unicast"])
+def test_bad_shapes_are_refused(text):
+    with pytest.raises(ValueError):
+        Shape.parse(text)
+
+
+def test_ah_advert_is_an_ah_header_then_vrrp():
+    plain, wrapped = advert(b"N"), advert(b"N", 51)
+    assert wrapped[0] == 112 and wrapped[1] == 4  # next header VRRP; (24 bytes / 4) - 2
+    assert len(wrapped) == 24 + len(plain) and wrapped.endswith(plain)
+
+
+def test_on_wire_reads_the_protocol_of_either_family():
+    eth = b"\0" * 12
+    v4 = eth + b"\x08\x00" + bytes(9) + bytes([51]) + b"..nonce"
+    v6 = eth + b"\x86\xdd" + bytes(6) + bytes([112]) + b"..nonce"
+    assert on_wire(v4, 51, b"nonce") and not on_wire(v4, 112, b"nonce") and not on_wire(v4, 51, b"other")
+    assert on_wire(v6, 112, b"nonce") and not on_wire(v6, 51, b"nonce")
+    assert not on_wire(eth + b"\x08\x06" + bytes(20) + b"nonce", 112, b"nonce")  # ARP
+
+
+def test_open_options_follow_the_shape():
+    assert Ask(Shape(), "224.0.0.19").open_args() == ["--group", "224.0.0.19"]
+    assert Ask(Shape("ipv6"), "ff02::12", strict=True).open_args() == ["--group", "ff02::12", "--strict"]
+    uni = Ask(Shape(proto=51, unicast=True), "224.0.0.18", ("192.0.2.2", "192.0.2.3"), "192.0.2.1")
+    assert uni.open_args() == ["--peer", "192.0.2.2", "--peer", "192.0.2.3", "--src", "192.0.2.1", "--ah"]
+
+
+@pytest.mark.parametrize("kwargs", [{"unicast": True}, {"ah": True, "group": "ff02::12"},
+                                    {"unicast": True, "peers": ["192.0.2.2", "fd00::2"]},
+                                    {"unicast": True, "peers": ["fd00::2"], "ah": True}])
+def test_prove_refuses_shapes_keepalived_cannot_send(kwargs, monkeypatch):
+    monkeypatch.setattr("vrrpfw.prove.capture_rules", lambda: Snapshot(""))
+    with pytest.raises(InputError):
+        prove(["eth0"], **kwargs)
+
+
+def test_unicast_local_is_what_open_takes():
+    snap = Snapshot("eth1", ["10.0.0.1/24"], addrs6=["2001:db8::1/64", "fe80::1/64"])
+    assert _local(snap, Shape(unicast=True), None) == "10.0.0.1"
+    assert _local(snap, Shape("ipv6", unicast=True), None) == "fe80::1"  # open's default: link-local
+    assert _local(snap, Shape("ipv6", unicast=True), "2001:db8::1") == "2001:db8::1"
+    assert _local(snap, Shape("ipv6"), None) is None
