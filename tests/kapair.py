@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from fwharness import FirewalldHost, private_bus, wait_gone, write_firewalld_config
@@ -245,7 +245,6 @@ class Node:
     root: str
     firewall: Firewall
     keepalived: Optional[subprocess.Popen] = None
-    pids: List[int] = field(default_factory=list)  # every keepalived process ever started here
 
     @property
     def addr4(self) -> str:
@@ -290,11 +289,9 @@ class Node:
         argv = ["keepalived", "-n", "-l", "-P", "-G", "-f", self.conf,
                 "-p", os.path.join(self.root, "k.pid"), "-r", self.vrrp_pid_file]
         proc = self.keepalived = self.ns.popen("sh", "-c", 'exec "$@" >>"$0" 2>&1', self.log_path, *argv)
-        self.pids.append(proc.pid)
         if wait_for(lambda: self.vrrp_pid() is not None or proc.poll() is not None, 10) is None \
                 or proc.poll() is not None:
             raise AssertionError(f"keepalived did not start in {self.ns.name}:\n{self.log()}")
-        self.pids.append(self.vrrp_pid() or 0)
 
     def vrrp_pid(self) -> Optional[int]:
         try:
@@ -436,15 +433,28 @@ class Pair:
         return "\n".join(f"--- keepalived {n.name} ({n.ns.name}):\n{n.log()}" for n in self.nodes)
 
     def leftovers(self) -> List[str]:
-        """After the ``with``: whatever this pair failed to remove (namespaces,
-        processes); empty when the teardown was complete."""
+        """After the ``with``: whatever this pair failed to remove, empty when
+        the teardown was complete: its namespaces, and any process whose
+        command line names a file of this pair (keepalived, firewalld and
+        dbus-daemon all do)."""
         left = [f"namespace {name}" for name in self.namespaces if name in ns_names()]
-        for node in self.nodes:
-            left += [f"keepalived pid {pid}" for pid in node.pids if pid and not wait_gone(pid, 2)]
-            daemon = getattr(node.firewall, "daemon", None)
-            if daemon is not None and daemon.proc is not None:
-                left.append(f"firewalld in {node.ns.name}")
-        return left
+        return left + [f"process {pid}: {cmd}" for pid, cmd in processes_naming(os.path.join(self.root, ""))]
+
+
+def processes_naming(path: str) -> List[Tuple[int, str]]:
+    """(pid, command line) of every process whose command line contains ``path``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        if path in cmd:
+            found.append((int(entry), cmd))
+    return found
 
 
 @contextlib.contextmanager

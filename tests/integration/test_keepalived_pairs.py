@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
-from kapair import FIREWALLS, Node, Pair, keepalived_pair, parallel, wait_for
+from kapair import FIREWALLS, Node, Pair, keepalived_pair, parallel, processes_naming, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived")]
 
@@ -151,3 +151,19 @@ def test_stateful_firewall_passes_unicast_vrrp_as_replies(tmp_path: Path) -> Non
             f"a stateful firewall kept the unicast pair apart: {p.holders()}\n{p.logs()}"
         time.sleep(1.2)
         assert p.holders() == want, f"{p.holders()}\n{p.logs()}"
+
+
+@pytest.mark.needs("firewalld")
+def test_pair_leaves_nothing_behind_when_a_test_fails(tmp_path: Path) -> None:
+    """The harness's promise: a failing test still removes both namespaces,
+    both keepalived, both firewalld and their D-Bus daemons (the firewall
+    with the most to leave behind)."""
+    pair = Pair("firewalld-nftables", "ipv4-multicast", str(tmp_path))
+    with pytest.raises(RuntimeError, match="a test failed"):
+        with pair:
+            pair.start()
+            seen = " ".join(cmd for _, cmd in processes_naming(str(tmp_path)))
+            for daemon in ("keepalived", "firewalld", "dbus-daemon"):
+                assert daemon in seen, f"the probe for leftovers misses {daemon}"
+            raise RuntimeError("a test failed")
+    assert pair.leftovers() == []
