@@ -219,14 +219,26 @@ def _emit_proved(result: Any, proof: Any, as_json: bool) -> None:
 
 
 def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: Optional[str],
-                peer: Optional[List[str]], backend: str, as_json: bool) -> Optional[Dict[str, Any]]:
+                peer: Optional[List[str]], backend: str, as_json: bool, family: Optional[str] = None,
+                src: Optional[str] = None, ah: bool = False, strict: bool = False,
+                conf: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The replay's arguments for the shape open/check judge (--peer means
+    unicast; --family ipv6 replays VRRPv3 to ff02::12)."""
     if not wanted:
         return None
     if not dry_run:
         _refuse("--prove goes with --dry-run on open (it shows what open would do)", as_json)
-    args: Dict[str, Any] = {"interfaces": list(iface or []), "peers": list(peer or ()), "backend": backend}
+    if conf is not None:
+        _refuse("--prove replays one advert shape: give it --iface and the shape's options "
+                "(--family, --peer, --src, --ah, --strict) instead of --keepalived-conf", as_json)
+    if family == "both":
+        _refuse("the replay covers one family at a time: give --family ipv4 or ipv6", as_json)
+    args: Dict[str, Any] = {"interfaces": list(iface or []), "peers": list(peer or ()), "backend": backend,
+                            "unicast": bool(peer), "src": src, "ah": ah, "strict": strict}
     if group is not None:
         args["group"] = group
+    elif family == "ipv6":
+        args["group"] = "ff02::12"
     return args
 
 
@@ -265,7 +277,8 @@ def open_cmd(
           src=src, ah=ah, strict=strict, keepalived_conf=keepalived_conf, netns=netns, backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file,
-          prove_with=_prove_args(prove_, dry_run, iface, group, peer, backend, as_json))
+          prove_with=_prove_args(prove_, dry_run, iface, group, peer, backend, as_json, family, src, ah,
+                                 strict, keepalived_conf))
 
 
 @app.command("check", epilog=EXIT_CODES_HELP)
@@ -303,7 +316,8 @@ def check_cmd(
           src=src, ah=ah, strict=strict, keepalived_conf=keepalived_conf, netns=netns, backend=backend,
           persist=not no_persist, persist_file=persist_file, zone=zone, mode=mode,
           state_file=state_file,
-          prove_with=_prove_args(prove_, True, iface, group, peer, backend, as_json))
+          prove_with=_prove_args(prove_, True, iface, group, peer, backend, as_json, family, src, ah,
+                                 strict, keepalived_conf))
 
 
 def _listen(seconds: float, iface: Optional[List[str]], conf: Optional[str], family: Optional[str],
@@ -370,9 +384,12 @@ def close_cmd(
     "be built. The host's firewall is only read."))
 def prove_cmd(
     iface: List[str] = typer.Option(..., "--iface", "-i", help=IFACE_HELP),
-    group: str = typer.Option("224.0.0.18", "--group", help="VRRP multicast group (vrrp_mcast_group4)."),
-    peer: Optional[List[str]] = typer.Option(
-        None, "--peer", help="A peer's address adverts come from (repeatable). Default: one on the subnet."),
+    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
+    family: Optional[str] = typer.Option(None, "--family", help="ipv4 or ipv6 (default: from --group)."),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", help=PEER_HELP),
+    src: Optional[str] = typer.Option(None, "--src", help=SRC_HELP),
+    ah: bool = typer.Option(False, "--ah", help=AH_HELP),
+    strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     count: int = typer.Option(20, "--count", help="Adverts per direction."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -383,8 +400,15 @@ def prove_cmd(
 
     from .prove import prove
 
+    args = _prove_args(True, True, iface, group, peer, backend, as_json, family, src, ah, strict)
+    assert args is not None
+    args.pop("interfaces")
     try:
-        result = prove(iface, group=group, peers=peer or (), backend=backend, count=count)
+        if family is not None and family not in ("ipv4", "ipv6"):
+            raise InputError(f"unknown family {family!r}; prove takes ipv4 or ipv6")
+        if family == "ipv4" and args.get("group", "224.0.0.18").count(":"):
+            raise InputError(f"--family ipv4 contradicts the IPv6 group {args['group']}")
+        result = prove(iface, count=count, **args)
     except VrrpfwError as e:
         _fail(e, as_json)
     if as_json:
