@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -28,7 +27,7 @@ from vrrpfw.netpath import (
 from vrrpfw.nftconv import convert_table
 from vrrpfw.readers.nft import HOOKS, parse_devices
 from vrrpfw.readers.offline import legacy_chains, model_from_texts
-from vrrpfw.replica import Replica, Snapshot, snapshot_from_files
+from vrrpfw.replica import Replica, Snapshot, compatible, snapshot_from_files
 from vrrpfw.traffic import Shape
 
 PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}
@@ -224,19 +223,3 @@ def replica_model(r: Replica) -> PathModel:
     return case_model(save("iptables-legacy-save", "/proc/net/ip_tables_names"), iptnft or None, doc, devices,
                       save("ip6tables-legacy-save", "/proc/net/ip6_tables_names"), iptnft6 or None)
 
-
-def compatible(save: str) -> str:
-    """An iptables-nft-save text without the tables it calls incompatible
-    (native nft tables of the same name: it lists them with empty chains,
-    which would hide their real rules)."""
-    bad = {m.group(1) for m in re.finditer(r"(?m)^# Table `([^']+)' .*incompatible", save)}
-    out: List[str] = []
-    skip = False
-    for line in save.splitlines():
-        if line.startswith("*"):
-            skip = line[1:].strip() in bad
-        if not skip:
-            out.append(line)
-        if line.strip() == "COMMIT":
-            skip = False
-    return "\n".join(out) + "\n" if any(x.startswith("*") for x in out) else ""

@@ -52,8 +52,9 @@ PEER_IF = "vrrppeer0"
 
 COMMON_LIMITS = (
     "conntrack state is not replayed: the replica's connection table starts empty",
-    "keepalived itself is not run: adverts are plain VRRPv2 packets from the interface's primary "
-    "address (or --peer), not keepalived's sockets, VIPs or unicast peers",
+    "keepalived itself is not run: adverts are raw packets of the same shape (family, multicast "
+    "group or unicast addresses, protocol 112 or AH, TTL 255) with a VRRPv2 header, not "
+    "keepalived's sockets or VIPs",
     "the peer side is a bare namespace: the real peers' own firewalls are not replayed",
     "routes are not replayed beyond the interface's own subnets (rp_filter decides with routes)",
     "neighbours are pinned in the replica (permanent ARP/NDP entries): a firewall that blocks "
@@ -170,6 +171,24 @@ def split_tables(ruleset: str) -> List[NftTable]:
 def save_tables(save: Optional[str]) -> Set[str]:
     """The ``*table`` sections of an iptables-save text."""
     return {line[1:].strip() for line in (save or "").splitlines() if line.startswith("*")}
+
+
+def compatible(save: str) -> str:
+    """An iptables-nft-save text without the tables it calls incompatible:
+    native nft tables that merely share a name with iptables-nft's (``table
+    ip filter`` written with nft) are listed with empty chains, which,
+    restored, would replace their real rules."""
+    bad = {m.group(1) for m in re.finditer(r"(?m)^# Table `([^']+)' .*incompatible", save)}
+    out: List[str] = []
+    skip = False
+    for line in save.splitlines():
+        if line.startswith("*"):
+            skip = line[1:].strip() in bad
+        if not skip and not line.startswith("#"):
+            out.append(line)
+        if line.strip() == "COMMIT":
+            skip = False
+    return "\n".join(out) + "\n" if any(x.startswith("*") for x in out) else ""
 
 
 def without_owner_flag(text: str) -> str:
@@ -353,11 +372,11 @@ def capture_rules() -> Snapshot:
     if snap.nft_ruleset and any(t.family == "ip" and t.name in IPTNFT_TABLES
                                 for t in split_tables(snap.nft_ruleset)):
         if shutil.which("iptables-nft-save"):
-            snap.iptnft_save = _read(["iptables-nft-save"])
+            snap.iptnft_save = compatible(_read(["iptables-nft-save"])) or None
     if snap.nft_ruleset and any(t.family == "ip6" and t.name in IPTNFT_TABLES
                                 for t in split_tables(snap.nft_ruleset)):
         if shutil.which("ip6tables-nft-save"):
-            snap.iptnft6_save = _read(["ip6tables-nft-save"])
+            snap.iptnft6_save = compatible(_read(["ip6tables-nft-save"])) or None
     if shutil.which("ipset"):
         text = _read(["ipset", "save"])
         snap.ipset = text if text.strip() else None

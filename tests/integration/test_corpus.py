@@ -78,7 +78,7 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
     files = CASES[stem]
     peers = case_peers(files)
     snap = case_snapshot(files)
-    # prove's --peer: where multicast adverts come from (check's --peer means unicast)
+    # the case's IPv4 peers, where its multicast adverts come from
     peer_args: List[str] = [a for p in peers if ":" not in p for a in ("--peer", p)]
     with replica(snap, peers) as r:
         original = ruleset(r)
@@ -96,8 +96,11 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
 
         # vrrpfw prove, run on the replica as if it were the host: its replay
         # must see what the packets did, and leave no namespace or rule behind.
-        proc = r.host.popen([sys.executable, "-m", "vrrpfw", "prove", "--iface", IFACE, "--json",
-                             "--count", str(COUNT), *peer_args])
+        # Through the API: the CLI's --peer means unicast, and these adverts are
+        # multicast from the case's peers.
+        code = ("import json, sys; from vrrpfw.prove import prove; a = sys.argv; "
+                "print(json.dumps(prove([a[1]], peers=a[3:], count=int(a[2])).to_dict()))")
+        proc = r.host.popen([sys.executable, "-c", code, IFACE, str(COUNT), *peer_args[1::2]])
         try:
             stdout, stderr = proc.communicate(timeout=180)
         finally:

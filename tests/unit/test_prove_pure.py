@@ -12,6 +12,7 @@ from vrrpfw.replica import (
     Delivery,
     PathResult,
     Snapshot,
+    compatible,
     neighbour_in,
     plan_peers,
     save_tables,
@@ -234,3 +235,12 @@ def test_unicast_local_is_what_open_takes():
     assert _local(snap, Shape("ipv6", unicast=True), None) == "fe80::1"  # open's default: link-local
     assert _local(snap, Shape("ipv6", unicast=True), "2001:db8::1") == "2001:db8::1"
     assert _local(snap, Shape("ipv6"), None) is None
+
+
+def test_incompatible_iptables_nft_tables_are_left_to_nft():
+    save = ("# Table `filter' contains incompatible base-chains, use 'nft' tool to list them.\n"
+            "*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n")
+    raw = "*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j DROP\nCOMMIT\n"
+    assert compatible(save + raw) == raw
+    assert compatible(save) == ""
+    assert compatible("*filter\n:INPUT DROP [0:0]\nCOMMIT\n") == "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"
