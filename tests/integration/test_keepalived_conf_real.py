@@ -212,3 +212,10 @@ def test_keepalived_samples(netns: str, tmp_path: object) -> None:
             with pytest.raises(InputError, match="no usable vrrp_instance"):
                 parse(f)
     assert checked >= 1
+
+
+def test_vrrp_sample_reads_as_its_text_says() -> None:
+    """keepalived.conf.vrrp, shipped with keepalived: four instances on two interfaces."""
+    cfg = parse(os.path.join(SAMPLES, "keepalived.conf.vrrp"))
+    assert [(i.name, i.interface, i.vrid) for i in cfg.instances] == [
+        ("VI_1", "eth0", 51), ("VI_2", "eth0", 50), ("VI_3", "eth1", 52), ("VI_4", "eth1", 53)]

@@ -474,20 +474,19 @@ def test_not_utf8(tmp_path: object) -> None:
         parse(p)
 
 
-def test_unreadable_include(tmp_path: object) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads every file")
+def test_unreadable_include(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root reads a mode-0 file, so the refusal is the kernel's answer stood in for.
+    import builtins
+
     p = write(f"{tmp_path}/secret.conf", "")
-    os.chmod(p, 0)
+    real_open = builtins.open
+
+    def refusing(path, *a, **k):  # type: ignore[no-untyped-def]
+        if str(path) == p:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(builtins, "open", refusing)
     main = write(f"{tmp_path}/k.conf", "include secret.conf\n")
     with pytest.raises(InputError, match=r"^.*/k.conf:1: cannot read .*: Permission denied$"):
         parse(main)
-
-
-def test_sample_config_shipped_with_keepalived() -> None:
-    sample = "/usr/share/doc/keepalived/samples/keepalived.conf.vrrp"
-    if not os.path.exists(sample):
-        pytest.skip("keepalived's samples are not installed")
-    cfg = parse(sample)
-    assert [(i.name, i.interface, i.vrid) for i in cfg.instances] == [
-        ("VI_1", "eth0", 51), ("VI_2", "eth0", 50), ("VI_3", "eth1", 52), ("VI_4", "eth1", 53)]
