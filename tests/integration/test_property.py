@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from replaycheck import agrees, ruleset, vrrpfw_json  # noqa: E402
 
@@ -322,6 +322,13 @@ def fix_reject(base: Sequence[Chain], users: Sequence[Chain]) -> None:
 
 # --------------------------------------------------------------- whole cases
 
+# A known gap of the evaluator (tests/corpus unicast-*-drop cases, strict xfails
+# naming it): it takes every inbound advert for multicast (pkttype, fib daddr
+# type, addrtype), so unicast cases with those matches are left out until the
+# evaluator knows better; then set this False.
+UNICAST_DST_GAP = True
+UNICAST_DST_MATCHES = re.compile(r"pkttype|addrtype|fib daddr")
+
 SHAPES = [Shape(), Shape(), Shape(), Shape(proto=51), Shape(unicast=True), Shape("ipv6"), Shape("ipv6"),
           Shape("ipv6", unicast=True)]
 LOCAL = {"ipv4": "192.0.2.1", "ipv6": "fd00::1"}  # the replica host's unicast addresses
@@ -457,9 +464,11 @@ def check_case(case: Case) -> None:
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
 @given(cases())
 def random_rulesets_agree(case: Case) -> None:
+    assume(not (UNICAST_DST_GAP and case.shape.unicast and UNICAST_DST_MATCHES.search(case.text())))
     check_case(case)
 
 
