@@ -328,6 +328,10 @@ def fix_reject(base: Sequence[Chain], users: Sequence[Chain]) -> None:
 # evaluator knows better; then set this False.
 UNICAST_DST_GAP = True
 UNICAST_DST_MATCHES = re.compile(r"pkttype|addrtype|fib daddr")
+# Another (tests/corpus ah-not-vrrp-drop, strict xfail in test_corpus): the live
+# legacy reader skips '! -p vrrp' rules, which do match AH adverts.
+NEGATED_PROTO_GAP = True
+NEGATED_PROTO = re.compile(r"! -p (vrrp|112|ah|51)\b")
 
 SHAPES = [Shape(), Shape(), Shape(), Shape(proto=51), Shape(unicast=True), Shape("ipv6"), Shape("ipv6"),
           Shape("ipv6", unicast=True)]
@@ -469,6 +473,7 @@ def check_case(case: Case) -> None:
 @given(cases())
 def random_rulesets_agree(case: Case) -> None:
     assume(not (UNICAST_DST_GAP and case.shape.unicast and UNICAST_DST_MATCHES.search(case.text())))
+    assume(not (NEGATED_PROTO_GAP and case.shape.proto == 51 and NEGATED_PROTO.search(case.text())))
     check_case(case)
 
 
