@@ -128,6 +128,13 @@ class Packet:
         """The destination address: the group, or a unicast peer/local address."""
         return self.group
 
+    @property
+    def multicast(self) -> bool:
+        try:
+            return ipaddress.ip_address(self.group).is_multicast
+        except ValueError:
+            return True
+
 
 class Outcome(enum.Enum):
     ACCEPT = "accept"
@@ -285,7 +292,7 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         neg, vals = _negated(m.param("dst-type") or m.param("dst_type"))
         if not vals:
             return Tri.MAYBE
-        hit = "MULTICAST" in (v.upper() for v in vals)
+        hit = (packet_value(pkt, "addrtype_dst") or "").upper() in (v.upper() for v in vals)
         return _flip(Tri.YES if hit else Tri.NO, neg)
     if name in ("conntrack", "state"):
         neg, vals = _state_words(m)
@@ -350,8 +357,11 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
     if key == "saddr":
         return pkt.src
     if key == "pkttype":
-        # On output the skb is not yet classified as multicast: not judged.
-        return "multicast" if inbound else None
+        # On output the skb is not yet classified: not judged.  A unicast
+        # advert to this host's own address is "host".
+        if not inbound:
+            return None
+        return "multicast" if pkt.multicast else "host"
     if key == "nfproto":
         return pkt.family
     if key == "ethertype":
@@ -360,8 +370,12 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return pkt.ct_state
     if key == "mark":
         return None if pkt.mark is None else str(pkt.mark)
-    if key == "fib_daddr_type":
-        return "multicast"
+    if key in ("fib_daddr_type", "addrtype_dst"):
+        # The route type of the destination: the group, this host's own
+        # address (a unicast advert received), or the peer's (one sent).
+        if pkt.multicast:
+            return "multicast"
+        return "local" if inbound else "unicast"
     if key in ("ttl", "hoplimit"):
         return str(pkt.ttl)
     if key == "ct_status":

@@ -140,22 +140,7 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
 
 # (stem, shape) where vrrpfw is wrong today: the reason names the bug; strict,
 # so the entry must go once it is fixed.
-UNICAST_DST_GAP = ("chaineval.packet_value answers pkttype 'multicast' and fib daddr type 'multicast' "
-                   "(addrtype --dst-type too) for every inbound advert; a unicast advert to this host is "
-                   "pkttype 'host', daddr type 'local' (lead's chaineval; also lift "
-                   "test_property.UNICAST_DST_GAP)")
-NEGATED_PROTO_GAP = ("live legacy reader: readers/iptc_rules.could_match_vrrp returns False for '! -p vrrp' "
-                     "('(proto in (112, 51)) != inverted'), so the rule is skipped though it matches AH (and "
-                     "'! -p 51' matches VRRP); check says allowed, open adds nothing (iptables backend; also "
-                     "lift test_property.NEGATED_PROTO_GAP)")
 KNOWN_GAPS: Dict[Tuple[str, str], str] = {
-    ("ah-not-vrrp-drop", "ipv4 ah"): NEGATED_PROTO_GAP,
-    ("ah-not-vrrp-drop", "ipv4 unicast ah"): NEGATED_PROTO_GAP,
-    ("unicast-pkttype-host-drop", "ipv4 unicast"): UNICAST_DST_GAP,
-    ("unicast-addrtype-local-drop", "ipv4 unicast"): UNICAST_DST_GAP,
-    ("unicast-addrtype-local-drop", "ipv4 unicast ah"): UNICAST_DST_GAP,
-    ("unicast-fib-local-drop", "ipv4 unicast"): UNICAST_DST_GAP,
-    ("unicast-fib-local-drop", "ipv6 unicast"): UNICAST_DST_GAP,
 }
 
 

@@ -326,11 +326,11 @@ def fix_reject(base: Sequence[Chain], users: Sequence[Chain]) -> None:
 # naming it): it takes every inbound advert for multicast (pkttype, fib daddr
 # type, addrtype), so unicast cases with those matches are left out until the
 # evaluator knows better; then set this False.
-UNICAST_DST_GAP = True
+UNICAST_DST_GAP = False
 UNICAST_DST_MATCHES = re.compile(r"pkttype|addrtype|fib daddr")
 # Another (tests/corpus ah-not-vrrp-drop, strict xfail in test_corpus): the live
 # legacy reader skips '! -p vrrp' rules, which do match AH adverts.
-NEGATED_PROTO_GAP = True
+NEGATED_PROTO_GAP = False
 NEGATED_PROTO = re.compile(r"! -p (vrrp|112|ah|51)\b")
 
 SHAPES = [Shape(), Shape(), Shape(), Shape(proto=51), Shape(unicast=True), Shape("ipv6"), Shape("ipv6"),

@@ -29,18 +29,7 @@ CASES = corpus_cases()
 # (stem, shape) whose static verdict is wrong today: a bug of the reader,
 # converter or evaluator named in the reason.  strict: the test fails once
 # it is fixed, so the entry must then go.
-UNICAST_DST_GAP = ("chaineval.packet_value answers pkttype 'multicast' and fib daddr type 'multicast' "
-                   "(addrtype --dst-type too) for every inbound advert; a unicast advert to this host is "
-                   "pkttype 'host', daddr type 'local' (lead's chaineval; also lift "
-                   "test_property.UNICAST_DST_GAP)")
-KNOWN_GAPS: Dict[Tuple[str, str], str] = {
-    (stem, shape): UNICAST_DST_GAP
-    for stem, shape in (("unicast-pkttype-host-drop", "ipv4 unicast"),
-                        ("unicast-addrtype-local-drop", "ipv4 unicast"),
-                        ("unicast-addrtype-local-drop", "ipv4 unicast ah"),
-                        ("unicast-fib-local-drop", "ipv4 unicast"),
-                        ("unicast-fib-local-drop", "ipv6 unicast"))
-}
+KNOWN_GAPS: Dict[Tuple[str, str], str] = {}
 
 
 def text(stem: str, suffix: str) -> Optional[str]:

@@ -11,7 +11,7 @@ def test_protocol_prefilter():
     assert could_match_vrrp(112, 0)
     assert not could_match_vrrp(6, 0)  # -p tcp
     assert could_match_vrrp(6, 0x40)  # ! -p tcp
-    assert not could_match_vrrp(112, 0x40)  # ! -p vrrp
+    assert could_match_vrrp(112, 0x40)  # ! -p vrrp: matches AH
     assert not could_match_vrrp(0, 0x40)  # ! -p all
 
 

@@ -181,7 +181,7 @@ def test_reader_decodes_ttl_and_hl_from_the_struct_not_from_libxtables():
 def test_could_match_vrrp_knows_ah_and_ip6tables_protocol_flag():
     assert iptc_rules.could_match_vrrp(51, 0) and iptc_rules.could_match_vrrp(112, 0)
     assert not iptc_rules.could_match_vrrp(6, 0)
-    assert not iptc_rules.could_match_vrrp(112, iptc_rules.IPT_INV_PROTO)
+    assert iptc_rules.could_match_vrrp(112, iptc_rules.IPT_INV_PROTO)  # ! -p vrrp matches AH
     assert iptc_rules.could_match_vrrp(6, 0, flags=0)  # ip6tables ignores proto without IP6T_F_PROTO
     assert not iptc_rules.could_match_vrrp(6, 0, flags=iptc_rules.IP6T_F_PROTO)
 

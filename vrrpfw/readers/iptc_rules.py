@@ -107,4 +107,6 @@ def could_match_vrrp(proto: int, invflags: int, flags: Optional[int] = None) -> 
         return True  # ip6tables compares the protocol only with IP6T_F_PROTO
     if proto == 0:  # any protocol ("! -p all" matches nothing)
         return not inverted
-    return (proto in (VRRP_PROTO, AH_PROTO)) != inverted
+    if inverted:  # "! -p X" matches 112 or 51, whichever X is not
+        return True
+    return proto in (VRRP_PROTO, AH_PROTO)
