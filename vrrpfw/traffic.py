@@ -28,6 +28,7 @@ child's start-up to that of a bare interpreter.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
@@ -171,6 +172,10 @@ def send(iface: str, group: str, nonce: bytes, count: int, source: Optional[str]
             s.sendto(advert(nonce, proto), to)
             sent += 1
         except PermissionError:  # OUTPUT dropped it: netfilter says EPERM
+            refused += 1
+        except OSError as e:  # IPv6: a drop after routing (netdev egress) is ENOBUFS
+            if e.errno != errno.ENOBUFS:
+                raise
             refused += 1
         time.sleep(interval)
     return {"sent": sent, "refused": refused}

@@ -92,3 +92,16 @@ def test_unicast_is_measured_without_the_other_directions_conntrack_entry() -> N
         exchange(r.host, "eth1", r.peer, r.peer_if, COUNT, "192.0.2.2", 1.0)
         replies = exchange(r.peer, r.peer_if, r.host, "eth1", COUNT, "192.0.2.1", 1.0, "192.0.2.2")
         assert replies.delivered == COUNT, replies
+
+
+@pytest.mark.parametrize("text", ["ipv4", "ipv6", "ipv6 unicast"])
+def test_an_egress_drop_is_counted_not_a_crash(text: str) -> None:
+    """After routing, a netdev egress drop reaches an IPv6 sender as ENOBUFS
+    (IPv4 sees nothing): either way the advert never leaves."""
+    nft = ('table netdev t {\n\tchain c {\n'
+           '\t\ttype filter hook egress device "eth1" priority 0; policy drop;\n\t}\n}\n')
+    snap = Snapshot("eth1", ["192.0.2.1/24"], nft_ruleset=nft, addrs6=["fe80::1/64", "fd00::1/64"])
+    with replica(snap) as r:
+        d = r.measure(COUNT, seconds=1.0, shape=Shape.parse(text))
+    assert d.outbound.arrived == 0 and d.outbound.counts.sent + d.outbound.counts.refused == COUNT
+    assert [p.arrived for p in d.inbound.values()] == [COUNT]
