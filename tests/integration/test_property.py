@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from replaycheck import agrees, ruleset, vrrpfw_json  # noqa: E402
 
@@ -322,17 +322,6 @@ def fix_reject(base: Sequence[Chain], users: Sequence[Chain]) -> None:
 
 # --------------------------------------------------------------- whole cases
 
-# A known gap of the evaluator (tests/corpus unicast-*-drop cases, strict xfails
-# naming it): it takes every inbound advert for multicast (pkttype, fib daddr
-# type, addrtype), so unicast cases with those matches are left out until the
-# evaluator knows better; then set this False.
-UNICAST_DST_GAP = False
-UNICAST_DST_MATCHES = re.compile(r"pkttype|addrtype|fib daddr")
-# Another (tests/corpus ah-not-vrrp-drop, strict xfail in test_corpus): the live
-# legacy reader skips '! -p vrrp' rules, which do match AH adverts.
-NEGATED_PROTO_GAP = False
-NEGATED_PROTO = re.compile(r"! -p (vrrp|112|ah|51)\b")
-
 SHAPES = [Shape(), Shape(), Shape(), Shape(proto=51), Shape(unicast=True), Shape("ipv6"), Shape("ipv6"),
           Shape("ipv6", unicast=True)]
 LOCAL = {"ipv4": "192.0.2.1", "ipv6": "fd00::1"}  # the replica host's unicast addresses
@@ -471,12 +460,9 @@ def check_case(case: Case) -> None:
 
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=DERANDOMIZE, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(cases())
 def random_rulesets_agree(case: Case) -> None:
-    assume(not (UNICAST_DST_GAP and case.shape.unicast and UNICAST_DST_MATCHES.search(case.text())))
-    assume(not (NEGATED_PROTO_GAP and case.shape.proto == 51 and NEGATED_PROTO.search(case.text())))
     check_case(case)
 
 
