@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .errors import EnvironmentProblem, InputError
 from .model import validate_interface
@@ -225,21 +225,8 @@ def _plan4(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPlan:
     peer_cidrs: List[str] = []
     sources: List[str] = []
     for p in peers:
-        try:
-            ip = ipaddress.IPv4Address(p.strip())
-        except ValueError:
-            raise InputError(f"peer {p!r} is not an IPv4 or IPv6 address") from None
-        if ip in used:
-            raise InputError(f"peer {ip} is an address of {iface} itself")
-        if ip.is_multicast or ip.is_loopback or ip.is_unspecified:
-            raise InputError(f"peer {ip} is not a unicast address")
-        net = next((i.network for i in ifaces if ip in i.network and i.network.prefixlen < 32), None)
-        if net is None:
-            limits.append(f"peer {ip} is outside {iface}'s subnets; without the host's routes "
-                          "rp_filter may judge it differently here")
-        peer_cidrs.append(f"{ip}/{net.prefixlen if net is not None else 32}")
-        sources.append(str(ip))
-        used.add(ip)
+        _place_peer(p, ipaddress.IPv4Address, iface, ifaces, used, peer_cidrs, sources, limits,
+                    "subnets; without the host's routes rp_filter may judge it differently here")
     if not peers:
         first = ifaces[0]
         ip = _free_neighbour(first, used)
@@ -247,6 +234,28 @@ def _plan4(iface: str, addrs: Sequence[str], peers: Sequence[str]) -> PeerPlan:
         peer_cidrs.append(f"{ip}/{prefix}")
         sources.append(str(ip))
     return PeerPlan(host_cidrs, peer_cidrs, sources, limits)
+
+
+def _place_peer(text: str, parse: Any, iface: str, ifaces: Sequence[Any], used: Set[Any],
+                peer_cidrs: List[str], sources: List[str], limits: List[str], outside: str) -> None:
+    """One given peer of either family: refused if it is not a unicast
+    address or is the host's own; placed in the host's subnet holding it,
+    else a host route (and a limit saying so)."""
+    try:
+        ip = parse(text.strip())
+    except ValueError:
+        raise InputError(f"peer {text!r} is not an IPv4 or IPv6 address") from None
+    if ip in used:
+        raise InputError(f"peer {ip} is an address of {iface} itself")
+    if ip.is_multicast or ip.is_loopback or ip.is_unspecified:
+        raise InputError(f"peer {ip} is not a unicast address")
+    net = next((i.network for i in ifaces if ip in i.network and i.network.prefixlen < ip.max_prefixlen),
+               None)
+    if net is None:
+        limits.append(f"peer {ip} is outside {iface}'s {outside}")
+    peer_cidrs.append(f"{ip}/{net.prefixlen if net is not None else ip.max_prefixlen}")
+    sources.append(str(ip))
+    used.add(ip)
 
 
 def _plan6(iface: str, addrs6: Sequence[str], peers: Sequence[str]
@@ -268,21 +277,8 @@ def _plan6(iface: str, addrs6: Sequence[str], peers: Sequence[str]
     peer_cidrs: List[str] = []
     sources: List[str] = []
     for p in peers:
-        try:
-            ip = ipaddress.IPv6Address(p.strip())
-        except ValueError:
-            raise InputError(f"peer {p!r} is not an IPv4 or IPv6 address") from None
-        if ip in used:
-            raise InputError(f"peer {ip} is an address of {iface} itself")
-        if ip.is_multicast or ip.is_loopback or ip.is_unspecified:
-            raise InputError(f"peer {ip} is not a unicast address")
-        net = next((i.network for i in host if ip in i.network and i.network.prefixlen < 128), None)
-        if net is None:
-            limits.append(f"peer {ip} is outside {iface}'s IPv6 prefixes; without the host's routes "
-                          "the replica reaches it by a host route")
-        peer_cidrs.append(f"{ip}/{net.prefixlen if net is not None else 128}")
-        sources.append(str(ip))
-        used.add(ip)
+        _place_peer(p, ipaddress.IPv6Address, iface, host, used, peer_cidrs, sources, limits,
+                    "IPv6 prefixes; without the host's routes the replica reaches it by a host route")
     # The peer always has a link-local address (IPv6 needs one) and, where the
     # host has global prefixes, an address in the first one.
     own = [i for i in host if i.ip.is_link_local][:1] + [i for i in host if not i.ip.is_link_local][:1]
