@@ -22,11 +22,17 @@ export DEBIAN_FRONTEND=noninteractive
 APT_PACKAGES=(
     python3 python3-venv python3-pip
     python3-typer python3-rich python3-iptables python3-dbus python3-pytest
+    # integration tests run in parallel workers (each makes pid-unique namespaces)
+    python3-pytest-xdist
     # the property test (tests/integration/test_property.py) generates rulesets with it
     python3-hypothesis
     iptables nftables iproute2 util-linux
     # the firewalld and keepalived tests run these inside namespaces, on a private bus
     firewalld dbus keepalived tcpdump
+    # the ufw backend's tests run Debian's ufw in namespaces, on a private /etc/ufw
+    ufw
+    # Debian 12 and 13 roots for the .deb install test and the Debian 13 runs
+    debootstrap
     # to build dbus-python from PyPI for the newest-release environment
     libdbus-1-dev libglib2.0-dev pkg-config
 )
@@ -74,14 +80,14 @@ if [ ! -x .venv-newest/bin/python ]; then
     "$NEWEST_PY" -m venv .venv-newest
 fi
 pip_quiet .venv-newest/bin/pip install --upgrade pip
-pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest hypothesis ruff mypy
+pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest pytest-xdist hypothesis ruff mypy ansible-core
 pip_quiet .venv-newest/bin/pip install --no-deps -e .
 
 # Oldest supported Python, where the machine has one (pyenv on this image).
 PY39="$(ls /root/.pyenv/versions/3.9*/bin/python3.9 2>/dev/null | head -1 || true)"
 if [ -n "$PY39" ]; then
     [ -x .venv-py39/bin/python ] || "$PY39" -m venv .venv-py39
-    pip_quiet .venv-py39/bin/pip install --upgrade typer rich python-iptables pytest
+    pip_quiet .venv-py39/bin/pip install --upgrade typer rich python-iptables pytest pytest-xdist
     pip_quiet .venv-py39/bin/pip install --no-deps -e .
 fi
 
