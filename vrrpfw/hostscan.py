@@ -42,6 +42,121 @@ class NftChain:
         return self.policy == "drop" or self.drops
 
 
+UFW_CONF = "/etc/ufw/ufw.conf"
+UFW_DEFAULT = "/etc/default/ufw"
+# ufw's first own chain of each family; ufw-init creates it before loading before.rules.
+UFW_CHAINS = {"ip": "ufw-before-input", "ip6": "ufw6-before-input"}
+
+
+@dataclass
+class UfwState:
+    """What ufw's configuration says and what the kernel has loaded.
+
+    ``enabled`` is ufw.conf's ENABLED (what ufw starts at boot); ``layer``
+    is "nft" or "legacy": the iptables variant whose filter table holds
+    ufw-before-input (ufw calls plain ``iptables-restore``, so whichever
+    the alternatives point at), None while ufw's chains are not loaded."""
+
+    enabled: bool
+    ipv6: bool = True  # /etc/default/ufw IPV6=yes: before6.rules is loaded too
+    layer: Optional[str] = None
+    families: List[str] = field(default_factory=list)  # "ip", "ip6": where ufw's chains are
+
+    @property
+    def active(self) -> bool:
+        return self.enabled and self.layer is not None
+
+    @property
+    def found(self) -> str:
+        """One phrase for messages: what was found."""
+        conf = f"ufw installed, {UFW_CONF} ENABLED={'yes' if self.enabled else 'no'}"
+        if self.layer is None:
+            return conf + ", its chains (ufw-before-input) are not loaded"
+        variant = "iptables-nft" if self.layer == "nft" else "iptables-legacy"
+        return conf + f", its chains are loaded in {variant}'s filter table"
+
+
+def shell_vars(text: str) -> Dict[str, str]:
+    """KEY=value lines of a shell-sourced config (ufw.conf, /etc/default/ufw),
+    quotes removed; comments and anything else ignored."""
+    out: Dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip()
+        if key.isidentifier():
+            out[key] = value.split("#", 1)[0].strip().strip("\"'")
+    return out
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def ufw_config(root: str = "/") -> Optional[UfwState]:
+    """ufw's configuration (None where ufw is not installed: no ufw.conf)."""
+    conf = _read(os.path.join(root, UFW_CONF.lstrip("/")))
+    if conf is None:
+        return None
+    default = shell_vars(_read(os.path.join(root, UFW_DEFAULT.lstrip("/"))) or "")
+    enabled = shell_vars(conf).get("ENABLED", "no").lower() == "yes"
+    return UfwState(enabled, default.get("IPV6", "yes").lower() == "yes")
+
+
+def ufw_nft_families(chain_items: List[Any]) -> List[str]:
+    """Families ("ip", "ip6") whose iptables-nft filter table holds ufw's
+    chain, from ``nft -j list chains`` items."""
+    found = []
+    for item in chain_items:
+        c = item.get("chain") or {}
+        fam = c.get("family")
+        if c.get("table") == "filter" and fam in UFW_CHAINS and c.get("name") == UFW_CHAINS[fam] \
+                and fam not in found:
+            found.append(fam)
+    return found
+
+
+def ufw_legacy_families(tables: List[str]) -> List[str]:
+    """Families whose legacy filter table holds ufw's chain (asked of
+    ``iptables-legacy -L CHAIN``, only where a legacy filter table exists)."""
+    found = []
+    for fam, tool, table in (("ip", "iptables-legacy", "filter"), ("ip6", "ip6tables-legacy", "ip6 filter")):
+        path = shutil.which(tool)
+        if table not in tables or path is None:
+            continue
+        try:
+            proc = subprocess.run([path, "-w", "5", "-n", "-L", UFW_CHAINS[fam]], capture_output=True,
+                                  text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if proc.returncode == 0:
+            found.append(fam)
+    return found
+
+
+def scan_ufw(legacy_tables: List[str], nft_items: List[Any], root: str = "/") -> Optional[UfwState]:
+    """ufw's state: where its chains are loaded (nf_tables first: the
+    variant Debian 11+ and Ubuntu 20.04+ run), looked for only where its
+    configuration exists."""
+    state = ufw_config(root)
+    if state is None:
+        return None
+    fams = ufw_nft_families(nft_items)
+    if fams:
+        state.layer, state.families = "nft", fams
+    else:
+        fams = ufw_legacy_families(legacy_tables)
+        if fams:
+            state.layer, state.families = "legacy", fams
+    return state
+
+
 @dataclass
 class HostScan:
     legacy_tables: List[str] = field(default_factory=list)  # ip6tables' as "ip6 filter" etc.
@@ -52,6 +167,13 @@ class HostScan:
     nft_chains: List[NftChain] = field(default_factory=list)
     firewalld_tables: List[str] = field(default_factory=list)
     firewalld_bus: bool = False  # firewalld answers on the system bus
+    ufw: Optional[UfwState] = None  # ufw's configuration and where its chains are loaded
+
+    @property
+    def ufw_active(self) -> bool:
+        """ufw's config says enabled and its chains are loaded: ufw manages
+        this host's filter table, and restores it from its own files."""
+        return self.ufw is not None and self.ufw.active
 
     @property
     def legacy_filter(self) -> bool:
@@ -170,13 +292,16 @@ def scan(nft_timeout: float = 20.0) -> HostScan:
     nft = shutil.which("nft")
     if nft is None:
         result.nft_error = "nft is not installed: nf_tables chains were not inspected"
+        result.ufw = scan_ufw(tables, [])
         return result
     # Chain headers first, then only the filter base chains on input/output:
     # `nft list ruleset` would cost seconds on a host with 50,000 rules elsewhere.
     chains = _nft_json(nft, ["list", "chains"], nft_timeout)
     if isinstance(chains, str):
         result.nft_error = chains
+        result.ufw = scan_ufw(tables, [])
         return result
+    result.ufw = scan_ufw(tables, list(chains.get("nftables", [])))
     result.nft_available = True
     items = list(chains.get("nftables", []))
     for item in chains.get("nftables", []):

@@ -17,6 +17,8 @@ from .base import Backend, Options
 if TYPE_CHECKING:  # hostscan pulls in subprocess and json; keep --help fast
     from ..hostscan import HostScan
 
+UFW_CONF = "/etc/ufw/ufw.conf"  # as hostscan names it
+
 PERMISSION = "reading nf_tables needs root or CAP_NET_ADMIN"  # as hostscan words it
 
 # name -> (module, class, one-line description)
@@ -27,6 +29,8 @@ BACKENDS: Dict[str, Tuple[str, str, str]] = {
                  "nf_tables chains (native and iptables-nft), via libnftables JSON"),
     "firewalld": ("vrrpfw.backends.firewalld", "FirewalldBackend",
                   "firewalld over D-Bus: direct rules or a zone allowance, runtime and permanent"),
+    "ufw": ("vrrpfw.backends.ufw", "UfwBackend",
+            "ufw: vrrpfw's lines in ufw-before-input/-output, at runtime and in /etc/ufw/before*.rules"),
 }
 NAMES = ("auto",) + tuple(BACKENDS)
 
@@ -42,13 +46,16 @@ def describe_scan(scan: HostScan) -> str:
     if scan.nft_error:
         nft = f"unknown ({scan.nft_error})"
     variant = scan.iptables_variant or "not installed"
+    ufw = scan.ufw.found if scan.ufw is not None else "not installed"
     return (f"legacy iptables tables: {legacy}; nf_tables chains that may drop on VRRP's path: {nft}; "
-            f"`iptables` command: {variant}")
+            f"`iptables` command: {variant}; ufw: {ufw}")
 
 
 def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
-    """(backend names, reason): firewalld alone where it answers, else every
-    layer that filters; an empty list when nothing filters VRRP."""
+    """(backend names, reason): firewalld alone where it answers, ufw alone
+    where it is active (it owns the filter table and restores it from its
+    own files, so rules written past it are lost at its next reload), else
+    every layer that filters; an empty list when nothing filters VRRP."""
     seen = describe_scan(scan)
     unread = []
     if scan.legacy_unreadable:
@@ -64,6 +71,17 @@ def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
         raise BackendUnavailable(
             f"firewalld's nf_tables table ({', '.join(scan.firewalld_tables)}) exists but firewalld "
             "does not answer on the system bus (not running? DBUS_SYSTEM_BUS_ADDRESS?); "
+            f"found {seen}")
+    ufw = scan.ufw
+    if ufw is not None and ufw.active:
+        variant = "iptables-nft" if ufw.layer == "nft" else "iptables-legacy"
+        return ["ufw"], (f"ufw is active ({UFW_CONF} ENABLED=yes, its chains loaded in {variant}'s filter "
+                         "table): vrrpfw's lines go into ufw-before-input/-output and /etc/ufw/before.rules "
+                         "(before6.rules), which ufw restores at every start")
+    if ufw is not None and ufw.enabled:
+        raise BackendUnavailable(
+            f"ufw is enabled in {UFW_CONF} but its chains are not loaded (ufw not started?): rules written "
+            "now would be lost when it starts; start ufw (`ufw enable`) first, or name a backend; "
             f"found {seen}")
     layers, why = [], []
     if scan.legacy_filter:
