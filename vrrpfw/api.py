@@ -9,12 +9,13 @@ after it (persisting) is reported as exactly that partial outcome.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import random
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from . import inputs, namespace
 from .backends import registry
@@ -38,7 +39,7 @@ from .persist.saved import FileSet
 from .request import Request, from_conf, from_options, read_conf
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
-__all__ = ["open", "check", "close", "listen", "backends"]
+__all__ = ["open", "check", "close", "listen", "backends", "saved_texts", "SavedText"]
 
 # Let through by someone else's rule or by chain policies: nothing of ours to persist.
 UNMANAGED = (Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY)
@@ -417,7 +418,9 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
             if st.p is not None:
                 st.p.load()
         failed = _run_layers(command, steps, rules, ifaces, group, options)
+        before = _saved_before(files)
         _flush(steps, files, options)
+    _trace_saved(files, before)
     for st in steps:
         if st.p is not None and st.plan is not None:
             _persist_report(st, command, options.dry_run)
@@ -438,6 +441,66 @@ def _run(command: str, rules: Optional[List[VrrpRule]], ifaces: Optional[Sequenc
         for st in steps:
             _predict(st, command)
     return merge(results) if len(results) > 1 else results[0]
+
+
+@dataclass(frozen=True)
+class SavedText:
+    """A saved file one run read and edited (or, in a dry run, would edit):
+    its whole text before the run and after it (in a dry run: as the real
+    run would write it); None while the file does not exist."""
+
+    path: str
+    before: Optional[str]
+    after: Optional[str]
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after
+
+
+# The recorders of the saved_texts() blocks now open in this context.
+_RECORDERS: contextvars.ContextVar[Tuple[List[SavedText], ...]] = contextvars.ContextVar(
+    "vrrpfw_saved_texts", default=())
+
+
+@contextlib.contextmanager
+def saved_texts() -> Iterator[List[SavedText]]:
+    """Record the saved files of every run inside the block, each with its
+    text before and after the run: what a diff needs that a unified diff of
+    the planned lines (``Result.diff``) cannot give, the whole file as it
+    was and as it is (Ansible's diff mode).  Nothing about the run changes;
+    the list fills as each run ends.  A run that raised records nothing (it
+    changed nothing)::
+
+        with vrrpfw.api.saved_texts() as files:
+            vrrpfw.open(["eth1"], dry_run=True)
+        [(f.path, f.changed) for f in files]
+    """
+    seen: List[SavedText] = []
+    token = _RECORDERS.set(_RECORDERS.get() + (seen,))
+    try:
+        yield seen
+    finally:
+        _RECORDERS.reset(token)
+
+
+def _saved_before(files: FileSet) -> Dict[str, Optional[str]]:
+    """Each loaded file's text as read, taken before the flush (which makes
+    the written text the file's new original)."""
+    if not _RECORDERS.get():
+        return {}
+    return {f.real: f.original for f in files.all() if f.loaded}
+
+
+def _trace_saved(files: FileSet, before: Dict[str, Optional[str]]) -> None:
+    """After the flush: the text on disk now (a failed write was reverted),
+    or in a dry run the text the real run would write."""
+    recorders = _RECORDERS.get()
+    if not recorders:
+        return
+    texts = [SavedText(f.path, before[f.real], f.text) for f in files.all() if f.real in before]
+    for seen in recorders:
+        seen.extend(texts)
 
 
 def _run_layers(command: str, steps: List[_Step], rules: Optional[List[VrrpRule]],
