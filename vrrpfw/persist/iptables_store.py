@@ -43,8 +43,10 @@ class FamilyFile(Persister):
 
     def __init__(self, target: PersistTarget, saved: SavedFile, variant: str, anywhere: bool = False,
                  where: Optional[Where] = None,
-                 validate: bool = False, locked: bool = False, family: Family = Family.IPV4) -> None:
+                 validate: bool = False, locked: bool = False, family: Family = Family.IPV4,
+                 ufw_host: bool = False) -> None:
         self.family = family
+        self.ufw_host = ufw_host  # ufw is installed: never advise netfilter-persistent
         self.path = target.path
         self.saved = saved
         self.anywhere = anywhere  # close: vrrpfw's lines in any chain of *filter
@@ -94,7 +96,8 @@ class FamilyFile(Persister):
         if op == "open":
             new, unplaced = iptables_save.add_rules(doc, rules, self.where())
             if unplaced:
-                self.note = _unplaced_note(self.path, doc, self.saved.original is None, unplaced)
+                self.note = _unplaced_note(self.path, doc, self.saved.original is None, unplaced,
+                                           self.ufw_host)
         else:
             new = iptables_save.remove_rules(doc, [r.key for r in rules], self.anywhere)
         if new == old:
@@ -106,7 +109,12 @@ class FamilyFile(Persister):
 
 
 def _unplaced_note(path: str, doc: iptables_save.SaveFile, absent: bool,
-                   unplaced: Sequence[Placement]) -> str:
+                   unplaced: Sequence[Placement], ufw: bool = False) -> str:
+    if absent and ufw:
+        return (f"{path} does not exist, so nothing restores iptables rules from it; vrrpfw does not "
+                "create it (a new file would flush your tables at the next restore); ufw is installed "
+                "here, so netfilter-persistent is not the way: use --backend ufw (vrrpfw's lines then "
+                "go to /etc/ufw/before.rules, which ufw restores), or --no-persist")
     if absent:
         return (f"{path} does not exist, so nothing restores iptables rules from it; vrrpfw does not "
                 "create it (a new file would flush your tables at the next restore): save your ruleset "
@@ -219,10 +227,11 @@ def saved_iptables_file(b: Backend, variant: str, where: Optional[Where] = None,
     else:
         fams = [Family.IPV4, Family.IPV6]
     parts: Dict[Family, FamilyFile] = {}
+    ufw = locations.ufw_note(o.root) is not None
     for fam in fams:
         kind = "ip6tables" if fam is Family.IPV6 and path is None else "iptables"
         target = locations.choose(path, o.root, kind)
         saved = b.saved_files().get(target.path, default_location=path is None)
         parts[fam] = FamilyFile(target, saved, variant, anywhere=o.sweep, where=where,
-                                validate=o.validate_saved, locked=o.locked, family=fam)
+                                validate=o.validate_saved, locked=o.locked, family=fam, ufw_host=ufw)
     return IptablesSaveFile(parts, custom=path is not None)

@@ -135,8 +135,30 @@ def restorer_for(family: str, root: str = "/", kind: str = "iptables"
             if enabled is False:
                 return desc, f"{desc} is installed but not enabled: the file is not restored at boot"
             return desc, None
+    ufw = ufw_note(root) if kind in ("iptables", "ip6tables") else None
+    if ufw is not None:
+        return None, ufw
     names = ", ".join(d for d, _, _ in restorers)
     return None, f"nothing on this host restores it at boot (install {names})"
+
+
+def ufw_note(root: str = "/") -> Optional[str]:
+    """On a host with ufw installed: why nothing restores a saved iptables
+    ruleset and what to do instead; None without ufw.  Never advice to
+    install netfilter-persistent there: Debian's ufw package breaks it, and
+    ufw rebuilds its chains from its own files at every start and reload."""
+    from ..hostscan import ufw_config
+
+    state = ufw_config(root)
+    if state is None:
+        return None
+    if state.enabled:
+        return ("nothing on this host restores it at boot: ufw manages this host's firewall "
+                "(ENABLED=yes in /etc/ufw/ufw.conf) and netfilter-persistent conflicts with it; use "
+                "--backend ufw (or auto), which keeps vrrpfw's lines in /etc/ufw/before.rules")
+    return ("nothing on this host restores it at boot; ufw is installed (disabled), and Debian's "
+            "netfilter-persistent cannot be installed beside it: enable ufw and use --backend ufw, "
+            "or persist the rules yourself")
 
 
 def choose(persist_file: Optional[str], root: str = "/", kind: str = "iptables") -> PersistTarget:
