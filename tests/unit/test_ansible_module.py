@@ -1,0 +1,390 @@
+"""The Ansible module's own logic (packaging/ansible/.../vrrp_firewall.py),
+imported as a plain Python file: no Ansible needed.  ``AnsibleModule`` is
+stood in for by a recorder; the library calls are vrrpfw's real ``Result``
+objects, built here, so what is tested is the mapping of options to the
+library and of results to Ansible's ``changed`` / ``failed`` / ``diff``.
+The module against real firewalls and real adverts: tests/integration/test_ansible.py."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import inspect
+import os
+import sys
+import types
+from typing import Any, Dict, List
+
+import pytest
+
+from vrrpfw import api
+from vrrpfw.errors import InputError, PersistFileError
+from vrrpfw.results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE_PATH = os.path.join(REPO, "packaging", "ansible", "plugins", "modules", "vrrp_firewall.py")
+
+
+class Exited(Exception):
+    """exit_json / fail_json ended the module (Ansible's raise SystemExit)."""
+
+    def __init__(self, failed: bool, result: Dict[str, Any]) -> None:
+        super().__init__(result)
+        self.failed, self.result = failed, result
+
+
+class FakeModule:
+    """What the module uses of AnsibleModule."""
+
+    def __init__(self, params: Dict[str, Any], check_mode: bool = False, diff: bool = False) -> None:
+        self.params, self.check_mode, self._diff = params, check_mode, diff
+        self.warnings: List[str] = []
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def exit_json(self, **kw: Any) -> None:
+        raise Exited(False, kw)
+
+    def fail_json(self, **kw: Any) -> None:
+        raise Exited(True, kw)
+
+
+def _load() -> types.ModuleType:
+    stubs = {}
+    for name in ("ansible", "ansible.module_utils", "ansible.module_utils.basic"):
+        if name not in sys.modules:
+            stubs[name] = types.ModuleType(name)
+    if "ansible.module_utils.basic" in stubs:
+        stubs["ansible.module_utils.basic"].AnsibleModule = FakeModule  # type: ignore[attr-defined]
+    saved = {k: sys.modules.get(k) for k in stubs}
+    sys.modules.update(stubs)
+    try:
+        spec = importlib.util.spec_from_file_location("vrrp_firewall_under_test", MODULE_PATH)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return mod
+
+
+M = _load()
+
+
+def params(**given: Any) -> Dict[str, Any]:
+    """The parameters Ansible hands the module: every option, defaults filled."""
+    out = {name: spec.get("default") for name, spec in M.ARGUMENT_SPEC.items()}
+    out.update(given)
+    return out
+
+
+def rule(direction: str = "in", iface: str = "eth1", runtime: Runtime = Runtime.ALLOWED,
+         persisted: Persisted = Persisted.PRESENT, backend: str = "iptables") -> RuleReport:
+    chain = "INPUT" if direction == "in" else "OUTPUT"
+    flag = "-i" if direction == "in" else "-o"
+    return RuleReport(direction, iface, "224.0.0.18", chain,
+                      f"-A {chain} -d 224.0.0.18/32 {flag} {iface} -p 112 -m comment --comment vrrpfw "
+                      "-j ACCEPT",
+                      runtime, persisted, backend=backend)
+
+
+# -- option mapping -----------------------------------------------------------
+
+def test_every_library_keyword_of_open_and_close_is_a_module_option():
+    """A keyword the library grows and the module forgets fails here; only
+    ``root`` (a test hook for host files) is left out."""
+    for state, fn in (("open", api.open), ("closed", api.close)):
+        name, kwargs = M.call_arguments(params(state=state), check_mode=False)
+        assert name == ("open" if state == "open" else "close")
+        wanted = set(inspect.signature(fn).parameters) - {"root"}
+        assert set(kwargs) == wanted, (state, wanted ^ set(kwargs))
+
+
+def test_every_cli_option_of_open_and_close_is_a_module_option():
+    """The issue's contract: every option of `vrrpfw open` / `vrrpfw close`.
+    --dry-run is check mode, --json and --prove are the command line's."""
+    from vrrpfw import cli
+
+    renamed = {"iface": "interfaces", "peer": "peers", "no_persist": "persist"}
+    not_options = {"dry_run", "as_json", "prove_"}
+    for command in (cli.open_cmd, cli.close_cmd):
+        for name in inspect.signature(command).parameters:
+            if name in not_options:
+                continue
+            assert renamed.get(name, name) in M.ARGUMENT_SPEC, (command.__name__, name)
+
+
+def test_check_mode_is_the_dry_run_and_values_pass_through_unchanged():
+    p = params(interfaces=["eth1", "eth2"], peers=["192.0.2.2"], src="192.0.2.1", ah=True, strict=True,
+               family="ipv4", lock_timeout=2.5, persist=False, backend="nftables", netns="blue")
+    name, kw = M.call_arguments(p, check_mode=True)
+    assert name == "open" and kw["dry_run"] is True
+    assert kw["interfaces"] == ["eth1", "eth2"] and kw["peers"] == ["192.0.2.2"]
+    assert (kw["src"], kw["ah"], kw["strict"], kw["family"]) == ("192.0.2.1", True, True, "ipv4")
+    assert (kw["lock_timeout"], kw["persist"], kw["backend"], kw["netns"]) == (2.5, False, "nftables", "blue")
+    assert M.call_arguments(p, check_mode=False)[1]["dry_run"] is False
+
+
+def test_close_gets_remove_seed_rules_and_not_open_only_options():
+    name, kw = M.call_arguments(params(state="closed", remove_seed_rules=True, group="192.0.2.2"), False)
+    assert name == "close" and kw["remove_seed_rules"] is True and kw["group"] == "192.0.2.2"
+    assert not {"src", "ah", "strict", "force"} & set(kw)
+
+
+def test_the_before_check_takes_only_what_check_takes():
+    allowed = set(inspect.signature(api.check).parameters)
+    for state in ("open", "closed"):
+        args = M.check_arguments(params(state=state, interfaces=["eth1"], persist_file="/tmp/x"))
+        assert set(args) <= allowed, set(args) - allowed
+        assert args["persist_file"] == "/tmp/x"
+    # close: every rule vrrpfw has (discovery), narrowed by interface afterwards
+    assert "interfaces" not in M.check_arguments(params(state="closed", interfaces=["eth1"]))
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ({"state": "closed", "ah": True}, "ah applies to state=open only, not to state=closed"),
+    ({"state": "closed", "src": "192.0.2.1", "strict": True},
+     "src and strict apply to state=open only, not to state=closed"),
+    ({"remove_seed_rules": True}, "remove_seed_rules applies to state=closed only, not to state=open"),
+    ({"backend": "iptables", "zone": "public"}, "zone applies to firewalld only, not to backend=iptables"),
+    ({"backend": "nftables", "mode": "direct", "force": True},
+     "mode and force apply to firewalld only, not to backend=nftables"),
+    ({"backend": "firewalld", "mode": "zone", "force": True}, "force applies to mode=direct only"),
+])
+def test_options_that_do_not_fit_together_are_refused_in_the_modules_words(given, message):
+    assert message in M.refusal(params(**given))
+
+
+@pytest.mark.parametrize("given", [
+    {}, {"backend": "firewalld", "zone": "public", "mode": "zone"},
+    {"state": "closed", "remove_seed_rules": True},
+    {"backend": "auto", "mode": "direct", "force": True}, {"state": "closed", "peers": ["192.0.2.2"]},
+])
+def test_options_that_fit_are_not_refused(given):
+    """(close with peers goes to the library, which refuses it in its own words.)"""
+    assert M.refusal(params(**given)) is None
+
+
+# -- results -------------------------------------------------------------------
+
+def test_rule_lines_one_line_per_rule_then_its_text_sorted():
+    text = M.rule_lines([asdict_rule(rule("out")), asdict_rule(rule("in", runtime=Runtime.MISSING,
+                                                                   persisted=Persisted.MISSING))])
+    assert text.splitlines() == [
+        "in eth1 224.0.0.18 (iptables INPUT): runtime missing, persisted missing",
+        "    -A INPUT -d 224.0.0.18/32 -i eth1 -p 112 -m comment --comment vrrpfw -j ACCEPT",
+        "out eth1 224.0.0.18 (iptables OUTPUT): runtime allowed, persisted present",
+        "    -A OUTPUT -d 224.0.0.18/32 -o eth1 -p 112 -m comment --comment vrrpfw -j ACCEPT",
+    ]
+    assert M.rule_lines([]) == ""
+
+
+def asdict_rule(r: RuleReport) -> Dict[str, Any]:
+    res = Result("open", "iptables", rules=[r])
+    return res.to_dict()["rules"][0]
+
+
+def test_diff_entries_files_first_then_the_runtime_rules():
+    entries = M.diff_entries([("/tmp/rules.v4", None, "x\n"), ("/tmp/b", "a\n", "b\n")], "r1\n", "r2\n",
+                             "iptables")
+    assert entries[0] == {"before_header": "/tmp/rules.v4", "after_header": "/tmp/rules.v4", "before": "",
+                          "after": "x\n"}
+    assert entries[1]["before"] == "a\n" and entries[1]["after"] == "b\n"
+    assert entries[2] == {"before_header": "vrrpfw runtime rules (iptables)",
+                          "after_header": "vrrpfw runtime rules (iptables)",
+                          "before": "r1\n", "after": "r2\n"}
+
+
+def test_close_scope_keeps_the_closed_interfaces_rules():
+    before = [asdict_rule(rule(iface="eth1")), asdict_rule(rule(iface="eth2"))]
+    assert M.close_scope(before, params(state="closed"), []) == before
+    assert [r["interface"] for r in M.close_scope(before, params(state="closed", interfaces=["eth2"]), [])] \
+        == ["eth2"]
+    conf = params(state="closed", keepalived_conf="/etc/keepalived/keepalived.conf")
+    assert [r["interface"] for r in M.close_scope(before, conf, [before[0]])] == ["eth1"]
+
+
+def test_returned_keeps_ansibles_diff_key_free_and_says_changed():
+    res = Result("open", "iptables", changed=True, diff="+-A INPUT ...\n", rules=[rule()])
+    out = M.returned(res.to_dict())
+    assert "diff" not in out and out["saved_diff"] == "+-A INPUT ...\n"
+    assert out["changed"] is True and out["ok"] is True and out["exit_code"] == 0
+    assert out["rules"][0]["runtime"] == "allowed"
+
+
+def test_failure_message_is_one_line_with_what_is_wrong():
+    res = Result("open", "iptables", changed=True,
+                 rules=[rule(runtime=Runtime.MISSING, persisted=Persisted.MISSING), rule("out")],
+                 blockers=["nf_tables inet filter input drops VRRP"],
+                 persist=[PersistReport("/tmp/rules.v4", error="persisting failed: disk full",
+                                        note="nothing restores this file\nat boot")],
+                 layers=[LayerReport("iptables", error="iptables: boom")])
+    msg = M.failure_message("vrrpfw open: NOT OK, changed (backend iptables)", res.to_dict())
+    assert "\n" not in msg
+    assert msg.startswith("vrrpfw open: NOT OK, changed (backend iptables): blocked: nf_tables inet filter")
+    for part in ("/tmp/rules.v4: persisting failed: disk full", "layer iptables: iptables: boom",
+                 "in eth1 224.0.0.18 (iptables INPUT): runtime missing, persisted missing",
+                 "note: nothing restores this file at boot"):
+        assert part in msg
+    assert "out eth1" not in msg  # the rule that is fine is not a problem
+
+
+def test_close_problems_are_rules_still_there():
+    res = Result("close", "iptables", rules=[rule(runtime=Runtime.ABSENT, persisted=Persisted.PRESENT),
+                                             rule("out", runtime=Runtime.ABSENT, persisted=Persisted.ABSENT)])
+    assert M.problems(res.to_dict()) == [
+        "in eth1 224.0.0.18 (iptables INPUT): runtime absent, persisted present"]
+
+
+# -- the module's run, with the library's calls stood in for --------------------
+
+class FakeApi:
+    """vrrpfw.api as the module uses it: records calls, returns given results."""
+
+    def __init__(self, result: Any = None, before: Any = None, saved: Any = ()) -> None:
+        self.result, self.before, self.saved = result, before, list(saved)
+        self.calls: List[Any] = []
+
+    def _answer(self, name: str, value: Any, kw: Dict[str, Any]) -> Any:
+        self.calls.append((name, kw))
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def open(self, **kw: Any) -> Any:
+        return self._answer("open", self.result, kw)
+
+    def close(self, **kw: Any) -> Any:
+        return self._answer("close", self.result, kw)
+
+    def check(self, **kw: Any) -> Any:
+        return self._answer("check", self.before, kw)
+
+    @contextlib.contextmanager
+    def saved_texts(self) -> Any:
+        seen: List[Any] = []
+        yield seen
+        seen.extend(self.saved)
+
+
+def run(monkeypatch, fake: FakeApi, module: FakeModule) -> Exited:
+    monkeypatch.setattr(M, "vrrpfw_api", fake)
+    with pytest.raises(Exited) as ended:
+        M.run(module)
+    return ended.value
+
+
+def test_changed_comes_from_the_library(monkeypatch):
+    res = Result("open", "iptables", changed=True, rules=[rule()],
+                 warnings=["interface eth1 does not\nexist"])
+    module = FakeModule(params(interfaces=["eth1"], persist_file="/tmp/r"))
+    ended = run(monkeypatch, FakeApi(res), module)
+    assert not ended.failed and ended.result["changed"] is True and ended.result["exit_code"] == 0
+    assert module.warnings == ["interface eth1 does not exist"]
+    assert "diff" not in ended.result
+    assert ended.result["report"][0] == "vrrpfw open: ok, changed (backend iptables)"
+
+
+def test_check_mode_calls_the_dry_run_and_reports_would_change(monkeypatch):
+    res = Result("open", "iptables", changed=True, dry_run=True, rules=[rule()])
+    fake = FakeApi(res)
+    ended = run(monkeypatch, fake, FakeModule(params(interfaces=["eth1"]), check_mode=True))
+    assert fake.calls == [("open", fake.calls[0][1])] and fake.calls[0][1]["dry_run"] is True
+    assert not ended.failed and ended.result["changed"] is True
+
+
+def test_a_vrrpfw_error_fails_with_its_one_line_and_exit_code(monkeypatch):
+    err = InputError("interface name 'eth*' has a wildcard\ncharacter")
+    ended = run(monkeypatch, FakeApi(err), FakeModule(params(interfaces=["eth*"])))
+    assert ended.failed
+    assert ended.result == {"msg": "interface name 'eth*' has a wildcard character", "exit_code": 2,
+                            "changed": False}
+    ended = run(monkeypatch, FakeApi(PersistFileError("/tmp/r: line 3: no COMMIT")),
+                FakeModule(params(interfaces=["eth1"])))
+    assert ended.result["exit_code"] == 3 and ended.result["msg"] == "/tmp/r: line 3: no COMMIT"
+
+
+def test_a_refusal_fails_before_the_library_is_called(monkeypatch):
+    fake = FakeApi(Result("close", "iptables"))
+    ended = run(monkeypatch, fake, FakeModule(params(state="closed", ah=True)))
+    assert ended.failed and ended.result["exit_code"] == 2 and fake.calls == []
+
+
+def test_a_result_that_is_not_ok_fails_the_task_and_keeps_changed(monkeypatch):
+    res = Result("open", "iptables", changed=True, rules=[rule()], blockers=["nf_tables drops it"])
+    ended = run(monkeypatch, FakeApi(res), FakeModule(params(interfaces=["eth1"])))
+    assert ended.failed and ended.result["changed"] is True and ended.result["exit_code"] == 1
+    assert ended.result["msg"] == ("vrrpfw open: NOT OK, changed (backend iptables): "
+                                   "blocked: nf_tables drops it")
+
+
+def test_diff_mode_before_from_check_after_from_the_run_and_changed_files_only(monkeypatch):
+    before = Result("check", "iptables", rules=[rule(runtime=Runtime.MISSING, persisted=Persisted.MISSING)])
+    after = Result("open", "iptables", changed=True, rules=[rule()])
+    after.rules[0].action = Action.INSERT
+    saved = [api.SavedText("/tmp/rules.v4", "*filter\nCOMMIT\n", "*filter\n-A INPUT x\nCOMMIT\n"),
+             api.SavedText("/tmp/other", "same\n", "same\n")]
+    fake = FakeApi(after, before, saved)
+    ended = run(monkeypatch, fake, FakeModule(params(interfaces=["eth1"], persist_file="/tmp/rules.v4"),
+                                               diff=True))
+    assert [c[0] for c in fake.calls] == ["check", "open"]
+    diff = ended.result["diff"]
+    assert [d["before_header"] for d in diff] == ["/tmp/rules.v4", "vrrpfw runtime rules (iptables)"]
+    assert diff[0]["after"] == "*filter\n-A INPUT x\nCOMMIT\n"
+    assert "runtime missing, persisted missing" in diff[1]["before"]
+    assert "runtime allowed, persisted present" in diff[1]["after"]
+
+
+def test_diff_mode_says_when_the_before_could_not_be_read(monkeypatch):
+    fake = FakeApi(Result("open", "iptables", rules=[rule()]), PersistFileError("unreadable"))
+    ended = run(monkeypatch, fake, FakeModule(params(interfaces=["eth1"]), diff=True))
+    assert ended.result["diff"][-1]["before"] == "(could not be read: unreadable)\n"
+
+
+def test_close_diff_before_is_every_rule_of_the_closed_interfaces(monkeypatch):
+    before = Result("check", "iptables", rules=[rule(iface="eth1"), rule(iface="eth2")])
+    after = Result("close", "iptables", changed=True,
+                   rules=[rule(iface="eth2", runtime=Runtime.ABSENT, persisted=Persisted.ABSENT)])
+    fake = FakeApi(after, before)
+    ended = run(monkeypatch, fake, FakeModule(params(state="closed", interfaces=["eth2"]), diff=True))
+    assert "interfaces" not in fake.calls[0][1]
+    runtime = ended.result["diff"][-1]
+    assert "eth1" not in runtime["before"] and "eth2 224.0.0.18 (iptables INPUT): runtime allowed" \
+        in runtime["before"]
+    assert "runtime absent, persisted absent" in runtime["after"]
+
+
+def test_without_the_library_the_module_says_to_install_it(monkeypatch):
+    created: List[FakeModule] = []
+
+    class Recording(FakeModule):
+        def __init__(self, argument_spec: Any, supports_check_mode: bool) -> None:
+            super().__init__(params())
+            assert supports_check_mode and argument_spec is M.ARGUMENT_SPEC
+            created.append(self)
+
+    monkeypatch.setattr(M, "AnsibleModule", Recording)
+    monkeypatch.setattr(M, "vrrpfw", None)
+    with pytest.raises(Exited) as ended:
+        M.main()
+    assert ended.value.failed and ended.value.result["exit_code"] == 3
+    assert "install the vrrpfw package" in ended.value.result["msg"]
+    assert "\n" not in ended.value.result["msg"]
+
+
+def test_an_unexpected_error_is_one_line_exit_4(monkeypatch):
+    class Boom(FakeModule):
+        def __init__(self, argument_spec: Any, supports_check_mode: bool) -> None:
+            super().__init__(params(interfaces=["eth1"]))
+
+    monkeypatch.setattr(M, "AnsibleModule", Boom)
+    monkeypatch.setattr(M, "vrrpfw_api", FakeApi(KeyError("x")))
+    with pytest.raises(Exited) as ended:
+        M.main()
+    assert ended.value.failed and ended.value.result["exit_code"] == 4
+    assert ended.value.result["msg"] == "internal error: KeyError: 'x'"
