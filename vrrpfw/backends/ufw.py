@@ -164,6 +164,16 @@ class UfwBackend(Backend):
         assert self._legacy is not None
         return self._legacy.chain_rules("filter", chain, family)
 
+    def _sub(self, model: PathModel, family: str, chain: str) -> List[FwRule]:
+        """The rules of ufw's chain ``chain`` as the model's base chains
+        (ufw's INPUT/OUTPUT) see them; empty where it is not loaded."""
+        for c in model.chains:
+            if self.writes(c) and c.id.family == family:
+                rules = c.lookup(chain)
+                if rules is not None:
+                    return list(rules)
+        return []
+
     def _cid(self, family: str, chain: str) -> ChainId:
         return ChainId(self.layer, family, "filter", chain)
 
@@ -181,7 +191,7 @@ class UfwBackend(Backend):
             fam = FAMILY_OF[r.family]
             before = chain_for(r)
             v = judge_peers(model, r, self.options.peers, ifaddr.primary_of(r.interface, r.family.value))
-            mine = [fw for fw in self._rules(fam, before) if vrrpfw_key(fw, anywhere=True) == r.key]
+            mine = [fw for fw in self._sub(model, fam, before) if vrrpfw_key(fw, anywhere=True) == r.key]
             chains: List[ChainVerdict] = []
             needs: List[ChainId] = []
             for judged in v.chains:
