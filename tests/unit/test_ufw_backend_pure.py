@@ -133,8 +133,8 @@ def test_restore_batches_per_family_deletions_first():
     out = restore_lines(changes)
     assert out["ip"] == [
         "-D ufw-before-input -d 224.0.0.18/32 -i eth1 -p 51 -m comment --comment vrrpfw -j ACCEPT",
-        "-I ufw-before-input 1 -d 224.0.0.18/32 -i eth1 -p 112 -m ttl --ttl-eq 255 -m comment --comment vrrpfw "
-        "-j ACCEPT"]
+        "-I ufw-before-input 1 -d 224.0.0.18/32 -i eth1 -p 112 -m ttl --ttl-eq 255 "
+        "-m comment --comment vrrpfw -j ACCEPT"]
     assert out["ip6"] == ["-I ufw6-before-input 1 -d ff02::12/128 -i eth1 -p 112 -m comment --comment vrrpfw "
                           "-j ACCEPT"]
     assert restore_text(out["ip"]).startswith("*filter\n-D ") and restore_text(out["ip"]).endswith("COMMIT\n")

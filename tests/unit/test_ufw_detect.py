@@ -29,7 +29,8 @@ def write_root(tmp_path, conf=ENABLED, default=DEFAULT, os_id="debian"):
 def test_shell_vars_read_like_the_shell_sources_them():
     text = ('# comment\nENABLED="yes"\n  IPV6=no # trailing\nMANAGE_BUILTINS=no\nnot a var\n'
             "X='quoted'\nbad-name=1\n")
-    assert hostscan.shell_vars(text) == {"ENABLED": "yes", "IPV6": "no", "MANAGE_BUILTINS": "no", "X": "quoted"}
+    assert hostscan.shell_vars(text) == {"ENABLED": "yes", "IPV6": "no", "MANAGE_BUILTINS": "no",
+                                         "X": "quoted"}
 
 
 @pytest.mark.parametrize("conf,default,enabled,ipv6", [
