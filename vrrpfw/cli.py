@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Callable, Dict, List, NoReturn, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Sequence
 
+from . import cli_help
 from ._version import __version__
+from .cli_complete import COMPLETE_VAR
 from .errors import (
     EXIT_ENVIRONMENT,
     EXIT_INTERNAL,
@@ -53,13 +55,43 @@ def _import_typer() -> Any:
 
 typer = _import_typer()
 
-EXIT_CODES_HELP = (
-    "Exit codes: 0 VRRP allowed (and persisted); 1 something missing, shadowed, "
-    "ineffective or only partly done; 2 bad usage or input (nothing changed); "
-    "3 backend unavailable or environment problem (not root, lock timeout, "
-    "unreadable file); 4 internal error (a vrrpfw bug; set VRRPFW_TRACEBACK=1 "
-    "for the traceback)."
-)
+
+def _choice(name: str, values: Sequence[str]) -> Any:
+    """An option with a fixed set of values: every typer since 0.7 turns
+    an Enum into a validated choice (and completes it).  str members, so a
+    value is also the plain string; :func:`_plain` unwraps it for the API."""
+    import enum
+
+    return enum.Enum(name, [(v, v) for v in values], type=str)  # type: ignore[misc]
+
+
+if TYPE_CHECKING:  # what the commands receive, as far as mypy knows
+    Backend = str
+    Family = str
+    ProveFamily = str
+    Mode = str
+else:
+    Backend = _choice("Backend", cli_help.backend_names())
+    Family = _choice("Family", cli_help.FAMILIES)
+    ProveFamily = _choice("ProveFamily", cli_help.PROVE_FAMILIES)
+    Mode = _choice("Mode", cli_help.MODES)
+
+BACKEND_METAVAR = cli_help.choices_metavar(cli_help.backend_names())
+FAMILY_METAVAR = cli_help.choices_metavar(cli_help.FAMILIES)
+MODE_METAVAR = cli_help.choices_metavar(cli_help.MODES)
+
+
+def _plain(value: Any) -> Any:
+    """A choice's plain string (an Enum member otherwise prints as
+    ``Backend.auto`` in messages); None and other values as they are."""
+    return getattr(value, "value", value)
+
+
+def _epilog(command: str) -> str:
+    return cli_help.exit_codes_epilog(command)
+
+
+EXIT_CODES_HELP = _epilog("vrrpfw")  # kept for callers of the old name
 
 app = typer.Typer(
     add_completion=False,
@@ -67,18 +99,20 @@ app = typer.Typer(
     rich_markup_mode=None,  # plain click help: no rich import, same on every typer
     help="Open the firewall for VRRP (keepalived): IP protocol 112 (and 51 for AH), multicast to "
          "224.0.0.18 / ff02::12 or unicast between peers. Start with: vrrpfw open --keepalived-conf "
-         "/etc/keepalived/keepalived.conf",
-    epilog=EXIT_CODES_HELP,
+         "/etc/keepalived/keepalived.conf. Each command's --help lists its options, their values "
+         "and its own exit codes.",
+    epilog=EXIT_CODES_HELP + "\n\n" + cli_help.environment_epilog(),
     no_args_is_help=True,
 )
 
-BACKEND_HELP = "Firewall backend: auto (every layer that filters), iptables, nftables or firewalld."
+BACKEND_HELP = ("Firewall backend: auto picks from what this host runs (`vrrpfw backends` shows its "
+                "choice and why), or name one.")
 IFACE_HELP = "Interface VRRP runs on (repeatable)."
 ZONE_HELP = "firewalld: zone to use (default: the interface's zone)."
 PROVE_HELP = "Also replay this host's firewall in namespaces and send real adverts."
 GROUP_HELP = ("Multicast group: IPv4 (vrrp_mcast_group4, default 224.0.0.18) or IPv6 "
               "(vrrp_mcast_group6, default ff02::12).")
-FAMILY_HELP = "ipv4, ipv6 or both (default: from --group/--peer, else ipv4)."
+FAMILY_HELP = "IP family (default: from --group/--peer, else ipv4)."
 PEER_HELP = ("Unicast: a peer's address (keepalived's unicast_peer; repeatable). Rules then match "
              "adverts between each peer and --src, and no multicast rule is opened.")
 SRC_HELP = "Unicast: this host's address (unicast_src_ip; default: the interface's primary address)."
@@ -87,7 +121,12 @@ STRICT_HELP = "Only adverts with TTL / hop limit 255, as RFC 5798 receivers requ
 CONF_HELP = ("keepalived's configuration: open exactly what its vrrp_instances need "
              "(--iface then narrows it).")
 NETNS_HELP = "Act inside this network namespace (`ip netns` name; keepalived's net_namespace)."
-STATE_HELP = "firewalld: file where vrrpfw records the zone allowances it added."
+STATE_HELP = ("firewalld: file where vrrpfw records the zone allowances it added (default "
+              "/var/lib/vrrpfw/state.json).")
+MODE_HELP = ("firewalld: direct rules or a zone allowance (default auto: direct rules on firewalld's "
+             "iptables backend, a zone allowance on its nftables backend).")
+LOCK_HELP = "Seconds to wait for the xtables lock and vrrpfw's own."
+JSON_HELP = "Print one JSON object."
 
 
 def _version(value: bool) -> None:
@@ -242,30 +281,32 @@ def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: 
     return args
 
 
-@app.command("open", epilog=EXIT_CODES_HELP)
+@app.command("open", epilog=_epilog("open"))
 def open_cmd(
-    iface: Optional[List[str]] = typer.Option(None, "--iface", "-i", help=IFACE_HELP),
-    keepalived_conf: Optional[str] = typer.Option(None, "--keepalived-conf", help=CONF_HELP),
-    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
-    family: Optional[str] = typer.Option(None, "--family", help=FAMILY_HELP),
-    peer: Optional[List[str]] = typer.Option(None, "--peer", help=PEER_HELP),
-    src: Optional[str] = typer.Option(None, "--src", help=SRC_HELP),
+    iface: Optional[List[str]] = typer.Option(None, "--iface", "-i", metavar="IFACE", help=IFACE_HELP),
+    keepalived_conf: Optional[str] = typer.Option(None, "--keepalived-conf", metavar="FILE", help=CONF_HELP),
+    group: Optional[str] = typer.Option(None, "--group", metavar="ADDRESS", help=GROUP_HELP),
+    family: Optional[Family] = typer.Option(None, "--family", metavar=FAMILY_METAVAR, help=FAMILY_HELP),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", metavar="ADDRESS", help=PEER_HELP),
+    src: Optional[str] = typer.Option(None, "--src", metavar="ADDRESS", help=SRC_HELP),
     ah: bool = typer.Option(False, "--ah", help=AH_HELP),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
-    netns: Optional[str] = typer.Option(None, "--netns", help=NETNS_HELP),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    netns: Optional[str] = typer.Option(None, "--netns", metavar="NAME", help=NETNS_HELP),
+    backend: Backend = typer.Option("auto", "--backend", metavar=BACKEND_METAVAR, help=BACKEND_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact planned rules; change nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     no_persist: bool = typer.Option(False, "--no-persist", help="Change the runtime firewall only."),
-    persist_file: Optional[str] = typer.Option(None, "--persist-file", help="Saved ruleset to edit."),
-    lock_timeout: float = typer.Option(10.0, "--lock-timeout", help="Seconds to wait for the xtables lock."),
-    zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
-    mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
-    state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
+    persist_file: Optional[str] = typer.Option(None, "--persist-file", metavar="FILE",
+                                               help=cli_help.persist_file_help("open", None)),
+    lock_timeout: float = typer.Option(10.0, "--lock-timeout", metavar="SECONDS", help=LOCK_HELP),
+    zone: Optional[str] = typer.Option(None, "--zone", metavar="ZONE", help=ZONE_HELP),
+    mode: Mode = typer.Option("auto", "--mode", metavar=MODE_METAVAR, help=MODE_HELP),
+    state_file: Optional[str] = typer.Option(None, "--state-file", metavar="FILE", help=STATE_HELP),
     force: bool = typer.Option(False, "--force", help="firewalld: direct rules even on nftables."),
     prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
 ) -> None:
     """Allow VRRP in and out of the interfaces (idempotent) and persist it."""
+    family, backend, mode = _plain(family), _plain(backend), _plain(mode)
     _check_persist(no_persist, persist_file, as_json)
     _check_seconds(lock_timeout, as_json)
     _check_firewalld_only(backend, as_json, zone, mode, force)
@@ -281,31 +322,34 @@ def open_cmd(
                                  strict, keepalived_conf))
 
 
-@app.command("check", epilog=EXIT_CODES_HELP)
+@app.command("check", epilog=_epilog("check"))
 def check_cmd(
     iface: Optional[List[str]] = typer.Option(
-        None, "--iface", "-i", help=IFACE_HELP + " Default: every interface vrrpfw has rules for."),
-    keepalived_conf: Optional[str] = typer.Option(None, "--keepalived-conf", help=CONF_HELP),
-    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
-    family: Optional[str] = typer.Option(None, "--family", help=FAMILY_HELP),
-    peer: Optional[List[str]] = typer.Option(None, "--peer", help=PEER_HELP),
-    src: Optional[str] = typer.Option(None, "--src", help=SRC_HELP),
+        None, "--iface", "-i", metavar="IFACE",
+        help=IFACE_HELP + " Default: every interface vrrpfw has rules for."),
+    keepalived_conf: Optional[str] = typer.Option(None, "--keepalived-conf", metavar="FILE", help=CONF_HELP),
+    group: Optional[str] = typer.Option(None, "--group", metavar="ADDRESS", help=GROUP_HELP),
+    family: Optional[Family] = typer.Option(None, "--family", metavar=FAMILY_METAVAR, help=FAMILY_HELP),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", metavar="ADDRESS", help=PEER_HELP),
+    src: Optional[str] = typer.Option(None, "--src", metavar="ADDRESS", help=SRC_HELP),
     ah: bool = typer.Option(False, "--ah", help=AH_HELP),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
-    netns: Optional[str] = typer.Option(None, "--netns", help=NETNS_HELP),
+    netns: Optional[str] = typer.Option(None, "--netns", metavar="NAME", help=NETNS_HELP),
     listen: Optional[float] = typer.Option(
-        None, "--listen", help="Listen this many seconds to live adverts (keepalived running): delivered, "
-        "dropped here, or nothing heard. Sends nothing."),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+        None, "--listen", metavar="SECONDS", help="Listen this many seconds (at most 3600) to live adverts "
+        "(keepalived running): delivered, dropped here, or nothing heard. Sends nothing."),
+    backend: Backend = typer.Option("auto", "--backend", metavar=BACKEND_METAVAR, help=BACKEND_HELP),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     no_persist: bool = typer.Option(False, "--no-persist", help="Do not check the persisted file."),
-    persist_file: Optional[str] = typer.Option(None, "--persist-file", help="Saved ruleset to check."),
-    zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
-    mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
-    state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
+    persist_file: Optional[str] = typer.Option(None, "--persist-file", metavar="FILE",
+                                               help=cli_help.persist_file_help("check", None)),
+    zone: Optional[str] = typer.Option(None, "--zone", metavar="ZONE", help=ZONE_HELP),
+    mode: Mode = typer.Option("auto", "--mode", metavar=MODE_METAVAR, help=MODE_HELP),
+    state_file: Optional[str] = typer.Option(None, "--state-file", metavar="FILE", help=STATE_HELP),
     prove_: bool = typer.Option(False, "--prove", help=PROVE_HELP),
 ) -> None:
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
+    family, backend, mode = _plain(family), _plain(backend), _plain(mode)
     _check_persist(no_persist, persist_file, as_json)
     _check_firewalld_only(backend, as_json, zone, mode)
     if listen is not None:
@@ -342,30 +386,34 @@ def _listen(seconds: float, iface: Optional[List[str]], conf: Optional[str], fam
     raise typer.Exit(report.exit_code)
 
 
-@app.command("close", epilog=EXIT_CODES_HELP)
+@app.command("close", epilog=_epilog("close"))
 def close_cmd(
     iface: Optional[List[str]] = typer.Option(
-        None, "--iface", "-i", help=IFACE_HELP + " Default: all of vrrpfw's rules."),
+        None, "--iface", "-i", metavar="IFACE", help=IFACE_HELP + " Default: all of vrrpfw's rules."),
     keepalived_conf: Optional[str] = typer.Option(
-        None, "--keepalived-conf", help="Close the rules of this keepalived configuration's interfaces."),
+        None, "--keepalived-conf", metavar="FILE",
+        help="Close the rules of this keepalived configuration's interfaces."),
     group: Optional[str] = typer.Option(
-        None, "--group", help="Only rules for this multicast group or unicast peer (default: any)."),
-    family: Optional[str] = typer.Option(
-        None, "--family", help="Only rules of ipv4 or ipv6 (default: both)."),
-    netns: Optional[str] = typer.Option(None, "--netns", help=NETNS_HELP),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+        None, "--group", metavar="ADDRESS",
+        help="Only rules for this multicast group or unicast peer (default: any)."),
+    family: Optional[Family] = typer.Option(
+        None, "--family", metavar=FAMILY_METAVAR, help="Only rules of this IP family (default: both)."),
+    netns: Optional[str] = typer.Option(None, "--netns", metavar="NAME", help=NETNS_HELP),
+    backend: Backend = typer.Option("auto", "--backend", metavar=BACKEND_METAVAR, help=BACKEND_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be removed; change nothing."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     no_persist: bool = typer.Option(False, "--no-persist", help="Leave the persisted file alone."),
-    persist_file: Optional[str] = typer.Option(None, "--persist-file", help="Saved ruleset to edit."),
-    lock_timeout: float = typer.Option(10.0, "--lock-timeout", help="Seconds to wait for the xtables lock."),
-    zone: Optional[str] = typer.Option(None, "--zone", help=ZONE_HELP),
-    mode: str = typer.Option("auto", "--mode", help="firewalld: auto, direct or zone."),
-    state_file: Optional[str] = typer.Option(None, "--state-file", help=STATE_HELP),
+    persist_file: Optional[str] = typer.Option(None, "--persist-file", metavar="FILE",
+                                               help=cli_help.persist_file_help("close", None)),
+    lock_timeout: float = typer.Option(10.0, "--lock-timeout", metavar="SECONDS", help=LOCK_HELP),
+    zone: Optional[str] = typer.Option(None, "--zone", metavar="ZONE", help=ZONE_HELP),
+    mode: Mode = typer.Option("auto", "--mode", metavar=MODE_METAVAR, help=MODE_HELP),
+    state_file: Optional[str] = typer.Option(None, "--state-file", metavar="FILE", help=STATE_HELP),
     remove_seed_rules: bool = typer.Option(
         False, "--remove-seed-rules", help="firewalld: also remove hand-made VRRP direct rules."),
 ) -> None:
     """Remove exactly vrrpfw's rules, runtime and persisted (idempotent)."""
+    family, backend, mode = _plain(family), _plain(backend), _plain(mode)
     _check_persist(no_persist, persist_file, as_json)
     _check_seconds(lock_timeout, as_json)
     _check_firewalld_only(backend, as_json, zone, mode, remove_seed_rules=remove_seed_rules)
@@ -378,26 +426,26 @@ def close_cmd(
           remove_seed_rules=remove_seed_rules)
 
 
-@app.command("prove", epilog=(
-    "Exit codes: 0 after open every advert gets through both ways; 1 it does not (or could not "
-    "be measured); 2 bad usage or input; 3 not root, a tool missing, or the replica could not "
-    "be built. The host's firewall is only read."))
+@app.command("prove", epilog=_epilog("prove"))
 def prove_cmd(
-    iface: List[str] = typer.Option(..., "--iface", "-i", help=IFACE_HELP),
-    group: Optional[str] = typer.Option(None, "--group", help=GROUP_HELP),
-    family: Optional[str] = typer.Option(None, "--family", help="ipv4 or ipv6 (default: from --group)."),
-    peer: Optional[List[str]] = typer.Option(None, "--peer", help=PEER_HELP),
-    src: Optional[str] = typer.Option(None, "--src", help=SRC_HELP),
+    iface: List[str] = typer.Option(..., "--iface", "-i", metavar="IFACE", help=IFACE_HELP),
+    group: Optional[str] = typer.Option(None, "--group", metavar="ADDRESS", help=GROUP_HELP),
+    family: Optional[ProveFamily] = typer.Option(
+        None, "--family", metavar=cli_help.choices_metavar(cli_help.PROVE_FAMILIES),
+        help="IP family, one per replay (default: from --group, else ipv4)."),
+    peer: Optional[List[str]] = typer.Option(None, "--peer", metavar="ADDRESS", help=PEER_HELP),
+    src: Optional[str] = typer.Option(None, "--src", metavar="ADDRESS", help=SRC_HELP),
     ah: bool = typer.Option(False, "--ah", help=AH_HELP),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    count: int = typer.Option(20, "--count", help="Adverts per direction."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    backend: Backend = typer.Option("auto", "--backend", metavar=BACKEND_METAVAR, help=BACKEND_HELP),
+    count: int = typer.Option(20, "--count", metavar="N", help="Adverts per direction."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Replay this host's packet filter in throw-away namespaces and send real
     adverts through it, today and after `vrrpfw open`. Changes nothing here."""
     import json
 
+    family, backend = _plain(family), _plain(backend)
     from .prove import prove
 
     args = _prove_args(True, True, iface, group, peer, backend, as_json, family, src, ah, strict)
@@ -418,9 +466,9 @@ def prove_cmd(
     raise typer.Exit(result.exit_code)
 
 
-@app.command("backends")
+@app.command("backends", epilog=_epilog("backends"))
 def backends_cmd(
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Show each firewall on this host, whether it filters VRRP, and what auto would use."""
     import json
@@ -605,13 +653,40 @@ def _pin_click_version() -> None:
         click.__version__ = version
 
 
+def build_command(host_root: Optional[str] = None) -> Any:
+    """The click command ``main`` runs (and packaging/gen_docs.py documents):
+    typer's, made sound for the click beside it, with plain conversion and
+    completion from the host.  With ``host_root`` (``--help``), the saved
+    files ``--persist-file`` replaces are named as found under that root."""
+    _pin_click_version()
+    command = _sound_command(typer.main.get_command(app))
+    plain_coercion(command)
+    from . import cli_complete
+
+    cli_complete.attach(command)
+    if host_root is not None:
+        for name, sub in getattr(command, "commands", {}).items():
+            for p in sub.params:
+                if p.name == "persist_file":
+                    p.help = cli_help.persist_file_help(name, host_root)
+    return command
+
+
+def _asks_help(args: Sequence[str]) -> bool:
+    end = list(args).index("--") if "--" in args else len(args)
+    return "--help" in args[:end]
+
+
 def _main(args: List[str], as_json: bool) -> int:
     ce = _click_exceptions()
     exit_types = tuple({typer.Exit, getattr(ce, "Exit", typer.Exit)})
     abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
-    _pin_click_version()
-    command = _sound_command(typer.main.get_command(app))
-    plain_coercion(command)
+    command = build_command("/" if _asks_help(args) else None)
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:  # the completion scripts call back here (see vrrpfw.cli_complete)
+        from . import cli_complete
+
+        return cli_complete.complete(command, instruction, sys.stdout)
     twice = _given_twice(command, args)
     if twice:
         return _error_out(twice, EXIT_USAGE, as_json)

@@ -11,6 +11,7 @@ EXIT_NOT_ALLOWED = 1  # something missing, shadowed, partial or ineffective
 EXIT_USAGE = 2  # bad usage or input; nothing was changed
 EXIT_ENVIRONMENT = 3  # backend unavailable, not root, lock timeout, bad file; nothing changed
 EXIT_INTERNAL = 4  # an unexpected error (a vrrpfw bug): state unknown, run `vrrpfw check`
+EXIT_NOTHING_HEARD = 5  # check --listen: no advert reached any listened interface (listener's own code)
 TRACEBACK_ENV = "VRRPFW_TRACEBACK"  # set to 1 to see the traceback of an unexpected error
 
 

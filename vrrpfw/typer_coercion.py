@@ -6,16 +6,18 @@ option that takes a value: importing that machinery costs 100-200 ms on
 every run (measured with typer 0.29.2 on Python 3.13), which alone breaks
 vrrpfw's start-up budget (``check`` within 4x ``iptables -C``) on the
 newest libraries.  vrrpfw's options are only ``str``, ``int``, ``float``,
-``bool`` and lists or optionals of those, which Python converts as well as
-pydantic does; this gives such parameters a plain converter before the
-command runs.  On older typer (no ``typer._coercion``) click converts by
-itself and nothing is done; an annotation not recognised here keeps
+``bool``, str-valued Enums (an option with a fixed set of values) and
+lists or optionals of those, which Python converts as well as pydantic
+does; this gives such parameters a plain converter before the command
+runs.  On older typer (no ``typer._coercion``) click converts by itself
+and nothing is done; an annotation not recognised here keeps
 typer's own conversion.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import enum
 import typing
 from typing import Any, Optional
 
@@ -23,9 +25,9 @@ _PLAIN = (str, int, float, bool)
 
 
 def _base(annotation: Any) -> Optional[type]:
-    """str/int/float/bool behind Optional[...] and List[...]/Sequence[...]."""
+    """str/int/float/bool or an Enum behind Optional[...] and List[...]/Sequence[...]."""
     while True:
-        if annotation in _PLAIN:
+        if annotation in _PLAIN or (isinstance(annotation, type) and issubclass(annotation, enum.Enum)):
             return typing.cast(type, annotation)
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
         origin = typing.get_origin(annotation)
@@ -56,6 +58,9 @@ def plain_coercion(command: Any) -> None:
                     return self.convert(value)
                 except (TypeError, ValueError, OverflowError):
                     pass
+            if issubclass(self.convert, enum.Enum):  # click's words for a bad choice
+                choices = ", ".join(repr(m.value) for m in self.convert)
+                raise BadParameter(f"{value!r} is not one of {choices}.", ctx=ctx, param=param)
             raise BadParameter(f"{value!r} is not a valid {self.convert.__name__}.", ctx=ctx, param=param)
 
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:

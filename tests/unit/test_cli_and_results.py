@@ -52,8 +52,10 @@ def test_json_error_object(capsys):
 def test_help_documents_exit_codes(capsys):
     assert cli.main(["open", "--help"]) == 0
     out, _ = capsys.readouterr()
-    for words in ("--iface", "--dry-run", "--json", "--no-persist", "--persist-file", "Exit codes: 0"):
+    for words in ("--iface", "--dry-run", "--json", "--no-persist", "--persist-file", "Exit codes:\n"):
         assert words in out
+    for code in range(5):  # one line per code, as the help lays it out
+        assert f"\n    {code}  " in out
 
 
 def test_version(capsys):

@@ -148,7 +148,7 @@ def test_every_command_has_help(command, capsys):
 def test_top_level_help_and_no_arguments(capsys):
     assert cli.main(["--help"]) == 0
     out, _ = capsys.readouterr()
-    assert "Commands:" in out and "Exit codes:" in out and "4 internal error" in out
+    assert "Commands:" in out and "Exit codes:" in out and "4  internal error" in out
     cli.main([])
     out, err = capsys.readouterr()
     assert "Commands:" in out + err

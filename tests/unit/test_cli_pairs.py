@@ -83,7 +83,8 @@ def test_help(pair, command):
     assert out.startswith(f"Usage: vrrpfw {command} [OPTIONS]")
     assert "--json" in out and "vrrpfw 0." not in out
     if command in ("open", "close"):
-        assert "--lock-timeout FLOAT" in out and "[default: 10.0]" in " ".join(out.split())
+        assert "--lock-timeout SECONDS" in out and "[default: 10.0]" in " ".join(out.split())
+        assert "--backend auto|iptables|nftables|firewalld" in out and "--family ipv4|ipv6|both" in out
 
 
 def test_top_help(pair):
