@@ -23,7 +23,7 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-DIST="$REPO/dist"
+DIST="${VRRPFW_DIST:-$REPO/dist}"  # tests build into a directory of their own
 CACHE="${VRRPFW_BUILD_CACHE:-/var/cache/vrrpfw/build}"
 HOST_PYTHON="${VRRPFW_BUILD_PYTHON:-/usr/bin/python3}"
 
@@ -45,6 +45,7 @@ DEBIAN_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 WORK="$(mktemp -d /tmp/vrrpfw-build.XXXXXX)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$DIST"
+DIST="$(cd "$DIST" && pwd)"
 
 # -- tools -----------------------------------------------------------------
 

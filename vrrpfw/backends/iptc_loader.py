@@ -70,8 +70,20 @@ def xtables_libdir() -> Optional[str]:
     return None
 
 
+# python-iptables is optional at import: only the legacy iptables backend (and
+# reading legacy tables beside another backend) needs it.  The RPM cannot
+# require it (neither Fedora nor EPEL packages it), and RHEL 8+ and Fedora
+# run iptables-nft and firewalld, which vrrpfw handles without libiptc.  Where
+# it is missing, what needs it says what to install, in one line.
+IPTC_MISSING = ("python-iptables is not installed (the legacy iptables backend needs it: "
+                "apt-get install python3-iptables, or pip install python-iptables; "
+                "on iptables-nft or firewalld hosts use --backend nftables or firewalld)")
+
+
 def load_iptc() -> Any:
-    """Return the ``iptc`` module, importing it quickly the first time."""
+    """Return the ``iptc`` module, importing it quickly the first time.
+    ``ModuleNotFoundError`` (:data:`IPTC_MISSING`) where python-iptables is
+    not installed."""
     if "iptc" in sys.modules:
         return sys.modules["iptc"]
     saved_find = ctypes.util.find_library
@@ -97,6 +109,10 @@ def load_iptc() -> Any:
     ctypes.util.find_library = _fast_find_library(saved_find)  # type: ignore[assignment]
     try:
         import iptc  # noqa: PLC0415 - the point of this module
+    except ModuleNotFoundError as e:
+        if e.name != "iptc":
+            raise
+        raise ModuleNotFoundError(IPTC_MISSING, name="iptc") from None
     finally:
         ctypes.util.find_library = saved_find
         for name in stubs:
