@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ PEER_ADDR = "192.0.2.2/24"
 
 unique = _netns.unique
 __all__ = ["GROUP", "HOST_ADDR", "PEER_ADDR", "Netns", "Pair", "adverts", "blocked_inbound",
-           "blocked_outbound", "inbound", "namespace", "ns_names", "outbound", "pair", "unique"]
+           "named_protocols", "blocked_outbound", "inbound", "namespace", "ns_names", "outbound", "pair",
+           "unique"]
 
 
 @dataclass
@@ -61,7 +63,7 @@ class Netns:
         return self.ns.popen(argv, env=env)
 
     def ipt(self, *args: str) -> str:
-        return self.run("iptables-legacy", "-w", *args).stdout
+        return named_protocols(self.run("iptables-legacy", "-w", *args).stdout)
 
     def vrrpfw(self, *args: str, env: Optional[Dict[str, str]] = None,
                timeout: float = 120) -> subprocess.CompletedProcess:
@@ -80,8 +82,19 @@ class Netns:
 
     def legacy_save(self) -> str:
         """iptables-legacy-save without comment lines and counters, for equality."""
-        out = self.run("iptables-legacy-save").stdout
+        out = named_protocols(self.run("iptables-legacy-save").stdout)
         return "\n".join(line.split(" [")[0] for line in out.splitlines() if not line.startswith("#"))
+
+
+def named_protocols(listing: str) -> str:
+    """iptables listings with VRRP's and AH's protocol by name, as 1.8.9
+    prints them (``-p vrrp``, ``-p ah``); 1.8.11 (Debian 13) prints the
+    numbers (``-p 112``) whatever /etc/protocols says.  For comparing texts
+    across versions only: vrrpfw itself reads and writes both forms."""
+    return re.sub(r"(-p|--protocol) (112|51)\b", lambda m: f"{m[1]} {PROTO_NAMES[m[2]]}", listing)
+
+
+PROTO_NAMES = {"112": "vrrp", "51": "ah"}
 
 
 @contextlib.contextmanager

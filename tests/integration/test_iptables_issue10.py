@@ -13,7 +13,7 @@ import sys
 from typing import Iterator
 
 import pytest
-from netns import Netns, Pair, namespace
+from netns import Netns, Pair, named_protocols, namespace
 
 from vrrpfw import netns as _netns
 from vrrpfw.model import make_specs, rules_for
@@ -56,7 +56,7 @@ def drop_all(ns: Netns, cmd: str) -> None:
 
 def saved(ns: Netns, cmd: str) -> str:
     """``CMD-save`` without comments and counters, for equality."""
-    out = ns.run(cmd).stdout
+    out = named_protocols(ns.run(cmd).stdout)
     return "\n".join(line.split(" [")[0] for line in out.splitlines() if not line.startswith("#"))
 
 

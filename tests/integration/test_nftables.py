@@ -6,7 +6,7 @@ import json
 import sys
 
 import pytest
-from netns import adverts, blocked_inbound, namespace, pair
+from netns import adverts, blocked_inbound, named_protocols, namespace, pair
 
 pytestmark = pytest.mark.integration
 
@@ -75,9 +75,10 @@ def test_iptables_nft_chains_stay_readable_by_iptables_nft():
         assert rc == 0 and out["backend"] == "nftables", out
         assert both_ways(p) == (20, 20)
         listing = p.host.run("iptables-nft", "-S")
-        assert (f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p vrrp -m comment --comment vrrpfw -j ACCEPT"
-                in listing.stdout)
-        assert f"-A OUTPUT -d 224.0.0.18/32 -o {p.host_if} -p vrrp" in listing.stdout
+        rules = named_protocols(listing.stdout)
+        assert f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p vrrp -m comment --comment vrrpfw -j ACCEPT" \
+            in rules
+        assert f"-A OUTPUT -d 224.0.0.18/32 -o {p.host_if} -p vrrp" in rules
         assert listing.stderr == ""  # no "incompatible" or other warning
         assert p.host.vrrpfw("close", "--no-persist").returncode == 0
         assert "vrrpfw" not in p.host.run("iptables-nft", "-S").stdout

@@ -17,7 +17,7 @@ import uuid
 from typing import Dict, Iterator, List, Optional
 
 import pytest
-from netns import Netns, Pair, pair
+from netns import Netns, Pair, named_protocols, pair
 
 pytestmark = pytest.mark.integration
 
@@ -269,9 +269,10 @@ def test_strict_in_iptables_nft_chains_stays_readable(p):
     assert rc == 0 and out["changed"] is True, out
     v4 = p.host.run("iptables-nft", "-S", "INPUT")
     v6 = p.host.run("ip6tables-nft", "-S", "INPUT")
+    rules4, rules6 = named_protocols(v4.stdout), named_protocols(v6.stdout)
     tail = "-m comment --comment vrrpfw -j ACCEPT"
-    assert f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p vrrp -m ttl --ttl-eq 255 {tail}" in v4.stdout
-    assert f"-A INPUT -d ff02::12/128 -i {p.host_if} -p vrrp -m hl --hl-eq 255 {tail}" in v6.stdout
+    assert f"-A INPUT -d 224.0.0.18/32 -i {p.host_if} -p vrrp -m ttl --ttl-eq 255 {tail}" in rules4
+    assert f"-A INPUT -d ff02::12/128 -i {p.host_if} -p vrrp -m hl --hl-eq 255 {tail}" in rules6
     assert v4.stderr == v6.stderr == ""  # no "incompatible" or other warning
     for group in ("224.0.0.18", "ff02::12"):
         assert delivered(p.peer, p.peer_if, p.host, p.host_if, group) == 10
