@@ -29,6 +29,14 @@ REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 # session, inherited by every vrrpfw the tests start, not to /run/vrrpfw.
 LOCK_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-locks-")
 os.environ.setdefault("VRRPFW_LOCK_DIR", LOCK_DIR)
+# The corpus verdicts of every parallel worker, for the summary (corpus_stats.py).
+# Set here, in the controlling process, before xdist starts the workers; a
+# worker keeps the value it inherits, and only the process that made the
+# directory removes it (in pytest_unconfigure: after the summary is printed).
+STATS_DIR: Optional[str] = None
+if "VRRPFW_CORPUS_STATS" not in os.environ:
+    STATS_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-stats-")
+    os.environ["VRRPFW_CORPUS_STATS"] = os.path.join(STATS_DIR, "corpus-verdicts.jsonl")
 BASE_TOOLS = ("ip", "iptables-legacy", "iptables-legacy-save", "iptables-legacy-restore", "nft", "setpriv")
 TOOL_GROUPS: Dict[str, Tuple[str, ...]] = {
     "firewalld": ("firewalld", "firewall-cmd", "dbus-daemon"),
@@ -89,6 +97,11 @@ def _integration_gate(request: pytest.FixtureRequest) -> None:
         if REQUIRE:
             pytest.fail(f"{reason} (VRRPFW_REQUIRE_INTEGRATION=1: skipping is not allowed)")
         pytest.skip(reason)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if STATS_DIR is not None:
+        shutil.rmtree(STATS_DIR, ignore_errors=True)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -1,20 +1,45 @@
 """Verdicts the corpus test saw, for the share of ``uncertain`` printed at
 the end of the run (the issue's aim: at most 15 %), overall and per advert
-shape (IPv4 multicast, IPv6, unicast, AH, another TTL)."""
+shape (IPv4 multicast, IPv6, unicast, AH, another TTL).
+
+The suite runs in parallel workers (pytest-xdist), and the summary is printed
+by the controlling process, which runs no test: so every verdict is also
+appended, one JSON line, to the file named by VRRPFW_CORPUS_STATS (set by
+conftest.py before the workers start), and the summary reads that file.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Dict, List, Tuple
 
+STATS_ENV = "VRRPFW_CORPUS_STATS"
 # (case, direction, verdict, arrived, count, shape)
-SEEN: List[Tuple[str, str, str, int, int, str]] = []
+Seen = Tuple[str, str, str, int, int, str]
+SEEN: List[Seen] = []
 
 
 def record(case: str, direction: str, verdict: str, arrived: int, count: int, shape: str = "ipv4") -> None:
-    SEEN.append((case, direction, verdict, arrived, count, shape))
+    seen = (case, direction, verdict, arrived, count, shape)
+    SEEN.append(seen)
+    path = os.environ.get(STATS_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
+            f.write(json.dumps(seen) + "\n")
+
+
+def recorded() -> List[Seen]:
+    """Every worker's verdicts (from the shared file), else this process's."""
+    path = os.environ.get(STATS_ENV)
+    if not path or not os.path.exists(path):
+        return list(SEEN)
+    with open(path, encoding="utf-8") as f:
+        return [tuple(json.loads(line)) for line in f if line.strip()]  # type: ignore[misc]
 
 
 def summary() -> List[str]:
+    SEEN = recorded()
     if not SEEN:
         return []
     uncertain = [s for s in SEEN if s[2] == "uncertain"]
