@@ -19,7 +19,10 @@ with TTL / hop limit 255 or another one (to test rules that enforce 255).
 ``recv`` prints ``ready`` once it listens, then one JSON line.  With
 ``--done-on-stdin`` it stops a short grace period after the sender says
 it is done (a line on stdin), rather than waiting out SECONDS: a blocked
-path then costs a fraction of a second, not the full timeout.
+path then costs a fraction of a second, not the full timeout.  Its clock
+then starts when the sender is done, not when the receiver is ready: on a
+busy machine starting the sender alone can take longer than SECONDS, and
+adverts not yet sent are not adverts dropped.
 
 The sender/receiver half uses the standard library only and is run as a
 file (``python -I -S traffic.py``) by :func:`exchange`, which keeps each
@@ -57,8 +60,13 @@ IPV6_MULTICAST_HOPS = getattr(socket, "IPV6_MULTICAST_HOPS", 18)
 IPV6_MULTICAST_LOOP = getattr(socket, "IPV6_MULTICAST_LOOP", 19)
 IPV6_UNICAST_HOPS = getattr(socket, "IPV6_UNICAST_HOPS", 16)
 # After the sender is done: how long stragglers may still take (veth delivers
-# within microseconds; this covers a busy machine).
+# within microseconds; on a busy machine the softirq that delivers them can
+# wait behind other work, so each advert that still arrives extends the wait
+# by this much, up to SECONDS after the sender is done).
 GRACE = 0.2
+# With --done-on-stdin, how long the sender may take to start and finish
+# (the same bound exchange() gives the sender's process) before SECONDS runs.
+SENDER_BOUND = 30.0
 
 
 def advert(nonce: bytes, proto: int = PROTO) -> bytes:
@@ -116,7 +124,9 @@ def recv(iface: str, group: str, nonce: bytes, seconds: float, expected: int,
     if done_on_stdin:
         watched.append(sys.stdin)
     print("ready", flush=True)
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
+    deadline = start + seconds + (SENDER_BOUND if done_on_stdin else 0.0)
+    cap, done = deadline, False
     while time.monotonic() < deadline:
         if counts["delivered"] >= expected and counts["wire"] >= expected:
             break
@@ -125,14 +135,19 @@ def recv(iface: str, group: str, nonce: bytes, seconds: float, expected: int,
             if s is sys.stdin:
                 sys.stdin.readline()  # "done" or EOF: the sender has finished
                 watched.remove(sys.stdin)
-                deadline = min(deadline, time.monotonic() + GRACE)
+                done = True
+                cap = time.monotonic() + seconds
+                deadline = min(cap, time.monotonic() + GRACE)
                 continue
             data = s.recv(65535)
             if s is wire:
-                if on_wire(data, proto, nonce):
-                    counts["wire"] += 1
-            elif nonce in data:
-                counts["delivered"] += 1
+                ours = on_wire(data, proto, nonce)
+                counts["wire"] += ours
+            else:
+                ours = nonce in data
+                counts["delivered"] += ours
+            if done and ours:  # a straggler: more may be queued behind it
+                deadline = min(cap, time.monotonic() + GRACE)
     return counts
 
 
@@ -266,8 +281,8 @@ def exchange(sender: Namespace, send_if: str, receiver: Namespace, recv_if: str,
         if ttl != TTL:
             extra += ["--ttl", str(ttl)]
         tx = sender.run(child_argv("send", send_if, group, nonce, str(count), *extra, *shape),
-                        timeout=seconds + 30)
-        out, _ = rx.communicate("done\n", timeout=seconds + 30)
+                        timeout=seconds + SENDER_BOUND)
+        out, _ = rx.communicate("done\n", timeout=seconds + SENDER_BOUND)
     finally:
         release(rx)
     got = json.loads(out.strip().splitlines()[-1])
