@@ -91,8 +91,6 @@ def _epilog(command: str) -> str:
     return cli_help.exit_codes_epilog(command)
 
 
-EXIT_CODES_HELP = _epilog("vrrpfw")  # kept for callers of the old name
-
 app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -101,7 +99,7 @@ app = typer.Typer(
          "224.0.0.18 / ff02::12 or unicast between peers. Start with: vrrpfw open --keepalived-conf "
          "/etc/keepalived/keepalived.conf. Each command's --help lists its options, their values "
          "and its own exit codes.",
-    epilog=EXIT_CODES_HELP + "\n\n" + cli_help.environment_epilog(),
+    epilog=_epilog("vrrpfw") + "\n\n" + cli_help.environment_epilog(),
     no_args_is_help=True,
 )
 
