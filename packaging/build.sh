@@ -124,6 +124,8 @@ build_wheel() {
     rm -f "$DIST/vrrpfw-$VERSION.tar.gz" "$DIST/vrrpfw-$VERSION-py3-none-any.whl"
     "$py" -m build --outdir "$DIST" "$SRC" >"$WORK/build.log" 2>&1 \
         || { tail -30 "$WORK/build.log" >&2; die 1 "python -m build failed"; }
+    # A deprecation (the license table was one) is the packaging's to fix: show it.
+    grep -i -A3 "deprecat" "$WORK/build.log" >&2 || true
     SDIST="$DIST/vrrpfw-$VERSION.tar.gz"
     say "wrote $SDIST and $DIST/vrrpfw-$VERSION-py3-none-any.whl"
 }
