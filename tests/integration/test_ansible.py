@@ -389,3 +389,54 @@ def test_without_the_library_the_module_says_to_install_vrrpfw(collection, tmp_p
         rc, res = ansible(ns, collection, str(bare), {"interfaces": ["eth1"], "persist": False})
     assert rc != 0 and res["_status"] == "failed" and res["exit_code"] == 3, res
     assert "install the vrrpfw package" in res["msg"] and "\n" not in res["msg"]
+
+
+KEEPALIVED_CONF = """vrrp_instance VI_1 {{
+  state BACKUP
+  interface {iface}
+  virtual_router_id 51
+  priority 100
+  virtual_ipaddress {{
+    192.0.2.100/24
+  }}
+}}
+"""
+
+
+def test_keepalived_conf_opens_what_its_instances_need_and_closes_it(collection, tmp_path):
+    python = PYTHONS["newest"]
+    conf = tmp_path / "keepalived.conf"
+    path = str(tmp_path / "rules.v4")
+    with pair("vank") as p:
+        conf.write_text(KEEPALIVED_CONF.format(iface=p.host_if))
+        original = drop_and_save(p.host, path)
+        args = {"keepalived_conf": str(conf), "persist_file": path}
+        rc, res = ansible(p.host, collection, python, args)
+        assert rc == 0 and res["changed"] is True, res
+        assert any("vrrp_instance VI_1 (VRID 51" in line for line in res["derivation"]), res["derivation"]
+        assert inbound(p)["delivered"] == 20 and outbound(p)["delivered"] == 20
+        assert len(ours(read(path).decode())) == 2
+        rc, res = ansible(p.host, collection, python, args)
+        assert rc == 0 and res["changed"] is False, res
+        rc, res = ansible(p.host, collection, python, {**args, "state": "closed"})
+        assert rc == 0 and res["changed"] is True, res
+        assert read(path) == original and blocked_inbound(p)
+
+
+def test_a_run_that_leaves_vrrp_blocked_fails_and_says_changed(collection):
+    """backend=iptables opens legacy iptables, while an nf_tables chain still
+    drops the adverts: vrrpfw's exit 1, so the task fails, with what blocks
+    it, and says what it changed; check mode predicts the same failure."""
+    python = PYTHONS["debian"]
+    with pair("vanf") as p:
+        p.host.ipt("-P", "INPUT", "DROP")
+        p.host.run("nft", "-f", "-", stdin=NFT_RULESET)
+        args = {"interfaces": [p.host_if], "backend": "iptables", "persist": False}
+        rc, res = ansible(p.host, collection, python, args, "--check")
+        assert res["_status"] == "failed" and res["changed"] is True and res["exit_code"] == 1, res
+        assert not ours(p.host.legacy_save())
+        rc, res = ansible(p.host, collection, python, args)
+        assert res["_status"] == "failed" and res["changed"] is True and res["exit_code"] == 1, res
+        assert res["msg"].startswith("vrrpfw open: NOT OK, changed (backend iptables): blocked: "), res["msg"]
+        assert "\n" not in res["msg"] and res["blockers"]
+        assert ours(p.host.legacy_save()) and blocked_inbound(p)  # legacy opened; nf_tables still drops
