@@ -145,8 +145,8 @@ def scan_ufw(legacy_tables: List[str], nft_items: List[Any], root: str = "/") ->
     variant Debian 11+ and Ubuntu 20.04+ run), looked for only where its
     configuration exists."""
     state = ufw_config(root)
-    if state is None:
-        return None
+    if state is None or not state.enabled:  # disabled: not ufw's to manage, whatever is loaded
+        return state
     fams = ufw_nft_families(nft_items)
     if fams:
         state.layer, state.families = "nft", fams

@@ -283,3 +283,31 @@ def test_other_backends_on_a_ufw_host_never_advise_netfilter_persistent(tmp_path
         assert "install netfilter-persistent" not in text and "netfilter-persistent save" not in text, text
         rc, out, err = plain(h, "backends")
         assert "ufw" in out, out
+
+
+def test_ufw_with_ipv6_off_refuses_ipv6_and_changes_nothing(tmp_path):
+    """IPV6=no: ufw drops all IPv6 (policy DROP) and loads no ufw6 chains,
+    so IPv6 VRRP cannot be opened through ufw: --family both is one line,
+    exit 3, and nothing changes (IPv4 included); IPv4 alone opens."""
+    with ufw_pair(str(tmp_path), "nft", PREFIX) as p:
+        add_ipv6(p)
+        default = os.path.join(str(tmp_path), "default-ufw")
+        with open(default, encoding="utf-8") as f:
+            text = f.read()
+        with open(default, "w", encoding="utf-8") as f:
+            f.write(text.replace("IPV6=yes", "IPV6=no"))
+        h = enabled(p)
+        files = {name: h.read(name) for name in ("before.rules", "before6.rules")}
+        runtime = rules_only(h.save())
+        assert blocked(inbound(p)) and blocked(adverts6(p))
+        rc, out, err = plain(h, "open", "--iface", p.host_if, "--family", "both")
+        assert rc == 3 and len(err.strip().splitlines()) == 1 and "IPV6=no" in err, (out, err)
+        assert rules_only(h.save()) == runtime and {n: h.read(n) for n in files} == files
+        assert blocked(inbound(p))
+        rc, doc, err = vrrpfw(h, "check", "--iface", p.host_if, "--family", "ipv6")
+        assert rc == 1 and {r["runtime"] for r in doc["rules"] if r["direction"] == "in"} == {"missing"}
+        rc, doc, err = vrrpfw(h, "open", "--iface", p.host_if)
+        assert rc == 0 and delivered(inbound(p)), (doc, err)
+        assert h.read("before6.rules") == files["before6.rules"]
+        rc, doc, err = vrrpfw(h, "close", "--iface", p.host_if)
+        assert rc == 0 and {n: h.read(n) for n in files} == files, (doc, err)

@@ -50,7 +50,14 @@ from ..netpath import (
     responsible,
 )
 from ..persist import iptables_save
-from ..persist.ufw_rules import UfwRulesFile, UfwRulesStore, chain_for, default_path, file_family
+from ..persist.ufw_rules import (
+    UfwRulesFile,
+    UfwRulesStore,
+    chain_for,
+    check_family,
+    default_path,
+    file_family,
+)
 from ..readers.legacy import LegacyTables
 from ..readers.model import build_model, read_legacy
 from ..readers.nft import NftLayer
@@ -178,6 +185,9 @@ class UfwBackend(Backend):
         return ChainId(self.layer, family, "filter", chain)
 
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
+        o = self.options
+        if o.persist and o.persist_file:  # one family per file: refused before anything changes
+            check_family(rules, file_family(o.persist_file), o.persist_file)
         return self.path_statuses(self.path_model(), rules)
 
     def path_statuses(self, model: PathModel, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
@@ -240,10 +250,13 @@ class UfwBackend(Backend):
         for fam in batches:
             have = self._chain_names(fam)
             missing = [line.split()[1] for line in batches[fam] if line.split()[1] not in have]
+            if missing and fam == "ip6" and not self.ufw.ipv6:
+                raise BackendError("ufw's IPv6 support is off (IPV6=no in /etc/default/ufw): ufw drops all "
+                                   f"IPv6 and has no {missing[0]} chain for vrrpfw's rule; set IPV6=yes and "
+                                   "reload ufw (nothing was changed)")
             if missing:
-                why = " (IPV6=no in /etc/default/ufw?)" if fam == "ip6" else ""
-                raise BackendError(f"ufw's chain {missing[0]} is not loaded{why}: vrrpfw cannot add its "
-                                   f"{'IPv6' if fam == 'ip6' else 'IPv4'} rules there; nothing was changed")
+                raise BackendError(f"ufw's chain {missing[0]} is not loaded: vrrpfw cannot add its "
+                                   f"{'IPv6' if fam == 'ip6' else 'IPv4'} rules there (nothing was changed)")
         try:
             for fam in sorted(batches):
                 self._restore(fam, restore_text(batches[fam]))

@@ -167,6 +167,17 @@ def restorer(variant: str, family: Family) -> Tuple[Optional[Restorer], str]:
     return Restorer(f"{label} --noflush", [found, "--test", "--noflush", "--wait=5"]), label
 
 
+def check_family(rules: Sequence[VrrpRule], family: Family, path: str) -> None:
+    """Refuse rules another family's file cannot hold: a ``--persist-file``
+    is one of ufw's files, of one family."""
+    other = [r for r in rules if r.family is not family]
+    if other:
+        want = "IPv6" if other[0].family is Family.IPV6 else "IPv4"
+        raise InputError(f"--persist-file {path} holds ufw's {FILE_NAMES[family]} rules of one family; "
+                         f"{want} rules belong in {FILE_NAMES[other[0].family]}: run vrrpfw once per family "
+                         "(--family) with its own --persist-file")
+
+
 class UfwRulesFile(Persister):
     """One of ufw's before rules files, of one family."""
 
@@ -257,7 +268,8 @@ class UfwRulesStore(Persister):
         for p in self.parts.values():
             p.load()
 
-    def _check(self, rules: Sequence[VrrpRule]) -> None:
+    def check(self, rules: Sequence[VrrpRule]) -> None:
+        """Refuse rules of a family none of the store's files holds."""
         other = [r for r in rules if r.family not in self.parts]
         if other and not self.custom:
             raise InputError(f"ufw's IPv6 support is off (IPV6=no in /etc/default/ufw), so ufw loads no "
@@ -265,13 +277,11 @@ class UfwRulesStore(Persister):
                              "(set IPV6=yes and reload ufw, or use --no-persist)")
         if other:
             only = next(iter(self.parts.values()))
-            want = "IPv6" if other[0].family is Family.IPV6 else "IPv4"
-            raise InputError(f"--persist-file {only.path} holds ufw's {FILE_NAMES[only.family]} rules of "
-                             f"one family; {want} rules belong in {FILE_NAMES[other[0].family]}: run vrrpfw "
-                             "once per family (--family) with its own --persist-file")
+            check_family(rules, only.family, only.path)
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
-        self._check(rules)
+        """Rules of a family this store has no file for are never persisted
+        (refused where open would have to write them: :meth:`check`)."""
         return {k for p in self.parts.values() for k in p.persisted(rules)}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
@@ -282,7 +292,7 @@ class UfwRulesStore(Persister):
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         if op == "open":
-            self._check(rules)
+            self.check(rules)
         plans = [(p, p.plan(op, rules)) for p in self.parts.values()]
         used = [p for p in self.parts.values() if any(r.family is p.family for r in rules)]
         if used:
