@@ -440,3 +440,25 @@ def test_a_run_that_leaves_vrrp_blocked_fails_and_says_changed(collection):
         assert res["msg"].startswith("vrrpfw open: NOT OK, changed (backend iptables): blocked: "), res["msg"]
         assert "\n" not in res["msg"] and res["blockers"]
         assert ours(p.host.legacy_save()) and blocked_inbound(p)  # legacy opened; nf_tables still drops
+
+
+def test_unicast_peers_open_and_close_by_peer_with_diff(collection):
+    """peers (unicast) open rules between the peer and this host's address;
+    state=closed with group=PEER closes them, and the diff's "before" shows
+    exactly those rules (check's group takes no unicast peer: the module
+    reads every rule and keeps those the close handled)."""
+    python = PYTHONS["debian"]
+    with pair("vanu") as p:
+        p.host.ipt("-P", "INPUT", "DROP")
+        rc, res = ansible(p.host, collection, python, {"interfaces": [p.host_if], "peers": ["192.0.2.2"],
+                                                       "persist": False})
+        assert rc == 0 and res["changed"] is True, res
+        assert {r["group"] for r in res["rules"]} == {"peer 192.0.2.2 local 192.0.2.1"}
+        rc, res = ansible(p.host, collection, python, {"state": "closed", "group": "192.0.2.2",
+                                                       "persist": False}, "--diff")
+        assert rc == 0 and res["changed"] is True, res
+        runtime = by_header(res)[RUNTIME]
+        assert f"in {p.host_if} peer 192.0.2.2 local 192.0.2.1 (iptables INPUT): runtime allowed" \
+            in runtime["before"], runtime
+        assert "runtime absent" in runtime["after"] and "runtime allowed" not in runtime["after"]
+        assert not ours(p.host.legacy_save())

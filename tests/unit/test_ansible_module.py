@@ -142,8 +142,9 @@ def test_the_before_check_takes_only_what_check_takes():
         args = M.check_arguments(params(state=state, interfaces=["eth1"], persist_file="/tmp/x"))
         assert set(args) <= allowed, set(args) - allowed
         assert args["persist_file"] == "/tmp/x"
-    # close: every rule vrrpfw has (discovery), narrowed by interface afterwards
-    assert "interfaces" not in M.check_arguments(params(state="closed", interfaces=["eth1"]))
+    # close: every rule vrrpfw has (discovery), narrowed to what the close handled afterwards
+    closing = M.check_arguments(params(state="closed", interfaces=["eth1"], group="192.0.2.2", family="ipv4"))
+    assert "interfaces" not in closing and "group" not in closing and closing["family"] == "ipv4"
 
 
 @pytest.mark.parametrize(("given", "message"), [
@@ -200,13 +201,14 @@ def test_diff_entries_files_first_then_the_runtime_rules():
                           "before": "r1\n", "after": "r2\n"}
 
 
-def test_close_scope_keeps_the_closed_interfaces_rules():
-    before = [asdict_rule(rule(iface="eth1")), asdict_rule(rule(iface="eth2"))]
-    assert M.close_scope(before, params(state="closed"), []) == before
-    assert [r["interface"] for r in M.close_scope(before, params(state="closed", interfaces=["eth2"]), [])] \
-        == ["eth2"]
-    conf = params(state="closed", keepalived_conf="/etc/keepalived/keepalived.conf")
-    assert [r["interface"] for r in M.close_scope(before, conf, [before[0]])] == ["eth1"]
+def test_close_scope_keeps_the_rules_the_close_handled():
+    before = [asdict_rule(rule(iface="eth1")), asdict_rule(rule(iface="eth2")),
+              asdict_rule(rule("out", iface="eth2"))]
+    closed = [asdict_rule(rule(iface="eth2", runtime=Runtime.ABSENT, persisted=Persisted.ABSENT))]
+    assert M.close_scope(before, closed) == [before[1]]
+    assert M.close_scope(before, []) == []
+    other_layer = [asdict_rule(rule(iface="eth2", backend="nftables"))]
+    assert M.close_scope(before, other_layer) == []
 
 
 def test_returned_keeps_ansibles_diff_key_free_and_says_changed():

@@ -165,7 +165,8 @@ attributes:
     support: full
     description:
       - Before and after of every saved file the run edits (or would edit), and of vrrpfw's
-        runtime rules (each rule with its runtime and persisted state).
+        runtime rules (each rule with its runtime and persisted state; firewalld's permanent
+        configuration shows there as each rule's persisted state).
 notes:
   - Runs on the managed host; C(vrrpfw check --listen) and C(vrrpfw prove) remain command-line
     tools (they are measurements, not state).
@@ -386,10 +387,11 @@ def call_arguments(params: Dict[str, Any], check_mode: bool) -> Tuple[str, Dict[
 
 def check_arguments(params: Dict[str, Any]) -> Dict[str, Any]:
     """The read-only ``vrrpfw.check`` that gives diff mode its "before":
-    for open, the same rules; for close, every rule vrrpfw has (narrowed by
-    group and family; the caller keeps those of the closed interfaces)."""
+    for open, the same rules; for close, every rule vrrpfw has (of the
+    family given), of which :func:`close_scope` keeps those the close
+    handled (close's ``group`` may be a unicast peer, which check's is not)."""
     args: Dict[str, Any] = {
-        "group": params.get("group"), "family": params.get("family"), "netns": params.get("netns"),
+        "family": params.get("family"), "netns": params.get("netns"),
         "backend": params["backend"], "persist": params["persist"],
         "persist_file": params.get("persist_file"), "zone": params.get("zone"), "mode": params["mode"],
         "state_file": params.get("state_file"),
@@ -397,8 +399,8 @@ def check_arguments(params: Dict[str, Any]) -> Dict[str, Any]:
     if params["state"] == "closed":
         return args
     args.update(interfaces=params.get("interfaces"), keepalived_conf=params.get("keepalived_conf"),
-                peers=list(params.get("peers") or ()), src=params.get("src"), ah=params["ah"],
-                strict=params["strict"])
+                group=params.get("group"), peers=list(params.get("peers") or ()), src=params.get("src"),
+                ah=params["ah"], strict=params["strict"])
     return args
 
 
@@ -429,16 +431,15 @@ def diff_entries(saved: List[Tuple[str, Optional[str], Optional[str]]], before_r
     return entries
 
 
-def close_scope(before: List[Dict[str, Any]], params: Dict[str, Any],
-                closed: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    """Of every rule vrrpfw had, those the close is about: of the given
-    interfaces (or of those close found, for keepalived_conf), else all."""
-    wanted = set(params.get("interfaces") or ())
-    if params.get("keepalived_conf") is not None:
-        wanted |= {r["interface"] for r in closed}
-    elif not wanted:
-        return before
-    return [r for r in before if r["interface"] in wanted]
+def _key(rule: Dict[str, Any]) -> Tuple[str, str, str, str]:
+    return (rule["backend"], rule["direction"], rule["interface"], rule["group"])
+
+
+def close_scope(before: List[Dict[str, Any]], closed: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Of every rule vrrpfw had, those the close handled (its result lists
+    each rule of vrrpfw's it found for the interfaces, group and family)."""
+    keys = {_key(r) for r in closed}
+    return [r for r in before if _key(r) in keys]
 
 
 def problems(result: Dict[str, Any]) -> List[str]:
@@ -519,7 +520,7 @@ def run(module: Any) -> None:
     if module._diff:
         after = doc["rules"]
         if before is not None and name == "close":
-            before = close_scope(before, params, after)
+            before = close_scope(before, after)
         before_text = rule_lines(before) if before is not None else f"(could not be read: {unread})\n"
         out["diff"] = diff_entries([(s.path, s.before, s.after) for s in saved if s.changed],
                                    before_text, rule_lines(after), doc["backend"])
