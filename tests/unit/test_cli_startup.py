@@ -34,6 +34,11 @@ def loaded_after(code: str) -> list:
     "from vrrpfw.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from vrrpfw.cli import main\nmain(['--version'])",
     "from vrrpfw.cli import main\nmain([])",
+    # each command's help names this host's saved files and the backends' names
+    *[f"from vrrpfw.cli import main\nmain([{c!r}, '--help'])" for c in ("open", "check", "close", "prove")],
+    # a completion answer, on every TAB
+    "import os\nos.environ.update(_VRRPFW_COMPLETE='bash_complete', COMP_WORDS='vrrpfw open --backend ', "
+    "COMP_CWORD='3')\nfrom vrrpfw.cli import main\nmain([])",
 ])
 def test_nothing_heavy_is_imported(code):
     assert loaded_after(code) == []
