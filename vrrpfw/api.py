@@ -111,13 +111,17 @@ def check(
     zone: Optional[str] = None,
     mode: str = "auto",
     state_file: Optional[str] = None,
+    dry_run: bool = False,
 ) -> Result:
     """Report, per rule, runtime and persisted state; changes nothing.
     Without interfaces (and without ``keepalived_conf``), checks every rule
-    vrrpfw has, narrowed by ``group`` and ``family`` where given."""
+    vrrpfw has, narrowed by ``group`` and ``family`` where given.
+    ``dry_run`` also leaves out the record-keeping a check may write
+    (firewalld's state file, when it forgets allowances that are gone), for
+    callers that promise to write nothing at all: Ansible's check mode."""
     ask = _Ask.checked(interfaces, group, family, peers, src, ah, strict, keepalived_conf, netns,
                        need_rules=False)
-    options = _options(backend, persist, persist_file, False, 0.0, root, zone, mode, True, state_file,
+    options = _options(backend, persist, persist_file, dry_run, 0.0, root, zone, mode, True, state_file,
                        command="check")
     with namespace.entered(ask.netns):
         if not ask.wants_rules:

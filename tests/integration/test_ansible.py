@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 import pytest
+from fwharness import firewalld_host
 from netns import Netns, blocked_inbound, blocked_outbound, inbound, namespace, outbound, pair
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -462,3 +463,32 @@ def test_unicast_peers_open_and_close_by_peer_with_diff(collection):
             in runtime["before"], runtime
         assert "runtime absent" in runtime["after"] and "runtime allowed" not in runtime["after"]
         assert not ours(p.host.legacy_save())
+
+
+@pytest.mark.needs("firewalld")
+def test_firewalld_check_mode_open_idempotent_close_with_diff(collection, tmp_path):
+    """firewalld (nftables backend) in the namespace on a private bus: no
+    saved file to show, so the diff is the runtime rules, whose persisted
+    state is firewalld's permanent configuration."""
+    python = PYTHONS["debian"]
+    with firewalld_host(tmp_path / "fw", "nftables") as fw:
+        p = fw.pair
+        args = {"interfaces": [p.host_if], "backend": "firewalld", "state_file": fw.state_file}
+        assert blocked_inbound(p)
+        rc, res = ansible(p.host, collection, python, args, "--check", "--diff")
+        assert rc == 0 and res["changed"] is True and res["backend"] == "firewalld", res
+        assert fw.cmd("--list-rich-rules") == fw.cmd("--permanent", "--list-rich-rules") == ""
+        assert blocked_inbound(p) and not os.path.exists(fw.state_file)
+        runtime = by_header(res)["vrrpfw runtime rules (firewalld)"]
+        assert "in " + p.host_if in runtime["before"] and "runtime missing" in runtime["before"], runtime
+        assert "runtime allowed, persisted present" in runtime["after"], runtime
+        rc, res = ansible(p.host, collection, python, args, "--diff")
+        assert rc == 0 and res["changed"] is True, res
+        assert inbound(p)["delivered"] == 20
+        assert fw.cmd("--permanent", "--list-rich-rules") == fw.cmd("--list-rich-rules") != ""
+        rc, res = ansible(p.host, collection, python, args)
+        assert rc == 0 and res["changed"] is False, res
+        rc, res = ansible(p.host, collection, python, {**args, "state": "closed"})
+        assert rc == 0 and res["changed"] is True, res
+        assert blocked_inbound(p)
+        assert fw.cmd("--list-rich-rules") == fw.cmd("--permanent", "--list-rich-rules") == ""

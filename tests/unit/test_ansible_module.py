@@ -141,7 +141,7 @@ def test_the_before_check_takes_only_what_check_takes():
     for state in ("open", "closed"):
         args = M.check_arguments(params(state=state, interfaces=["eth1"], persist_file="/tmp/x"))
         assert set(args) <= allowed, set(args) - allowed
-        assert args["persist_file"] == "/tmp/x"
+        assert args["persist_file"] == "/tmp/x" and args["dry_run"] is True
     # close: every rule vrrpfw has (discovery), narrowed to what the close handled afterwards
     closing = M.check_arguments(params(state="closed", interfaces=["eth1"], group="192.0.2.2", family="ipv4"))
     assert "interfaces" not in closing and "group" not in closing and closing["family"] == "ipv4"

@@ -386,7 +386,8 @@ def call_arguments(params: Dict[str, Any], check_mode: bool) -> Tuple[str, Dict[
 
 
 def check_arguments(params: Dict[str, Any]) -> Dict[str, Any]:
-    """The read-only ``vrrpfw.check`` that gives diff mode its "before":
+    """The ``vrrpfw.check`` that gives diff mode its "before", as a dry run
+    (a check may update firewalld's state file; check mode writes nothing):
     for open, the same rules; for close, every rule vrrpfw has (of the
     family given), of which :func:`close_scope` keeps those the close
     handled (close's ``group`` may be a unicast peer, which check's is not)."""
@@ -394,7 +395,7 @@ def check_arguments(params: Dict[str, Any]) -> Dict[str, Any]:
         "family": params.get("family"), "netns": params.get("netns"),
         "backend": params["backend"], "persist": params["persist"],
         "persist_file": params.get("persist_file"), "zone": params.get("zone"), "mode": params["mode"],
-        "state_file": params.get("state_file"),
+        "state_file": params.get("state_file"), "dry_run": True,  # writes nothing, not even records
     }
     if params["state"] == "closed":
         return args
