@@ -103,12 +103,8 @@ export_tree() {
         (cd "$REPO" && cp -rp --parents -t "$dest" "${SOURCE_PATHS[@]}")
         find "$dest" -name __pycache__ -prune -exec rm -rf {} +
     fi
-    if [ ! -e "$dest/packaging/gen_docs.py" ]; then
-        # packaging/gen_docs.py (man page and completions) may not be in the
-        # tree yet: VRRPFW_GEN_DOCS names a stand-in for tests.
-        [ -n "${VRRPFW_GEN_DOCS:-}" ] || die 1 "packaging/gen_docs.py is missing (it writes the man page and completions)"
-        cp "$VRRPFW_GEN_DOCS" "$dest/packaging/gen_docs.py"
-    fi
+    [ -e "$dest/packaging/gen_docs.py" ] \
+        || die 1 "packaging/gen_docs.py is missing (it writes the man page and completions)"
 }
 
 SRC="$WORK/src/vrrpfw-$VERSION"

@@ -18,6 +18,7 @@ refuses in one line, exit 3, naming what to install.
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -55,8 +56,6 @@ def deb() -> Iterator[str]:
     out = tempfile.mkdtemp(prefix="vrrpfw-test-deb-")
     try:
         env = dict(os.environ, VRRPFW_DIST=out)
-        if not os.path.exists(os.path.join(REPO, "packaging", "gen_docs.py")):
-            env["VRRPFW_GEN_DOCS"] = _gen_docs_stub(out)
         proc = subprocess.run(["bash", BUILD, "deb"], capture_output=True, text=True, timeout=900, env=env)
         assert proc.returncode == 0, f"build.sh deb failed:\n{proc.stdout}\n{proc.stderr}"
         debs = [f for f in os.listdir(out) if f.startswith("vrrpfw_") and f.endswith("_all.deb")]
@@ -64,16 +63,6 @@ def deb() -> Iterator[str]:
         yield os.path.join(out, debs[0])
     finally:
         shutil.rmtree(out, ignore_errors=True)
-
-
-def _gen_docs_stub(directory: str) -> str:
-    """Until packaging/gen_docs.py lands: the three files it writes."""
-    path = os.path.join(directory, "gen_docs_stub.py")
-    with open(path, "w") as f:
-        f.write("import os, sys\nimport vrrpfw.cli\nout = sys.argv[1]\nos.makedirs(out, exist_ok=True)\n"
-                "for name in ('vrrpfw.8', 'vrrpfw.bash', '_vrrpfw'):\n"
-                "    open(os.path.join(out, name), 'w').write('stub\\n')\n")
-    return path
 
 
 def test_deb_metadata(deb: str) -> None:
@@ -94,6 +83,16 @@ def test_deb_metadata(deb: str) -> None:
                  "./usr/lib/python3/dist-packages/vrrpfw/cli.py"):
         assert f" {path}\n" in files + "\n", f"{path} not in the .deb:\n{files}"
     assert os.path.basename(deb).startswith("vrrpfw_") and deb.endswith("_all.deb")
+    # the generated ones (packaging/gen_docs.py), not placeholders
+    with tempfile.TemporaryDirectory() as tree:
+        _run(["dpkg-deb", "-x", deb, tree])
+        with gzip.open(os.path.join(tree, "usr/share/man/man8/vrrpfw.8.gz"), "rt") as f:
+            page = f.read()
+        assert ".TH VRRPFW 8" in page.upper() and "vrrpfw open" in page.replace("\\", "")
+        with open(os.path.join(tree, "usr/share/zsh/vendor-completions/_vrrpfw")) as f:
+            assert f.readline().startswith("#compdef vrrpfw")
+        with open(os.path.join(tree, "usr/share/bash-completion/completions/vrrpfw")) as f:
+            assert "complete " in f.read()
 
 
 class Root:
@@ -162,6 +161,11 @@ def test_deb_installs_and_opens(root: Root) -> None:
     where = root.run("python3", "-c", "import iptc, rich, typer, vrrpfw; "
                      "print(vrrpfw.__file__, typer.__file__, rich.__file__, iptc.__file__)").stdout.split()
     assert all(w.startswith("/usr/lib/python3/dist-packages/") for w in where), where
+    # the installed bash completion asks the installed vrrpfw
+    completed = root.run("bash", "-c", "source /usr/share/bash-completion/completions/vrrpfw; "
+                         "COMP_WORDS=(vrrpfw op); COMP_CWORD=1; _vrrpfw_completion vrrpfw; "
+                         'printf "%s\\n" "${COMPREPLY[@]}"').stdout.split()
+    assert completed == ["open"], completed
     with pair("vdeb") as p:
         version = root.vrrpfw(p.host.name, "--version")
         assert version.returncode == 0 and version.stdout.startswith("vrrpfw "), version
