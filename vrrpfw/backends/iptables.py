@@ -34,7 +34,7 @@ from ..readers.model import build_model
 from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
-from .iptc_loader import add_ttl_match, insert, load_iptc
+from .iptc_loader import add_ttl_match, delete, insert, load_iptc
 from .xtables_lock import xtables_lock
 
 
@@ -153,7 +153,7 @@ class IptablesBackend(Backend):
             for ch in changes:
                 if ch.action is Action.DELETE:  # from the chain it is in (close sweeps)
                     cid, fw = ch.handle
-                    iptc.Chain(legacy.table(cid), cid.name).delete_rule(fw.handle)
+                    delete(iptc.Chain(legacy.table(cid), cid.name), fw.handle)
                     touched += [cid] if cid not in touched else []
             for ch in changes:
                 if ch.action in (Action.INSERT, Action.MOVE):

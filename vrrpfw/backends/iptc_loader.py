@@ -246,6 +246,23 @@ def add_ttl_match(iptc: Any, rule: Any, six: bool, value: int) -> Any:
     return _build(iptc, rule, six, value, ttl_way(iptc, six))
 
 
+def delete(chain: Any, rule: Any) -> None:
+    """``chain.delete_rule`` for a rule read from the kernel, except that a
+    ttl / hl match skips python-iptables' final check: it re-parses the
+    options read back, and with iptables 1.8.11 that parse fails ("hl: no
+    such parameter hl-eq") although the rule's bytes are right as read."""
+    ttl = {ttl_match_name(False), ttl_match_name(True)}
+    if not any(m.name in ttl for m in rule.matches):
+        chain.delete_rule(rule)
+        return
+    if rule.target:
+        rule.target.final_check()
+    for m in rule.matches:
+        if m.name not in ttl:
+            m.final_check()
+    chain.table.delete_entry(chain.name, rule.rule, rule.mask)
+
+
 def insert(chain: Any, rule: Any, position: int = 0) -> None:
     """``chain.insert_rule``, except that a match whose bytes vrrpfw wrote
     skips python-iptables' final check (it would re-parse, and fail, where
