@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, types, unit and integration tests on Debian's
 # library versions and on the newest from PyPI (and unit tests on Python 3.9
-# where set up).  Run packaging/setup.sh first.  As root, integration tests
-# are required: a skipped test fails the run.
+# where set up), then the Debian 13 end in a debootstrapped root
+# (tests/debian13.sh).  Run packaging/setup.sh first.  As root, integration
+# tests are required: a skipped test fails the run.
+#
+# Tests run in VRRPFW_WORKERS parallel workers (pytest-xdist; default 4 on
+# this 2-core machine: most of an integration test is waiting for packets
+# and daemons).  Every namespace name carries its worker's pid, so workers
+# never meet.  The keepalived pairs run alone afterwards: they measure
+# failover seconds against a limit, which other workers' load would skew.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,13 +30,25 @@ echo "== ruff"
 echo "== mypy"
 .venv-newest/bin/mypy
 
+WORKERS="${VRRPFW_WORKERS:-4}"
+PAIRS=tests/integration/test_keepalived_pairs.py
+
 if [ -x .venv-py39/bin/python ]; then
     echo "== unit tests, $(.venv-py39/bin/python --version), newest libraries for it"
-    .venv-py39/bin/python -m pytest -q -p no:cacheprovider tests/unit
+    .venv-py39/bin/python -m pytest -q -p no:cacheprovider -n "$WORKERS" tests/unit
 fi
 
-echo "== all tests, Debian 12 libraries ($(.venv-debian/bin/python --version))"
-.venv-debian/bin/python -m pytest -q -rs -p no:cacheprovider tests
+suite() {
+    local venv="$1" label="$2"
+    echo "== all tests, $label ($("$venv/bin/python" --version)), $WORKERS workers"
+    "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider -n "$WORKERS" --ignore="$PAIRS" tests
+    echo "== keepalived pairs, $label, one at a time (failover seconds are measured)"
+    "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$PAIRS"
+}
+suite .venv-debian "Debian 12 libraries"
+suite .venv-newest "newest libraries"
 
-echo "== all tests, newest libraries ($(.venv-newest/bin/python --version))"
-.venv-newest/bin/python -m pytest -q -rs -p no:cacheprovider tests
+if [ "$(id -u)" -eq 0 ]; then
+    echo "== Debian 13 root: unit tests and the legacy/nft/iptables-nft integration tests"
+    VRRPFW_WORKERS="$WORKERS" bash tests/debian13.sh
+fi
