@@ -265,6 +265,11 @@ SAVED_KINDS: Dict[str, str] = {
     "nftables": "native nftables chains",
 }
 FIREWALLD_SAVED = "firewalld: its permanent configuration, through firewalld (no file)"
+# ufw keeps vrrpfw's lines in its own files, on every distribution
+# (vrrpfw.persist.ufw_rules.default_path; importing it would import the
+# backend contract, too heavy for --help: a unit test holds them equal).
+UFW_SAVED = (("/etc/ufw/before.rules", "ufw IPv4"), ("/etc/ufw/before6.rules", "ufw IPv6"))
+UFW_ABSENT = "ufw's files are ufw's own: vrrpfw refuses to run without them (exit 3)"
 
 # what each command does with the file (help) and with a default file that is absent
 _VERBS = {
@@ -286,8 +291,9 @@ def _kinds() -> List[str]:
 
 
 def saved_files_here(root: str = "/") -> Tuple[Optional[str], List[Tuple[str, str, bool]]]:
-    """(distribution family, [(path, what keeps rules there, exists)]) on
-    this host; no family when os-release is not one vrrpfw knows."""
+    """(distribution family, [(path, what keeps rules there, exists)]) of
+    the iptables and nftables files on this host; no family (and no files)
+    when os-release is not one vrrpfw knows."""
     loc = _locations()
     family = loc.detect_family(root)
     if family is None:
@@ -302,16 +308,31 @@ def saved_files_here(root: str = "/") -> Tuple[Optional[str], List[Tuple[str, st
     return family, out
 
 
+def ufw_files_here(root: str = "/") -> List[Tuple[str, str, bool]]:
+    """ufw's files, where ufw is one of the backends (any distribution)."""
+    if "ufw" not in backend_names():
+        return []
+    return [(path, what, os.path.isfile(path))
+            for path, what in ((os.path.join(root, p.lstrip("/")), w) for p, w in UFW_SAVED)]
+
+
 def saved_files_all() -> List[Tuple[str, str]]:
     """[(path, what keeps rules there and on which distributions)] for
-    every distribution family persist.locations knows: the man page's FILES."""
+    every distribution family persist.locations knows, and ufw's: the man
+    page's FILES."""
     loc = _locations()
     table = getattr(loc, "_KINDS", {})
     out = []
     for kind in _kinds():
         for family, entry in table.get(kind, {}).items():
             out.append((entry[0], f"{SAVED_KINDS.get(kind, kind)} ({family} family)"))
+    if "ufw" in backend_names():
+        out += [(path, f"{what} (every distribution)") for path, what in UFW_SAVED]
     return out
+
+
+def _listed(files: List[Tuple[str, str, bool]]) -> str:
+    return ", ".join(f"{path} ({what}{'' if exists else '; absent'})" for path, what, exists in files)
 
 
 def persist_file_help(command: str, root: Optional[str] = "/") -> str:
@@ -325,15 +346,20 @@ def persist_file_help(command: str, root: Optional[str] = "/") -> str:
                 f"{command} --help` names this host's)."
                 + (" firewalld keeps its permanent configuration instead." if firewalld else ""))
     family, files = saved_files_here(root)
+    ufw = ufw_files_here(root)
     if family is None:
-        return (text + ". Default on this host: none known (os-release names no distribution vrrpfw "
-                "knows): give --persist-file FILE or --no-persist, else persisting fails with exit 3.")
-    listed = "; ".join(f"{path} ({what}{'' if exists else '; absent'})" for path, what, exists in files)
-    text += f". Default on this host ({family} family): {listed}"
+        text += (". Default on this host: for iptables and nftables none known (os-release names no "
+                 "distribution vrrpfw knows: give --persist-file FILE or --no-persist, else persisting "
+                 "fails with exit 3)")
+    else:
+        text += f". Default on this host ({family} family): {_listed(files)}"
+    if ufw:
+        text += f"; ufw: {_listed(ufw)}"
     if firewalld:
         text += f"; {FIREWALLD_SAVED}"
     text += "."
     if not all(exists for _, _, exists in files):
-        text += f" Where it is absent, {absent}."
+        text += f" Where an iptables or nftables file is absent, {absent}."
+    if not all(exists for _, _, exists in ufw):
+        text += f" {UFW_ABSENT}."
     return text
-

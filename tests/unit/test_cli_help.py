@@ -287,27 +287,43 @@ def test_persist_help_names_this_hosts_files_and_which_are_absent(tmp_path):
     assert f"{v6} (IPv6 ip6tables, legacy or iptables-nft; absent)" in text
     assert f"{nft} (native nftables chains; absent)" in text
     assert "firewalld: its permanent configuration" in text
-    assert text.endswith("Where it is absent, open does not create it: it reports the rules not "
-                         "persisted (exit 1).")
+    assert (f"ufw: {root}/etc/ufw/before.rules (ufw IPv4; absent), "
+            f"{root}/etc/ufw/before6.rules (ufw IPv6; absent)") in text
+    assert text.endswith("Where an iptables or nftables file is absent, open does not create it: it reports "
+                         "the rules not persisted (exit 1). ufw's files are ufw's own: vrrpfw refuses to run "
+                         "without them (exit 3).")
 
 
 def test_persist_help_per_command_and_family(tmp_path):
     root = make_root(tmp_path, "rocky", present=["/etc/sysconfig/iptables", "/etc/sysconfig/ip6tables",
-                                                 "/etc/sysconfig/nftables.conf"])
+                                                 "/etc/sysconfig/nftables.conf", "/etc/ufw/before.rules",
+                                                 "/etc/ufw/before6.rules"])
     text = cli_help.persist_file_help("close", root)
     assert text.startswith("Saved ruleset to remove vrrpfw's lines from instead of this host's own. "
                            "Default on this host (rhel family): ")
     assert "absent" not in text and "/etc/sysconfig/nftables.conf (native nftables chains)" in text
     check = cli_help.persist_file_help("check", make_root(tmp_path / "b", "alpine"))
     assert "(alpine family)" in check and "/etc/nftables.nft (native nftables chains; absent)" in check
-    assert check.endswith("check reports the rules not persisted (exit 1).")
+    assert "check reports the rules not persisted (exit 1)." in check
 
 
 def test_persist_help_on_an_unknown_distribution_says_what_to_give(tmp_path):
-    text = cli_help.persist_file_help("open", make_root(tmp_path, "gentoo"))
-    assert "none known" in text and "--persist-file FILE or --no-persist" in text and "exit 3" in text
+    root = make_root(tmp_path, "gentoo", present=["/etc/ufw/before.rules", "/etc/ufw/before6.rules"])
+    text = cli_help.persist_file_help("open", root)
+    assert "for iptables and nftables none known" in text and "--persist-file FILE or --no-persist" in text
+    assert "persisting fails with exit 3" in text and "absent" not in text
+    assert f"; ufw: {root}/etc/ufw/before.rules (ufw IPv4), " in text  # ufw's do not depend on os-release
     with pytest.raises(locations.PersistFileError):  # what open really does there
         locations.choose(None, make_root(tmp_path / "c", "gentoo"))
+
+
+def test_ufw_files_are_the_ufw_backends():
+    from vrrpfw.model import Family
+    from vrrpfw.persist import ufw_rules
+
+    paths = [ufw_rules.default_path(f) for f in (Family.IPV4, Family.IPV6)]
+    assert [p for p, _ in cli_help.UFW_SAVED] == paths
+    assert ("/etc/ufw/before.rules", "ufw IPv4 (every distribution)") in cli_help.saved_files_all()
 
 
 def test_persist_help_generic_for_the_man_page():
