@@ -171,7 +171,7 @@ notes:
   - Runs on the managed host; C(vrrpfw check --listen) and C(vrrpfw prove) remain command-line
     tools (they are measurements, not state).
 author:
-  - vrrpfw authors
+  - vrrpfw authors (!UNKNOWN)
 """
 
 EXAMPLES = r"""
