@@ -492,3 +492,45 @@ def test_firewalld_check_mode_open_idempotent_close_with_diff(collection, tmp_pa
         assert rc == 0 and res["changed"] is True, res
         assert blocked_inbound(p)
         assert fw.cmd("--list-rich-rules") == fw.cmd("--permanent", "--list-rich-rules") == ""
+
+
+PLAYBOOK = """- hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Let keepalived's adverts through the firewall, and keep them through reboots
+      vrrpfw.vrrpfw.vrrp_firewall:
+        keepalived_conf: "{{ conf }}"
+        persist_file: "{{ saved }}"
+      register: first
+    - name: The same again
+      vrrpfw.vrrpfw.vrrp_firewall:
+        keepalived_conf: "{{ conf }}"
+        persist_file: "{{ saved }}"
+      register: again
+    - name: What the module returned
+      ansible.builtin.assert:
+        that:
+          - first is changed
+          - again is not changed
+          - first.ok and first.exit_code == 0
+          - first.rules | map(attribute='runtime') | unique == ['allowed']
+"""
+
+
+def test_the_readme_playbook(collection, tmp_path):
+    """The README's example as a playbook (ansible-playbook, the default
+    output): changed once, then not; the adverts arrive."""
+    python = PYTHONS["debian"]
+    book, conf, path = tmp_path / "site.yml", tmp_path / "keepalived.conf", str(tmp_path / "rules.v4")
+    book.write_text(PLAYBOOK)
+    with pair("vanp") as p:
+        conf.write_text(KEEPALIVED_CONF.format(iface=p.host_if))
+        drop_and_save(p.host, path)
+        env = {**collection.env, "ANSIBLE_STDOUT_CALLBACK": "default", "ANSIBLE_LOAD_CALLBACK_PLUGINS": "0"}
+        proc = p.host.run(os.path.join(BIN, "ansible-playbook"), "-i", "localhost,", str(book),
+                          "-e", f"conf={conf}", "-e", f"saved={path}",
+                          "-e", f"ansible_python_interpreter={python}", check=False, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "changed=1" in proc.stdout and "failed=0" in proc.stdout, proc.stdout
+        assert inbound(p)["delivered"] == 20 and outbound(p)["delivered"] == 20
