@@ -390,3 +390,16 @@ def test_an_unexpected_error_is_one_line_exit_4(monkeypatch):
         M.main()
     assert ended.value.failed and ended.value.result["exit_code"] == 4
     assert ended.value.result["msg"] == "internal error: KeyError: 'x'"
+
+
+def test_an_older_library_without_what_the_module_uses_says_to_upgrade(monkeypatch):
+    class Recording(FakeModule):
+        def __init__(self, argument_spec: Any, supports_check_mode: bool) -> None:
+            super().__init__(params(interfaces=["eth1"]))
+
+    monkeypatch.setattr(M, "AnsibleModule", Recording)
+    monkeypatch.setattr(M, "vrrpfw_api", types.SimpleNamespace(open=None, close=None, check=None))
+    with pytest.raises(Exited) as ended:
+        M.main()
+    assert ended.value.failed and ended.value.result["exit_code"] == 3
+    assert "upgrade the vrrpfw package" in ended.value.result["msg"]

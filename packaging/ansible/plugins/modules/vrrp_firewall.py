@@ -541,6 +541,10 @@ def main() -> None:
                              "host: install the vrrpfw package there (or set ansible_python_interpreter "
                              "to a Python that has it)",
                          exception=IMPORT_ERROR, exit_code=3, changed=False)
+    if not hasattr(vrrpfw_api, "saved_texts"):
+        module.fail_json(msg=f"the vrrpfw library at {vrrpfw.__file__} (version {vrrpfw.__version__}) is "
+                             "older than this collection: upgrade the vrrpfw package on this host",
+                         exit_code=3, changed=False)
     try:
         run(module)
     except Exception as e:  # a vrrpfw bug: one line, the traceback for -vvv
