@@ -260,11 +260,15 @@ def test_no_persist_persist_file_and_dry_run(tmp_path):
         assert rc == 0 and doc["changed"] is True and doc["backend"] == "ufw", (doc, err)
         assert next(r for r in doc["rules"] if r["direction"] == "in")["runtime"] == "allowed"
         assert h.read() == good and rules_only(h.save()) == runtime
+        # a runtime-only rule of the admin's in ufw's chains: a `ufw reload` would drop it
+        h.run("iptables-nft", "-w", "-A", "ufw-user-input", "-p", "tcp", "--dport", "2222", "-j", "ACCEPT")
         rc, doc, err = vrrpfw(h, "open", "--iface", p.host_if, "--no-persist")
         assert rc == 0, (doc, err)
+        assert "-A ufw-user-input -p tcp -m tcp --dport 2222 -j ACCEPT" in h.save(), "ufw was reloaded"
         assert delivered(inbound(p)) and h.read() == good
         h.ufw("reload")
         assert blocked(inbound(p)), "--no-persist: runtime only, gone at the next reload"
+        reloaded = rules_only(h.save())
         copy = tmp_path / "copy-before.rules"
         copy.write_bytes(good)
         rc, doc, err = vrrpfw(h, "open", "--iface", p.host_if, "--persist-file", str(copy))
@@ -272,7 +276,7 @@ def test_no_persist_persist_file_and_dry_run(tmp_path):
         assert h.read() == good and b"--comment vrrpfw" in copy.read_bytes()
         rc, doc, err = vrrpfw(h, "close", "--iface", p.host_if, "--persist-file", str(copy))
         assert rc == 0 and copy.read_bytes() == good, (doc, err)
-        assert rules_only(h.save()) == runtime
+        assert rules_only(h.save()) == reloaded
 
 
 def test_other_backends_on_a_ufw_host_never_advise_netfilter_persistent(tmp_path):
