@@ -168,3 +168,61 @@ def test_persister_is_ufws_files_and_ipv6_only_where_ufw_has_it(tmp_path):
     custom.write_text("*filter\n:ufw6-before-input - [0:0]\n:ufw6-before-output - [0:0]\nCOMMIT\n")
     p = backend(persist_file=str(custom)).persister()
     assert p.path == str(custom) and list(p.parts) == [Family.IPV6]
+
+
+class Ran:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, argv, **kw):
+        self.calls.append((argv, kw.get("input")))
+
+        class Done:
+            returncode, stdout, stderr = 0, "", ""
+        return Done()
+
+
+def loaded(b, *chains):
+    """The backend with ufw's filter tables holding ``chains`` (family, name)."""
+    from vrrpfw.nftconv import NftTable
+    from vrrpfw.readers.nft import NftLayer
+
+    layer = NftLayer()
+    for fam, name in chains:
+        layer.tables.setdefault((fam, "filter"), NftTable(fam, "filter")).chains[name] = []
+    b._nft = layer
+    b._load = lambda: None
+    return b
+
+
+def test_apply_runs_one_noflush_restore_per_family_of_ufws_variant(monkeypatch):
+    from vrrpfw.backends import ufw as mod
+
+    ran = Ran()
+    monkeypatch.setattr(mod.subprocess, "run", ran)
+    monkeypatch.setattr(mod.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    b = loaded(backend("legacy", lock_timeout=2.5), ("ip", "ufw-before-input"), ("ip6", "ufw6-before-input"))
+    b._legacy = None
+    b._chain_names = lambda fam: list(b._nft.tables[(fam, "filter")].chains)
+    b.apply([Change(Action.INSERT, IN, ChainId("legacy", "ip", "filter", "ufw-before-input")),
+             Change(Action.INSERT, IN6, ChainId("legacy", "ip6", "filter", "ufw6-before-input"))])
+    assert [argv for argv, _ in ran.calls] == [
+        ["/usr/sbin/iptables-legacy-restore", "--noflush", "--wait=3"],
+        ["/usr/sbin/ip6tables-legacy-restore", "--noflush", "--wait=3"]]
+    assert ran.calls[0][1] == ("*filter\n-I ufw-before-input 1 -d 224.0.0.18/32 -i eth1 -p 112 "
+                               "-m comment --comment vrrpfw -j ACCEPT\nCOMMIT\n")
+
+
+def test_apply_refuses_before_running_anything_where_ufws_chain_is_missing(monkeypatch):
+    from vrrpfw.backends import ufw as mod
+    from vrrpfw.errors import BackendError
+
+    ran = Ran()
+    monkeypatch.setattr(mod.subprocess, "run", ran)
+    scan = HostScan(ufw=UfwState(True, False, "nft", ["ip"]))
+    b = loaded(UfwBackend(Options(), scan), ("ip", "ufw-before-input"))
+    with pytest.raises(BackendError) as e:
+        b.apply([Change(Action.INSERT, IN, ChainId("nft", "ip", "filter", "ufw-before-input")),
+                 Change(Action.INSERT, IN6, ChainId("nft", "ip6", "filter", "ufw6-before-input"))])
+    assert "IPV6=no" in str(e.value) and "nothing was changed" in str(e.value)
+    assert ran.calls == []
