@@ -23,6 +23,7 @@ the API, the backends or the path model.  Three things need care:
 from __future__ import annotations
 
 import ast
+import functools
 import os
 import sys
 import textwrap
@@ -47,9 +48,10 @@ _REGISTRY = "vrrpfw.backends.registry"
 
 # ---------------------------------------------------------------- backends
 
+@functools.cache
 def backend_names() -> Tuple[str, ...]:
     """``registry.NAMES`` (``auto`` first), without importing the registry
-    where its source can be read."""
+    where its source can be read; read once per process."""
     loaded = sys.modules.get(_REGISTRY)
     if loaded is not None:
         return tuple(loaded.NAMES)
@@ -298,13 +300,13 @@ def saved_files_here(root: str = "/") -> Tuple[Optional[str], List[Tuple[str, st
     family = loc.detect_family(root)
     if family is None:
         return None, []
+    table = getattr(loc, "_KINDS", {})
     out = []
-    for kind in _kinds():
-        try:
-            path = loc.choose(None, root, kind).path
-        except (KeyError, loc.PersistFileError):
-            continue
-        out.append((path, SAVED_KINDS.get(kind, kind), os.path.isfile(path)))
+    for kind in _kinds():  # the path locations.choose(None, root, kind) takes, without its
+        entry = table.get(kind, {}).get(family)  # restorer lookup (ufw's note imports hostscan)
+        if entry is not None:
+            path = os.path.join(root, entry[0].lstrip("/"))
+            out.append((path, SAVED_KINDS.get(kind, kind), os.path.isfile(path)))
     return family, out
 
 

@@ -119,7 +119,12 @@ def test_names_in_source_reads_the_shapes_a_registry_may_take():
 def test_backend_names_imports_the_registry_only_when_its_source_is_unreadable(monkeypatch):
     monkeypatch.setattr(cli_help, "names_in_source", lambda _text: None)
     monkeypatch.delitem(__import__("sys").modules, "vrrpfw.backends.registry", raising=False)
-    assert cli_help.backend_names() == tuple(registry.NAMES)
+    cli_help.backend_names.cache_clear()
+    try:
+        assert cli_help.backend_names() == tuple(registry.NAMES)
+        assert "vrrpfw.backends.registry" in __import__("sys").modules
+    finally:
+        cli_help.backend_names.cache_clear()
 
 
 @pytest.mark.parametrize("args, value", [
