@@ -127,7 +127,7 @@ build_wheel() {
 }
 
 build_deb() {
-    apt_tools dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
+    apt_tools build-essential dpkg-dev debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools \
         python3-typer python3-rich
     local tree="$WORK/deb/vrrpfw-$VERSION"
     mkdir -p "$WORK/deb"
