@@ -277,7 +277,7 @@ UFW_ABSENT = "ufw's files are ufw's own: vrrpfw refuses to run without them (exi
 _VERBS = {
     "open": ("Saved ruleset to edit", "open does not create it: it reports the rules not persisted (exit 1)"),
     "check": ("Saved ruleset to check", "check reports the rules not persisted (exit 1)"),
-    "close": ("Saved ruleset to remove vrrpfw's lines from", "there is nothing to remove there"),
+    "close": ("Saved ruleset to remove vrrpfw's lines from", "close has nothing to remove from it"),
 }
 
 

@@ -94,3 +94,18 @@ def test_completion_answers_the_same_on_every_venv(venv, words, cword, want):
     out = run_in(venv, ["-m", "vrrpfw"], {"_VRRPFW_COMPLETE": "bash_complete", "COMP_WORDS": words,
                                           "COMP_CWORD": str(cword)})
     assert out.splitlines() == want
+
+
+@pytest.mark.parametrize("venv", VENVS)
+def test_choices_reach_the_command_as_plain_words_on_every_venv(venv):
+    """typer hands an Enum member to the command; what it says must read
+    ``nftables``, never ``Backend.nftables``."""
+    python = os.path.join(REPO, venv, "bin", "python")
+    if not os.path.exists(python):
+        run_in(venv, [])  # skips or fails as for the other tests
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and not k.startswith("_VRRPFW")}
+    env["PYTHONPATH"] = REPO
+    proc = subprocess.run([python, "-m", "vrrpfw", "open", "-i", "eth0", "--backend", "nftables", "--mode",
+                           "zone"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == "vrrpfw: error: --mode applies to firewalld only, not to --backend nftables\n"
