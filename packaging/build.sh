@@ -50,12 +50,18 @@ DIST="$(cd "$DIST" && pwd)"
 # -- tools -----------------------------------------------------------------
 
 # apt_tools PKG...: install the Debian packages that are missing.
+# Two builds at once (parallel test workers) take turns: dpkg has one lock,
+# and policy-rc.d must stay until the last install is done.
+APT_LOCK=/run/lock/vrrpfw-build-apt.lock
+
 apt_tools() {
-    local missing=() p
+    local missing=() p lock
+    exec {lock}>"$APT_LOCK"
+    flock "$lock"
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
-    [ "${#missing[@]}" -gt 0 ] || return 0
+    [ "${#missing[@]}" -gt 0 ] || { exec {lock}>&-; return 0; }
     [ "$(id -u)" -eq 0 ] || die 3 "missing build tools: ${missing[*]} (run as root, or apt-get install them)"
     say "apt-get install ${missing[*]}"
     # No service may start on this machine while installing (policy-rc.d).
@@ -66,17 +72,20 @@ apt_tools() {
         || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
              apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; } || rc=$?
     [ "$had" -eq 1 ] || rm -f "$policy"
+    exec {lock}>&-
     [ "$rc" -eq 0 ] || die 3 "apt-get install ${missing[*]} failed"
 }
 
 # pypi_venv NAME PKG...: a venv under the cache with PKG installed; prints its python.
 pypi_venv() {
     local name="$1"; shift
-    local venv="$CACHE/$name"
+    local venv="$CACHE/$name" lock
+    mkdir -p "$CACHE"
+    exec {lock}>"$CACHE/.$name.lock"  # released when this $(...) subshell ends
+    flock "$lock"
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then
         apt_tools python3-venv
         rm -rf "$venv"
-        mkdir -p "$CACHE"
         "$HOST_PYTHON" -m venv "$venv" || die 3 "cannot create a venv at $venv"
     fi
     if [ ! -e "$venv/.ok-$*" ]; then
