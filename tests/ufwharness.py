@@ -126,6 +126,10 @@ def ufw_pair(root: str, variant: str = "nft", prefix: str = "vufw") -> Iterator[
     """A :func:`netns.pair` whose host runs ufw (not yet enabled) on private
     copies of its files under ``root``; the namespaces go on the way out."""
     mounts = private_copies(root, variant)
+    # vrrpfw locks a saved file by its real path, and every test's copy is
+    # /etc/ufw/before.rules inside its mount namespace: a lock directory per
+    # test keeps parallel tests (pytest-xdist) from waiting on each other.
+    env = {"VRRPFW_LOCK_DIR": os.path.join(root, "locks")}
     with pair(prefix) as p:
-        host = UfwHost(p.host.name, p.host.env, root=root, mounts=mounts)
+        host = UfwHost(p.host.name, env, root=root, mounts=mounts)
         yield Pair(host, p.peer, p.host_if, p.peer_if)

@@ -38,7 +38,8 @@ def real_files_untouched() -> Iterator[None]:
     before = fingerprint()
     yield
     assert fingerprint() == before, "a test changed the real /etc/ufw or /etc/default/ufw"
-    assert not [n for n in ns_names() if n.startswith(PREFIX)], "namespaces left behind"
+    mine = tuple(f"{PREFIX}{side}{os.getpid() % 100000}-" for side in "hp")  # netns.unique's names
+    assert not [n for n in ns_names() if n.startswith(mine)], "namespaces left behind"
 
 
 def vrrpfw(h: UfwHost, *args: str) -> Tuple[int, Dict[str, Any], str]:
