@@ -192,7 +192,7 @@ def _check_firewalld_only(backend: str, as_json: bool, zone: Optional[str] = Non
     expects something (a zone allowance, direct rules) that will not happen."""
     given = [name for name, on in (("--zone", zone is not None), ("--mode", mode != "auto"),
                                    ("--force", force), ("--remove-seed-rules", remove_seed_rules)) if on]
-    if given and backend in ("iptables", "nftables"):
+    if given and backend not in ("auto", "firewalld"):
         verb = "applies" if len(given) == 1 else "apply"
         _refuse(f"{' and '.join(given)} {verb} to firewalld only, not to --backend {backend}", as_json)
     if force and mode == "zone":

@@ -69,6 +69,8 @@ BAD = [
     (["open", "--iface", "eth0", "--no-persist", "--backend", "nftables", "--force", "--mode", "zone"],
      "--mode and --force apply to firewalld only"),
     (["check", "--no-persist", "--backend", "iptables", "--zone", "public"], "--zone applies"),
+    (["open", "--iface", "eth0", "--no-persist", "--backend", "ufw", "--zone", "public"],
+     "--zone applies to firewalld only, not to --backend ufw"),
     (["close", "--no-persist", "--backend", "nftables", "--remove-seed-rules"], "--remove-seed-rules"),
     (["open", "--iface", "eth0", "--no-persist", "--mode", "zone", "--force"], "--force applies to --mode"),
     # values and flags
