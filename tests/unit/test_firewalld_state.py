@@ -55,6 +55,20 @@ def test_save_after_own_save_and_unchanged_save_do_not_refuse(tmp_path):
     assert fresh(tmp_path).find("runtime", "public", "rich", RICH).interfaces == ["eth0", "eth1"]
 
 
+def test_absent_file_with_nothing_to_record_stays_absent(tmp_path):
+    st = fresh(tmp_path)
+    st.save()  # what check does on a firewalld host where vrrpfw never opened anything
+    assert not (tmp_path / "state.json").exists()
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.release("runtime", "public", "rich", RICH, "eth0")
+    st.save()  # added and taken back within one run: still nothing to record
+    assert not (tmp_path / "state.json").exists()
+    st.ask("eth0", "224.0.0.18")
+    st.save()
+    assert json.loads((tmp_path / "state.json").read_text())["interfaces"] == [
+        {"interface": "eth0", "group": "224.0.0.18"}]
+
+
 def test_version_1_file_is_read_and_unknown_newer_refused(tmp_path):
     v1 = {"version": 1, "firewalld": [{"layer": "permanent", "zone": "public", "kind": "rich",
                                        "value": RICH, "interfaces": ["eth0"]}]}

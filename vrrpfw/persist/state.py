@@ -177,9 +177,13 @@ class StateFile:
     def save(self) -> None:
         """Atomically replace the file, if anything changed and if it is
         still what this run read; otherwise refuse (PersistFileError) rather
-        than drop what another run recorded."""
+        than drop what another run recorded.  An absent file with nothing
+        to record stays absent: ``check`` on a firewalld host must not leave
+        an empty state file behind."""
         text = self.text()
         if text == self._loaded_text:
+            return
+        if self._loaded_text is None and not self.entries and not self.asked:
             return
         on_disk = files.read_text(self.path)
         if on_disk != self._loaded_text:
