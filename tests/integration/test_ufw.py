@@ -316,3 +316,18 @@ def test_ufw_with_ipv6_off_refuses_ipv6_and_changes_nothing(tmp_path):
         assert h.read("before6.rules") == files["before6.rules"]
         rc, doc, err = vrrpfw(h, "close", "--iface", p.host_if)
         assert rc == 0 and {n: h.read(n) for n in files} == files, (doc, err)
+
+
+def test_prove_on_a_ufw_host_replays_and_opens_through_ufw(tmp_path):
+    """prove replays ufw's iptables-nft table in throw-away namespaces and
+    runs open there (auto picks ufw, as on the host): adverts 0/20 today,
+    20/20 after; the host itself and its files are left alone."""
+    with ufw_pair(str(tmp_path), "nft", PREFIX) as p:
+        h = enabled(p)
+        files = {name: h.read(name) for name in ("before.rules", "before6.rules")}
+        runtime = rules_only(h.save())
+        rc, out, err = plain(h, "prove", "--iface", p.host_if)
+        assert rc == 0, (out, err)
+        assert f"{p.host_if}: inbound today 0/20, after open 20/20" in out
+        assert f"open would iptables-nft -I ufw-before-input 1 -d 224.0.0.18/32 -i {p.host_if}" in out
+        assert rules_only(h.save()) == runtime and {n: h.read(n) for n in files} == files
