@@ -226,3 +226,36 @@ def test_apply_refuses_before_running_anything_where_ufws_chain_is_missing(monke
                  Change(Action.INSERT, IN6, ChainId("nft", "ip6", "filter", "ufw6-before-input"))])
     assert "IPV6=no" in str(e.value) and "nothing was changed" in str(e.value)
     assert ran.calls == []
+
+
+def test_ufw_lock_is_ufws_lockf_and_times_out_with_one_line(tmp_path):
+    import fcntl
+    import multiprocessing
+
+    from vrrpfw.backends.ufw import ufw_lock
+    from vrrpfw.errors import LockTimeout
+
+    path = str(tmp_path / "ufw.lock")
+    with ufw_lock(1.0, path):
+        pass  # free: taken at once
+    ready, done = multiprocessing.Event(), multiprocessing.Event()
+
+    def hold():  # another process holding it, as `ufw reload` does
+        with open(path, "w") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX)
+            ready.set()
+            done.wait(10)
+
+    proc = multiprocessing.get_context("fork").Process(target=hold)
+    proc.start()
+    try:
+        assert ready.wait(10)
+        with pytest.raises(LockTimeout) as e:
+            with ufw_lock(0.2, path):
+                pass
+        assert "ufw command held" in str(e.value) and e.value.exit_code == 3
+    finally:
+        done.set()
+        proc.join(10)
+    with ufw_lock(1.0, path):
+        pass

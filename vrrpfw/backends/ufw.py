@@ -28,14 +28,17 @@ table) are reported as blockers, not written.
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import os
 import shutil
 import subprocess
+import time
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import ifaddr
 from ..chaineval import FwRule, vrrpfw_key
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
+from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, LockTimeout
 from ..hostscan import HostScan, UfwState
 from ..model import Family, VrrpRule, rules_from_keys
 from ..netpath import (
@@ -101,6 +104,35 @@ def restore_text(lines: Sequence[str]) -> str:
     return "*filter\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n"
 
 
+UFW_LOCK = "/run/ufw.lock"  # ufw.util.create_lock's file: ufw holds it for every command
+
+
+@contextlib.contextmanager
+def ufw_lock(timeout: float, path: str = UFW_LOCK) -> Iterator[None]:
+    """ufw's lock (a POSIX ``lockf`` lock on /run/ufw.lock, as ufw takes
+    it), waited for up to ``timeout`` seconds."""
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise EnvironmentProblem(f"cannot open ufw's lock {path}: {e.strerror}") from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise EnvironmentProblem(f"cannot lock {path}: {e.strerror}") from None
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"a ufw command held {path} for more than {timeout:g}s; nothing was "
+                                  "changed (raise --lock-timeout to wait longer)")
+            time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 class UfwBackend(Backend):
     name = "ufw"
     summary = "ufw: vrrpfw's lines in ufw's before chains and before rules files"
@@ -142,9 +174,12 @@ class UfwBackend(Backend):
     @contextlib.contextmanager
     def session(self, write: bool = False) -> Iterator[None]:
         """A fresh read of every layer; writes go through the restorer,
-        which takes the xtables lock and applies one batch per family."""
-        self._load()
-        yield
+        which takes the xtables lock and applies one batch per family.  A
+        writing session also holds ufw's own lock, so no ``ufw`` command
+        (a reload rebuilds ufw's chains) runs between the read and the write."""
+        with ufw_lock(self.options.lock_timeout) if write else contextlib.nullcontext():
+            self._load()
+            yield
 
     def path_model(self) -> PathModel:
         return build_model(self._legacy, self._nft, self.options, self._legacy_unread)
