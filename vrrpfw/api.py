@@ -757,6 +757,8 @@ def backends() -> Dict[str, Any]:
          "filters": scan.firewalld_bus or bool(scan.firewalld_tables),
          "detail": "answers on the system bus" if scan.firewalld_bus else (
              "tables present, not answering on the bus" if scan.firewalld_tables else "not running")},
+        {"firewall": "ufw", "present": scan.ufw is not None, "filters": scan.ufw_active,
+         "detail": scan.ufw.found if scan.ufw is not None else "not installed"},
     ]
     try:
         names, reason = registry.choose_auto(scan)

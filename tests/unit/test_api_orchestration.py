@@ -1187,7 +1187,8 @@ def test_backends_reports_each_firewall_and_what_auto_uses(monkeypatch):
               SimpleNamespace(label="ip t output", filters=False)]
     scan = SimpleNamespace(legacy_tables=["filter", "raw"], legacy_filter=True, nft_available=True,
                            nft_filtering=chains[:1], nft_error=None, nft_chains=chains, firewalld_bus=False,
-                           firewalld_tables=["firewalld"], iptables_variant="legacy")
+                           firewalld_tables=["firewalld"], iptables_variant="legacy", ufw=None,
+                           ufw_active=False)
     monkeypatch.setattr(hostscan, "scan", lambda: scan)
     monkeypatch.setattr(registry, "choose_auto", lambda s: (["iptables", "nftables"], "both filter"))
     d = api.backends()
@@ -1200,6 +1201,7 @@ def test_backends_reports_each_firewall_and_what_auto_uses(monkeypatch):
     assert fw["nf_tables"]["detail"] == "inet filter input: filters; ip t output: does not drop"
     assert fw["firewalld"] == {"firewall": "firewalld", "present": True, "filters": True,
                                "detail": "tables present, not answering on the bus"}
+    assert fw["ufw"] == {"firewall": "ufw", "present": False, "filters": False, "detail": "not installed"}
 
     def refuse(s):
         raise BackendError("cannot tell")
@@ -1217,6 +1219,11 @@ def test_backends_reports_each_firewall_and_what_auto_uses(monkeypatch):
     fw = {f["firewall"]: f for f in api.backends()["firewalls"]}
     assert fw["firewalld"]["detail"] == "answers on the system bus"
     assert fw["nf_tables"]["detail"] == "nft: permission denied"
+    scan.ufw, scan.ufw_active = hostscan.UfwState(enabled=True, layer="nft", families=["ip"]), True
+    fw = {f["firewall"]: f for f in api.backends()["firewalls"]}
+    assert fw["ufw"] == {"firewall": "ufw", "present": True, "filters": True,
+                         "detail": "ufw installed, /etc/ufw/ufw.conf ENABLED=yes, its chains are loaded in "
+                                   "iptables-nft's filter table"}
 
 
 def test_the_package_exports_the_backends_function():

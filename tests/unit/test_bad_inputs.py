@@ -68,7 +68,7 @@ CLI_BAD = [
     ["check", *IFACE, "--listen", "3", "--prove"],
     ["close", "--family", "ipx"],
     # backends and modes
-    *[["open", *IFACE, "--backend", b] for b in ("", "pf", "ufw", "IPTABLES", "auto ", "iptables,nftables")],
+    *[["open", *IFACE, "--backend", b] for b in ("", "pf", "pf2", "IPTABLES", "auto ", "iptables,nftables")],
     *[["open", *IFACE, "--mode", m] for m in ("", "rich", "ZONE", "direct ")],
     # zones
     *[["open", *IFACE, "--zone", z] for z in ("", "a b", "zone/../x", "z" * 65, "public;drop", "é")],
