@@ -173,7 +173,8 @@ def test_deb_installs_and_opens(root: Root) -> None:
         _open_check_close(root, p)
         saved = p.host.legacy_save()
         assert "-A INPUT -p vrrp -j DROP" in saved and "vrrpfw" not in saved, saved
-    assert not [n for n in ns_names() if n.startswith(("vdebh", "vdebp"))]
+    mine = tuple(f"vdeb{side}{os.getpid() % 100000}-" for side in "hp")  # this worker's (netns.unique)
+    assert not [n for n in ns_names() if n.startswith(mine)]
 
 
 def test_deb_without_python_iptables(root: Root) -> None:
