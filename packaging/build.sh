@@ -15,7 +15,8 @@
 #
 # Build tools are installed on demand: Debian packages with apt-get (as root,
 # no service started), PyPI ones (build, ansible-core) into venvs under
-# ${VRRPFW_BUILD_CACHE:-/var/cache/vrrpfw/build}, never into the system.
+# ${VRRPFW_BUILD_CACHE:-/var/cache/vrrpfw/build} (~/.cache/vrrpfw/build when
+# not root), never into the system.
 # Every build runs on an export of the tree in a temporary directory (the
 # tracked files, plus new ones not ignored, of the paths a build reads), so
 # the checkout gets nothing but dist/.  Exit: 0 built, 2 bad usage, 3 a tool
@@ -24,7 +25,9 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIST="${VRRPFW_DIST:-$REPO/dist}"  # tests build into a directory of their own
-CACHE="${VRRPFW_BUILD_CACHE:-/var/cache/vrrpfw/build}"
+if [ "$(id -u)" -eq 0 ]; then DEFAULT_CACHE=/var/cache/vrrpfw/build
+else DEFAULT_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/vrrpfw/build"; fi  # wheel and ansible need no root
+CACHE="${VRRPFW_BUILD_CACHE:-$DEFAULT_CACHE}"
 HOST_PYTHON="${VRRPFW_BUILD_PYTHON:-/usr/bin/python3}"
 
 say() { echo "build.sh: $*" >&2; }
@@ -55,13 +58,15 @@ DIST="$(cd "$DIST" && pwd)"
 APT_LOCK=/run/lock/vrrpfw-build-apt.lock
 
 apt_tools() {
-    local missing=() p lock
-    exec {lock}>"$APT_LOCK"
-    flock "$lock"
+    local missing=() p lock=""
+    if [ "$(id -u)" -eq 0 ]; then exec {lock}>"$APT_LOCK"; flock "$lock"; fi
     for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
-    [ "${#missing[@]}" -gt 0 ] || { exec {lock}>&-; return 0; }
+    if [ "${#missing[@]}" -eq 0 ]; then
+        [ -z "$lock" ] || exec {lock}>&-
+        return 0
+    fi
     [ "$(id -u)" -eq 0 ] || die 3 "missing build tools: ${missing[*]} (run as root, or apt-get install them)"
     say "apt-get install ${missing[*]}"
     # No service may start on this machine while installing (policy-rc.d).
@@ -72,7 +77,7 @@ apt_tools() {
         || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
              apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; } || rc=$?
     [ "$had" -eq 1 ] || rm -f "$policy"
-    exec {lock}>&-
+    exec {lock}>&-  # root here: the lock was taken
     [ "$rc" -eq 0 ] || die 3 "apt-get install ${missing[*]} failed"
 }
 
