@@ -8,7 +8,8 @@
 #   deb      dist/vrrpfw_VERSION_all.deb, the Debian way (dpkg-buildpackage,
 #            dh-python's pybuild with Debian's own setuptools)
 #   rpm      dist/vrrpfw-VERSION-1.noarch.rpm (rpmbuild -bb from the sdist,
-#            packaging/rpm/vrrpfw.spec)
+#            packaging/rpm/vrrpfw.spec; for RHEL 9's python3.9, or the
+#            Python VRRPFW_RPM_PYTHON names, e.g. 3.13 for Fedora 41)
 #   ansible  dist/<namespace>-<name>-VERSION.tar.gz (ansible-galaxy collection
 #            build of the collection under packaging/ansible/)
 #   all      all four
@@ -174,7 +175,10 @@ build_rpm() {
     say "rpmbuild -bb packaging/rpm/vrrpfw.spec"
     # Off Fedora/RHEL the spec names no BuildRequires (Debian's packages
     # above are what the build uses; rpm's database here is empty).
-    env PATH="$DEBIAN_PATH" rpmbuild -bb --define "_topdir $top" "$top/SPECS/vrrpfw.spec" >"$WORK/rpm.log" 2>&1 \
+    # The target's Python: the spec's default is RHEL 9's 3.9; VRRPFW_RPM_PYTHON=3.13 for Fedora 41.
+    local target=()
+    [ -z "${VRRPFW_RPM_PYTHON:-}" ] || target=(--define "python3_version $VRRPFW_RPM_PYTHON")
+    env PATH="$DEBIAN_PATH" rpmbuild -bb --define "_topdir $top" "${target[@]}" "$top/SPECS/vrrpfw.spec" >"$WORK/rpm.log" 2>&1 \
         || { tail -40 "$WORK/rpm.log" >&2; die 1 "rpmbuild failed"; }
     local rpm
     rpm="$(ls "$top"/RPMS/noarch/vrrpfw-*.noarch.rpm)"
