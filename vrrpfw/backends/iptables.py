@@ -55,6 +55,8 @@ class IptablesBackend(Backend):
             return Availability(False, "iptables needs root (run vrrpfw as root)")
         try:
             load_iptc()
+        except ModuleNotFoundError as e:  # iptc_loader says what to install
+            return Availability(False, str(e))
         except Exception as e:  # ImportError, OSError from ctypes, XTablesError
             return Availability(False, f"python-iptables cannot be loaded: {e}")
         return Availability(True, "python-iptables loads and we are root")
