@@ -8,8 +8,10 @@
 # Tests run in VRRPFW_WORKERS parallel workers (pytest-xdist; default 4 on
 # this 2-core machine: most of an integration test is waiting for packets
 # and daemons).  Every namespace name carries its worker's pid, so workers
-# never meet.  The keepalived pairs run alone afterwards: they measure
-# failover seconds against a limit, which other workers' load would skew.
+# never meet; a module whose fixture builds packages is kept on one worker
+# (xdist_group, --dist loadgroup).  The keepalived pairs run alone
+# afterwards: they measure failover seconds against a limit, which other
+# workers' load would skew.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -41,7 +43,7 @@ fi
 suite() {
     local venv="$1" label="$2"
     echo "== all tests, $label ($("$venv/bin/python" --version)), $WORKERS workers"
-    "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider -n "$WORKERS" --ignore="$PAIRS" tests
+    "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider -n "$WORKERS" --dist loadgroup --ignore="$PAIRS" tests
     echo "== keepalived pairs, $label, one at a time (failover seconds are measured)"
     "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$PAIRS"
 }

@@ -28,7 +28,8 @@ from typing import Iterator, List, Optional
 import pytest
 from netns import Pair, blocked_inbound, inbound, ns_names, pair
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("debootstrap")]
+# One worker builds and installs once (a module fixture runs in every worker that gets a test of it).
+pytestmark = [pytest.mark.integration, pytest.mark.needs("debootstrap"), pytest.mark.xdist_group("deb")]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

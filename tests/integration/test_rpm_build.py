@@ -28,7 +28,8 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-pytestmark = pytest.mark.integration
+# One worker builds once (a module fixture runs in every worker that gets a test of it).
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rpm")]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
