@@ -33,8 +33,9 @@ APT_PACKAGES=(
     ufw
     # Debian 12 and 13 roots for the .deb install test and the Debian 13 runs
     debootstrap
-    # to build dbus-python from PyPI for the newest-release environment
-    libdbus-1-dev libglib2.0-dev pkg-config
+    # to build dbus-python from PyPI for the newest-release environment (a bare
+    # Debian 13 has no compiler: found by running this script in a minbase root)
+    libdbus-1-dev libglib2.0-dev pkg-config gcc python3-dev
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
