@@ -20,28 +20,50 @@ Seen = Tuple[str, str, str, int, int, str]
 SEEN: List[Seen] = []
 
 
-def record(case: str, direction: str, verdict: str, arrived: int, count: int, shape: str = "ipv4") -> None:
+def record(case: str, direction: str, verdict: str, arrived: int, count: int, shape: str = "ipv4",
+           source: str = "corpus") -> None:
+    """One verdict of the corpus (or, ``source="property"``, of the
+    property test: summed up on a line of its own, never mixed in)."""
     seen = (case, direction, verdict, arrived, count, shape)
-    SEEN.append(seen)
+    if source == "corpus":
+        SEEN.append(seen)
     path = os.environ.get(STATS_ENV)
     if path:
         with open(path, "a", encoding="utf-8") as f:  # one short line per write: appends do not interleave
-            f.write(json.dumps(seen) + "\n")
+            f.write(json.dumps([source, *seen]) + "\n")
 
 
-def recorded() -> List[Seen]:
-    """Every worker's verdicts (from the shared file), else this process's."""
+def recorded(source: str = "corpus") -> List[Seen]:
+    """Every worker's verdicts of ``source`` (from the shared file), else this process's."""
     path = os.environ.get(STATS_ENV)
     if not path or not os.path.exists(path):
-        return list(SEEN)
+        return list(SEEN) if source == "corpus" else []
     with open(path, encoding="utf-8") as f:
-        return [tuple(json.loads(line)) for line in f if line.strip()]  # type: ignore[misc]
+        rows = [json.loads(line) for line in f if line.strip()]
+    return [tuple(r[1:]) for r in rows if r[0] == source]  # type: ignore[misc]
+
+
+def property_summary() -> List[str]:
+    """The property test's verdicts over all its parts, per advert shape."""
+    seen = recorded("property")
+    if not seen:
+        return []
+    uncertain = sum(1 for s in seen if s[2] == "uncertain")
+    by_shape: Dict[str, List[int]] = {}
+    for s in seen:
+        n = by_shape.setdefault(s[5], [0, 0])
+        n[0] += 1
+        n[1] += s[2] == "uncertain"
+    return ([f"property: {len(seen)} verdicts over {len({s[0] for s in seen})} parts; "
+             f"uncertain {uncertain} ({100.0 * uncertain / len(seen):.1f} %)"]
+            + [f"  shape {shape}: {n[0]} verdicts, uncertain {n[1]} ({100.0 * n[1] / n[0]:.1f} %)"
+               for shape, n in sorted(by_shape.items())])
 
 
 def summary() -> List[str]:
     SEEN = recorded()
     if not SEEN:
-        return []
+        return property_summary()
     uncertain = [s for s in SEEN if s[2] == "uncertain"]
     lines = [f"corpus: {len(SEEN)} verdicts over {len({s[0] for s in SEEN})} cases; "
              f"uncertain {len(uncertain)} ({100.0 * len(uncertain) / len(SEEN):.1f} %)"]
@@ -53,4 +75,4 @@ def summary() -> List[str]:
     lines += [f"  shape {shape}: {n[0]} verdicts, uncertain {n[1]} ({100.0 * n[1] / n[0]:.1f} %)"
               for shape, n in sorted(by_shape.items())]
     lines += [f"  uncertain: {c} [{sh}] {d} (kernel {a}/{n})" for c, d, _, a, n, sh in uncertain]
-    return lines
+    return lines + property_summary()
