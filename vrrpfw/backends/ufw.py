@@ -28,17 +28,15 @@ table) are reported as blockers, not written.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import os
 import shutil
 import subprocess
-import time
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import ifaddr
 from ..chaineval import FwRule, vrrpfw_key
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, LockTimeout
+from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
 from ..hostscan import HostScan, UfwState
 from ..model import Family, VrrpRule, rules_from_keys
 from ..netpath import (
@@ -67,6 +65,7 @@ from ..readers.nft import NftLayer
 from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus
+from .xtables_lock import wait_for_lock
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}
 HOOKED = ("INPUT", "OUTPUT")
@@ -116,18 +115,9 @@ def ufw_lock(timeout: float, path: str = UFW_LOCK) -> Iterator[None]:
     except OSError as e:
         raise EnvironmentProblem(f"cannot open ufw's lock {path}: {e.strerror}") from None
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EACCES, errno.EAGAIN):
-                    raise EnvironmentProblem(f"cannot lock {path}: {e.strerror}") from None
-            if time.monotonic() >= deadline:
-                raise LockTimeout(f"a ufw command held {path} for more than {timeout:g}s; nothing was "
-                                  "changed (raise --lock-timeout to wait longer)")
-            time.sleep(0.05)
+        wait_for_lock(fd, fcntl.lockf, path, timeout,
+                      f"a ufw command held {path} for more than {timeout:g}s; nothing was "
+                      "changed (raise --lock-timeout to wait longer)")
         yield
     finally:
         os.close(fd)  # releases the lock

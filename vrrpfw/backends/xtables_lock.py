@@ -14,7 +14,7 @@ import errno
 import fcntl
 import os
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from ..errors import EnvironmentProblem, LockTimeout
 
@@ -26,6 +26,24 @@ def lock_path() -> str:
     return os.environ.get("XTABLES_LOCKFILE") or DEFAULT_LOCKFILE
 
 
+def wait_for_lock(fd: int, lock: Callable[[int, int], Any], path: str, timeout: float, held: str) -> None:
+    """Take ``lock`` (``fcntl.flock`` or ``fcntl.lockf``: the kind the lock's
+    other users take) exclusively on ``fd``, polling for up to ``timeout``
+    seconds; LockTimeout(``held``) then.  Polling rather than blocking, so a
+    stuck holder costs a clear message, never a hang."""
+    deadline = time.monotonic() + max(timeout, 0.0)
+    while True:
+        try:
+            lock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):  # lockf says EACCES
+                raise EnvironmentProblem(f"cannot lock {path}: {e.strerror}") from None
+        if time.monotonic() >= deadline:
+            raise LockTimeout(held)
+        time.sleep(POLL_SECONDS)
+
+
 @contextlib.contextmanager
 def xtables_lock(timeout: float) -> Iterator[None]:
     path = lock_path()
@@ -34,20 +52,9 @@ def xtables_lock(timeout: float) -> Iterator[None]:
     except OSError as e:
         raise EnvironmentProblem(f"cannot open the xtables lock {path}: {e.strerror}") from None
     try:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise EnvironmentProblem(f"cannot lock {path}: {e.strerror}") from None
-            if time.monotonic() >= deadline:
-                raise LockTimeout(
-                    f"another process held the xtables lock {path} for more than "
-                    f"{timeout:g}s; nothing was changed (raise --lock-timeout to wait longer)"
-                )
-            time.sleep(POLL_SECONDS)
+        wait_for_lock(fd, fcntl.flock, path, timeout,
+                      f"another process held the xtables lock {path} for more than "
+                      f"{timeout:g}s; nothing was changed (raise --lock-timeout to wait longer)")
         yield
     finally:
         os.close(fd)  # closing releases the flock
