@@ -33,6 +33,9 @@ APT_PACKAGES=(
     ufw
     # Debian 12 and 13 roots for the .deb install test and the Debian 13 runs
     debootstrap
+    # the man page and completion tests (tests/unit/test_gen_docs.py) render and lint
+    # the page and run the completions: found missing by running this on a bare root
+    groff-base man-db mandoc zsh
     # to build dbus-python from PyPI for the newest-release environment (a bare
     # Debian 13 has no compiler: found by running this script in a minbase root)
     libdbus-1-dev libglib2.0-dev pkg-config gcc python3-dev

@@ -4,7 +4,8 @@ the odd typer/click pairs of test_cli_pairs.py): the click command tree
 main() runs is walked in each, and must hold the same options with the
 same metavars (words and choices, never a type name) and the same help
 records; the completion protocol gives the same answers.  A missing venv
-skips, except under VRRPFW_REQUIRE_INTEGRATION=1, where it fails."""
+skips, except under VRRPFW_REQUIRE_INTEGRATION=1, where it fails (.venv-py39
+only where setup.sh builds it: tests/venvs.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ import subprocess
 from typing import Any, Dict, List, Optional
 
 import pytest
+from venvs import REPO, built_here, python_of
 
 from vrrpfw.backends import registry
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
-VENVS = (".venv-debian", ".venv-newest", ".venv-py39", ".venv-typer07-clicknew", ".venv-typer015-click82")
+VENVS = built_here((".venv-debian", ".venv-newest", ".venv-py39", ".venv-typer07-clicknew",
+                    ".venv-typer015-click82"))
 
 WALK = r"""
 import json, warnings
@@ -35,16 +36,11 @@ for root in (%s):
 """
 # typer's own tree (get_command) where it builds sound options for the click
 # beside it; on the odd pairs only main()'s tree (what _sound_command repairs).
-SOUND_TYPER = (".venv-debian", ".venv-newest", ".venv-py39")
+SOUND_TYPER = built_here((".venv-debian", ".venv-newest", ".venv-py39"))
 
 
 def run_in(venv: str, code: List[str], env: Optional[Dict[str, str]] = None) -> str:
-    python = os.path.join(REPO, venv, "bin", "python")
-    if not os.path.exists(python):
-        message = f"{venv} is missing: run packaging/setup.sh"
-        if REQUIRE:
-            pytest.fail(f"{message} (VRRPFW_REQUIRE_INTEGRATION=1: skipping is not allowed)")
-        pytest.skip(message)
+    python = python_of(venv)
     full = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and not k.startswith("_VRRPFW")}
     full.update(env or {}, PYTHONPATH=REPO)
     proc = subprocess.run([python, *code], capture_output=True, text=True, env=full, cwd=REPO, timeout=120)
@@ -100,9 +96,7 @@ def test_completion_answers_the_same_on_every_venv(venv, words, cword, want):
 def test_choices_reach_the_command_as_plain_words_on_every_venv(venv):
     """typer hands an Enum member to the command; what it says must read
     ``nftables``, never ``Backend.nftables``."""
-    python = os.path.join(REPO, venv, "bin", "python")
-    if not os.path.exists(python):
-        run_in(venv, [])  # skips or fails as for the other tests
+    python = python_of(venv)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and not k.startswith("_VRRPFW")}
     env["PYTHONPATH"] = REPO
     proc = subprocess.run([python, "-m", "vrrpfw", "open", "-i", "eth0", "--backend", "nftables", "--mode",

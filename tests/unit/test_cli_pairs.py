@@ -19,6 +19,7 @@ import subprocess
 from typing import List, Tuple
 
 import pytest
+from venvs import built_here, python_of
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
@@ -32,16 +33,6 @@ PAIRS = {
 VERSIONS = ("import sys, warnings, typer, click\n"
             "warnings.simplefilter('ignore')\n"
             "print(typer.__version__, click.__version__)")
-
-
-def python_of(venv: str) -> str:
-    python = os.path.join(REPO, venv, "bin", "python")
-    if not os.path.exists(python):
-        message = f"{venv} is missing: run packaging/setup.sh"
-        if REQUIRE:
-            pytest.fail(f"{message} (VRRPFW_REQUIRE_INTEGRATION=1: skipping is not allowed)")
-        pytest.skip(message)
-    return python
 
 
 def run(python: str, *args: str) -> Tuple[int, str, str]:
@@ -59,7 +50,7 @@ def one_error_line(err: str) -> List[str]:
     return lines
 
 
-@pytest.fixture(params=sorted(PAIRS), scope="module")
+@pytest.fixture(params=sorted(built_here(PAIRS)), scope="module")
 def pair(request) -> str:
     venv = request.param
     python = python_of(venv)

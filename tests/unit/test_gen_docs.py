@@ -15,6 +15,7 @@ import sys
 from typing import Dict, List
 
 import pytest
+from venvs import built_here, python_path
 
 from vrrpfw import cli, cli_help
 from vrrpfw.backends import registry
@@ -178,11 +179,8 @@ def test_runs_from_anywhere_and_writes_the_same(out, tmp_path):
 
 
 PYTHONS = {
-    ".venv-debian": os.path.join(REPO, ".venv-debian", "bin", "python"),
-    ".venv-newest": os.path.join(REPO, ".venv-newest", "bin", "python"),
-    ".venv-py39": os.path.join(REPO, ".venv-py39", "bin", "python"),
-    ".venv-typer07-clicknew": os.path.join(REPO, ".venv-typer07-clicknew", "bin", "python"),
-    ".venv-typer015-click82": os.path.join(REPO, ".venv-typer015-click82", "bin", "python"),
+    **{venv: python_path(venv) for venv in built_here(
+        (".venv-debian", ".venv-newest", ".venv-py39", ".venv-typer07-clicknew", ".venv-typer015-click82"))},
     "system python3 (python3-typer)": "/usr/bin/python3",
 }
 
