@@ -23,6 +23,7 @@
 # the checkout gets nothing but dist/.  Exit: 0 built, 2 bad usage, 3 a tool
 # could not be had (not root, apt-get failed), 1 a build failed.
 set -euo pipefail
+shopt -s inherit_errexit  # set -e inside $(...) too (pypi_venv runs in one)
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIST="${VRRPFW_DIST:-$REPO/dist}"  # tests build into a directory of their own
@@ -47,7 +48,13 @@ VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$REPO/vrrpfw/_version.py")"
 DEBIAN_PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
 WORK="$(mktemp -d /tmp/vrrpfw-build.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+POLICY_MADE=""  # a policy-rc.d this run created: removed on any exit, Ctrl-C included
+cleanup() {
+    [ -z "$POLICY_MADE" ] || rm -f "$POLICY_MADE"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir -p "$DIST"
 DIST="$(cd "$DIST" && pwd)"
 
@@ -72,12 +79,12 @@ apt_tools() {
     say "apt-get install ${missing[*]}"
     # No service may start on this machine while installing (policy-rc.d).
     local policy=/usr/sbin/policy-rc.d had=1
-    [ -e "$policy" ] || { had=0; printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; }
+    [ -e "$policy" ] || { had=0; POLICY_MADE="$policy"; printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; }
     local rc=0
     { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
         || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
              apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; } || rc=$?
-    [ "$had" -eq 1 ] || rm -f "$policy"
+    [ "$had" -eq 1 ] || { rm -f "$policy"; POLICY_MADE=""; }
     exec {lock}>&-  # root here: the lock was taken
     [ "$rc" -eq 0 ] || die 3 "apt-get install ${missing[*]} failed"
 }
@@ -112,7 +119,7 @@ export_tree() {
     mkdir -p "$dest"
     if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
         (cd "$REPO" && git ls-files -z -co --exclude-standard -- "${SOURCE_PATHS[@]}" \
-            | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+            | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done \
             | xargs -0 cp --parents -p -t "$dest")
     else
         (cd "$REPO" && cp -rp --parents -t "$dest" "${SOURCE_PATHS[@]}")

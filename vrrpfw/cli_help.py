@@ -311,8 +311,9 @@ def saved_files_here(root: str = "/") -> Tuple[Optional[str], List[Tuple[str, st
 
 
 def ufw_files_here(root: str = "/") -> List[Tuple[str, str, bool]]:
-    """ufw's files, where ufw is one of the backends (any distribution)."""
-    if "ufw" not in backend_names():
+    """ufw's files, where ufw is one of the backends and installed here
+    (its /etc/ufw/ufw.conf exists): on a host without ufw they are noise."""
+    if "ufw" not in backend_names() or not os.path.isfile(os.path.join(root, "etc/ufw/ufw.conf")):
         return []
     return [(path, what, os.path.isfile(path))
             for path, what in ((os.path.join(root, p.lstrip("/")), w) for p, w in UFW_SAVED)]

@@ -168,6 +168,9 @@ class HostScan:
     firewalld_tables: List[str] = field(default_factory=list)
     firewalld_bus: bool = False  # firewalld answers on the system bus
     ufw: Optional[UfwState] = None  # ufw's configuration and where its chains are loaded
+    # Scanning a network namespace other than init's (--netns, keepalived's
+    # net_namespace): ufw's configuration is the host's, its chains need not be here.
+    other_netns: bool = False
 
     @property
     def ufw_active(self) -> bool:
@@ -282,13 +285,22 @@ def firewalld_answers() -> bool:
         return False
 
 
+def in_other_netns() -> bool:
+    """Is this process in a network namespace other than init's?  False
+    where that cannot be read (not root, no /proc/1)."""
+    try:
+        return os.stat("/proc/self/ns/net").st_ino != os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return False
+
+
 def scan(nft_timeout: float = 20.0) -> HostScan:
     names = legacy_table_names()
     names6 = legacy_table_names("/proc/net/ip6_tables_names")
     tables = (names or []) + [f"ip6 {t}" for t in names6 or []]
     result = HostScan(legacy_tables=tables, legacy_unreadable=names is None or names6 is None,
                       iptables_variant=iptables_variant(),
-                      firewalld_bus=firewalld_answers())
+                      firewalld_bus=firewalld_answers(), other_netns=in_other_netns())
     nft = shutil.which("nft")
     if nft is None:
         result.nft_error = "nft is not installed: nf_tables chains were not inspected"

@@ -76,14 +76,14 @@ def _query(built: Dict[str, str], *what: str) -> List[str]:
 
 def test_rpm_requires_what_fedora_and_epel_package(built: Dict[str, str]) -> None:
     requires = _query(built, "--requires")
-    for need in ("python3-typer >= 0.7", "python3-rich >= 13.3", "(nftables or iptables-nft)",
+    for need in ("python3-typer >= 0.7", "python3-rich >= 13.3", "nftables",
                  "python(abi) = 3.9"):
         assert need in requires, requires
     # python-iptables is packaged by neither Fedora nor EPEL: not required, by
     # name or by the python3dist() the wheel's metadata would generate
     assert not [r for r in requires if "iptables" in r and "nft" not in r], requires
     assert not [r for r in requires if "dist(" in r], requires
-    assert {"nftables", "iptables-nft", "python3-dbus"} <= set(_query(built, "--recommends"))
+    assert {"iptables-nft", "python3-dbus"} <= set(_query(built, "--recommends"))
     assert _query(built, "--queryformat", "%{ARCH}\n") == ["noarch"]
 
 

@@ -292,6 +292,11 @@ def test_persist_help_names_this_hosts_files_and_which_are_absent(tmp_path):
     assert f"{v6} (IPv6 ip6tables, legacy or iptables-nft; absent)" in text
     assert f"{nft} (native nftables chains; absent)" in text
     assert "firewalld: its permanent configuration" in text
+    assert "ufw" not in text  # not installed here: its files would be noise
+    assert text.endswith("Where an iptables or nftables file is absent, open does not create it: it reports "
+                         "the rules not persisted (exit 1).")
+    root = make_root(tmp_path / "ufw", "ubuntu", present=["/etc/iptables/rules.v4", "/etc/ufw/ufw.conf"])
+    text = cli_help.persist_file_help("open", root)
     assert (f"ufw: {root}/etc/ufw/before.rules (ufw IPv4; absent), "
             f"{root}/etc/ufw/before6.rules (ufw IPv6; absent)") in text
     assert text.endswith("Where an iptables or nftables file is absent, open does not create it: it reports "
@@ -313,7 +318,8 @@ def test_persist_help_per_command_and_family(tmp_path):
 
 
 def test_persist_help_on_an_unknown_distribution_says_what_to_give(tmp_path):
-    root = make_root(tmp_path, "gentoo", present=["/etc/ufw/before.rules", "/etc/ufw/before6.rules"])
+    root = make_root(tmp_path, "gentoo", present=["/etc/ufw/before.rules", "/etc/ufw/before6.rules",
+                                                  "/etc/ufw/ufw.conf"])
     text = cli_help.persist_file_help("open", root)
     assert "for iptables and nftables none known" in text and "--persist-file FILE or --no-persist" in text
     assert "persisting fails with exit 3" in text and "absent" not in text

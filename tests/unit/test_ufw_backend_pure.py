@@ -91,6 +91,25 @@ def test_a_line_of_ours_below_an_admins_drop_is_shadowed_and_moves_up():
         "-I ufw-before-input 1 -d 224.0.0.18/32")
 
 
+def test_duplicate_lines_all_go_and_one_comes_back_on_top():
+    """Two copies of vrrpfw's line, the top one deciding and one below an
+    admin's DROP: ``-D`` by text removes the first copy, so deleting "the
+    second" would keep the useless one.  Every copy goes, one comes back on top."""
+    b = backend()
+    ours = iptables_save.rule_line(IN, "ufw-before-input")
+    text = with_line(with_line(corpus("ufw-default-deny.legacy"), IN,
+                               before_rule="-A ufw-before-input -i eth1 -j DROP"), IN)
+    assert text.count(ours) == 2
+    (st,) = b.path_statuses(model(text), [IN])
+    assert st.state is Runtime.ALLOWED and len(st.ours) == 2
+    changes = b.plan([st], "open")
+    assert sorted(c.action.value for c in changes) == sorted(["delete", "delete", "move"])
+    lines = restore_lines(changes)["ip"]
+    spec = ours[len("-A ufw-before-input"):]
+    assert lines == [f"-D ufw-before-input{spec}"] * 2 + [f"-I ufw-before-input 1{spec}"]
+    assert b.plan([st], "close") == [c for c in changes if c.action is Action.DELETE]
+
+
 def test_a_chain_ufw_does_not_manage_is_a_blocker_and_keeps_the_verdict():
     b = backend("nft")
     other = legacy_chains("*filter\n:INPUT DROP [0:0]\nCOMMIT\n", "legacy")

@@ -5,7 +5,7 @@ import pytest
 
 from vrrpfw import hostscan
 from vrrpfw.backends import registry
-from vrrpfw.errors import BackendUnavailable
+from vrrpfw.errors import BackendUnavailable, EnvironmentProblem
 from vrrpfw.hostscan import HostScan, NftChain, UfwState
 from vrrpfw.persist import locations
 
@@ -152,3 +152,27 @@ def test_missing_rules_v4_note_on_a_ufw_host(tmp_path):
     note = _unplaced_note("/etc/iptables/rules.v4", doc, True, [("filter", "INPUT")], ufw=True)
     assert "netfilter-persistent save" not in note and "--backend ufw" in note
     assert "netfilter-persistent save" in _unplaced_note("/x", doc, True, [("filter", "INPUT")])
+
+
+def test_in_another_netns_an_enabled_ufw_without_chains_there_is_not_this_namespaces():
+    """--netns / keepalived's net_namespace: ufw.conf is the host's, and ufw
+    does not manage a namespace it has no chains in: auto chooses as if
+    ufw were not there, instead of refusing."""
+    scan = HostScan(nft_chains=[nft_input_drop()], ufw=UfwState(True), other_netns=True)
+    names, _reason = registry.choose_auto(scan)
+    assert names == ["nftables"]
+    loaded = HostScan(ufw=UfwState(True, True, "nft", ["ip"]), other_netns=True)
+    assert registry.choose_auto(loaded)[0] == ["ufw"]  # ufw run inside that namespace: still ufw's
+
+
+def test_auto_refuses_where_iptables_is_iptables_nft_and_nft_is_missing():
+    """Without nft vrrpfw cannot read iptables-nft's chains (ufw's, Docker's):
+    such a host must not look as if nothing filtered."""
+    scan = HostScan(iptables_variant="nf_tables", nft_error="nft is not installed: nf_tables chains were "
+                    "not inspected")
+    with pytest.raises(EnvironmentProblem) as e:
+        registry.choose_auto(scan)
+    assert "install nftables" in str(e.value) and "\n" not in str(e.value)
+    legacy_only = HostScan(iptables_variant="legacy", legacy_tables=["filter"],
+                           nft_error="nft is not installed: nf_tables chains were not inspected")
+    assert registry.choose_auto(legacy_only)[0] == ["iptables"]

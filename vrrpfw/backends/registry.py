@@ -65,6 +65,9 @@ def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
     if unread:
         raise EnvironmentProblem(f"cannot read {' and '.join(unread)}: vrrpfw cannot tell what blocks "
                                  "VRRP (run it as root)")
+    if not scan.nft_available and scan.nft_error and scan.iptables_variant == "nf_tables":
+        raise EnvironmentProblem(f"{scan.nft_error}, but this host's iptables is iptables-nft, whose chains "
+                                 "vrrpfw reads through nft: install nftables (its `nft` command)")
     if scan.firewalld_bus:
         return ["firewalld"], "firewalld answers on the system bus and manages this host"
     if scan.firewalld_tables:
@@ -78,7 +81,7 @@ def choose_auto(scan: HostScan) -> Tuple[List[str], str]:
         return ["ufw"], (f"ufw is active ({UFW_CONF} ENABLED=yes, its chains loaded in {variant}'s filter "
                          "table): vrrpfw's lines go into ufw-before-input/-output and /etc/ufw/before.rules "
                          "(before6.rules), which ufw restores at every start")
-    if ufw is not None and ufw.enabled:
+    if ufw is not None and ufw.enabled and not scan.other_netns:
         raise BackendUnavailable(
             f"ufw is enabled in {UFW_CONF} but its chains are not loaded (ufw not started?): rules written "
             "now would be lost when it starts; start ufw (`ufw enable`) first, or name a backend; "

@@ -268,6 +268,31 @@ class UfwBackend(Backend):
         return rules_from_keys(k for k in keys if k is not None)
 
     # -- writing ---------------------------------------------------------
+    def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
+        """The generic plan, except where ``open`` keeps one of several
+        copies of a line in a chain and deletes the others: ``iptables -D``
+        by rule text removes the *first* copy, not the one that was read, so
+        the copy kept would be the lower one (perhaps below a DROP).  There
+        every copy is deleted and one is put back at the top of the chain."""
+        changes = super().plan(statuses, op)
+        if op != "open":
+            return changes
+        out = list(changes)
+        for st in statuses:
+            for cid in dict.fromkeys(c for c, _ in st.ours):
+                copies = [h for h in st.ours if h[0] == cid]
+                deleted = [ch.handle for ch in changes
+                           if ch.action is Action.DELETE and ch.rule == st.rule and ch.handle[0] == cid]
+                if not deleted or len(deleted) == len(copies):
+                    continue
+                kept = [h for h in copies if not any(h[1] is d[1] for d in deleted)]
+                out += [Change(Action.DELETE, st.rule, h) for h in kept]
+                placed = any(ch.action in (Action.INSERT, Action.MOVE) and ch.rule == st.rule
+                             and ch.handle == cid for ch in changes)
+                if not placed:
+                    out.append(Change(Action.MOVE, st.rule, cid))
+        return out
+
     def apply(self, changes: Sequence[Change]) -> None:
         """One ``iptables-restore --noflush`` per family: its deletions and
         insertions land together or not at all; ufw itself is not reloaded."""
