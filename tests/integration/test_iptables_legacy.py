@@ -513,7 +513,7 @@ BAD_INPUTS = [
     (["open", "--iface", "eth+"], "wildcard"),
     (["open", "--iface", "eth0", "--group", "192.0.2.1"], "not a multicast address"),
     (["open", "--iface", "eth0", "--group", "224.0.0.300"], "not an IPv4 or IPv6 address"),
-    (["open", "--iface", "eth0", "--backend", "ipfw"], "unknown backend"),
+    (["open", "--iface", "eth0", "--backend", "ipfw"], "'ipfw' is not one of 'auto', 'iptables'"),
     (["open", "--iface", "eth0", "--lock-timeout", "x"], "lock-timeout"),
     (["close", "--iface", "a/b"], "'/'"),
     (["check", "--group", "10.1.1.1", "--iface", "eth0"], "multicast"),

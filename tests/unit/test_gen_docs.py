@@ -57,9 +57,10 @@ def tool(name: str) -> str:
 
 def rendered(page_path: str) -> str:
     proc = subprocess.run([tool("groff"), "-man", "-Tutf8", "-ww", page_path], capture_output=True,
-                          text=True, env={**os.environ, "LC_ALL": "C.UTF-8"}, timeout=60)
+                          text=True, env={**os.environ, "LC_ALL": "C.UTF-8", "GROFF_NO_SGR": "1"}, timeout=60)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
-    return re.sub(r".\x08", "", proc.stdout)  # overstrike bold/underline
+    # overstrike bold/underline (groff 1.23, Debian 13, writes SGR escapes unless GROFF_NO_SGR)
+    return re.sub(r".\x08", "", proc.stdout)
 
 
 def flat(text: str) -> str:
