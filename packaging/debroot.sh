@@ -52,9 +52,13 @@ build_root() {
     local suite="$1" root="$ROOTS/$1"
     if [ ! -e "$root/.vrrpfw-complete" ]; then
         command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
-        rm -rf "$root" "$root.partial"
+        # --one-file-system: never into a mount an interrupted debootstrap left.
+        rm -rf --one-file-system "$root" "$root.partial"
         echo "debroot.sh: debootstrap --variant=minbase $suite (about 40 s)" >&2
-        debootstrap --variant=minbase "$suite" "$root.partial" "$MIRROR" >"$ROOTS/$suite.debootstrap.log" 2>&1 \
+        # In a private mount namespace: the proc/sys mounts debootstrap makes
+        # vanish with it, even when it is killed half-way.
+        unshare -m --propagation private \
+            debootstrap --variant=minbase "$suite" "$root.partial" "$MIRROR" >"$ROOTS/$suite.debootstrap.log" 2>&1 \
             || { tail -20 "$ROOTS/$suite.debootstrap.log" >&2; die "debootstrap $suite failed"; }
         # Never start a service inside the root (a package's postinst would try).
         printf '#!/bin/sh\nexit 101\n' > "$root.partial/usr/sbin/policy-rc.d"
@@ -95,6 +99,10 @@ run_in() {
     [ "$#" -gt 0 ] || die "run: no command after --"
     local work merged scratch="" rc=0
     work="$(mktemp -d /tmp/vrrpfw-root.XXXXXX)"
+    # The overlay's work dir and a throw-away upper go on any exit (the
+    # mounts are gone with the mount namespace already).
+    trap 'rm -rf --one-file-system "$work"' EXIT
+    trap 'exit 130' INT TERM
     merged="$work/merged"
     mkdir -p "$merged"
     if [ "$upper" = "-" ]; then
@@ -133,7 +141,8 @@ run_in() {
     else
         unshare -m "${cmd[@]}" || rc=$?
     fi
-    rm -rf "$work"
+    rm -rf --one-file-system "$work"
+    trap - EXIT
     return "$rc"
 }
 
