@@ -43,36 +43,34 @@ def recorded(source: str = "corpus") -> List[Seen]:
     return [tuple(r[1:]) for r in rows if r[0] == source]  # type: ignore[misc]
 
 
-def property_summary() -> List[str]:
-    """The property test's verdicts over all its parts, per advert shape."""
-    seen = recorded("property")
-    if not seen:
-        return []
-    uncertain = sum(1 for s in seen if s[2] == "uncertain")
+def _shares(seen: List[Seen], head: str, cases: str) -> List[str]:
+    """``head``: n verdicts over m ``cases``, the uncertain share, overall and per shape."""
+    uncertain = [s for s in seen if s[2] == "uncertain"]
     by_shape: Dict[str, List[int]] = {}
     for s in seen:
         n = by_shape.setdefault(s[5], [0, 0])
         n[0] += 1
         n[1] += s[2] == "uncertain"
-    return ([f"property: {len(seen)} verdicts over {len({s[0] for s in seen})} parts; "
-             f"uncertain {uncertain} ({100.0 * uncertain / len(seen):.1f} %)"]
+    return ([f"{head}: {len(seen)} verdicts over {len({s[0] for s in seen})} {cases}; "
+             f"uncertain {len(uncertain)} ({100.0 * len(uncertain) / len(seen):.1f} %)"]
             + [f"  shape {shape}: {n[0]} verdicts, uncertain {n[1]} ({100.0 * n[1] / n[0]:.1f} %)"
                for shape, n in sorted(by_shape.items())])
 
 
 def summary() -> List[str]:
-    SEEN = recorded()
-    if not SEEN:
-        return property_summary()
-    uncertain = [s for s in SEEN if s[2] == "uncertain"]
-    lines = [f"corpus: {len(SEEN)} verdicts over {len({s[0] for s in SEEN})} cases; "
-             f"uncertain {len(uncertain)} ({100.0 * len(uncertain) / len(SEEN):.1f} %)"]
-    by_shape: Dict[str, List[int]] = {}
-    for s in SEEN:
-        n = by_shape.setdefault(s[5], [0, 0])
-        n[0] += 1
-        n[1] += s[2] == "uncertain"
-    lines += [f"  shape {shape}: {n[0]} verdicts, uncertain {n[1]} ({100.0 * n[1] / n[0]:.1f} %)"
-              for shape, n in sorted(by_shape.items())]
-    lines += [f"  uncertain: {c} [{sh}] {d} (kernel {a}/{n})" for c, d, _, a, n, sh in uncertain]
-    return lines + property_summary()
+    """The corpus replayed against the kernel (with each uncertain verdict),
+    the corpus against its recorded outcomes (test_corpus_static, no root),
+    and the property test: each on lines of its own."""
+    lines: List[str] = []
+    replayed = recorded()
+    if replayed:
+        lines += _shares(replayed, "corpus, replayed", "cases")
+        lines += [f"  uncertain: {c} [{sh}] {d} (kernel {a}/{n})"
+                  for c, d, v, a, n, sh in replayed if v == "uncertain"]
+    static = recorded("static")
+    if static:
+        lines += _shares(static, "corpus, against recorded outcomes", "cases")
+    prop = recorded("property")
+    if prop:
+        lines += _shares(prop, "property", "parts")
+    return lines

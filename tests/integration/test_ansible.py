@@ -36,7 +36,8 @@ PYTHONS = {"debian": os.path.join(REPO, ".venv-debian", "bin", "python"),
 SHIPPED = {"MANIFEST.json", "FILES.json", "README.md", "meta", "meta/runtime.yml", "plugins",
            "plugins/modules", "plugins/modules/vrrp_firewall.py"}
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs(ANSIBLE, GALAXY, ANSIBLE_DOC)]
+# once: ansible-core from .venv-newest runs the module under both venvs' pythons itself.
+pytestmark = [pytest.mark.integration, pytest.mark.needs(ANSIBLE, GALAXY, ANSIBLE_DOC), pytest.mark.once]
 
 # A stdout callback of the test's own: one JSON line per host result, the
 # module's return values unabridged (the shipped callbacks drop `diff` below -vvv).

@@ -29,7 +29,9 @@ import pytest
 from netns import Pair, blocked_inbound, inbound, ns_names, pair
 
 # One worker builds and installs once (a module fixture runs in every worker that gets a test of it).
-pytestmark = [pytest.mark.integration, pytest.mark.needs("debootstrap"), pytest.mark.xdist_group("deb")]
+# once: the .deb runs on the Debian roots' own python, whatever venv runs pytest.
+pytestmark = [pytest.mark.integration, pytest.mark.needs("debootstrap"), pytest.mark.xdist_group("deb"),
+              pytest.mark.once]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

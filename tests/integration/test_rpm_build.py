@@ -29,7 +29,8 @@ from typing import Any, Dict, Iterator, List
 import pytest
 
 # One worker builds once (a module fixture runs in every worker that gets a test of it).
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rpm")]
+# once: the RPM and the wheel are built and tried with their own pythons.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rpm"), pytest.mark.once]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

@@ -76,7 +76,7 @@ def test_static_verdict_agrees_with_recorded_packets(stem: str, shape: str) -> N
     for direction, key in ((Direction.IN, "in"), (Direction.OUT, "out")):
         verdict = static_verdict(m, Shape.parse(shape), direction, peers)
         arrived, count = seen[key], outcome["count"]
-        record(stem, key, verdict.state.value, arrived, count, shape)
+        record(stem, key, verdict.state.value, arrived, count, shape, source="static")
         said = f"{stem} [{shape}] {key}: {verdict.state.value} but {arrived}/{count}: {verdict.detail}"
         if verdict.state in PASSING:
             assert arrived == count, said
