@@ -283,8 +283,9 @@ def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequenc
     if not ifaces:
         raise InputError("prove needs at least one --iface")
     group = validate_group(group)
-    if backend not in BACKENDS:
-        raise InputError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if backend not in BACKENDS:  # ufw: its configuration is the host's, a replica has none of its own
+        raise InputError(f"prove does not replay --backend {backend}; choose one of: {', '.join(BACKENDS)} "
+                         "(auto replays what ufw loaded, as it replays every layer)")
     if not 1 <= count <= 10000:
         raise InputError(f"count {count} is out of range (1..10000)")
     shape = _shape(group, peers, unicast, ah)

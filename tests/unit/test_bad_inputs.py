@@ -99,6 +99,7 @@ CLI_BAD = [
     ["check", "--lock-timeout", "1"],
     ["frobnicate"],
     ["open", *IFACE, "--prove"],
+    ["prove", *IFACE, "--backend", "ufw"],  # a replica has no ufw configuration of its own
 ]
 
 API_BAD = [
