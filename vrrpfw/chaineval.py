@@ -407,6 +407,10 @@ def _number(text: str) -> Optional[int]:
         return None
 
 
+# iptables' pkttype names that nft spells otherwise (libxt_pkttype: unicast = PACKET_HOST).
+PKTTYPE_ALIASES = {"unicast": "host"}
+
+
 def member(key: str, value: str, actual: Optional[str]) -> Tri:
     """Does the packet's ``actual`` value fall under one set element?"""
     if actual is None:
@@ -429,6 +433,8 @@ def member(key: str, value: str, actual: Optional[str]) -> Tri:
         if want is None or have is None:
             return Tri.MAYBE
         return Tri.YES if want == have else Tri.NO
+    if key == "pkttype":  # iptables says "unicast" where nft says "host" (PACKET_HOST)
+        return Tri.YES if PKTTYPE_ALIASES.get(value.lower(), value.lower()) == actual else Tri.NO
     if key == "ct_state":
         return Tri.YES if value.lower() == actual.lower() else Tri.NO
     if key == "ct_status":

@@ -107,3 +107,18 @@ def test_iface_wildcards_and_negation():
 def test_negated_pkttype():
     r = FwRule("INPUT", matches=(Match("pkttype", (("pkt-type", ("!", "multicast")),)),), target="DROP")
     assert match_rule(r, IN) is Tri.NO
+
+
+def test_iptables_pkttype_unicast_is_a_unicast_advert_nfts_host():
+    """iptables' ``--pkt-type unicast`` is PACKET_HOST, which nft calls
+    ``host``: it matches a unicast advert to this host (found by the
+    property test: an ACCEPT for unicast in ip6tables raw was skipped, and
+    the advert it let in was called "missing")."""
+    unicast_in = Packet(Direction.IN, "eth0", "fd00::1", src="fd00::2", family="ipv6")
+    accept = FwRule("INPUT", matches=(Match("pkttype", (("pkt-type", ("unicast",)),)),), target="ACCEPT")
+    assert match_rule(accept, unicast_in) is Tri.YES
+    assert match_rule(accept, IN) is Tri.NO  # a multicast advert
+    negated = FwRule("INPUT", matches=(Match("pkttype", (("pkt-type", ("!", "unicast")),)),), target="DROP")
+    assert match_rule(negated, unicast_in) is Tri.NO and match_rule(negated, IN) is Tri.YES
+    nft_host = FwRule("INPUT", matches=(Match("pkttype", (("pkt-type", ("host",)),)),), target="ACCEPT")
+    assert match_rule(nft_host, unicast_in) is Tri.YES
