@@ -29,6 +29,12 @@ REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 # session, inherited by every vrrpfw the tests start, not to /run/vrrpfw.
 LOCK_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-locks-")
 os.environ.setdefault("VRRPFW_LOCK_DIR", LOCK_DIR)
+# The xtables lock of this process (each parallel worker has its own): the
+# tests' iptables commands (restore without -w) and vrrpfw's lock are taken
+# in namespaces only this worker touches, so workers must not make each
+# other fail with "Another app is currently holding the xtables lock".
+# Tests that exercise the lock set their own XTABLES_LOCKFILE.
+os.environ["XTABLES_LOCKFILE"] = os.path.join(LOCK_DIR, "xtables.lock")
 # The corpus verdicts of every parallel worker, for the summary (corpus_stats.py).
 # Set here, in the controlling process, before xdist starts the workers; a
 # worker keeps the value it inherits, and only the process that made the
