@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 
 from replaycheck import CORPUS, case_peers, case_shapes, case_snapshot, corpus_cases  # noqa: E402
 
-from vrrpfw.readers.nft import parse_devices  # noqa: E402
+from vrrpfw.judge.read.nft import parse_devices  # noqa: E402
 from vrrpfw.replica import replica  # noqa: E402
 from vrrpfw.traffic import Shape  # noqa: E402
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing against tests/unit, without root, of two groups of pure
 # modules:
-#   model  the path model and evaluator (vrrpfw/chaineval.py, netpath.py,
-#          nftconv.py, iptrule.py); the corpus test alone only kills mutants
+#   model  the path model and evaluator (vrrpfw/judge/: chaineval.py, netpath.py,
+#          nft.py, iptables.py); the corpus test alone only kills mutants
 #          that turn a verdict definitely wrong; this score shows what the
 #          unit tests pin besides.  About 8 to 12 minutes on 2 cores.
 #   saved  the saved formats and the results (vrrpfw/persist/iptables_save.py,
@@ -22,7 +22,7 @@ VENV="$REPO/.venv-mutmut"
 MIN_SCORE="${MIN_SCORE:-90}"
 GROUP="${1:-${MUTATE:-all}}"
 case "$GROUP" in
-    model) MODULES="vrrpfw.chaineval vrrpfw.netpath vrrpfw.nftconv vrrpfw.iptrule" ;;
+    model) MODULES="vrrpfw.judge.chaineval vrrpfw.judge.netpath vrrpfw.judge.nft vrrpfw.judge.iptables" ;;
     saved) MODULES="vrrpfw.persist.iptables_save vrrpfw.persist.nft_conf vrrpfw.results" ;;
     all) MODULES="" ;;
     *) echo "usage: $0 [all|model|saved]" >&2; exit 2 ;;

@@ -10,10 +10,9 @@ import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vrrpfw.chaineval import FwRule
-from vrrpfw.iptrule import parse_save
-from vrrpfw.model import Direction, Family, VrrpRule
-from vrrpfw.netpath import (
+from vrrpfw.judge.chaineval import FwRule
+from vrrpfw.judge.iptables import parse_save
+from vrrpfw.judge.netpath import (
     BaseChain,
     ChainId,
     PathModel,
@@ -24,9 +23,10 @@ from vrrpfw.netpath import (
     judge_peers,
     packet_for,
 )
-from vrrpfw.nftconv import convert_table
-from vrrpfw.readers.nft import HOOKS, parse_devices
-from vrrpfw.readers.offline import legacy_chains, model_from_texts
+from vrrpfw.judge.nft import convert_table
+from vrrpfw.judge.read.nft import HOOKS, parse_devices
+from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
+from vrrpfw.model import Direction, Family, VrrpRule
 from vrrpfw.replica import Replica, Snapshot, compatible, snapshot_from_files
 from vrrpfw.traffic import Shape
 

@@ -21,6 +21,7 @@ from . import inputs, namespace
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .errors import ConcurrentChange, InputError, VrrpfwError
+from .judge.netpath import responsible
 from .keepalived_conf import KaConfig
 from .model import (
     DEFAULT_GROUP4,
@@ -32,7 +33,6 @@ from .model import (
     validate_interface,
     validate_peers,
 )
-from .netpath import responsible
 from .persist.files import check_path
 from .persist.lock import store_locks
 from .persist.saved import FileSet

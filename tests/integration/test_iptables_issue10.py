@@ -215,7 +215,7 @@ def test_strict_ipv6_hop_limit(tmp_path):
 FORCED_RAW = """
 import json, sys
 from vrrpfw import api
-from vrrpfw.backends import iptc_loader
+from vrrpfw.judge.read import iptc_loader
 from vrrpfw.backends.base import Options
 from vrrpfw.model import make_specs, rules_for
 iptc_loader._WAYS.update({False: ("raw", ["parse: forced"]), True: ("raw", ["parse: forced"])})

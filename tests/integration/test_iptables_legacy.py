@@ -315,7 +315,7 @@ def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
 # NO_RETRY=1 sets vrrpfw.api.COMMIT_ATTEMPTS to 1: retries disabled.
 COUNTING_VRRPFW = r"""
 import json, os, subprocess, sys
-from vrrpfw.backends.iptc_loader import load_iptc
+from vrrpfw.judge.read.iptc_loader import load_iptc
 iptc = load_iptc()
 log, race, their_lock = os.environ["LOG"], os.environ.get("RACE", "never"), os.environ.get("THEIR_LOCK", "")
 real = iptc.Table.commit

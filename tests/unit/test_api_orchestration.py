@@ -26,8 +26,8 @@ from vrrpfw.errors import (
     PersistFileError,
     VrrpfwError,
 )
+from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
 from vrrpfw.model import VrrpRule
-from vrrpfw.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
 from vrrpfw.persist import files as persist_files
 from vrrpfw.results import Action, LayerReport, Persisted, Runtime
 

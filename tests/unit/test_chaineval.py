@@ -1,4 +1,4 @@
-from vrrpfw.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_iface, match_rule
+from vrrpfw.judge.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_iface, match_rule
 from vrrpfw.model import Direction
 
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")

@@ -66,7 +66,7 @@ def test_version(capsys):
 def test_cli_import_loads_no_firewall_library_and_not_the_api():
     """``vrrpfw --help`` imports vrrpfw.cli: not the API, its backends, rich,
     dbus or iptc (start-up time; tests/bench/bench_startup.py measures it)."""
-    heavy = ("vrrpfw.api", "vrrpfw.backends.base", "vrrpfw.backends.registry", "vrrpfw.chaineval",
+    heavy = ("vrrpfw.api", "vrrpfw.backends.base", "vrrpfw.backends.registry", "vrrpfw.judge.chaineval",
              "rich", "dbus", "iptc")
     code = f"import sys, vrrpfw.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

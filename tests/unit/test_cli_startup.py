@@ -15,7 +15,7 @@ import vrrpfw
 
 REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
 HEAVY = ("vrrpfw.api", "vrrpfw.backends", "vrrpfw.backends.base", "vrrpfw.backends.registry",
-         "vrrpfw.chaineval", "vrrpfw.netpath", "vrrpfw.model", "vrrpfw.results", "vrrpfw.render",
+         "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results", "vrrpfw.render",
          "vrrpfw.hostscan",
          "rich", "dbus", "iptc", "pydantic")
 

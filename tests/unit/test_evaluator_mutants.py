@@ -1,4 +1,4 @@
-"""The chain evaluator (vrrpfw.chaineval) function by function: three-valued
+"""The chain evaluator (vrrpfw.judge.chaineval) function by function: three-valued
 matching of every field and extension, set membership, and the walk
 through a chain with its jumps, gotos, returns, doubts and policy.
 
@@ -8,7 +8,7 @@ wrong answer often only turns a verdict ``uncertain``."""
 
 import pytest
 
-from vrrpfw.chaineval import (
+from vrrpfw.judge.chaineval import (
     MAX_DEPTH,
     FwRule,
     Match,

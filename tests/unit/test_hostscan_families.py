@@ -19,9 +19,9 @@ def test_a_legacy_ip6_filter_table_counts():
 
 
 def test_firewalld_ipv6_rpfilter_is_judged_where_the_mark_is_known():
-    from vrrpfw.chaineval import Packet, Tri, match_rule
+    from vrrpfw.judge.chaineval import Packet, Tri, match_rule
+    from vrrpfw.judge.nft import convert_rule
     from vrrpfw.model import Direction
-    from vrrpfw.nftconv import convert_rule
 
     rule = {"family": "inet", "table": "t", "chain": "pre", "handle": 3, "expr": [
         {"match": {"op": "==", "left": {"meta": {"key": "nfproto"}}, "right": "ipv6"}},

@@ -1,7 +1,7 @@
 """Pure helpers of the iptables backend (no libiptc needed)."""
 
-from vrrpfw.chaineval import FwRule, Match, vrrpfw_key
-from vrrpfw.readers.iptc_rules import could_match_vrrp
+from vrrpfw.judge.chaineval import FwRule, Match, vrrpfw_key
+from vrrpfw.judge.read.iptc_rules import could_match_vrrp
 
 COMMENT = (Match("comment", (("comment", ("vrrpfw",)),)),)
 

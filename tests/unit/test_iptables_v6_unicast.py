@@ -11,15 +11,14 @@ from types import SimpleNamespace
 
 import pytest
 
-from vrrpfw.backends import iptc_loader
 from vrrpfw.backends.base import Options
-from vrrpfw.chaineval import Match, vrrpfw_key
 from vrrpfw.errors import BackendError, InputError
+from vrrpfw.judge.chaineval import Match, vrrpfw_key
+from vrrpfw.judge.read import iptc_loader, iptc_rules
 from vrrpfw.model import Direction, Family, VrrpRule, make_specs, rules_for
 from vrrpfw.persist import iptables_save as ips
 from vrrpfw.persist import iptables_store, locations
 from vrrpfw.persist.saved import FileSet
-from vrrpfw.readers import iptc_rules
 
 IN, OUT = Direction.IN, Direction.OUT
 V6 = Family.IPV6
@@ -306,8 +305,8 @@ def test_persist_file_refuses_the_other_family(tmp_path):
 
 
 def test_offline_ip6tables_text_judges_ipv6_rules_only():
-    from vrrpfw.netpath import judge
-    from vrrpfw.readers.offline import model_from_texts
+    from vrrpfw.judge.netpath import judge
+    from vrrpfw.judge.read.saved import model_from_texts
     from vrrpfw.results import Runtime
 
     rule6 = VrrpRule(IN, "eth0", "ff02::12", V6, strict=True)

@@ -1,10 +1,10 @@
 """iptables rule text (``iptables-save``, ``iptables -S``) into the
-evaluator's model (vrrpfw.iptrule): options, negation, matches and their
+evaluator's model (vrrpfw.judge.iptables): options, negation, matches and their
 parameters, targets, gotos, counters, and whole saved tables; see
 tests/mutation.sh."""
 
-from vrrpfw.chaineval import FwRule, Match, Packet, Tri, match_rule, vrrpfw_key
-from vrrpfw.iptrule import _address, parse_rule, parse_save
+from vrrpfw.judge.chaineval import FwRule, Match, Packet, Tri, match_rule, vrrpfw_key
+from vrrpfw.judge.iptables import _address, parse_rule, parse_save
 from vrrpfw.model import Direction
 
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")

@@ -2,9 +2,9 @@
 it "invalid" there, "new" after (found by the property test against real
 packets: raw-table and low-priority prerouting/output chains)."""
 
-from vrrpfw.chaineval import FwRule, Match
+from vrrpfw.judge.chaineval import FwRule, Match
+from vrrpfw.judge.netpath import BaseChain, ChainId, Hook, PathModel, ct_state_at, judge
 from vrrpfw.model import Direction, VrrpRule
-from vrrpfw.netpath import BaseChain, ChainId, Hook, PathModel, ct_state_at, judge
 from vrrpfw.results import Runtime
 
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")

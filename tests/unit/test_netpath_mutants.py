@@ -1,10 +1,9 @@
-"""The path model (vrrpfw.netpath): which base chains an advert crosses, in
+"""The path model (vrrpfw.judge.netpath): which base chains an advert crosses, in
 which order, what the advert looks like to them, and how their verdicts add
 up to one.  Hand-built models, no kernel; see tests/mutation.sh."""
 
-from vrrpfw.chaineval import Decision, FwRule, Match, Outcome, Packet
-from vrrpfw.model import Direction, VrrpRule
-from vrrpfw.netpath import (
+from vrrpfw.judge.chaineval import Decision, FwRule, Match, Outcome, Packet
+from vrrpfw.judge.netpath import (
     LEGACY_HOOKS,
     LEGACY_TABLES,
     PATH,
@@ -24,6 +23,7 @@ from vrrpfw.netpath import (
     reachable_rules,
     responsible,
 )
+from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
 
 RULE_IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")

@@ -11,9 +11,9 @@ from typing import Any, Dict, List
 import pytest
 
 from vrrpfw.backends.nftables import needs_xt, nft_rule_json, nft_rule_text, xt_insert_line
-from vrrpfw.chaineval import Match, Packet, match_rule, vrrpfw_key
+from vrrpfw.judge.chaineval import Match, Packet, match_rule, vrrpfw_key
+from vrrpfw.judge.nft import convert_rule, convert_table
 from vrrpfw.model import Direction, Family, make_specs, rules_for
-from vrrpfw.nftconv import convert_rule, convert_table
 from vrrpfw.persist import nft_conf
 
 IN, OUT = Direction.IN, Direction.OUT
@@ -181,7 +181,7 @@ def test_strict_rules_in_iptables_nft_chains_use_its_own_match():
 
 def test_ip6_iptables_nft_table_is_read_with_its_compat_rules():
     """ip6tables-nft's own strict rule: xt expressions resolved by position."""
-    from vrrpfw.iptrule import parse_rule
+    from vrrpfw.judge.iptables import parse_rule
     line = "-A INPUT -d ff02::12/128 -i eth0 -p vrrp -m hl --hl-eq 255 -m comment --comment vrrpfw -j ACCEPT"
     items = [{"chain": {"family": "ip6", "table": "filter", "name": "INPUT", "hook": "input", "prio": 0,
                         "policy": "drop"}},

@@ -1,9 +1,9 @@
 """nft JSON -> evaluator model, and nftables.conf editing; no kernel needed."""
 
 from vrrpfw.backends.nftables import nft_rule_json
-from vrrpfw.chaineval import Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.chaineval import Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.nft import convert_rule
 from vrrpfw.model import Direction, VrrpRule
-from vrrpfw.nftconv import convert_rule
 from vrrpfw.persist import nft_conf
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")

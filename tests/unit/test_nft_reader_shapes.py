@@ -4,7 +4,7 @@ with a traceback and Python's exit 1")."""
 
 import pytest
 
-from vrrpfw.readers import nft as reader
+from vrrpfw.judge.read import nft as reader
 
 CHAINS = {"nftables": [{"chain": {"family": "inet", "table": "t", "name": "in", "hook": "input",
                                   "prio": 0, "policy": "drop", "type": "filter"}}]}

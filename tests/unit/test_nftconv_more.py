@@ -1,4 +1,4 @@
-"""nft JSON into the evaluator's model (vrrpfw.nftconv), one expression kind
+"""nft JSON into the evaluator's model (vrrpfw.judge.nft), one expression kind
 at a time: values, selectors, conditions, verdicts, verdict maps, compat
 expressions, statements with side effects, sets and whole tables.  What the
 converter cannot decide must come out as a named maybe-match
@@ -6,9 +6,8 @@ converter cannot decide must come out as a named maybe-match
 
 import pytest
 
-from vrrpfw.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_rule
-from vrrpfw.model import Direction
-from vrrpfw.nftconv import (
+from vrrpfw.judge.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.nft import (
     NftSet,
     _condition,
     _field_value,
@@ -24,6 +23,7 @@ from vrrpfw.nftconv import (
     convert_table,
     rule_text,
 )
+from vrrpfw.model import Direction
 
 PKT = Packet(Direction.IN, "eth0", "224.0.0.18")
 META = lambda key: {"meta": {"key": key}}  # noqa: E731

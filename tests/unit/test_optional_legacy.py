@@ -73,7 +73,7 @@ def test_every_module_imports_without_python_iptables() -> None:
     """)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert "vrrpfw.backends.iptables" in out["names"] and "vrrpfw.readers.legacy" in out["names"]
+    assert "vrrpfw.backends.iptables" in out["names"] and "vrrpfw.judge.read.legacy" in out["names"]
     assert out["failed"] == {}
     assert out["iptc"] is False
 
@@ -89,7 +89,7 @@ def test_cli_runs_without_python_iptables(args: List[str]) -> None:
 
 def test_load_iptc_names_what_to_install() -> None:
     proc = without_iptc("""
-        from vrrpfw.backends.iptc_loader import load_iptc
+        from vrrpfw.judge.read.iptc_loader import load_iptc
         try:
             load_iptc()
         except ModuleNotFoundError as e:

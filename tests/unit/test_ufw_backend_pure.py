@@ -9,11 +9,11 @@ from vrrpfw.backends.base import Change, Options
 from vrrpfw.backends.ufw import UfwBackend, restore_lines, restore_text
 from vrrpfw.errors import BackendUnavailable
 from vrrpfw.hostscan import HostScan, UfwState
+from vrrpfw.judge.netpath import ChainId, PathModel
+from vrrpfw.judge.read.saved import legacy_chains
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
-from vrrpfw.netpath import ChainId, PathModel
 from vrrpfw.persist import iptables_save
 from vrrpfw.persist.ufw_rules import UfwRulesStore, chain_for
-from vrrpfw.readers.offline import legacy_chains
 from vrrpfw.results import Action, Runtime
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus")
@@ -203,8 +203,8 @@ class Ran:
 
 def loaded(b, *chains):
     """The backend with ufw's filter tables holding ``chains`` (family, name)."""
-    from vrrpfw.nftconv import NftTable
-    from vrrpfw.readers.nft import NftLayer
+    from vrrpfw.judge.nft import NftTable
+    from vrrpfw.judge.read.nft import NftLayer
 
     layer = NftLayer()
     for fam, name in chains:

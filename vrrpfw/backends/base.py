@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .. import ifaddr
+from ..judge.netpath import BaseChain, ChainId, PathModel, PathVerdict, judge_peers, responsible
 from ..model import VrrpRule
-from ..netpath import BaseChain, ChainId, PathModel, PathVerdict, judge_peers, responsible
 from ..persist.saved import FileSet
 
 if TYPE_CHECKING:

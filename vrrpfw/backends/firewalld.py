@@ -28,12 +28,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..hostscan import HostScan, firewalld_answers
+from ..judge.netpath import BaseChain, ChainState, ChainVerdict, PathModel
+from ..judge.read.model import build_model, read_legacy
+from ..judge.read.nft import read as nft_read
 from ..model import DEFAULT_GROUP4, Direction, VrrpRule
-from ..netpath import BaseChain, ChainState, ChainVerdict, PathModel
 from ..persist.lock import store_locks
 from ..persist.state import StateFile
-from ..readers.model import build_model, read_legacy
-from ..readers.nft import read as nft_read
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
 from .firewalld_dbus import BUS_NAME, Firewalld

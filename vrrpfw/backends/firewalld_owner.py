@@ -19,9 +19,9 @@ import subprocess
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from ..judge.read.nft import run_json
 from ..model import Direction, VrrpRule
 from ..persist.state import Entry, StateFile
-from ..readers.nft import run_json
 from ..results import Runtime
 from .base import Key, Options, RuntimeStatus
 from .firewalld_dbus import Firewalld

@@ -12,7 +12,7 @@ certainly let the advert through, one libiptc commit per table.
 IPv6 rules live in ip6tables' tables (python-iptables' Table6/Rule6, chain
 family "ip6"), read only when a rule asked for is IPv6, or by close and
 discover.  The strict rules' ``ttl`` / ``hl`` match is built the way
-:func:`vrrpfw.backends.iptc_loader.ttl_way` found to work with this libxtables.
+:func:`vrrpfw.judge.read.iptc_loader.ttl_way` found to work with this libxtables.
 """
 
 from __future__ import annotations
@@ -21,20 +21,20 @@ import contextlib
 import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
-from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, ConcurrentChange
 from ..hostscan import HostScan
+from ..judge.chaineval import FwRule, vrrpfw_key
+from ..judge.netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
+from ..judge.read.iptc_loader import add_ttl_match, delete, insert, load_iptc
+from ..judge.read.legacy import LegacyTables
+from ..judge.read.model import build_model
+from ..judge.read.nft import read as nft_read
 from ..model import COMMENT, Direction, Family, VrrpRule, rules_from_keys
-from ..netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
 from ..persist import iptables_save
 from ..persist.iptables_save import Placement
 from ..persist.iptables_store import check_family, custom_family, saved_iptables_file
-from ..readers.legacy import LegacyTables
-from ..readers.model import build_model
-from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
-from .iptc_loader import add_ttl_match, delete, insert, load_iptc
 from .xtables_lock import xtables_lock
 
 

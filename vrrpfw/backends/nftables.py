@@ -24,20 +24,20 @@ import shutil
 import subprocess
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, EnvironmentProblem
 from ..hostscan import FIREWALLD_TABLES, HostScan
+from ..judge.chaineval import FwRule, vrrpfw_key
+from ..judge.netpath import FAMILIES as PATH_FAMILIES
+from ..judge.netpath import PATH, BaseChain, ChainId, PathModel
+from ..judge.read.legacy import LegacyTables
+from ..judge.read.model import build_model, read_legacy
+from ..judge.read.nft import NftLayer
+from ..judge.read.nft import read as nft_read
 from ..model import COMMENT, VrrpRule, rules_from_keys
-from ..netpath import FAMILIES as PATH_FAMILIES
-from ..netpath import PATH, BaseChain, ChainId, PathModel
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
 from ..persist.saved import SavedFile
-from ..readers.legacy import LegacyTables
-from ..readers.model import build_model, read_legacy
-from ..readers.nft import NftLayer
-from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 

@@ -35,11 +35,10 @@ import subprocess
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import ifaddr
-from ..chaineval import FwRule, vrrpfw_key
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
 from ..hostscan import HostScan, UfwState
-from ..model import Family, VrrpRule, rules_from_keys
-from ..netpath import (
+from ..judge.chaineval import FwRule, vrrpfw_key
+from ..judge.netpath import (
     BaseChain,
     ChainId,
     ChainState,
@@ -50,6 +49,11 @@ from ..netpath import (
     judge_peers,
     responsible,
 )
+from ..judge.read.legacy import LegacyTables
+from ..judge.read.model import build_model, read_legacy
+from ..judge.read.nft import NftLayer
+from ..judge.read.nft import read as nft_read
+from ..model import Family, VrrpRule, rules_from_keys
 from ..persist import iptables_save
 from ..persist.ufw_rules import (
     UfwRulesFile,
@@ -59,10 +63,6 @@ from ..persist.ufw_rules import (
     default_path,
     file_family,
 )
-from ..readers.legacy import LegacyTables
-from ..readers.model import build_model, read_legacy
-from ..readers.nft import NftLayer
-from ..readers.nft import read as nft_read
 from ..results import Action
 from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus
 from .xtables_lock import wait_for_lock

@@ -23,7 +23,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from .model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, VrrpRule
 
 
 class Tri(enum.Enum):

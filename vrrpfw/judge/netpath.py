@@ -12,7 +12,7 @@ the conjunction of the chains' verdicts, in three-valued logic: a chain
 vrrpfw cannot judge makes the path ``uncertain`` unless another chain
 certainly drops.
 
-Pure: readers (``vrrpfw.readers``) build a :class:`PathModel` from the
+Pure: readers (``vrrpfw.judge.read``) build a :class:`PathModel` from the
 kernel, backends write, and this module only judges.
 """
 
@@ -22,6 +22,8 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Iterator, List, Optional, Sequence, Tuple
 
+from ..model import Direction, Family, VrrpRule
+from ..results import Runtime
 from .chaineval import (
     MARKING,
     UNTRACKING,
@@ -33,8 +35,6 @@ from .chaineval import (
     evaluate,
     vrrpfw_key,
 )
-from .model import Direction, Family, VrrpRule
-from .results import Runtime
 
 
 class Hook(str, enum.Enum):

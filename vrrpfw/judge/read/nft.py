@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..chaineval import FwRule
-from ..iptrule import parse_rule
+from ..iptables import parse_rule
 from ..netpath import BaseChain, ChainId, Hook
-from ..nftconv import NftTable, convert_table
+from ..nft import NftTable, convert_table
 
 FAMILIES = ("ip", "ip6", "inet", "netdev")
 HOOKS = {h.value: h for h in Hook}

@@ -156,7 +156,7 @@ def _existing(table_cls: Any, proc: str) -> Callable[[Any], List[Any]]:
 
 @functools.lru_cache(maxsize=2)
 def _existing_table_names(proc: str = "/proc/net/ip_tables_names") -> List[str]:
-    from ..hostscan import legacy_table_names
+    from ...hostscan import legacy_table_names
 
     return legacy_table_names(proc) or ["filter"]
 
@@ -234,7 +234,7 @@ def ttl_way(iptc: Any, six: bool) -> str:
         _WAYS[six] = choose_way([(w, functools.partial(_probe, iptc, six, w)) for w in (PARSE, RAW)])
     way, why = _WAYS[six]
     if way is None:
-        from ..errors import BackendError
+        from ...errors import BackendError
 
         raise BackendError(f"python-iptables cannot build the {ttl_match_name(six)} match of --strict "
                            f"here ({'; '.join(why)}); use another backend or leave out --strict")

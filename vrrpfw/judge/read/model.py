@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Optional
 
-from ..hostscan import legacy_table_names
+from ...hostscan import legacy_table_names
 from ..netpath import LEGACY_TABLES, PathModel
 from .nft import NftLayer
 
@@ -35,7 +35,7 @@ def read_legacy() -> tuple[Optional[LegacyTables], Optional[str]]:
     if os.geteuid() != 0:
         return None, "legacy iptables (reading it needs root)"
     try:
-        from ..backends.iptc_loader import load_iptc
+        from .iptc_loader import load_iptc
         from .legacy import LegacyTables
 
         iptc: Any = load_iptc()

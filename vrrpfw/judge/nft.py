@@ -172,7 +172,7 @@ def _field_value(key: str, value: str) -> str:
 
 def _ttl_match(key: str, neg: bool, value: str) -> Match:
     """``ip ttl 255`` / ``ip6 hoplimit != 1`` as the iptables ttl / hl
-    match, the form :func:`vrrpfw.chaineval.vrrpfw_key` recognises."""
+    match, the form :func:`vrrpfw.judge.chaineval.vrrpfw_key` recognises."""
     name = TTL_MATCH[key]
     return Match(name, ((f"{name}-eq", ("!", value) if neg else (value,)),))
 

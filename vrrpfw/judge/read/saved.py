@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..chaineval import FwRule
-from ..iptrule import parse_save
+from ..iptables import parse_save
 from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, ChainId, PathModel
-from ..nftconv import convert_table
+from ..nft import convert_table
 from .nft import FIREWALLD_TABLES, HOOKS
 
 

@@ -7,8 +7,8 @@ import ctypes
 import ipaddress
 from typing import Any, Optional, Tuple
 
+from ...model import AH_PROTO, VRRP_PROTO
 from ..chaineval import FwRule, Match
-from ..model import AH_PROTO, VRRP_PROTO
 
 IPT_INV_PROTO = 0x40  # linux/netfilter/x_tables.h XT_INV_PROTO
 ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", "::/0", None, "")

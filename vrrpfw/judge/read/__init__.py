@@ -1,0 +1,1 @@
+"""Readers: the kernel's rulesets into the path model (vrrpfw.judge.netpath)."""

@@ -1,1 +1,0 @@
-"""Readers: the kernel's rulesets into the path model (vrrpfw.netpath)."""
