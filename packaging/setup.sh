@@ -27,6 +27,8 @@ APT_PACKAGES=(
     # the property test (tests/integration/test_property.py) generates rulesets with it
     python3-hypothesis
     iptables nftables iproute2 util-linux
+    # close deletes the closed flows' conntrack entries with it (tests/integration/test_close_conntrack.py)
+    conntrack
     # the firewalld and keepalived tests run these inside namespaces, on a private bus
     firewalld dbus keepalived tcpdump
     # the ufw backend's tests run Debian's ufw in namespaces, on a private /etc/ufw
@@ -84,7 +86,13 @@ if [ ! -x .venv-newest/bin/python ]; then
     "$NEWEST_PY" -m venv .venv-newest
 fi
 pip_quiet .venv-newest/bin/pip install --upgrade pip
-pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest pytest-xdist hypothesis ruff mypy ansible-core
+# hypothesis is pinned: it generates the property test's examples, and a new
+# release draws other examples from the same seed, so CI would change by
+# itself (6.170 drew the unicast case that close's conntrack fix answers).
+# Fresh exploration runs outside CI (VRRPFW_PROPERTY_RANDOM=1, README).
+HYPOTHESIS_PIN="hypothesis==6.170.27"
+pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest pytest-xdist ruff mypy ansible-core
+pip_quiet .venv-newest/bin/pip install "$HYPOTHESIS_PIN"
 pip_quiet .venv-newest/bin/pip install --no-deps -e .
 
 # Oldest supported Python, where the machine has one (pyenv on this image).

@@ -24,7 +24,7 @@ fi
 # /etc/protocols) and procps (sysctl) are not in a minbase root.
 # groff, man, mandoc and zsh: the man page and completion tests (test_gen_docs.py).
 PACKAGES=(python3 python3-iptables python3-typer python3-rich python3-pytest python3-pytest-xdist
-          python3-hypothesis iptables nftables iproute2 netbase procps groff-base man-db mandoc zsh)
+          python3-hypothesis iptables nftables iproute2 netbase procps groff-base man-db mandoc zsh conntrack)
 root="$(bash packaging/debroot.sh ensure trixie "${PACKAGES[@]}")"
 echo "== Debian 13 root $root: $(chroot "$root" python3 --version)," \
      "$(chroot "$root" iptables --version), $(chroot "$root" nft --version)"
@@ -34,7 +34,7 @@ if [ "$#" -eq 0 ]; then
     set -- tests/unit --ignore=tests/unit/test_cli_pairs.py --ignore=tests/unit/test_cli_help_venvs.py \
         tests/integration/test_iptables_legacy.py tests/integration/test_iptables_issue10.py \
         tests/integration/test_nftables.py tests/integration/test_nftables_issue10.py \
-        tests/integration/test_saved_files.py
+        tests/integration/test_saved_files.py tests/integration/test_close_conntrack.py
 fi
 
 exec bash packaging/debroot.sh run trixie --bind "$REPO:/src" \

@@ -21,6 +21,7 @@ from . import inputs, namespace
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .errors import ConcurrentChange, InputError, VrrpfwError
+from .host import conntrack
 from .judge.netpath import responsible
 from .keepalived_conf import KaConfig
 from .model import (
@@ -169,6 +170,10 @@ def close(
             req = from_conf(ask.conf, ask.interfaces, ask.family)
             ifaces = sorted({r.interface for r in req.rules})
         result = _run("close", None, ifaces, ask.group, backend, options)
+        if not options.dry_run:
+            # The flows' conntrack entries outlive the rules: forget them, so
+            # the next advert is judged as new, as before open.
+            result.warnings.extend(conntrack.forget(conntrack.closed_selectors(result.rules))[1])
         return _told(result, req) if req is not None else result
 
 

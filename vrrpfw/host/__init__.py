@@ -1,0 +1,1 @@
+"""This host: what runs here on vrrpfw's behalf (processes, conntrack)."""
