@@ -231,7 +231,7 @@ def test_packet_value_inbound():
     want = {"iifname": "eth0", "oifname": "", "l4proto": "112", "protocol": "112",
             "daddr": "224.0.0.18", "saddr": "192.0.2.7", "pkttype": "multicast", "nfproto": "ipv4",
             "ethertype": "ip", "ct_state": "new", "mark": "3", "fib_daddr_type": "multicast",
-            "ttl": "255", "ct_status": "", "frag_off": None, "nonsense": None}
+            "ttl": "255", "ct_status": "", "frag_off": "0", "nonsense": None}
     assert {k: packet_value(pkt, k) for k in want} == want
 
 
@@ -321,10 +321,13 @@ def test_set_masks():
     assert match_set(sett("frag_off", "0", mask="0x3fff"), IN) is Y
     assert match_set(sett("frag_off", "0", mask="0x1fff"), IN) is Y
     assert match_set(sett("frag_off", "0", mask="0x3fff", neg=True), IN) is N
-    assert match_set(sett("frag_off", "0", mask="0x7fff"), IN) is M  # DF may be set
-    assert match_set(sett("frag_off", "0", mask="0x4000"), IN) is M
+    # keepalived's adverts have DF clear: the whole field is 0.
+    assert match_set(sett("frag_off", "0", mask="0x7fff"), IN) is Y
+    assert match_set(sett("frag_off", "0", mask="0x4000"), IN) is Y
+    assert match_set(sett("frag_off", "16384", mask="0x4000"), IN) is N  # DF set: not keepalived's
     assert match_set(sett("frag_off", "0", mask="zz"), IN) is M
-    assert match_set(sett("frag_off", "0"), IN) is M  # unmasked: DF unknown
+    assert match_set(sett("frag_off", "0"), IN) is Y
+    assert match_set(sett("frag_off", "16384"), IN) is N
     marked = Packet(Direction.IN, "eth0", "224.0.0.18", mark=0x105)
     assert match_set(sett("mark", "5", mask="0xff"), marked) is Y
     assert match_set(sett("mark", "0x105", mask="0xff"), marked) is N

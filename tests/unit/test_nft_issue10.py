@@ -71,7 +71,8 @@ def judged(fw, *pkts: Packet) -> List[str]:
     ([m(pay("ip", "ttl"), 255, "!=")], "NO", "NO"),
     ([m(pay("ip6", "hoplimit"), {"set": [1, 255]})], "NO", "YES"),
     ([m(pay("ip6", "flowlabel"), 5)], "NO", "MAYBE"),  # not judged, but IPv6 only
-    ([m(pay("ip", "dscp"), "cs1")], "MAYBE", "NO"),
+    ([m(pay("ip", "dscp"), "cs1")], "NO", "NO"),  # keepalived sends CS6
+    ([m(pay("ip", "dscp"), "cs6")], "YES", "NO"),
     ([m(pay("icmpv6", "type"), "nd-neighbor-solicit")], "NO", "NO"),
 ])
 def test_inet_rule_judged_per_family(exprs, v4, v6):

@@ -52,6 +52,11 @@ OTHER_PROTOCOL_MATCHES = {
     "tcpmss", "esp", "gre",
 }
 PROTO_NAMES = {"vrrp": VRRP_PROTO, "112": VRRP_PROTO}
+KEEPALIVED_TOS = 0xC0
+# What a selector reads where the packet lacks the thing it needs (no input
+# device on output, no socket on input): nft's expression breaks and the
+# rule does not match, whatever the operator (``iif != "x"`` included).
+BREAK = "\x00break"
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,10 @@ class Packet:
     family: str = "ipv4"
     proto: int = VRRP_PROTO  # 51 for AH-wrapped adverts
     ttl: int = 255  # keepalived sends (and RFC 5798 requires) TTL / hop limit 255
+    # keepalived's IP header (captured from keepalived 2.2.7): tos / traffic
+    # class 0xc0 (DSCP CS6, not ECN-capable); IPv4 without options (IHL 5)
+    # and never fragmented, DF clear: the whole frag-off field is 0.
+    tos: int = KEEPALIVED_TOS
 
     @property
     def dst(self) -> str:
@@ -302,6 +311,14 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
             return Tri.MAYBE
         hit = pkt.ct_state.upper() in (v.upper() for v in vals)
         return _flip(Tri.YES if hit else Tri.NO, neg)
+    if name == "tos":
+        return _match_tos(m, pkt.tos)
+    if name == "dscp":
+        return _match_dscp(m, pkt.tos >> 2)
+    if name == "owner":
+        return _match_owner(m, pkt)
+    if name == "rpfilter":
+        return _match_rpfilter(m, pkt)
     if name in ("mark", "connmark"):
         neg, vals = _negated(m.param("mark"))
         if len(vals) != 1 or pkt.mark is None:
@@ -313,6 +330,81 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
             return Tri.MAYBE
         return _flip(Tri.YES if (pkt.mark & bits) == want else Tri.NO, neg)
     return Tri.MAYBE
+
+
+# iptables' symbolic TOS values (libxt_tos), compared under mask 0x3f.
+TOS_NAMES = {"minimize-delay": 0x10, "maximize-throughput": 0x08, "maximize-reliability": 0x04,
+             "minimize-cost": 0x02, "normal-service": 0x00}
+
+
+def _match_tos(m: Match, tos: int) -> Tri:
+    """``-m tos --tos VALUE[/MASK]`` or a symbolic name."""
+    neg, vals = _negated(m.param("tos"))
+    if len(vals) != 1 or len(m.params) != 1:
+        return Tri.MAYBE
+    value, _, mask = vals[0].partition("/")
+    if value.lower() in TOS_NAMES:
+        want, bits = TOS_NAMES[value.lower()], 0x3F
+    else:
+        v, b = _number(value), (_number(mask) if mask else 0xFF)
+        if v is None or b is None:
+            return Tri.MAYBE
+        want, bits = v, b
+    return _flip(Tri.YES if (tos & bits) == (want & bits) else Tri.NO, neg)
+
+
+def _match_dscp(m: Match, dscp: int) -> Tri:
+    """``-m dscp --dscp N`` or ``--dscp-class NAME``."""
+    neg, vals = _negated(m.param("dscp") or m.param("dscp-class"))
+    if len(vals) != 1 or len(m.params) != 1:
+        return Tri.MAYBE
+    want = _number(vals[0])
+    if want is None:
+        return Tri.MAYBE
+    return _flip(Tri.YES if want == dscp else Tri.NO, neg)
+
+
+def _id_range(text: str) -> Optional[Tuple[int, int]]:
+    lo, _, hi = text.partition("-")
+    a, b = _number(lo), _number(hi) if hi else _number(lo)
+    return None if a is None or b is None else (a, b)
+
+
+def _match_owner(m: Match, pkt: Packet) -> Tri:
+    """``-m owner``: only locally sent packets have a socket, keepalived's,
+    which runs as root (uid and gid 0)."""
+    if pkt.direction is Direction.IN:
+        return Tri.NO
+    result = Tri.YES
+    for key, words in m.params:
+        neg = bool(words) and words[0] == "!"
+        rest = [w for w in words if w != "!"]
+        if key == "socket-exists":
+            hit = Tri.YES
+        elif key in ("uid-owner", "gid-owner") and len(rest) == 1:
+            span = _id_range(rest[0])
+            if span is None:
+                return Tri.MAYBE
+            hit = Tri.YES if span[0] <= 0 <= span[1] else Tri.NO
+        else:
+            return Tri.MAYBE  # --suppl-groups and the like: not judged
+        one = _flip(hit, neg)
+        if one is Tri.NO:
+            return Tri.NO
+    return result
+
+
+def _match_rpfilter(m: Match, pkt: Packet) -> Tri:
+    """``-m rpfilter [--loose] [--validmark] [--accept-local] [--invert]``:
+    the reverse-path lookup, as nft's ``fib saddr . iif oif``."""
+    opts = {k for k, _ in m.params}
+    if opts - {"loose", "validmark", "accept-local", "invert"} or "loose" in opts:
+        return Tri.MAYBE  # --loose: any route back, through any interface; not judged
+    key = "fib_rpf_mark" if "validmark" in opts else "fib_rpf"
+    found = packet_value(pkt, key)
+    if found is None:
+        return Tri.MAYBE
+    return _flip(Tri.YES if found == "present" else Tri.NO, "invert" in opts)
 
 
 TTL_TESTS = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
@@ -378,6 +470,23 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return "local" if inbound else "unicast"
     if key in ("ttl", "hoplimit"):
         return str(pkt.ttl)
+    if key == "iif":  # by index: nft lists an existing device by its name
+        return pkt.interface if inbound else BREAK
+    if key == "oif":
+        return BREAK if inbound else pkt.interface
+    if key in ("skuid", "skgid"):
+        # Only locally sent packets have a socket: keepalived's, which runs as root.
+        return BREAK if inbound else "0"
+    if key == "dscp":
+        return str(pkt.tos >> 2)
+    if key == "ecn":
+        return str(pkt.tos & 3)
+    if key == "version":
+        return "4" if pkt.family == "ipv4" else "6"
+    if key == "hdrlength":
+        return "5" if pkt.family == "ipv4" else None
+    if key == "frag_off":
+        return "0" if pkt.family == "ipv4" else None
     if key == "ct_status":
         return ""  # nothing NATs multicast adverts: no status bits (see nft reader)
     if key == "fib_rpf_mark":
@@ -397,16 +506,29 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
     return None
 
 
+# DSCP and ECN names nft prints (and iptables' --dscp-class takes); uid and
+# gid 0 by name.
+DSCP_NAMES = {**{f"cs{n}": 8 * n for n in range(8)},
+              **{f"af{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
+              "be": 0, "ef": 46, "va": 44, "le": 1}
+ECN_NAMES = {"not-ect": 0, "ect1": 1, "ect0": 2, "ce": 3}
+NAMED_NUMBERS = {**DSCP_NAMES, **ECN_NAMES, "root": 0}
+
+
 def _number(text: str) -> Optional[int]:
     t = text.strip().lower()
     if t in PROTO_NUMBERS:
         return PROTO_NUMBERS[t]
+    if t in NAMED_NUMBERS:
+        return NAMED_NUMBERS[t]
     try:
         return int(t, 0)
     except ValueError:
         return None
 
 
+NUMERIC_KEYS = {"l4proto", "protocol", "nexthdr", "mark", "ttl", "hoplimit", "frag_off", "skuid", "skgid",
+                "dscp", "ecn", "version", "hdrlength"}
 # iptables' pkttype names that nft spells otherwise (libxt_pkttype: unicast = PACKET_HOST).
 PKTTYPE_ALIASES = {"unicast": "host"}
 
@@ -421,7 +543,10 @@ def member(key: str, value: str, actual: Optional[str]) -> Tri:
         return Tri.YES if value.replace("\\*", "*") == actual else Tri.NO
     if key in ("saddr", "daddr"):
         return addr_in(value, actual)
-    if key in ("l4proto", "protocol", "nexthdr", "mark", "ttl", "hoplimit", "frag_off"):
+    if key in ("iif", "oif"):
+        # A number is an index nft could not name: no such device here.
+        return Tri.YES if value == actual else Tri.NO
+    if key in NUMERIC_KEYS:
         have = _number(actual)
         if "-" in value and _number(value) is None:  # a range, not a name like ipv6-icmp
             lo_s, hi_s = value.split("-", 1)
@@ -452,6 +577,8 @@ def match_set(m: Match, pkt: Packet) -> Tri:
     if m.param("unknown"):
         return Tri.MAYBE
     parts = keys[0].split(" . ")
+    if any(packet_value(pkt, key) == BREAK for key in parts):
+        return Tri.NO  # the expression breaks: the rule does not match, negated or not
     mask_words = m.param("mask")
     best = Tri.NO
     for element in m.param("values") or ():
@@ -468,11 +595,7 @@ def match_set(m: Match, pkt: Packet) -> Tri:
                 if tri is Tri.NO:
                     break
                 continue
-            if key == "frag_off" and mask_words:
-                # Adverts are never fragments: offset and MF bits are 0 (DF may vary).
-                bits = _number(mask_words[0])
-                actual = "0" if bits is not None and not bits & ~0x3FFF else None
-            elif mask_words and actual is not None:
+            if mask_words and actual is not None:
                 masked = _number(actual)
                 bits = _number(mask_words[0])
                 actual = None if masked is None or bits is None else str(masked & bits)

@@ -25,6 +25,8 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 from ..model import Direction, Family, VrrpRule
 from ..results import Runtime
 from .chaineval import (
+    ACCEPTING,
+    DROPPING,
     MARKING,
     UNTRACKING,
     ChainLookup,
@@ -32,7 +34,9 @@ from .chaineval import (
     FwRule,
     Outcome,
     Packet,
+    Tri,
     evaluate,
+    match_rule,
     vrrpfw_key,
 )
 
@@ -164,12 +168,26 @@ class PathVerdict:
         return "; ".join(parts)
 
 
-def reachable_rules(chain: BaseChain, limit: int = 64) -> Iterator[FwRule]:
-    """The chain's rules and those of every user chain it can jump to."""
+# Targets after which the rest of the chain is not reached.
+ENDING = ACCEPTING | DROPPING | {"RETURN"}
+
+
+def reachable_rules(chain: BaseChain, limit: int = 64, pkt: Optional[Packet] = None) -> Iterator[FwRule]:
+    """The chain's rules and those of every user chain it can jump to; with
+    ``pkt``, only those that may apply to it: a rule that certainly does not
+    match is left out, and so is a chain reached only through such rules
+    (kube-proxy's KUBE-MARK-DROP, jumped to for TCP node ports only, never
+    marks an advert), and so are the rules after one that certainly ends
+    the chain.  Judged with the packet's facts before any rule changed
+    them: the first rule that changes one is reached with them, so where
+    none is, none ever changes."""
     todo, seen = [(chain.rules, 0)], set()
     while todo:
         rules, depth = todo.pop()
         for r in rules:
+            hit = match_rule(r, pkt) if pkt is not None else Tri.MAYBE
+            if hit is Tri.NO:
+                continue
             yield r
             target = r.target
             if target and target not in seen and depth < limit:
@@ -177,24 +195,33 @@ def reachable_rules(chain: BaseChain, limit: int = 64) -> Iterator[FwRule]:
                 if sub is not None:
                     seen.add(target)
                     todo.append((sub, depth + 1))
+            if hit is Tri.YES and (target in ENDING or r.goto):
+                break  # the rest of this list is never reached
 
 
 def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
                src_net: Optional[str] = None) -> Packet:
     """The advert as the path sees it.  Its conntrack state is ``new`` and
-    its mark 0, unless a chain on the path could change that (a notrack or a
-    mark-setting rule), in which case the answer is left unknown."""
-    ct_state: Optional[str] = "new"
-    mark: Optional[int] = 0
-    for chain in model.on_path(rule.direction, rule.interface, rule.family):
-        for r in reachable_rules(chain):
-            effects = set(r.effects) | {r.target}
-            if effects & UNTRACKING:
-                ct_state = None
-            if effects & MARKING:
-                mark = None
-    return Packet(rule.direction, rule.interface, rule.dst, src, ct_state, mark, src_net,
-                  rule.family.value, rule.proto)
+    its mark 0, unless a rule on the path that may apply to it could change
+    that (a notrack or a mark-setting rule), in which case the answer is
+    left unknown.  Unknown makes more rules "may apply", so this repeats
+    until nothing changes (at most twice more: each fact only turns unknown)."""
+    pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
+                 rule.family.value, rule.proto)
+    chains = model.on_path(rule.direction, rule.interface, rule.family)
+    while True:
+        ct_state, mark = pkt.ct_state, pkt.mark
+        for chain in chains:
+            seen_as = replace(pkt, ct_state=ct_state_at(chain, pkt.ct_state))
+            for r in reachable_rules(chain, pkt=seen_as):
+                effects = set(r.effects) | {r.target}
+                if effects & UNTRACKING:
+                    ct_state = None
+                if effects & MARKING:
+                    mark = None
+        if (ct_state, mark) == (pkt.ct_state, pkt.mark):
+            return pkt
+        pkt = replace(pkt, ct_state=ct_state, mark=mark)
 
 
 # nf_conntrack's own hooks on prerouting and output (NF_IP_PRI_CONNTRACK).

@@ -24,11 +24,16 @@ VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "R
 ELSEWHERE = {"fwd": "FWD", "tproxy": "TPROXY", "synproxy": "SYNPROXY"}
 OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp", "gre"}
 META_KEYS = {"iifname": "iifname", "oifname": "oifname", "l4proto": "l4proto", "nfproto": "nfproto",
-             "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype"}
-IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl", "frag-off": "frag_off"}
+             "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype", "iif": "iif", "oif": "oif",
+             "skuid": "skuid", "skgid": "skgid"}
+# Header fields keepalived's adverts carry fixed values in (see Packet);
+# id, checksum, length and the flow label vary: unknown.
+IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl", "frag-off": "frag_off",
+             "version": "version", "hdrlength": "hdrlength", "dscp": "dscp", "ecn": "ecn"}
 # An advert has no extension header (keepalived sends none), so ip6's
 # first next header is its upper-layer protocol.
-IP6_FIELDS = {"nexthdr": "l4proto", "saddr": "saddr", "daddr": "daddr", "hoplimit": "hoplimit"}
+IP6_FIELDS = {"nexthdr": "l4proto", "saddr": "saddr", "daddr": "daddr", "hoplimit": "hoplimit",
+              "version": "version", "dscp": "dscp", "ecn": "ecn"}
 # The packet family an ``ip ...`` / ``ip6 ...`` expression implicitly
 # requires: nft adds a ``meta nfproto`` (inet) or ``meta protocol``
 # (netdev) dependency, so an IPv6 advert never matches ``ip daddr != X``.
@@ -126,6 +131,12 @@ def _key(left: Any) -> Tuple[str, Optional[str]]:
             raise _Unknown(f"payload ah {fld}")  # an AH header's field: AH adverts may match
         if proto in OTHER_L4:
             return "never", None
+        if proto == "th":
+            # The raw transport header: an advert has none, but the bytes at
+            # its offsets are the VRRP (or AH) header's, which vary (priority,
+            # count).  Unknown alone; in a concatenation beside ``meta
+            # l4proto`` the protocol part decides.
+            return f"th_{fld}", None
         if proto == "ether" and fld == "type":
             return "ethertype", None
         raise _Unknown(f"payload {proto} {fld}")
@@ -147,7 +158,8 @@ def _key(left: Any) -> Tuple[str, Optional[str]]:
     if "&" in left:
         inner, mask = left["&"]
         key, _ = _key(inner)
-        if isinstance(mask, int) and key in ("mark", "ct_state", "frag_off"):
+        if isinstance(mask, int) and key in ("mark", "ct_state", "frag_off", "dscp", "ecn", "hdrlength",
+                                             "version"):
             return key, str(mask)
         raise _Unknown("bitwise")
     if "concat" in left:

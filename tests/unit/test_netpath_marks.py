@@ -1,0 +1,83 @@
+"""Marks and conntrack exemptions, path-sensitively (vrrpfw.judge.netpath.
+packet_for): an advert's mark stays 0 unless a rule that can apply to it on
+its path sets one; a rule that certainly does not match, one after a rule
+that certainly ends the chain, and a chain reached only through such rules
+change nothing."""
+
+from __future__ import annotations
+
+from vrrpfw.judge.netpath import Runtime, judge, packet_for
+from vrrpfw.judge.read.saved import model_from_texts
+from vrrpfw.model import Direction, VrrpRule
+
+IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
+OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")
+
+KUBE_FIREWALL = """*filter
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-FIREWALL - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A OUTPUT -j KUBE-FIREWALL
+-A KUBE-FIREWALL -m mark --mark 0x8000/0x8000 -j DROP
+COMMIT
+"""
+
+
+def mangle(*lines: str) -> str:
+    return ("*mangle\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n"
+            ":KUBE-MARK-DROP - [0:0]\n:KUBE-POSTROUTING - [0:0]\n"
+            "-A KUBE-MARK-DROP -j MARK --set-xmark 0x8000/0x8000\n" + "".join(f"{x}\n" for x in lines)
+            + "COMMIT\n")
+
+
+def verdict(text: str, rule: VrrpRule = IN) -> Runtime:
+    return judge(model_from_texts(legacy=text), rule, None, src_net="192.0.2.0/24").state
+
+
+def test_mark_set_only_for_tcp_node_ports_leaves_adverts_unmarked():
+    text = mangle("-A PREROUTING -p tcp -m tcp --dport 30080 -j KUBE-MARK-DROP") + KUBE_FIREWALL
+    assert packet_for(model_from_texts(legacy=text), IN).mark == 0
+    assert verdict(text) is Runtime.ALLOWED_BY_POLICY
+
+
+def test_mark_set_for_vrrp_makes_the_mark_unknown():
+    text = mangle("-A PREROUTING -i eth1 -p vrrp -j KUBE-MARK-DROP") + KUBE_FIREWALL
+    assert packet_for(model_from_texts(legacy=text), IN).mark is None
+    assert verdict(text) is Runtime.UNCERTAIN
+
+
+def test_mark_rule_for_another_interface_does_not_apply():
+    text = mangle("-A PREROUTING -i eth0 -j KUBE-MARK-DROP") + KUBE_FIREWALL
+    assert verdict(text) is Runtime.ALLOWED_BY_POLICY
+
+
+def test_rules_after_a_certain_return_are_not_reached():
+    # kube-proxy's KUBE-POSTROUTING: unmarked packets return before the MARK.
+    text = mangle("-A POSTROUTING -j KUBE-POSTROUTING",
+                  "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+                  "-A KUBE-POSTROUTING -j MARK --set-xmark 0x8000/0x8000") + KUBE_FIREWALL
+    assert packet_for(model_from_texts(legacy=text), OUT).mark == 0
+
+
+def test_a_maybe_return_does_not_hide_what_follows():
+    text = mangle("-A POSTROUTING -j KUBE-POSTROUTING",
+                  "-A KUBE-POSTROUTING -m limit --limit 1/s -j RETURN",
+                  "-A KUBE-POSTROUTING -j MARK --set-xmark 0x8000/0x8000") + KUBE_FIREWALL
+    assert packet_for(model_from_texts(legacy=text), OUT).mark is None
+
+
+def test_a_mark_rule_reached_only_once_the_mark_is_unknown_is_found():
+    # The second MARK applies only to marked packets: reached once the first may have run.
+    text = mangle("-A PREROUTING -p vrrp -m limit --limit 1/s -j MARK --set-xmark 0x1/0x1",
+                  "-A PREROUTING -m mark --mark 0x1/0x1 -j MARK --set-xmark 0x8000/0x8000") + KUBE_FIREWALL
+    assert verdict(text) is Runtime.UNCERTAIN
+
+
+def test_notrack_for_other_traffic_keeps_adverts_new():
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A PREROUTING -p udp --dport 53 -j CT --notrack\nCOMMIT\n"
+            "*filter\n:INPUT DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n"
+            "-A INPUT -m conntrack --ctstate NEW -p vrrp -j ACCEPT\nCOMMIT\n")
+    assert packet_for(model_from_texts(legacy=text), IN).ct_state == "new"
+    assert verdict(text) is Runtime.ALLOWED_BY_OTHER
