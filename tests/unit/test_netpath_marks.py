@@ -6,7 +6,11 @@ change nothing."""
 
 from __future__ import annotations
 
+import pytest
+
+from vrrpfw.judge.iptables import parse_rule
 from vrrpfw.judge.netpath import Runtime, judge, packet_for
+from vrrpfw.judge.nft import convert_rule
 from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.model import Direction, VrrpRule
 
@@ -41,10 +45,81 @@ def test_mark_set_only_for_tcp_node_ports_leaves_adverts_unmarked():
     assert verdict(text) is Runtime.ALLOWED_BY_POLICY
 
 
-def test_mark_set_for_vrrp_makes_the_mark_unknown():
+def test_mark_set_for_vrrp_is_followed_to_the_drop():
     text = mangle("-A PREROUTING -i eth1 -p vrrp -j KUBE-MARK-DROP") + KUBE_FIREWALL
-    assert packet_for(model_from_texts(legacy=text), IN).mark is None
+    assert packet_for(model_from_texts(legacy=text), IN).mark is None  # may change: followed by judge
+    assert verdict(text) is Runtime.MISSING
+
+
+def test_a_maybe_mark_makes_the_mark_unknown():
+    text = mangle("-A PREROUTING -i eth1 -p vrrp -m limit --limit 1/s -j KUBE-MARK-DROP") + KUBE_FIREWALL
     assert verdict(text) is Runtime.UNCERTAIN
+
+
+@pytest.mark.parametrize("target,after,dropped", [
+    ("--set-xmark 0x8000/0x8000", 0x8000, True),
+    ("--set-mark 0x8000", 0x8000, True),
+    ("--set-mark 0x4000/0x4000", 0x4000, False),
+    ("--or-mark 0x8001", 0x8001, True),
+    ("--and-mark 0x8000", 0, False),
+    ("--xor-mark 0x8000", 0x8000, True),
+])
+def test_mark_operations_as_xt_mark_computes_them(target, after, dropped):
+    rule = parse_rule(f"-A PREROUTING -p vrrp -j MARK {target}")
+    assert rule is not None and rule.mark_op is not None
+    value, mask = rule.mark_op
+    assert (0 & ~mask) ^ value == after
+    text = mangle(f"-A PREROUTING -p vrrp -j MARK {target}") + KUBE_FIREWALL
+    assert verdict(text) is (Runtime.MISSING if dropped else Runtime.ALLOWED_BY_POLICY)
+
+
+def test_the_mark_is_what_the_earlier_chain_left():
+    # mangle marks, a later mangle rule clears it again: filter sees 0.
+    text = mangle("-A PREROUTING -p vrrp -j MARK --set-xmark 0x8000/0x8000",
+                  "-A PREROUTING -p vrrp -j MARK --and-mark 0x7fff") + KUBE_FIREWALL
+    assert verdict(text) is Runtime.ALLOWED_BY_POLICY
+
+
+def test_marks_after_an_accept_are_not_applied():
+    text = mangle("-A PREROUTING -p vrrp -j ACCEPT",
+                  "-A PREROUTING -p vrrp -j MARK --set-xmark 0x8000/0x8000") + KUBE_FIREWALL
+    assert verdict(text) is Runtime.ALLOWED_BY_OTHER  # mangle's ACCEPT; filter sees mark 0
+
+
+def nft_marks(statement: dict) -> tuple:
+    rules = convert_rule("c", {"expr": [{"mangle": {"key": {"meta": {"key": "mark"}}, "value": statement}}]},
+                         {}, "inet")
+    return rules[0].mark_op
+
+
+def test_nft_mark_statements():
+    mark = {"meta": {"key": "mark"}}
+    assert nft_marks(0x8000) == (0x8000, 0xFFFFFFFF)
+    assert nft_marks({"|": [mark, 4]}) == (4, 4)
+    assert nft_marks({"&": [mark, 0x7FFF]}) == (0, 0xFFFF8000)
+    assert nft_marks({"^": [mark, 8]}) == (8, 0)
+    # iptables' --set-xmark 0x8000/0x8000 as nft writes it: mark and 0xffff7fff xor 0x8000
+    op = nft_marks({"^": [{"&": [mark, 0xFFFF7FFF]}, 0x8000]})
+    assert op == (0x8000, 0x8000)
+    assert nft_marks({"ct": {"key": "mark"}}) is None  # the connection's mark: not followed
+
+
+def test_chains_at_one_priority_leave_the_mark_unknown():
+    # Two nft chains on prerouting at priority -150: which runs first is not defined.
+    doc = {"nftables": [
+        {"table": {"family": "ip", "name": "a"}}, {"table": {"family": "ip", "name": "b"}},
+        {"chain": {"family": "ip", "table": "a", "name": "pre", "type": "filter", "hook": "prerouting",
+                   "prio": -150, "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "b", "name": "pre", "type": "filter", "hook": "prerouting",
+                   "prio": -150, "policy": "accept"}},
+        {"chain": {"family": "ip", "table": "b", "name": "in", "type": "filter", "hook": "input",
+                   "prio": 0, "policy": "accept"}},
+        {"rule": {"family": "ip", "table": "a", "chain": "pre", "expr": [
+            {"mangle": {"key": {"meta": {"key": "mark"}}, "value": 1}}]}},
+        {"rule": {"family": "ip", "table": "b", "chain": "pre", "expr": [
+            {"match": {"op": "==", "left": {"meta": {"key": "mark"}}, "right": 1}}, {"drop": None}]}},
+    ]}
+    assert judge(model_from_texts(nft_json=doc), IN, None).state is Runtime.UNCERTAIN
 
 
 def test_mark_rule_for_another_interface_does_not_apply():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, VrrpRule
@@ -93,6 +93,15 @@ class FwRule:
     effects: Tuple[str, ...] = ()
     # The backend's own handle (nft rule handle, libiptc rule); not part of identity.
     handle: Any = field(default=None, compare=False, repr=False)
+    # A MARK whose result is known: the packet's mark becomes
+    # ``(mark & ~mask) ^ value`` for (value, mask), as xt_MARK computes it.
+    # None with a marking target or effect: the new mark is not known.
+    mark_op: Optional[Tuple[int, int]] = field(default=None, compare=False, repr=False)
+
+    @property
+    def marks(self) -> bool:
+        """Does this rule set the packet's (or connection's) mark?"""
+        return bool((set(self.effects) | {self.target}) & MARKING)
 
     @property
     def comment(self) -> Optional[str]:
@@ -163,6 +172,9 @@ class Decision:
     reason: str = ""
     # Rules that might have dropped before the decision (uncertainty).
     doubts: List[FwRule] = field(default_factory=list)
+    # The packet's mark when it leaves the chain (None: not known), for the
+    # chains after it on the path.
+    mark_after: Optional[int] = 0
 
     @property
     def accepted(self) -> bool:
@@ -637,6 +649,25 @@ ChainLookup = Callable[[str], Optional[Sequence[FwRule]]]
 MAX_DEPTH = 32
 
 
+@dataclass
+class _Carry:
+    """The packet as the walk has changed it so far (its mark)."""
+
+    pkt: Packet
+
+    def marked(self, rule: FwRule, certain: bool) -> None:
+        """``rule`` set a mark: known where the rule certainly ran, its
+        operation is known and so was the mark before; else unknown."""
+        mark = self.pkt.mark
+        if certain and rule.mark_op is not None and mark is not None:
+            value, mask = rule.mark_op
+            mark = ((mark & ~mask) ^ value) & 0xFFFFFFFF
+        else:
+            mark = None
+        if mark != self.pkt.mark:
+            self.pkt = replace(self.pkt, mark=mark)
+
+
 def evaluate(
     rules: Sequence[FwRule],
     policy: str,
@@ -645,37 +676,42 @@ def evaluate(
 ) -> Decision:
     """Walk a base chain; ``lookup`` returns a user chain's rules or None."""
     doubts: List[FwRule] = []
-    outcome, rule, reason = _walk(rules, pkt, lookup, doubts, 0, set())
+    carry = _Carry(pkt)
+    outcome, rule, reason = _walk(rules, carry, lookup, doubts, 0, set())
+    # Where the walk stopped unsure, rules after it may still run: their marks are not known.
+    mark_after = carry.pkt.mark if outcome is not Outcome.UNCERTAIN else None
     if outcome is Outcome.RETURN:
         outcome = Outcome.POLICY
     if outcome is Outcome.POLICY:
         if doubts and policy != "ACCEPT":
             # A maybe-accept above a dropping policy: can't say.
-            return Decision(Outcome.UNCERTAIN, None, policy, reason or "policy", doubts)
+            return Decision(Outcome.UNCERTAIN, None, policy, reason or "policy", doubts, None)
         unjudged = [d for d in doubts if _unjudged(d, lookup)]
         if unjudged:
             # A rule that may hand the packet to a queue (or anything we do
             # not judge) comes before the ACCEPT policy: it may drop it.
             return Decision(Outcome.UNCERTAIN, unjudged[0], policy,
-                            f"target {unjudged[0].target} is not judged by vrrpfw", doubts)
-        return Decision(Outcome.POLICY, None, policy, f"chain policy {policy}", doubts)
-    return Decision(outcome, rule, policy, reason, doubts)
+                            f"target {unjudged[0].target} is not judged by vrrpfw", doubts, None)
+        return Decision(Outcome.POLICY, None, policy, f"chain policy {policy}", doubts, mark_after)
+    return Decision(outcome, rule, policy, reason, doubts, mark_after)
 
 
 def _walk(
     rules: Sequence[FwRule],
-    pkt: Packet,
+    carry: _Carry,
     lookup: ChainLookup,
     doubts: List[FwRule],
     depth: int,
     stack: set,
 ) -> Tuple[Outcome, Optional[FwRule], str]:
     for rule in rules:
-        verdict = match_rule(rule, pkt)
+        verdict = match_rule(rule, carry.pkt)
         if verdict is Tri.NO:
             continue
         target = rule.target
         certain = verdict is Tri.YES
+        if rule.marks:
+            carry.marked(rule, certain)
         if target in NON_TERMINATING:
             continue
         if target in ACCEPTING:
@@ -706,16 +742,20 @@ def _walk(
         if depth >= MAX_DEPTH or target in stack:
             return Outcome.UNCERTAIN, rule, f"chain {target} nests too deep or loops"
         if not certain:
-            # The jump may not happen; what the chain would do is a doubt.
+            # The jump may not happen; what the chain would do is a doubt,
+            # and so is any mark it would set.
             sub_doubts: List[FwRule] = []
-            o, r, why = _walk(sub, pkt, lookup, sub_doubts, depth + 1, stack | {target})
+            maybe = _Carry(carry.pkt)
+            o, r, why = _walk(sub, maybe, lookup, sub_doubts, depth + 1, stack | {target})
+            if maybe.pkt.mark != carry.pkt.mark or o is Outcome.UNCERTAIN:
+                carry.pkt = replace(carry.pkt, mark=None)
             if o in (Outcome.DROP, Outcome.UNCERTAIN) or sub_doubts:
                 doubts.append(rule)
                 return Outcome.UNCERTAIN, r or rule, f"jump to {target} may drop it"
             if o is Outcome.ACCEPT or rule.goto:
                 doubts.append(rule)  # a maybe-goto that returns may end this chain too
             continue
-        o, r, why = _walk(sub, pkt, lookup, doubts, depth + 1, stack | {target})
+        o, r, why = _walk(sub, carry, lookup, doubts, depth + 1, stack | {target})
         if o is Outcome.RETURN:
             if rule.goto:
                 return Outcome.RETURN, r, why

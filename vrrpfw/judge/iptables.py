@@ -47,6 +47,7 @@ def parse_rule(line: str) -> Optional[FwRule]:
     current: Optional[Tuple[str, List[Tuple[str, Tuple[str, ...]]]]] = None
     target, goto = "", False
     target_opts: List[str] = []
+    target_args: Dict[str, List[str]] = {}
     neg = False
     in_target = False
 
@@ -97,6 +98,7 @@ def parse_rule(line: str) -> Optional[FwRule]:
                 j += 1
             if in_target:
                 target_opts.append(tok)
+                target_args[tok] = words
             elif current is not None:
                 current[1].append((tok[2:], tuple(words)))
             i = j
@@ -111,7 +113,35 @@ def parse_rule(line: str) -> Optional[FwRule]:
         bang = p.startswith("!")
         fields["protocol"] = ("!" if bang else "") + PROTOCOLS.get(p.lstrip("!"), p.lstrip("!"))
     return FwRule(chain=chain, matches=tuple(matches), target=target, goto=goto, text=text,
-                  effects=effects, **fields)  # type: ignore[arg-type]
+                  effects=effects, mark_op=mark_op(target, target_args),
+                  **fields)  # type: ignore[arg-type]
+
+
+def mark_op(target: str, args: Dict[str, List[str]]) -> Optional[Tuple[int, int]]:
+    """xt_MARK's (value, mask) for ``-j MARK``'s one option, as libxt_MARK
+    turns each into ``mark = (mark & ~mask) ^ value``; None where unknown."""
+    if target != "MARK" or len(args) != 1:
+        return None
+    (opt, words), = args.items()
+    if len(words) != 1:
+        return None
+    value_s, _, mask_s = words[0].partition("/")
+    try:
+        value = int(value_s, 0)
+        mask = int(mask_s, 0) if mask_s else 0xFFFFFFFF
+    except ValueError:
+        return None
+    if opt == "--set-xmark":
+        return value, mask
+    if opt == "--set-mark":
+        return value, mask | value
+    if opt == "--and-mark":
+        return 0, ~value & 0xFFFFFFFF
+    if opt == "--or-mark":
+        return value, value
+    if opt == "--xor-mark":
+        return value, 0
+    return None
 
 
 def parse_save(text: str) -> Dict[str, Dict[str, Tuple[Optional[str], List[FwRule]]]]:

@@ -205,7 +205,8 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     its mark 0, unless a rule on the path that may apply to it could change
     that (a notrack or a mark-setting rule), in which case the answer is
     left unknown.  Unknown makes more rules "may apply", so this repeats
-    until nothing changes (at most twice more: each fact only turns unknown)."""
+    until nothing changes (at most twice more: each fact only turns unknown).
+    :func:`judge` then follows the mark chain by chain, where it is known."""
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
                  rule.family.value, rule.proto)
     chains = model.on_path(rule.direction, rule.interface, rule.family)
@@ -289,8 +290,35 @@ def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     ``src_net``: where it is not, the network it lies in."""
     pkt = packet_for(model, rule, src, src_net)
     chains = model.on_path(rule.direction, rule.interface, rule.family)
-    verdicts = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state))) for c in chains]
+    verdicts: List[ChainVerdict] = []
+    # The mark travels: each chain sees what the chains before it set.  It
+    # starts at 0 (``packet_for`` may already know it stays 0 everywhere).
+    mark: Optional[int] = 0
+    for group in _same_place(chains):
+        seen = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state), mark=mark))
+                for c in group]
+        after = {v.decision.mark_after for v in seen}
+        if len(group) > 1 and after != {mark}:
+            # Chains on one hook at one priority run in an order netfilter
+            # does not define: each may see the others' marks or not.
+            seen = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state), mark=None))
+                    for c in group]
+            mark = None
+        else:
+            mark = after.pop() if len(after) == 1 else None
+        verdicts += seen
     return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
+
+
+def _same_place(chains: Sequence[BaseChain]) -> List[List[BaseChain]]:
+    """``chains`` (in path order) grouped by hook and priority."""
+    groups: List[List[BaseChain]] = []
+    for c in chains:
+        if groups and (groups[-1][0].hook, groups[-1][0].priority) == (c.hook, c.priority):
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+    return groups
 
 
 RANK = {Runtime.MISSING: 0, Runtime.SHADOWED: 1, Runtime.UNCERTAIN: 2, Runtime.ALLOWED_BY_POLICY: 3,

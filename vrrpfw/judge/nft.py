@@ -228,6 +228,8 @@ class _Built:
     goto: bool = False
     # ((selector key, mask), [(value, verdict)])
     vmap: Optional[Tuple[Tuple[str, Optional[str]], List[Tuple[str, Any]]]] = None
+    mark_op: Optional[Tuple[int, int]] = None
+    mark_unknown: bool = False  # a second mark statement, or one not followed
 
 
 def _verdict(v: Any) -> Tuple[str, bool]:
@@ -362,7 +364,7 @@ def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet],
     if rule.get("comment"):
         b.matches.append(Match("comment", (("comment", (str(rule["comment"]),)),)))
     base = dict(chain=chain, matches=tuple(b.matches), effects=tuple(b.effects), handle=rule.get("handle"),
-                text=rule_text(rule), **b.fields)
+                text=rule_text(rule), mark_op=None if b.mark_unknown else b.mark_op, **b.fields)
     if b.vmap is None:
         return [FwRule(target=b.target, goto=b.goto, **base)]  # type: ignore[arg-type]
     (key, mask), entries = b.vmap
@@ -377,6 +379,50 @@ def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet],
         out.append(FwRule(target=target, goto=goto,
                           **{**base, "matches": matches + (cond,)}))  # type: ignore[arg-type]
     return out
+
+
+FULL = 0xFFFFFFFF
+
+
+def _int(v: Any) -> Optional[int]:
+    return v & FULL if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def _is_mark(v: Any) -> bool:
+    return isinstance(v, dict) and v.get("meta", {}).get("key") == "mark"
+
+
+def _mark_value(value: Any) -> Optional[Tuple[int, int]]:
+    """``meta mark set VALUE`` as (value, mask), the new mark being
+    ``(mark & ~mask) ^ value``: a number, or the old mark and/or/xor a
+    number (how nft writes iptables' --set-xmark, --or-mark ...)."""
+    n = _int(value)
+    if n is not None:
+        return n, FULL
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    op, args = next(iter(value.items()))
+    if op not in ("&", "|", "^") or not isinstance(args, list) or len(args) != 2:
+        return None
+    left, right = args
+    b = _int(right)
+    if b is None:
+        return None
+    inner = (0, 0) if _is_mark(left) else None  # the old mark, unchanged
+    if inner is None and isinstance(left, dict) and list(left) == ["&"] and len(left["&"]) == 2 \
+            and _is_mark(left["&"][0]) and _int(left["&"][1]) is not None:
+        a = _int(left["&"][1])
+        assert a is not None
+        inner = (0, ~a & FULL)  # mark & a
+    if inner is None:
+        return None
+    value0, mask0 = inner  # so far: (mark & ~mask0) ^ value0, value0 == 0
+    if op == "&":
+        return 0, (mask0 | ~b) & FULL
+    if op == "^":
+        return b, mask0
+    # (m & ~mask0) | b == ((m & ~mask0) & ~b) ^ b
+    return b, (mask0 | b) & FULL
 
 
 def _stateful_update(expr: Dict[str, Any]) -> bool:
@@ -411,6 +457,14 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
         selector = key.get("meta") or key.get("ct") or {}
         if selector.get("key") == "mark":
             b.effects.append("MARK")
+            value = expr["mangle"].get("value")
+            # meta mark set N: the packet's mark becomes N; anything else
+            # (ct mark, an expression of the old mark) is not followed.
+            op = _mark_value(value) if "meta" in key and b.mark_op is None else None
+            if op is not None:
+                b.mark_op = op
+            else:
+                b.mark_unknown = True
     elif "notrack" in expr:
         b.effects.append("NOTRACK")
     elif "limit" in expr or "quota" in expr or "meter" in expr or "connlimit" in expr:

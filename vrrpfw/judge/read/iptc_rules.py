@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ctypes
 import ipaddress
+import struct
 from typing import Any, Optional, Tuple
 
 from ...model import AH_PROTO, VRRP_PROTO
@@ -96,7 +97,19 @@ def to_fwrule(chain: str, rule: Any) -> FwRule:
         target=target.name if target is not None else "",
         goto=bool(getattr(target, "goto", False)) if target is not None else False,
     )
-    return FwRule(**{**fw.__dict__, "text": _render(chain, fw)})
+    return FwRule(**{**fw.__dict__, "text": _render(chain, fw), "mark_op": _mark_op(target)})
+
+
+def _mark_op(target: Any) -> Optional[Tuple[int, int]]:
+    """``-j MARK``'s (value, mask), read from the kernel's struct
+    (xt_mark_tginfo2, revision 2: what every iptables since 1.4 writes)."""
+    ptr = getattr(target, "_ptr", None) if target is not None and target.name == "MARK" else None
+    if ptr is None or getattr(getattr(ptr[0], "u", None), "user", None) is None \
+            or ptr[0].u.user.revision != 2:
+        return None
+    raw = ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 8)
+    value, mask = struct.unpack("=II", raw)
+    return value, mask
 
 
 def could_match_vrrp(proto: int, invflags: int, flags: Optional[int] = None) -> bool:
