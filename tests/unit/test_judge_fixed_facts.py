@@ -7,6 +7,7 @@ Pure: nft JSON and iptables lines into the evaluator (vrrpfw.judge)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Dict
 
 import pytest
@@ -139,3 +140,16 @@ def test_rpfilter_for_a_peer_off_the_subnet_is_unknown():
     pkt = Packet(IN, "eth1", "224.0.0.18", src="198.51.100.9", src_net="192.0.2.0/24", family="ipv4")
     r = parse_rule("-A PREROUTING -m rpfilter --invert -j DROP")
     assert r is not None and match_rule(r, pkt) is M
+
+
+@pytest.mark.parametrize("key,value,op,pkt,want", [
+    ("iifgroup", "default", "==", replace(V4_IN, iface_group=0), Y),
+    ("iifgroup", 5, "==", replace(V4_IN, iface_group=0), N),
+    ("iifgroup", 5, "==", replace(V4_IN, iface_group=5), Y),
+    ("iifgroup", 5, "==", V4_IN, M),  # the group was not read
+    ("iifgroup", "default", "!=", replace(V4_OUT, iface_group=0), N),  # no input device: breaks
+    ("oifgroup", 0, "==", replace(V4_OUT, iface_group=0), Y),
+    ("oifgroup", 0, "!=", replace(V4_IN, iface_group=0), N),
+])
+def test_interface_group(key, value, op, pkt, want):
+    assert nft(meta(key), value, pkt, op) is want

@@ -140,6 +140,8 @@ class Packet:
     # class 0xc0 (DSCP CS6, not ECN-capable); IPv4 without options (IHL 5)
     # and never fragmented, DF clear: the whole frag-off field is 0.
     tos: int = KEEPALIVED_TOS
+    # The interface's group (``ip link ... group N``), where it was read.
+    iface_group: Optional[int] = None
 
     @property
     def dst(self) -> str:
@@ -486,6 +488,10 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return pkt.interface if inbound else BREAK
     if key == "oif":
         return BREAK if inbound else pkt.interface
+    if key in ("iifgroup", "oifgroup"):
+        if (key == "iifgroup") != inbound:
+            return BREAK
+        return None if pkt.iface_group is None else str(pkt.iface_group)
     if key in ("skuid", "skgid"):
         # Only locally sent packets have a socket: keepalived's, which runs as root.
         return BREAK if inbound else "0"
@@ -524,7 +530,7 @@ DSCP_NAMES = {**{f"cs{n}": 8 * n for n in range(8)},
               **{f"af{c}{d}": 8 * c + 2 * d for c in range(1, 5) for d in range(1, 4)},
               "be": 0, "ef": 46, "va": 44, "le": 1}
 ECN_NAMES = {"not-ect": 0, "ect1": 1, "ect0": 2, "ce": 3}
-NAMED_NUMBERS = {**DSCP_NAMES, **ECN_NAMES, "root": 0}
+NAMED_NUMBERS = {**DSCP_NAMES, **ECN_NAMES, "root": 0, "default": 0}
 
 
 def _number(text: str) -> Optional[int]:
@@ -540,7 +546,7 @@ def _number(text: str) -> Optional[int]:
 
 
 NUMERIC_KEYS = {"l4proto", "protocol", "nexthdr", "mark", "ttl", "hoplimit", "frag_off", "skuid", "skgid",
-                "dscp", "ecn", "version", "hdrlength"}
+                "dscp", "ecn", "version", "hdrlength", "iifgroup", "oifgroup"}
 # iptables' pkttype names that nft spells otherwise (libxt_pkttype: unicast = PACKET_HOST).
 PKTTYPE_ALIASES = {"unicast": "host"}
 

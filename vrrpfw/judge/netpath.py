@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..model import Direction, Family, VrrpRule
 from ..results import Runtime
@@ -108,6 +108,8 @@ class PathModel:
     # Layers that could not be read: what they do is unknown.
     unread: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    # Each interface's group (nft's iifgroup/oifgroup), where read.
+    iface_groups: Dict[str, int] = field(default_factory=dict)
 
     def on_path(self, direction: Direction, interface: str,
                 family: Family = Family.IPV4) -> List[BaseChain]:
@@ -208,7 +210,7 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     until nothing changes (at most twice more: each fact only turns unknown).
     :func:`judge` then follows the mark chain by chain, where it is known."""
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
-                 rule.family.value, rule.proto)
+                 rule.family.value, rule.proto, iface_group=model.iface_groups.get(rule.interface))
     chains = model.on_path(rule.direction, rule.interface, rule.family)
     while True:
         ct_state, mark = pkt.ct_state, pkt.mark

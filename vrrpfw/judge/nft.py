@@ -25,7 +25,7 @@ ELSEWHERE = {"fwd": "FWD", "tproxy": "TPROXY", "synproxy": "SYNPROXY"}
 OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp", "gre"}
 META_KEYS = {"iifname": "iifname", "oifname": "oifname", "l4proto": "l4proto", "nfproto": "nfproto",
              "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype", "iif": "iif", "oif": "oif",
-             "skuid": "skuid", "skgid": "skgid"}
+             "skuid": "skuid", "skgid": "skgid", "iifgroup": "iifgroup", "oifgroup": "oifgroup"}
 # Header fields keepalived's adverts carry fixed values in (see Packet);
 # id, checksum, length and the flow label vary: unknown.
 IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl", "frag-off": "frag_off",

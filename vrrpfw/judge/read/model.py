@@ -9,9 +9,11 @@ verdict is then ``uncertain`` rather than a false "allowed".
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
+from ...host.run import run
 from ...hostscan import legacy_table_names
 from ..netpath import LEGACY_TABLES, PathModel
 from .nft import NftLayer
@@ -57,4 +59,23 @@ def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = No
     model.chains += nft.chains
     if nft.unread:
         model.unread.append(nft.unread)
+    model.iface_groups = interface_groups()
     return model
+
+
+def interface_groups() -> Dict[str, int]:
+    """Every interface's group in this network namespace, by number
+    (``ip -N``: names from /etc/iproute2/group would need that file);
+    empty where ip cannot tell, and then group matches stay unknown."""
+    ran = run(["ip", "-j", "-N", "link", "show"], timeout=20)
+    try:
+        links = json.loads(ran.out) if ran.code == 0 else []
+    except ValueError:
+        return {}
+    out: Dict[str, int] = {}
+    for link in links if isinstance(links, list) else []:
+        try:
+            out[str(link["ifname"])] = int(link.get("group", "x"))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
