@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
-FAMILIES = {"ip", "ip6", "inet", "netdev"}
+FAMILIES = {"ip", "ip6", "inet", "netdev", "bridge"}  # bridge: on the path of a bridge and its ports
 
 
 @dataclass

@@ -148,7 +148,7 @@ def merge(results: Sequence[Result]) -> Result:
             _merge_persist(merged.persist, p)
         merged.planned += r.planned
         merged.diff += r.diff
-        merged.blockers += r.blockers
+        merged.blockers += [b for b in r.blockers if b not in merged.blockers]  # one per chain, not per layer
         merged.layers += r.layers
         merged.warnings += [w for w in r.warnings if w not in merged.warnings]
     return merged

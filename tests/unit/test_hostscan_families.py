@@ -10,7 +10,9 @@ def test_an_ip6_filter_chain_counts():
         {"chain": {"family": "bridge", "table": "b", "name": "in", "hook": "input", "policy": "drop"}},
     ]}
     chains, _ = parse_nft_ruleset(doc)
-    assert [(c.family, c.filters) for c in chains] == [("ip6", True)]
+    # A bridge-family chain is on the path of a bridge and its ports (it
+    # dropped every advert on br0 while auto said "nothing blocks VRRP").
+    assert [(c.family, c.filters) for c in chains] == [("ip6", True), ("bridge", True)]
 
 
 def test_a_legacy_ip6_filter_table_counts():

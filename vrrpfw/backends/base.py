@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .. import ifaddr
-from ..judge.netpath import BaseChain, ChainId, PathModel, PathVerdict, judge_peers, responsible
+from ..judge.netpath import BaseChain, ChainId, PathModel, PathVerdict, bridge_hint, judge_peers, responsible
 from ..model import VrrpRule
 from ..persist.saved import FileSet
 
@@ -207,7 +207,8 @@ class Backend(abc.ABC):
             needs = [cv.chain.id for cv in own if not cv.state.passes]
             for cv in v.chains:
                 if not cv.state.passes and responsible(cv.chain) not in self.options.layers:
-                    msg = (f"{cv.text}; vrrpfw's {responsible(cv.chain)} backend would have to open it "
+                    msg = (bridge_hint(cv, r) if responsible(cv.chain) == "bridge" else
+                           f"{cv.text}; vrrpfw's {responsible(cv.chain)} backend would have to open it "
                            f"(--backend auto opens every layer)")
                     if msg not in self._blocked:
                         self._blocked.append(msg)

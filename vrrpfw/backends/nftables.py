@@ -290,7 +290,9 @@ class NftablesBackend(Backend):
         yield
 
     def writes(self, chain: BaseChain) -> bool:
-        return chain.id.layer == "nft" and chain.owner != "firewalld"
+        # Not bridge-family chains: they see the bridge port, which vrrpfw's
+        # rule (iifname/oifname the interface) never names (see bridge_hint).
+        return chain.id.layer == "nft" and chain.owner != "firewalld" and chain.id.family != "bridge"
 
     def path_model(self) -> PathModel:
         return build_model(self._legacy, self._layer, self.options, self._legacy_unread)

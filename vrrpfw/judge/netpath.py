@@ -12,6 +12,23 @@ the conjunction of the chains' verdicts, in three-valued logic: a chain
 vrrpfw cannot judge makes the path ``uncertain`` unless another chain
 certainly drops.
 
+Bridges.  Where the interface is a bridge (br0), or a port of one, the
+frame also crosses the ``bridge`` family's hooks, on the port: an advert
+received on br0 through port eth0 meets netdev ingress on eth0, bridge
+prerouting and bridge input (``iifname`` eth0, ``meta ibrname`` br0), then
+netdev ingress on br0 and the ip/inet hooks (``iifname`` br0).  One we send
+out of br0 meets ip/inet output and postrouting (``oifname`` br0), egress on
+br0, then, flooded to every port, bridge output and postrouting and egress
+on each port (``oifname`` the port).  The bridge forward hook sees only
+frames bridged between ports, never an advert to or from this host.  With
+br_netfilter on for the bridge and the advert's family, an advert to this
+host crosses the ip-family prerouting hook once (during bridge prerouting,
+``iifname`` br0) and input once, carrying physdev info (its port); one this
+host sends carries none.  All of this was measured with real packets (see
+tests/integration/test_bridge_path.py).  Which port a peer's adverts come in
+on is not known, so the path is judged once per port (a :class:`Vantage`):
+where the ports disagree, the verdict is ``uncertain``.
+
 Pure: readers (``vrrpfw.judge.read``) build a :class:`PathModel` from the
 kernel, backends write, and this module only judges.
 """
@@ -95,9 +112,59 @@ class BaseChain:
     owner: str = ""  # "firewalld" for firewalld's table: only firewalld may change it
 
     def sees(self, direction: Direction, interface: str, family: Family = Family.IPV4) -> bool:
+        """On the path of an advert on ``interface`` (bridge chains aside:
+        see :meth:`PathModel.stops`)."""
         if self.hook not in PATH[direction] or self.id.family not in FAMILIES[family]:
             return False
         return self.devices is None or interface in self.devices
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A bridge of this namespace: its ports, and whether br_netfilter hands
+    its IPv4 / IPv6 frames to the ip-family hooks (``bridge-nf-call-iptables``
+    or the bridge's own ``nf_call_iptables``; None: not known)."""
+
+    name: str
+    ports: Tuple[str, ...] = ()
+    call_iptables: Optional[bool] = False
+    call_ip6tables: Optional[bool] = False
+
+    def calls(self, family: Family) -> Optional[bool]:
+        return self.call_iptables if family is Family.IPV4 else self.call_ip6tables
+
+
+@dataclass(frozen=True)
+class Vantage:
+    """One way an advert can cross the path: ``bridge`` the bridge whose
+    port it crosses ("" none, None: not known whether it crosses one),
+    ``port`` that port (None: not known), ``brnf`` whether br_netfilter's
+    physdev info is on it (None: not known)."""
+
+    bridge: Optional[str] = ""
+    port: Optional[str] = None
+    brnf: Optional[bool] = False
+
+
+BRIDGE_HOOKS = {Direction.IN: (Hook.PREROUTING, Hook.INPUT), Direction.OUT: (Hook.OUTPUT, Hook.POSTROUTING)}
+# The order of the stops on the path: (where, hook).  "port" is the bridge
+# port, "bridge" the bridge family's hooks, "iface" the interface itself.
+STAGES = {
+    Direction.IN: (("port", Hook.INGRESS), ("bridge", Hook.PREROUTING), ("bridge", Hook.INPUT),
+                   ("iface", Hook.INGRESS), ("iface", Hook.PREROUTING), ("iface", Hook.INPUT)),
+    Direction.OUT: (("iface", Hook.OUTPUT), ("iface", Hook.POSTROUTING), ("iface", Hook.EGRESS),
+                    ("bridge", Hook.OUTPUT), ("bridge", Hook.POSTROUTING), ("port", Hook.EGRESS)),
+}
+
+
+@dataclass
+class Stop:
+    """A chain on one vantage's path, and the interface it sees the advert
+    on (the port for bridge chains and netdev chains bound to the port)."""
+
+    chain: BaseChain
+    interface: Optional[str]
+    where: str  # "iface", "bridge" or "port"
 
 
 @dataclass
@@ -110,12 +177,59 @@ class PathModel:
     notes: List[str] = field(default_factory=list)
     # Each interface's group (nft's iifgroup/oifgroup), where read.
     iface_groups: Dict[str, int] = field(default_factory=dict)
+    # This namespace's bridges by name; None where they were not read (a
+    # saved text): then an interface may be a bridge or not.
+    bridges: Optional[Dict[str, Bridge]] = None
 
     def on_path(self, direction: Direction, interface: str,
                 family: Family = Family.IPV4) -> List[BaseChain]:
+        """The chains an advert on ``interface`` crosses, bridge chains aside."""
         order = {h: i for i, h in enumerate(PATH[direction])}
         seen = [c for c in self.chains if c.sees(direction, interface, family)]
         return sorted(seen, key=lambda c: (order[c.hook], c.priority, c.id.label))
+
+    def master_of(self, interface: str) -> Optional[Bridge]:
+        for br in (self.bridges or {}).values():
+            if interface in br.ports:
+                return br
+        return None
+
+    def vantages(self, rule: VrrpRule) -> List[Vantage]:
+        """Every way ``rule``'s advert may cross the path: one per port of a
+        bridge (a peer may be behind any of them; ours are flooded to all)."""
+        inbound = rule.direction is Direction.IN
+        if self.bridges is None:  # not read: physdev unknown, maybe a bridge
+            out = [Vantage("", None, None)]
+            if any(c.id.family == "bridge" for c in self.chains):
+                out.append(Vantage(None, None, None))
+            return out
+        br = self.bridges.get(rule.interface)
+        if br is not None:
+            brnf = br.calls(rule.family) if inbound else False
+            return [Vantage(br.name, p, brnf) for p in (br.ports or (None,))]
+        master = self.master_of(rule.interface)
+        if master is not None:
+            return [Vantage(master.name, rule.interface, master.calls(rule.family) if inbound else False)]
+        return [Vantage("", None, False)]
+
+    def stops(self, rule: VrrpRule, vantage: Vantage) -> List[Stop]:
+        """The chains on ``rule``'s path seen from ``vantage``, in order."""
+        direction, iface = rule.direction, rule.interface
+        out: List[Stop] = []
+        for c in self.chains:
+            if c.id.family == "bridge":
+                if vantage.bridge != "" and c.hook in BRIDGE_HOOKS[direction]:
+                    out.append(Stop(c, vantage.port, "bridge"))
+                continue
+            if c.sees(direction, iface, rule.family):
+                out.append(Stop(c, iface, "iface"))
+            port = vantage.port
+            if (port and port != iface and c.devices is not None and port in c.devices
+                    and c.hook in PATH[direction] and c.id.family in FAMILIES[rule.family]):
+                out.append(Stop(c, port, "port"))
+        order = {stage: i for i, stage in enumerate(STAGES[direction])}
+        return sorted(out, key=lambda s: (order.get((s.where, s.chain.hook), 9), s.chain.priority,
+                                          s.chain.id.label))
 
 
 class ChainState(str, enum.Enum):
@@ -136,22 +250,24 @@ class ChainVerdict:
     state: ChainState
     decision: Decision
     ours: List[FwRule]  # vrrpfw's rules for this VRRP rule, directly in this chain
+    via: str = ""  # the bridge port this verdict is for, where that matters
 
     @property
     def text(self) -> str:
         d = self.decision
+        label = self.chain.id.label + (f" (port {self.via})" if self.via else "")
         if self.state is ChainState.POLICY:
-            return f"{self.chain.id.label}: allowed by policy ACCEPT"
+            return f"{label}: allowed by policy ACCEPT"
         if self.state is ChainState.OURS:
-            return f"{self.chain.id.label}: allowed by vrrpfw's rule"
+            return f"{label}: allowed by vrrpfw's rule"
         decider = (d.rule.text or "a rule") if d.rule is not None else f"policy {d.policy}"
         if d.rule is not None and d.rule.chain != self.chain.id.name:
             decider = f"{d.rule.chain}: {decider}"
         if self.state is ChainState.OTHER:
-            return f"{self.chain.id.label}: accepted by {decider}"
+            return f"{label}: accepted by {decider}"
         if self.state is ChainState.DROP:
-            return f"{self.chain.id.label}: dropped by {decider}"
-        return f"{self.chain.id.label}: uncertain ({d.reason or 'not judged'}: {decider})"
+            return f"{label}: dropped by {decider}"
+        return f"{label}: uncertain ({d.reason or 'not judged'}: {decider})"
 
 
 @dataclass
@@ -208,15 +324,16 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     that (a notrack or a mark-setting rule), in which case the answer is
     left unknown.  Unknown makes more rules "may apply", so this repeats
     until nothing changes (at most twice more: each fact only turns unknown).
-    :func:`judge` then follows the mark chain by chain, where it is known."""
+    :func:`judge` then follows the mark chain by chain, where it is known.
+    Every vantage's stops count (each port of a bridge, the bridge chains)."""
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
                  rule.family.value, rule.proto, iface_group=model.iface_groups.get(rule.interface))
-    chains = model.on_path(rule.direction, rule.interface, rule.family)
+    stops = [(v, stop) for v in model.vantages(rule) for stop in model.stops(rule, v)]
     while True:
         ct_state, mark = pkt.ct_state, pkt.mark
-        for chain in chains:
-            seen_as = replace(pkt, ct_state=ct_state_at(chain, pkt.ct_state))
-            for r in reachable_rules(chain, pkt=seen_as):
+        for v, stop in stops:
+            seen_as = _seen_at(pkt, stop, v)
+            for r in reachable_rules(stop.chain, pkt=seen_as):
                 effects = set(r.effects) | {r.target}
                 if effects & UNTRACKING:
                     ct_state = None
@@ -225,6 +342,17 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
         if (ct_state, mark) == (pkt.ct_state, pkt.mark):
             return pkt
         pkt = replace(pkt, ct_state=ct_state, mark=mark)
+
+
+def _seen_at(pkt: Packet, stop: Stop, v: Vantage, mark: Optional[int] = -1) -> Packet:
+    """The advert as ``stop``'s chain sees it from vantage ``v``: on the
+    port in bridge chains (and netdev chains bound to it), with the bridge
+    name there, br_netfilter's physdev info everywhere; ``mark`` where it
+    is followed (-1: as in ``pkt``)."""
+    return replace(pkt, interface=stop.interface, ct_state=ct_state_at(stop.chain, pkt.ct_state),
+                   port=v.port, brnf=v.brnf, bridge=v.bridge if stop.where == "bridge" else None,
+                   iface_group=pkt.iface_group if stop.where == "iface" else None,
+                   mark=pkt.mark if mark == -1 else mark)
 
 
 # nf_conntrack's own hooks on prerouting and output (NF_IP_PRI_CONNTRACK).
@@ -237,6 +365,8 @@ def ct_state_at(chain: BaseChain, state: Optional[str]) -> Optional[str]:
     raw table) the packet has no entry: netfilter reports it ``invalid``.
     At -200 itself the order is not defined: unknown.  On egress the entry
     made at output is still attached."""
+    if chain.id.family == "bridge":
+        return None  # bridge conntrack (nf_conntrack_bridge, br_netfilter): not modelled
     if chain.hook is Hook.INGRESS:
         return "invalid"
     if chain.hook in (Hook.PREROUTING, Hook.OUTPUT):
@@ -291,35 +421,84 @@ def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     ``src``: the peer's address inbound (our own outbound) where known;
     ``src_net``: where it is not, the network it lies in."""
     pkt = packet_for(model, rule, src, src_net)
-    chains = model.on_path(rule.direction, rule.interface, rule.family)
+    seen = []
+    for v in model.vantages(rule):
+        seen.append(_judge_vantage(model, rule, pkt, v))
+    if len(seen) == 1:
+        return PathVerdict(rule, seen[0][2], seen[0][1], list(model.unread))
+    return PathVerdict(rule, _across(seen), _merged(seen), list(model.unread))
+
+
+def _judge_vantage(model: PathModel, rule: VrrpRule, pkt: Packet, v: Vantage
+                   ) -> Tuple[Vantage, List[ChainVerdict], Runtime]:
+    stops = model.stops(rule, v)
     verdicts: List[ChainVerdict] = []
     # The mark travels: each chain sees what the chains before it set.  It
     # starts at 0 (``packet_for`` may already know it stays 0 everywhere).
     mark: Optional[int] = 0
-    for group in _same_place(chains):
-        seen = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state), mark=mark))
-                for c in group]
-        after = {v.decision.mark_after for v in seen}
+    for group in _same_place(stops):
+        seen = [_judge_stop(s, rule, _seen_at(pkt, s, v, mark), v) for s in group]
+        after = {cv.decision.mark_after for cv in seen}
         if len(group) > 1 and after != {mark}:
             # Chains on one hook at one priority run in an order netfilter
             # does not define: each may see the others' marks or not.
-            seen = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state), mark=None))
-                    for c in group]
+            seen = [_judge_stop(s, rule, _seen_at(pkt, s, v, None), v) for s in group]
             mark = None
         else:
             mark = after.pop() if len(after) == 1 else None
         verdicts += seen
-    return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
+    return v, verdicts, combine(verdicts, model.unread)
 
 
-def _same_place(chains: Sequence[BaseChain]) -> List[List[BaseChain]]:
-    """``chains`` (in path order) grouped by hook and priority."""
-    groups: List[List[BaseChain]] = []
-    for c in chains:
-        if groups and (groups[-1][0].hook, groups[-1][0].priority) == (c.hook, c.priority):
-            groups[-1].append(c)
+def _judge_stop(stop: Stop, rule: VrrpRule, p: Packet, v: Vantage) -> ChainVerdict:
+    cv = judge_chain(stop.chain, rule, p)
+    if stop.where != "iface" and v.port:
+        cv.via = v.port
+    return cv
+
+
+PASSING = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY}
+DROPPED = {Runtime.MISSING, Runtime.SHADOWED}
+
+
+def _across(seen: Sequence[Tuple[Vantage, List[ChainVerdict], Runtime]]) -> Runtime:
+    """One state for every vantage (port): the worst where all pass or all
+    drop; ``uncertain`` where the answer depends on the port."""
+    states = [state for _, _, state in seen]
+    if all(s in PASSING for s in states) or all(s in DROPPED for s in states):
+        return min(states, key=lambda s: RANK.get(s, 0))
+    return Runtime.UNCERTAIN
+
+
+WORST = {ChainState.DROP: 0, ChainState.UNCERTAIN: 1, ChainState.POLICY: 2, ChainState.OTHER: 3,
+         ChainState.OURS: 4}
+
+
+def _merged(seen: Sequence[Tuple[Vantage, List[ChainVerdict], Runtime]]) -> List[ChainVerdict]:
+    """Each chain once, with its worst verdict over the vantages (a chain
+    that drops the adverts of one port only is named with that port)."""
+    out: List[ChainVerdict] = []
+    for _, verdicts, _ in seen:
+        for cv in verdicts:
+            same = [i for i, o in enumerate(out) if o.chain is cv.chain]
+            if not same:
+                out.append(cv)
+            elif WORST[cv.state] < WORST[out[same[0]].state]:
+                out[same[0]] = cv
+    return out
+
+
+def _same_place(stops: Sequence[Stop]) -> List[List[Stop]]:
+    """``stops`` (in path order) grouped by place (the port, the bridge
+    hooks, the interface), hook and priority."""
+    groups: List[List[Stop]] = []
+    for s in stops:
+        last = groups[-1][0] if groups else None
+        if last is not None and (last.where, last.chain.hook, last.chain.priority) == (
+                s.where, s.chain.hook, s.chain.priority):
+            groups[-1].append(s)
         else:
-            groups.append([c])
+            groups.append([s])
     return groups
 
 
@@ -350,7 +529,22 @@ def judge_peers(model: PathModel, rule: VrrpRule, peers: Sequence[str],
 
 
 def responsible(chain: BaseChain) -> str:
-    """The vrrpfw backend that can open ``chain``."""
+    """The vrrpfw backend that can open ``chain`` ("bridge": none can, see
+    :func:`bridge_hint`)."""
     if chain.id.layer == "legacy":
         return "iptables"
+    if chain.id.family == "bridge":
+        return "bridge"
     return "firewalld" if chain.owner == "firewalld" else "nftables"
+
+
+def bridge_hint(cv: ChainVerdict, rule: VrrpRule) -> str:
+    """Why ``open`` leaves a bridge-family chain that blocks VRRP alone, and
+    what the admin can write there instead."""
+    c = cv.chain.id
+    fam = "ip" if rule.family is Family.IPV4 else "ip6"
+    proto = "vrrp" if rule.proto == 112 else "ah"
+    proto_match = f"ip protocol {proto}" if fam == "ip" else f"meta l4proto {proto}"
+    return (f"{cv.text}; vrrpfw does not write nft bridge-family tables (their chains see the bridge "
+            f"port, not {rule.interface}): accept VRRP there yourself, e.g. `nft insert rule bridge "
+            f"{c.table} {c.name} {fam} daddr {rule.dst} {proto_match} accept`")

@@ -25,7 +25,9 @@ ELSEWHERE = {"fwd": "FWD", "tproxy": "TPROXY", "synproxy": "SYNPROXY"}
 OTHER_L4 = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "esp", "ah", "comp", "igmp", "gre"}
 META_KEYS = {"iifname": "iifname", "oifname": "oifname", "l4proto": "l4proto", "nfproto": "nfproto",
              "pkttype": "pkttype", "mark": "mark", "protocol": "ethertype", "iif": "iif", "oif": "oif",
-             "skuid": "skuid", "skgid": "skgid", "iifgroup": "iifgroup", "oifgroup": "oifgroup"}
+             "skuid": "skuid", "skgid": "skgid", "iifgroup": "iifgroup", "oifgroup": "oifgroup",
+             # bridge family: the bridge of the port the frame came in / goes out on
+             "ibrname": "ibrname", "obrname": "obrname"}
 # Header fields keepalived's adverts carry fixed values in (see Packet);
 # id, checksum, length and the flow label vary: unknown.
 IP_FIELDS = {"protocol": "l4proto", "saddr": "saddr", "daddr": "daddr", "ttl": "ttl", "frag-off": "frag_off",
@@ -139,6 +141,8 @@ def _key(left: Any) -> Tuple[str, Optional[str]]:
             return f"th_{fld}", None
         if proto == "ether" and fld == "type":
             return "ethertype", None
+        if proto == "ether" and fld == "daddr":
+            return "ether_daddr", None  # a group's multicast MAC (bridge, netdev chains)
         raise _Unknown(f"payload {proto} {fld}")
     if "ct" in left:
         key = left["ct"].get("key")

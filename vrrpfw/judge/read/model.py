@@ -51,7 +51,9 @@ def read_legacy() -> tuple[Optional[LegacyTables], Optional[str]]:
 
 def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = None,
                 legacy_unread: Optional[str] = None) -> PathModel:
-    model = PathModel()
+    from .bridges import read as read_bridges
+
+    model = PathModel(bridges=read_bridges())
     if legacy is not None:
         model.chains += legacy.base_chains()
     if legacy_unread:

@@ -23,7 +23,7 @@ from ..iptables import parse_rule
 from ..netpath import BaseChain, ChainId, Hook
 from ..nft import NftTable, convert_table
 
-FAMILIES = ("ip", "ip6", "inet", "netdev")
+FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")
 HOOKS = {h.value: h for h in Hook}
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 
@@ -32,7 +32,7 @@ FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewal
 class NftLayer:
     chains: List[BaseChain] = field(default_factory=list)
     tables: Dict[Tuple[str, str], NftTable] = field(default_factory=dict)
-    # every chain of every ip/inet/netdev table (close sweeps them all)
+    # every chain of every ip/inet/netdev/bridge table (close sweeps them all)
     all_chains: List[Tuple[str, str, str]] = field(default_factory=list)
     unread: Optional[str] = None  # why nf_tables could not be read
 

@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..chaineval import FwRule
 from ..iptables import parse_save
-from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, ChainId, PathModel
+from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, Bridge, ChainId, PathModel
 from ..nft import convert_table
 from .nft import FIREWALLD_TABLES, HOOKS
 
@@ -51,7 +51,7 @@ def nft_chains(doc: Dict[str, Any],
                 by_table.setdefault(key, []).append(item)
     out = []
     for (family, name), table_items in by_table.items():
-        if family not in ("ip", "ip6", "inet", "netdev"):
+        if family not in ("ip", "ip6", "inet", "netdev", "bridge"):
             continue
         table = convert_table(family, name, table_items)
         owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
@@ -76,11 +76,14 @@ def nft_chains(doc: Dict[str, Any],
 def model_from_texts(legacy: Optional[str] = None, iptnft: Optional[str] = None,
                      nft_json: Optional[Dict[str, Any]] = None,
                      devices: Optional[Dict[Tuple[str, str, str], Tuple[str, ...]]] = None,
-                     legacy6: Optional[str] = None, iptnft6: Optional[str] = None) -> PathModel:
+                     legacy6: Optional[str] = None, iptnft6: Optional[str] = None,
+                     bridges: Optional[Dict[str, Bridge]] = None) -> PathModel:
     """iptables-nft's tables are read from their save text where it is given:
     in nft's JSON their compat matches (comments, conntrack) show by name
-    only.  ``legacy6`` / ``iptnft6`` are the ip6tables-save texts."""
-    model = PathModel()
+    only.  ``legacy6`` / ``iptnft6`` are the ip6tables-save texts;
+    ``bridges`` the host's bridges where known (else any interface may be a
+    bridge, and br_netfilter's physdev info is unknown)."""
+    model = PathModel(bridges=bridges)
     for text, layer, family in ((legacy, "legacy", "ip"), (legacy6, "legacy", "ip6")):
         if text:
             model.chains += legacy_chains(text, layer, family)

@@ -1,0 +1,78 @@
+"""This namespace's bridges, their ports and br_netfilter's switches.
+
+Asked of the kernel through ``ip -j -d link show`` (netlink: right in
+whatever namespace the calling thread has joined, where /sys/class/net
+shows the namespace sysfs was mounted in) and /proc/sys/net/bridge (per
+network namespace; absent where br_netfilter is not loaded, and then
+nothing hands bridged frames to the ip-family hooks).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from typing import Any, Dict, List, Optional
+
+from ..netpath import Bridge
+
+SYSCTLS = "/proc/sys/net/bridge"
+
+
+def _calls(loaded: Optional[bool], sysctl: Optional[bool], own: Any) -> Optional[bool]:
+    """br_netfilter hands a bridge's frames of one family to the ip hooks
+    when it is loaded and the namespace's sysctl or the bridge's own
+    ``nf_call_ip*tables`` option is on."""
+    if loaded is False:
+        return False
+    if sysctl is True or own == 1:
+        return None if loaded is None else True
+    if sysctl is None or own is None or loaded is None:
+        return None
+    return False
+
+
+def bridges_from_links(links: List[Any], loaded: Optional[bool], call_iptables: Optional[bool],
+                       call_ip6tables: Optional[bool]) -> Dict[str, Bridge]:
+    """Pure: bridges from ``ip -j -d link show`` output.  ``loaded``: is
+    br_netfilter loaded in this kernel (/proc/sys/net/bridge exists);
+    ``call_*``: the namespace's ``bridge-nf-call-ip(6)tables``; None where
+    not known."""
+    out: Dict[str, Bridge] = {}
+    for link in links:
+        info = link.get("linkinfo") or {}
+        if info.get("info_kind") != "bridge":
+            continue
+        name = str(link.get("ifname"))
+        data = info.get("info_data") or {}
+        ports = tuple(str(li.get("ifname")) for li in links if li.get("master") == name)
+        out[name] = Bridge(name, ports, _calls(loaded, call_iptables, data.get("nf_call_iptables")),
+                           _calls(loaded, call_ip6tables, data.get("nf_call_ip6tables")))
+    return out
+
+
+def _sysctl(name: str) -> Optional[bool]:
+    try:
+        with open(os.path.join(SYSCTLS, name), encoding="ascii") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return None
+
+
+def read() -> Optional[Dict[str, Bridge]]:
+    """The bridges of the current network namespace; None where they cannot
+    be read (no ``ip`` command, or it failed)."""
+    ip = shutil.which("ip")
+    if ip is None:
+        return None
+    try:
+        proc = subprocess.run([ip, "-j", "-d", "link", "show"], capture_output=True, text=True, timeout=30)
+        links = json.loads(proc.stdout or "[]") if proc.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if not isinstance(links, list):
+        return None
+    loaded = os.path.isdir(SYSCTLS)
+    return bridges_from_links(links, loaded, _sysctl("bridge-nf-call-iptables") if loaded else False,
+                              _sysctl("bridge-nf-call-ip6tables") if loaded else False)
