@@ -58,6 +58,7 @@ def bridged(nports: int = 1) -> Iterator[Bridged]:
         br = Bridged(host, [], peers)
         if os.path.exists(BRNF):  # a new namespace starts with the kernel's default (1): say it
             br.brnf(False)
+            host.run("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0")
         host.run("ip", "link", "add", "br0", "type", "bridge")
         for i, peer in enumerate(peers):
             port = unique("vb")
@@ -192,3 +193,40 @@ def test_br_netfilter_physdev_on_two_ports_is_uncertain_and_negations_judged():
         assert (b.inbound(0), b.inbound(1), b.outbound(0)) == (10, 10, 0)
         rc, out = b.check()
         assert rc == 1 and states(out) == {("in", "br0"): "allowed-by-policy", ("out", "br0"): "missing"}, out
+
+
+def add_ipv6(b: Bridged) -> None:
+    """Fixed addresses without duplicate address detection (usable at once)."""
+    for ns, ifname, n in [(b.host, "br0", 1)] + [(p, b.peer_if, i + 2) for i, p in enumerate(b.peers)]:
+        ns.run("sysctl", "-q", "-w", f"net.ipv6.conf.{ifname}.accept_dad=0")
+        _netns.add_addresses(ns.ns, ifname, [f"fe80::{n}/64 nodad", f"fd00::{n}/64 nodad"])
+
+
+@needs_brnf
+def test_ipv6_bridge_drop_and_physdev_follow_call_ip6tables():
+    with bridged() as b:
+        add_ipv6(b)
+        b.host.run("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0")
+        b.host.run("ip6tables-nft", "-A", "INPUT", "-m", "physdev", "--physdev-in", b.ports[0], "-p", "112",
+                   "-j", "DROP")
+
+        def v6():
+            return adverts(b.peers[0], b.peer_if, b.host, "br0", 10, group="ff02::12")["delivered"]
+
+        def check6():
+            rc, out = b.host.vrrpfw_json("check", "--iface", "br0", "--family", "ipv6", "--no-persist")
+            return rc, states(out)[("in", "br0")], out
+
+        assert v6() == 10
+        rc, state, out = check6()
+        assert rc == 0 and state == "allowed-by-policy", out
+        b.host.run("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=1")
+        assert v6() == 0
+        rc, state, out = check6()
+        assert rc == 1 and state == "missing", out
+        b.host.run("ip6tables-nft", "-F", "INPUT")
+        b.host.run("nft", "-f", "-", stdin="table bridge f {\n chain in {\n"
+                   "  type filter hook input priority 0;\n  meta l4proto vrrp drop\n }\n}\n")
+        assert v6() == 0
+        rc, state, out = check6()
+        assert rc == 1 and state == "missing" and "nft bridge f in" in detail(out), out

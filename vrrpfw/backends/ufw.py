@@ -39,12 +39,14 @@ from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
 from ..hostscan import HostScan, UfwState
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import (
+    DROPPED,
     BaseChain,
     ChainId,
     ChainState,
     ChainVerdict,
     PathModel,
     PathVerdict,
+    bridge_hint,
     combine,
     judge_peers,
     responsible,
@@ -63,7 +65,7 @@ from ..persist.ufw_rules import (
     default_path,
     file_family,
 )
-from ..results import Action
+from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus
 from .xtables_lock import wait_for_lock
 
@@ -241,12 +243,15 @@ class UfwBackend(Backend):
                     if not cstate.passes:
                         needs.append(self._cid(fam, before))
                 elif not cv.state.passes:
-                    msg = (f"{cv.text}; ufw does not manage that chain: vrrpfw's {responsible(cv.chain)} "
+                    msg = (bridge_hint(cv, r) if responsible(cv.chain) == "bridge" else
+                           f"{cv.text}; ufw does not manage that chain: vrrpfw's {responsible(cv.chain)} "
                            "backend would have to open it")
                     if msg not in self._blocked:
                         self._blocked.append(msg)
                 chains.append(cv)
             state = combine(chains, model.unread)
+            if v.state is Runtime.UNCERTAIN and state in DROPPED:
+                state = v.state  # a bridge whose ports disagree: some peers' adverts get through
             verdict = PathVerdict(r, state, chains, list(model.unread))
             ours = [(self._cid(fam, before), fw) for fw in mine]
             if self.options.sweep:
