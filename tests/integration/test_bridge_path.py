@@ -230,3 +230,18 @@ def test_ipv6_bridge_drop_and_physdev_follow_call_ip6tables():
         assert v6() == 0
         rc, state, out = check6()
         assert rc == 1 and state == "missing" and "nft bridge f in" in detail(out), out
+
+
+def test_a_bridge_port_as_the_interface():
+    """Adverts to a port never reach a socket there (the bridge takes them:
+    0/10 with no firewall); ours sent straight out of a port bypass the
+    bridge hooks (10/10 past a bridge output drop)."""
+    with bridged() as b:
+        port = b.ports[0]
+        b.host.run("nft", "-f", "-", stdin="table bridge f {\n chain out {\n"
+                   "  type filter hook output priority 0;\n  ip protocol vrrp drop\n }\n}\n")
+        assert adverts(b.peers[0], b.peer_if, b.host, port, 10)["delivered"] == 0
+        assert adverts(b.host, port, b.peers[0], b.peer_if, 10)["delivered"] == 10
+        rc, out = b.host.vrrpfw_json("check", "--iface", port, "--no-persist")
+        assert rc == 1 and states(out) == {("in", port): "uncertain", ("out", port): "allowed-by-policy"}, out
+        assert f"{port} is a port of bridge br0" in detail(out)

@@ -211,6 +211,21 @@ def test_vantages():
     assert model.vantages(IN) == [Vantage("br0", "eth0", False), Vantage("br0", "eth1", False)]
     port = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
     assert model.vantages(port) == [Vantage("br0", "eth1", False)]
+    assert model.vantages(VrrpRule(Direction.OUT, "eth1", "224.0.0.18")) == [Vantage("", None, False)]
     assert model.vantages(VrrpRule(Direction.IN, "eth7", "224.0.0.18")) == [Vantage("", None, False)]
     empty = model_from_texts(bridges={"br0": Bridge("br0", (), True)})
     assert empty.vantages(IN) == [Vantage("br0", None, True)]
+
+
+def test_a_bridge_port_as_the_interface():
+    port_in = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
+    port_out = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")
+    v = verdict(None, ONE, port_in)
+    assert v.state is Runtime.UNCERTAIN  # the stack receives it on br0, never on eth0
+    assert "eth0 is a port of bridge br0" in v.detail
+    drop_in = ruleset("bridge", "input", [[VRRP, {"drop": None}]])
+    assert verdict(drop_in, ONE, port_in).state is Runtime.MISSING
+    # Sent straight out of a port, the frame bypasses the bridge hooks.
+    drop_out = ruleset("bridge", "output", [[VRRP, {"drop": None}]])
+    assert verdict(drop_out, ONE, port_out).state is Runtime.ALLOWED_BY_POLICY
+    assert verdict(None, ONE, port_out).detail.startswith("no chain on the path")

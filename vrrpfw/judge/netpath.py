@@ -208,9 +208,21 @@ class PathModel:
             brnf = br.calls(rule.family) if inbound else False
             return [Vantage(br.name, p, brnf) for p in (br.ports or (None,))]
         master = self.master_of(rule.interface)
-        if master is not None:
-            return [Vantage(master.name, rule.interface, master.calls(rule.family) if inbound else False)]
+        if master is not None and inbound:
+            # It crosses the bridge hooks on its way to the bridge (see port_note).
+            return [Vantage(master.name, rule.interface, master.calls(rule.family))]
+        # Sent straight out of a port, a frame bypasses the bridge (measured).
         return [Vantage("", None, False)]
+
+    def port_note(self, rule: VrrpRule) -> Optional[str]:
+        """Adverts to this host never reach it on a bridge port: the bridge
+        takes the frame, and the IP stack receives it on the bridge (0/10
+        delivered to a socket on the port, with no firewall at all)."""
+        master = self.master_of(rule.interface) if rule.direction is Direction.IN else None
+        if master is None:
+            return None
+        return (f"{rule.interface} is a port of bridge {master.name}: adverts arriving on it are received "
+                f"on {master.name}, never on {rule.interface} (keepalived must use {master.name})")
 
     def stops(self, rule: VrrpRule, vantage: Vantage) -> List[Stop]:
         """The chains on ``rule``'s path seen from ``vantage``, in order."""
@@ -276,6 +288,7 @@ class PathVerdict:
     state: Runtime
     chains: List[ChainVerdict]
     unread: List[str]
+    notes: List[str] = field(default_factory=list)  # what else decides, beyond the chains
 
     @property
     def detail(self) -> str:
@@ -283,7 +296,7 @@ class PathVerdict:
         if not parts and self.state is Runtime.ALLOWED_BY_POLICY:
             parts = ["no chain on the path drops VRRP; no rule pins it (a policy change would block it)"]
         parts += [f"not read: {u}" for u in self.unread]
-        return "; ".join(parts)
+        return "; ".join(self.notes + parts)
 
 
 # Targets after which the rest of the chain is not reached.
@@ -425,8 +438,15 @@ def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     for v in model.vantages(rule):
         seen.append(_judge_vantage(model, rule, pkt, v))
     if len(seen) == 1:
-        return PathVerdict(rule, seen[0][2], seen[0][1], list(model.unread))
-    return PathVerdict(rule, _across(seen), _merged(seen), list(model.unread))
+        out = PathVerdict(rule, seen[0][2], seen[0][1], list(model.unread))
+    else:
+        out = PathVerdict(rule, _across(seen), _merged(seen), list(model.unread))
+    note = model.port_note(rule)
+    if note is not None:
+        out.notes.append(note)
+        if out.state in PASSING:
+            out.state = Runtime.UNCERTAIN  # the firewall lets it through; the stack does not take it here
+    return out
 
 
 def _judge_vantage(model: PathModel, rule: VrrpRule, pkt: Packet, v: Vantage
