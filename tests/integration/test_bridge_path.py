@@ -245,3 +245,19 @@ def test_a_bridge_port_as_the_interface():
         rc, out = b.host.vrrpfw_json("check", "--iface", port, "--no-persist")
         assert rc == 1 and states(out) == {("in", port): "uncertain", ("out", port): "allowed-by-policy"}, out
         assert f"{port} is a port of bridge br0" in detail(out)
+
+
+@pytest.mark.needs("ebtables-nft")
+def test_ebtables_nft_drop_is_read_from_its_listing():
+    """ebtables-nft's --ip-proto is a compat match nft's JSON hides: read
+    from ``ebtables-nft -L``, it is a certain drop, not a maybe."""
+    with bridged() as b:
+        b.host.run("ebtables-nft", "-A", "INPUT", "-p", "IPv4", "--ip-proto", "112", "-j", "DROP")
+        assert b.inbound() == 0
+        rc, out = b.check()
+        assert rc == 1 and states(out)[("in", "br0")] == "missing", out
+        assert "nft bridge filter INPUT" in detail(out) and "--ip-proto" in detail(out)
+        b.host.run("ebtables-nft", "-I", "INPUT", "-p", "IPv4", "--ip-dst", "224.0.0.18", "-j", "ACCEPT")
+        assert b.inbound() == 10
+        rc, out = b.check()
+        assert rc == 0, out

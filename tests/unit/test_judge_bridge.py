@@ -229,3 +229,37 @@ def test_a_bridge_port_as_the_interface():
     drop_out = ruleset("bridge", "output", [[VRRP, {"drop": None}]])
     assert verdict(drop_out, ONE, port_out).state is Runtime.ALLOWED_BY_POLICY
     assert verdict(None, ONE, port_out).detail.startswith("no chain on the path")
+
+
+EBT_LISTING = """Bridge table: filter
+
+Bridge chain: INPUT, entries: 4, policy: ACCEPT
+-p IPv4 -i eth1 --ip-proto vrrp -j DROP
+-p IPv4 -i eth0 --ip-dst 224.0.0.18 -j ACCEPT
+-p IPv6 --ip6-proto vrrp -j DROP
+--pkttype-type multicast -j CONTINUE
+-d 01:00:5e:00:00:12 --among-dst 1:2:3:4:5:6 -j DROP
+
+Bridge chain: OUTPUT, entries: 1, policy: DROP
+-p ! IPv4 -j ACCEPT
+"""
+
+
+def test_ebtables_listing_is_judged():
+    from vrrpfw.judge.chaineval import match_rule
+    from vrrpfw.judge.ebtables import parse_listing
+
+    chains = parse_listing(EBT_LISTING)
+    r0, r1, r2, r3, r4 = chains["INPUT"]
+    on = {p: Packet(Direction.IN, p, "224.0.0.18", bridge="br0") for p in ("eth0", "eth1")}
+    v6 = Packet(Direction.IN, "eth0", "ff02::12", family="ipv6", bridge="br0")
+    assert (match_rule(r0, on["eth0"]), match_rule(r0, on["eth1"]), match_rule(r0, v6)) == (Tri.NO, Tri.YES,
+                                                                                          Tri.NO)
+    assert r0.target == "DROP" and r1.target == "ACCEPT" and r3.target == ""
+    assert match_rule(r1, on["eth0"]) is Tri.YES
+    assert (match_rule(r2, on["eth0"]), match_rule(r2, v6)) == (Tri.NO, Tri.YES)
+    assert match_rule(r3, on["eth0"]) is Tri.YES
+    assert match_rule(r4, on["eth0"]) is Tri.MAYBE  # --among-dst: not judged
+    (out,) = chains["OUTPUT"]
+    assert match_rule(out, Packet(Direction.OUT, "eth0", "224.0.0.18")) is Tri.NO
+    assert match_rule(out, Packet(Direction.OUT, "eth0", "ff02::12", family="ipv6")) is Tri.YES

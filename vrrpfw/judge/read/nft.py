@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..chaineval import FwRule
+from ..ebtables import parse_listing as parse_ebtables
 from ..iptables import parse_rule
 from ..netpath import BaseChain, ChainId, Hook
 from ..nft import NftTable, convert_table
@@ -70,6 +71,24 @@ def _xt_resolver(table: str, family: str = "ip") -> Any:
         rule = parse_rule(line)
         if rule is not None:
             by_chain.setdefault(rule.chain, []).append(rule)
+
+    def resolve(chain: str, pos: int) -> Optional[FwRule]:
+        rules = by_chain.get(chain, [])
+        return rules[pos] if pos < len(rules) else None
+    return resolve
+
+
+def _ebt_resolver(table: str) -> Any:
+    """Rules of an ebtables-nft table as ``ebtables-nft -L`` prints them, by
+    chain and position; None where the tool is missing."""
+    tool = shutil.which("ebtables-nft")
+    if tool is None:
+        return None
+    try:
+        out = subprocess.run([tool, "-t", table, "-L"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    by_chain = parse_ebtables(out)
 
     def resolve(chain: str, pos: int) -> Optional[FwRule]:
         rules = by_chain.get(chain, [])
@@ -177,9 +196,12 @@ def _wanted(layer: NftLayer, heads: Any, sweep: bool
 
 def _add_table(layer: NftLayer, family: str, name: str, items: List[Any],
                devices: Dict[Tuple[str, str, str], Tuple[str, ...]]) -> None:
-    has_xt = family in XT_TOOLS and any("xt" in e for i in items
-                                        for e in (i.get("rule") or {}).get("expr", []))
-    table = convert_table(family, name, items, _xt_resolver(name, family) if has_xt else None)
+    has_xt = family in (*XT_TOOLS, "bridge") and any("xt" in e for i in items
+                                                     for e in (i.get("rule") or {}).get("expr", []))
+    resolver = None
+    if has_xt:
+        resolver = _ebt_resolver(name) if family == "bridge" else _xt_resolver(name, family)
+    table = convert_table(family, name, items, resolver)
     layer.tables[(family, name)] = table
     owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
     for cname, header in table.headers.items():
