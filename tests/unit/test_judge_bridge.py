@@ -207,7 +207,7 @@ def test_bridges_from_links():
 
 
 def test_vantages():
-    model = model_from_texts(bridges=TWO)
+    model = model_from_texts(nft_json=ruleset("bridge", "input", []), bridges=TWO)
     assert model.vantages(IN) == [Vantage("br0", "eth0", False), Vantage("br0", "eth1", False)]
     port = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
     assert model.vantages(port) == [Vantage("br0", "eth1", False)]
@@ -263,3 +263,16 @@ def test_ebtables_listing_is_judged():
     (out,) = chains["OUTPUT"]
     assert match_rule(out, Packet(Direction.OUT, "eth0", "224.0.0.18")) is Tri.NO
     assert match_rule(out, Packet(Direction.OUT, "eth0", "ff02::12", family="ipv6")) is Tri.YES
+
+
+def test_ports_are_judged_once_where_none_can_differ():
+    many = {"br0": Bridge("br0", tuple(f"tap{i}" for i in range(50)))}
+    ip_only = ruleset("ip", "input", [[meta("iifname", "br0"), VRRP, {"drop": None}]])
+    model = model_from_texts(nft_json=ip_only, bridges=many)
+    assert len(model.vantages(IN)) == 1
+    assert judge(model, IN).state is Runtime.MISSING
+    with_bridge = merged(ip_only, ruleset("bridge", "input", []))
+    assert len(model_from_texts(nft_json=with_bridge, bridges=many).vantages(IN)) == 50
+    brnf = {"br0": Bridge("br0", ("tap0", "tap1"), call_iptables=True)}
+    assert len(model_from_texts(nft_json=ip_only, bridges=brnf).vantages(IN)) == 2
+    assert len(model_from_texts(nft_json=ip_only, bridges=brnf).vantages(OUT)) == 1  # ours carry no physdev

@@ -206,13 +206,25 @@ class PathModel:
         br = self.bridges.get(rule.interface)
         if br is not None:
             brnf = br.calls(rule.family) if inbound else False
-            return [Vantage(br.name, p, brnf) for p in (br.ports or (None,))]
+            out = [Vantage(br.name, p, brnf) for p in (br.ports or (None,))]
+            if not self._port_sensitive(br, brnf):
+                return out[:1]  # every port gives the same answer: judge once (a host with 50 taps)
+            return out
         master = self.master_of(rule.interface)
         if master is not None and inbound:
             # It crosses the bridge hooks on its way to the bridge (see port_note).
             return [Vantage(master.name, rule.interface, master.calls(rule.family))]
         # Sent straight out of a port, a frame bypasses the bridge (measured).
         return [Vantage("", None, False)]
+
+    def _port_sensitive(self, br: Bridge, brnf: Optional[bool]) -> bool:
+        """Can the port make a difference?  Only where something sees it:
+        a bridge-family chain, a netdev chain bound to a port, or physdev
+        matches (br_netfilter on, or not known)."""
+        if brnf is not False:
+            return True
+        return any(c.id.family == "bridge" or (c.devices is not None and set(c.devices) & set(br.ports))
+                   for c in self.chains)
 
     def port_note(self, rule: VrrpRule) -> Optional[str]:
         """Adverts to this host never reach it on a bridge port: the bridge
