@@ -59,7 +59,9 @@ def bridged(nports: int = 1) -> Iterator[Bridged]:
         if os.path.exists(BRNF):  # a new namespace starts with the kernel's default (1): say it
             br.brnf(False)
             host.run("sysctl", "-q", "-w", "net.bridge.bridge-nf-call-ip6tables=0")
-        host.run("ip", "link", "add", "br0", "type", "bridge")
+        # No multicast snooping: which ports an IPv6 group reaches must not
+        # hang on MLD reports racing the first adverts (224.0.0.x is flooded anyway).
+        host.run("ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
         for i, peer in enumerate(peers):
             port = unique("vb")
             _netns.veth(host.ns, port, peer.ns, br.peer_if)
