@@ -577,6 +577,17 @@ def bridge_hint(cv: ChainVerdict, rule: VrrpRule) -> str:
     fam = "ip" if rule.family is Family.IPV4 else "ip6"
     proto = "vrrp" if rule.proto == 112 else "ah"
     proto_match = f"ip protocol {proto}" if fam == "ip" else f"meta l4proto {proto}"
+    if c.table in EBTABLES_TABLES and c.name in EBTABLES_CHAINS:
+        # ebtables-nft's own table: its rule keeps the table listable by
+        # ebtables-nft (a native nft rule there makes -L fail).
+        ebt = "IPv4 --ip" if fam == "ip" else "IPv6 --ip6"
+        how = (f"`ebtables-nft -t {c.table} -I {c.name} -p {ebt}-dst {rule.dst} {ebt.split()[1]}-proto "
+               f"{proto} -j ACCEPT`")
+    else:
+        how = f"`nft insert rule bridge {c.table} {c.name} {fam} daddr {rule.dst} {proto_match} accept`"
     return (f"{cv.text}; vrrpfw does not write nft bridge-family tables (their chains see the bridge "
-            f"port, not {rule.interface}): accept VRRP there yourself, e.g. `nft insert rule bridge "
-            f"{c.table} {c.name} {fam} daddr {rule.dst} {proto_match} accept`")
+            f"port, not {rule.interface}): accept VRRP there yourself, e.g. {how}")
+
+
+EBTABLES_TABLES = ("filter", "nat", "broute")
+EBTABLES_CHAINS = ("INPUT", "OUTPUT", "PREROUTING", "POSTROUTING", "BROUTING")
