@@ -4,8 +4,9 @@ Hypothesis generates small rulesets from a grammar of what can matter to a
 VRRP advert (legacy iptables raw/mangle/filter/security, the same through
 iptables-nft, native nft ip/inet tables with random hooks, priorities and
 policies, netdev chains on eth1; protocol, address, interface, conntrack,
-pkttype, addrtype/fib, mark, limit and comment matches; sets, anonymous sets
-and verdict maps; accept/drop/reject/return/jump/goto/log/mark targets).
+pkttype, addrtype/fib, mark, owner/skuid, rpfilter, limit and comment
+matches; interfaces by name, index and group; sets, anonymous sets and
+verdict maps; accept/drop/reject/return/jump/goto/log/mark targets).
 Each is loaded into a replica (throwaway namespaces, see vrrpfw.replica),
 real adverts are sent both ways, and vrrpfw's static ``check`` runs inside
 the replica.  A definite verdict must be what the packets did:
@@ -95,7 +96,8 @@ L_MODULES = [
     st.sampled_from(["-m addrtype --dst-type MULTICAST", "-m addrtype --dst-type LOCAL",
                      "-m addrtype ! --dst-type MULTICAST", "-m addrtype --src-type LOCAL",
                      "-m addrtype --dst-type UNICAST"]),
-    st.sampled_from(["-m mark --mark 0x1/0x1", "-m mark ! --mark 0x1/0x1", "-m mark --mark 0x0"]),
+    st.sampled_from(["-m mark --mark 0x1/0x1", "-m mark ! --mark 0x1/0x1", "-m mark --mark 0x0",
+                     "-m mark --mark 0x2/0x2", "-m mark --mark 0x3"]),
     st.sampled_from(["-m limit --limit 1/sec --limit-burst 2", "-m limit --limit 1000/sec --limit-burst 50"]),
     st.just('-m comment --comment "keep"'),
 ]
@@ -137,7 +139,13 @@ def legacy_rule(draw: Draw, table: str, chain: str, hook: Optional[str], users: 
     if table == "filter":
         targets += ["-j REJECT"] * 2
     if table == "mangle":
-        targets += ["-j MARK --set-xmark 0x1/0x1"]
+        targets += ["-j MARK --set-xmark 0x1/0x1", "-j MARK --set-mark 0x2", "-j MARK --or-mark 0x2",
+                    "-j MARK --and-mark 0x2"]
+    if chain in ("OUTPUT", "POSTROUTING") and draw(st.integers(0, 4)) == 0:  # the sender's socket: root's
+        parts.append(draw(st.sampled_from(["-m owner --uid-owner 0", "-m owner ! --uid-owner 1234",
+                                           "-m owner --uid-owner 1000-2000", "-m owner --socket-exists"])))
+    if chain == "PREROUTING" and table in ("raw", "mangle") and draw(st.integers(0, 4)) == 0:
+        parts.append(draw(st.sampled_from(["-m rpfilter", "-m rpfilter --invert"])))
     for u in users:
         targets += [f"-j {u}", f"-j {u}", f"-g {u}"]
     target = draw(st.sampled_from(targets))
@@ -216,11 +224,15 @@ def nft_rule(draw: Draw, family: str, hook: Optional[str], users: Sequence[str],
         values = ['"eth1"', '"eth1"', '"eth0"', '"eth*"', '"lo"', '!= "eth1"', '{ "eth1", "lo" }']
         if sets.ifname:
             values += ["@I", "@I"]
+        if draw(st.integers(0, 2)) == 0:  # by index (devices that exist) or by group
+            key = key.replace("name", "") if draw(st.booleans()) else key.replace("name", "group")
+            values = (['"eth1"', '"lo"', '!= "lo"', '{ "eth1", "lo" }'] if not key.endswith("group")
+                      else ['"default"', "5", '!= "default"', "{ 0, 5 }"])
         parts.append(f"{key} {draw(st.sampled_from(values))}")
     extras = [
         ["meta pkttype multicast", "meta pkttype host", "meta pkttype != multicast",
          "meta pkttype broadcast"],
-        ["meta mark 0x1", "meta mark & 0x1 == 0x1", "meta mark != 0x1", "meta mark 0x0"],
+        ["meta mark 0x1", "meta mark & 0x1 == 0x1", "meta mark != 0x1", "meta mark 0x0", "meta mark 0x3"],
         ["limit rate 1/second burst 2 packets", "limit rate over 1/second burst 2 packets",
          "limit rate 1000/second burst 50 packets"],
     ]
@@ -230,6 +242,7 @@ def nft_rule(draw: Draw, family: str, hook: Optional[str], users: Sequence[str],
              "ct state untracked", "ct state { new, established }"],
             ["fib daddr type multicast", "fib daddr type local", "fib daddr type != multicast",
              "fib daddr type { multicast, broadcast }"],
+            ["meta skuid 0", "meta skuid != 1234", "meta skgid 1000"],
         ]
     if family == "inet":
         v6 = [] if any(p.startswith("ip ") for p in parts) else ["meta nfproto ipv6"]
@@ -237,7 +250,8 @@ def nft_rule(draw: Draw, family: str, hook: Optional[str], users: Sequence[str],
     for i in sorted(draw(st.lists(st.sampled_from(range(len(extras))), max_size=2, unique=True))):
         parts.append(draw(st.sampled_from(extras[i])))
     if draw(st.integers(0, 2)) == 0:
-        parts.append(draw(st.sampled_from(["counter", 'log prefix "vp "', "meta mark set 0x1"])))
+        parts.append(draw(st.sampled_from(["counter", 'log prefix "vp "', "meta mark set 0x1",
+                                           "meta mark set mark or 0x2", "meta mark set mark and 0x2"])))
     verdicts = ["accept"] * 3 + ["drop"] * 3 + ["reject", "return", ""]
     for u in users:
         verdicts += [f"jump {u}", f"jump {u}", f"goto {u}"]
