@@ -251,6 +251,8 @@ class FirewalldBackend(Backend):
         return self.owner.discover("runtime")
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
+        if op == "open" and self.held():
+            return []  # another program's chain keeps VRRP out (see Backend.held): change nothing
         if op == "open":
             inbound = {st.rule.interface for st in statuses if st.rule.direction is Direction.IN}
             for st in statuses:  # remembered (saved only by a real run): check without --iface checks it
