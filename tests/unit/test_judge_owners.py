@@ -208,5 +208,8 @@ def test_calico_host_endpoint_drop_is_held(layer):
     assert st.state is Runtime.MISSING and st.needs == []
     assert b.plan([st], "open") == []
     (line,) = b.held()
-    assert f"{'legacy' if layer == 'legacy' else 'nft ip'} filter INPUT drops VRRP (cali-fh-eth1:" in line
+    where = "legacy filter INPUT" if layer == "legacy" else "nft ip filter INPUT"
+    assert line.startswith(
+        f"cali-fh-eth1 (reached from {where}, where Calico keeps its jump first) drops VRRP "
+        '(-A cali-fh-eth1 -m comment --comment "Drop if no policies passed packet" -j DROP)')
     assert "Calico owns that chain" in line and line.endswith(K8S)

@@ -310,9 +310,19 @@ def held_by(cv: ChainVerdict) -> Optional[owners.Owner]:
 
 
 def held_text(cv: ChainVerdict) -> str:
-    """What a held chain does to the advert, and by which rule."""
+    """What a held chain does to the advert, and by which rule: the owned
+    base chain, or the owned chain its jump leads to (where the owner keeps
+    that jump first)."""
     d = cv.decision
-    rule = f"{d.rule.chain}: {d.rule.text or 'a rule'}" if d.rule is not None else f"policy {d.policy}"
+    label = cv.chain.id.label
+    if _chain_owner(cv) is None and d.rule is not None:
+        owner = _decider_owner(cv)
+        assert owner is not None
+        label = f"{d.rule.chain} (reached from {label}, where {owner.name} keeps its jump first)"
+    rule = f"policy {d.policy}"
+    if d.rule is not None:
+        text = d.rule.text or "a rule"
+        rule = text if text.startswith(f"-A {d.rule.chain} ") else f"{d.rule.chain}: {text}"
     if cv.state is ChainState.DROP:
-        return f"{cv.chain.id.label} drops VRRP ({rule})"
-    return f"{cv.chain.id.label} may drop VRRP ({d.reason or 'not judged'}: {rule})"
+        return f"{label} drops VRRP ({rule})"
+    return f"{label} may drop VRRP ({d.reason or 'not judged'}: {rule})"
