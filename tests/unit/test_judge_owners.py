@@ -158,13 +158,18 @@ def test_nft_open_never_plans_into_kube_proxys_table_and_says_whose_it_is():
     assert b.blockers()[0] == line
 
 
-def test_close_still_removes_vrrpfws_rule_from_an_owned_chain():
+def vrrpfw_rule(handle):
+    """vrrpfw's inbound rule for IN, as nft -j lists it, in kube-proxy's filter-input."""
     ours = rule("filter-input", [VRRPFW_IN, {"match": {"op": "==", "left": {"payload": {
         "protocol": "ip", "field": "daddr"}}, "right": "224.0.0.18"}}, {"match": {"op": "==", "left": {
-            "payload": {"protocol": "ip", "field": "protocol"}}, "right": 112}}, {"accept": None}], 9)
+            "payload": {"protocol": "ip", "field": "protocol"}}, "right": 112}}, {"accept": None}], handle)
     ours["rule"]["comment"] = "vrrpfw"
+    return ours
+
+
+def test_close_still_removes_vrrpfws_rule_from_an_owned_chain():
     doc = kube_proxy_nft()
-    doc["nftables"].insert(2, ours)  # an older vrrpfw put it at the top of kube-proxy's chain
+    doc["nftables"].insert(2, vrrpfw_rule(9))  # an older vrrpfw put it at the top of kube-proxy's chain
     b = nft_backend()
     (st,) = b.path_statuses(PathModel(nft_chains(doc)), [IN])
     assert [cid.table for cid, _ in st.ours] == ["kube-proxy"]
@@ -213,3 +218,29 @@ def test_calico_host_endpoint_drop_is_held(layer):
         f"cali-fh-eth1 (reached from {where}, where Calico keeps its jump first) drops VRRP "
         '(-A cali-fh-eth1 -m comment --comment "Drop if no policies passed packet" -j DROP)')
     assert "Calico owns that chain" in line and line.endswith(K8S)
+
+
+def test_open_neither_deletes_nor_moves_vrrpfws_rules_in_an_owned_chain():
+    """Two copies of vrrpfw's rule that an older vrrpfw put into kube-proxy's
+    chain: open leaves them (close removes them) and opens the admin's."""
+    doc = kube_proxy_nft()
+    for handle in (9, 10):
+        doc["nftables"].insert(2, vrrpfw_rule(handle))
+    b = nft_backend()
+    (st,) = b.path_statuses(PathModel(nft_chains(doc)), [IN])
+    assert not b.held() and len(st.ours) == 2
+    assert [(c.action, c.handle) for c in b.plan([st], "open")] == [
+        (Action.INSERT, ChainId("nft", "inet", "filter", "input"))]
+    assert [c.action for c in b.plan([st], "close")] == [Action.DELETE, Action.DELETE]
+
+
+def test_ufw_backend_holds_too():
+    from vrrpfw.backends.ufw import UfwBackend
+    from vrrpfw.hostscan import HostScan, UfwState
+
+    b = UfwBackend(Options(persist=False, layers=("ufw",)), HostScan(ufw=UfwState(True, True, "nft", ["ip"])))
+    (st,) = b.path_statuses(PathModel(nft_chains(kube_proxy_nft())), [IN])
+    assert st.state is Runtime.MISSING
+    (line,) = b.held()
+    assert "nft ip kube-proxy filter-input may drop VRRP" in line and line.endswith(K8S)
+    assert b.plan([st], "open") == []

@@ -146,6 +146,9 @@ class Persister(abc.ABC):
 class Backend(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
+    # The program whose chains this backend writes through that program's
+    # own interface (firewalld's API, ufw's files); None for the others.
+    manages: ClassVar[Optional[owners.Owner]] = None
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
         self.options = options
@@ -262,6 +265,8 @@ class Backend(abc.ABC):
                 needs = set(st.needs)
                 seen: Set[ChainId] = set()
                 for cid, fw in st.ours:
+                    if isinstance(cid, ChainId) and _owned(cid) not in (None, self.manages):
+                        continue  # another program's chain: open neither writes nor deletes there
                     if cid in needs or cid in seen:
                         changes.append(Change(Action.DELETE, st.rule, (cid, fw)))
                     seen.add(cid)
@@ -273,13 +278,17 @@ class Backend(abc.ABC):
         return changes
 
 
-def _chain_owner(cv: ChainVerdict) -> Optional[owners.Owner]:
-    """The program that owns the base chain ``cv`` judged (its table, or for
-    iptables' tables its name); firewalld's table is the firewalld backend's
-    to write, and is left to :func:`responsible`."""
-    cid = cv.chain.id
+def _owned(cid: ChainId) -> Optional[owners.Owner]:
+    """The program that owns chain ``cid`` (its table, or for iptables'
+    tables its name); firewalld's table is the firewalld backend's to
+    write, and is left to :func:`responsible`."""
     owner = owners.of_chain(cid.layer, cid.family, cid.table, cid.name)
     return None if owner is owners.FIREWALLD else owner
+
+
+def _chain_owner(cv: ChainVerdict) -> Optional[owners.Owner]:
+    """The program that owns the base chain ``cv`` judged."""
+    return _owned(cv.chain.id)
 
 
 def _decider_owner(cv: ChainVerdict) -> Optional[owners.Owner]:
