@@ -394,7 +394,7 @@ def test_kube_proxy_nftables_mode_table_is_never_written():
             assert outbound(p)["delivered"] == 20
 
 
-def test_kube_proxy_nftables_mode_that_rejects_vrrp_is_named_and_left_alone():
+def test_kube_proxy_nftables_mode_that_rejects_vrrp_is_named_and_left_alone(tmp_path):
     """A service CIDR overlapping the HA link: the peer's address is a
     ClusterIP, and kube-proxy's cluster-ips-check (on output, priority
     -90) rejects the unicast adverts to it.  No ACCEPT in another base
@@ -418,6 +418,16 @@ def test_kube_proxy_nftables_mode_that_rejects_vrrp_is_named_and_left_alone():
 
         text = p.host.vrrpfw("open", "--iface", p.host_if, "--peer", PEER, "--no-persist").stdout
         assert [ln for ln in text.splitlines() if "kube-proxy owns" in ln] == [f"blocked: {line}"]
+
+        saved = tmp_path / "nftables.conf"
+        saved.write_text("flush ruleset\n" + kube_proxy_nft(f"10.96.0.1, {PEER}"))
+        original = saved.read_text()
+        for dry in ([], ["--dry-run"]):
+            rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--peer", PEER,
+                                         f"--persist-file={saved}", *dry)
+            assert rc == 1 and not out["changed"] and not out["diff"], out
+            assert saved.read_text() == original
+        assert p.host.run("nft", "list", "ruleset").stdout == ruleset_before
 
 
 @pytest.mark.needs("iptables-nft")
