@@ -643,7 +643,9 @@ def _persist_stage(step: _Step, command: str, dry_run: bool) -> None:
     assert p is not None
     rules = [st.rule for st in step.statuses]
     step.before = _measure(p, command)(rules)
-    if command == "open":
+    if command == "open" and step.b.held():
+        plan = PersistPlan(False)  # another program's chain keeps VRRP out: open changes nothing
+    elif command == "open":
         # An allowance someone else made is theirs to persist; we add nothing.
         wanted = [st.rule for st in step.statuses if st.state not in UNMANAGED or st.ours]
         plan = p.plan("open", wanted)
@@ -735,7 +737,7 @@ def _predict(step: _Step, command: str) -> None:
             if st.ours and st.rule.key in planned:
                 rep.runtime = Runtime.ABSENT
             continue
-        if rep.runtime in GOOD:
+        if rep.runtime in GOOD or step.b.held():
             continue
         if st.verdict is None:
             if st.rule.key in planned:

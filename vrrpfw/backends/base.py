@@ -14,7 +14,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
 from .. import ifaddr
-from ..judge.netpath import BaseChain, ChainId, PathModel, PathVerdict, bridge_hint, judge_peers, responsible
+from ..judge import owners
+from ..judge.netpath import (
+    BaseChain,
+    ChainId,
+    ChainState,
+    ChainVerdict,
+    PathModel,
+    PathVerdict,
+    bridge_hint,
+    judge_peers,
+    responsible,
+)
 from ..model import VrrpRule
 from ..persist.saved import FileSet
 
@@ -136,6 +147,9 @@ class Persister(abc.ABC):
 class Backend(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
+    # The program whose chains this backend writes through that program's
+    # own interface (firewalld's API, ufw's files); None for the others.
+    manages: ClassVar[Optional[owners.Owner]] = None
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
         self.options = options
@@ -200,13 +214,22 @@ class Backend(abc.ABC):
         ``ours`` vrrpfw's rules in this backend's chains as (chain id, rule)."""
         out = []
         self._blocked: List[str] = []
+        self._held: List[Tuple[owners.Owner, str]] = []
         for r in rules:
             v = judge_peers(model, r, self.options.peers, ifaddr.primary_of(r.interface, r.family.value))
             own = [cv for cv in v.chains if self.writes(cv.chain)]
-            ours = [(cv.chain.id, fw) for cv in own for fw in cv.ours]
-            needs = [cv.chain.id for cv in own if not cv.state.passes]
+            ours = [(cv.chain.id, fw) for cv in own for fw in cv.ours]  # close removes them anywhere
+            needs = [cv.chain.id for cv in own if not cv.state.passes and held_by(cv) is None]
             for cv in v.chains:
-                if not cv.state.passes and responsible(cv.chain) not in self.options.layers:
+                if cv.state.passes:
+                    continue
+                owner = held_by(cv)
+                if owner is not None:
+                    where = (owner, held_text(cv))
+                    if where not in self._held:
+                        self._held.append(where)
+                    continue
+                if responsible(cv.chain) not in self.options.layers:
                     msg = (bridge_hint(cv, r) if responsible(cv.chain) == "bridge" else
                            f"{cv.text}; vrrpfw's {responsible(cv.chain)} backend would have to open it "
                            f"(--backend auto opens every layer)")
@@ -217,8 +240,17 @@ class Backend(abc.ABC):
 
     def blockers(self) -> List[str]:
         """Chains on the path that still do not let VRRP through and that no
-        backend of this run writes."""
-        return list(getattr(self, "_blocked", []))
+        backend of this run writes (another program's first, see held)."""
+        return self.held() + list(getattr(self, "_blocked", []))
+
+    def held(self) -> List[str]:
+        """Why ``open`` must not change anything: chains another program
+        owns (:mod:`vrrpfw.judge.owners`) that may drop VRRP where vrrpfw
+        cannot let it past them from the admin's own chains; one line each,
+        naming the owner, the chain and what to change there."""
+        held: List[Tuple[owners.Owner, str]] = getattr(self, "_held", [])
+        by_owner = {o: [text for who, text in held if who == o] for o, _ in held}
+        return [owners.remedy_line(o, texts) for o, texts in by_owner.items()]
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         """Pure: the runtime changes that take ``statuses`` to what ``op``
@@ -228,11 +260,15 @@ class Backend(abc.ABC):
         that let it through (by a rule or by policy) are left alone.
         close: every rule of ours goes."""
         changes: List[Change] = []
+        if op == "open" and self.held():
+            return changes  # half a path opened is still shut; vrrpfw leaves the host as it is
         for st in statuses:
             if op == "open":
                 needs = set(st.needs)
                 seen: Set[ChainId] = set()
                 for cid, fw in st.ours:
+                    if isinstance(cid, ChainId) and _owned(cid) not in (None, self.manages):
+                        continue  # another program's chain: open neither writes nor deletes there
                     if cid in needs or cid in seen:
                         changes.append(Change(Action.DELETE, st.rule, (cid, fw)))
                     seen.add(cid)
@@ -242,3 +278,62 @@ class Backend(abc.ABC):
             elif op == "close":
                 changes.extend(Change(Action.DELETE, st.rule, h) for h in st.ours)
         return changes
+
+
+def _owned(cid: ChainId) -> Optional[owners.Owner]:
+    """The program that owns chain ``cid`` (its table, or for iptables'
+    tables its name); firewalld's table is the firewalld backend's to
+    write, and is left to :func:`responsible`."""
+    owner = owners.of_chain(cid.layer, cid.family, cid.table, cid.name)
+    return None if owner is owners.FIREWALLD else owner
+
+
+def _chain_owner(cv: ChainVerdict) -> Optional[owners.Owner]:
+    """The program that owns the base chain ``cv`` judged."""
+    return _owned(cv.chain.id)
+
+
+def _decider_owner(cv: ChainVerdict) -> Optional[owners.Owner]:
+    """The program that owns the chain where the rule that drops (or may
+    drop) the advert sits, when that is a chain the base chain jumps to."""
+    rule = cv.decision.rule
+    if rule is None or rule.chain == cv.chain.id.name:
+        return None
+    cid = cv.chain.id
+    owner = owners.of_chain(cid.layer, cid.family, cid.table, rule.chain)
+    return None if owner is owners.FIREWALLD else owner
+
+
+def held_by(cv: ChainVerdict) -> Optional[owners.Owner]:
+    """Who keeps vrrpfw out of this chain's verdict: the owner of the base
+    chain itself (kube-proxy's nftables table, Docker's, Calico's: an
+    ACCEPT in any other base chain does not save a packet this one drops),
+    or the owner of the chain it jumps to that decides, where that owner
+    keeps its jump at the top (Calico, Cilium), so an ACCEPT vrrpfw put
+    above the jump would not stay above it.  None where vrrpfw's ACCEPT at
+    the top of the base chain lets the advert past (kube-proxy's
+    KUBE-FIREWALL jumped to from INPUT, say)."""
+    owner = _chain_owner(cv)
+    if owner is not None:
+        return owner
+    decider = _decider_owner(cv)
+    return decider if decider is not None and decider.keeps_first else None
+
+
+def held_text(cv: ChainVerdict) -> str:
+    """What a held chain does to the advert, and by which rule: the owned
+    base chain, or the owned chain its jump leads to (where the owner keeps
+    that jump first)."""
+    d = cv.decision
+    label = cv.chain.id.label
+    if _chain_owner(cv) is None and d.rule is not None:
+        owner = _decider_owner(cv)
+        assert owner is not None
+        label = f"{d.rule.chain} (reached from {label}, where {owner.name} keeps its jump first)"
+    rule = f"policy {d.policy}"
+    if d.rule is not None:
+        text = d.rule.text or "a rule"
+        rule = text if text.startswith(f"-A {d.rule.chain} ") else f"{d.rule.chain}: {text}"
+    if cv.state is ChainState.DROP:
+        return f"{label} drops VRRP ({rule})"
+    return f"{label} may drop VRRP ({d.reason or 'not judged'}: {rule})"

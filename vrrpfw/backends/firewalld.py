@@ -28,6 +28,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..hostscan import HostScan, firewalld_answers
+from ..judge import owners
 from ..judge.netpath import BaseChain, ChainState, ChainVerdict, PathModel
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import read as nft_read
@@ -54,6 +55,7 @@ MAX_ROUNDS = 5
 
 
 class FirewalldBackend(Backend):
+    manages = owners.FIREWALLD
     name = "firewalld"
     summary = "firewalld over D-Bus: direct rules (iptables backend) or zone allowance (nftables)"
 
@@ -251,6 +253,8 @@ class FirewalldBackend(Backend):
         return self.owner.discover("runtime")
 
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
+        if op == "open" and self.held():
+            return []  # another program's chain keeps VRRP out (see Backend.held): change nothing
         if op == "open":
             inbound = {st.rule.interface for st in statuses if st.rule.direction is Direction.IN}
             for st in statuses:  # remembered (saved only by a real run): check without --iface checks it

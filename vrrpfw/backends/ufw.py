@@ -37,6 +37,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from .. import ifaddr
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
 from ..hostscan import HostScan, UfwState
+from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import (
     DROPPED,
@@ -66,7 +67,7 @@ from ..persist.ufw_rules import (
     file_family,
 )
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus
+from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus, held_by, held_text
 from .xtables_lock import wait_for_lock
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}
@@ -126,6 +127,7 @@ def ufw_lock(timeout: float, path: str = UFW_LOCK) -> Iterator[None]:
 
 
 class UfwBackend(Backend):
+    manages = owners.UFW
     name = "ufw"
     summary = "ufw: vrrpfw's lines in ufw's before chains and before rules files"
 
@@ -224,6 +226,7 @@ class UfwBackend(Backend):
         does not let the advert through."""
         out = []
         self._blocked: List[str] = []
+        self._held: List[Tuple[owners.Owner, str]] = []
         for r in rules:
             fam = FAMILY_OF[r.family]
             before = chain_for(r)
@@ -233,6 +236,12 @@ class UfwBackend(Backend):
             needs: List[ChainId] = []
             for judged in v.chains:
                 cv = judged
+                owner = held_by(cv) if not cv.state.passes else None
+                if owner is not None and owner is not owners.UFW:
+                    if (owner, held_text(cv)) not in self._held:  # open changes nothing (Backend.held)
+                        self._held.append((owner, held_text(cv)))
+                    chains.append(cv)
+                    continue
                 if self.writes(cv.chain):
                     d = cv.decision
                     cstate = cv.state

@@ -45,6 +45,7 @@ from .chaineval import (
     ACCEPTING,
     DROPPING,
     MARKING,
+    NON_TERMINATING,
     UNTRACKING,
     ChainLookup,
     Decision,
@@ -402,6 +403,30 @@ def ct_state_at(chain: BaseChain, state: Optional[str]) -> Optional[str]:
     return state
 
 
+def cannot_drop(chain: BaseChain) -> bool:
+    """No packet can be dropped here: the policy accepts and no rule the
+    chain reaches ends in anything but an accept, a NAT (a nat chain's
+    SNAT, DNAT, MASQUERADE), a return, a jump into a chain it has, or a
+    target that lets the packet continue.  What such a chain does to an
+    advert is known whatever its matches do (an uncertain mark test before
+    a MASQUERADE, say): it lets it through."""
+    if chain.policy != "ACCEPT":
+        return False
+    todo, seen = [chain.rules], set()
+    while todo:
+        for r in todo.pop():
+            target = r.target
+            if target in ACCEPTING or target in NON_TERMINATING or target == "RETURN":
+                continue
+            sub = chain.lookup(target)
+            if sub is None:
+                return False  # DROP, REJECT, a queue, an unread verdict map, a target not known
+            if target not in seen:
+                seen.add(target)
+                todo.append(sub)
+    return True
+
+
 def _ours_in(chain: BaseChain, rule: VrrpRule) -> List[FwRule]:
     return [r for r in chain.rules if vrrpfw_key(r, anywhere=True) == rule.key]
 
@@ -419,6 +444,8 @@ def judge_chain(chain: BaseChain, rule: VrrpRule, pkt: Packet) -> ChainVerdict:
         state = ChainState.POLICY if d.accepted else ChainState.DROP
     elif d.outcome is Outcome.DROP:
         state = ChainState.DROP
+    elif cannot_drop(chain):
+        state = ChainState.POLICY  # uncertain which rule decides, but none drops
     else:
         state = ChainState.UNCERTAIN
     return ChainVerdict(chain, state, d, ours)
