@@ -135,10 +135,13 @@ def shape_key(shape: Shape, count: int) -> Tuple[str, int, bool, int, int]:
 
 
 def instance(vrid: int, iface: str, count: int, lines: List[str], family: str) -> str:
+    """One vrrp_instance; its virtual addresses lie outside the interface's
+    prefixes, so once keepalived adds them (as master) the kernel still
+    picks the interface's own address as the source of vrrpfw's adverts."""
     if family == "ipv4":
-        vips = [f"192.0.2.{100 + vrid * 2 + i}/24" for i in range(count)]
+        vips = [f"198.51.100.{vrid * 2 + i}/24" for i in range(count)]
     else:
-        vips = [f"fd00::{100 + vrid * 2 + i:x}/64" for i in range(count)]
+        vips = [f"fd01::{vrid * 2 + i:x}/64" for i in range(count)]
     body = ["state MASTER", f"interface {iface}", f"virtual_router_id {vrid}", "priority 100", "advert_int 1",
             *lines, "virtual_ipaddress {", *[f"  {v}" for v in vips], "}"]
     return f"vrrp_instance VI_{vrid} {{\n" + "".join(f"  {b}\n" for b in body) + "}\n"
