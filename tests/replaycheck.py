@@ -139,12 +139,13 @@ def shape_local(shape: Shape) -> Tuple[str, str]:
 
 def static_verdict(model: PathModel, shape: Shape, direction: Direction,
                    peers: Sequence[str] = ()) -> PathVerdict:
-    """vrrpfw's verdict for ``shape`` (its TTL too: another TTL than 255 is
-    judged as netpath.judge does, with the packet's TTL changed)."""
+    """vrrpfw's verdict for ``shape`` (its TTL too: another TTL than
+    keepalived's is judged as netpath.judge does, with the packet's TTL
+    changed; keepalived's own is the judge's packet model)."""
     mine = [p for p in peers if Family.of(p).value == shape.family]
     rule = shape_rule(shape, direction, mine[0] if mine and shape.unicast else None)
     local = shape_local(shape)
-    if shape.ttl == 255:
+    if shape.ttl is None:
         return judge_peers(model, rule, mine, local)
     src = rule.src if rule.unicast else (local[0] if direction is Direction.OUT else (mine or [None])[0])
     net = local[1] if direction is Direction.IN and src is None else None

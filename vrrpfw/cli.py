@@ -115,7 +115,8 @@ PEER_HELP = ("Unicast: a peer's address (keepalived's unicast_peer; repeatable).
              "adverts between each peer and --src, and no multicast rule is opened.")
 SRC_HELP = "Unicast: this host's address (unicast_src_ip; default: the interface's primary address)."
 AH_HELP = "Also allow IP protocol 51 (auth_type AH; VRRPv2 over IPv4 only)."
-STRICT_HELP = "Only adverts with TTL / hop limit 255, as RFC 5798 receivers require."
+STRICT_HELP = ("Only adverts with TTL / hop limit 255, as RFC 5798 receivers require (IPv6 unicast aside: "
+               "keepalived sends it with the kernel's hop limit).")
 CONF_HELP = ("keepalived's configuration: open exactly what its vrrp_instances need "
              "(--iface then narrows it).")
 NETNS_HELP = "Act inside this network namespace (`ip netns` name; keepalived's net_namespace)."

@@ -423,13 +423,19 @@ def make_specs(
 
 def rules_for(spec: VrrpSpec) -> list[VrrpRule]:
     """The abstract rules a spec needs, inbound before outbound per
-    interface (and per peer), VRRP before AH."""
+    interface (and per peer), VRRP before AH.  ``strict`` matches TTL /
+    hop limit 255 inbound, except on IPv6 unicast: keepalived sets only
+    IPV6_MULTICAST_HOPS, so its IPv6 unicast adverts carry the kernel's
+    default hop limit (64; measured with keepalived 2.2.7 by
+    tests/integration/test_advert_fidelity.py), and a hop limit 255 rule
+    would keep every one of them out."""
     protos = (VRRP_PROTO, AH_PROTO) if spec.ah else (VRRP_PROTO,)
     targets: Sequence[Tuple[str, Optional[str]]] = (
         [(p, spec.local) for p in spec.peers] if spec.peers else [(spec.group, None)])
+    strict = spec.strict and not (spec.family is Family.IPV6 and spec.peers)
     return [
         VrrpRule(direction, iface, target, spec.family, proto, local,
-                 spec.strict and direction is Direction.IN)
+                 strict and direction is Direction.IN)
         for iface in spec.interfaces
         for target, local in targets
         for proto in protos

@@ -52,9 +52,10 @@ PEER_IF = "vrrppeer0"
 
 COMMON_LIMITS = (
     "conntrack state is not replayed: the replica's connection table starts empty",
-    "keepalived itself is not run: adverts are raw packets of the same shape (family, multicast "
-    "group or unicast addresses, protocol 112 or AH, TTL 255) with a VRRPv2 header, not "
-    "keepalived's sockets or VIPs",
+    "keepalived itself is not run: adverts are raw packets with keepalived's headers (family, "
+    "multicast group or unicast addresses, protocol 112 or AH, TOS/traffic class 0xc0, DF clear, "
+    "TTL 255 or for IPv6 unicast the kernel's hop limit, VRRPv2 over IPv4 and v3 over IPv6 with "
+    "one virtual address), not keepalived's process or VIPs",
     "the peer side is a bare namespace: the real peers' own firewalls are not replayed",
     "routes are not replayed beyond the interface's own subnets (rp_filter decides with routes)",
     "neighbours are pinned in the replica (permanent ARP/NDP entries): a firewall that blocks "
@@ -482,7 +483,7 @@ class Replica:
         if shape.unicast:
             return self._measure_unicast(count, seconds, shape, srcs, in_dst, out_dst)
         both = both_ways(self.host, self.iface, self.peer, self.peer_if, count, group, seconds,
-                         srcs, shape.proto, shape.ttl, in_dst, out_dst)
+                         srcs, shape.proto, shape.ttl, in_dst, out_dst, version=shape.version)
         inbound = {s: PathResult(c.delivered, count, c) for s, c in both.inbound.items()}
         return Delivery(inbound, PathResult(both.outbound.wire, count, both.outbound))
 
@@ -499,11 +500,13 @@ class Replica:
         timeout = "net/netfilter/nf_conntrack_generic_timeout"
         self.host.run(["sh", "-c", f"[ ! -e /proc/sys/{timeout} ] || echo 1 > /proc/sys/{timeout}"])
         inbound = {s: both_ways(self.host, self.iface, self.peer, self.peer_if, count, "", seconds, [s],
-                                shape.proto, shape.ttl, in_dst, None, outbound=False).inbound[s]
+                                shape.proto, shape.ttl, in_dst, None, outbound=False,
+                                version=shape.version).inbound[s]
                    for s in srcs}
         time.sleep(1.2 if inbound else 0)
         out = both_ways(self.host, self.iface, self.peer, self.peer_if, count, "", seconds, [],
-                        shape.proto, shape.ttl, None, out_dst, inbound=False).outbound
+                        shape.proto, shape.ttl, None, out_dst, inbound=False,
+                        version=shape.version).outbound
         return Delivery({s: PathResult(c.delivered, count, c) for s, c in inbound.items()},
                         PathResult(out.wire, count, out))
 

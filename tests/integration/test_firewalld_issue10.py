@@ -9,7 +9,7 @@ import json
 import os
 import re
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import pytest
 from fwharness import FirewalldHost, firewalld_host
@@ -39,8 +39,8 @@ def v6_ready(fw: FirewalldHost) -> None:
 
 
 def inbound(fw: FirewalldHost, dst: str, source: str = "", proto: int = 112,
-            ttl: int = 255) -> Dict[str, int]:
-    """Adverts of one shape from the peer's end to the host's."""
+            ttl: Optional[int] = None) -> Dict[str, int]:
+    """Adverts of one shape from the peer's end to the host's (``ttl`` None: keepalived's)."""
     p = fw.pair
     return exchange(p.peer.ns, p.peer_if, p.host.ns, p.host_if, 20, dst, source=source or None,
                     proto=proto, ttl=ttl).to_dict()

@@ -33,8 +33,10 @@ fam, iface, group, ttl, count, vrid, addrs, src, proto = sys.argv[1:10]
 ttl, count, vrid, proto = int(ttl), int(count), int(vrid), int(proto)
 addrs = [a for a in addrs.split(",") if a]
 ifindex = socket.if_nametoindex(iface)
-if fam == "ipv4":
+if fam == "ipv4":  # keepalived's header: TOS 0xc0 (CS6), DF clear
     s = socket.socket(socket.AF_INET, socket.SOCK_RAW, proto)
+    s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xC0)
+    s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MTU_DISCOVER", 10), 0)  # IP_PMTUDISC_DONT
     mreqn = socket.inet_aton("0.0.0.0") * 2 + struct.pack("@i", ifindex)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
     s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
@@ -43,6 +45,7 @@ if fam == "ipv4":
     msg = encode_ah(msg) if proto == 51 else msg
 else:
     s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 112)
+    s.setsockopt(socket.IPPROTO_IPV6, getattr(socket, "IPV6_TCLASS", 67), 0xC0)  # keepalived's traffic class
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)

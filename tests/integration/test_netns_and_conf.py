@@ -40,6 +40,8 @@ import socket, sys, time
 from vrrpfw.vrrp_packet import encode_vrrp
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xC0)  # keepalived's header: TOS 0xc0, DF clear
+s.setsockopt(socket.IPPROTO_IP, getattr(socket, "IP_MTU_DISCOVER", 10), 0)
 msg = encode_vrrp(2, 51, 200, ["192.0.2.100"])
 for _ in range(int(sys.argv[1])):
     s.sendto(msg, ("192.0.2.1", 0))

@@ -4,8 +4,8 @@ two peers, AH (IP protocol 51), strict TTL / hop limit 255, each opened,
 checked, idempotent and closed; a drop in another table blocks IPv6 alone;
 nftables.conf carries every shape and ``nft -f`` loads it back.
 
-vrrpfw.traffic sends IPv4 multicast only, so this file has its own small
-raw-socket sender and receiver (run in the namespaces as plain files)."""
+The adverts are vrrpfw.traffic's (keepalived's headers, every shape; see
+tests/integration/test_advert_fidelity.py)."""
 
 from __future__ import annotations
 
@@ -13,102 +13,26 @@ import json
 import os
 import sys
 import time
-import uuid
 from typing import Dict, Iterator, List, Optional
 
 import pytest
 from netns import Netns, Pair, named_protocols, pair
+
+from vrrpfw.traffic import exchange
 
 pytestmark = pytest.mark.integration
 
 HOST6, PEER6 = "fd00::1", "fd00::2"
 HOST4, PEER4, PEER4B, STRANGER4 = "192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"
 
-# Sender and receiver: standard library only, run with ``python -I -c``.
-# recv FAMILY PROTO IFACE GROUP NONCE SECONDS -> {"delivered": n, "wire": n}
-# send FAMILY PROTO IFACE DST NONCE COUNT TTL [SRC] -> {"sent": n, "refused": n}
-TOOL = r'''
-import json, select, socket, struct, sys, time
-cmd, fam, proto, iface, addr, nonce = sys.argv[1:7]
-proto, nonce, idx = int(proto), nonce.encode(), socket.if_nametoindex(iface)
-af = socket.AF_INET6 if fam == "6" else socket.AF_INET
-if proto == 51:  # AH header (next header VRRP, 12 bytes of ICV), then the advert
-    body = struct.pack("!BBHII", 112, 4, 0, 1, 1) + bytes(12)
-else:
-    body = b""
-body += struct.pack("!BBBBBBH", 0x31 if fam == "6" else 0x21, 51, 100, 0, 0, 1, 0) + nonce
-if cmd == "recv":
-    raw = socket.socket(af, socket.SOCK_RAW, proto)
-    if fam == "6" and addr.startswith("ff"):
-        raw.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP,
-                       socket.inet_pton(af, addr) + struct.pack("@I", idx))
-    elif fam == "4" and int(addr.split(".")[0]) >= 224:
-        raw.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP,
-                       socket.inet_aton(addr) + socket.inet_aton("0.0.0.0") + struct.pack("@i", idx))
-    wire = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))
-    wire.bind((iface, 0))
-    got = {"delivered": 0, "wire": 0}
-    print("ready", flush=True)
-    end = time.monotonic() + float(sys.argv[7])
-    while time.monotonic() < end:
-        for s in select.select([raw, wire], [], [], max(0.0, end - time.monotonic()))[0]:
-            data, meta = s.recvfrom(65535)
-            if nonce in data:
-                if s is raw:
-                    got["delivered"] += 1
-                elif meta[2] != socket.PACKET_OUTGOING:
-                    got["wire"] += 1
-    print(json.dumps(got))
-else:
-    count, ttl = int(sys.argv[7]), int(sys.argv[8])
-    s = socket.socket(af, socket.SOCK_RAW, proto)
-    if len(sys.argv) > 9:
-        s.bind((sys.argv[9], 0))
-    if fam == "6":
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, idx)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, ttl)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        dest = (addr, 0, 0, idx)
-    else:
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF,
-                     socket.inet_aton("0.0.0.0") + socket.inet_aton("0.0.0.0") + struct.pack("@i", idx))
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, ttl)
-        s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-        dest = (addr, 0)
-    out = {"sent": 0, "refused": 0}
-    for _ in range(count):
-        try:
-            s.sendto(body, dest)
-            out["sent"] += 1
-        except PermissionError:
-            out["refused"] += 1
-        time.sleep(0.002)
-    print(json.dumps(out))
-'''
-
-
 def send_adverts(sender: Netns, send_if: str, receiver: Netns, recv_if: str, dst: str,
-                 proto: int = 112, ttl: int = 255, src: Optional[str] = None, count: int = 10
+                 proto: int = 112, ttl: Optional[int] = None, src: Optional[str] = None, count: int = 10
                  ) -> Dict[str, int]:
-    """Adverts of ``proto`` to ``dst`` with ``ttl``: what the sender's kernel
-    refused, what reached the receiver's interface (``wire``) and what its
-    raw socket got (``delivered``, i.e. what netfilter let in)."""
-    fam = "6" if ":" in dst else "4"
-    nonce = uuid.uuid4().hex
-    recv = receiver.popen(sys.executable, "-I", "-c", TOOL, "recv", fam, str(proto), recv_if, dst, nonce,
-                          "1.5")
-    try:
-        assert recv.stdout is not None and recv.stdout.readline().strip() == "ready"
-        args = ["send", fam, str(proto), send_if, dst, nonce, str(count), str(ttl)] + ([src] if src else [])
-        sent = json.loads(sender.run(sys.executable, "-I", "-c", TOOL, *args).stdout)
-        got = json.loads(recv.communicate(timeout=10)[0])
-    finally:
-        if recv.poll() is None:
-            recv.kill()
-            recv.wait()
-    return {**sent, **got}
+    """Adverts of ``proto`` to ``dst`` with ``ttl`` (None: keepalived's):
+    what the sender's kernel refused, what reached the receiver's interface
+    (``wire``) and what its raw socket got (``delivered``, i.e. what
+    netfilter let in)."""
+    return exchange(sender.ns, send_if, receiver.ns, recv_if, count, dst, 1.5, src, proto, ttl).to_dict()
 
 
 def delivered(*args, **kw) -> int:

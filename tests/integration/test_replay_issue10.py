@@ -24,8 +24,9 @@ CASES: Dict[str, Tuple[str, str, List[str], List[str]]] = {
     "nothing": ("", "", [], []),
     "ip6-vrrp-in": ("", "-A INPUT -p 112 -j DROP", ["ipv6", "ipv6 unicast", "ipv6 ttl 1"], []),
     "ah-in": ("-A INPUT -p ah -j DROP", "", ["ipv4 ah", "ipv4 unicast ah"], []),
+    # keepalived's IPv6 unicast adverts carry the kernel's hop limit (64), not 255
     "ttl-strict": ("-A INPUT -m ttl --ttl-lt 255 -j DROP", "-A INPUT -m hl --hl-lt 255 -j DROP",
-                   ["ipv4 ttl 1", "ipv6 ttl 1"], []),
+                   ["ipv4 ttl 1", "ipv6 ttl 1", "ipv6 unicast"], []),
     "multicast-only-dropped": ("-A INPUT -d 224.0.0.0/4 -j DROP", "-A INPUT -d ff00::/8 -j DROP",
                                ["ipv4", "ipv6", "ipv4 ah", "ipv4 ttl 1", "ipv6 ttl 1"], []),
     "unicast-peer-dropped": ("-A INPUT -s 192.0.2.2/32 -d 192.0.2.1/32 -j DROP",

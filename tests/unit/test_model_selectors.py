@@ -110,3 +110,17 @@ def test_from_match_refuses_forms_vrrpfw_never_writes():
     assert VrrpRule.from_match(Direction.IN, "eth0", 112, "fd00::2", "192.0.2.1", None) is None
     assert VrrpRule.from_match(Direction.IN, "eth0", 112, None, "224.0.0.18", 64) is None
     assert selector_text("224.0.0.18", None, 112, False) == "224.0.0.18"
+
+
+def test_strict_leaves_ipv6_unicast_hop_limit_alone():
+    """keepalived's IPv6 unicast adverts carry the kernel's hop limit (64),
+    so --strict matches TTL 255 on IPv4 unicast and multicast only."""
+    from vrrpfw.model import make_specs, rules_for
+
+    specs = make_specs(["eth0"], peers=["192.0.2.2", "fd00::2"], strict=True,
+                       local_of=lambda i, f: "192.0.2.1" if f is Family.IPV4 else "fd00::1")
+    got = {(r.family, r.direction): r.ttl for s in specs for r in rules_for(s)}
+    assert got == {(Family.IPV4, Direction.IN): 255, (Family.IPV4, Direction.OUT): None,
+                   (Family.IPV6, Direction.IN): None, (Family.IPV6, Direction.OUT): None}
+    multicast6 = make_specs(["eth0"], groups=["ff02::12"], strict=True)
+    assert [r.ttl for s in multicast6 for r in rules_for(s)] == [255, None]

@@ -186,31 +186,45 @@ def test_neighbour_in_picks_the_same_prefix():
     assert neighbour_in(["fe80::2/64"], "2001:db8::1") == "fe80::2"
 
 
-@pytest.mark.parametrize("text", ["ipv4", "ipv6", "ipv4 ah", "ipv6 unicast ttl 7", "ipv4 unicast ah ttl 1"])
+@pytest.mark.parametrize("text", ["ipv4", "ipv6", "ipv4 ah", "ipv6 unicast ttl 7", "ipv4 unicast ah ttl 1",
+                                  "ipv4 v3", "ipv4 unicast v3 ttl 2", "ipv6 unicast ttl 255"])
 def test_shape_text_round_trips(text):
     assert Shape.parse(text).name == text
 
 
 @pytest.mark.parametrize("text", ["", "ipv5", "ipv6 ah", "ipv4 ttl 0", "ipv4 ttl 256", "ipv4 ttl", "ipv4 foo",
-                                  "ipv4 ah unicast"])
+                                  "ipv4 ah unicast", "ipv4 v3 ah", "ipv6 v3", "ipv6 v2", "ipv4 v2",
+                                  "ipv4 ah v3"])
 def test_bad_shapes_are_refused(text):
     with pytest.raises(ValueError):
         Shape.parse(text)
 
 
+def test_keepalived_ttl_has_one_name():
+    """TTL 255 is keepalived's own except for IPv6 unicast, where keepalived
+    leaves the hop limit to the kernel: there 255 is another advert."""
+    assert Shape.parse("ipv4 ttl 255") == Shape() and Shape(ttl=255).name == "ipv4"
+    assert Shape().hop_limit == 255 and Shape("ipv6").hop_limit == 255
+    assert Shape("ipv6", unicast=True).hop_limit is None
+    assert Shape("ipv6", unicast=True, ttl=255).name == "ipv6 unicast ttl 255"
+    assert Shape().version == 2 and Shape("ipv6").version == 3 and Shape("ipv6").name == "ipv6"
+
+
 def test_ah_advert_is_an_ah_header_then_vrrp():
-    plain, wrapped = advert(b"N"), advert(b"N", 51)
+    plain, wrapped = advert(b"Nonc"), advert(b"Nonc", 51, src="192.0.2.2")
     assert wrapped[0] == 112 and wrapped[1] == 4  # next header VRRP; (24 bytes / 4) - 2
-    assert len(wrapped) == 24 + len(plain) and wrapped.endswith(plain)
+    assert wrapped[4:8] == bytes([192, 0, 2, 2])  # SPI: the source address, as keepalived's
+    assert len(wrapped) == 24 + len(plain)
+    assert wrapped[24 + 4] == 2 and plain[4] == 0  # VRRPv2 auth type: AH behind AH, none without
 
 
 def test_on_wire_reads_the_protocol_of_either_family():
     eth = b"\0" * 12
-    v4 = eth + b"\x08\x00" + bytes(9) + bytes([51]) + b"..nonce"
-    v6 = eth + b"\x86\xdd" + bytes(6) + bytes([112]) + b"..nonce"
-    assert on_wire(v4, 51, b"nonce") and not on_wire(v4, 112, b"nonce") and not on_wire(v4, 51, b"other")
-    assert on_wire(v6, 112, b"nonce") and not on_wire(v6, 51, b"nonce")
-    assert not on_wire(eth + b"\x08\x06" + bytes(20) + b"nonce", 112, b"nonce")  # ARP
+    v4 = eth + b"\x08\x00" + bytes([0x45]) + bytes(8) + bytes([51]) + bytes(10) + advert(b"Nonc", 51)
+    v6 = eth + b"\x86\xdd" + bytes(6) + bytes([112]) + bytes(33) + advert(b"Nonc", family="ipv6")
+    assert on_wire(v4, 51, b"Nonc") and not on_wire(v4, 112, b"Nonc") and not on_wire(v4, 51, b"Othr")
+    assert on_wire(v6, 112, b"Nonc") and not on_wire(v6, 51, b"Nonc") and not on_wire(v6, 112, b"Othr")
+    assert not on_wire(eth + b"\x08\x06" + bytes(20) + advert(b"Nonc"), 112, b"Nonc")  # ARP
 
 
 def test_open_options_follow_the_shape():

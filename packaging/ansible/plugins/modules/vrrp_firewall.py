@@ -93,7 +93,8 @@ options:
     default: false
   strict:
     description:
-      - Only adverts with TTL / hop limit 255, as RFC 5798 receivers require (not with firewalld).
+      - Only adverts with TTL / hop limit 255, as RFC 5798 receivers require (not with firewalld;
+        not on IPv6 unicast rules, whose adverts keepalived sends with the kernel's hop limit).
         O(state=open) only.
     type: bool
     default: false
