@@ -17,11 +17,8 @@ from vrrpfw.judge.netpath import (
     ChainId,
     PathModel,
     PathVerdict,
-    combine,
-    ct_state_at,
-    judge_chain,
+    judge,
     judge_peers,
-    packet_for,
 )
 from vrrpfw.judge.nft import convert_table
 from vrrpfw.judge.read.nft import HOOKS, parse_devices
@@ -149,10 +146,7 @@ def static_verdict(model: PathModel, shape: Shape, direction: Direction,
         return judge_peers(model, rule, mine, local)
     src = rule.src if rule.unicast else (local[0] if direction is Direction.OUT else (mine or [None])[0])
     net = local[1] if direction is Direction.IN and src is None else None
-    pkt = replace(packet_for(model, rule, src, net), ttl=shape.ttl)
-    chains = model.on_path(rule.direction, rule.interface, rule.family)
-    verdicts = [judge_chain(c, rule, replace(pkt, ct_state=ct_state_at(c, pkt.ct_state))) for c in chains]
-    return PathVerdict(rule, combine(verdicts, model.unread), verdicts, list(model.unread))
+    return judge(model, rule, src, net, ttl=shape.ttl)
 
 
 # ------------------------------------------------------------ corpus cases

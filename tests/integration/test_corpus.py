@@ -138,15 +138,9 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
 
 # ------------------------------------------------------------ other shapes
 
-REASON_HOPLIMIT6 = (
-    "the judge's packet model gives keepalived's IPv6 unicast adverts hop limit 255 (Packet.ttl), "
-    "but keepalived sets only IPV6_MULTICAST_HOPS: its unicast adverts carry the kernel's default "
-    "hop limit (64), so 'ip6 hoplimit 255 accept' under policy drop drops them: a false ok")
-
 # (stem, shape) where vrrpfw is wrong today: the reason names the bug; strict,
 # so the entry must go once it is fixed.
 KNOWN_GAPS: Dict[Tuple[str, str], str] = {
-    ("hdr-ip6-hoplimit-unicast", "ipv6 unicast"): REASON_HOPLIMIT6,
 }
 
 

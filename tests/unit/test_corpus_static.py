@@ -26,16 +26,10 @@ PASSING = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY}
 BLOCKED = {Runtime.MISSING, Runtime.SHADOWED}
 CASES = corpus_cases()
 
-REASON_HOPLIMIT6 = (
-    "the judge's packet model gives keepalived's IPv6 unicast adverts hop limit 255 (Packet.ttl), "
-    "but keepalived sets only IPV6_MULTICAST_HOPS: its unicast adverts carry the kernel's default "
-    "hop limit (64), so 'ip6 hoplimit 255 accept' under policy drop drops them: a false ok")
-
 # (stem, shape) whose static verdict is wrong today: a bug of the reader,
 # converter or evaluator named in the reason.  strict: the test fails once
 # it is fixed, so the entry must then go.
 KNOWN_GAPS: Dict[Tuple[str, str], str] = {
-    ("hdr-ip6-hoplimit-unicast", "ipv6 unicast"): REASON_HOPLIMIT6,
 }
 
 

@@ -153,3 +153,20 @@ def test_rpfilter_for_a_peer_off_the_subnet_is_unknown():
 ])
 def test_interface_group(key, value, op, pkt, want):
     assert nft(meta(key), value, pkt, op) is want
+
+
+def test_ipv6_unicast_hop_limit_is_the_senders_default_not_known():
+    """keepalived sets only the multicast hop limit: its IPv6 unicast adverts
+    leave with the sender's default (64 unless changed), measured on the
+    wire (tests/integration/test_advert_fidelity.py)."""
+    from vrrpfw.judge.netpath import PathModel, packet_for
+    from vrrpfw.model import Family, VrrpRule
+    uni6 = VrrpRule(IN, "eth1", "fd00::2", Family.IPV6, local="fd00::1")
+    multi6 = VrrpRule(IN, "eth1", "ff02::12", Family.IPV6)
+    uni4 = VrrpRule(IN, "eth1", "192.0.2.2", Family.IPV4, local="192.0.2.1")
+    assert packet_for(PathModel(), uni6).ttl is None
+    assert packet_for(PathModel(), multi6).ttl == 255 and packet_for(PathModel(), uni4).ttl == 255
+    pkt = packet_for(PathModel(), uni6, "fd00::2")
+    assert nft(pay("ip6", "hoplimit"), 255, pkt) is M
+    r = parse_rule("-A INPUT -m hl --hl-eq 255 -j ACCEPT")
+    assert r is not None and match_rule(r, pkt) is M

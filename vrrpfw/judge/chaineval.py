@@ -135,7 +135,11 @@ class Packet:
     src_net: Optional[str] = None
     family: str = "ipv4"
     proto: int = VRRP_PROTO  # 51 for AH-wrapped adverts
-    ttl: int = 255  # keepalived sends (and RFC 5798 requires) TTL / hop limit 255
+    # keepalived sends (and RFC 5798 requires) TTL / hop limit 255, except
+    # over IPv6 unicast: it sets only the multicast hop limit, so those carry
+    # the sender's default (net.ipv6.conf.*.hop_limit, 64 unless changed):
+    # None, not known.
+    ttl: Optional[int] = 255
     # keepalived's IP header (captured from keepalived 2.2.7): tos / traffic
     # class 0xc0 (DSCP CS6, not ECN-capable); IPv4 without options (IHL 5)
     # and never fragmented, DF clear: the whole frag-off field is 0.
@@ -477,8 +481,10 @@ TTL_TESTS = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b,
              "lt": lambda a, b: a < b, "gt": lambda a, b: a > b}
 
 
-def _match_ttl(m: Match, ttl: int) -> Tri:
+def _match_ttl(m: Match, ttl: Optional[int]) -> Tri:
     """``-m ttl --ttl-eq N`` / ``-m hl --hl-eq N`` (and ne, lt, gt)."""
+    if ttl is None:
+        return Tri.MAYBE
     for key, words in m.params:
         test = TTL_TESTS.get(key.rsplit("-", 1)[-1])
         if test is None or not words:
@@ -540,7 +546,7 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
             return "multicast"
         return "local" if inbound else "unicast"
     if key in ("ttl", "hoplimit"):
-        return str(pkt.ttl)
+        return None if pkt.ttl is None else str(pkt.ttl)
     if key == "iif":  # by index: nft lists an existing device by its name
         return pkt.interface if inbound else BREAK
     if key == "oif":

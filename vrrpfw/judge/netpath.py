@@ -352,8 +352,9 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     until nothing changes (at most twice more: each fact only turns unknown).
     :func:`judge` then follows the mark chain by chain, where it is known.
     Every vantage's stops count (each port of a bridge, the bridge chains)."""
+    hops = None if rule.unicast and rule.family is Family.IPV6 else 255  # see Packet.ttl
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
-                 rule.family.value, rule.proto, iface_group=model.iface_groups.get(rule.interface))
+                 rule.family.value, rule.proto, ttl=hops, iface_group=model.iface_groups.get(rule.interface))
     stops = [(v, stop) for v in model.vantages(rule) for stop in model.stops(rule, v)]
     while True:
         ct_state, mark = pkt.ct_state, pkt.mark
@@ -468,11 +469,14 @@ def combine(verdicts: Sequence[ChainVerdict], unread: Sequence[str]) -> Runtime:
 
 
 def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
-          src_net: Optional[str] = None) -> PathVerdict:
+          src_net: Optional[str] = None, ttl: Optional[int] = None) -> PathVerdict:
     """What every chain on ``rule``'s path does to the advert, and the sum.
     ``src``: the peer's address inbound (our own outbound) where known;
-    ``src_net``: where it is not, the network it lies in."""
+    ``src_net``: where it is not, the network it lies in; ``ttl``: another
+    TTL / hop limit than keepalived's (None: keepalived's, see Packet.ttl)."""
     pkt = packet_for(model, rule, src, src_net)
+    if ttl is not None:
+        pkt = replace(pkt, ttl=ttl)
     seen = []
     for v in model.vantages(rule):
         seen.append(_judge_vantage(model, rule, pkt, v))
