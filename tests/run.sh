@@ -27,25 +27,30 @@ for venv in .venv-debian .venv-newest; do
     fi
 done
 
-echo "== ruff"
+START=$SECONDS
+# Each stage's header says when it started (minutes into the run): the
+# closing note of a session gives CI's stage times from these.
+stage() { echo "== [$(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s] $*"; }
+
+stage "ruff"
 .venv-newest/bin/ruff check vrrpfw tests
-echo "== mypy"
+stage "mypy"
 .venv-newest/bin/mypy
 
 WORKERS="${VRRPFW_WORKERS:-4}"
 PAIRS=tests/integration/test_keepalived_pairs.py
 
 if [ -x .venv-py39/bin/python ]; then
-    echo "== unit tests, $(.venv-py39/bin/python --version), newest libraries for it"
+    stage "unit tests, $(.venv-py39/bin/python --version), newest libraries for it"
     .venv-py39/bin/python -m pytest -q -p no:cacheprovider -n "$WORKERS" tests/unit
 fi
 
 suite() {
     local venv="$1" label="$2"; shift 2
-    echo "== all tests, $label ($("$venv/bin/python" --version)), $WORKERS workers $*"
+    stage "all tests, $label ($("$venv/bin/python" --version)), $WORKERS workers $*"
     "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider -n "$WORKERS" --dist loadgroup --ignore="$PAIRS" \
-        "$@" tests
-    echo "== keepalived pairs, $label, one at a time (failover seconds are measured)"
+        --durations=12 "$@" tests
+    stage "keepalived pairs, $label, one at a time (failover seconds are measured)"
     "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$PAIRS"
 }
 suite .venv-debian "Debian 12 libraries"
@@ -54,6 +59,7 @@ suite .venv-debian "Debian 12 libraries"
 suite .venv-newest "newest libraries" -m "not once"
 
 if [ "$(id -u)" -eq 0 ]; then
-    echo "== Debian 13 root: unit tests and the legacy/nft/iptables-nft integration tests"
+    stage "Debian 13 root: unit tests and the legacy/nft/iptables-nft integration tests"
     VRRPFW_WORKERS="$WORKERS" bash tests/debian13.sh
 fi
+stage "done"
