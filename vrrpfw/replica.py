@@ -34,7 +34,7 @@ from .netns import (
     veth,
     wait_operstate_up,
 )
-from .replica_ifaces import judge_stack, named_interfaces, read_link, read_stack
+from .replica_ifaces import PathFinding, judge_stack, named_interfaces, read_link, read_stack
 from .traffic import GROUP, Counts, Shape, both_ways
 
 # Per-interface sysctls that decide whether a multicast advert is delivered:
@@ -87,11 +87,16 @@ class Snapshot:
     links: Dict[str, Tuple[str, Optional[str]]] = field(default_factory=dict)
     # Why a replay of ``iface`` would not be the host's (empty: it would be).
     cannot_tell: List[str] = field(default_factory=list)
+    # ``iface`` is a bridge the replica rebuilds: its port towards the peers, and
+    # br_netfilter's switches (bridge-nf-call-iptables, ...) as the host has them.
+    bridge_port: Optional[str] = None
+    bridge_sysctls: Dict[str, str] = field(default_factory=dict)
 
     def named(self) -> List[str]:
-        """The interfaces the rulesets name, besides ``iface`` and ``lo``."""
+        """The interfaces the rulesets name, besides those the replica makes anyway and ``lo``."""
+        made = [self.iface] + ([self.bridge_port] if self.bridge_port else [])
         return named_interfaces([self.legacy_save, self.iptnft_save, self.legacy6_save, self.iptnft6_save],
-                                self.nft_ruleset, self.ipset, [self.iface])
+                                self.nft_ruleset, self.ipset, made)
 
 
 @dataclass
@@ -432,30 +437,33 @@ def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
         value = _read_file("/proc/sys/" + key)
         if value is not None:
             sysctls[key] = value
-    cannot_tell, limits = _iface_path(iface, snap.nft_ruleset)
+    found, bridge = _iface_path(iface, snap.nft_ruleset)
     out = replace(snap, iface=iface, addrs=addrs, addrs6=addrs6, sysctls=sysctls,
-                  limits=snap.limits + limits, cannot_tell=cannot_tell)
+                  limits=snap.limits + found.limits, cannot_tell=found.cannot_tell,
+                  bridge_port=found.bridge_port, bridge_sysctls=bridge if found.bridge_port else {})
     out.links = _host_links(out.named())
     return out
 
 
-def _iface_path(iface: str, nft: Optional[str]) -> Tuple[List[str], List[str]]:
-    """(cannot tell, limits) for ``iface``: what on its host path (masters,
-    lower devices, bridges and bridge filtering, tc, XDP) a veth replay
-    would not meet."""
-    bridge = {k: v for k in BRIDGE_SYSCTLS
-              if (v := _read_file(f"/proc/sys/net/bridge/{k}")) is not None}
+def _iface_path(iface: str, nft: Optional[str]) -> Tuple[PathFinding, Dict[str, str]]:
+    """What on ``iface``'s host path (masters, lower devices, bridges and
+    bridge filtering, tc, XDP) a veth replay would not meet (cannot tell,
+    limits, a bridge to rebuild), and br_netfilter's switches here."""
+    bridge = {}
+    for k in BRIDGE_SYSCTLS:
+        value = _read_file(f"/proc/sys/net/bridge/{k}")
+        if value is not None:
+            bridge[k] = value
     # legacy ebtables: a loaded ebtable_* module is a table every bridged frame meets
     ebtables = sorted(m[len("ebtable_"):] for m in _listdir("/sys/module") if m.startswith("ebtable_"))
     found = judge_stack(iface, read_stack(iface), nft, bridge, ebtables)
-    limits = list(found.limits)
     if not found.cannot_tell:
-        limits.append("tc/XDP/eBPF programs are not replayed (no tc filter or XDP program found on "
-                      f"{iface}'s path; cgroup and socket eBPF programs are not checked)")
+        found.limits.append("tc/XDP/eBPF programs are not replayed (no tc filter or XDP program found on "
+                            f"{iface}'s path; cgroup and socket eBPF programs are not checked)")
     if not any("bridge" in x for x in found.cannot_tell + found.limits):
-        limits.append("bridge filtering (br_netfilter, bridge tables) is not replayed "
-                      f"({iface} is no bridge and no bridge port)")
-    return found.cannot_tell, limits
+        found.limits.append("bridge filtering (br_netfilter, bridge tables) is not replayed "
+                            f"({iface} is no bridge and no bridge port)")
+    return found, bridge
 
 
 def _listdir(path: str) -> List[str]:
@@ -659,6 +667,26 @@ def _pin_neighbours(ns: Namespace, ifname: str, cidrs: Sequence[str], mac: str) 
                  for c in cidrs])
 
 
+def _bridge(host: Namespace, peer: Namespace, snap: Snapshot) -> None:
+    """The tested interface as the host has it: a bridge, whose port
+    towards the peers (the host's name) is a veth to the peer namespace,
+    with br_netfilter's switches set in the replica's namespace only (they
+    are per namespace; nothing is loaded, and the machine's own namespace
+    is untouched)."""
+    assert snap.bridge_port is not None
+    veth(host, snap.bridge_port, peer, PEER_IF)
+    try:
+        host.ip("link", "add", "name", snap.iface, "type", "bridge")
+        _ipv6_ready(host, snap.bridge_port)
+        host.ip("link", "set", "dev", snap.bridge_port, "master", snap.iface)
+        host.ip("link", "set", "dev", snap.bridge_port, "up")
+        if snap.bridge_sysctls:
+            host.run(["sysctl", "-q", "-w", *[f"net.bridge.{k}={v}" for k, v in snap.bridge_sysctls.items()]])
+    except CommandFailed as e:
+        raise EnvironmentProblem(f"replica: rebuilding bridge {snap.iface} failed: {first_line(e.stderr)}"
+                                 ) from None
+
+
 _BATCH_SAFE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
@@ -681,7 +709,8 @@ def named_links_commands(snap: Snapshot, peer_ns: str) -> List[List[str]]:
                          f"{NAMED_PEER_PREFIX}{i}", "netns", peer_ns])
     for n in names:
         master = snap.links.get(n, ("veth", None))[1]
-        if master in names and snap.links.get(master, ("veth", None))[0] == "bridge":
+        if (master in names and snap.links.get(master, ("veth", None))[0] == "bridge") or (
+                master is not None and master == snap.iface and snap.bridge_port):
             cmds.append(["link", "set", "dev", n, "master", str(master)])
     return cmds
 
@@ -713,7 +742,10 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
     unicast address where it is not the interface's first one."""
     plan = plan_peers(snap.iface, snap.addrs, peers, snap.addrs6)
     with namespace("vph") as host, namespace("vpp") as peer:
-        veth(host, snap.iface, peer, PEER_IF)
+        if snap.bridge_port:
+            _bridge(host, peer, snap)
+        else:
+            veth(host, snap.iface, peer, PEER_IF)
         named = _make_named_links(host, peer, snap)
         try:
             _ipv6_ready(host, snap.iface)

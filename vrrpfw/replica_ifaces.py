@@ -192,6 +192,7 @@ class LinkFacts:
     vlan_filtering: bool = False
     tc: List[str] = field(default_factory=list)  # "tc ingress filters", ...
     xdp: bool = False
+    physical: bool = False  # backed by a device (/sys/class/net/NAME/device): a NIC
 
 
 def _run_json(argv: Sequence[str]) -> object:
@@ -225,6 +226,7 @@ def read_link(name: str) -> Optional[LinkFacts]:
     facts.bridge = os.path.isdir(f"{base}/bridge")
     facts.port = os.path.isdir(f"{base}/brport")
     facts.vlan_filtering = _read(f"{base}/bridge/vlan_filtering") == "1"
+    facts.physical = os.path.exists(f"{base}/device")
     links = _run_json(["ip", "-j", "-d", "link", "show", "dev", name])
     if isinstance(links, list) and links and isinstance(links[0], dict):
         link = links[0]
@@ -276,6 +278,18 @@ def read_stack(iface: str) -> List[LinkFacts]:
 class PathFinding:
     cannot_tell: List[str] = field(default_factory=list)
     limits: List[str] = field(default_factory=list)
+    # The tested interface is a bridge the replica rebuilds: the port the peers
+    # are taken to be behind (made in the replica, joined to the peer).
+    bridge_port: Optional[str] = None
+
+
+def peer_port(ports: Sequence[LinkFacts]) -> Optional[LinkFacts]:
+    """The bridge port the peers are behind: the only port, else the only
+    physical one (a NIC, beside VM taps and container veths); else None."""
+    if len(ports) == 1:
+        return ports[0]
+    nics = [p for p in ports if p.physical]
+    return nics[0] if len(nics) == 1 else None
 
 
 def judge_stack(iface: str, stack: Sequence[LinkFacts], nft: Optional[str],
@@ -304,14 +318,16 @@ def judge_stack(iface: str, stack: Sequence[LinkFacts], nft: Optional[str],
             found.cannot_tell.append(f"{f.name} has an XDP program attached, which prove does not replay "
                                      "(it acts before netfilter and may drop adverts)")
     hooked = hook_devices(nft or "")
+    ports = [f for f in below if f.port and f.master == iface]
+    rebuilt = _rebuild_bridge(iface, me, ports, ebtables, found)
     for f in below:
-        if f.name in hooked:
+        if f.name in hooked and not (rebuilt and f in ports):
             found.cannot_tell.append(
                 f"{f.name}, below {iface}, has a netdev hook in the nft ruleset: adverts meet it on the "
                 f"host before they reach {iface}, and the replica cannot rebuild {iface} "
                 f"({me.kind or 'a stacked device'}) on top of {f.name}")
     bridged = [f for f in [me, *below, *above] if f.bridge or f.port]
-    if bridged:
+    if bridged and not rebuilt:
         filters = [f"nft bridge table {t}" for t in bridge_tables(nft)]
         filters += [f"br_netfilter (net.bridge.{k}={v})" for k, v in sorted(bridge_sysctls.items())
                     if v.strip() == "1"]
@@ -321,15 +337,40 @@ def judge_stack(iface: str, stack: Sequence[LinkFacts], nft: Optional[str],
         if filters:
             found.cannot_tell.append(
                 f"{iface}'s path crosses a bridge ({names}) and bridge filtering is on ("
-                + "; ".join(filters) + "): prove does not replay bridge filtering")
+                + "; ".join(filters) + "): prove replays bridge filtering only where the tested "
+                "interface is the bridge itself, with one port (or one NIC port) towards the peers, "
+                "and neither ebtables nor VLAN filtering")
         else:
             found.limits.append(f"{iface}'s path crosses a bridge ({names}) without bridge filtering "
                                 "(no bridge tables, br_netfilter off): replayed as a plain interface")
+    if rebuilt:
+        return found
     if below and not found.cannot_tell:
         kinds = ", ".join(f"{f.name}" for f in below)
         found.limits.append(f"{iface} ({me.kind or 'stacked'}) sits on {kinds}: replayed as a plain "
                             "interface; nothing on the lower devices' path (netdev hooks, tc, XDP) was found")
     return found
+
+
+def _rebuild_bridge(iface: str, me: LinkFacts, ports: Sequence[LinkFacts], ebtables: Sequence[str],
+                    found: PathFinding) -> bool:
+    """Whether the replica can rebuild the bridge ``iface`` for real (its
+    peer-facing port, its bridge tables and br_netfilter's switches): it is
+    a bridge, not enslaved, its peer-facing port is known and is a plain
+    device, and nothing the replica cannot copy (ebtables, VLAN filtering)
+    filters on it."""
+    if not me.bridge or me.master or ebtables or me.vlan_filtering:
+        return False
+    port = peer_port(ports)
+    if port is None or port.lowers or port.master != iface:
+        return False
+    found.bridge_port = port.name
+    why = "its only port" if len(ports) == 1 else "its only NIC port"
+    found.limits.append(
+        f"{iface} is replayed as a bridge with port {port.name} ({why}; the peers are taken to be "
+        "behind it; other ports are not made unless the ruleset names them), with the host's bridge "
+        "tables and br_netfilter switches; bridge options (multicast snooping, STP) are the defaults")
+    return True
 
 
 def _below(iface: str, by_name: Dict[str, LinkFacts]) -> Set[str]:

@@ -120,6 +120,13 @@ def test_named_links_are_veths_or_bridges_with_ports_as_on_the_host():
         ["link", "set", "dev", "eth0", "master", "br0"],
     ]
     assert named_links_commands(Snapshot(iface="eth1"), "x") == []
+    # the tested interface is a rebuilt bridge: a named port of it joins it; its peer port is made anyway
+    rebuilt = Snapshot(iface="br0", nft_ruleset='iif "eth0" accept\niif "tap0" accept\n', bridge_port="eth0",
+                       links={"eth0": ("veth", "br0"), "tap0": ("veth", "br0")})
+    assert named_links_commands(rebuilt, "p") == [
+        ["link", "add", "name", "tap0", "type", "veth", "peer", "name", "vpx0", "netns", "p"],
+        ["link", "set", "dev", "tap0", "master", "br0"],
+    ]
 
 
 def test_flowtables_are_left_out_with_their_flow_statements():
@@ -148,19 +155,44 @@ def test_bridge_port_is_cannot_tell():
     assert any("port of bridge br0" in x for x in found.cannot_tell), found
 
 
-def test_bridge_with_bridge_filtering_is_cannot_tell_without_it_a_limit():
-    stack = [plain("br0", kind="bridge", bridge=True, lowers=["eth0"]),
-             plain("eth0", master="br0", port=True)]
-    off = {"bridge-nf-call-iptables": "0", "bridge-nf-call-ip6tables": "0"}
-    by_table = judge_stack("br0", stack, NFT, off)
-    assert any("nft bridge table b" in x for x in by_table.cannot_tell), by_table
-    by_brnf = judge_stack("br0", stack, "", {**off, "bridge-nf-call-iptables": "1"})
+def bridge(*ports: LinkFacts, **kw) -> list:
+    return [plain("br0", kind="bridge", bridge=True, lowers=[p.name for p in ports], **kw), *ports]
+
+
+def port(name: str, **kw) -> LinkFacts:
+    return plain(name, master="br0", port=True, **kw)
+
+
+OFF = {"bridge-nf-call-iptables": "0", "bridge-nf-call-ip6tables": "0"}
+
+
+def test_a_bridge_with_one_port_is_rebuilt_whatever_filters_it():
+    for nft, sysctls in ((NFT, OFF), ("", {**OFF, "bridge-nf-call-iptables": "1"}), ("", OFF)):
+        found = judge_stack("br0", bridge(port("eth0")), nft, sysctls)
+        assert found.cannot_tell == [] and found.bridge_port == "eth0", found
+        assert any("bridge with port eth0 (its only port" in x for x in found.limits), found
+
+
+def test_a_bridge_with_several_ports_is_rebuilt_on_its_one_nic():
+    found = judge_stack("br0", bridge(port("tap0"), port("eno1", physical=True), port("veth9")), NFT, OFF)
+    assert found.cannot_tell == [] and found.bridge_port == "eno1", found
+    assert any("its only NIC port" in x for x in found.limits)
+
+
+def test_a_bridge_prove_cannot_rebuild_is_cannot_tell_when_it_filters():
+    two = bridge(port("tap0"), port("tap1"))
+    found = judge_stack("br0", two, NFT, OFF)
+    assert any("nft bridge table b" in x for x in found.cannot_tell) and found.bridge_port is None, found
+    by_brnf = judge_stack("br0", two, "", {**OFF, "bridge-nf-call-iptables": "1"})
     assert any("bridge-nf-call-iptables=1" in x for x in by_brnf.cannot_tell), by_brnf
-    by_ebt = judge_stack("br0", stack, "", off, ["filter"])
+    by_ebt = judge_stack("br0", bridge(port("eth0")), "", OFF, ["filter"])
     assert any("ebtables table filter" in x for x in by_ebt.cannot_tell), by_ebt
-    vlanf = [plain("br0", kind="bridge", bridge=True, vlan_filtering=True, lowers=["eth0"]), stack[1]]
-    assert any("VLAN filtering" in x for x in judge_stack("br0", vlanf, "", off).cannot_tell)
-    clean = judge_stack("br0", stack, "", off)
+    vlanf = judge_stack("br0", bridge(port("eth0"), vlan_filtering=True), "", OFF)
+    assert any("VLAN filtering" in x for x in vlanf.cannot_tell), vlanf
+    stacked = judge_stack("br0", bridge(port("bond0", lowers=["eth0"]), plain("eth0", master="bond0")),
+                          NFT, OFF)
+    assert stacked.cannot_tell and stacked.bridge_port is None, stacked
+    clean = judge_stack("br0", two, "", OFF)
     assert clean.cannot_tell == [] and any("without bridge filtering" in x for x in clean.limits), clean
 
 
