@@ -27,7 +27,11 @@ from typing import Dict, List, Tuple
 import pytest
 from netns import HOST_ADDR, Pair, adverts, ns_names, pair
 
+from vrrpfw.netns import release
+
 pytestmark = pytest.mark.integration
+
+XDP_DROP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "xdp_drop.py")
 
 COUNT = 5
 
@@ -239,3 +243,15 @@ def test_tc_filter_on_the_interface_is_cannot_tell() -> None:
             p.host.run(*match, "mirred", "egress", "redirect", "dev", "sink0")
         assert truth(p, p.host_if)["inbound"] == 0
         assert_cannot_tell(p, p.host_if, "tc ingress filters")
+
+
+def test_xdp_program_on_the_interface_is_cannot_tell() -> None:
+    with pair("vrpc") as p:
+        holder = p.host.ns.popen([sys.executable, XDP_DROP, p.host_if], stdin=True)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "ready", \
+                holder.communicate(timeout=10)
+            assert truth(p, p.host_if)["inbound"] == 0
+            assert_cannot_tell(p, p.host_if, "XDP program")
+        finally:
+            release(holder)
