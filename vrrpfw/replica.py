@@ -690,15 +690,16 @@ def _bridge(host: Namespace, peer: Namespace, snap: Snapshot) -> None:
 _BATCH_SAFE = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
-def named_links_commands(snap: Snapshot, peer_ns: str) -> List[List[str]]:
+def named_links_commands(snap: Snapshot, peer_ns: str, existing: Sequence[str] = ()) -> List[List[str]]:
     """``ip link`` argument lists that make, in the replica's host namespace,
     every interface the rulesets name: a bridge where the host has a bridge,
     else a veth whose other end (``vpxN``) sits idle in the peer namespace;
     then the bridge ports the host has among them.  None is brought up: no
     advert ever crosses them; they exist so that the ruleset loads (nft
     resolves ``iif``/``oif`` and hook devices when loading) and matches as
-    on the host."""
-    names = snap.named()
+    on the host.  Names the new namespace already has (``sit0``, ``tunl0``
+    where their modules are loaded: every namespace gets them) are kept."""
+    names = [n for n in snap.named() if n not in existing]
     cmds: List[List[str]] = []
     for i, n in enumerate(names):
         kind = snap.links.get(n, ("veth", None))[0]
@@ -716,7 +717,8 @@ def named_links_commands(snap: Snapshot, peer_ns: str) -> List[List[str]]:
 
 
 def _make_named_links(host: Namespace, peer: Namespace, snap: Snapshot) -> List[str]:
-    cmds = named_links_commands(snap, peer.name)
+    existing = [str(link.get("ifname")) for link in json.loads(host.ip("-j", "link", "show").stdout or "[]")]
+    cmds = named_links_commands(snap, peer.name, existing)
     if not cmds:
         return []
     try:

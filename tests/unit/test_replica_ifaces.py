@@ -120,6 +120,10 @@ def test_named_links_are_veths_or_bridges_with_ports_as_on_the_host():
         ["link", "set", "dev", "eth0", "master", "br0"],
     ]
     assert named_links_commands(Snapshot(iface="eth1"), "x") == []
+    # a name every new namespace has where its module is loaded is kept, not made again
+    tunnels = Snapshot(iface="eth1", nft_ruleset='iif "sit0" drop\niif "eth0" accept\n')
+    assert named_links_commands(tunnels, "p", ["lo", "sit0", "eth1"]) == [
+        ["link", "add", "name", "eth0", "type", "veth", "peer", "name", "vpx0", "netns", "p"]]
     # the tested interface is a rebuilt bridge: a named port of it joins it; its peer port is made anyway
     rebuilt = Snapshot(iface="br0", nft_ruleset='iif "eth0" accept\niif "tap0" accept\n', bridge_port="eth0",
                        links={"eth0": ("veth", "br0"), "tap0": ("veth", "br0")})
