@@ -223,3 +223,31 @@ def test_cannot_tell_is_exit_3_and_says_no_numbers():
     doc = result.to_dict()
     assert doc["interfaces"][0]["cannot_tell"] == ["br0's path crosses a bridge"]
     assert doc["interfaces"][0]["today"] is None and doc["exit_code"] == 3
+
+
+class _Checked:
+    """A static ``check`` result that says ok (only what _emit_proved reads)."""
+
+    command = "check"
+    ok = True
+    exit_code = 0
+
+    def to_dict(self) -> dict:
+        return {"command": "check", "warnings": []}
+
+
+def test_check_prove_with_cannot_tell_is_exit_3_and_no_contradiction(capsys):
+    import json
+
+    import pytest
+    import typer
+
+    from vrrpfw import cli
+
+    proof = ProofResult("224.0.0.18", "auto", 5, [InterfaceProof("br0", 5, cannot_tell=["why"])])
+    with pytest.raises((typer.Exit, SystemExit)) as e:
+        cli._emit_proved(_Checked(), proof, True)
+    code = getattr(e.value, "exit_code", getattr(e.value, "code", None))
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 3 and doc["exit_code"] == 3, doc
+    assert not any("contradicts" in w for w in doc["warnings"]), doc["warnings"]
