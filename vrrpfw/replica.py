@@ -91,6 +91,7 @@ class Snapshot:
     # br_netfilter's switches (bridge-nf-call-iptables, ...) as the host has them.
     bridge_port: Optional[str] = None
     bridge_sysctls: Dict[str, str] = field(default_factory=dict)
+    bridge_opts: Dict[str, int] = field(default_factory=dict)  # ip link's bridge options to copy
 
     def named(self) -> List[str]:
         """The interfaces the rulesets name, besides those the replica makes anyway and ``lo``."""
@@ -440,7 +441,8 @@ def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
     found, bridge = _iface_path(iface, snap.nft_ruleset)
     out = replace(snap, iface=iface, addrs=addrs, addrs6=addrs6, sysctls=sysctls,
                   limits=snap.limits + found.limits, cannot_tell=found.cannot_tell,
-                  bridge_port=found.bridge_port, bridge_sysctls=bridge if found.bridge_port else {})
+                  bridge_port=found.bridge_port, bridge_sysctls=bridge if found.bridge_port else {},
+                  bridge_opts=found.bridge_opts)
     out.links = _host_links(out.named())
     return out
 
@@ -676,7 +678,8 @@ def _bridge(host: Namespace, peer: Namespace, snap: Snapshot) -> None:
     assert snap.bridge_port is not None
     veth(host, snap.bridge_port, peer, PEER_IF)
     try:
-        host.ip("link", "add", "name", snap.iface, "type", "bridge")
+        opts = [w for k, v in sorted(snap.bridge_opts.items()) for w in (k, str(v))]
+        host.ip("link", "add", "name", snap.iface, "type", "bridge", *opts)
         _ipv6_ready(host, snap.bridge_port)
         host.ip("link", "set", "dev", snap.bridge_port, "master", snap.iface)
         host.ip("link", "set", "dev", snap.bridge_port, "up")

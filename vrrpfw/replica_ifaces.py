@@ -36,6 +36,9 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
 IFNAMSIZ = 16  # with the terminating NUL: names of at most 15 bytes
+# Per-bridge options the replica's bridge copies: br_netfilter per bridge (on even where the
+# net.bridge sysctls are 0) and multicast snooping.  STP stays off in the replica.
+BRIDGE_OPTS = ("nf_call_iptables", "nf_call_ip6tables", "mcast_snooping")
 
 # nft selectors whose value is an interface (by index or by name).
 _NFT_IFACE = re.compile(
@@ -193,6 +196,8 @@ class LinkFacts:
     tc: List[str] = field(default_factory=list)  # "tc ingress filters", ...
     xdp: bool = False
     physical: bool = False  # backed by a device (/sys/class/net/NAME/device): a NIC
+    # a bridge's options that decide filtering and multicast delivery, as ip -d shows them
+    bridge_opts: Dict[str, int] = field(default_factory=dict)
 
 
 def _run_json(argv: Sequence[str]) -> object:
@@ -232,6 +237,10 @@ def read_link(name: str) -> Optional[LinkFacts]:
         link = links[0]
         info = link.get("linkinfo")
         facts.kind = str(info.get("info_kind", "")) if isinstance(info, dict) else ""
+        data = info.get("info_data") if isinstance(info, dict) else None
+        if facts.kind == "bridge" and isinstance(data, dict):
+            facts.bridge_opts = {k: int(data[k]) for k in BRIDGE_OPTS
+                                 if isinstance(data.get(k), (int, bool))}
         facts.xdp = "xdp" in link or "prog/xdp" in json.dumps(link)
     if shutil.which("tc"):
         for where, argv in (("ingress", [name, "ingress"]), ("egress", [name, "egress"]), ("root", [name])):
@@ -281,6 +290,7 @@ class PathFinding:
     # The tested interface is a bridge the replica rebuilds: the port the peers
     # are taken to be behind (made in the replica, joined to the peer).
     bridge_port: Optional[str] = None
+    bridge_opts: Dict[str, int] = field(default_factory=dict)  # the bridge's, to copy
 
 
 def peer_port(ports: Sequence[LinkFacts]) -> Optional[LinkFacts]:
@@ -333,6 +343,8 @@ def judge_stack(iface: str, stack: Sequence[LinkFacts], nft: Optional[str],
                     if v.strip() == "1"]
         filters += [f"ebtables table {t}" for t in ebtables]
         filters += [f"VLAN filtering on bridge {f.name}" for f in bridged if f.vlan_filtering]
+        filters += [f"br_netfilter on bridge {f.name} ({k} 1)" for f in bridged
+                    for k in ("nf_call_iptables", "nf_call_ip6tables") if f.bridge_opts.get(k)]
         names = ", ".join(sorted({f.name for f in bridged}))
         if filters:
             found.cannot_tell.append(
@@ -365,6 +377,7 @@ def _rebuild_bridge(iface: str, me: LinkFacts, ports: Sequence[LinkFacts], ebtab
     if port is None or port.lowers or port.master != iface:
         return False
     found.bridge_port = port.name
+    found.bridge_opts = dict(me.bridge_opts)
     why = "its only port" if len(ports) == 1 else "its only NIC port"
     found.limits.append(
         f"{iface} is replayed as a bridge with port {port.name} ({why}; the peers are taken to be "

@@ -193,6 +193,10 @@ def test_bridge_with_br_netfilter_physdev_drop_is_replayed_as_a_bridge() -> None
         br_netfilter(p, False)  # br_netfilter off: iptables no longer sees bridged frames
         assert truth(p, br)["inbound"] == COUNT
         proved_equals_packets(p, br)
+        # ... unless the bridge itself asks for it (a per-bridge option, on with the sysctls off)
+        p.host.run("ip", "link", "set", br, "type", "bridge", "nf_call_iptables", "1")
+        assert truth(p, br)["inbound"] == 0
+        proved_equals_packets(p, br)
 
 
 def test_bridge_that_prove_cannot_rebuild_is_cannot_tell() -> None:

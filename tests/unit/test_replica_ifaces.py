@@ -198,6 +198,14 @@ def test_a_bridge_prove_cannot_rebuild_is_cannot_tell_when_it_filters():
     assert stacked.cannot_tell and stacked.bridge_port is None, stacked
     clean = judge_stack("br0", two, "", OFF)
     assert clean.cannot_tell == [] and any("without bridge filtering" in x for x in clean.limits), clean
+    per_bridge = bridge(port("tap0"), port("tap1"), bridge_opts={"nf_call_iptables": 1})
+    assert any("nf_call_iptables 1" in x for x in judge_stack("br0", per_bridge, "", OFF).cannot_tell)
+
+
+def test_a_rebuilt_bridge_takes_its_options_along():
+    opts = {"nf_call_iptables": 1, "nf_call_ip6tables": 0, "mcast_snooping": 0}
+    found = judge_stack("br0", bridge(port("eth0"), bridge_opts=opts), "", OFF)
+    assert found.bridge_port == "eth0" and found.bridge_opts == opts, found
 
 
 def test_tc_and_xdp_on_the_interface_or_below_are_cannot_tell():
