@@ -198,6 +198,8 @@ class LinkFacts:
     physical: bool = False  # backed by a device (/sys/class/net/NAME/device): a NIC
     # a bridge's options that decide filtering and multicast delivery, as ip -d shows them
     bridge_opts: Dict[str, int] = field(default_factory=dict)
+    # a bridge port's STP state ("forwarding", "blocking", "disabled", ...), as ip -d shows it
+    port_state: Optional[str] = None
 
 
 def _run_json(argv: Sequence[str]) -> object:
@@ -241,6 +243,9 @@ def read_link(name: str) -> Optional[LinkFacts]:
         if facts.kind == "bridge" and isinstance(data, dict):
             facts.bridge_opts = {k: int(data[k]) for k in BRIDGE_OPTS
                                  if isinstance(data.get(k), (int, bool))}
+        slave = info.get("info_slave_data") if isinstance(info, dict) else None
+        if isinstance(info, dict) and info.get("info_slave_kind") == "bridge" and isinstance(slave, dict):
+            facts.port_state = str(slave["state"]) if "state" in slave else None
         facts.xdp = "xdp" in link or "prog/xdp" in json.dumps(link)
     if shutil.which("tc"):
         for where, argv in (("ingress", [name, "ingress"]), ("egress", [name, "egress"]), ("root", [name])):
@@ -370,12 +375,17 @@ def _rebuild_bridge(iface: str, me: LinkFacts, ports: Sequence[LinkFacts], ebtab
     peer-facing port, its bridge tables and br_netfilter's switches): it is
     a bridge, not enslaved, its peer-facing port is known and is a plain
     device, and nothing the replica cannot copy (ebtables, VLAN filtering)
-    filters on it."""
+    filters on it.  True also where the bridge is settled otherwise: its
+    peer port does not forward (then ``found`` says "cannot tell")."""
     if not me.bridge or me.master or ebtables or me.vlan_filtering:
         return False
     port = peer_port(ports)
     if port is None or port.lowers or port.master != iface:
         return False
+    if port.port_state not in (None, "forwarding"):
+        found.cannot_tell.append(f"{iface}'s port {port.name} is in state {port.port_state}, not forwarding "
+                                 "(STP or a link down): the replica's bridge would forward")
+        return True  # nothing more to say: no replay
     found.bridge_port = port.name
     found.bridge_opts = dict(me.bridge_opts)
     why = "its only port" if len(ports) == 1 else "its only NIC port"

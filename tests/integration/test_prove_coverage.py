@@ -199,6 +199,15 @@ def test_bridge_with_br_netfilter_physdev_drop_is_replayed_as_a_bridge() -> None
         proved_equals_packets(p, br)
 
 
+def test_bridge_whose_port_does_not_forward_is_cannot_tell() -> None:
+    with pair("vrpc") as p:
+        br = bridged(p)
+        br_netfilter(p, False)
+        p.host.run("bridge", "link", "set", "dev", p.host_if, "state", "2")  # learning: no forwarding
+        assert truth(p, br) == {"inbound": 0, "outbound": 0}
+        assert_cannot_tell(p, br, "state learning")
+
+
 def test_bridge_that_prove_cannot_rebuild_is_cannot_tell() -> None:
     with pair("vrpc") as p:
         br = bridged(p)

@@ -204,8 +204,14 @@ def test_a_bridge_prove_cannot_rebuild_is_cannot_tell_when_it_filters():
 
 def test_a_rebuilt_bridge_takes_its_options_along():
     opts = {"nf_call_iptables": 1, "nf_call_ip6tables": 0, "mcast_snooping": 0}
-    found = judge_stack("br0", bridge(port("eth0"), bridge_opts=opts), "", OFF)
+    eth0 = port("eth0", port_state="forwarding")
+    found = judge_stack("br0", bridge(eth0, bridge_opts=opts), "", OFF)
     assert found.bridge_port == "eth0" and found.bridge_opts == opts, found
+
+
+def test_a_bridge_whose_peer_port_does_not_forward_is_cannot_tell():
+    found = judge_stack("br0", bridge(port("eth0", port_state="blocking")), "", OFF)
+    assert found.bridge_port is None and any("state blocking" in x for x in found.cannot_tell), found
 
 
 def test_tc_and_xdp_on_the_interface_or_below_are_cannot_tell():
