@@ -214,9 +214,9 @@ EXIT_CODES: Dict[str, Tuple[Tuple[int, str], ...]] = {
         (EXIT_NOT_ALLOWED, "some do not, or after open could not be measured"),
         (EXIT_USAGE, "bad usage or input"),
         (EXIT_ENVIRONMENT, "not root, a tool missing, or an interface without a result: cannot tell "
-                           "(its path holds a bridge with bridge filtering, tc or XDP, which the replica "
-                           "does not rebuild) or the replica could not be built; the host's firewall is "
-                           "only read"),
+                           "(its path holds what the replica does not rebuild: a bridge port, bridge "
+                           "filtering on a bridge it cannot rebuild, tc or XDP) or the replica could "
+                           "not be built; the host's firewall is only read"),
         _INTERNAL,
     ),
     "backends": (
