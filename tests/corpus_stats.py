@@ -33,6 +33,12 @@ def record(case: str, direction: str, verdict: str, arrived: int, count: int, sh
             f.write(json.dumps([source, *seen]) + "\n")
 
 
+def record_prove(case: str, result: bool) -> None:
+    """Whether ``vrrpfw prove`` gave a result for a corpus case (False: it
+    said "cannot tell" or could not build its replica): prove's coverage."""
+    record(case, "prove", "result" if result else "no result", 0, 0, source="prove")
+
+
 def recorded(source: str = "corpus") -> List[Seen]:
     """Every worker's verdicts of ``source`` (from the shared file), else this process's."""
     path = os.environ.get(STATS_ENV)
@@ -70,6 +76,12 @@ def summary() -> List[str]:
     static = recorded("static")
     if static:
         lines += _shares(static, "corpus, against recorded outcomes", "cases")
+    proved = recorded("prove")
+    if proved:
+        got = sum(1 for s in proved if s[2] == "result")
+        share = 100.0 * got / len(proved)
+        lines.append(f"prove: a result in {got} of {len(proved)} corpus cases ({share:.1f} %)")
+        lines += [f"  no result: {s[0]}" for s in proved if s[2] != "result"]
     prop = recorded("property")
     if prop:
         lines += _shares(prop, "property", "parts")

@@ -179,7 +179,7 @@ EXIT_CODES: Dict[str, Tuple[Tuple[int, str], ...]] = {
         _USAGE,
         (EXIT_ENVIRONMENT, "backend unavailable or environment problem (not root, a firewall vrrpfw cannot "
                            "read, lock timeout, a saved file that does not parse or restore, the replay "
-                           "could not be built); nothing was changed"),
+                           "could not be built or cannot tell); nothing was changed"),
         _INTERNAL,
     ),
     "check": (
@@ -191,8 +191,8 @@ EXIT_CODES: Dict[str, Tuple[Tuple[int, str], ...]] = {
                            "a VRID conflict, or an interface heard nothing"),
         (EXIT_USAGE, "bad usage or input; nothing is changed anyway"),
         (EXIT_ENVIRONMENT, "cannot tell: not root, a firewall vrrpfw cannot read, backend unavailable, a "
-                           "saved file that does not parse, the replay could not be built, no such "
-                           "interface to listen on"),
+                           "saved file that does not parse, the replay could not be built or cannot tell, "
+                           "no such interface to listen on"),
         _INTERNAL,
         (EXIT_NOTHING_HEARD, "--listen only: no advert heard on any interface (the peer or the network; "
                              "a master hears nothing from silent backups)"),
@@ -213,8 +213,10 @@ EXIT_CODES: Dict[str, Tuple[Tuple[int, str], ...]] = {
         (EXIT_OK, "after open, every advert gets through both ways in the replica"),
         (EXIT_NOT_ALLOWED, "some do not, or after open could not be measured"),
         (EXIT_USAGE, "bad usage or input"),
-        (EXIT_ENVIRONMENT, "not root, a tool missing, or the replica could not be built; the host's "
-                           "firewall is only read"),
+        (EXIT_ENVIRONMENT, "not root, a tool missing, or an interface without a result: cannot tell "
+                           "(its path holds what the replica does not rebuild: a bridge port, bridge "
+                           "filtering on a bridge it cannot rebuild, tc or XDP) or the replica could "
+                           "not be built; the host's firewall is only read"),
         _INTERNAL,
     ),
     "backends": (

@@ -36,7 +36,16 @@ from .model import (
     validate_interface,
 )
 from .netns import first_line, guard_signals
-from .replica import Delivery, Replica, Snapshot, capture_iface, capture_rules, plan_peers, replica
+from .replica import (
+    Delivery,
+    Replica,
+    Snapshot,
+    capture_iface,
+    capture_rules,
+    plan_peers,
+    replica,
+    static_limits,
+)
 from .traffic import Shape
 
 BACKENDS = ("auto", "iptables", "nftables", "firewalld")
@@ -71,15 +80,26 @@ class InterfaceProof:
     opened: Optional[OpenRun] = None
     limits: List[str] = field(default_factory=list)
     error: Optional[str] = None  # the replica could not be built
+    # What on this interface's host path the replica cannot replay: then no
+    # replay is run, and the result is "cannot tell" (never a number that is
+    # not the host's).
+    cannot_tell: List[str] = field(default_factory=list)
+
+    @property
+    def measured(self) -> bool:
+        """A result was measured (neither "cannot tell" nor a build error)."""
+        return not self.cannot_tell and not self.error and self.today is not None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"iface": self.iface, "count": self.count,
+        return {"iface": self.iface, "count": self.count, "cannot_tell": self.cannot_tell,
                 "today": self.today.to_dict() if self.today else None,
                 "after": self.after.to_dict() if self.after else None,
                 "open": self.opened.to_dict() if self.opened else None,
                 "limits": self.limits, "error": self.error}
 
     def lines(self) -> List[str]:
+        if self.cannot_tell:
+            return [f"{self.iface}: cannot tell: {why}" for why in self.cannot_tell]
         if self.error:
             return [f"{self.iface}: replica could not be built: {self.error}"]
         assert self.today is not None
@@ -122,9 +142,10 @@ class ProofResult:
     @property
     def exit_code(self) -> int:
         """0: after open every advert gets through both ways on every
-        interface; 3: a replica could not be built; 1: otherwise (including
-        "after" not measurable)."""
-        if any(i.error for i in self.interfaces):
+        interface; 3: no result for some interface (a replica could not be
+        built, or "cannot tell": something on its path is not replayable);
+        1: otherwise (including "after" not measurable)."""
+        if any(i.error or i.cannot_tell for i in self.interfaces):
             return EXIT_ENVIRONMENT
         if all(i.after is not None and i.after.ok for i in self.interfaces):
             return EXIT_OK
@@ -224,6 +245,10 @@ def _after(snap: Snapshot, ask: Ask, count: int, backend: str, seconds: float,
 def _prove_one(snap: Snapshot, ask: Ask, count: int, backend: str, seconds: float,
                pool: ThreadPoolExecutor) -> InterfaceProof:
     proof = InterfaceProof(snap.iface, count)
+    if snap.cannot_tell:
+        proof.cannot_tell = list(snap.cannot_tell)
+        proof.limits = static_limits(snap)
+        return proof
     today = pool.submit(_today, snap, ask, count, seconds)
     after = pool.submit(_after, snap, ask, count, backend, seconds, proof)
     try:

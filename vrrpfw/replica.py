@@ -34,6 +34,7 @@ from .netns import (
     veth,
     wait_operstate_up,
 )
+from .replica_ifaces import PathFinding, judge_stack, named_interfaces, read_link, read_stack
 from .traffic import GROUP, Counts, Shape, both_ways
 
 # Per-interface sysctls that decide whether a multicast advert is delivered:
@@ -49,6 +50,9 @@ STANDIN_ADDR = "192.0.2.1/24"
 # IPv6 stand-ins (link-local for multicast, as keepalived sends from it; ULA for unicast).
 STANDIN_ADDRS6 = ("fe80::1/64", "fd00::1/64")
 PEER_IF = "vrrppeer0"
+# The peer-namespace ends of the idle veths made for interfaces the ruleset names.
+NAMED_PEER_PREFIX = "vpx"
+BRIDGE_SYSCTLS = ("bridge-nf-call-iptables", "bridge-nf-call-ip6tables")
 
 COMMON_LIMITS = (
     "conntrack state is not replayed: the replica's connection table starts empty",
@@ -79,6 +83,22 @@ class Snapshot:
     ipset: Optional[str] = None  # ipset save, where sets exist
     sysctls: Dict[str, str] = field(default_factory=dict)  # /proc/sys path -> value
     limits: List[str] = field(default_factory=list)
+    # Interfaces the rulesets name, as the host has them: name -> (kind "bridge" or
+    # "veth", the bridge it is a port of).  Absent names are made as veths.
+    links: Dict[str, Tuple[str, Optional[str]]] = field(default_factory=dict)
+    # Why a replay of ``iface`` would not be the host's (empty: it would be).
+    cannot_tell: List[str] = field(default_factory=list)
+    # ``iface`` is a bridge the replica rebuilds: its port towards the peers, and
+    # br_netfilter's switches (bridge-nf-call-iptables, ...) as the host has them.
+    bridge_port: Optional[str] = None
+    bridge_sysctls: Dict[str, str] = field(default_factory=dict)
+    bridge_opts: Dict[str, int] = field(default_factory=dict)  # ip link's bridge options to copy
+
+    def named(self) -> List[str]:
+        """The interfaces the rulesets name, besides those the replica makes anyway and ``lo``."""
+        made = [self.iface] + ([self.bridge_port] if self.bridge_port else [])
+        return named_interfaces([self.legacy_save, self.iptnft_save, self.legacy6_save, self.iptnft6_save],
+                                self.nft_ruleset, self.ipset, made)
 
 
 @dataclass
@@ -199,6 +219,25 @@ def without_owner_flag(text: str) -> str:
         flags = [f.strip() for f in m.group(2).split(",") if f.strip() != "owner"]
         return f"{m.group(1)}flags {','.join(flags)}" if flags else ""
     return re.sub(r"(?m)^(\t)flags ([a-z, ]+)$", fix, text)
+
+
+def without_flowtables(text: str) -> str:
+    """A table without its flowtables and the ``flow add``/``flow offload``
+    statements that fill them.  A flowtable only speeds up *forwarded*
+    flows; an advert is sent or received locally and never meets one, so
+    the table means the same to it without them (for kernels built without
+    flowtables, where the table would not load at all)."""
+    out: List[str] = []
+    skipping = 0
+    for line in text.splitlines():
+        if skipping:
+            skipping += line.count("{") - line.count("}")
+            continue
+        if re.match(r"\s*flowtable\s+\S+\s*\{", line):
+            skipping = line.count("{") - line.count("}")
+            continue
+        out.append(re.sub(r"\s*\bflow\s+(?:add|offload)\s+@\S+", "", line))
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 def plan_peers(iface: str, addrs: Sequence[str], peers: Sequence[str],
@@ -400,36 +439,52 @@ def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
         value = _read_file("/proc/sys/" + key)
         if value is not None:
             sysctls[key] = value
-    return replace(snap, iface=iface, addrs=addrs, addrs6=addrs6, sysctls=sysctls,
-                   limits=snap.limits + _iface_limits(iface))
+    found, bridge = _iface_path(iface, snap.nft_ruleset)
+    out = replace(snap, iface=iface, addrs=addrs, addrs6=addrs6, sysctls=sysctls,
+                  limits=snap.limits + found.limits, cannot_tell=found.cannot_tell,
+                  bridge_port=found.bridge_port, bridge_sysctls=bridge if found.bridge_port else {},
+                  bridge_opts=found.bridge_opts)
+    out.links = _host_links(out.named())
+    return out
 
 
-def _iface_limits(iface: str) -> List[str]:
-    limits: List[str] = []
-    found: List[str] = []
-    if shutil.which("tc"):
-        for hook in ("ingress", "egress"):
-            proc = subprocess.run(["tc", "-j", "filter", "show", "dev", iface, hook],
-                                  capture_output=True, text=True)
-            with contextlib.suppress(ValueError):
-                if proc.returncode == 0 and json.loads(proc.stdout or "[]"):
-                    found.append(f"tc {hook} filters")
-    proc = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", iface], capture_output=True, text=True)
-    with contextlib.suppress(ValueError):
-        if proc.returncode == 0 and any("xdp" in link for link in json.loads(proc.stdout or "[]")):
-            found.append("an XDP program")
-    if found:
-        limits.append(f"{iface} has {' and '.join(found)}, which are NOT replayed: they act before "
-                      "netfilter and may drop adverts the replica delivers")
-    else:
-        limits.append("tc/XDP/eBPF programs are not replayed (none found on "
-                      f"{iface}; cgroup eBPF programs are not checked)")
-    if os.path.exists(f"/sys/class/net/{iface}/brport") or os.path.exists(f"/sys/class/net/{iface}/bridge"):
-        limits.append(f"{iface} is a bridge or bridge port: bridge filtering (br_netfilter, bridge "
-                      "tables) is not replayed; the replica's interface is a plain veth")
-    else:
-        limits.append("bridge filtering (br_netfilter) is not replayed")
-    return limits
+def _iface_path(iface: str, nft: Optional[str]) -> Tuple[PathFinding, Dict[str, str]]:
+    """What on ``iface``'s host path (masters, lower devices, bridges and
+    bridge filtering, tc, XDP) a veth replay would not meet (cannot tell,
+    limits, a bridge to rebuild), and br_netfilter's switches here."""
+    bridge = {}
+    for k in BRIDGE_SYSCTLS:
+        value = _read_file(f"/proc/sys/net/bridge/{k}")
+        if value is not None:
+            bridge[k] = value
+    # legacy ebtables: a loaded ebtable_* module is a table every bridged frame meets
+    ebtables = sorted(m[len("ebtable_"):] for m in _listdir("/sys/module") if m.startswith("ebtable_"))
+    found = judge_stack(iface, read_stack(iface), nft, bridge, ebtables)
+    if not found.cannot_tell:
+        found.limits.append("tc/XDP/eBPF programs are not replayed (no tc filter or XDP program found on "
+                            f"{iface}'s path; cgroup and socket eBPF programs are not checked)")
+    if not any("bridge" in x for x in found.cannot_tell + found.limits):
+        found.limits.append("bridge filtering (br_netfilter, bridge tables) is not replayed "
+                            f"({iface} is no bridge and no bridge port)")
+    return found, bridge
+
+
+def _listdir(path: str) -> List[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def _host_links(names: Sequence[str]) -> Dict[str, Tuple[str, Optional[str]]]:
+    """How the host has the named interfaces: bridge or not, and the bridge
+    each is a port of (only where that bridge is named too)."""
+    out: Dict[str, Tuple[str, Optional[str]]] = {}
+    for n in names:
+        facts = read_link(n)
+        if facts is not None:
+            out[n] = ("bridge" if facts.bridge else "veth", facts.master if facts.port else None)
+    return out
 
 
 def capture(iface: str) -> Snapshot:
@@ -576,6 +631,10 @@ def _load_tables_one_by_one(ns: Namespace, iface: str, tables: Sequence[NftTable
             ns.run(["nft", "-f", "-"], stdin=without_owner_flag(t.text), timeout=300)
         except CommandFailed as e:
             err = first_line(e.stderr)
+            if "flowtable" in t.text and _load_without_flowtables(ns, t):
+                limits.append(f"table {t.family} {t.name} is replayed without its flowtables ({err}); "
+                              "they offload forwarded flows only, which adverts are not")
+                continue
             relevant = t.family in ("ip", "inet") or f'"{iface}"' in t.text
             if relevant:
                 raise EnvironmentProblem(
@@ -584,6 +643,14 @@ def _load_tables_one_by_one(ns: Namespace, iface: str, tables: Sequence[NftTable
                           "it does not see IPv4 adverts on this interface"
                           + (" (IPv6 adverts through it are not replayed)" if t.family == "ip6" else ""))
     return limits
+
+
+def _load_without_flowtables(ns: Namespace, t: NftTable) -> bool:
+    try:
+        ns.run(["nft", "-f", "-"], stdin=without_flowtables(without_owner_flag(t.text)), timeout=300)
+    except CommandFailed:
+        return False
+    return True
 
 
 def _ipv6_ready(ns: Namespace, ifname: str) -> None:
@@ -605,6 +672,76 @@ def _pin_neighbours(ns: Namespace, ifname: str, cidrs: Sequence[str], mac: str) 
                  for c in cidrs])
 
 
+def _bridge(host: Namespace, peer: Namespace, snap: Snapshot) -> None:
+    """The tested interface as the host has it: a bridge, whose port
+    towards the peers (the host's name) is a veth to the peer namespace,
+    with br_netfilter's switches set in the replica's namespace only (they
+    are per namespace; nothing is loaded, and the machine's own namespace
+    is untouched)."""
+    assert snap.bridge_port is not None
+    veth(host, snap.bridge_port, peer, PEER_IF)
+    try:
+        opts = [w for k, v in sorted(snap.bridge_opts.items()) for w in (k, str(v))]
+        host.ip("link", "add", "name", snap.iface, "type", "bridge", *opts)
+        _ipv6_ready(host, snap.bridge_port)
+        host.ip("link", "set", "dev", snap.bridge_port, "master", snap.iface)
+        host.ip("link", "set", "dev", snap.bridge_port, "up")
+        if snap.bridge_sysctls:
+            host.run(["sysctl", "-q", "-w", *[f"net.bridge.{k}={v}" for k, v in snap.bridge_sysctls.items()]])
+    except CommandFailed as e:
+        raise EnvironmentProblem(f"replica: rebuilding bridge {snap.iface} failed: {first_line(e.stderr)}"
+                                 ) from None
+
+
+_BATCH_SAFE = re.compile(r"^[A-Za-z0-9_.@-]+$")
+
+
+def named_links_commands(snap: Snapshot, peer_ns: str, existing: Sequence[str] = ()) -> List[List[str]]:
+    """``ip link`` argument lists that make, in the replica's host namespace,
+    every interface the rulesets name: a bridge where the host has a bridge,
+    else a veth whose other end (``vpxN``) sits idle in the peer namespace;
+    then the bridge ports the host has among them.  None is brought up: no
+    advert ever crosses them; they exist so that the ruleset loads (nft
+    resolves ``iif``/``oif`` and hook devices when loading) and matches as
+    on the host.  Names the new namespace already has (``sit0``, ``tunl0``
+    where their modules are loaded: every namespace gets them) are kept."""
+    names = [n for n in snap.named() if n not in existing]
+    cmds: List[List[str]] = []
+    for i, n in enumerate(names):
+        kind = snap.links.get(n, ("veth", None))[0]
+        if kind == "bridge":
+            cmds.append(["link", "add", "name", n, "type", "bridge"])
+        else:
+            cmds.append(["link", "add", "name", n, "type", "veth", "peer", "name",
+                         f"{NAMED_PEER_PREFIX}{i}", "netns", peer_ns])
+    for n in names:
+        master = snap.links.get(n, ("veth", None))[1]
+        if (master in names and snap.links.get(master, ("veth", None))[0] == "bridge") or (
+                master is not None and master == snap.iface and snap.bridge_port):
+            cmds.append(["link", "set", "dev", n, "master", str(master)])
+    return cmds
+
+
+def _make_named_links(host: Namespace, peer: Namespace, snap: Snapshot) -> List[str]:
+    existing = [str(link.get("ifname")) for link in json.loads(host.ip("-j", "link", "show").stdout or "[]")]
+    cmds = named_links_commands(snap, peer.name, existing)
+    if not cmds:
+        return []
+    try:
+        if all(_BATCH_SAFE.match(w) for c in cmds for w in c):
+            host.ip_batch([" ".join(c) for c in cmds])
+        else:
+            for c in cmds:
+                host.ip(*c)
+    except CommandFailed as e:
+        raise EnvironmentProblem(f"replica: making the interfaces the ruleset names failed: "
+                                 f"{first_line(e.stderr)}") from None
+    names = snap.named()
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    return [f"interfaces the ruleset names are idle stand-ins in the replica (no advert crosses them): "
+            f"{shown}"]
+
+
 @contextlib.contextmanager
 def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None) -> Iterator[Replica]:
     """Build the replica (host + peer namespaces, veth, IPv4 and IPv6
@@ -613,7 +750,11 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
     unicast address where it is not the interface's first one."""
     plan = plan_peers(snap.iface, snap.addrs, peers, snap.addrs6)
     with namespace("vph") as host, namespace("vpp") as peer:
-        veth(host, snap.iface, peer, PEER_IF)
+        if snap.bridge_port:
+            _bridge(host, peer, snap)
+        else:
+            veth(host, snap.iface, peer, PEER_IF)
+        named = _make_named_links(host, peer, snap)
         try:
             _ipv6_ready(host, snap.iface)
             _ipv6_ready(peer, PEER_IF)
@@ -630,7 +771,7 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
                 raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}") from None
         host.ip("link", "set", snap.iface, "up")
         peer.ip("link", "set", PEER_IF, "up")
-        limits = static_limits(snap) + plan.limits
+        limits = static_limits(snap) + plan.limits + named
         if snap.ipset:
             _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
         if snap.legacy_save:

@@ -25,7 +25,7 @@ import sys
 from typing import Dict, List, Tuple
 
 import pytest
-from corpus_stats import record
+from corpus_stats import record, record_prove
 from netns import ns_names
 from replaycheck import (
     PASSING,
@@ -108,6 +108,7 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
         proof = json.loads(stdout)
         assert not left_behind(proc.pid) and ruleset(r) == original, stderr
         (today,) = proof["interfaces"]
+        record_prove(stem, today["today"] is not None)
         seen = {"in": min(v["arrived"] for v in today["today"]["inbound"].values()),
                 "out": today["today"]["outbound"]["arrived"]}
         for direction in ("in", "out"):
