@@ -21,11 +21,12 @@ agree with them; ``open`` with those options must let them all through and
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Dict, List, Tuple
 
 import pytest
-from corpus_stats import record
+from corpus_stats import record, record_prove
 from netns import ns_names
 from replaycheck import (
     PASSING,
@@ -86,8 +87,9 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
         rc, out, err = vrrpfw(r, "check", "--backend", "nftables")
         verdict = states(out)
         assert set(verdict) == {"in", "out"}, (out, err)
+        details = {rule["direction"]: rule.get("detail", "") for rule in out.get("rules", [])}
         for direction in ("in", "out"):
-            record(stem, direction, verdict[direction], before[direction], COUNT)
+            record(stem, direction, verdict[direction], before[direction], COUNT, reason=details[direction])
             assert agrees(verdict[direction], [before[direction]], COUNT), (
                 f"{stem} {direction}: vrrpfw says {verdict[direction]}, the kernel delivered "
                 f"{before[direction]}/{COUNT}: {out['rules']}")
@@ -105,8 +107,15 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
             stdout, stderr = proc.communicate(timeout=180)
         finally:
             release(proc)
-        proof = json.loads(stdout)
+        try:
+            proof = json.loads(stdout)
+        except ValueError:
+            proof = {}
+        gave = len(proof.get("interfaces") or []) == 1 and "today" in proof["interfaces"][0]
+        why = "" if gave else (stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1]
+        record_prove(stem, gave, why)
         assert not left_behind(proc.pid) and ruleset(r) == original, stderr
+        assert gave, (proc.returncode, stdout, stderr)
         (today,) = proof["interfaces"]
         seen = {"in": min(v["arrived"] for v in today["today"]["inbound"].values()),
                 "out": today["today"]["outbound"]["arrived"]}
@@ -114,7 +123,8 @@ def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
             if before[direction] in (0, COUNT):  # rate limits make partial outcomes vary
                 assert seen[direction] == before[direction], (direction, before, proof)
 
-        firewalld = "firewalld" in (snap.nft_ruleset or "")
+        # firewalld's own table (a comment that merely names firewalld does not count)
+        firewalld = re.search(r"^\s*table\s+\w+\s+firewalld\b", snap.nft_ruleset or "", re.M) is not None
         rc, out, err = vrrpfw(r, "open")
         if firewalld:
             # firewalld's table without firewalld: only firewalld may change it.
@@ -177,9 +187,10 @@ def test_shape_verdicts_are_the_kernels_then_open_and_close(stem: str, name: str
         before = outcome(r.measure(count=COUNT, seconds=1.0, shape=shape))
         model = replica_model(r)
         for direction in (Direction.IN, Direction.OUT):
-            verdict = static_verdict(model, shape, direction, peers).state.value
+            judged = static_verdict(model, shape, direction, peers)
+            verdict = judged.state.value
             arrived = before[direction.value]
-            record(stem, direction.value, verdict, arrived, COUNT, name)
+            record(stem, direction.value, verdict, arrived, COUNT, name, reason=judged.detail)
             assert agrees(verdict, [arrived], COUNT), (
                 f"{stem} [{name}] {direction.value}: static {verdict}, kernel {arrived}/{COUNT}")
         if shape.ttl is not None:
