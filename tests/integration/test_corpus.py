@@ -201,6 +201,10 @@ def test_shape_verdicts_are_the_kernels_then_open_and_close(stem: str, name: str
         mine = {d: shape_rule(shape, d, args[1] if shape.unicast else None).selector for d in Direction}
         said = {rule["direction"]: rule["runtime"] for rule in out.get("rules", [])
                 if rule["group"] == mine[Direction(rule["direction"])]}
+        if rc == 0 and out.get("backend") == "none" and not out.get("rules"):
+            # auto-detection found no table on VRRP's path ("nothing blocks VRRP here", no rule
+            # reports): that is a passing verdict both ways, held against the packets below
+            said = {"in": "allowed-by-policy", "out": "allowed-by-policy"}
         assert set(said) == {"in", "out"}, (args, out, err)
         for direction in ("in", "out"):
             assert agrees(said[direction], [before[direction]], COUNT), (
