@@ -152,17 +152,25 @@ def static_verdict(model: PathModel, shape: Shape, direction: Direction,
 # ------------------------------------------------------------ corpus cases
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
+# Rulesets people published, each with its source and licence in SOURCES.md
+# there; their stems start with PUBLISHED_PREFIX.  Same format, same harness.
+PUBLISHED = "published"
+PUBLISHED_PREFIX = "pub-"
 # suffix -> what loads it (tests/corpus/README.md)
 SUFFIXES = ("legacy", "iptnft", "nft", "legacy6", "iptnft6")
 
 
 def corpus_cases(corpus: str = CORPUS) -> Dict[str, Dict[str, str]]:
-    """stem -> {suffix: path} for every case file."""
+    """stem -> {suffix: path} for every case file, in ``corpus`` and in its
+    ``published`` directory (a stem names one case wherever it lies)."""
     found: Dict[str, Dict[str, str]] = {}
-    for name in sorted(os.listdir(corpus)):
-        stem, _, suffix = name.rpartition(".")
-        if suffix in SUFFIXES:
-            found.setdefault(stem, {})[suffix] = os.path.join(corpus, name)
+    for directory in (corpus, os.path.join(corpus, PUBLISHED)):
+        if not os.path.isdir(directory):
+            continue
+        for name in sorted(os.listdir(directory)):
+            stem, _, suffix = name.rpartition(".")
+            if suffix in SUFFIXES:
+                found.setdefault(stem, {})[suffix] = os.path.join(directory, name)
     return found
 
 
