@@ -65,12 +65,6 @@ def _rows(source: str) -> List[list]:
     return [r for r in rows if r[0] == source]
 
 
-def record_prove(case: str, result: bool) -> None:
-    """Whether ``vrrpfw prove`` gave a result for a corpus case (False: it
-    said "cannot tell" or could not build its replica): prove's coverage."""
-    record(case, "prove", "result" if result else "no result", 0, 0, source="prove")
-
-
 def recorded(source: str = "corpus") -> List[Seen]:
     """Every worker's verdicts of ``source`` (from the shared file), else this process's."""
     out: List[Seen] = []
@@ -178,12 +172,6 @@ def summary() -> List[str]:
     static = recorded("static")
     if static:
         lines += _shares(static, "corpus, against recorded outcomes", "cases")
-    proved = recorded("prove")
-    if proved:
-        got = sum(1 for s in proved if s[2] == "result")
-        share = 100.0 * got / len(proved)
-        lines.append(f"prove: a result in {got} of {len(proved)} corpus cases ({share:.1f} %)")
-        lines += [f"  no result: {s[0]}" for s in proved if s[2] != "result"]
     prop = recorded("property")
     if prop:
         lines += _shares(prop, "property", "parts")
