@@ -29,16 +29,7 @@ CASES = corpus_cases()
 # (stem, shape) whose static verdict is wrong today: a bug of the reader,
 # converter or evaluator named in the reason.  strict: the test fails once
 # it is fixed, so the entry must then go.
-RESTORE_POLICY = ("false OK of the saved-text reader: judge/iptables.parse_save takes policies from "
-                  "`:CHAIN POLICY` lines only; an iptables-restore file that sets them with `-P INPUT DROP` "
-                  "(strongSwan's test hosts do) makes INPUT a user chain, which legacy_chains() leaves off "
-                  "the path: allowed-by-policy while the kernel drops every advert")
 KNOWN_GAPS: Dict[Tuple[str, str], str] = {
-    **{(stem, shape): RESTORE_POLICY for stem in (
-        "pub-strongswan-default", "pub-strongswan-dhcp-moon", "pub-strongswan-mobike-sun",
-        "pub-strongswan-net2net-moon", "pub-strongswan-rwdns-moon", "pub-strongswan-shunt-moon",
-        "pub-strongswan-tnc-alice") for shape in ("ipv4", "ipv4 unicast")},
-    **{(stem, "ipv6"): RESTORE_POLICY for stem in ("pub-strongswan-default", "pub-strongswan-net2net6-moon")},
 }
 
 

@@ -152,3 +152,14 @@ def test_fragment_in_either_spelling_never_matches_an_advert():
     for spelling in ("-f", "--fragment"):
         assert parse_rule(f"-A INPUT {spelling} -j DROP").matches == (Match("never"),)
         assert parse_rule(f"-A INPUT ! {spelling} -j DROP").matches == (Match("always"),)
+
+
+def test_restore_file_policy_lines():
+    """iptables-restore takes ``-P CHAIN POLICY`` too (strongSwan's test
+    hosts write their files so): the last word on a chain's policy wins, and
+    the chain stays a built-in one with its rules."""
+    text = ("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p tcp --dport 22 -j ACCEPT\n-P INPUT DROP\n"
+            "-P OUTPUT DROP\nCOMMIT\n")
+    tables = parse_save(text)
+    assert tables["filter"]["INPUT"][0] == "DROP" and len(tables["filter"]["INPUT"][1]) == 1
+    assert tables["filter"]["OUTPUT"] == ("DROP", [])

@@ -170,3 +170,8 @@ def test_ipv6_unicast_hop_limit_is_the_senders_default_not_known():
     assert nft(pay("ip6", "hoplimit"), 255, pkt) is M
     r = parse_rule("-A INPUT -m hl --hl-eq 255 -j ACCEPT")
     assert r is not None and match_rule(r, pkt) is M
+
+
+@pytest.mark.parametrize("name", ["ipv6-frag", "hopopt", "ipv6-route", "ipv6-opts", "ipv6-nonxt", "mh"])
+def test_ipv6_extension_headers_by_name_never_match_an_advert(name):
+    assert nft(pay("ip6", "nexthdr"), name, V6_IN) is N  # keepalived's adverts carry none

@@ -503,6 +503,9 @@ def _match_ttl(m: Match, ttl: Optional[int]) -> Tri:
 PROTO_NUMBERS = {
     "icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "dccp": 33, "gre": 47, "esp": 50, "ah": 51,
     "icmpv6": 58, "ipv6-icmp": 58, "comp": 108, "vrrp": 112, "sctp": 132, "udplite": 136,
+    # IPv6 extension headers (an advert carries none: its first next header is 112)
+    "hopopt": 0, "ipv6-route": 43, "ipv6-frag": 44, "ipv6-nonxt": 59, "ipv6-opts": 60, "mh": 135,
+    "ipv6-mh": 135, "ipip": 4, "ipv6": 41, "ipencap": 4, "ospf": 89, "pim": 103, "l2tp": 115,
 }
 
 

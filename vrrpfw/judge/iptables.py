@@ -157,7 +157,13 @@ def parse_save(text: str) -> Dict[str, Dict[str, Tuple[Optional[str], List[FwRul
         elif line.startswith(":"):
             words = line[1:].split()
             policy = words[1] if len(words) > 1 and words[1] != "-" else None
-            table[words[0]] = (policy, [])
+            table[words[0]] = (policy, table.get(words[0], (None, []))[1])
+        elif line.startswith(("-P ", "--policy ")):
+            # iptables-restore also takes "-P CHAIN POLICY" (hand-written
+            # files do): it sets the built-in chain's policy, later lines win.
+            words = line.split()
+            if len(words) >= 3:
+                table[words[1]] = (words[2], table.get(words[1], (None, []))[1])
         else:
             rule = parse_rule(line)
             if rule is not None:
