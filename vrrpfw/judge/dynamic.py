@@ -396,22 +396,24 @@ def _recent_found(m: Match, mode: str, entries: List[RecentEntry], pkt: Packet,
     within = None if dest else pkt.src_net
     answers: List[Tri] = []
     for e in entries:
+        try:
+            if ipaddress.ip_address(e.addr).version != (6 if pkt.family == "ipv6" else 4):
+                continue
+        except ValueError:
+            return Tri.MAYBE
         net = e.addr
         if mask_words and mask_words[-1] not in FULL_MASKS:
             try:
                 net = str(ipaddress.ip_network(f"{e.addr}/{mask_words[-1]}", strict=False))
             except ValueError:
                 return Tri.MAYBE
-        try:
-            if ipaddress.ip_address(e.addr).version != (6 if pkt.family == "ipv6" else 4):
-                continue
-        except ValueError:
-            return Tri.MAYBE
         here = addr_in(net, addr, within)
         if here is Tri.NO:
             continue
-        if m.param("rttl") is not None and e.ttl != pkt.ttl:
-            if pkt.ttl is None:  # the advert's TTL / hop limit is not known
+        if m.param("rttl") is not None and e.ttl not in (0, pkt.ttl):
+            # An entry added by hand (ttl 0) matches any TTL; the advert's
+            # TTL / hop limit not known (IPv6 unicast): it may match.
+            if pkt.ttl is None:
                 answers.append(Tri.MAYBE)
             continue
         if mode == "remove" or (not seconds and not hitcount):
