@@ -689,9 +689,24 @@ def match_set(m: Match, pkt: Packet) -> Tri:
     neg = bool(m.param("neg"))
     if m.param("unknown"):
         return Tri.MAYBE
-    parts = keys[0].split(" . ")
-    if any(packet_value(pkt, key) == BREAK for key in parts):
+    if any(packet_value(pkt, key) == BREAK for key in keys[0].split(" . ")):
         return Tri.NO  # the expression breaks: the rule does not match, negated or not
+    dynamic = m.param("dynamic")
+    if dynamic:
+        # A set that packets or timeouts change: its current elements
+        # decide, unless a rule can add the advert's key to it.
+        state = pkt.state
+        if state is None:
+            return Tri.MAYBE
+        found = _elements_match(m, replace(pkt, state=None), keys)
+        if found is not Tri.YES and any(state.fillable(k, pkt) for k in dynamic):
+            found = Tri.MAYBE
+        return _flip(found, neg)
+    return _flip(_elements_match(m, pkt, keys), neg)
+
+
+def _elements_match(m: Match, pkt: Packet, keys: Tuple[str, ...]) -> Tri:
+    parts = keys[0].split(" . ")
     mask_words = m.param("mask")
     best = Tri.NO
     for element in m.param("values") or ():
@@ -723,7 +738,7 @@ def match_set(m: Match, pkt: Packet) -> Tri:
             break
         if tri is Tri.MAYBE:
             best = Tri.MAYBE
-    return _flip(best, neg)
+    return best
 
 
 def match_rule(rule: FwRule, pkt: Packet) -> Tri:

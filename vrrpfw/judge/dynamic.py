@@ -442,6 +442,15 @@ def dynamic_names(rule: FwRule) -> List[str]:
     return out
 
 
+def fillers_of(rules: Iterable[FwRule]) -> Dict[str, List[FwRule]]:
+    """State key -> the rules that add to it from the packets they match."""
+    out: Dict[str, List[FwRule]] = {}
+    for rule in rules:
+        for key in fill_keys(rule):
+            out.setdefault(key, []).append(rule)
+    return out
+
+
 def fill_keys(rule: FwRule) -> List[str]:
     """The dynamic state a rule adds to from the packets it matches."""
     out = [e.split(":", 1)[1] for e in rule.effects if e.startswith("fills:")]

@@ -10,7 +10,7 @@ from typing import Dict, Iterator, Optional, Set, Tuple
 
 from ...host.run import run
 from ..chaineval import FwRule
-from ..dynamic import DynState, IpSet, fill_keys, parse_ipset_save, parse_xt_recent
+from ..dynamic import DynState, IpSet, fillers_of, parse_ipset_save, parse_xt_recent
 from ..netpath import PathModel, reachable_rules
 
 RECENT_DIR = "/proc/net/xt_recent"
@@ -25,7 +25,7 @@ def read_state(model: PathModel) -> Optional[DynState]:
     """The state ``model``'s rules test; None where they test none."""
     ipsets: Set[str] = set()
     recent: Set[str] = set()
-    timed = False
+    timed = nft_sets = False
     state = DynState()
     for rule in _rules(model):
         for m in rule.matches:
@@ -34,9 +34,10 @@ def read_state(model: PathModel) -> Optional[DynState]:
             elif m.name == "recent":
                 recent.add((m.param("name") or ("DEFAULT",))[-1])
                 timed = timed or m.param("seconds") is not None
-        for key in fill_keys(rule):
-            state.fillers.setdefault(key, []).append(rule)
-    if not ipsets and not recent and not state.fillers:
+            elif m.name == "set" and m.param("dynamic"):
+                nft_sets = True  # elements came with nft's listing; only fillers are needed
+    state.fillers = fillers_of(_rules(model))
+    if not ipsets and not recent and not nft_sets and not state.fillers:
         return None
     if ipsets:
         state.ipsets, state.ipset_unread = _ipsets()
