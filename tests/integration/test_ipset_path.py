@@ -124,3 +124,30 @@ def test_ipset_filled_by_a_rule_that_matches_adverts_is_uncertain():
         assert rc == 1 and inbound_rule(out)["runtime"] == "uncertain", out
         got = unicast_in(p)  # the first advert fills the set, the rest are dropped
         assert got["wire"] == 10 and got["delivered"] < 10, got
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_open_goes_above_a_ban_list_that_does_not_hold_the_peer_yet(tool):
+    """Today's verdict is ok by the set's current members; open still puts
+    VRRP's rule above the REJECT, so banning the peer later drops nothing."""
+    with pair("dyb") as p:
+        p.host.run("ipset", "create", "f2b-sshd", "hash:ip")
+        p.host.run("ipset", "add", "f2b-sshd", "192.0.2.99")
+        p.host.run(tool, "-w", "-I", "INPUT", "-m", "set", "--match-set", "f2b-sshd", "src", "-j", "REJECT")
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, *UNICAST, "--no-persist")
+        rule = inbound_rule(out)
+        assert rc == 0 and rule["runtime"] == "allowed-by-policy", out
+        assert "depends on ipset f2b-sshd" in rule["detail"], rule
+
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, *UNICAST, "--no-persist")
+        assert rc == 0 and inbound_rule(out)["runtime"] == "allowed", out
+        p.host.run("ipset", "add", "f2b-sshd", PEER)  # fail2ban bans the peer
+        got = unicast_in(p)
+        assert got["wire"] == 10 and got["delivered"] == 10, got
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, *UNICAST, "--no-persist")
+        assert rc == 0 and "depends on" not in inbound_rule(out)["detail"], out
+
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--no-persist")
+        assert rc == 0, out
+        got = unicast_in(p)
+        assert got["wire"] == 10 and got["delivered"] == 0, got

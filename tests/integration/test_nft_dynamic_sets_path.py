@@ -72,3 +72,20 @@ def test_unknown_peer_against_a_dynamic_set():
         rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--no-persist")
         assert rc == 1 and out["rules"][0]["runtime"] == "uncertain", out
         assert adverts(p.peer, p.peer_if, p.host, p.host_if, 10)["delivered"] == 0
+
+
+def test_open_goes_above_a_dynamic_set_drop():
+    """nftables backend: ok today by the set's contents, open still puts
+    VRRP's rule first, so the peer's later listing drops nothing."""
+    with pair("dyo") as p:
+        p.host.run("nft", "-f", "-", stdin=TABLE.replace("RULES", f"{SSH_FILLS}\n    ip saddr @blk drop"))
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, *UNICAST, "--no-persist")
+        rule = [r for r in out["rules"] if r["direction"] == "in"][0]
+        assert rc == 0 and rule["runtime"] == "allowed", out
+        p.host.run("nft", "add", "element", "inet", "dyn", "blk", f"{{ {PEER} }}")
+        got = adverts(p.peer, p.peer_if, p.host, p.host_if, 10, group=HOST)
+        assert got["wire"] == 10 and got["delivered"] == 10, got
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--no-persist")
+        assert rc == 0, out
+        got = adverts(p.peer, p.peer_if, p.host, p.host_if, 10, group=HOST)
+        assert got["wire"] == 10 and got["delivered"] == 0, got
