@@ -146,3 +146,20 @@ def test_outbound_adverts_test_our_own_address():
     out = pkt(src="192.0.2.2", direction=Direction.OUT)
     assert ipset_match(Match("set", (("match-set", ("i", "src,dst")),)), out) is Tri.YES
     assert ipset_match(Match("set", (("match-set", ("i", "src,src")),)), out) is Tri.NO
+
+
+def test_the_verdict_names_what_it_depends_on_and_what_was_not_read():
+    from vrrpfw.judge.chaineval import Outcome, evaluate
+
+    rule = parse_rule("-A INPUT -m set --match-set f2b-sshd src -j REJECT")
+    assert rule is not None
+    d = evaluate([rule], "ACCEPT", pkt(), lambda name: None)
+    assert d.outcome is Outcome.DROP and d.depends == ["ipset f2b-sshd"]
+    d = evaluate([rule], "ACCEPT", pkt(src="192.0.2.3"), lambda name: None)
+    assert d.outcome is Outcome.POLICY and d.depends == ["ipset f2b-sshd"]
+    unread = pkt(state=DynState(ipsets=None, ipset_unread="ipset is not installed"))
+    d = evaluate([rule], "ACCEPT", unread, lambda name: None)
+    assert d.outcome is Outcome.UNCERTAIN
+    assert d.depends == ["ipset f2b-sshd [not read: ipset is not installed]"]
+    ssh = parse_rule("-A INPUT -p tcp --dport 22 -m set --match-set f2b-sshd src -j REJECT")
+    assert ssh is not None and evaluate([ssh], "ACCEPT", pkt(), lambda name: None).depends == []

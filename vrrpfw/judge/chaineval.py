@@ -826,11 +826,13 @@ def _dynamic_deps(rule: FwRule, pkt: Packet, deps: List[str]) -> None:
     already rule the advert out."""
     if pkt.state is None:
         return
-    from .dynamic import dynamic_names
+    from .dynamic import dynamic_names, unread_reason
 
     names = dynamic_names(rule)
     if names and match_rule(rule, replace(pkt, state=None)) is not Tri.NO:
-        deps.extend(names)
+        for name in names:
+            why = unread_reason(pkt.state, name)
+            deps.append(name if why is None else f"{name} [not read: {why}]")
 
 
 def _walk(

@@ -442,6 +442,20 @@ def dynamic_names(rule: FwRule) -> List[str]:
     return out
 
 
+def unread_reason(state: Optional[DynState], name: str) -> Optional[str]:
+    """Why the state called ``name`` (see :func:`dynamic_names`) could not
+    be read; None where it was."""
+    if state is None:
+        return "not read"
+    if name.startswith("ipset ") and state.ipsets is None:
+        return state.ipset_unread or "ipset save failed"
+    if name.startswith("ipset ") and name[6:] not in (state.ipsets or {}):
+        return "no such set"
+    if name.startswith("recent list ") and name[12:] not in state.recent:
+        return f"/proc/net/xt_recent/{name[12:]} not readable"
+    return None
+
+
 def fillers_of(rules: Iterable[FwRule]) -> Dict[str, List[FwRule]]:
     """State key -> the rules that add to it from the packets they match."""
     out: Dict[str, List[FwRule]] = {}

@@ -311,8 +311,11 @@ class PathVerdict:
         if not parts and self.state is Runtime.ALLOWED_BY_POLICY:
             parts = ["no chain on the path drops VRRP; no rule pins it (a policy change would block it)"]
         parts += [f"not read: {u}" for u in self.unread]
-        if self.depends:
-            parts.append(f"depends on {', '.join(self.depends)} (current contents)")
+        read = [d for d in self.depends if "[not read: " not in d]
+        if read:
+            parts.append(f"depends on {', '.join(read)} (current contents)")
+        parts += [d.replace(" [not read: ", " not read (").replace("]", ")")
+                  for d in self.depends if "[not read: " in d]
         return "; ".join(self.notes + parts)
 
     @property
