@@ -86,6 +86,9 @@ SHAPES = {
     "ip-port-vrrp": ("create s hash:ip,port; add s PEER,vrrp:0", "s src,dst", True),
     "ip-port-one-flag": ("create s hash:ip,port; add s PEER,vrrp:0", "s src", False),
     "bitmap": ("create s bitmap:ip range 192.0.2.0/24; add s PEER", "s src", True),
+    # bitmap:port tests tcp and udp ports only: not even port 0 matches an advert.
+    "bitmap-port-zero": ("create s bitmap:port range 0-1024; add s 0", "s src", False),
+    "bitmap-port-ssh": ("create s bitmap:port range 0-1024; add s 22", "s src", False),
     "list-set": ("create m hash:ip; add m PEER; create s list:set; add s m", "s src", True),
     "net-iface": ("create s hash:net,iface; add s 192.0.2.0/24,IFACE", "s src,src", True),
     "timeout-entry": ("create s hash:ip timeout 300; add s PEER", "s src", True),

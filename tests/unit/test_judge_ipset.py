@@ -33,6 +33,10 @@ add c 192.0.2.9 packets 0 bytes 0 comment "x, y"
 create empty hash:ip family inet hashsize 1024 maxelem 65536
 create big hash:net family inet hashsize 1024 maxelem 65536
 add big 192.0.0.0/16
+create bp bitmap:port range 0-1024
+add bp 0
+create bs bitmap:port range 0-1024
+add bs 22
 create l list:set size 8
 add l f2b-sshd
 add l n
@@ -73,6 +77,8 @@ def test_save_parses_types_flags_and_quoted_comments():
     (("n", "src"), "192.0.2.2", Tri.NO),  # the most specific entry is nomatch
     (("n", "src"), "192.0.2.7", Tri.YES),
     (("b", "src"), "192.0.2.4", Tri.YES),
+    (("bp", "src"), "192.0.2.4", Tri.NO),  # bitmap:port: tcp and udp only, not even port 0
+    (("bs", "dst"), "192.0.2.4", Tri.NO),
     (("m", "src"), "192.0.2.77", Tri.YES),  # netmask 24 stores the network
     (("i", "src,src"), "192.0.2.7", Tri.YES),  # iface dimension with src: the input interface
     (("i", "src,dst"), "192.0.2.7", Tri.NO),  # dst: the output interface, none inbound
