@@ -81,3 +81,13 @@ def test_a_list_filled_by_adverts_is_a_maybe_unless_the_filler_never_matches_the
     out = parse_rule("-A OUTPUT -o eth0 -m recent --set --name L")
     assert out is not None
     assert recent("--rcheck --name L", "192.0.2.3", entries=[], fillers={"recent list L": [out]}) is Tri.MAYBE
+
+
+def test_rttl_with_the_adverts_hop_limit_unknown_is_a_maybe():
+    """keepalived's IPv6 unicast adverts carry the kernel's default hop
+    limit, not known here: an entry listed with another TTL may match."""
+    rule = parse_rule("-A INPUT -m recent --rcheck --name L --rttl -j DROP")
+    assert rule is not None
+    pkt = Packet(Direction.IN, "eth0", "192.0.2.1", "192.0.2.2", ttl=None,
+                 state=DynState(recent={"L": ENTRIES}, jiffies=NOW))
+    assert recent_match(rule.matches[0], pkt) is Tri.MAYBE
