@@ -29,6 +29,8 @@ APT_PACKAGES=(
     iptables nftables iproute2 util-linux
     # close deletes the closed flows' conntrack entries with it (tests/integration/test_close_conntrack.py)
     conntrack
+    # vrrpfw reads ipsets (`ipset save`) that `-m set` rules test; the ipset tests make real ones
+    ipset
     # the firewalld and keepalived tests run these inside namespaces, on a private bus
     firewalld dbus keepalived tcpdump
     # the ufw backend's tests run Debian's ufw in namespaces, on a private /etc/ufw

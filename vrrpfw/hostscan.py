@@ -223,8 +223,19 @@ def iptables_variant() -> Optional[str]:
     return None
 
 
+# iptables-nft targets kept as compat (xt) expressions that never end a packet.
+HARMLESS_XT_TARGETS = {"LOG", "NFLOG", "MARK", "CONNMARK", "TRACE", "AUDIT", "CLASSIFY", "DSCP", "TOS",
+                       "TCPMSS", "CHECKSUM", "TTL", "HL", "CT", "NOTRACK", "SET", "SECMARK", "CONNSECMARK"}
+
+
 def _has_verdict(node: Any, names: set) -> bool:
     if isinstance(node, dict):
+        xt = node.get("xt")
+        if isinstance(xt, dict) and xt.get("type") == "target" and names is DROPPING_VERDICTS:
+            # iptables-nft writes REJECT (and any target nft has no native
+            # form for) as a compat expression: it may drop.
+            if str(xt.get("name", "")).upper() not in HARMLESS_XT_TARGETS:
+                return True
         return any(k in names or _has_verdict(v, names) for k, v in node.items())
     if isinstance(node, list):
         return any(_has_verdict(v, names) for v in node)

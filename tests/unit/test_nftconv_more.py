@@ -12,6 +12,7 @@ from vrrpfw.judge.nft import (
     _condition,
     _field_value,
     _key,
+    _set_dynamic,
     _set_elements,
     _show,
     _stateful_update,
@@ -366,11 +367,16 @@ def test_set_elements():
     assert _set_elements({}) == []
     assert _set_elements({"flags": ["interval"], "elem": ["a"]}) == ["a"]
     assert _set_elements({"flags": "constant", "elem": ["a"]}) == ["a"]
-    assert _set_elements({"flags": ["dynamic"], "elem": ["a"]}) is None
-    assert _set_elements({"flags": ["interval", "timeout"], "elem": ["a"]}) is None
-    assert _set_elements({"flags": "timeout", "elem": ["a"]}) is None
-    assert _set_elements({"flags": "dynamic"}) is None
-    assert _set_elements({"timeout": 30, "elem": ["a"]}) is None
+    assert not _set_dynamic({"flags": ["interval"], "elem": ["a"]})
+    assert not _set_dynamic({"flags": "constant", "elem": ["a"]})
+    # Sets packets or timeouts change: the elements are the kernel's current
+    # ones (judged with the rules that may add to them), marked dynamic.
+    assert _set_elements({"flags": ["dynamic"], "elem": ["a"]}) == ["a"]
+    assert _set_dynamic({"flags": ["dynamic"], "elem": ["a"]})
+    assert _set_dynamic({"flags": ["interval", "timeout"], "elem": ["a"]})
+    assert _set_dynamic({"flags": "timeout", "elem": ["a"]})
+    assert _set_dynamic({"flags": "dynamic"}) and _set_elements({"flags": "dynamic"}) == []
+    assert _set_dynamic({"timeout": 30, "elem": ["a"]})
 
 
 def table_items():

@@ -85,7 +85,7 @@ def test_debian_control() -> None:
     for need in ("${python3:Depends}", "python3-typer", "python3-rich", "python3-iptables", "iptables",
                  "nftables"):
         assert need in depends
-    assert {"python3-dbus"} <= set(names(pkg["Recommends"]))
+    assert {"python3-dbus", "ipset"} <= set(names(pkg["Recommends"]))  # ipset: `-m set` rules are judged
 
 
 def test_debian_rules_generate_and_install_the_docs() -> None:
@@ -107,7 +107,7 @@ def test_spec_requirements_are_what_fedora_and_epel_package() -> None:
     assert "nftables" in requires  # vrrpfw reads nf_tables through nft, iptables-nft's chains too
     assert not [r for r in requires if "iptables" in r and "nft" not in r]  # python-iptables: not packaged
     recommends = [line.split(":", 1)[1].strip() for line in body if line.startswith("Recommends:")]
-    assert {"iptables-nft", "python3-dbus"} <= set(recommends)
+    assert {"iptables-nft", "python3-dbus", "ipset"} <= set(recommends)
     # the wheel names python-iptables: the automatic python3dist() requirements are off
     assert "%{?python_disable_dependency_generator}" in body
     assert "%global __pythondist_requires %{nil}" in body

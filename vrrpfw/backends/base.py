@@ -219,7 +219,11 @@ class Backend(abc.ABC):
             v = judge_peers(model, r, self.options.peers, ifaddr.primary_of(r.interface, r.family.value))
             own = [cv for cv in v.chains if self.writes(cv.chain)]
             ours = [(cv.chain.id, fw) for cv in own for fw in cv.ours]  # close removes them anywhere
-            needs = [cv.chain.id for cv in own if not cv.state.passes and held_by(cv) is None]
+            # A chain whose verdict depends on dynamic state (an ipset, a
+            # recent list, an nft set packets fill) needs vrrpfw's rule above
+            # it too, so the next ban or timeout cannot drop VRRP.
+            needs = [cv.chain.id for cv in own
+                     if (not cv.state.passes or cv.decision.depends) and held_by(cv) is None]
             for cv in v.chains:
                 if cv.state.passes:
                     continue
@@ -255,7 +259,8 @@ class Backend(abc.ABC):
     def plan(self, statuses: Sequence[RuntimeStatus], op: str) -> List[Change]:
         """Pure: the runtime changes that take ``statuses`` to what ``op``
         wants.  open: vrrpfw's rule goes to the top of each of this
-        backend's chains that does not certainly let the advert through (a
+        backend's chains that does not certainly let the advert through, or
+        lets it through only by the current contents of dynamic state (a
         rule of ours already there moves up); duplicates of ours go.  Chains
         that let it through (by a rule or by policy) are left alone.
         close: every rule of ours goes."""

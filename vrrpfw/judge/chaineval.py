@@ -154,6 +154,9 @@ class Packet:
     bridge: Optional[str] = None
     port: Optional[str] = None
     brnf: Optional[bool] = None
+    # The kernel's dynamic state (ipsets, recent lists, nft sets filled by
+    # packets) as read now: a judge.dynamic.DynState; None where not read.
+    state: Any = field(default=None, compare=False, repr=False)
 
     @property
     def dst(self) -> str:
@@ -189,6 +192,9 @@ class Decision:
     # The packet's mark when it leaves the chain (None: not known), for the
     # chains after it on the path.
     mark_after: Optional[int] = 0
+    # Dynamic state the walk met (e.g. "ipset f2b-sshd"): the verdict holds
+    # for its current contents.
+    depends: List[str] = field(default_factory=list)
 
     @property
     def accepted(self) -> bool:
@@ -314,8 +320,14 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         return Tri.NO if pkt.proto != AH_PROTO else Tri.MAYBE
     if name in ("ttl", "hl"):
         return _match_ttl(m, pkt.ttl)
-    if name == "set":
+    if name == "set" and m.param("match-set") is not None:  # iptables' ipset match
+        from .dynamic import ipset_match
+        return ipset_match(m, pkt)
+    if name == "set":  # nft-style membership (judge.nft)
         return match_set(m, pkt)
+    if name == "recent":
+        from .dynamic import recent_match
+        return recent_match(m, pkt)
     if name == "pkttype":
         neg, vals = _negated(m.param("pkt-type") or m.param("pkt_type"))
         if not vals:
@@ -680,9 +692,24 @@ def match_set(m: Match, pkt: Packet) -> Tri:
     neg = bool(m.param("neg"))
     if m.param("unknown"):
         return Tri.MAYBE
-    parts = keys[0].split(" . ")
-    if any(packet_value(pkt, key) == BREAK for key in parts):
+    if any(packet_value(pkt, key) == BREAK for key in keys[0].split(" . ")):
         return Tri.NO  # the expression breaks: the rule does not match, negated or not
+    dynamic = m.param("dynamic")
+    if dynamic:
+        # A set that packets or timeouts change: its current elements
+        # decide, unless a rule can add the advert's key to it.
+        state = pkt.state
+        if state is None:
+            return Tri.MAYBE
+        found = _elements_match(m, replace(pkt, state=None), keys)
+        if found is not Tri.YES and any(state.fillable(k, pkt) for k in dynamic):
+            found = Tri.MAYBE
+        return _flip(found, neg)
+    return _flip(_elements_match(m, pkt, keys), neg)
+
+
+def _elements_match(m: Match, pkt: Packet, keys: Tuple[str, ...]) -> Tri:
+    parts = keys[0].split(" . ")
     mask_words = m.param("mask")
     best = Tri.NO
     for element in m.param("values") or ():
@@ -714,7 +741,7 @@ def match_set(m: Match, pkt: Packet) -> Tri:
             break
         if tri is Tri.MAYBE:
             best = Tri.MAYBE
-    return _flip(best, neg)
+    return best
 
 
 def match_rule(rule: FwRule, pkt: Packet) -> Tri:
@@ -767,9 +794,17 @@ def evaluate(
     lookup: ChainLookup,
 ) -> Decision:
     """Walk a base chain; ``lookup`` returns a user chain's rules or None."""
+    deps: List[str] = []
+    d = _evaluate(rules, policy, pkt, lookup, deps)
+    d.depends = list(dict.fromkeys(deps))
+    return d
+
+
+def _evaluate(rules: Sequence[FwRule], policy: str, pkt: Packet, lookup: ChainLookup,
+              deps: List[str]) -> Decision:
     doubts: List[FwRule] = []
     carry = _Carry(pkt)
-    outcome, rule, reason = _walk(rules, carry, lookup, doubts, 0, set())
+    outcome, rule, reason = _walk(rules, carry, lookup, doubts, 0, set(), deps)
     # Where the walk stopped unsure, rules after it may still run: their marks are not known.
     mark_after = carry.pkt.mark if outcome is not Outcome.UNCERTAIN else None
     if outcome is Outcome.RETURN:
@@ -788,6 +823,21 @@ def evaluate(
     return Decision(outcome, rule, policy, reason, doubts, mark_after)
 
 
+def _dynamic_deps(rule: FwRule, pkt: Packet, deps: List[str]) -> None:
+    """Note the dynamic state (ipset, recent list, nft set filled by
+    packets) a rule the advert reaches tests, unless its other conditions
+    already rule the advert out."""
+    if pkt.state is None:
+        return
+    from .dynamic import dynamic_names, unread_reason
+
+    names = dynamic_names(rule)
+    if names and match_rule(rule, replace(pkt, state=None)) is not Tri.NO:
+        for name in names:
+            why = unread_reason(pkt.state, name)
+            deps.append(name if why is None else f"{name} [not read: {why}]")
+
+
 def _walk(
     rules: Sequence[FwRule],
     carry: _Carry,
@@ -795,9 +845,12 @@ def _walk(
     doubts: List[FwRule],
     depth: int,
     stack: set,
+    deps: Optional[List[str]] = None,
 ) -> Tuple[Outcome, Optional[FwRule], str]:
     for rule in rules:
         verdict = match_rule(rule, carry.pkt)
+        if deps is not None:
+            _dynamic_deps(rule, carry.pkt, deps)
         if verdict is Tri.NO:
             continue
         target = rule.target
@@ -838,7 +891,7 @@ def _walk(
             # and so is any mark it would set.
             sub_doubts: List[FwRule] = []
             maybe = _Carry(carry.pkt)
-            o, r, why = _walk(sub, maybe, lookup, sub_doubts, depth + 1, stack | {target})
+            o, r, why = _walk(sub, maybe, lookup, sub_doubts, depth + 1, stack | {target}, deps)
             if maybe.pkt.mark != carry.pkt.mark or o is Outcome.UNCERTAIN:
                 carry.pkt = replace(carry.pkt, mark=None)
             if o in (Outcome.DROP, Outcome.UNCERTAIN) or sub_doubts:
@@ -847,7 +900,7 @@ def _walk(
             if o is Outcome.ACCEPT or rule.goto:
                 doubts.append(rule)  # a maybe-goto that returns may end this chain too
             continue
-        o, r, why = _walk(sub, carry, lookup, doubts, depth + 1, stack | {target})
+        o, r, why = _walk(sub, carry, lookup, doubts, depth + 1, stack | {target}, deps)
         if o is Outcome.RETURN:
             if rule.goto:
                 return Outcome.RETURN, r, why

@@ -99,6 +99,9 @@ def parse_rule(line: str) -> Optional[FwRule]:
             if in_target:
                 target_opts.append(tok)
                 target_args[tok] = words
+                names = [w for w in words if w != "!"]
+                if tok == "--add-set" and names:  # -j SET --add-set NAME src: fills an ipset
+                    target_opts.append("fills:ipset " + names[0])
             elif current is not None:
                 current[1].append((tok[2:], tuple(words)))
             i = j
@@ -108,6 +111,7 @@ def parse_rule(line: str) -> Optional[FwRule]:
     effects: Tuple[str, ...] = ()
     if target == "CT" and "--notrack" in target_opts:
         effects = ("NOTRACK",)
+    effects += tuple(o for o in target_opts if o.startswith("fills:"))
     if "protocol" in fields:
         p = fields["protocol"]
         bang = p.startswith("!")

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..model import Direction, Family, VrrpRule
 from ..results import Runtime
@@ -181,6 +181,8 @@ class PathModel:
     # This namespace's bridges by name; None where they were not read (a
     # saved text): then an interface may be a bridge or not.
     bridges: Optional[Dict[str, Bridge]] = None
+    # The kernel's dynamic state the rules test (judge.dynamic.DynState), as read now.
+    dynamic: Any = None
 
     def on_path(self, direction: Direction, interface: str,
                 family: Family = Family.IPV4) -> List[BaseChain]:
@@ -309,7 +311,18 @@ class PathVerdict:
         if not parts and self.state is Runtime.ALLOWED_BY_POLICY:
             parts = ["no chain on the path drops VRRP; no rule pins it (a policy change would block it)"]
         parts += [f"not read: {u}" for u in self.unread]
+        read = [d for d in self.depends if "[not read: " not in d]
+        if read:
+            parts.append(f"depends on {', '.join(read)} (current contents)")
+        parts += [d.replace(" [not read: ", " not read (").replace("]", ")")
+                  for d in self.depends if "[not read: " in d]
         return "; ".join(self.notes + parts)
+
+    @property
+    def depends(self) -> List[str]:
+        """The dynamic state (ipsets, recent lists, nft sets filled by
+        packets) the verdict was judged from, as it is now."""
+        return list(dict.fromkeys(n for cv in self.chains for n in cv.decision.depends))
 
 
 # Targets after which the rest of the chain is not reached.
@@ -354,7 +367,8 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     Every vantage's stops count (each port of a bridge, the bridge chains)."""
     hops = None if rule.unicast and rule.family is Family.IPV6 else 255  # see Packet.ttl
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
-                 rule.family.value, rule.proto, ttl=hops, iface_group=model.iface_groups.get(rule.interface))
+                 rule.family.value, rule.proto, ttl=hops, iface_group=model.iface_groups.get(rule.interface),
+                 state=model.dynamic)
     stops = [(v, stop) for v in model.vantages(rule) for stop in model.stops(rule, v)]
     while True:
         ct_state, mark = pkt.ct_state, pkt.mark

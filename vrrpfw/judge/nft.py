@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .chaineval import FwRule, Match
+from .dynamic import nft_set_key
 
 VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN",
             "queue": "NFQUEUE", "continue": ""}
@@ -53,8 +54,12 @@ XtResolver = Callable[[str, int], Optional[FwRule]]
 @dataclass
 class NftSet:
     name: str
-    elements: Optional[List[Any]]  # None: not known (dynamic, timeout, not listed)
+    elements: Optional[List[Any]]  # None: not known (not listed)
     is_map: bool = False
+    # Packets (add/update statements) or timeouts change it: its elements are
+    # what the kernel holds now, and the verdict depends on them.
+    dynamic: bool = False
+    key: str = ""  # how the verdict names it: "nft set inet t @blk"
 
 
 @dataclass
@@ -198,6 +203,7 @@ def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str
     membership test; raises _Unknown where it cannot be decided."""
     op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
     key, mask = _key(left)
+    dynamic = _dynamic_refs(right, sets)
     if key == "never":
         return Match("always" if op == "!=" else "never")
     if op not in ("==", "!=", "in"):
@@ -211,7 +217,8 @@ def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str
         neg = False  # flags: any of them
     if key in TTL_MATCH and op != "in" and len(values) == 1 and mask is None and values[0].isdigit():
         return _ttl_match(key, neg, values[0])
-    simple = key in FIELD_OF and len(values) == 1 and FIELD_OF[key] not in fields and mask is None
+    simple = (key in FIELD_OF and len(values) == 1 and FIELD_OF[key] not in fields and mask is None
+              and not dynamic)
     if simple and (key != "l4proto" or not values[0].count("-")):
         fields[FIELD_OF[key]] = ("!" if neg else "") + _field_value(key, values[0])
         return None
@@ -220,7 +227,18 @@ def _condition(m: Dict[str, Any], sets: Dict[str, NftSet], fields: Dict[str, str
         params.append(("neg", ("!",)))
     if mask is not None:
         params.append(("mask", (mask,)))
+    if dynamic:
+        params.append(("dynamic", dynamic))
     return Match("set", tuple(params))
+
+
+def _dynamic_refs(right: Any, sets: Dict[str, NftSet]) -> Tuple[str, ...]:
+    """The dynamic named sets a right-hand side refers to (``@blk``)."""
+    if isinstance(right, str) and right.startswith("@"):
+        found = sets.get(right[1:])
+        if found is not None and found.dynamic:
+            return (found.key,)
+    return ()
 
 
 @dataclass
@@ -234,6 +252,7 @@ class _Built:
     vmap: Optional[Tuple[Tuple[str, Optional[str]], List[Tuple[str, Any]]]] = None
     mark_op: Optional[Tuple[int, int]] = None
     mark_unknown: bool = False  # a second mark statement, or one not followed
+    vmap_dynamic: Tuple[str, ...] = ()  # the map is dynamic: its current elements decide
 
 
 def _verdict(v: Any) -> Tuple[str, bool]:
@@ -379,9 +398,15 @@ def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet],
         params: List[Tuple[str, Tuple[str, ...]]] = [("key", (key,)), ("values", (value,))]
         if mask is not None:
             params.append(("mask", (mask,)))
+        if b.vmap_dynamic:
+            params.append(("dynamic", b.vmap_dynamic))
         cond = Match("set", tuple(params)) if key != "never" else Match("never")
         out.append(FwRule(target=target, goto=goto,
                           **{**base, "matches": matches + (cond,)}))  # type: ignore[arg-type]
+    if b.vmap_dynamic and key != "never":
+        # An element a packet may add later: what it would map to is not known.
+        cond = Match("set", (("key", (key,)), ("values", ()), ("dynamic", b.vmap_dynamic)))
+        out.append(FwRule(target="UNJUDGED-VMAP", **{**base, "matches": matches + (cond,)}))  # type: ignore[arg-type]
     return out
 
 
@@ -436,7 +461,21 @@ def _stateful_update(expr: Dict[str, Any]) -> bool:
     return isinstance(stmt, dict) and bool(stmt.get("stmt"))
 
 
+def _fills(expr: Dict[str, Any], sets: Dict[str, NftSet]) -> Optional[str]:
+    """``add @blk { ip saddr }`` / ``update @m { ... }``: the set this
+    statement adds to from the packet (its state key)."""
+    stmt = expr.get("set") or expr.get("map")
+    if not isinstance(stmt, dict) or stmt.get("op") not in ("add", "update"):
+        return None
+    ref = stmt.get("set") or stmt.get("map")
+    found = sets.get(ref[1:]) if isinstance(ref, str) and ref.startswith("@") else None
+    return found.key if found is not None else None
+
+
 def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None:
+    filled = _fills(expr, sets)
+    if filled is not None:
+        b.effects.append(f"fills:{filled}")
     if "match" in expr:
         cond = _condition(expr["match"], sets, b.fields)
         if cond is not None:
@@ -447,6 +486,7 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
         vm = expr["vmap"]
         b.target = "UNJUDGED-VMAP"  # stays only if the map cannot be read
         b.vmap = (_key(vm["key"]), _vmap_entries(vm["data"], sets))
+        b.vmap_dynamic = _dynamic_refs(vm["data"], sets)
     elif "xt" in expr:
         xt = expr["xt"]
         name = str(xt.get("name", "xt"))
@@ -478,11 +518,14 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
     # counter, log, set/map updates, ct helper/timeout: neither conditions nor verdicts
 
 
-def _set_elements(s: Dict[str, Any]) -> Optional[List[Any]]:
-    flags = set(s.get("flags", []) if isinstance(s.get("flags"), list) else [s.get("flags")])
-    if flags & {"dynamic", "timeout"} or "timeout" in s:
-        return None  # what the kernel holds now is not what decides the next advert
+def _set_elements(s: Dict[str, Any]) -> List[Any]:
     return list(s.get("elem", []))
+
+
+def _set_dynamic(s: Dict[str, Any]) -> bool:
+    """Packets or timeouts change it (the kernel's elements are only now's)."""
+    flags = set(s.get("flags", []) if isinstance(s.get("flags"), list) else [s.get("flags")])
+    return bool(flags & {"dynamic", "timeout"}) or "timeout" in s
 
 
 def convert_table(family: str, name: str, items: Sequence[Dict[str, Any]],
@@ -493,7 +536,8 @@ def convert_table(family: str, name: str, items: Sequence[Dict[str, Any]],
         for kind in ("set", "map"):
             if kind in item:
                 s = item[kind]
-                table.sets[s["name"]] = NftSet(s["name"], _set_elements(s), kind == "map")
+                table.sets[s["name"]] = NftSet(s["name"], _set_elements(s), kind == "map", _set_dynamic(s),
+                                               nft_set_key(family, name, s["name"]))
         if "chain" in item:
             c = item["chain"]
             table.chains.setdefault(c["name"], [])

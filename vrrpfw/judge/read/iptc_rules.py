@@ -80,6 +80,17 @@ def _match(m: Any) -> Match:
     return Match(m.name, tuple((k, tuple(v)) for k, v in m.get_all_parameters().items()))
 
 
+def _fills(target: Any) -> Tuple[str, ...]:
+    """``-j SET --add-set NAME src``: the ipset this rule fills from packets."""
+    if target is None or target.name != "SET":
+        return ()
+    try:
+        words = [w for w in target.get_all_parameters().get("add-set", []) if w != "!"]
+    except Exception:  # python-iptables cannot show it: any set may be filled
+        return ("fills:ipset *",)
+    return (f"fills:ipset {words[0]}",) if words else ()
+
+
 def to_fwrule(chain: str, rule: Any) -> FwRule:
     matches = tuple(_match(m) for m in rule.matches)
     proto = rule.protocol
@@ -96,6 +107,7 @@ def to_fwrule(chain: str, rule: Any) -> FwRule:
         matches=matches,
         target=target.name if target is not None else "",
         goto=bool(getattr(target, "goto", False)) if target is not None else False,
+        effects=_fills(target),
     )
     return FwRule(**{**fw.__dict__, "text": _render(chain, fw), "mark_op": _mark_op(target)})
 

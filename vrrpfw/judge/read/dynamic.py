@@ -1,0 +1,79 @@
+"""The kernel's dynamic state the rules on VRRP's path refer to, read now
+in this network namespace: ipsets (``ipset save``), ``recent`` lists
+(``/proc/net/xt_recent/NAME``, with the kernel's jiffies from
+``/proc/timer_list``), and which rules fill them from packets.  Only what
+some rule refers to is read, so a host without such rules runs nothing."""
+
+from __future__ import annotations
+
+from typing import Dict, Iterator, Optional, Set, Tuple
+
+from ...host.run import run
+from ..chaineval import FwRule
+from ..dynamic import DynState, IpSet, fillers_of, parse_ipset_save, parse_xt_recent
+from ..netpath import PathModel, reachable_rules
+
+RECENT_DIR = "/proc/net/xt_recent"
+
+
+def _rules(model: PathModel) -> Iterator[FwRule]:
+    for chain in model.chains:
+        yield from reachable_rules(chain)
+
+
+def read_state(model: PathModel) -> Optional[DynState]:
+    """The state ``model``'s rules test; None where they test none."""
+    ipsets: Set[str] = set()
+    recent: Set[str] = set()
+    timed = nft_sets = False
+    state = DynState()
+    for rule in _rules(model):
+        for m in rule.matches:
+            if m.name == "set" and m.param("match-set") is not None:
+                ipsets.add("*")
+            elif m.name == "recent":
+                recent.add((m.param("name") or ("DEFAULT",))[-1])
+                timed = timed or m.param("seconds") is not None
+            elif m.name == "set" and m.param("dynamic"):
+                nft_sets = True  # elements came with nft's listing; only fillers are needed
+    state.fillers = fillers_of(_rules(model))
+    if not ipsets and not recent and not nft_sets and not state.fillers:
+        return None
+    if ipsets:
+        state.ipsets, state.ipset_unread = _ipsets()
+    for name in sorted(recent):
+        text = _read(f"{RECENT_DIR}/{name}")
+        if text is not None:
+            state.recent[name] = parse_xt_recent(text)
+    if timed:
+        state.jiffies = _jiffies()
+    return state
+
+
+def _ipsets() -> Tuple[Optional[Dict[str, IpSet]], str]:
+    ran = run(["ipset", "save"], timeout=60)
+    if ran.missing:
+        return None, "ipset is not installed (apt-get install ipset)"
+    if ran.code != 0:
+        return None, f"ipset save failed: {(ran.err or '').strip()[:200] or f'exit {ran.code}'}"
+    return parse_ipset_save(ran.out), ""
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _jiffies() -> Optional[int]:
+    """The kernel's jiffies now (``/proc/timer_list`` needs root)."""
+    text = _read("/proc/timer_list")
+    for line in (text or "").splitlines():
+        if line.startswith("jiffies:"):
+            try:
+                return int(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
