@@ -415,6 +415,19 @@ def test_maybe_drop_ends_in_doubt():
                                                        "a rule that may match drops it", [MAYBE_DROP])
 
 
+def test_maybe_drop_then_certain_drop_is_a_drop():
+    """Dropped by the rule that may match, or else by the one below: dropped."""
+    d = ev([MAYBE_DROP, DROP])
+    assert (d.outcome, d.rule) == (Outcome.DROP, DROP)
+    d = ev([MAYBE_DROP, MAYBE_DROP], "DROP")
+    assert d.outcome is Outcome.POLICY and not d.accepted
+    d = ev([MAYBE_DROP], "ACCEPT")
+    assert (d.outcome, d.rule, d.reason) == (Outcome.UNCERTAIN, MAYBE_DROP, "a rule that may match drops it")
+    maybe_accept = R("ACCEPT", **MAYBE_SRC)
+    assert ev([maybe_accept, MAYBE_DROP, DROP]).outcome is Outcome.UNCERTAIN
+    assert ev([MAYBE_DROP, maybe_accept], "DROP").outcome is Outcome.UNCERTAIN
+
+
 def test_maybe_return_may_drop_by_policy():
     maybe_return = R("RETURN", **MAYBE_SRC)
     d = ev([maybe_return, ACCEPT])

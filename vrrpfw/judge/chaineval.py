@@ -811,8 +811,14 @@ def _evaluate(rules: Sequence[FwRule], policy: str, pkt: Packet, lookup: ChainLo
         outcome = Outcome.POLICY
     if outcome is Outcome.POLICY:
         if doubts and policy != "ACCEPT":
+            if _only_drops(doubts):  # dropped by a rule that may match, or else by the policy
+                return Decision(Outcome.POLICY, None, policy, f"chain policy {policy}", doubts, None)
             # A maybe-accept above a dropping policy: can't say.
             return Decision(Outcome.UNCERTAIN, None, policy, reason or "policy", doubts, None)
+        drops = [d for d in doubts if d.target in DROPPING]
+        if drops:  # a rule that may drop it, above an accepting policy
+            return Decision(Outcome.UNCERTAIN, drops[0], policy, "a rule that may match drops it", doubts,
+                            None)
         unjudged = [d for d in doubts if _unjudged(d, lookup)]
         if unjudged:
             # A rule that may hand the packet to a queue (or anything we do
@@ -863,16 +869,22 @@ def _walk(
             if certain and not _could_drop(doubts, lookup):
                 return Outcome.ACCEPT, rule, "accepted"
             if certain:
+                drops = [d for d in doubts if d.target in DROPPING]
+                if drops:  # name the rule that may drop it: the one to look at
+                    return Outcome.UNCERTAIN, drops[0], "a rule that may match drops it"
                 return Outcome.UNCERTAIN, rule, "an earlier rule may drop it"
             doubts.append(rule)  # maybe-accept: cannot count on it
             continue
         if target in DROPPING:
-            if certain and not doubts:
+            if certain and _only_drops(doubts):
+                # Dropped here, or already by a rule above that may have matched.
                 return Outcome.DROP, rule, "dropped"
             if certain:
                 return Outcome.UNCERTAIN, rule, "dropped unless an earlier rule accepted it"
+            # A rule that may drop it: where it does not, what follows decides
+            # (a certain drop below makes the drop certain either way).
             doubts.append(rule)
-            return Outcome.UNCERTAIN, rule, "a rule that may match drops it"
+            continue
         if target == "RETURN":
             if certain:
                 return Outcome.RETURN, rule, ""
@@ -907,6 +919,12 @@ def _walk(
             continue
         return o, r, why
     return Outcome.RETURN, None, ""
+
+
+def _only_drops(doubts: List[FwRule]) -> bool:
+    """Could the rules that may have applied only have dropped the packet
+    (no maybe-accept, return, goto or unjudged target among them)?"""
+    return all(d.target in DROPPING for d in doubts)
 
 
 def _unjudged(rule: FwRule, lookup: ChainLookup) -> bool:
