@@ -305,8 +305,10 @@ def test_side_effects():
     ctmark = {"mangle": {"key": CT("mark"), "value": 1}}
     other = {"mangle": {"key": {"payload": {"protocol": "ip", "field": "ttl"}}, "value": 1}}
     prio = {"mangle": {"key": META("priority"), "value": 1}}
-    assert one(mark).effects == ("MARK",) and one(ctmark).effects == ("MARK",)
-    assert one(other).effects == () and one(prio).effects == () and one({"mangle": {}}).effects == ()
+    # ct mark set: the connection's mark (not the packet's); ip ttl set: the TTL later rules read
+    assert one(mark).effects == ("MARK",) and one(ctmark).effects == ("CONNMARK",)
+    assert one(other).effects == ("TTL",)
+    assert one(prio).effects == () and one({"mangle": {}}).effects == ()
     assert one({"notrack": None}).effects == ("NOTRACK",)
     assert one({"notrack": None}, mark).effects == ("NOTRACK", "MARK")
 

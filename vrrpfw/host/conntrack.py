@@ -43,7 +43,7 @@ def flows(selector: str) -> List[Flow]:
     """The flows of one rule, from its selector text (``224.0.0.18``,
     ``ff02::12 ttl 255``, ``peer 192.0.2.2 local 192.0.2.1 ah``): to the
     group from anyone; between the peer and the local address both ways."""
-    words = selector.split()
+    words = [w.split("%", 1)[0] for w in selector.split()]  # fe80::2%eth1: conntrack keys no scope
     proto = AH_PROTO if "ah" in words else VRRP_PROTO
     try:
         if words[:1] == ["peer"] and len(words) >= 4 and words[2] == "local":

@@ -42,6 +42,11 @@ NON_TERMINATING = {
 }
 # Targets that set a mark the rest of the path may match on.
 MARKING = {"MARK", "CONNMARK"}
+# Targets and effects that change what later matches read: the connection's
+# mark, the TOS / DSCP byte, the TTL / hop limit.
+CT_MARKING = {"CONNMARK"}
+TOS_SETTING = {"DSCP", "TOS"}
+TTL_SETTING = {"TTL", "HL"}
 # Targets that take conntrack out of the picture for the packet.
 UNTRACKING = {"NOTRACK", "CT"}
 # NAT targets end the chain like ACCEPT (nat chains never drop by themselves).
@@ -57,6 +62,7 @@ KEEPALIVED_TOS = 0xC0
 # device on output, no socket on input): nft's expression breaks and the
 # rule does not match, whatever the operator (``iif != "x"`` included).
 BREAK = "\x00break"
+NO_DEVICE = "\x00none"  # index 0: what nft's iif/oif read where there is no device
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,10 @@ class Packet:
     # keepalived's IP header (captured from keepalived 2.2.7): tos / traffic
     # class 0xc0 (DSCP CS6, not ECN-capable); IPv4 without options (IHL 5)
     # and never fragmented, DF clear: the whole frag-off field is 0.
-    tos: int = KEEPALIVED_TOS
+    tos: Optional[int] = KEEPALIVED_TOS  # None: a rule on the path may rewrite it
+    # The connection's mark (``-m connmark``, nft ``ct mark``): 0 for a new
+    # connection unless a rule on the path may set it.
+    ctmark: Optional[int] = 0
     # The interface's group (``ip link ... group N``), where it was read.
     iface_group: Optional[int] = None
     # Bridges (see vrrpfw.judge.netpath.Vantage): the bridge whose port the
@@ -349,10 +358,12 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
             return Tri.MAYBE
         hit = pkt.ct_state.upper() in (v.upper() for v in vals)
         return _flip(Tri.YES if hit else Tri.NO, neg)
+    if name in ("tos", "dscp") and pkt.tos is None:
+        return Tri.MAYBE
     if name == "tos":
-        return _match_tos(m, pkt.tos)
+        return _match_tos(m, pkt.tos or 0)
     if name == "dscp":
-        return _match_dscp(m, pkt.tos >> 2)
+        return _match_dscp(m, (pkt.tos or 0) >> 2)
     if name == "owner":
         return _match_owner(m, pkt)
     if name == "rpfilter":
@@ -361,14 +372,19 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         return match_physdev(m, pkt)
     if name in ("mark", "connmark"):
         neg, vals = _negated(m.param("mark"))
-        if len(vals) != 1 or pkt.mark is None:
+        have = pkt.mark
+        if name == "connmark":
+            if pkt.ct_state in ("invalid", "untracked"):
+                return Tri.NO  # no connection: xt_connmark fails, inverted or not
+            have = None if pkt.ct_state is None else pkt.ctmark
+        if len(vals) != 1 or have is None:
             return Tri.MAYBE
         value, _, mask = vals[0].partition("/")
         try:
             want, bits = int(value, 0), int(mask, 0) if mask else 0xFFFFFFFF
         except ValueError:
             return Tri.MAYBE
-        return _flip(Tri.YES if (pkt.mark & bits) == want else Tri.NO, neg)
+        return _flip(Tri.YES if (have & bits) == want else Tri.NO, neg)
     return Tri.MAYBE
 
 
@@ -390,7 +406,7 @@ def _match_tos(m: Match, tos: int) -> Tri:
         if v is None or b is None:
             return Tri.MAYBE
         want, bits = v, b
-    return _flip(Tri.YES if (tos & bits) == (want & bits) else Tri.NO, neg)
+    return _flip(Tri.YES if (tos & bits) == want else Tri.NO, neg)  # xt_tos: value not masked
 
 
 def _match_dscp(m: Match, dscp: int) -> Tri:
@@ -562,10 +578,13 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         return "local" if inbound else "unicast"
     if key in ("ttl", "hoplimit"):
         return None if pkt.ttl is None else str(pkt.ttl)
-    if key == "iif":  # by index: nft lists an existing device by its name
-        return pkt.interface if inbound else BREAK
+    # By index: nft lists an existing device by its name.  A missing device
+    # reads as index 0 (kernel 5.5 on; groups, types and sockets break):
+    # no name equals it, so ``iif != "lo"`` on output matches (measured).
+    if key == "iif":
+        return pkt.interface if inbound else NO_DEVICE
     if key == "oif":
-        return BREAK if inbound else pkt.interface
+        return NO_DEVICE if inbound else pkt.interface
     if key in ("iifgroup", "oifgroup"):
         if (key == "iifgroup") != inbound:
             return BREAK
@@ -574,9 +593,9 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
         # Only locally sent packets have a socket: keepalived's, which runs as root.
         return BREAK if inbound else "0"
     if key == "dscp":
-        return str(pkt.tos >> 2)
+        return None if pkt.tos is None else str(pkt.tos >> 2)
     if key == "ecn":
-        return str(pkt.tos & 3)
+        return None if pkt.tos is None else str(pkt.tos & 3)
     if key == "version":
         return "4" if pkt.family == "ipv4" else "6"
     if key == "hdrlength":
@@ -584,7 +603,9 @@ def packet_value(pkt: Packet, key: str) -> Optional[str]:
     if key == "frag_off":
         return "0" if pkt.family == "ipv4" else None
     if key == "ct_status":
-        return ""  # nothing NATs multicast adverts: no status bits (see nft reader)
+        if pkt.ct_state in ("invalid", "untracked"):
+            return BREAK  # no connection: nft's ct expression breaks
+        return None if pkt.ct_state is None else ""
     if key == "fib_rpf_mark":
         # Keyed by the mark as well: judged like fib_rpf only where the mark
         # is known to be 0 (no rule on the path sets one); policy routing by
@@ -775,8 +796,13 @@ class _Carry:
     pkt: Packet
 
     def marked(self, rule: FwRule, certain: bool) -> None:
-        """``rule`` set a mark: known where the rule certainly ran, its
-        operation is known and so was the mark before; else unknown."""
+        """``rule`` set a mark: known where the rule certainly ran (it
+        matches, and no rule above that may have matched could have ended
+        the walk first), its operation is known and so was the mark before;
+        else unknown.  A CONNMARK (save or restore) makes both marks unknown."""
+        if (set(rule.effects) | {rule.target}) & CT_MARKING:
+            self.pkt = replace(self.pkt, mark=None, ctmark=None)
+            return
         mark = self.pkt.mark
         if certain and rule.mark_op is not None and mark is not None:
             value, mask = rule.mark_op
@@ -862,7 +888,7 @@ def _walk(
         target = rule.target
         certain = verdict is Tri.YES
         if rule.marks:
-            carry.marked(rule, certain)
+            carry.marked(rule, certain and _only_drops(doubts))
         if target in NON_TERMINATING:
             continue
         if target in ACCEPTING:

@@ -171,5 +171,11 @@ def parse_save(text: str) -> Dict[str, Dict[str, Tuple[Optional[str], List[FwRul
         else:
             rule = parse_rule(line)
             if rule is not None:
-                table.setdefault(rule.chain, (None, []))[1].append(rule)
+                rules = table.setdefault(rule.chain, (None, []))[1]
+                words = line.split()
+                if words[0] in ("-I", "--insert"):  # at the top, or at position N
+                    at = int(words[2]) - 1 if len(words) > 2 and words[2].isdigit() else 0
+                    rules.insert(max(0, at), rule)
+                else:
+                    rules.append(rule)
     return tables

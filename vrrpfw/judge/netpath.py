@@ -43,9 +43,12 @@ from ..model import Direction, Family, VrrpRule
 from ..results import Runtime
 from .chaineval import (
     ACCEPTING,
+    CT_MARKING,
     DROPPING,
     MARKING,
     NON_TERMINATING,
+    TOS_SETTING,
+    TTL_SETTING,
     UNTRACKING,
     ChainLookup,
     Decision,
@@ -53,6 +56,7 @@ from .chaineval import (
     Outcome,
     Packet,
     Tri,
+    addr_in,
     evaluate,
     match_rule,
     vrrpfw_key,
@@ -365,13 +369,13 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     until nothing changes (at most twice more: each fact only turns unknown).
     :func:`judge` then follows the mark chain by chain, where it is known.
     Every vantage's stops count (each port of a bridge, the bridge chains)."""
-    hops = None if rule.unicast and rule.family is Family.IPV6 else 255  # see Packet.ttl
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
-                 rule.family.value, rule.proto, ttl=hops, iface_group=model.iface_groups.get(rule.interface),
-                 state=model.dynamic)
+                 rule.family.value, rule.proto, ttl=_hops(rule, src, src_net),
+                 iface_group=model.iface_groups.get(rule.interface), state=model.dynamic)
     stops = [(v, stop) for v in model.vantages(rule) for stop in model.stops(rule, v)]
     while True:
-        ct_state, mark = pkt.ct_state, pkt.mark
+        facts = (pkt.ct_state, pkt.mark, pkt.ctmark, pkt.tos, pkt.ttl)
+        ct_state, mark, ctmark, tos, ttl = facts
         for v, stop in stops:
             seen_as = _seen_at(pkt, stop, v)
             for r in reachable_rules(stop.chain, pkt=seen_as):
@@ -380,9 +384,30 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
                     ct_state = None
                 if effects & MARKING:
                     mark = None
-        if (ct_state, mark) == (pkt.ct_state, pkt.mark):
+                if effects & CT_MARKING:
+                    ctmark = None
+                if effects & TOS_SETTING:
+                    tos = None  # a DSCP / TOS rewrite: what later rules read is not known
+                if effects & TTL_SETTING:
+                    ttl = None
+        if (ct_state, mark, ctmark, tos, ttl) == facts:
             return pkt
-        pkt = replace(pkt, ct_state=ct_state, mark=mark)
+        pkt = replace(pkt, ct_state=ct_state, mark=mark, ctmark=ctmark, tos=tos, ttl=ttl)
+
+
+def _hops(rule: VrrpRule, src: Optional[str], src_net: Optional[str]) -> Optional[int]:
+    """The advert's TTL / hop limit (see Packet.ttl): 255, but over IPv6
+    unicast the sender's default (not known), and a unicast peer's adverts
+    that may have crossed a router (the peer not on the interface's subnet;
+    keepalived checks the TTL of multicast adverts only) not known either."""
+    if not rule.unicast:
+        return 255
+    if rule.family is Family.IPV6:
+        return None
+    if rule.direction is Direction.OUT:
+        return 255
+    on_link = src is not None and src_net is not None and addr_in(src_net, src) is Tri.YES
+    return 255 if on_link else None
 
 
 def _seen_at(pkt: Packet, stop: Stop, v: Vantage, mark: Optional[int] = -1) -> Packet:
@@ -491,19 +516,32 @@ def judge(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     pkt = packet_for(model, rule, src, src_net)
     if ttl is not None:
         pkt = replace(pkt, ttl=ttl)
-    seen = []
-    for v in model.vantages(rule):
-        seen.append(_judge_vantage(model, rule, pkt, v))
-    if len(seen) == 1:
-        out = PathVerdict(rule, seen[0][2], seen[0][1], list(model.unread))
-    else:
-        out = PathVerdict(rule, _across(seen), _merged(seen), list(model.unread))
+    out = _judge_vantages(model, rule, pkt)
+    if rule.unicast and pkt.ct_state == "new":
+        # Between two unicast peers, this host's own adverts to the peer make
+        # the peer's replies in conntrack's eyes: after a role switch they are
+        # "established" for as long as the entry lives (600 s by default).
+        # Dropped while new is what to fix (the first advert of a flow is
+        # new); let through while new but not once established is not sure.
+        other = _judge_vantages(model, rule, replace(pkt, ct_state="established"))
+        if out.state in PASSING and other.state not in PASSING:
+            out.notes.append(f"depends on conntrack: {out.state.value} while the peer's adverts are new, "
+                             f"{other.state.value} once established (this host sent to the peer in "
+                             "the last 600 s)")
+            out.state = Runtime.UNCERTAIN
     note = model.port_note(rule)
     if note is not None:
         out.notes.append(note)
         if out.state in PASSING:
             out.state = Runtime.UNCERTAIN  # the firewall lets it through; the stack does not take it here
     return out
+
+
+def _judge_vantages(model: PathModel, rule: VrrpRule, pkt: Packet) -> PathVerdict:
+    seen = [_judge_vantage(model, rule, pkt, v) for v in model.vantages(rule)]
+    if len(seen) == 1:
+        return PathVerdict(rule, seen[0][2], seen[0][1], list(model.unread))
+    return PathVerdict(rule, _across(seen), _merged(seen), list(model.unread))
 
 
 def _judge_vantage(model: PathModel, rule: VrrpRule, pkt: Packet, v: Vantage

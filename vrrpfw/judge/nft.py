@@ -378,18 +378,26 @@ def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet],
     """One nft rule as evaluator rules (several for a verdict map).
     ``family``: the table's, which says what packets reach the rule."""
     b = _Built()
-    for expr in rule.get("expr", []):
+    exprs = rule.get("expr", [])
+    ahead: List[FwRule] = []
+    for i, expr in enumerate(exprs):
+        had = len(b.effects)
         try:
             _statement(expr, sets, b)
         except _Unknown as e:
             b.matches.append(Match(f"nft-{str(e).split()[0]}"))
+        if len(b.effects) > had and any(_conditional(e) for e in exprs[i + 1:]):
+            # nft runs a rule's expressions in order: this statement runs
+            # whenever the conditions before it hold, whatever follows.
+            ahead.append(_side_effect(chain, rule, exprs[:i + 1], b, family))
+            b.effects, b.mark_op, b.mark_unknown = [], None, False
     b.matches[:0] = _implied(family, rule, b.fields)
     if rule.get("comment"):
         b.matches.append(Match("comment", (("comment", (str(rule["comment"]),)),)))
     base = dict(chain=chain, matches=tuple(b.matches), effects=tuple(b.effects), handle=rule.get("handle"),
                 text=rule_text(rule), mark_op=None if b.mark_unknown else b.mark_op, **b.fields)
     if b.vmap is None:
-        return [FwRule(target=b.target, goto=b.goto, **base)]  # type: ignore[arg-type]
+        return ahead + [FwRule(target=b.target, goto=b.goto, **base)]  # type: ignore[arg-type]
     (key, mask), entries = b.vmap
     out = []
     matches: Tuple[Match, ...] = tuple(b.matches)
@@ -407,7 +415,25 @@ def convert_rule(chain: str, rule: Dict[str, Any], sets: Dict[str, NftSet],
         # An element a packet may add later: what it would map to is not known.
         cond = Match("set", (("key", (key,)), ("values", ()), ("dynamic", b.vmap_dynamic)))
         out.append(FwRule(target="UNJUDGED-VMAP", **{**base, "matches": matches + (cond,)}))  # type: ignore[arg-type]
-    return out
+    return ahead + out
+
+
+def _conditional(expr: Dict[str, Any]) -> bool:
+    """Can this expression stop the rule (a match, a rate, a map lookup)?"""
+    return any(k in expr for k in ("match", "vmap", "limit", "quota", "meter", "connlimit")) \
+        or _stateful_update(expr)
+
+
+def _side_effect(chain: str, rule: Dict[str, Any], done: List[Dict[str, Any]], b: _Built,
+                 family: str) -> FwRule:
+    """The part of a rule up to a side effect followed by more conditions:
+    the conditions so far and the effect, as a rule that lets the packet go
+    on (its verdict belongs to the whole rule)."""
+    fields = dict(b.fields)
+    matches = _implied(family, {"expr": done}, fields) + list(b.matches)
+    return FwRule(chain=chain, matches=tuple(matches), effects=tuple(b.effects), handle=rule.get("handle"),
+                  text=rule_text(rule), mark_op=None if b.mark_unknown else b.mark_op, target="",
+                  **fields)  # type: ignore[arg-type]
 
 
 FULL = 0xFFFFFFFF
@@ -499,7 +525,14 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
     elif "mangle" in expr:
         key = expr["mangle"].get("key", {})
         selector = key.get("meta") or key.get("ct") or {}
-        if selector.get("key") == "mark":
+        payload = key.get("payload") or {}
+        if payload.get("field") in ("dscp", "ecn", "tos"):
+            b.effects.append("TOS")  # ip dscp set ...: later matches read another byte
+        elif payload.get("field") in ("ttl", "hoplimit"):
+            b.effects.append("TTL")
+        elif selector.get("key") == "mark" and "ct" in key:
+            b.effects.append("CONNMARK")  # the connection's mark: not followed
+        elif selector.get("key") == "mark":
             b.effects.append("MARK")
             value = expr["mangle"].get("value")
             # meta mark set N: the packet's mark becomes N; anything else
