@@ -396,8 +396,9 @@ def test_policy():
 
 def test_maybe_accept_is_a_doubt():
     d = ev([MAYBE_ACCEPT], "DROP")
-    assert (d.outcome, d.rule, d.policy, d.reason, d.doubts) == (Outcome.UNCERTAIN, None, "DROP", "policy",
-                                                                   [MAYBE_ACCEPT])
+    assert (d.outcome, d.rule, d.hinge, d.policy, d.reason, d.doubts) == (
+        Outcome.UNCERTAIN, None, MAYBE_ACCEPT, "DROP",
+        "let through only where this rule applies, else policy DROP", [MAYBE_ACCEPT])
     d = ev([MAYBE_ACCEPT], "ACCEPT")
     assert (d.outcome, d.reason, d.doubts) == (Outcome.POLICY, "chain policy ACCEPT", [MAYBE_ACCEPT])
     assert d.accepted
@@ -608,9 +609,10 @@ def test_more_edges():
                                      ("protocol", "vrrp", "112", Y), ("ttl", "0xff", "255", Y),
                                      ("frag_off", "0x0", "0", Y), ("l4proto", "1-2-3", "112", M)):
         assert member(key, value, actual) is want, (key, value)
-    # A certain RETURN above a dropping policy, with a doubt: the policy is the reason.
+    # A certain RETURN above a dropping policy, with a doubt: the doubt and the policy are the reason.
     d = ev([MAYBE_ACCEPT, R("RETURN")], "DROP")
-    assert (d.outcome, d.reason) == (Outcome.UNCERTAIN, "policy")
+    assert (d.outcome, d.rule, d.hinge, d.reason) == (
+        Outcome.UNCERTAIN, None, MAYBE_ACCEPT, "let through only where this rule applies, else policy DROP")
 
 
 def test_depth_counts_under_a_maybe_jump():

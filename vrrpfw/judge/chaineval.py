@@ -201,6 +201,9 @@ class Decision:
     # The packet's mark when it leaves the chain (None: not known), for the
     # chains after it on the path.
     mark_after: Optional[int] = 0
+    # Where no rule decides (rule None), the rule the answer hangs on: named
+    # in the detail only (backends place rules by ``rule``).
+    hinge: Optional[FwRule] = None
     # Dynamic state the walk met (e.g. "ipset f2b-sshd"): the verdict holds
     # for its current contents.
     depends: List[str] = field(default_factory=list)
@@ -839,8 +842,12 @@ def _evaluate(rules: Sequence[FwRule], policy: str, pkt: Packet, lookup: ChainLo
         if doubts and policy != "ACCEPT":
             if _only_drops(doubts):  # dropped by a rule that may match, or else by the policy
                 return Decision(Outcome.POLICY, None, policy, f"chain policy {policy}", doubts, None)
-            # A maybe-accept above a dropping policy: can't say.
-            return Decision(Outcome.UNCERTAIN, None, policy, reason or "policy", doubts, None)
+            # A maybe-accept above a dropping policy: can't say.  Name the
+            # rule the answer hangs on (what an admin looks at, or replaces).
+            first = next((d for d in doubts if d.target not in DROPPING), doubts[0])
+            return Decision(Outcome.UNCERTAIN, None, policy,
+                            f"let through only where this rule applies, else policy {policy}", doubts, None,
+                            hinge=first)
         drops = [d for d in doubts if d.target in DROPPING]
         if drops:  # a rule that may drop it, above an accepting policy
             return Decision(Outcome.UNCERTAIN, drops[0], policy, "a rule that may match drops it", doubts,

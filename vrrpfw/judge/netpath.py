@@ -291,9 +291,10 @@ class ChainVerdict:
             return f"{label}: allowed by policy ACCEPT"
         if self.state is ChainState.OURS:
             return f"{label}: allowed by vrrpfw's rule"
-        decider = (d.rule.text or "a rule") if d.rule is not None else f"policy {d.policy}"
-        if d.rule is not None and d.rule.chain != self.chain.id.name:
-            decider = f"{d.rule.chain}: {decider}"
+        shown = d.rule if d.rule is not None else d.hinge
+        decider = (shown.text or "a rule") if shown is not None else f"policy {d.policy}"
+        if shown is not None and shown.chain != self.chain.id.name:
+            decider = f"{shown.chain}: {decider}"
         if self.state is ChainState.OTHER:
             return f"{label}: accepted by {decider}"
         if self.state is ChainState.DROP:
