@@ -434,7 +434,6 @@ def _match_owner(m: Match, pkt: Packet) -> Tri:
     which runs as root (uid and gid 0)."""
     if pkt.direction is Direction.IN:
         return Tri.NO
-    result = Tri.YES
     for key, words in m.params:
         neg = bool(words) and words[0] == "!"
         rest = [w for w in words if w != "!"]
@@ -450,7 +449,7 @@ def _match_owner(m: Match, pkt: Packet) -> Tri:
         one = _flip(hit, neg)
         if one is Tri.NO:
             return Tri.NO
-    return result
+    return Tri.YES
 
 
 def _match_rpfilter(m: Match, pkt: Packet) -> Tri:
