@@ -133,6 +133,12 @@ def may_quote(path: str) -> bool:
     return may_read(path, _audience())
 
 
+def show(path: str, text: str) -> str:
+    """``text`` as it is where the audience may see ``path``'s bytes (a
+    name in running text), else a fixed placeholder."""
+    return text if may_quote(path) else NOT_SHOWN
+
+
 def quote(path: str, text: str) -> str:
     """``repr(text)`` where the audience may see ``path``'s bytes, else a
     fixed placeholder."""
