@@ -225,9 +225,10 @@ def defined_chains_in(path: str, text: str, depth: int = 0,
     """Like :func:`defined_chains`, following ``include`` lines (globs,
     relative to the including file), because vrrpfw's block runs after
     them and may insert into their chains.  A directory is skipped (as
-    nft does); an include that is not a regular file (a FIFO would block, /dev/zero never ends), is larger than
-    64 MiB, or more than 256 reads in all, is a PersistFileError; one that
-    cannot be opened is skipped as before."""
+    nft does); an include that is not a regular file (a FIFO would block,
+    /dev/zero never ends), is larger than 64 MiB, or more than 256 reads
+    in all, is a PersistFileError; one that cannot be opened is skipped as
+    before."""
     import glob
     import os
 
