@@ -212,14 +212,24 @@ def _words(text: str, where: Where) -> Tuple[str, ...]:
     return tuple(out)
 
 
-def _expand_braces(pattern: str) -> List[str]:
-    """glob(3)'s GLOB_BRACE, which keepalived asks for: ``a{b,c}d``."""
-    m = re.search(r"\{([^{}]*)\}", pattern)
-    if not m:
-        return [pattern]
-    out: List[str] = []
-    for alt in m.group(1).split(","):
-        out.extend(_expand_braces(pattern[:m.start()] + alt + pattern[m.end():]))
+class _TooManyPatterns(Exception):
+    pass
+
+
+def _expand_braces(pattern: str, limit: int = 0) -> List[str]:
+    """glob(3)'s GLOB_BRACE, which keepalived asks for: ``a{b,c}d``.  With
+    ``limit``, _TooManyPatterns past that many patterns (each ``{a,b}``
+    doubles them: twenty are a million)."""
+    todo, out = [pattern], []
+    while todo:
+        p = todo.pop()
+        m = re.search(r"\{([^{}]*)\}", p)
+        if not m:
+            out.append(p)
+        else:
+            todo.extend(p[:m.start()] + alt + p[m.end():] for alt in reversed(m.group(1).split(",")))
+        if limit and len(out) + len(todo) > limit:
+            raise _TooManyPatterns()
     return out
 
 
@@ -303,13 +313,18 @@ class _Reader:
         base = os.path.dirname(path) if "/" in path else ""
         full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
         matches: List[str] = []
-        for p in _expand_braces(full):
+        try:
+            patterns = _expand_braces(full, MAX_GLOB_MATCHES)
+        except _TooManyPatterns:
+            raise _fail(where, f"include {_show(where, pattern)} expands to more than {MAX_GLOB_MATCHES} "
+                        "patterns, vrrpfw's limit") from None
+        for p in patterns:
             found = sorted(glob.glob(p)) if _GLOB_MAGIC.search(p) else ([p] if os.path.lexists(p) else [])
             matches.extend(found)
             if len(matches) > MAX_GLOB_MATCHES:
                 break
         if not matches:
-            if any(_GLOB_MAGIC.search(p) for p in _expand_braces(pattern)):
+            if any(_GLOB_MAGIC.search(p) for p in _expand_braces(pattern, MAX_GLOB_MATCHES)):
                 self.notes.append(f"{where}: include {_show(where, pattern)}: no file matches "
                                   "(keepalived skips it)")
                 return []

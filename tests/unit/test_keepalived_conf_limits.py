@@ -158,3 +158,21 @@ def test_readable_file_is_still_quoted(tmp_path: object, secret: str, before: st
     except InputError as e:
         text = str(e)
     assert "S3cr3t" in text
+
+
+def test_brace_expansion_cap(tmp_path: object) -> None:
+    # Each {a,b} doubles the patterns: 24 of them (120 bytes) were 16 million
+    # patterns, minutes and gigabytes (2^18 took 7 s on main).
+    main = write(f"{tmp_path}/k.conf", INSTANCE + "include " + "{a,b}" * 24 + ".conf\n")
+    t0 = time.monotonic()
+    with pytest.raises(InputError, match=r"k\.conf:8: include .* expands to more than 256 patterns, "
+                                         r"vrrpfw's limit$"):
+        parse(main)
+    assert time.monotonic() - t0 < 5
+
+
+def test_brace_expansion_order_and_matches(tmp_path: object) -> None:
+    for name in ("xa.conf", "xb.conf", "yb.conf"):
+        write(f"{tmp_path}/{name}", f"! {name}\n")
+    main = write(f"{tmp_path}/k.conf", INSTANCE + "include {x,y}{a,b}.conf\n")
+    assert [os.path.basename(f) for f in parse(main).files[1:]] == ["xa.conf", "xb.conf", "yb.conf"]
