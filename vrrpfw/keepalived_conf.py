@@ -93,6 +93,9 @@ MAX_GLOB_MATCHES = 256  # files one include line may expand to
 class Where:
     path: str
     line: int
+    # The line holds a $NAME definition's value from a file the invoking
+    # user cannot read: messages about it quote nothing.
+    hidden: bool = field(default=False, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
@@ -129,20 +132,24 @@ def _fail(where: Where, message: str) -> InputError:
     return InputError(f"{where}: {message}")
 
 
+def _may_quote(where: Where) -> bool:
+    return not where.hidden and invoker.may_quote(where.path)
+
+
 def _q(where: Where, text: str) -> str:
     """``text`` (from the file at ``where``) quoted, or a placeholder where
     the invoking user could not read that file (see vrrpfw.host.invoker)."""
-    return invoker.quote(where.path, text)
+    return repr(text) if _may_quote(where) else invoker.NOT_SHOWN
 
 
 def _reason(where: Where, error: Exception, generic: str) -> str:
     """``error``'s message (which may quote the file) or ``generic``."""
-    return str(error) if invoker.may_quote(where.path) else generic
+    return str(error) if _may_quote(where) else generic
 
 
 def _show(where: Where, text: str) -> str:
     """Like :func:`_q`, unquoted (a name in running text)."""
-    return text if invoker.may_quote(where.path) else "(name not shown)"
+    return text if _may_quote(where) else "(name not shown)"
 
 
 # ---------------------------------------------------------------- lexer
@@ -239,7 +246,7 @@ class _Reader:
 
     files: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
-    defs: Dict[str, str] = field(default_factory=dict)
+    defs: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # name -> (value, file)
     stack: List[str] = field(default_factory=list)
     reads: int = 0
     total_bytes: int = 0
@@ -297,10 +304,14 @@ class _Reader:
                 value = m.group(2).strip()
                 if value.endswith("\\"):
                     raise _fail(where, "multi-line definitions ($NAME=...\\) are not supported by vrrpfw")
-                self.defs[m.group(1)] = value
+                self.defs[m.group(1)] = (value, path)
                 continue
             if "$" in line and self.defs:
-                line = _DEF_USE.sub(lambda u: self.defs.get(u.group(1) or u.group(2), u.group(0)), line)
+                used = [self.defs[n] for u in _DEF_USE.finditer(line) for n in u.groups() if n in self.defs]
+                line = _DEF_USE.sub(lambda u: self.defs.get(u.group(1) or u.group(2), (u.group(0), ""))[0],
+                                    line)
+                if any(not invoker.may_quote(src) for _, src in used if src != path):
+                    where = Where(path, number, hidden=True)
             words = _words(line, where)
             if len(words) == 2 and words[0] == "include":
                 lines.extend(self.include(words[1], path, where))

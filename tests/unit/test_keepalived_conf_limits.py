@@ -176,3 +176,18 @@ def test_brace_expansion_order_and_matches(tmp_path: object) -> None:
         write(f"{tmp_path}/{name}", f"! {name}\n")
     main = write(f"{tmp_path}/k.conf", INSTANCE + "include {x,y}{a,b}.conf\n")
     assert [os.path.basename(f) for f in parse(main).files[1:]] == ["xa.conf", "xb.conf", "yb.conf"]
+
+
+def test_a_hidden_definition_used_in_a_readable_file_is_not_quoted(tmp_path: object, as_nobody: None) -> None:
+    # $X is defined in a file the invoking user cannot read and used in one
+    # they can (here: one the test lets them read): its value is not shown.
+    hidden = write(f"{tmp_path}/defs.conf", f"$X={SECRET}\n", 0o600)
+    body = INSTANCE.replace("interface eth0", "interface $X")
+    main = write(f"{tmp_path}/k.conf", f"include {hidden}\n" + body)
+    real = invoker.may_quote
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(invoker, "may_quote", lambda path: path == main or real(path))
+        with pytest.raises(InputError) as e:
+            parse(main)
+    assert "S3cr3t" not in str(e.value)
+    assert str(e.value) == f"{main}:3: not a valid interface name"
