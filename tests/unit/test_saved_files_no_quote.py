@@ -189,3 +189,38 @@ def test_nftables_conf_doubling_includes_end(tmp_path: object) -> None:
             f.write(f'include "f{i + 1}.nft"\ninclude "f{i + 1}.nft"\n' if i < 24 else "")
     with pytest.raises(PersistFileError, match="more than 256 file reads"):
         nft_conf.defined_chains_in(f"{tmp_path}/nftables.conf", 'include "f0.nft"\n')
+
+
+def test_file_parsers_quote_only_through_the_invoker() -> None:
+    # A new message in a parser of files must not quote with !r (the house
+    # style for quoting): it goes through vrrpfw.host.invoker's quote()/show()
+    # (keepalived_conf: _q/_show), which hide what the invoking user cannot read.
+    import vrrpfw
+
+    base = os.path.dirname(vrrpfw.__file__)
+    for rel in ("keepalived_conf.py", "persist/iptables_save.py", "persist/nft_conf.py",
+                "persist/ufw_rules.py", "persist/restorers.py"):
+        with open(os.path.join(base, rel), encoding="utf-8") as f:
+            offending = [n for n, line in enumerate(f, 1) if "!r}" in line]
+        assert not offending, f"{rel}: lines {offending} quote with !r"
+
+
+def _within(seconds: float, fn):  # type: ignore[no-untyped-def]
+    done = []
+    t = threading.Thread(target=lambda: done.append(fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert done, f"{fn} did not return within {seconds}s"
+    return done[0]
+
+
+def test_host_config_files_that_are_fifos_do_not_hang(tmp_path: object) -> None:
+    # root= (the API's) names a tree whose configuration files vrrpfw reads.
+    from vrrpfw import hostscan
+    from vrrpfw.persist import locations
+
+    os.makedirs(f"{tmp_path}/etc/ufw")
+    os.mkfifo(f"{tmp_path}/etc/ufw/ufw.conf")
+    os.mkfifo(f"{tmp_path}/etc/os-release")
+    assert _within(10, lambda: hostscan.ufw_config(str(tmp_path))) is None
+    assert _within(10, lambda: locations.os_release_ids(str(tmp_path))) == []
