@@ -110,9 +110,13 @@ def _invoked_by_root(monkeypatch: pytest.MonkeyPatch) -> None:
     """Run as root by root, even when the suite itself runs under sudo:
     messages quote files only where the invoking user (SUDO_UID) may read
     them, and the tests that assert quoted text expect root's view.  The
-    tests of that rule set SUDO_UID themselves."""
+    tests of that rule set SUDO_UID themselves.  The audience is reset too
+    (the Ansible module's run sets it to "anyone" for the process)."""
+    from vrrpfw.host import invoker
+
     monkeypatch.delenv("SUDO_UID", raising=False)
     monkeypatch.delenv("SUDO_GID", raising=False)
+    monkeypatch.setattr(invoker, "_audience", invoker.invoking_user)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
