@@ -224,3 +224,20 @@ def test_host_config_files_that_are_fifos_do_not_hang(tmp_path: object) -> None:
     os.mkfifo(f"{tmp_path}/etc/os-release")
     assert _within(10, lambda: hostscan.ufw_config(str(tmp_path))) is None
     assert _within(10, lambda: locations.os_release_ids(str(tmp_path))) == []
+
+
+def test_the_diff_of_a_hidden_file_has_no_context_lines(tmp_path: object,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # --dry-run and --json show the planned change as a diff: for a file the
+    # invoking user cannot read, only vrrpfw's own lines and their numbers.
+    old = (f"*filter\n:INPUT DROP [0:0]\n-A INPUT -s 192.0.2.7 -m comment --comment {SECRET} -j ACCEPT\n"
+           "COMMIT\n")
+    new = old.replace("COMMIT\n", "-A INPUT -p 112 -m comment --comment vrrpfw -j ACCEPT\nCOMMIT\n")
+    p = hidden(tmp_path, old)
+    shown = files.unified_diff(p, old, new)
+    assert "S3cr3t" in shown  # root's own view: three lines of context
+    monkeypatch.setattr(invoker, "_audience", lambda: NOBODY)
+    diff = files.unified_diff(p, old, new)
+    assert "S3cr3t" not in diff
+    assert diff.splitlines()[2:] == ["@@ -3,0 +4 @@",
+                                     "+-A INPUT -p 112 -m comment --comment vrrpfw -j ACCEPT"]

@@ -21,6 +21,7 @@ from typing import Optional
 
 from ..errors import InputError, PersistFileError
 from ..host.bounded_read import MiB, ReadRefused, read_regular
+from ..host.invoker import may_quote
 
 ENCODING = "latin-1"  # every byte survives a read-edit-write round trip
 NEW_FILE_MODE = 0o600
@@ -186,11 +187,15 @@ def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
 
 
 def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:
+    """The change as a unified diff; without context lines (only the lines
+    vrrpfw adds or removes, and their line numbers) where the invoking user
+    could not read the file."""
     return "".join(
         difflib.unified_diff(
             (old or "").splitlines(keepends=True),
             (new or "").splitlines(keepends=True),
             fromfile=path if old is not None else "/dev/null",
             tofile=path if new is not None else "/dev/null",
+            n=3 if may_quote(path) else 0,
         )
     )
