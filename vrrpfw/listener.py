@@ -111,6 +111,10 @@ SO_RXQ_OVFL = 40
 SO_MEMINFO = 55
 SK_MEMINFO_DROPS = 8
 SO_RCVBUFFORCE = 33
+# Adverts repeat byte for byte (an IPv4 header's ID and checksum aside): each
+# distinct one is decoded once.  Bounded: so many entries of so many bytes.
+DECODE_CACHE = 64
+DECODE_CACHE_BYTES = 2048
 IPV6_EXT = (0, 43, 60, 44)  # hop-by-hop, routing, destination options, fragment
 BPF_WALK = 8  # IPv6 extension headers the capture filter steps over
 
@@ -782,6 +786,7 @@ class _Capture:
         self.raw: List[Tuple[socket.socket, str, int]] = []
         self.wire_socks: List[Tuple[socket.socket, str]] = []
         self.tally = Tally()
+        self.decoded = _DecodeCache()
         self.undecodable = 0
         self.packet_lost: Dict[str, int] = {name: 0 for name in names}
         self.raw_lost: Dict[str, int] = {}
@@ -853,10 +858,10 @@ class _Capture:
                 continue  # unicast for another host (promiscuous or bridged)
             try:
                 if hatype in (ARPHRD_ETHER, ARPHRD_LOOPBACK):
-                    advert = decode_frame(data)
+                    advert = self.decoded.get(frame_key(data), lambda: decode_frame(data))  # noqa: B023
                     vlan = _aux_vlan(anc) or frame_vlan(data)
                 elif data[:1] and data[0] >> 4 in (4, 6):
-                    advert, vlan = decode_ip(data), 0
+                    advert, vlan = self.decoded.get(ip_key(data), lambda: decode_ip(data)), 0  # noqa: B023
                 else:
                     continue
             except FragmentError as frag:
@@ -876,21 +881,23 @@ class _Capture:
             except BlockingIOError:
                 return
             lost = _rxq_ovfl(anc)
-            key = f"{family}/{proto}"
-            if lost > self.raw_lost.get(key, 0):
-                self.raw_lost[key] = lost  # cumulative since the socket was opened
+            which = f"{family}/{proto}"
+            if lost > self.raw_lost.get(which, 0):
+                self.raw_lost[which] = lost  # cumulative since the socket was opened
             try:
                 if family == "ipv4":
                     ifindex = _ipv4_ifindex(anc)
                     if ifindex not in self.index:
                         continue
-                    advert = decode_ip(data)
+                    advert = self.decoded.get(ip_key(data), lambda: decode_ip(data))  # noqa: B023
                 else:
                     ifindex, dst, hops = _ipv6_info(anc)
                     if ifindex not in self.index:
                         continue
                     src = str(addr[0]).split("%")[0]
-                    advert = decode_vrrp(data, "ipv6", str(ipaddress.IPv6Address(src)), dst, hops, proto)
+                    key6 = (data, src, dst, hops, proto) if len(data) <= DECODE_CACHE_BYTES else None
+                    advert = self.decoded.get(key6, lambda: decode_vrrp(  # noqa: B023
+                        data, "ipv6", str(ipaddress.IPv6Address(src)), dst, hops, proto))  # noqa: B023
             except (DecodeError, ValueError):
                 continue  # the wire socket counts what cannot be decoded
             self.tally.add_delivered(Heard(self.index[ifindex], advert))
@@ -939,6 +946,45 @@ class _Capture:
             self.read_wire(s, kind[1])
         else:
             self.read_raw(s, kind[1], int(kind[2]))
+
+
+class _DecodeCache:
+    """Decode each distinct advert once (decoding costs ~40 us, a look-up ~1):
+    the key holds every byte the decoder reads, so a hit is the same Advert."""
+
+    def __init__(self) -> None:
+        self.cache: Dict[Any, Advert] = {}
+
+    def get(self, key: Any, decode: Callable[[], Advert]) -> Advert:
+        advert = self.cache.get(key) if key is not None else None
+        if advert is None:
+            advert = decode()  # DecodeError (a fragment too) is never cached
+            if key is not None:
+                if len(self.cache) >= DECODE_CACHE:
+                    self.cache.clear()
+                self.cache[key] = advert
+        return advert
+
+
+def ip_key(packet: bytes) -> Optional[bytes]:
+    """What the decoder reads of an IP packet: for IPv4 all but the ID and
+    the header checksum, which change from one advert to the next."""
+    if len(packet) > DECODE_CACHE_BYTES or len(packet) < 20:
+        return None
+    if packet[0] >> 4 == 4:
+        return b"4" + packet[0:4] + packet[6:10] + packet[12:]
+    return b"6" + packet
+
+
+def frame_key(frame: bytes) -> Optional[bytes]:
+    """:func:`ip_key` of an untagged Ethernet frame's packet (the MACs are
+    never read); a tagged or other frame keys by all its bytes."""
+    if len(frame) > DECODE_CACHE_BYTES + 14:
+        return None
+    if frame[12:14] in (b"\x08\x00", b"\x86\xdd"):
+        key = ip_key(frame[14:])
+        return None if key is None else frame[12:14] + key
+    return b"f" + frame
 
 
 def _rcvbuf(s: socket.socket) -> None:
