@@ -22,11 +22,25 @@ Sockets are opened raw first and read wire first at the end, so a packet at
 either edge of the window can only look *more* delivered than wire (which
 is capped), never dropped.
 
+What the wire carries beyond plain adverts: a frame tagged for a VLAN (the
+tag from PACKET_AUXDATA, or still in the frame) is "other vlan", reported and
+never judged (delivery for it would be on the VLAN interface, if any); IPv6
+extension headers are walked (the capture filter and the decoder, both
+bounded); fragments are counted on the wire and matched with the datagrams
+the kernel reassembled and delivered ("fragmented": keepalived never
+fragments).  The kernel's drops in the listener's own sockets (the packet
+sockets' PACKET_STATISTICS, the raw sockets' SO_RXQ_OVFL and SO_MEMINFO) are
+"capture overflow", never blamed on netfilter.  Memory is bounded: the
+capture feeds a :class:`Tally` (counters per source and one sample, MAX_*
+limits), never a list of adverts, and decodes each distinct advert once.
+
 Exit codes (``ListenReport.exit_code``): 0 every advert heard was delivered;
 1 something dropped here (fully or partly), TTL not 255, a wrong group, a
-VRID conflict, or an interface heard nothing while another heard adverts;
-5 (EXIT_NOTHING_HEARD) no advert at all on any interface.  Usage errors are
-``InputError`` (2) and environment problems ``EnvironmentProblem`` (3).
+VRID conflict, fragmented adverts, a capture that overflowed (uncertain),
+sources past MAX_SOURCES, or an interface heard nothing while another heard
+adverts; 5 (EXIT_NOTHING_HEARD) no advert at all on any interface (adverts
+for another VLAN do not count).  Usage errors are ``InputError`` (2) and
+environment problems ``EnvironmentProblem`` (3).
 
 Firewall counters are read best effort before and after (``nft -j list
 ruleset``; legacy ``iptables -L -v -x -n`` of the tables that exist): rules
