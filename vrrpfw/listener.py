@@ -560,9 +560,21 @@ def _judge(tally: Tally, interfaces: Sequence[str], seconds: float, expect_group
     report = ListenReport(list(interfaces), seconds, counters=counters, undecodable=undecodable,
                           overflow={"packet": packet_lost, "raw": dict(overflow.get("raw", {}))},
                           untracked=tally.untracked)
+    # Each source's fragments go to one of its records: the VRID its first
+    # fragments showed, else the first that had datagrams delivered.
+    owner: Dict[Tuple[str, str, str], SourceKey] = {}
+    for key, rec in sorted(tally.inbound.items()):
+        iface, vlan, family, vrid, src = key
+        where = (iface, family, src)
+        entry = tally.fragments.get(where)
+        if entry is None or vlan or rec.got <= rec.matched():
+            continue
+        if where not in owner or (vrid == entry.vrid and owner[where][3] != entry.vrid):
+            owner[where] = key
     frags_used = set()
     for (iface, vlan, family, vrid, src), rec in sorted(tally.inbound.items()):
-        frag = tally.fragments.get((iface, family, src)) if not vlan else None
+        mine = owner.get((iface, family, src)) == (iface, vlan, family, vrid, src)
+        frag = tally.fragments.get((iface, family, src)) if mine else None
         if rec.wire == 0 and frag is None:
             continue  # delivered, never on the wire: the window's edge, or looped back
         last = rec.last
@@ -581,8 +593,12 @@ def _judge(tally: Tally, interfaces: Sequence[str], seconds: float, expect_group
         if vlan:
             verdict = OTHER_VLAN
             there = vlan_interfaces.get((iface, vlan))
-            detail.append(f"tagged for VLAN {vlan}, " + (
-                f"delivered through {there}: listen there" if there else "no interface here"))
+            if there is None:
+                detail.append(f"tagged for VLAN {vlan}, no interface here")
+            elif there in interfaces:
+                detail.append(f"tagged for VLAN {vlan}: judged on {there}")
+            else:
+                detail.append(f"tagged for VLAN {vlan}, delivered through {there}: listen there")
         elif bad_ttl:
             verdict = TTL_NOT_255
             detail.append(f"ttl {','.join(map(str, bad_ttl))}: keepalived discards adverts whose "
@@ -880,7 +896,10 @@ class _Capture:
                     continue
             except FragmentError as frag:
                 if frag.proto in PROTOS and pkttype != PACKET_OUTGOING:
-                    self.tally.add_fragment(name, frag)
+                    if hatype in (ARPHRD_ETHER, ARPHRD_LOOPBACK) and (_aux_vlan(anc) or frame_vlan(data)):
+                        self.undecodable += 1  # a fragment for another VLAN: not this interface's
+                    else:
+                        self.tally.add_fragment(name, frag)
                 continue
             except DecodeError:
                 if _carries_vrrp_or_ah(data, hatype):

@@ -225,3 +225,25 @@ def test_decoder_reads_what_the_filter_lets_through():
     frame = v6([0, 60, 112], encode_vrrp(3, 9, 100, ["fd00::9"], 1.0, "ipv6", "fd00::2", "ff02::12"))
     a = decode_ip(frame[14:])
     assert (a.vrid, a.src, a.addresses, a.checksum_ok) == (9, "fd00::2", ("fd00::9",), True)
+
+
+def test_fragments_of_one_source_go_to_the_vrid_they_showed_once():
+    t = Tally()
+    for _ in range(3):
+        t.add_fragment("eth1", frag(True, vrid=72))
+        t.add_fragment("eth1", frag(False))
+        t.add_delivered(Heard("eth1", adv(vrid=72)))
+    for _ in range(2):  # the same source, another VRID, not fragmented: delivered without a wire copy
+        t.add_delivered(Heard("eth1", adv(vrid=71)))
+    t.add_wire(Heard("eth1", adv(vrid=73)))
+    t.add_delivered(Heard("eth1", adv(vrid=73)))
+    s = {x.vrid: x for x in t.report(["eth1"]).sources}
+    assert set(s) == {72, 73}
+    assert (s[72].verdict, s[72].wire, s[72].delivered) == (FRAGMENTED, 3, 3)
+    assert (s[73].verdict, s[73].wire, s[73].delivered) == (DELIVERED, 1, 1)
+
+
+def test_vlan_already_listened_on_is_named():
+    r = aggregate(["eth1", "eth1.100"], [Heard("eth1", adv(), vlan=100)], [],
+                  vlan_interfaces={("eth1", 100): "eth1.100"})
+    assert r.sources[0].detail == "tagged for VLAN 100: judged on eth1.100"
