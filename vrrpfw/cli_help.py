@@ -188,7 +188,8 @@ EXIT_CODES: Dict[str, Tuple[Tuple[int, str], ...]] = {
         (EXIT_NOT_ALLOWED, "a rule is missing, shadowed, uncertain or not persisted, another firewall layer "
                            "drops VRRP, vrrpfw has no rules to check, or the --prove replay contradicts "
                            "the verdict; with --listen: adverts dropped here, TTL not 255, a wrong group, "
-                           "a VRID conflict, or an interface heard nothing"),
+                           "a VRID conflict, fragmented adverts, a capture overflow, or an interface "
+                           "heard nothing"),
         (EXIT_USAGE, "bad usage or input; nothing is changed anyway"),
         (EXIT_ENVIRONMENT, "cannot tell: not root, a firewall vrrpfw cannot read, backend unavailable, a "
                            "saved file that does not parse, the replay could not be built or cannot tell, "
