@@ -353,5 +353,10 @@ class FirewalldPermanent(Persister):
     def commit(self, plan: PersistPlan) -> None:
         """Each change is recorded as it is made; the record is saved also
         when a later change fails, so nothing vrrpfw added is forgotten."""
+        layer = self._layer()
+        known = len(layer.notes)
         with self.b.saving():
-            self._layer().apply(plan.payload)
+            layer.apply(plan.payload)
+        settled = layer.notes[known:]  # a call that timed out but was carried out: the report says so
+        if settled:
+            self.note = "; ".join(settled)
