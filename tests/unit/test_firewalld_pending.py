@@ -230,3 +230,33 @@ def test_prune_of_a_pending_entry_after_a_reload_keeps_only_the_reload_note(tmp_
     st.generation = "g2"  # firewalld reloaded since: what is there now is not provably vrrpfw's
     notes = st.prune(lambda e: True)
     assert st.entries == [] and len(notes) == 1 and "reloaded or restarted" in notes[0]
+
+
+class SlowDirect:
+    """firewalld's direct-rule calls: the add goes unanswered, carried out
+    or not (direct rules carry vrrpfw's comment: no record is needed)."""
+
+    def __init__(self, completes: bool) -> None:
+        self.completes, self.rules = completes, []
+
+    def direct_rules(self, layer):
+        return list(self.rules)
+
+    def direct_change(self, layer, add, chain, prio, args, ipv="ipv4"):
+        if self.completes:
+            self.rules.append((ipv, "filter", chain, prio, list(args)))
+        raise OutcomeUnknown("firewalld stopped answering while adding a direct rule: no reply")
+
+
+@pytest.mark.parametrize("completes", [True, False])
+def test_an_unanswered_direct_rule_is_read_back(tmp_path, completes):
+    st = fresh(tmp_path)
+    fw = SlowDirect(completes)
+    lay = _Layer(fw, st, "direct", "runtime", None)  # type: ignore[arg-type]
+    change = Change(Action.INSERT, RULE)
+    if completes:
+        assert lay.apply([change]) and "carried it out" in lay.notes[0]
+    else:
+        with pytest.raises(EnvironmentProblem, match="changed nothing"):
+            lay.apply([change])
+    assert st.entries == []
