@@ -102,14 +102,19 @@ def test_unreadable_then_carried_out_is_kept_pending_and_closed(tmp_path):
         assert rich(fw, "runtime") == RICH  # carried out after vrrpfw gave up reading
         assert entries(fw) == [("runtime", "public", RICH, True)]
 
+        with open(fw.state_file) as f:
+            pending = f.read()
         rc, out = fw.vrrpfw_json("check", "--iface", iface)
         inbound = [r for r in out["rules"] if r["direction"] == "in"]
         assert [r["runtime"] for r in inbound] == ["allowed"], out  # vrrpfw's, not "allowed-by-other"
         assert any("that call completed; it is vrrpfw's" in w for w in out["warnings"]), out["warnings"]
-        assert entries(fw) == [("runtime", "public", RICH, False)]
+        assert entries(fw) == [("runtime", "public", RICH, False)]  # check settled the record
 
+        with open(fw.state_file, "w") as f:  # close meets the pending record itself
+            f.write(pending)
         rc, out = fw.vrrpfw_json("close", "--iface", iface)
         assert rc == 0 and out["changed"] is True, out
+        assert any("that call completed; it is vrrpfw's" in w for w in out["warnings"]), out["warnings"]
         assert rich(fw, "runtime") == ""
         assert entries(fw) == []
 
