@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from ..errors import EXIT_NOT_ALLOWED, BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from .firewalld_rules import POLICY_PREFIX, same_rich
 
 BUS_NAME = "org.fedoraproject.FirewallD1"
@@ -15,6 +15,21 @@ PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
 # Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
 DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
+
+
+class OutcomeUnknown(EnvironmentProblem):
+    """A call that firewalld did not answer (a timeout, a broken connection):
+    it may still have been carried out, or be carried out later.  Callers
+    that change firewalld read it again before they say what happened."""
+
+
+class MayHaveChanged(OutcomeUnknown):
+    """A change call went unanswered and firewalld could not be read again
+    either: vrrpfw cannot promise that nothing changed (exit 3), so it says
+    firewalld may have been changed (exit 1); state.json keeps the pending
+    allowance for the next run to settle."""
+
+    exit_code = EXIT_NOT_ALLOWED
 
 
 class Firewalld:
@@ -58,7 +73,9 @@ class Firewalld:
                                       f"{BUS_NAME} on the system bus)")
         if name.endswith((".AccessDenied", ".AuthFailed", ".NotAuthorized")) or "NotAuthorized" in name:
             return EnvironmentProblem(f"D-Bus or polkit denied {doing}: {msg} (run vrrpfw as root)")
-        if name.endswith((".NoReply", ".Disconnected", ".NoServer", ".FileNotFound", ".Timeout")):
+        if name.endswith((".NoReply", ".Disconnected", ".Timeout")):  # sent, maybe carried out
+            return OutcomeUnknown(f"firewalld stopped answering while {doing}: {msg}")
+        if name.endswith((".NoServer", ".FileNotFound")):  # no bus to send it to
             return EnvironmentProblem(f"firewalld stopped answering while {doing}: {msg}")
         return BackendError(f"D-Bus error while {doing}: {name}: {msg}")
 
