@@ -13,6 +13,7 @@ import stat
 import sys
 
 import pytest
+from lockdirs import private_lock_dir
 from netns import adverts, pair
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ OURS = "--comment vrrpfw"
 
 
 def env(tmp_path):
-    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": str(tmp_path / "locks")}
+    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": private_lock_dir(tmp_path)}
 
 
 def drop_and_save(ns, path=None):
