@@ -334,12 +334,14 @@ def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_t
     if state_file is not None:
         check_path(state_file, "--state-file")
     editing = command != "check"
-    if editing and not dry_run:
+    options = Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout),
+                      inputs.directory(root, "root"),
+                      _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
+                      inputs.flag(force, "force"), state_file, sweep=command == "close",
+                      validate_saved=editing, locked=editing and not dry_run)
+    if options.locked:
         check_lock_dir()  # an unsafe lock directory is refused before any firewall is read
-    return Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout), inputs.text(root, "root"),
-                   _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
-                   inputs.flag(force, "force"), state_file, sweep=command == "close",
-                   validate_saved=editing, locked=editing and not dry_run)
+    return options
 
 
 def _mode(mode: str) -> str:
