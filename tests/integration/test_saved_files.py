@@ -79,7 +79,7 @@ def test_a_file_without_filter_table_is_never_given_one(tmp_path, content):
                                      env=env(tmp_path))
         assert rc == 0, out
     assert (path.read_bytes() if path.exists() else None) == content
-    left = ["locks", "xtables.lock"] + (["rules.v4"] if content is not None else [])
+    left = ["xtables.lock"] + (["rules.v4"] if content is not None else [])  # locks: private_lock_dir
     assert sorted(os.listdir(tmp_path)) == sorted(left)
 
 
@@ -165,7 +165,7 @@ def test_a_file_that_would_not_restore_with_our_line_is_never_written(tmp_path):
                                   "error": None}]
         assert {r["persisted"] for r in out["rules"]} == {"missing"}
         assert path.read_bytes() == original
-        assert sorted(os.listdir(tmp_path)) == ["bin", "locks", "rules.v4", "xtables.lock"]
+        assert sorted(os.listdir(tmp_path)) == ["bin", "rules.v4", "xtables.lock"]
 
 
 def test_paths_vrrpfw_must_not_write_are_usage_errors(tmp_path):
