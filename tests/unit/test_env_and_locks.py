@@ -67,6 +67,19 @@ def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_fi
         assert e.value.exit_code == 2
 
 
+@pytest.mark.parametrize("value", ["abc", "nan", "1e9"])
+def test_prove_refuses_a_bad_dbus_timeout_before_reading_the_host(capsys, monkeypatch, value):
+    from vrrpfw import prove
+
+    def refuse(*_a, **_k):
+        raise AssertionError("prove read the host with a bad environment")
+
+    monkeypatch.setattr(prove, "capture_rules", refuse)
+    monkeypatch.setenv("VRRPFW_DBUS_TIMEOUT", value)
+    line = one_line(capsys, 2, ["prove", "--iface", "eth0"])
+    assert "VRRPFW_DBUS_TIMEOUT" in line
+
+
 @pytest.mark.parametrize("value, seconds", [(None, 15.0), ("2", 2.0), (" 2.5 ", 2.5), ("3600", 3600.0),
                                             ("0.001", 0.001)])
 def test_good_dbus_timeouts_are_taken(monkeypatch, value, seconds):
