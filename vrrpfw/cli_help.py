@@ -249,7 +249,7 @@ ENVIRONMENT: Tuple[Tuple[str, str], ...] = (
     ("VRRPFW_LOCK_DIR", "directory of vrrpfw's lock files, one per saved file: an absolute path that "
      "is no symlink, whose parents are all owned by root and writable by nobody else (not /tmp) "
      "(default /run/vrrpfw)"),
-    ("VRRPFW_DBUS_TIMEOUT", "seconds to wait for each firewalld D-Bus call, more than 0 and at most "
+    ("VRRPFW_DBUS_TIMEOUT", "seconds to wait for each firewalld D-Bus call, at least 0.001 and at most "
      "3600 (default 15)"),
     ("XTABLES_LOCKFILE", "the xtables lock vrrpfw takes like iptables does: an absolute path, never "
      "followed if a symlink, a regular file owned by root (default /run/xtables.lock)"),

@@ -39,8 +39,8 @@ def dbus_timeout() -> float:
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not MIN_DBUS_TIMEOUT <= value <= MAX_DBUS_TIMEOUT:
-        raise InputError(f"{DBUS_TIMEOUT_VAR} must be a number of seconds greater than 0 and at most "
-                         f"{MAX_DBUS_TIMEOUT:g}, not {raw[:40]!r}")
+        raise InputError(f"{DBUS_TIMEOUT_VAR} must be a number of seconds, at least {MIN_DBUS_TIMEOUT:g} "
+                         f"and at most {MAX_DBUS_TIMEOUT:g}, not {raw[:40]!r}")
     return value
 
 
