@@ -246,9 +246,13 @@ def exit_codes_epilog(command: str) -> str:
 # variable -> what it does (the man page's ENVIRONMENT, the top-level help)
 ENVIRONMENT: Tuple[Tuple[str, str], ...] = (
     (TRACEBACK_ENV, "set to 1 to print the traceback of an internal error (exit 4)"),
-    ("VRRPFW_LOCK_DIR", "directory of vrrpfw's lock files, one per saved file (default /run/vrrpfw)"),
-    ("VRRPFW_DBUS_TIMEOUT", "seconds to wait for each firewalld D-Bus call (default 15)"),
-    ("XTABLES_LOCKFILE", "the xtables lock vrrpfw takes like iptables does (default /run/xtables.lock)"),
+    ("VRRPFW_LOCK_DIR", "directory of vrrpfw's lock files, one per saved file: an absolute path that "
+     "is no symlink, whose parents are all owned by root and writable by nobody else (not /tmp) "
+     "(default /run/vrrpfw)"),
+    ("VRRPFW_DBUS_TIMEOUT", "seconds to wait for each firewalld D-Bus call, at least 0.001 and at most "
+     "3600 (default 15)"),
+    ("XTABLES_LOCKFILE", "the xtables lock vrrpfw takes like iptables does: an absolute path, never "
+     "followed if a symlink, a regular file owned by root (default /run/xtables.lock)"),
     ("DBUS_SYSTEM_BUS_ADDRESS", "the system bus firewalld is looked for on"),
 )
 

@@ -4,17 +4,15 @@ one of vrrpfw's errors, every call has a timeout, and "already there" or
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+from ..environment import dbus_timeout
 from ..errors import EXIT_NOT_ALLOWED, BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from .firewalld_rules import POLICY_PREFIX, same_rich
 
 BUS_NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
-# Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
-DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
 
 
 class OutcomeUnknown(EnvironmentProblem):
@@ -41,6 +39,9 @@ class Firewalld:
         except ImportError as e:
             raise BackendUnavailable(f"dbus-python is not installed ({e})") from None
         self._dbus = dbus
+        # Seconds to wait for each firewalld call (VRRPFW_DBUS_TIMEOUT, validated
+        # before any call: libdbus aborts on nan); a hung firewalld becomes exit 3.
+        self.timeout = dbus_timeout()
         try:
             bus = dbus.SystemBus()
             obj = bus.get_object(BUS_NAME, PATH, introspect=False)
@@ -81,7 +82,7 @@ class Firewalld:
 
     def call(self, doing: str, fn: Callable[..., Any], *args: Any, ok_codes: Tuple[str, ...] = ()) -> Any:
         try:
-            return fn(*args, timeout=DBUS_TIMEOUT)
+            return fn(*args, timeout=self.timeout)
         except self._dbus.exceptions.DBusException as e:
             msg = (e.get_dbus_message() or "").strip()
             if ok_codes and msg.split(":")[0].strip() in ok_codes:
