@@ -75,6 +75,10 @@ class Firewalld:
         if name.endswith((".AccessDenied", ".AuthFailed", ".NotAuthorized")) or "NotAuthorized" in name:
             return EnvironmentProblem(f"D-Bus or polkit denied {doing}: {msg} (run vrrpfw as root)")
         if name.endswith((".NoReply", ".Disconnected", ".Timeout")):  # sent, maybe carried out
+            # libdbus appends a generic "Possible causes include: ..." list to
+            # NoReply; it says nothing of this call and would be quoted twice
+            # where a read-back fails too.
+            msg = msg.split(" Possible causes include")[0].strip()
             return OutcomeUnknown(f"firewalld stopped answering while {doing}: {msg}")
         if name.endswith((".NoServer", ".FileNotFound")):  # no bus to send it to
             return EnvironmentProblem(f"firewalld stopped answering while {doing}: {msg}")
