@@ -27,7 +27,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 # vrrpfw's per-file locks (vrrpfw.persist.lock) go to a directory of this
 # session, inherited by every vrrpfw the tests start, not to /run/vrrpfw.
-LOCK_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-locks-")
+# Not below /tmp: vrrpfw refuses a lock directory below one that others can
+# write to (sticky or not), so root's session directory goes in /run, a
+# user's in their runtime directory (tests/lockdirs.py gives each test one).
+LOCK_BASE = next((d for d in ("/run" if os.geteuid() == 0 else "", os.environ.get("XDG_RUNTIME_DIR", ""),
+                              os.path.expanduser("~")) if d and os.access(d, os.W_OK | os.X_OK)), None)
+LOCK_DIR = tempfile.mkdtemp(prefix="vrrpfw-test-locks-", dir=LOCK_BASE)
 os.environ.setdefault("VRRPFW_LOCK_DIR", LOCK_DIR)
 # The xtables lock of this process (each parallel worker has its own): the
 # tests' iptables commands (restore without -w) and vrrpfw's lock are taken

@@ -28,6 +28,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Dict, Iterator, List, Tuple
 
+from lockdirs import private_lock_dir
 from netns import Netns, Pair, pair
 
 from vrrpfw.netns import Namespace
@@ -129,7 +130,7 @@ def ufw_pair(root: str, variant: str = "nft", prefix: str = "vufw") -> Iterator[
     # vrrpfw locks a saved file by its real path, and every test's copy is
     # /etc/ufw/before.rules inside its mount namespace: a lock directory per
     # test keeps parallel tests (pytest-xdist) from waiting on each other.
-    env = {"VRRPFW_LOCK_DIR": os.path.join(root, "locks")}
+    env = {"VRRPFW_LOCK_DIR": private_lock_dir(root)}
     with pair(prefix) as p:
         host = UfwHost(p.host.name, env, root=root, mounts=mounts)
         yield Pair(host, p.peer, p.host_if, p.peer_if)

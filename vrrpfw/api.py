@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from . import inputs, namespace
+from . import environment, inputs, namespace
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
 from .errors import ConcurrentChange, InputError, VrrpfwError
@@ -35,6 +35,7 @@ from .model import (
     validate_peers,
 )
 from .persist.files import check_path
+from .persist.lock import check_dir as check_lock_dir
 from .persist.lock import store_locks
 from .persist.saved import FileSet
 from .request import Request, from_conf, from_options, read_conf
@@ -233,6 +234,7 @@ class _Ask:
     def checked(cls, interfaces: Any, group: Any, family: Any, peers: Any, src: Any, ah: Any,
                 strict: Any, keepalived_conf: Any, netns: Any, need_rules: bool,
                 closing: bool = False) -> _Ask:
+        environment.check()  # before anything is read: a bad variable is exit 2
         names = _some(inputs.optional_names(interfaces, "interfaces"))
         if names is not None:
             names = [validate_interface(n) for n in names]
@@ -332,10 +334,14 @@ def _options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_t
     if state_file is not None:
         check_path(state_file, "--state-file")
     editing = command != "check"
-    return Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout), inputs.text(root, "root"),
-                   _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
-                   inputs.flag(force, "force"), state_file, sweep=command == "close",
-                   validate_saved=editing, locked=editing and not dry_run)
+    options = Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout),
+                      inputs.directory(root, "root"),
+                      _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
+                      inputs.flag(force, "force"), state_file, sweep=command == "close",
+                      validate_saved=editing, locked=editing and not dry_run)
+    if options.locked:
+        check_lock_dir()  # an unsafe lock directory is refused before any firewall is read
+    return options
 
 
 def _mode(mode: str) -> str:
@@ -752,6 +758,7 @@ def backends() -> Dict[str, Any]:
     what ``auto`` would use and why.  Reads only."""
     from .hostscan import scan as scan_host
 
+    environment.check()
     scan = scan_host()
     firewalls: List[Dict[str, Any]] = [
         {"firewall": "legacy iptables", "present": bool(scan.legacy_tables),

@@ -188,11 +188,14 @@ def _check_seconds(value: float, as_json: bool) -> float:
 
 
 def _check_firewalld_only(backend: str, as_json: bool, zone: Optional[str] = None, mode: str = "auto",
-                          force: bool = False, remove_seed_rules: bool = False) -> None:
+                          force: bool = False, remove_seed_rules: bool = False,
+                          state_file: Optional[str] = None) -> None:
     """firewalld's options with another backend named explicitly: the admin
-    expects something (a zone allowance, direct rules) that will not happen."""
+    expects something (a zone allowance, direct rules, a state file) that
+    will not happen."""
     given = [name for name, on in (("--zone", zone is not None), ("--mode", mode != "auto"),
-                                   ("--force", force), ("--remove-seed-rules", remove_seed_rules)) if on]
+                                   ("--force", force), ("--remove-seed-rules", remove_seed_rules),
+                                   ("--state-file", state_file is not None)) if on]
     if given and backend not in ("auto", "firewalld"):
         verb = "applies" if len(given) == 1 else "apply"
         _refuse(f"{' and '.join(given)} {verb} to firewalld only, not to --backend {backend}", as_json)
@@ -309,7 +312,7 @@ def open_cmd(
     family, backend, mode = _plain(family), _plain(backend), _plain(mode)
     _check_persist(no_persist, persist_file, as_json)
     _check_seconds(lock_timeout, as_json)
-    _check_firewalld_only(backend, as_json, zone, mode, force)
+    _check_firewalld_only(backend, as_json, zone, mode, force, state_file=state_file)
     if not iface and keepalived_conf is None:
         _refuse("give --iface NAME or --keepalived-conf PATH", as_json)
     from . import api
@@ -351,7 +354,7 @@ def check_cmd(
     """Report per rule: present at runtime, persisted, shadowed. Changes nothing."""
     family, backend, mode = _plain(family), _plain(backend), _plain(mode)
     _check_persist(no_persist, persist_file, as_json)
-    _check_firewalld_only(backend, as_json, zone, mode)
+    _check_firewalld_only(backend, as_json, zone, mode, state_file=state_file)
     if listen is not None:
         _listen(listen, iface, keepalived_conf, family, netns, prove_, as_json)
     from . import api
@@ -416,7 +419,8 @@ def close_cmd(
     family, backend, mode = _plain(family), _plain(backend), _plain(mode)
     _check_persist(no_persist, persist_file, as_json)
     _check_seconds(lock_timeout, as_json)
-    _check_firewalld_only(backend, as_json, zone, mode, remove_seed_rules=remove_seed_rules)
+    _check_firewalld_only(backend, as_json, zone, mode, remove_seed_rules=remove_seed_rules,
+                          state_file=state_file)
     from . import api
 
     _call(api.close, as_json, interfaces=iface or None, group=group, family=family,

@@ -188,7 +188,8 @@ EXIT_CODES: Dict[str, Tuple[Tuple[int, str], ...]] = {
         (EXIT_NOT_ALLOWED, "a rule is missing, shadowed, uncertain or not persisted, another firewall layer "
                            "drops VRRP, vrrpfw has no rules to check, or the --prove replay contradicts "
                            "the verdict; with --listen: adverts dropped here, TTL not 255, a wrong group, "
-                           "a VRID conflict, or an interface heard nothing"),
+                           "a VRID conflict, fragmented adverts, a capture overflow, or an interface "
+                           "heard nothing"),
         (EXIT_USAGE, "bad usage or input; nothing is changed anyway"),
         (EXIT_ENVIRONMENT, "cannot tell: not root, a firewall vrrpfw cannot read, backend unavailable, a "
                            "saved file that does not parse, the replay could not be built or cannot tell, "
@@ -245,9 +246,13 @@ def exit_codes_epilog(command: str) -> str:
 # variable -> what it does (the man page's ENVIRONMENT, the top-level help)
 ENVIRONMENT: Tuple[Tuple[str, str], ...] = (
     (TRACEBACK_ENV, "set to 1 to print the traceback of an internal error (exit 4)"),
-    ("VRRPFW_LOCK_DIR", "directory of vrrpfw's lock files, one per saved file (default /run/vrrpfw)"),
-    ("VRRPFW_DBUS_TIMEOUT", "seconds to wait for each firewalld D-Bus call (default 15)"),
-    ("XTABLES_LOCKFILE", "the xtables lock vrrpfw takes like iptables does (default /run/xtables.lock)"),
+    ("VRRPFW_LOCK_DIR", "directory of vrrpfw's lock files, one per saved file: an absolute path that "
+     "is no symlink, whose parents are all owned by root and writable by nobody else (not /tmp) "
+     "(default /run/vrrpfw)"),
+    ("VRRPFW_DBUS_TIMEOUT", "seconds to wait for each firewalld D-Bus call, at least 0.001 and at most "
+     "3600 (default 15)"),
+    ("XTABLES_LOCKFILE", "the xtables lock vrrpfw takes like iptables does: an absolute path, never "
+     "followed if a symlink, a regular file owned by root (default /run/xtables.lock)"),
     ("DBUS_SYSTEM_BUS_ADDRESS", "the system bus firewalld is looked for on"),
 )
 

@@ -12,7 +12,7 @@ import fcntl
 import ipaddress
 import socket
 import struct
-from typing import NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 SIOCGIFADDR = 0x8915
 SIOCGIFNETMASK = 0x891B
@@ -70,3 +70,75 @@ def primary6(iface: str, proc: str = "/proc/net/if_inet6") -> Optional[IfAddr]:
 def primary_of(iface: str, family: str) -> Optional[IfAddr]:
     """:func:`primary` for ``ipv4``, :func:`primary6` for ``ipv6``."""
     return primary6(iface) if family == "ipv6" else primary(iface)
+
+
+# rtnetlink: every IPv4 address of an interface (SIOCGIFADDR gives the primary only).
+_NETLINK_ROUTE = 0
+_RTM_GETADDR = 22
+_RTM_NEWADDR = 20
+_NLM_F_REQUEST, _NLM_F_DUMP = 0x1, 0x300
+_NLMSG_DONE, _NLMSG_ERROR = 3, 2
+_IFA_LOCAL, _IFA_BROADCAST = 2, 4
+
+
+def broadcasts(iface: str) -> List[Tuple[str, str]]:
+    """(broadcast address, network) of each IPv4 address on ``iface``: the
+    last address of each subnet of /30 or wider (where the kernel adds a
+    broadcast route; /31 and /32 have none) and any broadcast address set
+    explicitly (``ip addr add ... brd``).  Empty where the interface does not
+    exist or netlink cannot be asked."""
+    try:
+        index = socket.if_nametoindex(iface)
+    except (OSError, ValueError, UnicodeError):
+        return []
+    found: List[Tuple[str, str]] = []
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE) as s:
+            s.settimeout(2)
+            body = struct.pack("BBBBI", socket.AF_INET, 0, 0, 0, 0)
+            s.send(struct.pack("=IHHII", 16 + len(body), _RTM_GETADDR, _NLM_F_REQUEST | _NLM_F_DUMP, 1, 0)
+                   + body)
+            done = False
+            while not done:
+                data = s.recv(65536)
+                offset = 0
+                while offset + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, offset)
+                    if length < 16:
+                        return found
+                    if kind in (_NLMSG_DONE, _NLMSG_ERROR):
+                        done = True
+                        break
+                    if kind == _RTM_NEWADDR:
+                        found.extend(_broadcast_of(data[offset + 16:offset + length], index))
+                    offset += (length + 3) & ~3
+    except OSError:
+        return found
+    return list(dict.fromkeys(found))
+
+
+def _broadcast_of(msg: bytes, index: int) -> List[Tuple[str, str]]:
+    if len(msg) < 8:
+        return []
+    family, prefixlen, _flags, _scope, ifindex = struct.unpack_from("=BBBBI", msg)
+    if family != socket.AF_INET or ifindex != index:
+        return []
+    attrs: Dict[int, bytes] = {}
+    offset = 8
+    while offset + 4 <= len(msg):
+        length, kind = struct.unpack_from("=HH", msg, offset)
+        if length < 4:
+            break
+        attrs[kind] = msg[offset + 4:offset + length]
+        offset += (length + 3) & ~3
+    local = attrs.get(_IFA_LOCAL)
+    if local is None or len(local) != 4:
+        return []
+    net = ipaddress.IPv4Network(f"{socket.inet_ntoa(local)}/{prefixlen}", strict=False)
+    out: List[Tuple[str, str]] = []
+    if prefixlen <= 30:
+        out.append((str(net.broadcast_address), str(net)))
+    brd = attrs.get(_IFA_BROADCAST)
+    if brd is not None and len(brd) == 4 and socket.inet_ntoa(brd) != "0.0.0.0":
+        out.append((socket.inet_ntoa(brd), str(net)))
+    return out

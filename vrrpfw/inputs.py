@@ -83,3 +83,16 @@ def optional_path(value: Any, what: str) -> Optional[str]:
     if not value:
         raise InputError(f"{what} is empty")
     return value
+
+
+def directory(value: Any, what: str) -> str:
+    """An existing directory, by absolute path (``root``: where host files
+    are looked up; a missing one would make every host file look absent)."""
+    path = optional_path(value, what)
+    if path is None:
+        raise InputError(f"{what} must be a path, not None")
+    if not os.path.isabs(path):
+        raise InputError(f"{what} {path!r} is not an absolute path")
+    if not os.path.isdir(path):
+        raise InputError(f"{what} {path!r} is not a directory")
+    return path

@@ -652,6 +652,30 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
     )
 
 
+def _refuse_vrid_clash(inst: KaInstance, earlier: Sequence[KaInstance]) -> None:
+    """Two instances on one interface and family with one VRID: keepalived
+    (2.2.7, ``keepalived -t``) refuses both multicast ("A and B both use
+    VRID 51 with IPv4 on interface eth0") and unicast from one source
+    address with a peer in common ("duplicate VRID conflict"), and accepts
+    unicast beside multicast, disjoint peers and different unicast_src_ip
+    (their adverts cannot be confused).  Where one instance names its
+    unicast_src_ip and the other takes the interface's address, keepalived
+    decides by that address, which a configuration alone does not give:
+    accepted here."""
+    for other in earlier:
+        if (other.interface, other.family, other.vrid) != (inst.interface, inst.family, inst.vrid):
+            continue
+        if bool(other.peers) != bool(inst.peers):
+            continue
+        if inst.peers and (not set(inst.peers) & set(other.peers) or inst.unicast_src != other.unicast_src):
+            continue
+        fam = "IPv6" if inst.family == "ipv6" else "IPv4"
+        shared = f" and peer {sorted(set(inst.peers) & set(other.peers))[0]}" if inst.peers else ""
+        raise _fail(inst.where, f"vrrp_instance {inst.name} and {other.name} (at {other.where}) both use "
+                                f"VRID {inst.vrid} with {fam} on interface {inst.interface}{shared}; "
+                                "keepalived refuses this")
+
+
 def _interpret(path: str, reader: _Reader, lines: Sequence[_Line]) -> KaConfig:
     nodes = _tree(lines)
     g = _Globals()
@@ -672,6 +696,7 @@ def _interpret(path: str, reader: _Reader, lines: Sequence[_Line]) -> KaConfig:
             raise _fail(n.where, f"vrrp_instance {_show(n.where, inst.name)} is already defined "
                         f"at {seen[inst.name]}")
         seen[inst.name] = n.where
+        _refuse_vrid_clash(inst, instances)
         instances.append(inst)
     if not instances:
         first = reader.files[0] if reader.files else path

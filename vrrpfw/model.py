@@ -316,13 +316,14 @@ def validate_peers(peers: Iterable[str]) -> Tuple[str, ...]:
 
 
 def validate_family(value: Optional[str]) -> Optional[str]:
-    """``ipv4``, ``ipv6``, ``both`` or None (decided by the group or peers)."""
+    """``ipv4``, ``ipv6``, ``both`` or None (decided by the group or peers),
+    spelt exactly so, as the command line, the Ansible module's choices and
+    every other fixed choice (backend, mode) take them: ``IPv4`` is refused."""
     if value is None:
         return None
-    text = str(value).strip().lower()
-    if text not in ("ipv4", "ipv6", "both"):
+    if value not in ("ipv4", "ipv6", "both"):
         raise InputError(f"unknown family {value!r}; choose one of: ipv4, ipv6, both")
-    return text
+    return str(value)
 
 
 def _interfaces(interfaces: Iterable[str]) -> Tuple[str, ...]:
@@ -390,6 +391,14 @@ def make_specs(
         if ps and set(fams) != set(present):
             missing = [f.value for f in fams if f not in present]
             raise InputError(f"--family {fam}: no {' or '.join(missing)} peer given")
+        if gs and set(fams) != set(present):
+            # as with peers: a group names its family, and --family both with
+            # an IPv4 group would open ff02::12 unasked (as ipv4 with an IPv6
+            # group is refused above)
+            missing = [f.value for f in fams if f not in present]
+            raise InputError(f"--family {fam}: no {' or '.join(missing)} group given (a --group is of one "
+                             f"family: give --family {present[0].value}, or leave out --group for the "
+                             "default groups of both)")
     for f in fams:
         if sum(Family.of(g) is f for g in gs) > 1:
             raise InputError(f"more than one {f.value} group given; keepalived sends to one")

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import environment
 from .errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, InputError, VrrpfwError
 from .model import (
     AH_PROTO,
@@ -304,6 +305,7 @@ def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequenc
     family, as ``open`` takes it) and each of ``peers``.  ``ah``: wrapped in
     AH (IP protocol 51).  ``strict``: ``open`` in the replica gets
     ``--strict`` (adverts are sent with TTL 255, as keepalived sends them)."""
+    environment.check()  # the replicas' `vrrpfw open` would refuse a bad variable as "cannot tell"
     ifaces = [validate_interface(i) for i in interfaces]
     if not ifaces:
         raise InputError("prove needs at least one --iface")

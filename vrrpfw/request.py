@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence
 from . import ifaddr, keepalived_conf
 from .errors import InputError
 from .keepalived_conf import KaConfig
-from .model import Family, VrrpRule, make_specs, rules_for
+from .model import Family, VrrpRule, VrrpSpec, make_specs, rules_for
 
 
 @dataclass
@@ -44,11 +44,34 @@ def _add(rules: List[VrrpRule], more: Sequence[VrrpRule]) -> None:
             rules.append(r)
 
 
+def refuse_broadcast_peers(specs: Sequence[VrrpSpec], what: str = "--peer") -> None:
+    """A unicast peer that is a broadcast address of the interface's subnet
+    (its last address, /30 and wider, or a ``brd`` set on an address): no
+    node holds it, and keepalived cannot send there (it configures it, then
+    logs "Cant send advert to 192.0.2.255 (Permission denied)": a raw socket
+    without SO_BROADCAST; measured with keepalived 2.2.7).  Read from the
+    interface inside the run's namespace, before any change; an interface
+    that does not exist yet has no subnet to judge by.  The subnet's first
+    (network) address is left alone, as keepalived leaves it: Linux routes
+    it as unicast and lets a host hold it, and keepalived sends to it."""
+    for spec in specs:
+        if not spec.peers or spec.family is not Family.IPV4:
+            continue
+        for iface in spec.interfaces:
+            edges = dict(ifaddr.broadcasts(iface))
+            for peer in spec.peers:
+                if peer in edges:
+                    raise InputError(f"{what} {peer} is the broadcast address of {edges[peer]} on {iface}, "
+                                     "not a node's address: keepalived cannot send adverts to it")
+
+
 def from_options(interfaces: Sequence[str], groups: Sequence[str] = (), family: Optional[str] = None,
                  peers: Sequence[str] = (), src: Optional[str] = None, ah: bool = False,
                  strict: bool = False) -> Request:
     rules: List[VrrpRule] = []
-    for spec in make_specs(interfaces, groups, family, peers, src, ah, strict, local_address):
+    specs = make_specs(interfaces, groups, family, peers, src, ah, strict, local_address)
+    refuse_broadcast_peers(specs)
+    for spec in specs:
         _add(rules, rules_for(spec))
     return Request(rules)
 
@@ -81,6 +104,7 @@ def from_conf(conf: KaConfig, interfaces: Optional[Sequence[str]] = None, family
         try:
             specs = make_specs([inst.interface], [inst.group] if inst.group else [], inst.family,
                                inst.peers, inst.unicast_src, inst.auth_type == "AH", strict, local_address)
+            refuse_broadcast_peers(specs, "unicast_peer")
         except InputError as e:
             raise InputError(f"{inst.where}: vrrp_instance {inst.name}: {e}") from None
         mine = [r for s in specs for r in rules_for(s)]

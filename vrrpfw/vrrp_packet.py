@@ -29,15 +29,41 @@ ETH_P_IP = 0x0800
 ETH_P_IPV6 = 0x86DD
 VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
 # IPv6 extension headers we step over to reach AH or VRRP (hop-by-hop,
-# routing, destination options); a fragment header (44) is refused: VRRP is
-# never fragmented, and a fragment cannot be decoded alone.
+# routing, destination options); a fragment header (44) raises
+# FragmentError: keepalived never fragments, and a fragment cannot be
+# decoded alone.  The walk is bounded: at most IPV6_MAX_EXTENSIONS headers.
 IPV6_SKIPPABLE = (0, 43, 60)
 IPV6_FRAGMENT = 44
+IPV6_MAX_EXTENSIONS = 8
 AUTH_NAMES = {0: "none", 1: "pass", 2: "ah"}
 
 
 class DecodeError(ValueError):
     """Not a VRRP advert we can read (truncated, another protocol, garbage)."""
+
+
+class FragmentError(DecodeError):
+    """A fragment of an IP datagram: it cannot be decoded alone, but the
+    listener counts it (the kernel reassembles fragments before a raw socket
+    sees them).  ``proto`` is the protocol of the fragmented datagram,
+    ``first`` whether this fragment starts it (offset 0), and ``vrid`` the
+    VRRP VRID when a first fragment shows it (else None)."""
+
+    def __init__(self, family: str, src: str, dst: str, ttl: int, proto: int, ident: int, first: bool,
+                 vrid: Optional[int] = None) -> None:
+        super().__init__(f"{family} fragment of protocol {proto}")
+        self.family, self.src, self.dst, self.ttl, self.proto = family, src, dst, ttl, proto
+        self.ident, self.first, self.vrid = ident, first, vrid
+
+
+def _first_vrid(payload: bytes, proto: int) -> Optional[int]:
+    """The VRID in the start of a fragmented VRRP (or AH-wrapped) datagram."""
+    if proto == PROTO_AH and len(payload) >= 2 and payload[0] == PROTO_VRRP:
+        payload = payload[(payload[1] + 2) * 4:]
+        proto = PROTO_VRRP
+    if proto == PROTO_VRRP and len(payload) >= 2 and payload[0] & 0x0F == 1:
+        return payload[1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -162,30 +188,43 @@ def decode_ipv4(packet: bytes) -> Advert:
     if total < ihl:
         raise DecodeError(f"IPv4 total length {total} is shorter than its header")
     _need(packet, total, "IPv4 packet")
-    if struct.unpack("!H", packet[6:8])[0] & 0x3FFF:
-        raise DecodeError("IPv4 fragment")
     src = str(ipaddress.IPv4Address(packet[12:16]))
     dst = str(ipaddress.IPv4Address(packet[16:20]))
+    frag = struct.unpack("!H", packet[6:8])[0]
+    if frag & 0x3FFF:
+        first = frag & 0x1FFF == 0
+        ident = struct.unpack("!H", packet[4:6])[0]
+        vrid = _first_vrid(packet[ihl:total], packet[9]) if first else None
+        raise FragmentError("ipv4", src, dst, packet[8], packet[9], ident, first, vrid)
     return decode_vrrp(packet[ihl:total], "ipv4", src, dst, packet[8], packet[9])
 
 
 def ipv6_payload(packet: bytes) -> Tuple[bytes, int]:
     """Step over an IPv6 header and its hop-by-hop, routing and destination
-    options headers: the payload from the first other header, and its protocol."""
+    options headers (at most IPV6_MAX_EXTENSIONS): the payload from the
+    first other header, and its protocol.  A fragment raises FragmentError."""
     _need(packet, 40, "IPv6 header")
     if packet[0] >> 4 != 6:
         raise DecodeError(f"IP version {packet[0] >> 4}, expected 6")
     length = struct.unpack("!H", packet[4:6])[0]
     _need(packet, 40 + length, "IPv6 packet")
     payload, nxt = packet[40:40 + length], packet[6]
-    while nxt in IPV6_SKIPPABLE:
+    for _ in range(IPV6_MAX_EXTENSIONS + 1):
+        if nxt == IPV6_FRAGMENT:
+            _need(payload, 8, "IPv6 fragment header")
+            offset_flags, ident = struct.unpack("!HI", payload[2:8])
+            first = offset_flags >> 3 == 0
+            proto = payload[0]
+            raise FragmentError("ipv6", str(ipaddress.IPv6Address(packet[8:24])),
+                                str(ipaddress.IPv6Address(packet[24:40])), packet[7], proto, ident, first,
+                                _first_vrid(payload[8:], proto) if first else None)
+        if nxt not in IPV6_SKIPPABLE:
+            return payload, nxt
         _need(payload, 8, "IPv6 extension header")
         size = (payload[1] + 1) * 8
         _need(payload, size, "IPv6 extension header")
         nxt, payload = payload[0], payload[size:]
-    if nxt == IPV6_FRAGMENT:
-        raise DecodeError("IPv6 fragment")
-    return payload, nxt
+    raise DecodeError(f"more than {IPV6_MAX_EXTENSIONS} IPv6 extension headers")
 
 
 def decode_ipv6(packet: bytes) -> Advert:
@@ -218,6 +257,14 @@ def frame_payload(frame: bytes) -> Tuple[bytes, int]:
         ethertype = struct.unpack("!H", frame[offset + 2:offset + 4])[0]
         offset += 4
     return frame[offset:], ethertype
+
+
+def frame_vlan(frame: bytes) -> int:
+    """The VLAN ID of an Ethernet frame's outer 802.1Q / 802.1ad tag, 0 when
+    it has none (or a priority tag: VLAN 0 is the untagged LAN)."""
+    if len(frame) >= 16 and struct.unpack("!H", frame[12:14])[0] in VLAN_TPIDS:
+        return int(struct.unpack("!H", frame[14:16])[0] & 0x0FFF)
+    return 0
 
 
 def decode_frame(frame: bytes) -> Advert:

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 from fwharness import firewalld_host
+from lockdirs import private_lock_dir
 from netns import Netns, blocked_inbound, blocked_outbound, inbound, namespace, outbound, pair
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -96,7 +97,7 @@ def ansible_env(root: str) -> Dict[str, str]:
         "ANSIBLE_LOCALHOST_WARNING": "False", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False", "PYTHONPATH": "",
         "XTABLES_LOCKFILE": os.path.join(root, "xtables.lock"),
-        "VRRPFW_LOCK_DIR": os.path.join(root, "locks"),
+        "VRRPFW_LOCK_DIR": private_lock_dir(root),
     }
 
 

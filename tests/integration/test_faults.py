@@ -21,6 +21,7 @@ import sys
 import time
 
 import pytest
+from lockdirs import private_lock_dir
 from netns import namespace
 
 from vrrpfw.netns import release
@@ -36,7 +37,7 @@ RACERS = 20
 
 def env(tmp_path):
     """A private xtables lock and a private directory for vrrpfw's store locks."""
-    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": str(tmp_path / "locks")}
+    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": private_lock_dir(tmp_path)}
 
 
 def drop_policies(ns):

@@ -16,6 +16,7 @@ import textwrap
 
 import pytest
 from fwharness import firewalld_host
+from lockdirs import private_lock_dir
 from netns import adverts
 
 pytestmark = pytest.mark.integration
@@ -240,7 +241,7 @@ def test_state_file_is_locked_by_the_run(tmp_path):
                             lock_timeout=60)
             print(json.dumps(r.to_dict()))
         """)
-        env = {"STATE": fw.state_file, "VRRPFW_LOCK_DIR": str(tmp_path / "locks")}
+        env = {"STATE": fw.state_file, "VRRPFW_LOCK_DIR": private_lock_dir(tmp_path)}
         procs = [fw.host.popen(sys.executable, "-c", driver, name, env=env)
                  for name in (fw.pair.host_if, "vrfx0")]
         for p in procs:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from lockdirs import private_lock_dir
 from netns import namespace
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ MARK = "S3cr3t"
 
 
 def env(tmp_path, extra=None):
-    out = {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": str(tmp_path / "locks")}
+    out = {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": private_lock_dir(tmp_path)}
     out.update(extra or {})
     return out
 

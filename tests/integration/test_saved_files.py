@@ -13,6 +13,7 @@ import stat
 import sys
 
 import pytest
+from lockdirs import private_lock_dir
 from netns import adverts, pair
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ OURS = "--comment vrrpfw"
 
 
 def env(tmp_path):
-    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": str(tmp_path / "locks")}
+    return {"XTABLES_LOCKFILE": str(tmp_path / "xtables.lock"), "VRRPFW_LOCK_DIR": private_lock_dir(tmp_path)}
 
 
 def drop_and_save(ns, path=None):
@@ -78,7 +79,7 @@ def test_a_file_without_filter_table_is_never_given_one(tmp_path, content):
                                      env=env(tmp_path))
         assert rc == 0, out
     assert (path.read_bytes() if path.exists() else None) == content
-    left = ["locks", "xtables.lock"] + (["rules.v4"] if content is not None else [])
+    left = ["xtables.lock"] + (["rules.v4"] if content is not None else [])  # locks: private_lock_dir
     assert sorted(os.listdir(tmp_path)) == sorted(left)
 
 
@@ -164,7 +165,7 @@ def test_a_file_that_would_not_restore_with_our_line_is_never_written(tmp_path):
                                   "error": None}]
         assert {r["persisted"] for r in out["rules"]} == {"missing"}
         assert path.read_bytes() == original
-        assert sorted(os.listdir(tmp_path)) == ["bin", "locks", "rules.v4", "xtables.lock"]
+        assert sorted(os.listdir(tmp_path)) == ["bin", "rules.v4", "xtables.lock"]
 
 
 def test_paths_vrrpfw_must_not_write_are_usage_errors(tmp_path):

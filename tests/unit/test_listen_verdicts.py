@@ -150,10 +150,10 @@ def test_json_keys_are_stable_and_serialisable():
     r = aggregate(["eth1"], wire(a, 1), wire(a, 1), seconds=2.0, counters=Counters(not_read=["nft: x"]))
     doc = json.loads(json.dumps(r.to_json()))
     assert set(doc) == {"interfaces", "seconds", "exit_code", "sources", "sent_by_this_host", "nothing_heard",
-                        "counters", "undecodable"}
+                        "counters", "undecodable", "capture_overflow", "untracked"}
     assert set(doc["sources"][0]) == {
         "interface", "family", "src", "dst", "vrid", "priority", "version", "auth", "ttl", "interval",
-        "virtual_addresses", "wire", "delivered", "checksum_bad", "verdict", "detail", "counters"}
+        "virtual_addresses", "wire", "delivered", "checksum_bad", "verdict", "detail", "counters", "vlan"}
     assert doc["counters"] == {"grown": [], "not_read": ["nft: x"]}
     assert "counters not read: nft: x" in r.lines()
 

@@ -37,8 +37,8 @@ def test_ipv6_group_gives_ipv6_and_default_group():
 
 
 def test_both_families():
-    specs = make_specs(["eth0"], ["224.0.0.19"], family="both")
-    assert [(s.family, s.group) for s in specs] == [(Family.IPV4, "224.0.0.19"), (Family.IPV6, "ff02::12")]
+    specs = make_specs(["eth0"], ["224.0.0.19", "ff02::13"], family="both")
+    assert [(s.family, s.group) for s in specs] == [(Family.IPV4, "224.0.0.19"), (Family.IPV6, "ff02::13")]
 
 
 @pytest.mark.parametrize("kw, words", [
@@ -49,6 +49,7 @@ def test_both_families():
     (dict(peers=["fd00::2"], ah=True), "AH"),
     (dict(family="ipv6", ah=True), "AH"),
     (dict(peers=["192.0.2.2"], family="both"), "no ipv6 peer"),
+    (dict(groups=["224.0.0.19"], family="both"), "no ipv6 group"),  # once taken: ff02::12 unasked
     (dict(peers=["192.0.2.2"], local="fd00::1"), "family"),
     (dict(peers=["192.0.2.1"]), "own address"),
     (dict(peers=["192.0.2.2"], family="ipx"), "unknown family"),

@@ -30,6 +30,8 @@ def variables_read() -> set:
                     src = f.read()
                 names |= set(re.findall(r"""os\.environ(?:\.get\(|\[|\.pop\()\s*["']([A-Z_]+)["']""", src))
                 names |= set(re.findall(r"""["']([A-Z_]+)["'] (?:not )?in os\.environ""", src))
+                # Names kept in constants (vrrpfw/environment.py: DBUS_TIMEOUT_VAR = "...").
+                names |= set(re.findall(r"""^[A-Z_]+_(?:VAR|ENV)\s*=\s*["']([A-Z_]+)["']""", src, re.M))
     return names
 
 

@@ -4,8 +4,10 @@ planted in a world-writable /run/lock/vrrpfw)."""
 
 import fcntl
 import os
+import pathlib
 
 import pytest
+from lockdirs import private_lock_dir
 
 from vrrpfw.errors import EnvironmentProblem, LockTimeout
 from vrrpfw.persist import lock
@@ -13,7 +15,7 @@ from vrrpfw.persist import lock
 
 @pytest.fixture
 def lockdir(tmp_path, monkeypatch):
-    d = tmp_path / "locks"
+    d = pathlib.Path(private_lock_dir(tmp_path))  # not below /tmp, which others can write to
     monkeypatch.setenv("VRRPFW_LOCK_DIR", str(d))
     return d
 

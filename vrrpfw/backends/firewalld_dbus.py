@@ -4,17 +4,30 @@ one of vrrpfw's errors, every call has a timeout, and "already there" or
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from ..environment import dbus_timeout
+from ..errors import EXIT_NOT_ALLOWED, BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from .firewalld_rules import POLICY_PREFIX, same_rich
 
 BUS_NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
-# Seconds to wait for each firewalld call; a hung firewalld becomes exit 3.
-DBUS_TIMEOUT = float(os.environ.get("VRRPFW_DBUS_TIMEOUT", "15"))
+
+
+class OutcomeUnknown(EnvironmentProblem):
+    """A call that firewalld did not answer (a timeout, a broken connection):
+    it may still have been carried out, or be carried out later.  Callers
+    that change firewalld read it again before they say what happened."""
+
+
+class MayHaveChanged(OutcomeUnknown):
+    """A change call went unanswered and firewalld could not be read again
+    either: vrrpfw cannot promise that nothing changed (exit 3), so it says
+    firewalld may have been changed (exit 1); state.json keeps the pending
+    allowance for the next run to settle."""
+
+    exit_code = EXIT_NOT_ALLOWED
 
 
 class Firewalld:
@@ -26,6 +39,9 @@ class Firewalld:
         except ImportError as e:
             raise BackendUnavailable(f"dbus-python is not installed ({e})") from None
         self._dbus = dbus
+        # Seconds to wait for each firewalld call (VRRPFW_DBUS_TIMEOUT, validated
+        # before any call: libdbus aborts on nan); a hung firewalld becomes exit 3.
+        self.timeout = dbus_timeout()
         try:
             bus = dbus.SystemBus()
             obj = bus.get_object(BUS_NAME, PATH, introspect=False)
@@ -58,13 +74,19 @@ class Firewalld:
                                       f"{BUS_NAME} on the system bus)")
         if name.endswith((".AccessDenied", ".AuthFailed", ".NotAuthorized")) or "NotAuthorized" in name:
             return EnvironmentProblem(f"D-Bus or polkit denied {doing}: {msg} (run vrrpfw as root)")
-        if name.endswith((".NoReply", ".Disconnected", ".NoServer", ".FileNotFound", ".Timeout")):
+        if name.endswith((".NoReply", ".Disconnected", ".Timeout")):  # sent, maybe carried out
+            # libdbus appends a generic "Possible causes include: ..." list to
+            # NoReply; it says nothing of this call and would be quoted twice
+            # where a read-back fails too.
+            msg = msg.split(" Possible causes include")[0].strip()
+            return OutcomeUnknown(f"firewalld stopped answering while {doing}: {msg}")
+        if name.endswith((".NoServer", ".FileNotFound")):  # no bus to send it to
             return EnvironmentProblem(f"firewalld stopped answering while {doing}: {msg}")
         return BackendError(f"D-Bus error while {doing}: {name}: {msg}")
 
     def call(self, doing: str, fn: Callable[..., Any], *args: Any, ok_codes: Tuple[str, ...] = ()) -> Any:
         try:
-            return fn(*args, timeout=DBUS_TIMEOUT)
+            return fn(*args, timeout=self.timeout)
         except self._dbus.exceptions.DBusException as e:
             msg = (e.get_dbus_message() or "").strip()
             if ok_codes and msg.split(":")[0].strip() in ok_codes:

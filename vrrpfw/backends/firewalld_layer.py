@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..errors import BackendUnavailable, EnvironmentProblem
+from ..errors import BackendUnavailable, EnvironmentProblem, VrrpfwError
 from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime
 from .base import Change, Key, Persister, PersistPlan
-from .firewalld_dbus import Firewalld
+from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (
     describe_target,
     direct_args,
@@ -172,36 +172,97 @@ class _Layer:
                 if self.state.find(self.layer, target, "rich", value) is not None:
                     self.state.add(self.layer, target, "rich", value, rule.interface)
                 return []
-            self.fw.change(self.layer, True, target, "rich", value)
-            self.state.add(self.layer, target, "rich", value, rule.interface)
+            self._add(rule, target, "rich", value)
             return [f"{self.layer}: {describe_target(target)}: add rich rule {value}"]
         if self.mode == "direct":
             args = direct_args(rule)
-            self.fw.direct_change(self.layer, True, rule.chain, 0, args, ipv_of(rule))
-            return [f"{self.layer}: direct {ipv_of(rule)} filter {rule.chain} 0 {' '.join(args)}"]
+            text = f"direct {ipv_of(rule)} filter {rule.chain} 0 {' '.join(args)}"
+            try:
+                self.fw.direct_change(self.layer, True, rule.chain, 0, args, ipv_of(rule))
+            except OutcomeUnknown as e:  # direct rules carry vrrpfw's comment: no record needed
+                self._settle(e, f"adding the direct rule {text}", lambda: bool(self._our_direct(rule)))
+            return [f"{self.layer}: {text}"]
         zone = self.zone_for(rule.interface)
         kind, value = self.allowance(rule)
         added = []
         if not self.fw.has(self.layer, zone, kind, value):
-            self.fw.change(self.layer, True, zone, kind, value)
+            self._add(rule, zone, kind, value)
             added.append(f"{self.layer}: zone {zone}: add {kind} {value}")
-            self.state.add(self.layer, zone, kind, value, rule.interface)
         elif self.state.find(self.layer, zone, kind, value) is not None:
             self.state.add(self.layer, zone, kind, value, rule.interface)  # ours already: share it
         return added
+
+    def _add(self, rule: VrrpRule, zone: str, kind: str, value: str) -> None:
+        """Add one allowance that is absent.  It is recorded as pending and
+        the record saved *before* the call (a call can time out on vrrpfw's
+        side and still complete in firewalld: the record must not depend on
+        the answer); the answer, or firewalld read again, settles it."""
+        entry = self.state.add_pending(self.layer, zone, kind, value, rule.interface)
+        if entry is not None:
+            self.state.save()  # raises before any change where the record cannot be written
+        try:
+            self.fw.change(self.layer, True, zone, kind, value)
+        except OutcomeUnknown as e:
+            self._settle(e, f"adding {kind} {value} to {describe_target(zone)}",
+                         lambda: self.fw.has(self.layer, zone, kind, value), entry)
+            return
+        except VrrpfwError:  # firewalld answered: it did not add it
+            if entry is not None:
+                self.state.drop(entry)
+            raise
+        if entry is not None:
+            self.state.confirm(entry)
+
+    def _settle(self, err: OutcomeUnknown, doing: str, done: Callable[[], bool],
+                entry: Optional[Entry] = None) -> None:
+        """A change call went unanswered: read firewalld again and go by what
+        is there.  Done: a note, and a pending ``entry`` is vrrpfw's.  Not
+        done: the call's error, now proven to have changed nothing (a
+        pending ``entry`` is dropped).  Unreadable: MayHaveChanged (the
+        pending ``entry`` stays for the next run)."""
+        try:
+            carried_out = done()
+        except (BackendUnavailable, EnvironmentProblem) as again:
+            kept = "" if entry is None else (
+                f"; recorded as pending in {self.state.path}: the next vrrpfw run that reaches firewalld "
+                "takes it for vrrpfw's if it is there (close then removes it)")
+            raise MayHaveChanged(
+                f"{err}; read again, firewalld did not answer either ({again}): vrrpfw cannot tell whether "
+                f"firewalld finished {doing} ({self.layer}), so firewalld may have been changed{kept}; "
+                "run `vrrpfw check` once firewalld answers") from None
+        if carried_out:
+            if entry is not None:
+                self.state.confirm(entry)
+            self.notes.append(f"firewalld did not answer vrrpfw's call in time but carried it out: {doing} "
+                              f"({self.layer}) is done (read again)"
+                              + ("; recorded as vrrpfw's" if entry is not None else ""))
+            return
+        if entry is not None:
+            self.state.drop(entry)
+        raise EnvironmentProblem(f"{err}; read again: firewalld did not carry it out, {doing} "
+                                 f"({self.layer}) changed nothing")
 
     def _delete(self, rule: VrrpRule, handle: Any) -> List[str]:
         if handle[0] == "direct":
             chain, prio, args = handle[2:5]
             ipv = handle[5] if len(handle) > 5 else "ipv4"  # seed rules: IPv4 only
-            self.fw.direct_change(self.layer, False, chain, prio, args, ipv)
-            return [f"{self.layer}: remove direct {ipv} filter {chain} {prio} {' '.join(args)}"]
+            text = f"direct {ipv} filter {chain} {prio} {' '.join(args)}"
+            try:
+                self.fw.direct_change(self.layer, False, chain, prio, args, ipv)
+            except OutcomeUnknown as e:
+                self._settle(e, f"removing the {text}", lambda: not any(
+                    d == (ipv, "filter", chain, prio, list(args)) for d in self.fw.direct_rules(self.layer)))
+            return [f"{self.layer}: remove {text}"]
         _, _, zone, kind, value = handle
         if self.state.others(self.layer, zone, kind, value, [rule.interface]):
             self.state.release(self.layer, zone, kind, value, rule.interface)
             return []
         # Removed first, forgotten after: a failed call leaves the record of what is still there.
-        self.fw.change(self.layer, False, zone, kind, value)
+        try:
+            self.fw.change(self.layer, False, zone, kind, value)
+        except OutcomeUnknown as e:
+            self._settle(e, f"removing {kind} {value} from {describe_target(zone)}",
+                         lambda: not self.fw.has(self.layer, zone, kind, value))
         self.state.release(self.layer, zone, kind, value, rule.interface)
         return [f"{self.layer}: {describe_target(zone)}: remove {kind} {value}"]
 
@@ -292,5 +353,10 @@ class FirewalldPermanent(Persister):
     def commit(self, plan: PersistPlan) -> None:
         """Each change is recorded as it is made; the record is saved also
         when a later change fails, so nothing vrrpfw added is forgotten."""
+        layer = self._layer()
+        known = len(layer.notes)
         with self.b.saving():
-            self._layer().apply(plan.payload)
+            layer.apply(plan.payload)
+        settled = layer.notes[known:]  # a call that timed out but was carried out: the report says so
+        if settled:
+            self.note = "; ".join(settled)

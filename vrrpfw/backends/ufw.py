@@ -68,7 +68,7 @@ from ..persist.ufw_rules import (
 )
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus, held_by, held_text
-from .xtables_lock import wait_for_lock
+from .xtables_lock import open_lock, wait_for_lock
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}
 HOOKED = ("INPUT", "OUTPUT")
@@ -113,10 +113,7 @@ UFW_LOCK = "/run/ufw.lock"  # ufw.util.create_lock's file: ufw holds it for ever
 def ufw_lock(timeout: float, path: str = UFW_LOCK) -> Iterator[None]:
     """ufw's lock (a POSIX ``lockf`` lock on /run/ufw.lock, as ufw takes
     it), waited for up to ``timeout`` seconds."""
-    try:
-        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    except OSError as e:
-        raise EnvironmentProblem(f"cannot open ufw's lock {path}: {e.strerror}") from None
+    fd = open_lock(path, "ufw's lock", 0o644)
     try:
         wait_for_lock(fd, fcntl.lockf, path, timeout,
                       f"a ufw command held {path} for more than {timeout:g}s; nothing was "

@@ -10,8 +10,14 @@ beside the admin's files, and /run is emptied at boot, when no run can hold
 it.  Not /run/lock: any user may create a directory there, and root must
 never open a file another user can point elsewhere with a symlink (that
 would create files anywhere), nor a lock another user can hold forever.
-So the directory must belong to us and be writable by nobody else, and
-lock files are opened without following symlinks.  Locks of one run are
+So the directory must belong to us and be writable by nobody else, and so
+must every directory above it (one writable by another user lets that user
+rename ours away and put their own in its place); none of them may be a
+symlink, and lock files are opened without following symlinks and must be
+regular files of ours.  A world-writable sticky directory (/tmp) is refused
+too: no other user can then remove what we made, but anyone can take the
+name first, and tmpfiles cleaners delete old entries there, and a lock file
+deleted while held splits one lock in two.  Locks of one run are
 taken in a fixed order (sorted by lock file), so two runs that need the
 same two stores cannot deadlock; the xtables lock is always taken after
 them.
@@ -28,6 +34,7 @@ import stat
 import time
 from typing import Iterable, Iterator, List
 
+from .. import environment
 from ..errors import EnvironmentProblem, LockTimeout
 
 DEFAULT_LOCK_DIR = "/run/vrrpfw"
@@ -35,7 +42,8 @@ POLL_SECONDS = 0.02
 
 
 def lock_dir() -> str:
-    return os.environ.get("VRRPFW_LOCK_DIR") or DEFAULT_LOCK_DIR
+    """VRRPFW_LOCK_DIR (absolute, else exit 2), or /run/vrrpfw."""
+    return environment.lock_dir() or DEFAULT_LOCK_DIR
 
 
 def lock_file(store_path: str) -> str:
@@ -47,27 +55,94 @@ def lock_file(store_path: str) -> str:
     return os.path.join(lock_dir(), f"{base}-{digest}.lock")
 
 
-def _safe_dir(directory: str) -> None:
-    """Create the lock directory (0700) or accept an existing one only if it
-    is a real directory of ours that nobody else can write to."""
+def _refusal(message: str) -> EnvironmentProblem:
+    """An unsafe lock directory or lock file: exit 3, nothing was changed
+    (a VRRPFW_LOCK_DIR that is no absolute path is exit 2, before this)."""
+    return EnvironmentProblem(message)
+
+
+def _safe_parents(directory: str) -> None:
+    """Every directory above ``directory``: a real directory (no symlink),
+    owned by root (or by this user) and writable by nobody else."""
+    path = os.path.normpath(directory)
+    parents = []
+    parent = os.path.dirname(path)
+    while True:
+        parents.append(parent)
+        if parent == os.path.dirname(parent):
+            break
+        parent = os.path.dirname(parent)
+    for parent in reversed(parents):
+        try:
+            st = os.lstat(parent)
+        except OSError as e:
+            raise _refusal(f"cannot use the lock directory {directory}: {parent}: {e.strerror}") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise _refusal(f"the lock directory {directory} lies below the symlink {parent}; refusing it "
+                           f"(name its real path, {os.path.realpath(directory)})")
+        if not stat.S_ISDIR(st.st_mode):
+            raise _refusal(f"the lock directory {directory} lies below {parent}, which is not a directory")
+        if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+            raise _refusal(f"the lock directory {directory} lies below {parent}, which "
+                           + ("another user owns" if st.st_uid not in (0, os.geteuid()) else
+                              "others can write to" + (" (sticky, like /tmp: anyone can take a name "
+                                                       "there first)" if st.st_mode & stat.S_ISVTX else ""))
+                           + "; refusing it (every directory above the lock directory must belong "
+                           "to root and be writable by nobody else)")
+
+
+def check_dir() -> None:
+    """The lock directory and every directory above it, before anything is
+    read (so a bad VRRPFW_LOCK_DIR is exit 2 before any firewall is looked
+    at); :func:`store_locks` checks again as it opens the locks."""
+    directory = lock_dir()
+    _safe_parents(directory)
     try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        st = os.lstat(directory)
+    except FileNotFoundError:
+        return  # made (0700) when first locked
+    except OSError as e:
+        raise _refusal(f"cannot use the lock directory {directory}: {e.strerror}") from None
+    _safe_last(directory, st)
+
+
+def _safe_last(directory: str, st: os.stat_result) -> None:
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        raise _refusal(f"lock directory {directory} is not a directory owned by this user and "
+                       "writable by it alone; refusing to use it (remove it, or set "
+                       "VRRPFW_LOCK_DIR)")
+
+
+def _safe_dir(directory: str) -> None:
+    """Create the lock directory (0700; its parent must exist) or accept an
+    existing one only if it is a real directory of ours that nobody else can
+    write to, below directories nobody else can write to either."""
+    _safe_parents(directory)
+    try:
+        os.mkdir(directory, mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise _refusal(f"cannot create the lock directory {directory}: {e.strerror} "
+                       "(set VRRPFW_LOCK_DIR to a directory of yours)") from None
+    try:
         st = os.lstat(directory)
     except OSError as e:
-        raise EnvironmentProblem(f"cannot create the lock directory {directory}: {e.strerror} "
-                                 "(set VRRPFW_LOCK_DIR to a directory of yours)") from None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
-        raise EnvironmentProblem(f"lock directory {directory} is not a directory owned by this user and "
-                                 "writable by it alone; refusing to use it (remove it, or set "
-                                 "VRRPFW_LOCK_DIR)")
+        raise _refusal(f"cannot use the lock directory {directory}: {e.strerror}") from None
+    _safe_last(directory, st)
 
 
 def _acquire(path: str, store: str, timeout: float) -> int:
     _safe_dir(os.path.dirname(path))
     try:
-        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as e:
         raise EnvironmentProblem(f"cannot open the lock {path} for {store}: {e.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        raise _refusal(f"the lock {path} for {store} is not a regular file owned by this user; "
+                       "refusing it (remove it)")
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -26,6 +26,19 @@ version 2 while that is all it holds (an older vrrpfw keeps reading it),
 as version 3 with ``selector`` once it holds more, which an older vrrpfw
 refuses rather than misread as a group.
 
+An entry with ``"pending": true`` is an allowance vrrpfw was about to add
+when it wrote the file: it is saved *before* the firewalld call, because a
+call can time out on vrrpfw's side and still complete in firewalld.  A run
+that learns the outcome (the call answered, or firewalld read again) makes
+it an ordinary entry or drops it; a pending entry left by a run that could
+not learn it is settled by the next run that reads firewalld
+(:meth:`StateFile.prune`): there now, it is vrrpfw's (its call completed);
+absent, it is forgotten.  The key is written only while true, so a file
+without pending entries is byte for byte what an older vrrpfw writes; an
+older vrrpfw reading a pending entry takes it for an ordinary one (kept
+while the allowance is there, forgotten once it is gone), which is right
+once the call completed.
+
 The file is rewritten only if it is still what this run read (a run that
 does not hold the lock must not make another's entries disappear).
 """
@@ -54,6 +67,8 @@ class Entry:
     interfaces: List[str] = field(default_factory=list)
     # runtime only: firewalld's runtime generation when vrrpfw added it (see runtime_generation)
     generation: Optional[str] = None
+    # about to be added, outcome not yet known (see the module's doc); written only while true
+    pending: bool = False
 
     @property
     def ident(self) -> Tuple[str, str, str, str]:
@@ -90,6 +105,8 @@ class StateFile:
                 raise ValueError(f"unknown version {doc.get('version') if isinstance(doc, dict) else doc!r}")
             self.entries = [Entry(**{k: v for k, v in e.items() if k in _FIELDS})
                             for e in doc.get("firewalld", [])]
+            if any(not isinstance(e.pending, bool) for e in self.entries):
+                raise ValueError("pending is not true or false")
             self.asked = [(str(a["interface"]), _selector(a)) for a in doc.get("interfaces", [])]
         except (ValueError, TypeError, KeyError, AttributeError, InputError) as e:
             raise PersistFileError(f"{_where(self.path, e)}: not a vrrpfw state file "
@@ -111,6 +128,34 @@ class StateFile:
             self.entries.append(entry)
         if iface not in entry.interfaces:
             entry.interfaces.append(iface)
+
+    # -- an add whose outcome is not known yet --------------------------------
+    def add_pending(self, layer: str, zone: str, kind: str, value: str, iface: str) -> Optional[Entry]:
+        """Record, before the call, an allowance vrrpfw is about to add for
+        ``iface``.  Returns the new pending entry; None where an entry is
+        there already (vrrpfw's own: the call only makes sure of it), which
+        is then only shared with ``iface``."""
+        if self.find(layer, zone, kind, value) is not None:
+            self.add(layer, zone, kind, value, iface)
+            return None
+        self.add(layer, zone, kind, value, iface)
+        entry = self.find(layer, zone, kind, value)
+        assert entry is not None
+        entry.pending = True
+        return entry
+
+    @staticmethod
+    def confirm(entry: Entry) -> None:
+        """The pending allowance is in firewalld: vrrpfw's, like any entry."""
+        entry.pending = False
+
+    def drop(self, entry: Entry) -> None:
+        """The pending allowance is not in firewalld: the call did not complete."""
+        if entry in self.entries:
+            self.entries.remove(entry)
+
+    def pending(self) -> List[Entry]:
+        return [e for e in self.entries if e.pending]
 
     def release(self, layer: str, zone: str, kind: str, value: str, iface: str) -> bool:
         """Forget ``iface``; True when no interface needs the allowance any more."""
@@ -145,7 +190,20 @@ class StateFile:
         firewalld now (in the entry's layer)?"""
         notes: List[str] = []
         for e in list(self.entries):
-            if e.layer == "runtime" and self.generation is not None and e.generation != self.generation:
+            reloaded = e.layer == "runtime" and self.generation is not None \
+                and e.generation != self.generation
+            if e.pending:  # an earlier run could not learn whether its call completed
+                earlier = f"an earlier vrrpfw run could not learn whether firewalld added {e.describe()}"
+                if not present(e):
+                    self.entries.remove(e)
+                    notes.append(f"{earlier}: it is not there, so that call did not complete; "
+                                 "vrrpfw forgets it")
+                    continue
+                e.pending = False
+                if not reloaded:
+                    notes.append(f"{earlier}: it is there, so that call completed; it is vrrpfw's "
+                                 "(close removes it)")
+            if reloaded:
                 twin = self.find("permanent", e.zone, e.kind, e.value)
                 there = present(e)
                 if there and twin is not None and present(twin):
@@ -173,7 +231,7 @@ class StateFile:
         else:
             asked = [{"interface": i, "selector": g} for i, g in self.asked]
             version = VERSION
-        doc = {"version": version, "firewalld": [asdict(e) for e in self.entries], "interfaces": asked}
+        doc = {"version": version, "firewalld": [_entry_doc(e) for e in self.entries], "interfaces": asked}
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
     def save(self) -> None:
@@ -206,6 +264,14 @@ def _reason(path: str, e: Exception) -> str:
     if isinstance(e, json.JSONDecodeError):
         return f"{e.msg}, column {e.colno}"
     return str(e) if may_quote(path) else f"a value vrrpfw cannot use, {NOT_SHOWN}"
+
+
+def _entry_doc(e: Entry) -> Dict[str, Any]:
+    """One entry as JSON; ``pending`` only while true (see the module's doc)."""
+    doc = asdict(e)
+    if not e.pending:
+        del doc["pending"]
+    return doc
 
 
 def _selector(item: Dict[str, Any]) -> str:

@@ -299,7 +299,7 @@ else:
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4
-FIREWALLD_ONLY = ("zone", "mode", "force", "remove_seed_rules")
+FIREWALLD_ONLY = ("zone", "mode", "force", "remove_seed_rules", "state_file")
 OPEN_ONLY = ("src", "ah", "strict", "force")  # close takes peers, to refuse them in its own words
 CLOSED_ONLY = ("remove_seed_rules",)
 
