@@ -255,30 +255,33 @@ class _Reader:
         def fail(msg: str) -> InputError:
             return _fail(where, msg) if where else InputError(msg)
 
+        # An included path is text of the including file: shown as that file is.
+        shown = _show(where, path) if where else path
+
         real = os.path.realpath(path)
         if real in self.stack:
             assert where is not None
-            raise _fail(where, f"include loop: {path} is already being read")
+            raise _fail(where, f"include loop: {shown} is already being read")
         self.reads += 1
         if self.reads > MAX_READS:
-            raise fail(f"cannot read {path}: more than {MAX_READS} file reads (includes), "
+            raise fail(f"cannot read {shown}: more than {MAX_READS} file reads (includes), "
                        "vrrpfw's limit for a keepalived configuration")
         limit = min(MAX_FILE_BYTES, MAX_TOTAL_BYTES - self.total_bytes)
         try:
             data = read_regular(path, limit)
         except ReadRefused as e:
             if e.too_large and limit < MAX_FILE_BYTES:
-                raise fail(f"cannot read {path}: the configuration's files together are larger than "
+                raise fail(f"cannot read {shown}: the configuration's files together are larger than "
                            f"{MAX_TOTAL_BYTES} bytes, vrrpfw's limit") from None
             why = f"{e} (vrrpfw's limit for one file)" if e.too_large else str(e)
-            raise fail(f"cannot read {path}: it {why}") from None
+            raise fail(f"cannot read {shown}: it {why}") from None
         except OSError as e:
-            raise fail(f"cannot read {path}: {e.strerror or e}") from None
+            raise fail(f"cannot read {shown}: {e.strerror or e}") from None
         self.total_bytes += len(data)
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise fail(f"cannot read {path}: not UTF-8 text") from None
+            raise fail(f"cannot read {shown}: not UTF-8 text") from None
         self.files.append(path)
         self.stack.append(real)
         try:

@@ -191,3 +191,31 @@ def test_a_hidden_definition_used_in_a_readable_file_is_not_quoted(tmp_path: obj
             parse(main)
     assert "S3cr3t" not in str(e.value)
     assert str(e.value) == f"{main}:3: not a valid interface name"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "missing-perm", "loop"])
+def test_an_include_path_in_a_hidden_file_is_not_shown(tmp_path: object, as_nobody: None, kind: str) -> None:
+    # The path an include names is the hidden file's text too.
+    target = f"{tmp_path}/S3cr3t-{kind}"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "missing-perm":
+        os.mkdir(target)
+        target += "/x.conf"
+        write(target, "")
+    hidden = f"{tmp_path}/hidden.conf"
+    write(hidden, f"include {target if kind != 'loop' else hidden}\n", 0o600)
+    main = write(f"{tmp_path}/k.conf", INSTANCE + f"include {hidden}\n")
+    real_open = os.open
+
+    def refusing(path, *a, **k):  # type: ignore[no-untyped-def]
+        if "S3cr3t" in str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **k)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "open", refusing)
+        with pytest.raises(InputError) as e:
+            parse(main)
+    assert "S3cr3t" not in str(e.value), str(e.value)
+    assert str(e.value).startswith(f"{hidden}:1: ")
