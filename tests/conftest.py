@@ -110,6 +110,20 @@ def _integration_gate(request: pytest.FixtureRequest) -> None:
         pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def _invoked_by_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as root by root, even when the suite itself runs under sudo:
+    messages quote files only where the invoking user (SUDO_UID) may read
+    them, and the tests that assert quoted text expect root's view.  The
+    tests of that rule set SUDO_UID themselves.  The audience is reset too
+    (the Ansible module's run sets it to "anyone" for the process)."""
+    from vrrpfw.host import invoker
+
+    monkeypatch.delenv("SUDO_UID", raising=False)
+    monkeypatch.delenv("SUDO_GID", raising=False)
+    monkeypatch.setattr(invoker, "_audience", invoker.invoking_user)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if STATS_DIR is not None:
         shutil.rmtree(STATS_DIR, ignore_errors=True)

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from .host.bounded_read import MiB, ReadRefused, read_regular
+
 # Tables managed by other tools' backends; never counted as ours to open.
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
@@ -92,10 +94,11 @@ def shell_vars(text: str) -> Dict[str, str]:
 
 
 def _read(path: str) -> Optional[str]:
+    """A small configuration file's text; None where it is absent,
+    unreadable, not a regular file (a FIFO would block) or over 1 MiB."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
+        return read_regular(path, MiB).decode("utf-8", errors="replace")
+    except (OSError, ReadRefused):
         return None
 
 

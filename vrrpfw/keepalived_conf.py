@@ -69,6 +69,8 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 from .errors import InputError
+from .host import invoker
+from .host.bounded_read import MiB, ReadRefused, read_regular
 from .model import validate_interface
 
 _IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -78,11 +80,22 @@ DEFAULT_GROUP6 = "ff02::12"
 DEFAULT_PRIORITY = 100
 OWNER_PRIORITY = 255  # keepalived's default priority for `state MASTER`
 
+# Reads are bounded (keepalived configurations are a few KiB): each file,
+# all files together, and the number of reads, counting a file included
+# twice twice (25 files that each include the next twice are 2^25 reads).
+MAX_FILE_BYTES = 1 * MiB
+MAX_TOTAL_BYTES = 8 * MiB
+MAX_READS = 256
+MAX_GLOB_MATCHES = 256  # files one include line may expand to
+
 
 @dataclass(frozen=True)
 class Where:
     path: str
     line: int
+    # The line holds a $NAME definition's value from a file the invoking
+    # user cannot read: messages about it quote nothing.
+    hidden: bool = field(default=False, compare=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}"
@@ -117,6 +130,26 @@ class KaConfig:
 
 def _fail(where: Where, message: str) -> InputError:
     return InputError(f"{where}: {message}")
+
+
+def _may_quote(where: Where) -> bool:
+    return not where.hidden and invoker.may_quote(where.path)
+
+
+def _q(where: Where, text: str) -> str:
+    """``text`` (from the file at ``where``) quoted, or a placeholder where
+    the invoking user could not read that file (see vrrpfw.host.invoker)."""
+    return repr(text) if _may_quote(where) else invoker.NOT_SHOWN
+
+
+def _reason(where: Where, error: Exception, generic: str) -> str:
+    """``error``'s message (which may quote the file) or ``generic``."""
+    return str(error) if _may_quote(where) else generic
+
+
+def _show(where: Where, text: str) -> str:
+    """Like :func:`_q`, unquoted (a name in running text)."""
+    return text if _may_quote(where) else "(name not shown)"
 
 
 # ---------------------------------------------------------------- lexer
@@ -181,19 +214,29 @@ def _words(text: str, where: Where) -> Tuple[str, ...]:
     out: List[str] = []
     for m in re.finditer(r'"([^"]*)"|([^\s"]+)|(")', text):
         if m.group(3) is not None:
-            raise _fail(where, f"unterminated quote in {text!r}")
+            raise _fail(where, f"unterminated quote in {_q(where, text)}")
         out.append(m.group(1) if m.group(1) is not None else m.group(2))
     return tuple(out)
 
 
-def _expand_braces(pattern: str) -> List[str]:
-    """glob(3)'s GLOB_BRACE, which keepalived asks for: ``a{b,c}d``."""
-    m = re.search(r"\{([^{}]*)\}", pattern)
-    if not m:
-        return [pattern]
-    out: List[str] = []
-    for alt in m.group(1).split(","):
-        out.extend(_expand_braces(pattern[:m.start()] + alt + pattern[m.end():]))
+class _TooManyPatterns(Exception):
+    pass
+
+
+def _expand_braces(pattern: str, limit: int = 0) -> List[str]:
+    """glob(3)'s GLOB_BRACE, which keepalived asks for: ``a{b,c}d``.  With
+    ``limit``, _TooManyPatterns past that many patterns (each ``{a,b}``
+    doubles them: twenty are a million)."""
+    todo, out = [pattern], []
+    while todo:
+        p = todo.pop()
+        m = re.search(r"\{([^{}]*)\}", p)
+        if not m:
+            out.append(p)
+        else:
+            todo.extend(p[:m.start()] + alt + p[m.end():] for alt in reversed(m.group(1).split(",")))
+        if limit and len(out) + len(todo) > limit:
+            raise _TooManyPatterns()
     return out
 
 
@@ -203,23 +246,42 @@ class _Reader:
 
     files: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
-    defs: Dict[str, str] = field(default_factory=dict)
+    defs: Dict[str, Tuple[str, str]] = field(default_factory=dict)  # name -> (value, file)
     stack: List[str] = field(default_factory=list)
+    reads: int = 0
+    total_bytes: int = 0
 
     def read_file(self, path: str, where: Optional[Where]) -> List[_Line]:
+        def fail(msg: str) -> InputError:
+            return _fail(where, msg) if where else InputError(msg)
+
+        # An included path is text of the including file: shown as that file is.
+        shown = _show(where, path) if where else path
+
         real = os.path.realpath(path)
         if real in self.stack:
             assert where is not None
-            raise _fail(where, f"include loop: {path} is already being read")
+            raise _fail(where, f"include loop: {shown} is already being read")
+        self.reads += 1
+        if self.reads > MAX_READS:
+            raise fail(f"cannot read {shown}: more than {MAX_READS} file reads (includes), "
+                       "vrrpfw's limit for a keepalived configuration")
+        limit = min(MAX_FILE_BYTES, MAX_TOTAL_BYTES - self.total_bytes)
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except UnicodeDecodeError:
-            msg = f"cannot read {path}: not UTF-8 text"
-            raise (_fail(where, msg) if where else InputError(msg)) from None
+            data = read_regular(path, limit)
+        except ReadRefused as e:
+            if e.too_large and limit < MAX_FILE_BYTES:
+                raise fail(f"cannot read {shown}: the configuration's files together are larger than "
+                           f"{MAX_TOTAL_BYTES} bytes, vrrpfw's limit") from None
+            why = f"{e} (vrrpfw's limit for one file)" if e.too_large else str(e)
+            raise fail(f"cannot read {shown}: it {why}") from None
         except OSError as e:
-            msg = f"cannot read {path}: {e.strerror or e}"
-            raise (_fail(where, msg) if where else InputError(msg)) from None
+            raise fail(f"cannot read {shown}: {e.strerror or e}") from None
+        self.total_bytes += len(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise fail(f"cannot read {shown}: not UTF-8 text") from None
         self.files.append(path)
         self.stack.append(real)
         try:
@@ -235,7 +297,7 @@ class _Reader:
             if not line:
                 continue
             if line.startswith("@"):
-                self.notes.append(f"{where}: skipped {line.split()[0]!r} line: it depends on "
+                self.notes.append(f"{where}: skipped {_q(where, line.split()[0])} line: it depends on "
                                   "keepalived's -i config id, which vrrpfw does not know")
                 continue
             if line.startswith("~SEQ"):
@@ -245,10 +307,14 @@ class _Reader:
                 value = m.group(2).strip()
                 if value.endswith("\\"):
                     raise _fail(where, "multi-line definitions ($NAME=...\\) are not supported by vrrpfw")
-                self.defs[m.group(1)] = value
+                self.defs[m.group(1)] = (value, path)
                 continue
             if "$" in line and self.defs:
-                line = _DEF_USE.sub(lambda u: self.defs.get(u.group(1) or u.group(2), u.group(0)), line)
+                used = [self.defs[n] for u in _DEF_USE.finditer(line) for n in u.groups() if n in self.defs]
+                line = _DEF_USE.sub(lambda u: self.defs.get(u.group(1) or u.group(2), (u.group(0), ""))[0],
+                                    line)
+                if any(not invoker.may_quote(src) for _, src in used if src != path):
+                    where = Where(path, number, hidden=True)
             words = _words(line, where)
             if len(words) == 2 and words[0] == "include":
                 lines.extend(self.include(words[1], path, where))
@@ -261,21 +327,37 @@ class _Reader:
         base = os.path.dirname(path) if "/" in path else ""
         full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
         matches: List[str] = []
-        for p in _expand_braces(full):
+        try:
+            patterns = _expand_braces(full, MAX_GLOB_MATCHES)
+        except _TooManyPatterns:
+            raise _fail(where, f"include {_show(where, pattern)} expands to more than {MAX_GLOB_MATCHES} "
+                        "patterns, vrrpfw's limit") from None
+        for p in patterns:
             found = sorted(glob.glob(p)) if _GLOB_MAGIC.search(p) else ([p] if os.path.lexists(p) else [])
             matches.extend(found)
+            if len(matches) > MAX_GLOB_MATCHES:
+                break
         if not matches:
-            if any(_GLOB_MAGIC.search(p) for p in _expand_braces(pattern)):
-                self.notes.append(f"{where}: include {pattern}: no file matches (keepalived skips it)")
+            if any(_GLOB_MAGIC.search(p) for p in _expand_braces(pattern, MAX_GLOB_MATCHES)):
+                self.notes.append(f"{where}: include {_show(where, pattern)}: no file matches "
+                                  "(keepalived skips it)")
                 return []
-            raise _fail(where, f"include {pattern}: cannot read {full}: No such file or directory")
+            raise _fail(where, f"include {_show(where, pattern)}: cannot read {_show(where, full)}: "
+                        "No such file or directory")
+        if len(matches) > MAX_GLOB_MATCHES:
+            raise _fail(where, f"include {_show(where, pattern)} matches {len(matches)} files, more than "
+                        f"vrrpfw's limit of {MAX_GLOB_MATCHES}")
         lines: List[_Line] = []
         for m in matches:
             if os.path.isdir(m):
-                self.notes.append(f"{where}: include {pattern}: {m} is a directory (keepalived skips it)")
+                self.notes.append(f"{where}: include {_show(where, pattern)}: {_show(where, m)} "
+                                  "is a directory "
+                                  "(keepalived skips it)")
                 continue
             if os.path.isfile(m) and os.stat(m).st_mode & 0o111:
-                self.notes.append(f"{where}: include {pattern}: {m} is executable (keepalived skips it)")
+                self.notes.append(f"{where}: include {_show(where, pattern)}: {_show(where, m)} "
+                                  "is executable "
+                                  "(keepalived skips it)")
                 continue
             lines.extend(self.read_file(m, where))
         return lines
@@ -295,7 +377,7 @@ class _Node:
 
     def arg(self, what: str) -> str:
         if len(self.words) < 2:
-            raise _fail(self.where, f"{self.key} needs {what}")
+            raise _fail(self.where, f"{_show(self.where, self.key)} needs {what}")
         return self.words[1]
 
 
@@ -326,7 +408,7 @@ def _tree(lines: Sequence[_Line]) -> List[_Node]:
 def _int(node: _Node, lo: int, hi: int) -> int:
     text = node.arg("a number")
     if not re.fullmatch(r"[0-9]+", text) or not lo <= int(text) <= hi:
-        raise _fail(node.where, f"{node.key} {text!r} is not a number in {lo}..{hi}")
+        raise _fail(node.where, f"{node.key} {_q(node.where, text)} is not a number in {lo}..{hi}")
     return int(text)
 
 
@@ -334,7 +416,7 @@ def _addr(text: str, where: Where, what: str) -> _IP:
     try:
         return ipaddress.ip_address(text.split("/", 1)[0])
     except ValueError:
-        raise _fail(where, f"{what} {text!r} is not an IP address") from None
+        raise _fail(where, f"{what} {_q(where, text)} is not an IP address") from None
 
 
 def _fam(addr: _IP) -> str:
@@ -344,7 +426,7 @@ def _fam(addr: _IP) -> str:
 def _unicast(text: str, where: Where, what: str) -> _IP:
     addr = _addr(text, where, what)
     if addr.is_multicast or addr.is_unspecified or str(addr) == "255.255.255.255":
-        raise _fail(where, f"{what} {text!r} is not a unicast address")
+        raise _fail(where, f"{what} {_q(where, text)} is not a unicast address")
     return addr
 
 
@@ -368,9 +450,9 @@ def _read_globals(nodes: Sequence[_Node], g: _Globals) -> None:
             try:
                 addr = ipaddress.ip_address(text)
             except ValueError:
-                raise _fail(n.where, f"{n.key} {text!r} is not an IP address") from None
+                raise _fail(n.where, f"{n.key} {_q(n.where, text)} is not an IP address") from None
             if addr.version != want or not addr.is_multicast:
-                raise _fail(n.where, f"{n.key} {text!r} is not an IPv{want} multicast address")
+                raise _fail(n.where, f"{n.key} {_q(n.where, text)} is not an IPv{want} multicast address")
             if want == 4:
                 g.group4, g.group4_why = str(addr), f"{n.key} at {n.where}"
             else:
@@ -416,7 +498,7 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
             try:
                 validate_interface(text)
             except InputError as e:
-                raise _fail(n.where, str(e)) from None
+                raise _fail(n.where, _reason(n.where, e, "not a valid interface name")) from None
             base = (text, n.where)
         elif k == "virtual_router_id":
             vrid = _int(n, 1, 255)
@@ -428,7 +510,7 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
             v = _int(n, 2, 3)
             if v == 2 and family is not None and family[0] == "ipv6":
                 notes.append(f"{n.where}: version 2 ignored: written after the IPv6 address that made "
-                             f"{name} IPv6 (keepalived ignores it and uses VRRPv3)")
+                             f"{_show(node.where, name)} IPv6 (keepalived ignores it and uses VRRPv3)")
             else:
                 version = (v, f"version at {n.where}")
         elif k == "vrrp_version":
@@ -471,16 +553,17 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
                 if a.key == "auth_type":
                     t = a.arg("PASS or AH")
                     if t not in ("PASS", "AH"):
-                        raise _fail(a.where, f"auth_type {t!r} is neither PASS nor AH")
+                        raise _fail(a.where, f"auth_type {_q(a.where, t)} is neither PASS nor AH")
                     auth = (t, a.where)
                 elif a.key == "auth_pass":
                     auth_pass = len(a.words) > 1
 
     if base is None:
-        raise _fail(node.where, f"vrrp_instance {name} has no interface (keepalived refuses it; "
+        raise _fail(node.where, f"vrrp_instance {_show(node.where, name)} has no interface "
+                    "(keepalived refuses it; "
                     "global_defs default_interface applies to static addresses only)")
     if vrid is None:
-        raise _fail(node.where, f"vrrp_instance {name} has no virtual_router_id")
+        raise _fail(node.where, f"vrrp_instance {_show(node.where, name)} has no virtual_router_id")
 
     fam, fam_why = family or ("ipv4", "no address decided it: keepalived's default")
     why.append(f"family {fam} ({fam_why})")
@@ -518,7 +601,8 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
     peer_texts = tuple(dict.fromkeys(str(a) for a, _ in peers))
     # Contradictions above are errors even in an instance keepalived then drops.
     if not has_vip and (version[0] == 3 or fam == "ipv6" or g.strict):
-        notes.append(f"{node.where}: vrrp_instance {name} ignored: no virtual_ipaddress, which keepalived "
+        notes.append(f"{node.where}: vrrp_instance {_show(node.where, name)} ignored: "
+                     "no virtual_ipaddress, which keepalived "
                      "requires for VRRPv3, IPv6 and vrrp_strict (it drops the instance)")
         return None
 
@@ -530,7 +614,7 @@ def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance
         try:
             validate_interface(vname)
         except InputError as e:
-            raise _fail(vmac[1], f"use_vmac: {e}") from None
+            raise _fail(vmac[1], f"use_vmac: {_reason(vmac[1], e, 'not a valid interface name')}") from None
         named = "as named" if vmac[0] else "keepalived's default name vrrp.VRID"
         if xmit_base:
             why.append(f"interface {iface} (use_vmac {vname} with vmac_xmit_base: adverts are sent and "
@@ -612,7 +696,8 @@ def _interpret(path: str, reader: _Reader, lines: Sequence[_Line]) -> KaConfig:
         if inst is None:
             continue
         if inst.name in seen:
-            raise _fail(n.where, f"vrrp_instance {inst.name} is already defined at {seen[inst.name]}")
+            raise _fail(n.where, f"vrrp_instance {_show(n.where, inst.name)} is already defined "
+                        f"at {seen[inst.name]}")
         seen[inst.name] = n.where
         _refuse_vrid_clash(inst, instances)
         instances.append(inst)

@@ -403,3 +403,25 @@ def test_an_older_library_without_what_the_module_uses_says_to_upgrade(monkeypat
         M.main()
     assert ended.value.failed and ended.value.result["exit_code"] == 3
     assert "upgrade the vrrpfw package" in ended.value.result["msg"]
+
+
+def test_messages_quote_no_file_that_not_everyone_may_read(monkeypatch, tmp_path):
+    # The module runs as root (become), and its output goes to the controller's
+    # logs: a library error about a root-only file keeps file:line and the reason.
+    from vrrpfw.host import invoker
+    from vrrpfw.persist import iptables_save
+
+    monkeypatch.setattr(invoker, "_audience", invoker._audience)  # restored after the test
+    secret = "root:$6$S3cr3tHash:19000:0:99999:7:::"
+    path = tmp_path / "rules.v4"
+    path.write_text(secret + "\n")
+    os.chmod(path, 0o600)
+
+    class Parsing(FakeApi):
+        def open(self, **kw: Any) -> Any:
+            iptables_save.parse(path.read_text(), str(path))
+
+    ended = run(monkeypatch, Parsing(), FakeModule(params(interfaces=["eth1"], persist_file=str(path))))
+    assert ended.failed and ended.result["exit_code"] == 3
+    assert "S3cr3t" not in str(ended.result)
+    assert ended.result["msg"].startswith(f"{path}:1: ") and "is outside any table" in ended.result["msg"]

@@ -462,7 +462,7 @@ def test_missing_main_file(tmp_path: object) -> None:
 
 
 def test_main_is_directory(tmp_path: object) -> None:
-    with pytest.raises(InputError, match=r"^cannot read .*: Is a directory$"):
+    with pytest.raises(InputError, match=r"^cannot read .*: it is a directory, not a regular file$"):
         parse(str(tmp_path))
 
 
@@ -476,17 +476,15 @@ def test_not_utf8(tmp_path: object) -> None:
 
 def test_unreadable_include(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
     # Root reads a mode-0 file, so the refusal is the kernel's answer stood in for.
-    import builtins
-
     p = write(f"{tmp_path}/secret.conf", "")
-    real_open = builtins.open
+    real_open = os.open
 
     def refusing(path, *a, **k):  # type: ignore[no-untyped-def]
         if str(path) == p:
             raise PermissionError(13, "Permission denied")
         return real_open(path, *a, **k)
 
-    monkeypatch.setattr(builtins, "open", refusing)
+    monkeypatch.setattr(os, "open", refusing)
     main = write(f"{tmp_path}/k.conf", "include secret.conf\n")
     with pytest.raises(InputError, match=r"^.*/k.conf:1: cannot read .*: Permission denied$"):
         parse(main)

@@ -20,6 +20,8 @@ import tempfile
 from typing import Optional
 
 from ..errors import InputError, PersistFileError
+from ..host.bounded_read import MiB, ReadRefused, read_regular
+from ..host.invoker import may_quote
 
 ENCODING = "latin-1"  # every byte survives a read-edit-write round trip
 NEW_FILE_MODE = 0o600
@@ -61,22 +63,19 @@ def check_path(path: object, what: str = "--persist-file", may_create_dir: bool 
     return path
 
 
+MAX_READ_BYTES = 64 * MiB  # a saved ruleset or state file; larger is not one
+
+
 def read_text(path: str) -> Optional[str]:
-    """The file's text, or None if it does not exist yet.  Only regular
-    files are opened (a FIFO would block)."""
+    """The file's text, or None if it does not exist yet.  Only a regular
+    file of at most 64 MiB is read (opened non-blocking and checked again
+    on the open descriptor, so a FIFO swapped in cannot hang the run)."""
     try:
-        st = os.stat(path)
+        return read_regular(path, MAX_READ_BYTES).decode(ENCODING)
     except FileNotFoundError:
         return None
-    except OSError as e:
-        raise PersistFileError(f"{path}: cannot stat: {e.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise PersistFileError(f"{path}: not a regular file, not a saved ruleset")
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(ENCODING)
-    except FileNotFoundError:
-        return None
+    except ReadRefused as e:
+        raise PersistFileError(f"{path}: {e}, not a saved ruleset") from None
     except OSError as e:
         raise PersistFileError(f"{path}: cannot read: {e.strerror}") from None
 
@@ -188,11 +187,15 @@ def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
 
 
 def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:
+    """The change as a unified diff; without context lines (only the lines
+    vrrpfw adds or removes, and their line numbers) where the invoking user
+    could not read the file."""
     return "".join(
         difflib.unified_diff(
             (old or "").splitlines(keepends=True),
             (new or "").splitlines(keepends=True),
             fromfile=path if old is not None else "/dev/null",
             tofile=path if new is not None else "/dev/null",
+            n=3 if may_quote(path) else 0,
         )
     )

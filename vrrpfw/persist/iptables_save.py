@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import PersistFileError
+from ..host.invoker import quote, show
 from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
 
 BUILTIN_FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
@@ -68,26 +69,29 @@ def parse(text: str, path: str = "<text>") -> SaveFile:
         if not stripped:
             raise PersistFileError(f"{where}: a line of only blanks, which iptables-restore refuses")
         if body[0].isspace() and not stripped.startswith("-"):
-            raise PersistFileError(f"{where}: indented {stripped[:20]!r}: iptables-restore reads an indented "
-                                   "line as a rule and refuses it")
+            raise PersistFileError(f"{where}: indented {quote(path, stripped[:20])}: "
+                                   "iptables-restore reads an indented line as a rule and refuses it")
         if stripped.startswith("*"):
             if current is not None:
                 raise PersistFileError(
-                    f"{where}: table {stripped} starts before {current.name} ends with COMMIT")
+                    f"{where}: table {show(path, stripped)} starts before {show(path, current.name)} "
+                    "ends with COMMIT")
             name = stripped[1:]
             if not name or any(c.isspace() for c in name):
-                raise PersistFileError(f"{where}: bad table line {stripped!r}")
+                raise PersistFileError(f"{where}: bad table line {quote(path, stripped)}")
             if any(s.name == name for s in sections):
-                raise PersistFileError(f"{where}: a second *{name} section; at restore it would flush the "
+                raise PersistFileError(f"{where}: a second {show(path, '*' + name)} section; at restore it "
+                                       "would flush the "
                                        "first one, so vrrpfw will not edit this file (merge them)")
             current = Section(name, i, -1)
             continue
         if current is None:
             raise PersistFileError(
-                f"{where}: {stripped[:40]!r} is outside any table (no '*filter' before it)")
+                f"{where}: {quote(path, stripped[:40])} is outside any table (no '*filter' before it)")
         if stripped == "COMMIT":
             if body != "COMMIT":
-                raise PersistFileError(f"{where}: {body!r}: iptables-restore accepts only a bare COMMIT")
+                raise PersistFileError(f"{where}: {quote(path, body)}: iptables-restore accepts only a bare "
+                                       "COMMIT")
             if not raw.endswith("\n"):
                 raise PersistFileError(f"{where}: COMMIT without a newline at the end of the file, "
                                        "which iptables-legacy-restore refuses")
@@ -102,9 +106,9 @@ def parse(text: str, path: str = "<text>") -> SaveFile:
             except ValueError as e:
                 raise PersistFileError(f"{where}: cannot parse rule: {e}") from None
         else:
-            raise PersistFileError(f"{where}: unexpected line {stripped[:40]!r}")
+            raise PersistFileError(f"{where}: unexpected line {quote(path, stripped[:40])}")
     if current is not None:
-        raise PersistFileError(f"{path}: table *{current.name} has no COMMIT line")
+        raise PersistFileError(f"{path}: table {show(path, '*' + current.name)} has no COMMIT line")
     return SaveFile(lines, sections)
 
 

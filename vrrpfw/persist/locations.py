@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
 from ..errors import PersistFileError
+from ..host.bounded_read import MiB, ReadRefused, read_regular
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,8 @@ def os_release_ids(root: str = "/") -> List[str]:
     """ID then ID_LIKE words from os-release, lower-cased."""
     for candidate in ("/etc/os-release", "/usr/lib/os-release"):
         try:
-            with open(_in_root(root, candidate), encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except OSError:
+            text = read_regular(_in_root(root, candidate), MiB).decode("utf-8", errors="replace")
+        except (OSError, ReadRefused):  # absent, a FIFO (would block), over 1 MiB
             continue
         values = {}
         for line in text.splitlines():

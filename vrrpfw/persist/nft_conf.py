@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
+from ..errors import PersistFileError
+from ..host.bounded_read import MiB, ReadRefused, read_regular
+from ..host.invoker import show
 from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
 
 BEGIN = "# BEGIN vrrpfw (managed by vrrpfw; `vrrpfw close` removes these lines)"
@@ -213,13 +216,23 @@ def _innermost_chain(stack: List[Tuple[str, ...]]) -> Optional[ChainId]:
 _INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"', re.M)
 
 
-def defined_chains_in(path: str, text: str, depth: int = 0) -> List[Tuple[ChainId, str]]:
+MAX_INCLUDE_READS = 256  # files read following includes, each read counted
+MAX_INCLUDE_BYTES = 64 * MiB  # one included file
+
+
+def defined_chains_in(path: str, text: str, depth: int = 0,
+                      budget: Optional[List[int]] = None) -> List[Tuple[ChainId, str]]:
     """Like :func:`defined_chains`, following ``include`` lines (globs,
     relative to the including file), because vrrpfw's block runs after
-    them and may insert into their chains."""
+    them and may insert into their chains.  A directory is skipped (as
+    nft does); an include that is not a regular file (a FIFO would block,
+    /dev/zero never ends), is larger than 64 MiB, or more than 256 reads
+    in all, is a PersistFileError; one that cannot be opened is skipped as
+    before."""
     import glob
     import os
 
+    budget = [0] if budget is None else budget
     found = defined_chains(text)
     if depth > 8:
         return found
@@ -227,9 +240,18 @@ def defined_chains_in(path: str, text: str, depth: int = 0) -> List[Tuple[ChainI
     for pattern in _INCLUDE.findall(_strip_comments(text)):
         full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
         for inc in sorted(glob.glob(full)):
+            budget[0] += 1
+            if budget[0] > MAX_INCLUDE_READS:
+                raise PersistFileError(f"{path}: include {show(path, pattern)}: more than "
+                                       f"{MAX_INCLUDE_READS} file reads following includes, vrrpfw's limit")
             try:
-                with open(inc, encoding="latin-1") as f:
-                    found += defined_chains_in(inc, f.read(), depth + 1)
+                data = read_regular(inc, MAX_INCLUDE_BYTES)
+            except ReadRefused as e:
+                if os.path.isdir(inc):
+                    continue  # as nft's include of a glob skips directories
+                raise PersistFileError(f"{path}: include {show(path, pattern)}: {show(path, inc)} {e}; "
+                                       "nft -f would not load it") from None
             except OSError:
                 continue
+            found += defined_chains_in(inc, data.decode("latin-1"), depth + 1, budget)
     return found

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import PersistFileError
+from ..host.invoker import NOT_SHOWN, may_quote
 from . import files
 
 TIMEOUT = 120
@@ -38,13 +39,19 @@ class Restorer:
     label: str  # iptables-legacy-restore | iptables-nft-restore | nft
     argv: List[str]  # the file path is appended
 
-    def check(self, path: str) -> Optional[str]:
+    def check(self, path: str, shown_as: Optional[str] = None) -> Optional[str]:
         """None if the restorer accepts ``path``, else its complaint with
         the line number it names.  Run from / (as nftables.service runs
         ``nft -f``, so ``include "./x"`` resolves as at boot), and with a
         private xtables lock file: ``iptables-restore --test`` commits
         nothing but still takes the lock, and a busy lock (Docker,
-        kube-proxy) must not read as "the file does not load"."""
+        kube-proxy) must not read as "the file does not load".
+
+        The restorers echo the offending line (nft) or a word of it
+        (iptables-restore: ``Couldn't load match `WORD'``): where the
+        invoking user could not read the file (``shown_as``: the real file
+        a candidate stands for), or a file nft names in its complaint,
+        only the line number is kept."""
         with tempfile.TemporaryDirectory(prefix="vrrpfw-restorer-") as scratch:
             env = {**os.environ, "XTABLES_LOCKFILE": os.path.join(scratch, "xtables.lock")}
             try:
@@ -56,7 +63,16 @@ class Restorer:
                 return f"cannot run {self.label}: {e.strerror}"
         if proc.returncode == 0:
             return None
-        return _first_complaint(proc.stderr or proc.stdout)
+        text = proc.stderr or proc.stdout
+        complaint = _first_complaint(text)
+        me = os.path.abspath(path)
+        named = [shown_as if shown_as and p == me else p for p in _named_files(text)]
+        if all(may_quote(p) for p in [shown_as or path] + named):
+            return complaint
+        where = re.search(r"(?:Error occurred at line|line):? (\d+)", text)
+        at = re.search(r"^(\S+?):(\d+):[-\d:]*:? Error:", text, re.M)
+        line = f"{at.group(1)}:{at.group(2)}" if at else f"line {where.group(1)}" if where else "a line"
+        return f"{line}: refused ({NOT_SHOWN})"
 
 
 def _first_complaint(text: str) -> str:
@@ -69,6 +85,13 @@ def _first_complaint(text: str) -> str:
         if msg.startswith(noise) and len(lines) > 1:
             msg = lines[1]
     return f"line {where.group(1)}: {msg}" if where and f"line {where.group(1)}" not in msg else msg
+
+
+def _named_files(text: str) -> List[str]:
+    """Files nft names in its complaint (``FILE:LINE:COLS: Error:``, ``In
+    file included from FILE:LINE``), as paths from / (where it runs)."""
+    found = re.findall(r"^(?:In file included from )?(\S+?):\d+:[-\d:]*:?(?: Error:|$)", text, re.M)
+    return [os.path.join("/", f) for f in found]
 
 
 def _binary(*names: str) -> Optional[str]:
@@ -110,7 +133,7 @@ def validate_candidate(real: str, text: str, restorer: Optional[Restorer]) -> No
         return
     tmp = files.write_temp(real, text)
     try:
-        err = restorer.check(tmp)
+        err = restorer.check(tmp, shown_as=real)
     finally:
         try:
             os.unlink(tmp)

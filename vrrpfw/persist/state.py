@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..errors import InputError, PersistFileError
+from ..host.invoker import NOT_SHOWN, may_quote
 from ..model import VRRP_PROTO, Family, parse_selector, selector_text
 from . import files
 
@@ -108,7 +109,8 @@ class StateFile:
                 raise ValueError("pending is not true or false")
             self.asked = [(str(a["interface"]), _selector(a)) for a in doc.get("interfaces", [])]
         except (ValueError, TypeError, KeyError, AttributeError, InputError) as e:
-            raise PersistFileError(f"{self.path}: not a vrrpfw state file ({e}); move it aside") from None
+            raise PersistFileError(f"{_where(self.path, e)}: not a vrrpfw state file "
+                                   f"({_reason(self.path, e)}); move it aside") from None
 
     def find(self, layer: str, zone: str, kind: str, value: str) -> Optional[Entry]:
         for e in self.entries:
@@ -250,6 +252,18 @@ class StateFile:
                 "the lock?); not overwritten, so nothing it records is lost; run vrrpfw again")
         files.atomic_write(self.path, text, create_dir=self.default_location)
         self._loaded_text = text
+
+
+def _where(path: str, e: Exception) -> str:
+    return f"{path}:{e.lineno}" if isinstance(e, json.JSONDecodeError) else path
+
+
+def _reason(path: str, e: Exception) -> str:
+    """Why the file is not a state file; json's own reasons quote nothing,
+    the others may quote a value, shown only to a user who may read it."""
+    if isinstance(e, json.JSONDecodeError):
+        return f"{e.msg}, column {e.colno}"
+    return str(e) if may_quote(path) else f"a value vrrpfw cannot use, {NOT_SHOWN}"
 
 
 def _entry_doc(e: Entry) -> Dict[str, Any]:

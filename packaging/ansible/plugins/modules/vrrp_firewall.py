@@ -499,7 +499,20 @@ def _before_rules(params: Dict[str, Any]) -> Tuple[Optional[List[Dict[str, Any]]
         return None, one_line(str(e))
 
 
+def quote_only_world_readable() -> None:
+    """The module's output lands in Ansible's logs and callbacks on the
+    controller, read by people who may not read this host's root-only
+    files: vrrpfw's messages quote a file's bytes only where anyone could
+    read it (else file:line and the reason)."""
+    try:
+        from vrrpfw.host import invoker
+    except ImportError:  # an older library: it has no such rule
+        return
+    invoker.set_audience(invoker.anyone)
+
+
 def run(module: Any) -> None:
+    quote_only_world_readable()
     params = module.params
     why = refusal(params)
     if why:
