@@ -460,6 +460,8 @@ def prove_cmd(
             raise InputError(f"unknown family {family!r}; prove takes ipv4 or ipv6")
         if family == "ipv4" and args.get("group", "224.0.0.18").count(":"):
             raise InputError(f"--family ipv4 contradicts the IPv6 group {args['group']}")
+        if family == "ipv6" and ":" not in args["group"]:
+            raise InputError(f"--family ipv6 contradicts the IPv4 group {args['group']}")
         result = prove(iface, count=count, **args)
     except VrrpfwError as e:
         _fail(e, as_json)
