@@ -297,6 +297,13 @@ ROWS: List[Row] = [
     *[(ipt_file(c, n), code, None, False) for c in CMDS for n, code in NOT_FILES],
     *[([c, *IPT6, "--persist-file", f"{D}/{n}"], 3, None, False) for c in CMDS
       for n in ("garbage.v6", "nul.v4", "binary.v4")],
+    # kernel files: not rulesets, and nothing can be created beside them (statvfs: 0 bytes free)
+    *[([c, *IPT, "--persist-file", p], 3, None, False)
+      for c in CMDS for p in ("/proc/version", "/proc/self/status")],
+    *[(["open", *IPT, "--persist-file", p], 3, None, False) for p in ("/proc/sys/net/ipv4/vrrpfw-new",
+                                                                       "/sys/kernel/vrrpfw-new")],
+    *[(["open", *NFTB, "--persist-file", p], 3, None, False)
+      for p in ("/proc/version", "/sys/kernel/vrrpfw-new")],
     # IPv4 rules in the IPv6 file: a usage error (each family has its own file)
     (["open", *IPT6, "--persist-file", f"{D}/v4-rule.v6"], 2, None, False),
     *[([c, *NFTB, "--persist-file", f"{D}/{n}"], 3, None, False)

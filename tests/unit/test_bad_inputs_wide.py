@@ -197,6 +197,17 @@ CLI_BAD: List[Tuple[List[str], int]] = [
     (["open", "--no-persist", *KA, "--family", "ipv6"], 2),
     (["check", "--no-persist", *KA, "-i", "eth9"], 2),
     (["open", "--dry-run", "--prove", "--no-persist", *KA], 2),
+    # an option given twice (the last one would silently win)
+    (["open", *IF, "--no-persist", "--group", "224.0.0.18", "--group", "224.0.0.19"], 2),
+    (["open", *IF, "--no-persist", "--peer", "192.0.2.2", "--src", "192.0.2.1", "--src", "192.0.2.3"], 2),
+    (["open", *IF, "--no-persist", "--family", "ipv4", "--family", "ipv6"], 2),
+    (["open", *IF, "--no-persist", "--backend", "iptables", "--backend", "nftables"], 2),
+    (["open", *IF, "--persist-file", f"{AT}/rules.v4", "--persist-file", f"{AT}/other.v4"], 2),
+    (["check", *IF, "--no-persist", "--netns", "a", "--netns", "b"], 2),
+    (["close", "--no-persist", "--lock-timeout", "1", "--lock-timeout", "2"], 2),
+    (["check", "--no-persist", "--keepalived-conf", "/dev/null", "--group", "224.0.0.18"], 2),
+    (["close", "--no-persist", *KA, "--family", "ipv6"], 2),
+    (["check", "--no-persist", *KA, "--strict", "--family", "ipv6"], 2),
     # usage
     (["open"], 2),
     (["open", "--no-persist"], 2),
@@ -231,6 +242,13 @@ CLI_XFAIL: List[Tuple[List[str], int, str]] = [
      "owned by u18-inputs: --state-file with --backend iptables is silently ignored"),
     (["close", "--no-persist", "--backend", "nftables", *SF], 2,
      "owned by u18-inputs: --state-file with --backend nftables is silently ignored"),
+    (["check", "--no-persist", "--group", "224.0.0.18", "--family", "ipv6"], 2,
+     "owned by u18-inputs (group against family): without --iface, check takes an IPv4 --group with "
+     "--family ipv6 (with --iface it is refused)"),
+    (["close", "--no-persist", "--group", "ff02::12", "--family", "ipv4"], 2,
+     "owned by u18-inputs (group against family): close takes an IPv6 --group with --family ipv4"),
+    (["close", "--no-persist", "--group", "192.0.2.2", "--family", "ipv6"], 2,
+     "owned by u18-inputs (group against family): close takes an IPv4 peer --group with --family ipv6"),
 ]
 
 
