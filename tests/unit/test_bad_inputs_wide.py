@@ -27,8 +27,8 @@ from vrrpfw import api, cli, listener, prove
 from vrrpfw.backends import registry
 from vrrpfw.errors import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, InputError, VrrpfwError
 
-FILES = f"/tmp/vrrpfw-bad-inputs-wide-{os.getpid()}"
-AT = "@F"  # in the rows (the same on every xdist worker): FILES, substituted when run
+WHERE = {"files": ""}  # this worker's directory (pytest's tmp_path_factory), set by the module fixture
+AT = "@F"  # in the rows (the same on every xdist worker): WHERE["files"], substituted when run
 
 
 def _files() -> Dict[str, bytes]:
@@ -40,7 +40,7 @@ def _files() -> Dict[str, bytes]:
 
 
 @pytest.fixture(autouse=True)
-def nothing_is_touched(monkeypatch):
+def nothing_is_touched(monkeypatch, _files_dir):
     """Refusal comes before backend selection, the replay's capture and the
     listener; the files the rows name keep their bytes and mtimes."""
     def refuse(*_a: Any, **_k: Any) -> Any:
@@ -51,9 +51,8 @@ def nothing_is_touched(monkeypatch):
     monkeypatch.setattr(listener, "listen", refuse)
     # Never the host's firewalld, whatever a row asks for.
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/vrrpfw-test-bus")
-    os.makedirs(FILES, exist_ok=True)
     for name, data in _files().items():
-        with open(os.path.join(FILES, name), "wb") as f:
+        with open(os.path.join(WHERE["files"], name), "wb") as f:
             f.write(data)
     before = _snapshot()
     yield
@@ -62,8 +61,8 @@ def nothing_is_touched(monkeypatch):
 
 def _snapshot() -> Dict[str, Tuple[bytes, int, int]]:
     out = {}
-    for name in sorted(os.listdir(FILES)):
-        p = os.path.join(FILES, name)
+    for name in sorted(os.listdir(WHERE["files"])):
+        p = os.path.join(WHERE["files"], name)
         st = os.lstat(p)
         with open(p, "rb") as f:
             out[name] = (f.read(), st.st_mtime_ns, stat.S_IMODE(st.st_mode))
@@ -71,12 +70,9 @@ def _snapshot() -> Dict[str, Tuple[bytes, int, int]]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _cleanup():
+def _files_dir(tmp_path_factory):
+    WHERE["files"] = str(tmp_path_factory.mktemp("bad-inputs-wide"))
     yield
-    for name in os.listdir(FILES) if os.path.isdir(FILES) else []:
-        os.unlink(os.path.join(FILES, name))
-    if os.path.isdir(FILES):
-        os.rmdir(FILES)
 
 
 IF = ["-i", "eth0"]
@@ -262,7 +258,7 @@ def _one_line(err: str) -> str:
 def _here(value: Any) -> Any:
     """A row's value with its file placeholder replaced by this worker's directory."""
     if isinstance(value, str):
-        return value.replace(AT, FILES)
+        return value.replace(AT, WHERE["files"])
     if isinstance(value, list):
         return [_here(v) for v in value]
     if isinstance(value, tuple):
