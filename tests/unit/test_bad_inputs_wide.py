@@ -9,10 +9,7 @@ byte (and by mtime) before and after.
 
 Inputs that get past validation (saved files, keepalived.conf contents,
 namespaces, environment variables) are in
-tests/integration/test_bad_inputs_corpus.py, against a loaded ruleset.
-
-Rows marked xfail(strict=True) are bad inputs accepted today whose fix
-belongs to another part of issue 18: the reason names who fixes it."""
+tests/integration/test_bad_inputs_corpus.py, against a loaded ruleset."""
 
 from __future__ import annotations
 
@@ -222,6 +219,16 @@ CLI_BAD: List[Tuple[List[str], int]] = [
     (["backends", "extra"], 2),
     (["backends", "-i", "eth0"], 2),
     (["frobnicate"], 2),
+    # a --group of the other family than --family, where no rule is built from them (were accepted)
+    (["check", "--no-persist", "--group", "224.0.0.18", "--family", "ipv6"], 2),
+    (["close", "--no-persist", "--group", "ff02::12", "--family", "ipv4"], 2),
+    (["close", "--no-persist", "--group", "192.0.2.2", "--family", "ipv6"], 2),
+    (["close", "--no-persist", *KA, "--group", "ff02::12", "--family", "ipv4"], 2),
+    # refused since u18-inputs (were accepted)
+    (["open", *IF, "--no-persist", "--family", "both", "--group", "224.0.0.18"], 2),
+    (["open", *IF, "--no-persist", "--family", "both", "--group", "ff02::12"], 2),
+    (["open", *IF, "--no-persist", "--backend", "iptables", *SF], 2),
+    (["close", "--no-persist", "--backend", "nftables", *SF], 2),
     (["Open", *IF], 2),
     (["--bogus"], 2),
     (["open", "--iface=", "--no-persist"], 2),
@@ -229,23 +236,6 @@ CLI_BAD: List[Tuple[List[str], int]] = [
     (["check", *IF, "--json", "--listen", "0"], 2),
 ]
 
-CLI_XFAIL: List[Tuple[List[str], int, str]] = [
-    (["open", *IF, "--no-persist", "--family", "both", "--group", "224.0.0.18"], 2,
-     "owned by u18-inputs: --family both --group 224.0.0.18 is accepted (ipv4 --group ff02::12 is refused)"),
-    (["open", *IF, "--no-persist", "--family", "both", "--group", "ff02::12"], 2,
-     "owned by u18-inputs: --family both with one group is accepted"),
-    (["open", *IF, "--no-persist", "--backend", "iptables", *SF], 2,
-     "owned by u18-inputs: --state-file with --backend iptables is silently ignored"),
-    (["close", "--no-persist", "--backend", "nftables", *SF], 2,
-     "owned by u18-inputs: --state-file with --backend nftables is silently ignored"),
-    (["check", "--no-persist", "--group", "224.0.0.18", "--family", "ipv6"], 2,
-     "owned by u18-inputs (group against family): without --iface, check takes an IPv4 --group with "
-     "--family ipv6 (with --iface it is refused)"),
-    (["close", "--no-persist", "--group", "ff02::12", "--family", "ipv4"], 2,
-     "owned by u18-inputs (group against family): close takes an IPv6 --group with --family ipv4"),
-    (["close", "--no-persist", "--group", "192.0.2.2", "--family", "ipv6"], 2,
-     "owned by u18-inputs (group against family): close takes an IPv4 peer --group with --family ipv6"),
-]
 
 
 def _one_line(err: str) -> str:
@@ -284,13 +274,6 @@ def _cli_row(argv: List[str], code: int, capsys: pytest.CaptureFixture) -> None:
 
 @pytest.mark.parametrize("argv, code", CLI_BAD, ids=lambda a: repr(a)[:70])
 def test_bad_cli_input_is_refused_in_one_line(argv, code, capsys):
-    _cli_row(argv, code, capsys)
-
-
-@pytest.mark.parametrize("argv, code", [
-    pytest.param(a, c, marks=pytest.mark.xfail(strict=True, reason=r)) for a, c, r in CLI_XFAIL
-], ids=lambda a: repr(a)[:70])
-def test_bad_cli_input_accepted_today(argv, code, capsys):
     _cli_row(argv, code, capsys)
 
 
@@ -364,22 +347,15 @@ API_BAD: List[Tuple[str, tuple, dict, type]] = [
                                                       b"/tmp/s.json", "a\x00b")],
     *[("close", (F,), {"state_file": p}, E2) for p in (7, "", "/dev/null")],
     *[("open", (F,), {"root": r}, E2) for r in (None, 5, b"/", ["/"])],
+    # refused since u18-inputs (were accepted)
+    ("open", (F,), {"family": "IPV4"}, E2),
+    ("open", (F,), {"family": " ipv4"}, E2),
+    ("open", (F,), {"family": "IPv4"}, E2),
+    ("check", (F,), {"family": "IPV6"}, E2),
+    ("open", (F,), {"root": "/nonexistent"}, E2),
+    ("check", (F,), {"root": "/nonexistent"}, E2),
+    ("open", (F,), {"family": "both", "group": "224.0.0.18"}, E2),
 ]
-
-UI = "owned by u18-inputs: the API takes "
-API_XFAIL: List[Tuple[str, tuple, dict, type, str]] = [
-    ("open", (F,), {"family": "IPV4"}, E2, UI + "family='IPV4' (the CLI refuses it)"),
-    ("open", (F,), {"family": " ipv4"}, E2, UI + "family=' ipv4' (the CLI refuses it)"),
-    ("open", (F,), {"family": "IPv4"}, E2, UI + "family='IPv4' (the CLI refuses it)"),
-    ("check", (F,), {"family": "IPV6"}, E2, UI + "family='IPV6' (the CLI refuses it)"),
-    ("open", (F,), {"root": "/nonexistent"}, E2, UI + "root='/nonexistent'"),
-    ("check", (F,), {"root": "/nonexistent"}, E2, UI + "root='/nonexistent'"),
-    ("open", (F,), {"family": "both", "group": "224.0.0.18"}, E2,
-     "owned by u18-inputs: family='both' with an IPv4 group is accepted"),
-    ("open", (F,), {"backend": "iptables", "state_file": f"{AT}/state.json"}, E2,
-     "owned by u18-inputs: state_file with backend iptables is silently ignored"),
-]
-
 
 def _api_row(fn: str, args: tuple, kwargs: dict, error: type) -> None:
     with pytest.raises(VrrpfwError) as e:
@@ -395,22 +371,14 @@ def test_bad_api_input_raises_its_typed_error(fn, args, kwargs, error):
     _api_row(fn, args, kwargs, error)
 
 
-@pytest.mark.parametrize("fn, args, kwargs, error", [
-    pytest.param(f, a, k, e, marks=pytest.mark.xfail(strict=True, reason=r)) for f, a, k, e, r in API_XFAIL
-], ids=lambda v: repr(v)[:50])
-def test_bad_api_input_accepted_today(fn, args, kwargs, error):
-    _api_row(fn, args, kwargs, error)
-
-
 def _key(row: Any) -> str:
     return repr(row)
 
 
 def test_the_wide_corpus_is_large_and_distinct():
     """Issue 18 asks for 250+ bad inputs; duplicates would inflate the count."""
-    cli_rows = [_key(a) for a, _c in CLI_BAD] + [_key(a) for a, _c, _r in CLI_XFAIL]
+    cli_rows = [_key(a) for a, _c in CLI_BAD]
     api_rows = [_key((f, a, k)) for f, a, k, _e in API_BAD]
-    api_rows += [_key((f, a, k)) for f, a, k, _e, _r in API_XFAIL]
     assert len(set(cli_rows)) == len(cli_rows), "a CLI row is listed twice"
     assert len(set(api_rows)) == len(api_rows), "an API row is listed twice"
     assert len(cli_rows) + len(api_rows) >= 250
