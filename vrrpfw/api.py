@@ -27,6 +27,7 @@ from .keepalived_conf import KaConfig
 from .model import (
     DEFAULT_GROUP4,
     DEFAULT_GROUP6,
+    Family,
     VrrpRule,
     make_specs,
     validate_family,
@@ -252,6 +253,11 @@ class _Ask:
                 grp = _close_group(grp)
             else:
                 grp = validate_group(grp)
+            if fam in ("ipv4", "ipv6") and Family.of(grp).value != fam and (closing or names is None):
+                # With interfaces, open/check refuse it when they build the rules; close and a
+                # check of every rule build none, and would look for rules that cannot exist.
+                raise InputError(f"--group {grp} is not an {fam.replace('ip', 'IP')} address, "
+                                 f"but --family is {fam}")
         conf = None
         if conf_path is not None:
             given = [n for n, on in (("--group", grp is not None and not closing), ("--peer", bool(ps)),

@@ -356,6 +356,17 @@ def check_cmd(
     _check_persist(no_persist, persist_file, as_json)
     _check_firewalld_only(backend, as_json, zone, mode, state_file=state_file)
     if listen is not None:
+        # The listener hears what is on the wire: the rule's shape and the
+        # firewall options would be silently ignored (a --group it does not
+        # expect would be judged as keepalived's default).
+        ignored = [name for name, on in (
+            ("--group", group is not None), ("--peer", bool(peer)), ("--src", src is not None), ("--ah", ah),
+            ("--strict", strict), ("--backend", backend != "auto"), ("--no-persist", no_persist),
+            ("--persist-file", persist_file is not None), ("--zone", zone is not None),
+            ("--mode", mode != "auto"), ("--state-file", state_file is not None)) if on]
+        if ignored:
+            _refuse(f"--listen takes only --iface, --keepalived-conf (for the groups), --family and --netns; "
+                    f"not {', '.join(ignored)}", as_json)
         _listen(listen, iface, keepalived_conf, family, netns, prove_, as_json)
     from . import api
 
@@ -460,6 +471,8 @@ def prove_cmd(
             raise InputError(f"unknown family {family!r}; prove takes ipv4 or ipv6")
         if family == "ipv4" and args.get("group", "224.0.0.18").count(":"):
             raise InputError(f"--family ipv4 contradicts the IPv6 group {args['group']}")
+        if family == "ipv6" and ":" not in args["group"]:
+            raise InputError(f"--family ipv6 contradicts the IPv4 group {args['group']}")
         result = prove(iface, count=count, **args)
     except VrrpfwError as e:
         _fail(e, as_json)

@@ -82,6 +82,8 @@ def optional_path(value: Any, what: str) -> Optional[str]:
         raise InputError(f"{what} must be a path, not {type(value).__name__}")
     if not value:
         raise InputError(f"{what} is empty")
+    if "\0" in value:
+        raise InputError(f"{what} {value!r} contains a NUL byte")
     return value
 
 
