@@ -442,7 +442,7 @@ class _Globals:
     net_namespace: Optional[str] = None
 
 
-def _read_globals(nodes: Sequence[_Node], g: _Globals) -> None:
+def _read_globals(nodes: Sequence[_Node], g: _Globals, notes: List[str]) -> None:
     for n in nodes:
         if n.key in ("vrrp_mcast_group4", "vrrp_mcast_group6"):
             want = 4 if n.key.endswith("4") else 6
@@ -463,7 +463,27 @@ def _read_globals(nodes: Sequence[_Node], g: _Globals) -> None:
         elif n.key == "vrrp_strict":
             g.strict = True
         elif n.key == "net_namespace":
+            # Not a global_defs keyword: keepalived logs "Unknown keyword"
+            # and runs where it was started, so its adverts meet that
+            # namespace's firewall.
+            notes.append(f"{n.where}: net_namespace inside global_defs is ignored, as keepalived ignores it "
+                         "('Unknown keyword'; it is a top-level keyword)")
+
+
+def _read_namespace(nodes: Sequence[_Node], g: _Globals, notes: List[str]) -> None:
+    """keepalived's top-level ``net_namespace``: the first one counts, as in
+    keepalived (a later one is "Duplicate net_namespace definition -
+    ignoring", one without a name "name missing - ignoring")."""
+    for n in nodes:
+        if n.key != "net_namespace":
+            continue
+        if len(n.words) < 2:
+            notes.append(f"{n.where}: net_namespace without a name is ignored, as keepalived ignores it")
+        elif g.net_namespace is None:
             g.net_namespace = n.arg("a namespace name")
+        else:
+            notes.append(f"{n.where}: a second net_namespace is ignored, as keepalived ignores it "
+                         "(the first one counts)")
 
 
 def _instance(node: _Node, g: _Globals, notes: List[str]) -> Optional[KaInstance]:
@@ -682,11 +702,12 @@ def _refuse_vrid_clash(inst: KaInstance, earlier: Sequence[KaInstance]) -> None:
 def _interpret(path: str, reader: _Reader, lines: Sequence[_Line]) -> KaConfig:
     nodes = _tree(lines)
     g = _Globals()
+    notes = reader.notes
+    _read_namespace(nodes, g, notes)
     # global_defs applies to every instance wherever it stands in the file.
     for n in nodes:
         if n.key == "global_defs":
-            _read_globals(n.block or [], g)
-    notes = reader.notes
+            _read_globals(n.block or [], g, notes)
     instances: List[KaInstance] = []
     seen: Dict[str, Where] = {}
     for n in nodes:

@@ -107,7 +107,7 @@ FILES: Dict[str, bytes] = {
     "ka-nul.conf": b"\0\0\0\0",
     "ka-seq.conf": b"~SEQ(i, 1, 3)\n" + KA_OK.encode(),
     "ka-bad-iface.conf": b"vrrp_instance A {\n interface ../va\n virtual_router_id 5\n}\n",
-    "ka-netns-other.conf": b"global_defs {\n net_namespace other\n}\n" + KA_OK.encode(),
+    "ka-netns-other.conf": b"net_namespace other\n" + KA_OK.encode(),
     "ka-top-netns.conf": b"net_namespace vrrpfw-bad-inputs-no-such-ns\n" + KA_OK.encode(),
     "ka-dup-vrid.conf": (KA_OK + "vrrp_instance B {\n interface va\n virtual_router_id 5\n}\n").encode(),
     "ka-include-zero.conf": b"include /dev/zero\n" + KA_OK.encode(),
@@ -207,8 +207,9 @@ def _guard(argv: List[str]) -> None:
     assert any(a in ("--persist-file", "--no-persist", "--listen") for a in argv), argv
 
 
-# Rows that read forever today (xfail, u18-files): a short timeout keeps the
-# module quick; every other real-process row gets ROW_TIMEOUT, for a loaded machine.
+# Rows that would read forever without vrrpfw's read limits: a short timeout keeps
+# the module quick if they ever did; every other real-process row gets ROW_TIMEOUT,
+# for a loaded machine.
 HANGS = ("ka-include-zero.conf", "ka-include-fifo.conf", "ka-fan.conf", "/to-zero", "/fifo")
 HANG_TIMEOUT, ROW_TIMEOUT = 3, 30
 
@@ -318,6 +319,15 @@ ROWS: List[Row] = [
       for c in CMDS for n in KA_BAD],
     *[([c, "--keepalived-conf", f"{D}/ka-netns-other.conf", "--netns", NS, "--no-persist"], 2, None, False)
       for c in CMDS],
+    # keepalived's net_namespace is a top-level keyword (keepalived.conf(5)); one naming another
+    # namespace than --netns is a contradiction
+    *[([c, "--keepalived-conf", f"{D}/ka-top-netns.conf", *IPT_NS, "--no-persist"], 2, None, False)
+      for c in CMDS],
+    # reads are bounded: a device, a FIFO or an include fan-out end at once (run in a process under
+    # a memory limit and a short timeout, in case they did not)
+    *[([c, "--keepalived-conf", f"{D}/{n}", *IPT_NS, "--no-persist"], 2, None, True)
+      for c, n in (("open", "ka-include-zero.conf"), ("check", "ka-include-fifo.conf"),
+                   ("open", "ka-fan.conf"), ("open", "to-zero"), ("close", "fifo"))],
     (["open", "--keepalived-conf", f"{D}/ka-ok.conf", "-i", "vb", *IPT_NS, "--no-persist"], 2, None, False),
     (["open", "--keepalived-conf", f"{D}/ka-ok.conf", "--family", "ipv6", *IPT_NS, "--no-persist"], 2, None,
      False),
@@ -365,15 +375,6 @@ XFAIL_ROWS: List[Tuple[Row, str]] = [
     *[((["check", *NFTB, "--persist-file", f"{D}/{n}"], 3, None, False),
        U18_SAVED + "check never runs nft -c: an nftables file that does not load is 'persisted missing' "
        "(exit 1) where open and close refuse it (exit 3)") for n in NFT_UNCHECKED],
-    *[(([c, "--keepalived-conf", f"{D}/ka-top-netns.conf", *IPT_NS, "--no-persist"], 2, None, False),
-       U18_FILES + "keepalived takes net_namespace at the top level (keepalived.conf(5)); vrrpfw reads it "
-       "only inside global_defs, so it ignores it and acts in the wrong namespace (without --netns: the "
-       "host's)")
-      for c in CMDS],
-    *[(([c, "--keepalived-conf", f"{D}/{n}", *IPT_NS, "--no-persist"], 2, None, True),
-       U18_FILES + f"{n}: reads are not bounded (a device, FIFO or include fan-out reads forever)")
-      for c, n in (("open", "ka-include-zero.conf"), ("check", "ka-include-fifo.conf"),
-                   ("open", "ka-fan.conf"), ("open", "to-zero"), ("close", "fifo"))],
 ]
 
 

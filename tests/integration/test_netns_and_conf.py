@@ -18,9 +18,7 @@ from netns import namespace, pair
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("nft")]
 
-CONF = """global_defs {{
-  net_namespace {ns}
-}}
+CONF = """net_namespace {ns}
 vrrp_instance VI_1 {{
   interface {iface}
   virtual_router_id 51

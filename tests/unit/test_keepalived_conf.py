@@ -346,11 +346,28 @@ def test_peer_family_differs_from_vips() -> None:
 # ------------------------------------------------------------ global_defs
 
 def test_global_groups_and_namespace() -> None:
-    g = "global_defs {\nvrrp_mcast_group4 224.0.0.19\nvrrp_mcast_group6 ff02::13\nnet_namespace blue\n}"
+    g = "net_namespace blue\nglobal_defs {\nvrrp_mcast_group4 224.0.0.19\nvrrp_mcast_group6 ff02::13\n}"
     cfg = parse_text(g + "\nvrrp_instance A {\n" + BASIC + "\n}\nvrrp_instance B {\ninterface eth1\n"
                      "virtual_router_id 2\nvirtual_ipaddress { 2001:db8::1 }\n}\n")
     assert [i.group for i in cfg.instances] == ["224.0.0.19", "ff02::13"]
     assert cfg.net_namespace == "blue"
+
+
+def test_net_namespace_inside_global_defs_is_ignored_as_keepalived_ignores_it() -> None:
+    # keepalived 2.2.7 -t: "(Line 2) Unknown keyword 'net_namespace'"; it is a root keyword in
+    # every keepalived (install_keyword_root), so keepalived runs where it was started.
+    cfg = parse_text("global_defs {\nnet_namespace blue\n}\nvrrp_instance A {\n" + BASIC + "\n}\n")
+    assert cfg.net_namespace is None
+    want = "<text>:2: net_namespace inside global_defs is ignored"
+    assert any(n.startswith(want) for n in cfg.notes), cfg.notes
+
+
+def test_first_top_level_net_namespace_counts_as_in_keepalived() -> None:
+    # keepalived: "Duplicate net_namespace definition bbb - ignoring", "net_namespace name missing - ignoring"
+    cfg = parse_text("net_namespace\nnet_namespace aaa\nnet_namespace bbb\n"
+                     "vrrp_instance A {\n" + BASIC + "\n}\n")
+    assert cfg.net_namespace == "aaa"
+    assert [n.split(": ", 1)[0] for n in cfg.notes] == ["<text>:1", "<text>:3"]
 
 
 @pytest.mark.parametrize("line", ["vrrp_mcast_group4 192.0.2.1", "vrrp_mcast_group4 ff02::12",
