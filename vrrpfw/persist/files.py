@@ -13,11 +13,16 @@ other vrrpfw can be writing it).
 from __future__ import annotations
 
 import difflib
+import errno
+import fcntl
+import functools
 import glob
 import os
+import signal
 import stat
 import tempfile
-from typing import Optional
+import time
+from typing import Callable, List, Optional, Tuple
 
 from ..errors import InputError, PersistFileError
 
@@ -185,6 +190,191 @@ def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
             os.close(dfd)
     except OSError:
         pass  # the data is in place; only crash-durability of the rename is at stake
+
+
+# -- replacing a file another program may be appending to ------------------------------------------
+
+# How long a commit waits for programs that still write to the file it
+# replaced (opened before the rename) to close it.
+WRITERS_WAIT = 2.0
+_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)
+_F_SETSIG = getattr(fcntl, "F_SETSIG", 10)
+
+
+def _open_current(real: str) -> Optional[int]:
+    """The file as it is now, open for reading (None: absent)."""
+    try:
+        fd = os.open(real, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise PersistFileError(f"{real}: cannot read: {e.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise PersistFileError(f"{real}: not a regular file, not a saved ruleset")
+    return fd
+
+
+def _read_fd(fd: int) -> str:
+    chunks: List[bytes] = []
+    offset = 0
+    while True:
+        chunk = os.pread(fd, 1 << 20, offset)
+        if not chunk:
+            return b"".join(chunks).decode(ENCODING)
+        chunks.append(chunk)
+        offset += len(chunk)
+
+
+def settled(read: Callable[[], Optional[str]], attempts: int = 5) -> Optional[str]:
+    """The file's text, read again (briefly) while its last line has no
+    newline and the text still changes: a read can catch another program's
+    append half done (an append that crosses a page boundary becomes
+    visible in two steps)."""
+    text = read()
+    for _ in range(attempts):
+        if not text or text.endswith("\n"):
+            break
+        time.sleep(0.001)
+        again = read()
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _appended(base: Optional[str], now: Optional[str], text: str) -> Optional[str]:
+    """What another writer appended to ``base`` (whole lines after its
+    end), if ``now`` is exactly that: None for any other change."""
+    if not base or now is None or not now.startswith(base):
+        return None  # an empty file that got content was written, not appended to: no merging that
+    if not base.endswith("\n") or (text and not text.endswith("\n")):
+        return None  # the writer extended a last line without its newline: not a clean append
+    return now[len(base):]
+
+
+def _writers_gone(fd: int, timeout: float) -> bool:
+    """Wait until no process has the file behind ``fd`` open for writing
+    (False: one still has after ``timeout``).  The kernel refuses a read
+    lease while any process has the file open for writing, so a lease that
+    is granted proves there is none; it is dropped at once (a writer that
+    opens the file meanwhile waits those microseconds; the lease-break
+    signal is SIGURG, ignored by default, not SIGIO, which would kill us).
+    Where leases are not available (not root and not the file's owner, NFS,
+    leases disabled) this cannot be told: a short pause lets a writer that
+    is between open and write finish."""
+    deadline = time.monotonic() + timeout
+    try:
+        fcntl.fcntl(fd, _F_SETSIG, signal.SIGURG)
+    except OSError:
+        time.sleep(0.005)
+        return True
+    while True:
+        try:
+            fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+        except OSError as e:
+            if e.errno != errno.EAGAIN:
+                time.sleep(0.005)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.001)
+            continue
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
+        return True
+
+
+def _append(real: str, tail: str) -> None:
+    """Add what another writer appended to the replaced file to the end of
+    the file now in place, as that writer would have (O_APPEND: atomic
+    with respect to its own appends)."""
+    try:
+        fd = os.open(real, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+        try:
+            data = tail.encode(ENCODING)
+            while data:  # not fsynced: the writer did not sync its lines either
+                data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise PersistFileError(f"{real}: cannot add the lines another program appended meanwhile: "
+                               f"{e.strerror}") from None
+
+
+def _keep_beside(real: str, text: str) -> str:
+    """Save another program's version of the file beside it (hidden, so no
+    include glob loads it; not a temp name, so no run removes it)."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    directory, base = os.path.dirname(real), os.path.basename(real)
+    tmp = write_temp(real, text)
+    for n in range(100):
+        kept = os.path.join(directory, f".{base}.conflict-{stamp}" + (f"-{n}" if n else ""))
+        try:
+            os.link(tmp, kept)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            _unlink(tmp)
+            raise PersistFileError(f"{real}: another program changed it while vrrpfw replaced it, and "
+                                   f"its version could not be kept beside it: {e.strerror}") from None
+        _unlink(tmp)
+        return kept
+    _unlink(tmp)
+    raise PersistFileError(f"{real}: another program changed it while vrrpfw replaced it, and its "
+                           "version could not be kept beside it (too many conflict files)")
+
+
+class Conflict(PersistFileError):
+    """The file was replaced with vrrpfw's text, but another program changed
+    the old file meanwhile in a way vrrpfw cannot carry over (not an
+    append): its version is kept beside."""
+
+
+def commit(path: str, base: Optional[str], text: str, create_dir: bool = False,
+           accept: Optional[Callable[[str], None]] = None) -> Tuple[str, List[str]]:
+    """Replace the file ``path`` points to with ``text``, which was made
+    from ``base`` (the file as read, None: absent), losing nothing another
+    program appended meanwhile.  Returns the text now in the file and notes.
+
+    The old file stays open across the rename.  Before it: lines appended
+    since ``base`` are carried over (the result is shown to ``accept``
+    first, which raises to refuse it), any other change refuses the commit
+    (nothing written).  After it: once no process has the old file open
+    for writing any more, lines appended to it since (by a program that
+    opened it before the rename) are appended to the new file; any other
+    change raises :class:`Conflict` with the other version kept beside."""
+    real = os.path.realpath(path)
+    fd = _open_current(real)
+    notes: List[str] = []
+    try:
+        now = None if fd is None else settled(functools.partial(_read_fd, fd))
+        if now != base:
+            tail = _appended(base, now, text)
+            if tail is None:
+                raise PersistFileError(f"{path} changed on disk while vrrpfw ran (a writer that does not "
+                                       "take vrrpfw's lock?); not overwritten: run vrrpfw again")
+            text, base = text + tail, now
+            if accept is not None:
+                accept(text)
+        atomic_write(path, text, create_dir=create_dir)
+        if fd is None:
+            return text, notes
+        if not _writers_gone(fd, WRITERS_WAIT):
+            notes.append(f"{path}: another program still has the file vrrpfw replaced open for writing; "
+                         "what it writes from now on goes to the old copy, not to the file")
+        late = _read_fd(fd)
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if late == base:
+        return text, notes
+    tail = _appended(base, late, text)
+    if tail is None:
+        kept = _keep_beside(real, late)
+        raise Conflict(f"{path}: another program rewrote the file while vrrpfw replaced it; vrrpfw's "
+                       f"version is in place and the other is kept as {kept}: merge them by hand")
+    _append(real, tail)
+    return text + tail, notes
 
 
 def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:

@@ -47,7 +47,7 @@ class SavedFile:
         """Read once; with ``validate``, refuse a file a restorer rejects
         (check skips it: ``nft -c -f`` over a 50,000-rule file takes 0.5 s)."""
         if not self.loaded:
-            self.original = files.read_text(self.real)
+            self.original = files.settled(lambda: files.read_text(self.real))
             self.text = self.original
             self.loaded = True
         if validate and not self.prepared:
@@ -93,22 +93,31 @@ class SavedFile:
 
     def flush(self) -> None:
         """Write the staged text, once: the restorers must accept it, and the
-        file on disk must still be what :meth:`load` read (a writer that
-        does not take vrrpfw's lock, e.g. an editor, wins; nothing is
-        overwritten and the run says so)."""
+        file on disk must still be what :meth:`load` read, give or take
+        lines another program appended meanwhile, which are kept (see
+        :func:`files.commit`).  Any other change by a writer that does not
+        take vrrpfw's lock (e.g. an editor) wins: nothing is overwritten and
+        the run says so."""
         if not self.changed:
             return
         try:
             self.check_candidate()
-            now = files.read_text(self.real)
-            if now != self.original:
-                raise PersistFileError(f"{self.path} changed on disk while vrrpfw ran (a writer that does "
-                                       "not take vrrpfw's lock?); not overwritten: run vrrpfw again")
-            files.atomic_write(self.path, self.text or "", create_dir=self.default_location)
+            written, notes = files.commit(self.path, self.original, self.text or "",
+                                          create_dir=self.default_location, accept=self._accept)
+        except files.Conflict:
+            self.original = self.text  # vrrpfw's text is in place; the other version beside it
+            raise
         except PersistFileError:
             self.revert()
             raise
-        self.original = self.text
+        self.notes.extend(n for n in notes if n not in self.notes)
+        self.original = self.text = written
+
+    def _accept(self, text: str) -> None:
+        """The restorers must accept the staged text with lines another
+        program appended since the load."""
+        for r in self.restorers:
+            restorers.validate_candidate(self.real, text, r)
 
 
 class FileSet:
