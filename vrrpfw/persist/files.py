@@ -20,6 +20,7 @@ import glob
 import os
 import signal
 import stat
+import struct
 import tempfile
 import time
 from typing import Callable, List, Optional, Tuple
@@ -89,25 +90,76 @@ def read_text(path: str) -> Optional[str]:
 SPARE_BYTES = 64 * 1024  # room for vrrpfw's lines and the filesystem's own rounding
 
 
+# FS_IOC_GETFLAGS (_IOR('f', 1, long)) and the flags that forbid replacing a
+# file (rename over it, or unlink it) or creating one in a directory.
+FS_IOC_GETFLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
+FS_IMMUTABLE_FL = 0x10
+FS_APPEND_FL = 0x20
+
+
+def inode_flags(path: str) -> int:
+    """The file's or directory's inode flags (``lsattr``); 0 where the
+    filesystem has none."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return 0  # not readable by us: the write itself will say why
+    try:
+        buf = fcntl.ioctl(fd, FS_IOC_GETFLAGS, struct.pack("l", 0))
+    except OSError:
+        return 0  # ENOTTY / EOPNOTSUPP: the filesystem keeps no such flags
+    finally:
+        os.close(fd)
+    return int(struct.unpack("i", buf[:4])[0])
+
+
+def _flag_reason(path: str, what: str) -> Optional[str]:
+    flags = inode_flags(path)
+    if flags & FS_IMMUTABLE_FL:
+        return f"{what} is immutable (chattr +i)"
+    if flags & FS_APPEND_FL:
+        return f"{what} is append-only (chattr +a)"
+    return None
+
+
+def _existing_dir(directory: str) -> str:
+    """``directory``, or the nearest parent that exists (where a missing
+    default location would be created)."""
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    return directory
+
+
 def check_writable(real: str, size: int) -> None:
     """Refuse, before anything changes, a saved file vrrpfw could not
-    replace: its directory is on a read-only filesystem or has no room
-    for a new copy.  (A failure at the very end would leave the runtime
-    changed and the file not: a partial outcome that can be avoided.)"""
-    directory = os.path.dirname(real)
+    replace: its directory is on a read-only filesystem (also a read-only
+    bind mount) or has no room (space or a free inode) for a new copy, or
+    the file or its directory is immutable or append-only (which forbids
+    renaming over the file, or creating the copy).  (A failure at the very
+    end would leave the runtime changed and the file not: a partial
+    outcome that can be avoided.)"""
+    directory = _existing_dir(os.path.dirname(real))
     try:
         fs = os.statvfs(directory)
-    except FileNotFoundError:
-        return  # created later (the distribution's own default location)
     except OSError as e:
         raise PersistFileError(f"{real}: cannot inspect {directory}: {e.strerror}") from None
     if fs.f_flag & os.ST_RDONLY:
         raise PersistFileError(f"{real}: {directory} is on a read-only filesystem; nothing was changed "
                                "(use --no-persist, or remount it read-write)")
-    free = (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize  # root may use reserved blocks
+    root = os.geteuid() == 0  # root may use reserved blocks and inodes
+    free = (fs.f_bfree if root else fs.f_bavail) * fs.f_frsize
     if free < size + SPARE_BYTES:
         raise PersistFileError(f"{real}: no space left in {directory} for a new copy of the file "
                                f"({free} bytes free); nothing was changed")
+    # f_files 0: the filesystem has no inode limit (btrfs, tmpfs without nr_inodes)
+    if fs.f_files and (fs.f_ffree if root else fs.f_favail) == 0:
+        raise PersistFileError(f"{real}: no free inodes in {directory} for a new copy of the file; "
+                               "nothing was changed (use --no-persist, or free some)")
+    for path, what in ((real, "the file"), (directory, f"its directory {directory}")):
+        reason = _flag_reason(path, what) if os.path.lexists(path) else None
+        if reason:
+            raise PersistFileError(f"{real}: {reason}, so vrrpfw cannot replace it; nothing was changed "
+                                   "(use --no-persist, or clear the flag with chattr)")
 
 
 def _temp_prefix(real: str) -> str:
