@@ -102,9 +102,9 @@ def test_a_file_rewritten_in_place_after_the_rename_is_kept_beside_and_reported(
     saved.stage("a\nb\nvrrpfw\n")
     real_atomic_write = files.atomic_write
 
-    def rewrite_then_replace(p, text, create_dir=False):
+    def rewrite_then_replace(p, text, create_dir=False, new_only=False):
         fd = os.open(str(path), os.O_WRONLY)  # a writer that opened the old file before the rename
-        real_atomic_write(p, text, create_dir)
+        real_atomic_write(p, text, create_dir, new_only)
         os.write(fd, b"A\n")  # and writes after it, in place (not an append)
         os.close(fd)
 
@@ -128,9 +128,9 @@ def _around_rename(monkeypatch, before, after):
     """Run ``before()`` just before vrrpfw's rename and ``after()`` just after it."""
     real_atomic_write = files.atomic_write
 
-    def wrapped(p, text, create_dir=False):
+    def wrapped(p, text, create_dir=False, new_only=False):
         before()
-        real_atomic_write(p, text, create_dir)
+        real_atomic_write(p, text, create_dir, new_only)
         after()
 
     monkeypatch.setattr(files, "atomic_write", wrapped)
@@ -202,3 +202,26 @@ def test_lines_appended_between_load_and_commit_are_kept_and_checked(tmp_path):
         saved.flush()
     assert path.read_text() == "rewritten\n"
     assert saved.text == saved.original  # reverted: the report shows the file unchanged
+
+
+def test_a_file_another_program_creates_while_vrrpfw_creates_it_is_not_overwritten(tmp_path, monkeypatch):
+    """The file did not exist when read; another program creates it after
+    vrrpfw's last look, before vrrpfw puts its new file in place: that file
+    stays, and the commit is refused (nothing of vrrpfw's is in place)."""
+    path = tmp_path / "nftables.conf"
+    saved = SavedFile(str(path))
+    saved.load()
+    saved.stage("vrrpfw\n")
+    real_write_temp = files.write_temp
+
+    def write_temp_then_other_creates(real, text):
+        tmp = real_write_temp(real, text)
+        path.write_text("the other program's\n")
+        return tmp
+
+    monkeypatch.setattr(files, "write_temp", write_temp_then_other_creates)
+    with pytest.raises(PersistFileError, match="appeared while vrrpfw ran"):
+        saved.flush()
+    assert path.read_text() == "the other program's\n"
+    assert os.listdir(tmp_path) == ["nftables.conf"]
+    assert saved.text is None and saved.original is None

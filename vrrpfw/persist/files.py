@@ -203,8 +203,31 @@ def _unlink(path: str) -> None:
         pass
 
 
-def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
-    """Replace the file ``path`` points to (through symlinks) with ``text``."""
+def _appeared(path: str) -> PersistFileError:
+    return PersistFileError(f"{path} appeared while vrrpfw ran (created by a program that does not take "
+                            "vrrpfw's lock?); not overwritten: run vrrpfw again")
+
+
+def _link_new(tmp: str, real: str, path: str) -> None:
+    """Put ``tmp`` in place as ``real``, which must not exist: a hard link
+    fails where another program created the file meanwhile (a rename would
+    replace it).  Where the filesystem has no hard links, a rename."""
+    try:
+        os.link(tmp, real)
+    except FileExistsError:
+        _unlink(tmp)
+        raise _appeared(path) from None
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS):
+            raise
+        os.replace(tmp, real)
+        return
+    _unlink(tmp)
+
+
+def atomic_write(path: str, text: str, create_dir: bool = False, new_only: bool = False) -> None:
+    """Replace the file ``path`` points to (through symlinks) with ``text``
+    (``new_only``: create it; it must not exist)."""
     real = os.path.realpath(path)
     directory = os.path.dirname(real)
     try:
@@ -213,6 +236,8 @@ def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
         st = None
     except OSError as e:
         raise PersistFileError(f"{path}: cannot stat: {e.strerror}") from None
+    if st is not None and new_only:
+        raise _appeared(path)
     if st is not None and not stat.S_ISREG(st.st_mode):
         raise PersistFileError(f"{path}: not a regular file; left untouched")
     if create_dir and not os.path.isdir(directory):
@@ -230,7 +255,10 @@ def atomic_write(path: str, text: str, create_dir: bool = False) -> None:
                 pass  # not root: the file stays ours, mode is kept
         else:
             os.chmod(tmp, NEW_FILE_MODE)
-        os.replace(tmp, real)
+        if new_only:
+            _link_new(tmp, real, path)
+        else:
+            os.replace(tmp, real)
     except OSError as e:
         _unlink(tmp)
         raise PersistFileError(f"{path}: cannot write: {e.strerror}") from None
@@ -408,7 +436,7 @@ def commit(path: str, base: Optional[str], text: str, create_dir: bool = False,
             text, base = text + tail, now
             if accept is not None:
                 accept(text)
-        atomic_write(path, text, create_dir=create_dir)
+        atomic_write(path, text, create_dir=create_dir, new_only=fd is None)
         if fd is None:
             return text, notes
         if not _writers_gone(fd, WRITERS_WAIT):
