@@ -88,8 +88,10 @@ CASES = [
 ]
 
 
-def _refused(tmp_path, ns, how, name, content, vrrpfw_args):
-    """Run vrrpfw (and its dry run) on the faulty file; return the file's path."""
+def _refused(tmp_path, ns, how, name, content, vrrpfw_args, rc="3"):
+    """Run vrrpfw (and its dry run) on the faulty file; both refuse with
+    one line (``rc`` "0": both succeed without a word on stderr); return
+    the refusal's line."""
     mnt, out = tmp_path / "mnt", tmp_path / "out"
     mnt.mkdir()
     out.mkdir()
@@ -110,11 +112,14 @@ def _refused(tmp_path, ns, how, name, content, vrrpfw_args):
         assert listing == sorted(set(listing)) and name in listing
         assert not [f for f in listing if f.startswith(".")], listing  # no temp file left
         stderr = (out / f"stderr{run}").read_text()
-        assert (out / f"rc{run}").read_text().strip() == "3", stderr
+        assert (out / f"rc{run}").read_text().strip() == rc, stderr
+        if rc == "0":
+            assert stderr == "", stderr
+            continue
         lines = stderr.strip().splitlines()
         assert len(lines) == 1 and path in lines[0] and "nothing was changed" in lines[0], lines
         assert "Traceback" not in stderr
-    return lines[0]
+    return lines[0] if rc != "0" else ""
 
 
 @pytest.mark.parametrize("how,why", CASES)
@@ -143,3 +148,22 @@ def test_an_unreplaceable_nftables_conf_is_refused_before_the_firewall_changes(t
                         ["--iface", "lo", "--backend", "nftables", "--persist-file", "FILE"])
         assert why in line, line
         assert ns.run("nft", "list", "ruleset").stdout == before
+
+
+@pytest.mark.parametrize("how", ["immutable-file", "read-only-bind"])
+def test_a_run_that_changes_nothing_does_not_need_to_replace_the_file(tmp_path, how):
+    """The rules are open and saved already, then the admin made the file
+    immutable (or mounted it read-only): open changes nothing, so it
+    succeeds (exit 0), as it did before the check existed."""
+    with namespace("vrpi") as ns:
+        ns.ipt("-P", "INPUT", "DROP")
+        ns.ipt("-P", "OUTPUT", "DROP")
+        first = tmp_path / "first.v4"
+        first.write_text(ns.run("iptables-legacy-save").stdout)
+        args = ["--iface", "lo", "--backend", "iptables", "--persist-file"]
+        assert ns.vrrpfw("open", *args, str(first)).returncode == 0
+        saved = first.read_bytes()
+        assert saved.count(b"vrrpfw") == 2
+        before = ns.legacy_save()
+        _refused(tmp_path, ns, how, "rules.v4", saved, args + ["FILE"], rc="0")
+        assert ns.legacy_save() == before

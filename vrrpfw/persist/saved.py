@@ -34,6 +34,7 @@ class SavedFile:
         self.prepared = False  # stale temp files removed (once per run, under the lock)
         self.validated: List[str] = []  # restorers that accepted the file as read
         self.notes: List[str] = []
+        self.blocked: Optional[str] = None  # why the file could not be replaced (found by load)
 
     def want(self, restorer: Optional[Restorer], label: str) -> None:
         """Check this file with ``restorer`` (None: ``label`` is not installed)."""
@@ -51,10 +52,15 @@ class SavedFile:
             self.text = self.original
             self.loaded = True
         if validate and not self.prepared:
-            # A file that could not be replaced is refused now, before the
-            # runtime changes (and a dry run predicts that refusal); under
-            # the store's lock no other vrrpfw is writing a temp file.
-            files.check_writable(self.real, len(self.original or ""))
+            # A file that could not be replaced is refused before the runtime
+            # changes (FileSet.check_writable; a dry run predicts that
+            # refusal), not here: a run that changes nothing (the rules are
+            # already open and saved) does not need to write it.  Under the
+            # store's lock no other vrrpfw is writing a temp file.
+            try:
+                files.check_writable(self.real, len(self.original or ""))
+            except PersistFileError as e:
+                self.blocked = str(e)
             if locked:
                 files.remove_stale_temps(self.path)
             self.prepared = True
@@ -100,6 +106,9 @@ class SavedFile:
         the run says so."""
         if not self.changed:
             return
+        if self.blocked is not None:
+            self.revert()
+            raise PersistFileError(self.blocked)
         try:
             self.check_candidate()
             written, notes = files.commit(self.path, self.original, self.text or "",
@@ -134,6 +143,15 @@ class FileSet:
 
     def all(self) -> List[SavedFile]:
         return list(self._files.values())
+
+    def check_writable(self) -> None:
+        """Raise (PersistFileError) if a file of the run could not be
+        replaced (a read-only or full filesystem, no free inode, an
+        immutable or append-only file or directory): called before the
+        runtime changes, where a change there means the saved file changes."""
+        for f in self._files.values():
+            if f.blocked is not None:
+                raise PersistFileError(f.blocked)
 
     def notes(self) -> List[str]:
         return [n for f in self._files.values() for n in f.notes]
