@@ -102,9 +102,9 @@ def test_a_file_rewritten_in_place_after_the_rename_is_kept_beside_and_reported(
     saved.stage("a\nb\nvrrpfw\n")
     real_atomic_write = files.atomic_write
 
-    def rewrite_then_replace(p, text, create_dir=False, new_only=False):
+    def rewrite_then_replace(p, text, create_dir=False, new_only=False, expect=None):
         fd = os.open(str(path), os.O_WRONLY)  # a writer that opened the old file before the rename
-        real_atomic_write(p, text, create_dir, new_only)
+        real_atomic_write(p, text, create_dir, new_only, expect)
         os.write(fd, b"A\n")  # and writes after it, in place (not an append)
         os.close(fd)
 
@@ -128,9 +128,9 @@ def _around_rename(monkeypatch, before, after):
     """Run ``before()`` just before vrrpfw's rename and ``after()`` just after it."""
     real_atomic_write = files.atomic_write
 
-    def wrapped(p, text, create_dir=False, new_only=False):
+    def wrapped(p, text, create_dir=False, new_only=False, expect=None):
         before()
-        real_atomic_write(p, text, create_dir, new_only)
+        real_atomic_write(p, text, create_dir, new_only, expect)
         after()
 
     monkeypatch.setattr(files, "atomic_write", wrapped)
@@ -225,3 +225,28 @@ def test_a_file_another_program_creates_while_vrrpfw_creates_it_is_not_overwritt
     assert path.read_text() == "the other program's\n"
     assert os.listdir(tmp_path) == ["nftables.conf"]
     assert saved.text is None and saved.original is None
+
+
+def test_a_file_an_editor_renames_into_place_while_vrrpfw_writes_is_not_overwritten(tmp_path, monkeypatch):
+    """An editor saves (new file, renamed over the old one) after vrrpfw's
+    last look and while it writes its copy: the editor's file stays and the
+    commit is refused.  (Before: vrrpfw's rename replaced it, silently.)"""
+    path = tmp_path / "rules.v4"
+    path.write_text("a\n")
+    saved = SavedFile(str(path))
+    saved.load()
+    saved.stage("a\nvrrpfw\n")
+    real_write_temp = files.write_temp
+
+    def write_temp_then_editor_saves(real, text):
+        tmp = real_write_temp(real, text)
+        (tmp_path / "editor.swp").write_text("a\nfrom the editor\n")
+        os.replace(tmp_path / "editor.swp", path)
+        return tmp
+
+    monkeypatch.setattr(files, "write_temp", write_temp_then_editor_saves)
+    with pytest.raises(PersistFileError, match="replaced on disk while vrrpfw wrote it"):
+        saved.flush()
+    assert path.read_text() == "a\nfrom the editor\n"
+    assert os.listdir(tmp_path) == ["rules.v4"]
+    assert saved.text == saved.original == "a\n"

@@ -208,6 +208,14 @@ def _appeared(path: str) -> PersistFileError:
                             "vrrpfw's lock?); not overwritten: run vrrpfw again")
 
 
+def _identity(real: str) -> Optional[Tuple[int, int]]:
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def _link_new(tmp: str, real: str, path: str) -> None:
     """Put ``tmp`` in place as ``real``, which must not exist: a hard link
     fails where another program created the file meanwhile (a rename would
@@ -225,9 +233,11 @@ def _link_new(tmp: str, real: str, path: str) -> None:
     _unlink(tmp)
 
 
-def atomic_write(path: str, text: str, create_dir: bool = False, new_only: bool = False) -> None:
+def atomic_write(path: str, text: str, create_dir: bool = False, new_only: bool = False,
+                 expect: Optional[Tuple[int, int]] = None) -> None:
     """Replace the file ``path`` points to (through symlinks) with ``text``
-    (``new_only``: create it; it must not exist)."""
+    (``new_only``: create it; it must not exist; ``expect``: the (device,
+    inode) the file must still be just before the rename)."""
     real = os.path.realpath(path)
     directory = os.path.dirname(real)
     try:
@@ -258,6 +268,10 @@ def atomic_write(path: str, text: str, create_dir: bool = False, new_only: bool 
         if new_only:
             _link_new(tmp, real, path)
         else:
+            if expect is not None and _identity(real) != expect:
+                _unlink(tmp)
+                raise PersistFileError(f"{path} was replaced on disk while vrrpfw wrote it (an editor that "
+                                       "does not take vrrpfw's lock?); not overwritten: run vrrpfw again")
             os.replace(tmp, real)
     except OSError as e:
         _unlink(tmp)
@@ -436,7 +450,8 @@ def commit(path: str, base: Optional[str], text: str, create_dir: bool = False,
             text, base = text + tail, now
             if accept is not None:
                 accept(text)
-        atomic_write(path, text, create_dir=create_dir, new_only=fd is None)
+        expect = None if fd is None else (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
+        atomic_write(path, text, create_dir=create_dir, new_only=fd is None, expect=expect)
         if fd is None:
             return text, notes
         if not _writers_gone(fd, WRITERS_WAIT):
