@@ -581,6 +581,8 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                 statuses = b.runtime_status(rules)
                 changes = b.plan(statuses, command) if command != "check" else []
                 result.planned = [b.describe(c) for c in changes]
+                if changes and b.files is not None:
+                    b.files.check_writable()  # a saved file it cannot replace: refused before any change
                 if write and changes:
                     applying = True
                     b.apply(changes)

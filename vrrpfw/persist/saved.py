@@ -34,6 +34,7 @@ class SavedFile:
         self.prepared = False  # stale temp files removed (once per run, under the lock)
         self.validated: List[str] = []  # restorers that accepted the file as read
         self.notes: List[str] = []
+        self.blocked: Optional[str] = None  # why the file could not be replaced (found by load)
 
     def want(self, restorer: Optional[Restorer], label: str) -> None:
         """Check this file with ``restorer`` (None: ``label`` is not installed)."""
@@ -47,14 +48,19 @@ class SavedFile:
         """Read once; with ``validate``, refuse a file a restorer rejects
         (check skips it: ``nft -c -f`` over a 50,000-rule file takes 0.5 s)."""
         if not self.loaded:
-            self.original = files.read_text(self.real)
+            self.original = files.settled(lambda: files.read_text(self.real))
             self.text = self.original
             self.loaded = True
         if validate and not self.prepared:
-            # A file that could not be replaced is refused now, before the
-            # runtime changes (and a dry run predicts that refusal); under
-            # the store's lock no other vrrpfw is writing a temp file.
-            files.check_writable(self.real, len(self.original or ""))
+            # A file that could not be replaced is refused before the runtime
+            # changes (FileSet.check_writable; a dry run predicts that
+            # refusal), not here: a run that changes nothing (the rules are
+            # already open and saved) does not need to write it.  Under the
+            # store's lock no other vrrpfw is writing a temp file.
+            try:
+                files.check_writable(self.real, len(self.original or ""))
+            except PersistFileError as e:
+                self.blocked = str(e)
             if locked:
                 files.remove_stale_temps(self.path)
             self.prepared = True
@@ -93,22 +99,34 @@ class SavedFile:
 
     def flush(self) -> None:
         """Write the staged text, once: the restorers must accept it, and the
-        file on disk must still be what :meth:`load` read (a writer that
-        does not take vrrpfw's lock, e.g. an editor, wins; nothing is
-        overwritten and the run says so)."""
+        file on disk must still be what :meth:`load` read, give or take
+        lines another program appended meanwhile, which are kept (see
+        :func:`files.commit`).  Any other change by a writer that does not
+        take vrrpfw's lock (e.g. an editor) wins: nothing is overwritten and
+        the run says so."""
         if not self.changed:
             return
+        if self.blocked is not None:
+            self.revert()
+            raise PersistFileError(self.blocked)
         try:
             self.check_candidate()
-            now = files.read_text(self.real)
-            if now != self.original:
-                raise PersistFileError(f"{self.path} changed on disk while vrrpfw ran (a writer that does "
-                                       "not take vrrpfw's lock?); not overwritten: run vrrpfw again")
-            files.atomic_write(self.path, self.text or "", create_dir=self.default_location)
+            written, notes = files.commit(self.path, self.original, self.text or "",
+                                          create_dir=self.default_location, accept=self._accept)
+        except files.Conflict:
+            self.original = self.text  # vrrpfw's text is in place; the other version beside it
+            raise
         except PersistFileError:
             self.revert()
             raise
-        self.original = self.text
+        self.notes.extend(n for n in notes if n not in self.notes)
+        self.original = self.text = written
+
+    def _accept(self, text: str) -> None:
+        """The restorers must accept the staged text with lines another
+        program appended since the load."""
+        for r in self.restorers:
+            restorers.validate_candidate(self.real, text, r)
 
 
 class FileSet:
@@ -125,6 +143,15 @@ class FileSet:
 
     def all(self) -> List[SavedFile]:
         return list(self._files.values())
+
+    def check_writable(self) -> None:
+        """Raise (PersistFileError) if a file of the run could not be
+        replaced (a read-only or full filesystem, no free inode, an
+        immutable or append-only file or directory): called before the
+        runtime changes, where a change there means the saved file changes."""
+        for f in self._files.values():
+            if f.blocked is not None:
+                raise PersistFileError(f.blocked)
 
     def notes(self) -> List[str]:
         return [n for f in self._files.values() for n in f.notes]
