@@ -52,3 +52,18 @@ class BackendError(EnvironmentProblem):
 class ConcurrentChange(BackendError):
     """The table changed between our snapshot and our commit (someone wrote
     without taking the lock); nothing of ours was committed, so we retry."""
+
+
+class OutcomeUnknown(EnvironmentProblem):
+    """A call that a firewall did not answer (a timeout, a broken connection):
+    it may still have been carried out, or be carried out later.  Callers
+    that change firewalld read it again before they say what happened."""
+
+
+class MayHaveChanged(OutcomeUnknown):
+    """A change call went unanswered and firewalld could not be read again
+    either: vrrpfw cannot promise that nothing changed (exit 3), so it says
+    firewalld may have been changed (exit 1); state.json keeps the pending
+    allowance for the next run to settle."""
+
+    exit_code = EXIT_NOT_ALLOWED

@@ -7,27 +7,19 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from ..environment import dbus_timeout
-from ..errors import EXIT_NOT_ALLOWED, BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from ..errors import (  # noqa: F401 - OutcomeUnknown, MayHaveChanged: re-exported for the firewalld modules
+    BackendError,
+    BackendUnavailable,
+    EnvironmentProblem,
+    InputError,
+    MayHaveChanged,
+    OutcomeUnknown,
+)
 from .firewalld_rules import POLICY_PREFIX, same_rich
 
 BUS_NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
-
-
-class OutcomeUnknown(EnvironmentProblem):
-    """A call that firewalld did not answer (a timeout, a broken connection):
-    it may still have been carried out, or be carried out later.  Callers
-    that change firewalld read it again before they say what happened."""
-
-
-class MayHaveChanged(OutcomeUnknown):
-    """A change call went unanswered and firewalld could not be read again
-    either: vrrpfw cannot promise that nothing changed (exit 3), so it says
-    firewalld may have been changed (exit 1); state.json keeps the pending
-    allowance for the next run to settle."""
-
-    exit_code = EXIT_NOT_ALLOWED
 
 
 class Firewalld:
