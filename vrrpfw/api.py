@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 from . import environment, inputs, namespace
 from .backends import registry
 from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
-from .errors import ConcurrentChange, InputError, VrrpfwError
+from .errors import ConcurrentChange, InputError, MayHaveChanged, VrrpfwError
 from .host import conntrack
 from .judge.netpath import responsible
 from .keepalived_conf import KaConfig
@@ -595,10 +595,14 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
             if attempt == COMMIT_ATTEMPTS:
                 raise
             time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the other writer pass
-        except VrrpfwError:
-            if applying and rules is not None and _landed(b, rules, statuses):
+        except VrrpfwError as e:
+            landed = _landed(b, rules, statuses) if applying and rules is not None else False
+            if landed is not False:
                 result.changed = True  # so the error becomes a partial result, not exit 3
-                step.layer.runtime = "partly changed"
+                # Unknown (the firewall cannot be read back, or firewalld left a
+                # call unanswered): "may have changed", never a plain "changed".
+                unknown = landed is None or isinstance(e, MayHaveChanged)
+                step.layer.runtime = "may have changed" if unknown else "partly changed"
             raise
     if options.dry_run and changes:
         step.layer.runtime = "would change"
@@ -616,15 +620,16 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
         result.warnings.append("no vrrpfw rules found at runtime or in the persisted file")
 
 
-def _landed(b: Backend, rules: Sequence[VrrpRule], before: Sequence[RuntimeStatus]) -> bool:
+def _landed(b: Backend, rules: Sequence[VrrpRule], before: Sequence[RuntimeStatus]) -> Optional[bool]:
     """After a failed apply: did any of it land?  Not every firewall applies
     a batch atomically (firewalld takes one D-Bus call per allowance), and
-    exit 3 promises that nothing changed.  Unknown counts as landed."""
+    exit 3 promises that nothing changed.  None: unknown (the firewall could
+    not be read back), which the caller treats as maybe landed."""
     try:
         with b.session(write=False):
             after = b.runtime_status(rules)
     except Exception:  # the firewall may be gone (a stopped firewalld): say "maybe"
-        return True
+        return None
     return [(st.state, len(st.ours)) for st in after] != [(st.state, len(st.ours)) for st in before]
 
 

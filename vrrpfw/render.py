@@ -38,7 +38,17 @@ def headline(result: Result) -> str:
         status = f"would be {status}"
     else:
         change = "changed" if result.changed else "unchanged"
+        if result.changed and _only_maybe(result):
+            change = "may have changed"
     return f"vrrpfw {result.command}: {status}, {change} (backend {result.backend})"
+
+
+def _only_maybe(result: Result) -> bool:
+    """Every change of the run is one vrrpfw cannot confirm (a firewall that
+    stopped answering mid-change): the headline must not say "changed"."""
+    runtimes = [la.runtime for la in result.layers]
+    return ("may have changed" in runtimes and not any(r in ("changed", "partly changed") for r in runtimes)
+            and not any(p.changed for p in result.persist))
 
 
 def _trailer(result: Result) -> List[str]:
@@ -61,7 +71,7 @@ def _trailer(result: Result) -> List[str]:
             lines.append(f"error: {p.error}")
     lines += [f"warning: {w}" for w in result.warnings]
     lines += [f"blocked: {b}" for b in result.blockers]
-    troubled = ("failed", "partly changed", "not run")
+    troubled = ("failed", "partly changed", "may have changed", "not run")
     if len(result.layers) > 1 or any(la.error or la.runtime in troubled or la.saved in troubled
                                      for la in result.layers):
         for la in result.layers:

@@ -81,7 +81,8 @@ class LayerReport:
     partial outcome says exactly which parts landed."""
 
     backend: str
-    runtime: str = "unchanged"  # changed | unchanged | would change | failed | not run
+    # changed | partly changed | may have changed | unchanged | would change | failed | not run
+    runtime: str = "unchanged"
     saved: str = "unchanged"  # changed | unchanged | would change | failed | skipped | not run
     error: Optional[str] = None
 

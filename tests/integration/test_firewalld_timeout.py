@@ -99,6 +99,8 @@ def test_unreadable_then_carried_out_is_kept_pending_and_closed(tmp_path):
         proc = faulty_open(fw, "runtime", "later")
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "may have been changed" in proc.stdout and "recorded as pending" in proc.stdout
+        # never a plain "changed": vrrpfw cannot tell
+        assert [la["runtime"] for la in json.loads(proc.stdout)["layers"]] == ["may have changed"]
         assert rich(fw, "runtime") == RICH  # carried out after vrrpfw gave up reading
         assert entries(fw) == [("runtime", "public", RICH, True)]
 

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 import pytest
 
 import vrrpfw
-from vrrpfw import api
+from vrrpfw import api, render
 from vrrpfw.backends import registry
 from vrrpfw.backends.base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
 from vrrpfw.errors import (
@@ -23,6 +23,7 @@ from vrrpfw.errors import (
     BackendError,
     ConcurrentChange,
     InputError,
+    MayHaveChanged,
     PersistFileError,
     VrrpfwError,
 )
@@ -486,12 +487,29 @@ def test_a_failed_apply_that_landed_nothing_raises(host):
 
 
 def test_a_failed_apply_on_a_firewall_that_is_gone_counts_as_landed(host):
+    """Unknown is never "nothing changed" (exit 3), nor a plain "changed":
+    the layer and the headline say it may have changed."""
     b = host.add(store=FakeStore())
     b.apply_error = BackendError("firewalld stopped")
     b.status_error_after_apply = BackendError("no reply on the bus")
     r = vrrpfw.open(["eth0"])
     assert r.exit_code == EXIT_NOT_ALLOWED
-    assert r.layers == [LayerReport("fakea", "partly changed", "not run", "fakea: firewalld stopped")]
+    assert r.layers == [LayerReport("fakea", "may have changed", "not run", "fakea: firewalld stopped")]
+    assert render.headline(r) == "vrrpfw open: NOT OK, may have changed (backend fakea)"
+    want = "layer fakea: runtime may have changed, saved not run (fakea: firewalld stopped)"
+    assert want in render.plain(r)
+
+
+def test_an_unanswered_change_that_firewalld_cannot_confirm_may_have_changed(host):
+    """firewalld's MayHaveChanged (a call unanswered, the read-back too): the
+    read-back here differs, yet the backend itself said it cannot tell."""
+    b = host.add(store=FakeStore())
+    b.apply_error = MayHaveChanged("firewalld stopped answering; firewalld may have been changed")
+    b.lands_before_error = 1
+    r = vrrpfw.open(["eth0"])
+    assert r.exit_code == EXIT_NOT_ALLOWED and r.changed is True
+    assert r.layers[0].runtime == "may have changed"
+    assert render.headline(r) == "vrrpfw open: NOT OK, may have changed (backend fakea)"
 
 
 def test_a_failed_read_back_after_a_commit_is_a_partial_result(host):
