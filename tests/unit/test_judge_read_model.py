@@ -196,9 +196,9 @@ def fake_ip(monkeypatch, code: int, out: str) -> List[tuple]:
 
 
 def test_interface_groups_by_number(monkeypatch):
-    links = [{"ifname": "lo", "group": 0}, {"ifname": "eth0", "group": "7"},
-             {"ifname": "eth1", "group": "default"},  # a name: ip -N was not honoured
-             {"ifname": "eth2"}, {"group": 4}, {"ifname": "eth3", "group": None}]
+    links = [{"ifname": "lo", "group": 0}, {"ifname": "eth1", "group": "default"},  # a name: no -N
+             {"ifname": "eth2"}, {"group": 4}, {"ifname": "eth3", "group": None},
+             {"ifname": "eth0", "group": "7"}]  # links after one without a number still count
     calls = fake_ip(monkeypatch, 0, json.dumps(links))
     assert read_model.interface_groups() == {"lo": 0, "eth0": 7}
     assert calls == [(["ip", "-j", "-N", "link", "show"], 20)]
