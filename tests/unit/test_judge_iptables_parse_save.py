@@ -58,3 +58,10 @@ def test_bare_inserts():
            "-I INPUT 2\n-I INPUT\nCOMMIT\n"
     _, rules = parse_save(text)["filter"]["INPUT"]
     assert [r.protocol for r in rules] == [None, "vrrp", None, "tcp"]
+
+
+def test_counters_without_their_closing_bracket_do_not_parse():
+    from vrrpfw.judge.iptables import parse_rule
+
+    assert parse_rule("[0:0 -A INPUT -p vrrp -j ACCEPT") is None
+    assert parse_rule("[3:120] -A INPUT -p vrrp -j ACCEPT").protocol == "vrrp"
