@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Mutation testing against tests/unit, without root, of two groups of pure
-# modules:
-#   model  the path model and evaluator (vrrpfw/judge/: chaineval.py, netpath.py,
-#          nft.py, iptables.py); the corpus test alone only kills mutants
-#          that turn a verdict definitely wrong; this score shows what the
-#          unit tests pin besides.  About 8 to 12 minutes on 2 cores.
-#   saved  the saved formats and the results (vrrpfw/persist/iptables_save.py,
-#          persist/nft_conf.py, results.py).  About 2 to 3 minutes.
-# Usage: tests/mutation.sh [all|model|saved] (default all; or MUTATE=saved).
-# Configuration: [tool.mutmut] in pyproject.toml (only_mutate lists both
-# groups; a group run passes mutmut the group's mutant names).  mutmut lives
-# in its own venv (.venv-mutmut, made here when missing) so it never reaches
-# the project's requirements.  Prints killed/total and the percentage per
-# module and in all, and the survivors; exits 1 when any module is below
-# MIN_SCORE percent (default 90).
+# Mutation testing against tests/unit, without root, of the core pure modules,
+# one module at a time or in groups:
+#   judge  the path model and evaluator (vrrpfw/judge/): chaineval, netpath,
+#          nft, iptables, read_model (judge/read/model.py); the corpus test
+#          alone only kills mutants that turn a verdict definitely wrong; this
+#          score shows what the unit tests pin besides.
+#   saved  the saved formats: iptables_save, nft_conf, ufw_rules
+#          (vrrpfw/persist/).
+#   core   results, model, keepalived_conf, vrrp_packet (vrrpfw/).
+#   all    the three groups (the default).
+# Usage: tests/mutation.sh [all|judge|saved|core|MODULE] where MODULE is one of
+# the short names above (e.g. `tests/mutation.sh chaineval`), or set MODULES
+# to dotted module names (MODULES="vrrpfw.model vrrpfw.results").  MAX_CHILDREN
+# caps mutmut's parallel test runs (default: mutmut's, the number of CPUs).
+# Configuration: [tool.mutmut] in pyproject.toml (only_mutate lists every
+# module; a group run passes mutmut the group's mutant names; also_copy lists
+# what tests/unit reads besides vrrpfw/).  mutmut lives in its own venv
+# (.venv-mutmut, made here when missing) so it never reaches the project's
+# requirements.  Prints killed/total and the percentage per module and in all,
+# and the survivors; exits 1 when any module is below MIN_SCORE percent
+# (default 90).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,12 +27,24 @@ cd "$REPO"
 VENV="$REPO/.venv-mutmut"
 MIN_SCORE="${MIN_SCORE:-90}"
 GROUP="${1:-${MUTATE:-all}}"
-case "$GROUP" in
-    model) MODULES="vrrpfw.judge.chaineval vrrpfw.judge.netpath vrrpfw.judge.nft vrrpfw.judge.iptables" ;;
-    saved) MODULES="vrrpfw.persist.iptables_save vrrpfw.persist.nft_conf vrrpfw.results" ;;
-    all) MODULES="" ;;
-    *) echo "usage: $0 [all|model|saved]" >&2; exit 2 ;;
-esac
+JUDGE="vrrpfw.judge.chaineval vrrpfw.judge.netpath vrrpfw.judge.nft vrrpfw.judge.iptables vrrpfw.judge.read.model"
+SAVED="vrrpfw.persist.iptables_save vrrpfw.persist.nft_conf vrrpfw.persist.ufw_rules"
+CORE="vrrpfw.results vrrpfw.model vrrpfw.keepalived_conf vrrpfw.vrrp_packet"
+if [ -z "${MODULES:-}" ]; then
+    case "$GROUP" in
+        all) MODULES="$JUDGE $SAVED $CORE" ;;
+        judge) MODULES="$JUDGE" ;;
+        saved) MODULES="$SAVED" ;;
+        core) MODULES="$CORE" ;;
+        chaineval|netpath|nft|iptables) MODULES="vrrpfw.judge.$GROUP" ;;
+        read_model) MODULES="vrrpfw.judge.read.model" ;;
+        iptables_save|nft_conf|ufw_rules) MODULES="vrrpfw.persist.$GROUP" ;;
+        results|model|keepalived_conf|vrrp_packet) MODULES="vrrpfw.$GROUP" ;;
+        *)
+            echo "usage: $0 [all|judge|saved|core|chaineval|netpath|nft|iptables|read_model|iptables_save|nft_conf|ufw_rules|results|model|keepalived_conf|vrrp_packet]" >&2
+            exit 2 ;;
+    esac
+fi
 PATTERNS=()
 for m in $MODULES; do
     PATTERNS+=("$m.*")
@@ -44,9 +62,17 @@ fi
 # A fresh run every time: mutmut keeps results in mutants/, and a stale
 # result would hide what a new test kills (or no longer kills).
 rm -rf mutants
-mkdir mutants
+mkdir mutants mutants/locks
+# mutmut runs pytest several times in one process, and tests/conftest.py
+# removes the directories it made for these at the end of the first run:
+# give them ones that stay (the corpus verdicts are not summed up here).
+export VRRPFW_CORPUS_STATS=/dev/null VRRPFW_LOCK_DIR="$REPO/mutants/locks"
 start=$(date +%s)
-if ! "$VENV/bin/mutmut" run ${PATTERNS[@]+"${PATTERNS[@]}"} > mutants/run.log 2>&1; then
+CHILDREN=()
+if [ -n "${MAX_CHILDREN:-}" ]; then
+    CHILDREN=(--max-children "$MAX_CHILDREN")
+fi
+if ! "$VENV/bin/mutmut" run ${CHILDREN[@]+"${CHILDREN[@]}"} ${PATTERNS[@]+"${PATTERNS[@]}"} > mutants/run.log 2>&1; then
     tr '\r' '\n' < mutants/run.log | tail -n 40
     echo "mutation.sh: mutmut run failed (log: mutants/run.log)" >&2
     exit 2

@@ -56,7 +56,7 @@ def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = No
 
     model = PathModel(bridges=read_bridges())
     if legacy is not None:
-        model.chains += legacy.base_chains()
+        model.chains = legacy.base_chains()
     if legacy_unread:
         model.unread.append(legacy_unread)
     model.chains += nft.chains
@@ -79,7 +79,7 @@ def interface_groups() -> Dict[str, int]:
     out: Dict[str, int] = {}
     for link in links if isinstance(links, list) else []:
         try:
-            out[str(link["ifname"])] = int(link.get("group", "x"))
+            out[str(link["ifname"])] = int(link["group"])
         except (KeyError, TypeError, ValueError):
             continue
     return out
