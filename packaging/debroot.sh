@@ -122,8 +122,10 @@ run_in() {
         mount -t proc proc "$merged/proc"
         mount -t sysfs sysfs "$merged/sys"
         mount --rbind /dev "$merged/dev"
-        mount -t tmpfs tmpfs "$merged/run"
-        mount -t tmpfs tmpfs "$merged/tmp"
+        # /run as a booted Debian has it (owned by root, 0755; a bare tmpfs is 1777, which
+        # vrrpfw rightly refuses above its lock directory); /tmp sticky as usual.
+        mount -t tmpfs -o mode=0755 tmpfs "$merged/run"
+        mount -t tmpfs -o mode=1777 tmpfs "$merged/tmp"
         cp -L /etc/resolv.conf "$merged/etc/resolv.conf" 2>/dev/null || true
         nb="$1"; shift
         while [ "$nb" -gt 0 ]; do
