@@ -7,7 +7,9 @@
 #          unit tests pin besides.  About 8 to 12 minutes on 2 cores.
 #   saved  the saved formats and the results (vrrpfw/persist/iptables_save.py,
 #          persist/nft_conf.py, results.py).  About 2 to 3 minutes.
-# Usage: tests/mutation.sh [all|model|saved] (default all; or MUTATE=saved).
+# Usage: tests/mutation.sh [all|model|saved|vrrpfw.MODULE] (default all; or
+# MUTATE=saved); vrrpfw.MODULE (e.g. vrrpfw.model) runs one module alone.
+# MAX_CHILDREN caps mutmut's parallel test runs (default: mutmut's own).
 # Configuration: [tool.mutmut] in pyproject.toml (only_mutate lists both
 # groups; a group run passes mutmut the group's mutant names).  mutmut lives
 # in its own venv (.venv-mutmut, made here when missing) so it never reaches
@@ -25,7 +27,8 @@ case "$GROUP" in
     model) MODULES="vrrpfw.judge.chaineval vrrpfw.judge.netpath vrrpfw.judge.nft vrrpfw.judge.iptables" ;;
     saved) MODULES="vrrpfw.persist.iptables_save vrrpfw.persist.nft_conf vrrpfw.results" ;;
     all) MODULES="" ;;
-    *) echo "usage: $0 [all|model|saved]" >&2; exit 2 ;;
+    vrrpfw.*) MODULES="$GROUP" ;;
+    *) echo "usage: $0 [all|model|saved|vrrpfw.MODULE]" >&2; exit 2 ;;
 esac
 PATTERNS=()
 for m in $MODULES; do
@@ -46,7 +49,11 @@ fi
 rm -rf mutants
 mkdir mutants
 start=$(date +%s)
-if ! "$VENV/bin/mutmut" run ${PATTERNS[@]+"${PATTERNS[@]}"} > mutants/run.log 2>&1; then
+CHILDREN=()
+if [ -n "${MAX_CHILDREN:-}" ]; then
+    CHILDREN=(--max-children "$MAX_CHILDREN")
+fi
+if ! "$VENV/bin/mutmut" run ${CHILDREN[@]+"${CHILDREN[@]}"} ${PATTERNS[@]+"${PATTERNS[@]}"} > mutants/run.log 2>&1; then
     tr '\r' '\n' < mutants/run.log | tail -n 40
     echo "mutation.sh: mutmut run failed (log: mutants/run.log)" >&2
     exit 2
