@@ -48,6 +48,12 @@ fi
 # result would hide what a new test kills (or no longer kills).
 rm -rf mutants
 mkdir mutants
+# mutmut runs pytest more than once in one process; tests/conftest.py makes
+# (and at the end of the first session removes) directories for the corpus
+# statistics and the locks unless these are set, and later sessions would
+# use the removed directories.
+mkdir mutants/locks
+export VRRPFW_CORPUS_STATS="$REPO/mutants/corpus-verdicts.jsonl" VRRPFW_LOCK_DIR="$REPO/mutants/locks"
 start=$(date +%s)
 CHILDREN=()
 if [ -n "${MAX_CHILDREN:-}" ]; then

@@ -241,6 +241,7 @@ def local_of(iface, fam):
         "^--src address '300.1.1.1' is not an IPv4 or IPv6 address$"),
 ])
 def test_make_specs_refusals(kw, message):
+    kw = dict(kw)  # the parameter itself stays as it is for a rerun
     ifaces = kw.pop("ifaces", ["eth0"])
     with pytest.raises(InputError, match=message):
         make_specs(ifaces, local_of=local_of, **kw)
