@@ -262,7 +262,6 @@ def test_strict_drops_an_ipv4_v2_instance_without_vip():
     ("global_defs {\nvrrp_mcast_group6 fd00::1\n}\n",
      "/etc/k.conf:2: vrrp_mcast_group6 'fd00::1' is not an IPv6 multicast address"),
     ("global_defs {\nvrrp_version 4\n}\n", "/etc/k.conf:2: vrrp_version '4' is not a number in 2..3"),
-    ("global_defs {\nnet_namespace\n}\n", "/etc/k.conf:2: net_namespace needs a namespace name"),
     ("{\n}\n", "/etc/k.conf:1: unbalanced braces: '{' does not follow a keyword"),
     ("a {\n}\n{\n}\n", "/etc/k.conf:3: unbalanced braces: '{' does not follow a keyword"),
     ("}\n", "/etc/k.conf:1: unbalanced braces: '}' closes nothing"),
@@ -281,8 +280,8 @@ def test_duplicate_instance_name_names_both_places():
     assert refused(text) == "/etc/k.conf:6: vrrp_instance A is already defined at /etc/k.conf:1"
 
 
-def test_global_defs_namespace_and_other_blocks_skipped():
-    c = cfg("global_defs {\nnet_namespace blue\nrouter_id x\n}\nvrrp_script chk {\nscript /bin/true\n}\n"
+def test_namespace_at_the_top_level_and_other_blocks_skipped():
+    c = cfg("net_namespace blue\nglobal_defs {\nrouter_id x\n}\nvrrp_script chk {\nscript /bin/true\n}\n"
             "vrrp_instance A {\ninterface eth0\nvirtual_router_id 1\ntrack_script {\nchk\n}\n"
             "virtual_ipaddress { 192.0.2.1 }\n}\n")
     assert c.net_namespace == "blue" and c.path == PATH and c.files == ()

@@ -194,7 +194,7 @@ def test_ipv4_options_and_dont_fragment():
 def test_ipv4_fragments_are_refused(offset, value):
     pkt = bytearray(encode_ipv4(encode_vrrp(2, 51, 100, [], 1), SRC4, GRP4))
     pkt[offset] = value
-    with pytest.raises(DecodeError, match="^IPv4 fragment$"):
+    with pytest.raises(DecodeError, match="^ipv4 fragment of protocol 112$"):
         decode_ipv4(bytes(pkt))
 
 
@@ -221,7 +221,7 @@ def test_ipv6_fragment_header_is_refused():
     frag = bytes([112, 0, 0, 0]) + b"\0" * 4
     pkt = bytearray(encode_ipv6(frag + encode_vrrp(3, 9, 200, [], 1.0), SRC6, GRP6))
     pkt[6] = 44
-    with pytest.raises(DecodeError, match="^IPv6 fragment$"):
+    with pytest.raises(DecodeError, match="^ipv6 fragment of protocol 112$"):
         decode_ipv6(bytes(pkt))
 
 
