@@ -349,3 +349,58 @@ def test_encoder_defaults():
     assert encode_vrrp(2, 1, 1, [])[5] == 1  # one second
     assert encode_vrrp(3, 1, 1, [])[4:6] == b"\x00\x64"  # 100 centiseconds
     assert encode_vrrp(2, 1, 1, [])[4] == 0 and encode_vrrp(2, 1, 1, [])[8:] == b"\0" * 8
+
+
+# --- fragments: what the listener counts of each ---
+
+def frag4(payload, proto=112, flags_offset=0x2000, ident=0x4242, ttl=9):
+    pkt = bytearray(encode_ipv4(payload, SRC4, GRP4, ttl=ttl, proto=proto))
+    pkt[4:6] = struct.pack("!H", ident)
+    pkt[6:8] = struct.pack("!H", flags_offset)
+    return bytes(pkt)
+
+
+def test_ipv4_fragment_fields():
+    from vrrpfw.vrrp_packet import FragmentError
+
+    msg = encode_vrrp(2, 77, 100, ["192.0.2.100"], 1)
+    with pytest.raises(FragmentError) as e:
+        decode_ipv4(frag4(msg))
+    f = e.value
+    assert (f.family, f.src, f.dst, f.ttl, f.proto, f.ident, f.first, f.vrid) == (
+        "ipv4", SRC4, GRP4, 9, 112, 0x4242, True, 77)
+    with pytest.raises(FragmentError) as e:
+        decode_ipv4(frag4(msg, flags_offset=0x0001))  # last fragment, offset 8
+    assert (e.value.first, e.value.vrid) == (False, None)
+    with pytest.raises(FragmentError) as e:
+        decode_ipv4(frag4(encode_ah(msg), proto=51))
+    assert (e.value.proto, e.value.first, e.value.vrid) == (51, True, 77)
+    with pytest.raises(FragmentError) as e:
+        decode_ipv4(frag4(b"\x22\x05", proto=112))  # type 2: no advert, no VRID
+    assert e.value.vrid is None
+    with pytest.raises(FragmentError) as e:
+        decode_ipv4(frag4(b"\x21", proto=112))  # one byte: no VRID yet
+    assert e.value.vrid is None
+    with pytest.raises(FragmentError) as e:
+        decode_ipv4(frag4(b"\x11\x05\x21\x06", proto=17))
+    assert e.value.vrid is None
+
+
+def test_ipv6_fragment_fields():
+    from vrrpfw.vrrp_packet import FragmentError
+
+    msg = encode_vrrp(3, 66, 100, ["fd00::1"], 1.0, "ipv6", SRC6, GRP6)
+    head = bytes([112, 0]) + struct.pack("!HI", 0x0001, 0x01020304)  # offset 0, more fragments
+    pkt = bytearray(encode_ipv6(head + msg, SRC6, GRP6, hop_limit=7))
+    pkt[6] = 44
+    with pytest.raises(FragmentError) as e:
+        decode_ipv6(bytes(pkt))
+    f = e.value
+    assert (f.family, f.src, f.dst, f.ttl, f.proto, f.ident, f.first, f.vrid) == (
+        "ipv6", SRC6, GRP6, 7, 112, 0x01020304, True, 66)
+    later = bytes([112, 0]) + struct.pack("!HI", 0x0008, 5)  # offset 8 bytes
+    pkt = bytearray(encode_ipv6(later + msg, SRC6, GRP6))
+    pkt[6] = 44
+    with pytest.raises(FragmentError) as e:
+        decode_ipv6(bytes(pkt))
+    assert (e.value.first, e.value.vrid, e.value.ident) == (False, None, 5)
