@@ -152,6 +152,13 @@ def _show(where: Where, text: str) -> str:
     return text if _may_quote(where) else "(name not shown)"
 
 
+def shown(where: Where, text: str) -> str:
+    """A name from the file at ``where`` for a message built elsewhere (the
+    request): the name, or a placeholder where the invoking user could not
+    read that file."""
+    return _show(where, text)
+
+
 # ---------------------------------------------------------------- lexer
 
 @dataclass(frozen=True)
@@ -694,7 +701,8 @@ def _refuse_vrid_clash(inst: KaInstance, earlier: Sequence[KaInstance]) -> None:
             continue
         fam = "IPv6" if inst.family == "ipv6" else "IPv4"
         shared = f" and peer {sorted(set(inst.peers) & set(other.peers))[0]}" if inst.peers else ""
-        raise _fail(inst.where, f"vrrp_instance {inst.name} and {other.name} (at {other.where}) both use "
+        raise _fail(inst.where, f"vrrp_instance {_show(inst.where, inst.name)} and "
+                                f"{_show(other.where, other.name)} (at {other.where}) both use "
                                 f"VRID {inst.vrid} with {fam} on interface {inst.interface}{shared}; "
                                 "keepalived refuses this")
 

@@ -101,15 +101,16 @@ def from_conf(conf: KaConfig, interfaces: Optional[Sequence[str]] = None, family
             continue
         if family not in (None, "both") and inst.family != family:
             continue
+        inst_name = keepalived_conf.shown(inst.where, inst.name)  # hidden where the invoker cannot read it
         try:
             specs = make_specs([inst.interface], [inst.group] if inst.group else [], inst.family,
                                inst.peers, inst.unicast_src, inst.auth_type == "AH", strict, local_address)
             refuse_broadcast_peers(specs, "unicast_peer")
         except InputError as e:
-            raise InputError(f"{inst.where}: vrrp_instance {inst.name}: {e}") from None
+            raise InputError(f"{inst.where}: vrrp_instance {inst_name}: {e}") from None
         mine = [r for s in specs for r in rules_for(s)]
         _add(rules, mine)
-        lines.append(f"{inst.where}: vrrp_instance {inst.name} (VRID {inst.vrid}, VRRPv{inst.version}, "
+        lines.append(f"{inst.where}: vrrp_instance {inst_name} (VRID {inst.vrid}, VRRPv{inst.version}, "
                      f"{inst.family}) -> " + "; ".join(f"{r.direction.value} {r.interface} {r.selector}"
                                                        for r in mine))
         lines.extend(f"    {why}" for why in inst.derivation)

@@ -199,3 +199,10 @@ def test_the_default_state_file_s_directory_is_created_on_first_use(tmp_path, mo
     sf.add("runtime", "public", "rich", "rule", "eth0")
     sf.save()
     assert default.exists() and "public" in default.read_text()
+
+
+def test_a_state_file_nested_beyond_json_recursion_is_not_a_state_file(tmp_path):
+    """'[' * 200000 made json.loads raise RecursionError: exit 4 (an internal
+    error) where a file that does not parse is exit 3 (review finding)."""
+    with pytest.raises(PersistFileError, match="not a vrrpfw state file"):
+        fresh(tmp_path, "[" * 200000).load()

@@ -219,3 +219,37 @@ def test_an_include_path_in_a_hidden_file_is_not_shown(tmp_path: object, as_nobo
             parse(main)
     assert "S3cr3t" not in str(e.value), str(e.value)
     assert str(e.value).startswith(f"{hidden}:1: ")
+
+
+# Instance names are the file's words too (found by review: the VRID clash
+# refusal and the request's per-instance messages and derivation printed them).
+NAMED = "S3cr3tName"
+PAIR = "".join(f"vrrp_instance {NAMED}{i} {{\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {{\n"
+               " 192.0.2.1\n }\n}\n" for i in (1, 2))
+
+
+def test_vrid_clash_in_a_hidden_file_names_no_instance(tmp_path: object, as_nobody: None) -> None:
+    hidden = write(f"{tmp_path}/hidden.conf", PAIR, 0o600)
+    with pytest.raises(InputError) as e:
+        parse(hidden)
+    assert "both use VRID 51" in str(e.value) and "hidden.conf:" in str(e.value)
+    assert NAMED not in str(e.value)
+
+
+def test_vrid_clash_in_a_readable_file_names_both(tmp_path: object) -> None:
+    # Control: as root (the audience may read everything) the names are shown.
+    readable = write(f"{tmp_path}/k.conf", PAIR, 0o600)
+    with pytest.raises(InputError, match=f"{NAMED}2 and {NAMED}1"):
+        parse(readable)
+
+
+def test_request_from_a_hidden_file_names_no_instance(tmp_path: object, as_nobody: None) -> None:
+    from vrrpfw import request
+
+    text = (f"vrrp_instance {NAMED} {{\n interface eth0\n virtual_router_id 5\n"
+            " virtual_ipaddress {\n 192.0.2.1\n }\n}\n")
+    hidden = write(f"{tmp_path}/hidden.conf", text, 0o600)
+    req = request.from_conf(parse(hidden))
+    assert req.derivation and NAMED not in "\n".join(req.derivation), req.derivation
+    invoker.set_audience(lambda: User(0, 0, frozenset({0})))  # control: root may read it (conftest resets)
+    assert any(NAMED in line for line in request.from_conf(parse(hidden)).derivation)

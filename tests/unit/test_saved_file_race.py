@@ -75,19 +75,26 @@ def test_no_line_appended_by_another_writer_is_lost_across_1000_commits(fast_dir
         while b"appended 0\n" not in path.read_bytes():
             assert writer.poll() is None and time.monotonic() < deadline, "the writer never wrote"
             time.sleep(0.001)
-        for i in range(1, COMMITS + 1):
+        # At least COMMITS commits, and on until the writer has really run
+        # alongside them (100 lines): a loaded machine may starve the writer
+        # for a while, which must not fail the test (only a writer that never
+        # gets 100 lines out in two minutes does).
+        i, enough = 0, time.monotonic() + 120
+        while i < COMMITS or path.read_bytes().count(b"appended ") < 100:
+            assert time.monotonic() < enough, "the writer hardly ran beside the commits"
+            i += 1
             _commit(str(path), i)
     finally:
         stop.touch()
         writer.wait(timeout=10)
     appended = int(count.read_text())
     lines = path.read_text().splitlines()
-    assert lines[:4] == ["*filter", ":INPUT ACCEPT [0:0]", f"# commit {COMMITS}", "COMMIT"], lines[:5]
+    assert lines[:4] == ["*filter", ":INPUT ACCEPT [0:0]", f"# commit {i}", "COMMIT"], lines[:5]
     got = lines[4:]
     # Every line the writer appended, once each (a line carried from the
     # replaced file may land after a later one the writer appended to the new file).
     assert sorted(got, key=lambda s: int(s.split()[1])) == [f"appended {n}" for n in range(appended)]
-    assert appended > 100, appended  # the writer really ran alongside the commits
+    assert appended >= 100, appended  # the writer really ran alongside the commits
     assert sorted(os.listdir(tmp_path)) == ["count", "rules.v4", "stop"]  # no temp or conflict file
 
 

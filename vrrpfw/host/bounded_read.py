@@ -49,7 +49,16 @@ def read_regular(path: str, limit: int) -> bytes:
     ``limit`` of them.  ReadRefused for anything else; OSError (e.g.
     FileNotFoundError, PermissionError) as open() raises it."""
     _check(os.stat(path), limit)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    # Opened for reading only once it is known to be a regular file: an
+    # O_PATH descriptor opens nothing (a device swapped in behind a symlink
+    # after the stat above is never opened: opening /dev/watchdog or a tape
+    # does something), then the file it names is reopened through /proc.
+    pfd = os.open(path, getattr(os, "O_PATH", 0o10000000) | os.O_CLOEXEC)
+    try:
+        _check(os.fstat(pfd), limit)
+        fd = os.open(f"/proc/self/fd/{pfd}", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    finally:
+        os.close(pfd)
     try:
         _check(os.fstat(fd), limit)
         chunks = []

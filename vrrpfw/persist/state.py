@@ -108,7 +108,8 @@ class StateFile:
             if any(not isinstance(e.pending, bool) for e in self.entries):
                 raise ValueError("pending is not true or false")
             self.asked = [(str(a["interface"]), _selector(a)) for a in doc.get("interfaces", [])]
-        except (ValueError, TypeError, KeyError, AttributeError, InputError) as e:
+        except (ValueError, TypeError, KeyError, AttributeError, InputError, RecursionError) as e:
+            # RecursionError: json nests without limit ('[' * 200000 is not a state file)
             raise PersistFileError(f"{_where(self.path, e)}: not a vrrpfw state file "
                                    f"({_reason(self.path, e)}); move it aside") from None
 
