@@ -453,22 +453,28 @@ def commit(path: str, base: Optional[str], text: str, create_dir: bool = False,
         atomic_write(path, text, create_dir=create_dir, new_only=fd is None, expect=expect)
         if fd is None:
             return text, notes
-        if not _writers_gone(fd, WRITERS_WAIT):
-            notes.append(f"{path}: another program still has the file vrrpfw replaced open for writing; "
-                         "what it writes from now on goes to the old copy, not to the file")
+        held = not _writers_gone(fd, WRITERS_WAIT)
         late = _read_fd(fd)
     finally:
         if fd is not None:
             os.close(fd)
-    if late == base:
-        return text, notes
-    tail = _appended(base, late, text)
-    if tail is None:
+    if late != base:
+        tail = _appended(base, late, text)
+        if tail is None:
+            kept = _keep_beside(real, late)
+            raise Conflict(f"{path}: another program rewrote the file while vrrpfw replaced it; vrrpfw's "
+                           f"version is in place and the other is kept as {kept}: merge them by hand")
+        _append(real, tail)
+        text += tail
+    if held:
+        # What that program writes from now on goes to the old, unlinked
+        # file: lost unless someone looks.  Not a note under exit 0.
         kept = _keep_beside(real, late)
-        raise Conflict(f"{path}: another program rewrote the file while vrrpfw replaced it; vrrpfw's "
-                       f"version is in place and the other is kept as {kept}: merge them by hand")
-    _append(real, tail)
-    return text + tail, notes
+        raise Conflict(f"{path}: another program still holds the file vrrpfw replaced open for writing "
+                       f"(after {WRITERS_WAIT:g} s); vrrpfw's version, with every line written so far, is in "
+                       f"place and the old file as it was is kept as {kept}; what that program writes from "
+                       "now on does not reach the file: restart it, and compare")
+    return text, notes
 
 
 def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:
