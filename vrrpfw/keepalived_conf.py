@@ -152,6 +152,13 @@ def _show(where: Where, text: str) -> str:
     return text if _may_quote(where) else "(name not shown)"
 
 
+def _show_match(where: Where, match: str) -> str:
+    """A name a glob found: listing its directory needs read permission on
+    it, which the including file's readability does not give."""
+    listable = invoker.may_quote(os.path.dirname(os.path.abspath(match)))
+    return _show(where, match) if listable else "(name not shown)"
+
+
 def shown(where: Where, text: str) -> str:
     """A name from the file at ``where`` for a message built elsewhere (the
     request): the name, or a placeholder where the invoking user could not
@@ -357,12 +364,12 @@ class _Reader:
         lines: List[_Line] = []
         for m in matches:
             if os.path.isdir(m):
-                self.notes.append(f"{where}: include {_show(where, pattern)}: {_show(where, m)} "
+                self.notes.append(f"{where}: include {_show(where, pattern)}: {_show_match(where, m)} "
                                   "is a directory "
                                   "(keepalived skips it)")
                 continue
             if os.path.isfile(m) and os.stat(m).st_mode & 0o111:
-                self.notes.append(f"{where}: include {_show(where, pattern)}: {_show(where, m)} "
+                self.notes.append(f"{where}: include {_show(where, pattern)}: {_show_match(where, m)} "
                                   "is executable "
                                   "(keepalived skips it)")
                 continue

@@ -253,3 +253,24 @@ def test_request_from_a_hidden_file_names_no_instance(tmp_path: object, as_nobod
     assert req.derivation and NAMED not in "\n".join(req.derivation), req.derivation
     invoker.set_audience(lambda: User(0, 0, frozenset({0})))  # control: root may read it (conftest resets)
     assert any(NAMED in line for line in request.from_conf(parse(hidden)).derivation)
+
+
+def test_a_glob_into_a_directory_the_invoker_cannot_list_names_nothing_there(as_nobody: None) -> None:
+    # Review finding: the including file was readable, so the names a glob found in a
+    # 0700 directory were shown ("priv/subdir_secretname is a directory").  Under /tmp,
+    # not pytest's 0700 tmp_path, so that nobody may read the including file itself.
+    import shutil
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="vrrpfw-glob-")
+    try:
+        os.chmod(d, 0o755)
+        os.makedirs(f"{d}/priv/{NAMED}_dir")
+        os.chmod(f"{d}/priv", 0o700)
+        main = write(f"{d}/k.conf", INSTANCE + f"include {d}/priv/*\n", 0o644)
+        text = "\n".join(parse(main).notes)
+        assert "is a directory" in text and NAMED not in text, text
+        os.chmod(f"{d}/priv", 0o755)  # control: listable, so the name is shown
+        assert NAMED in "\n".join(parse(main).notes)
+    finally:
+        shutil.rmtree(d)
