@@ -18,7 +18,7 @@ SPEC keys:
 - ``kill_at``: N (1-based): the process SIGKILLs itself just before step N,
   as ``kill -9`` would at that moment (a write is cut in two steps, so the
   temporary file can be left half-written).
-- ``pause_in``: the name of a function of :mod:`vrrpfw.api` (``_run_layers``:
+- ``pause_in``: the name of a function of :mod:`vrrpfw.run` (``_run_layers``:
   the runtime phase, ``_flush``: after it); the process writes its pid to
   the file ``pause_file`` on entering it and then sleeps until killed,
   holding whatever locks the run holds there.
@@ -131,7 +131,7 @@ def install(steps: Steps) -> None:
 
 
 def pause(function: str, pause_file: str) -> None:
-    from vrrpfw import api
+    from vrrpfw import run
 
     def paused(*args: Any, **kwargs: Any) -> Any:
         with open(pause_file + ".tmp", "w") as f:
@@ -140,7 +140,7 @@ def pause(function: str, pause_file: str) -> None:
         while True:
             time.sleep(60)
 
-    setattr(api, function, paused)
+    setattr(run, function, paused)
 
 
 def main(argv: List[str]) -> int:

@@ -41,7 +41,7 @@ from .errors import (
 
 FAMILIES = ("ipv4", "ipv6", "both")
 PROVE_FAMILIES = ("ipv4", "ipv6")  # a replay covers one family
-MODES = ("auto", "direct", "zone")  # firewalld; api.MODES validates the same (tested)
+MODES = ("auto", "direct", "zone")  # firewalld; request.MODES validates the same (tested)
 
 _REGISTRY = "vrrpfw.backends.registry"
 

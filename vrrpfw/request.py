@@ -15,13 +15,29 @@ run acts in.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
-from . import ifaddr, keepalived_conf
+from . import environment, ifaddr, inputs, keepalived_conf, namespace
+from .backends import registry
+from .backends.base import Options
 from .errors import InputError
 from .keepalived_conf import KaConfig
-from .model import Family, VrrpRule, VrrpSpec, make_specs, rules_for
+from .model import (
+    Family,
+    VrrpRule,
+    VrrpSpec,
+    make_specs,
+    rules_for,
+    validate_family,
+    validate_group,
+    validate_interface,
+    validate_peers,
+)
+from .persist.files import check_path
+from .persist.lock import check_dir as check_lock_dir
+from .results import Result
 
 
 @dataclass
@@ -119,3 +135,157 @@ def from_conf(conf: KaConfig, interfaces: Optional[Sequence[str]] = None, family
         fam = f" of family {family}" if family not in (None, "both") else ""
         raise InputError(f"{conf.path}: no vrrp_instance{what}{fam} to open")
     return Request(rules, lines, list(conf.notes), conf.net_namespace)
+
+
+@dataclass
+class Ask:
+    """What the caller asked for, type-checked and validated before any
+    namespace is entered or firewall read (a bad keepalived.conf is
+    refused first, with file:line)."""
+
+    interfaces: Optional[List[str]]
+    group: Optional[str]
+    family: Optional[str]
+    peers: Tuple[str, ...]
+    src: Optional[str]
+    ah: bool
+    strict: bool
+    conf: Optional[KaConfig]
+    netns: Optional[str]
+
+    @property
+    def wants_rules(self) -> bool:
+        """check: rules to judge (else: discover what vrrpfw has)."""
+        return self.interfaces is not None or self.conf is not None
+
+    @classmethod
+    def checked(cls, interfaces: Any, group: Any, family: Any, peers: Any, src: Any, ah: Any,
+                strict: Any, keepalived_conf: Any, netns: Any, need_rules: bool,
+                closing: bool = False) -> Ask:
+        environment.check()  # before anything is read: a bad variable is exit 2
+        names = _some(inputs.optional_names(interfaces, "interfaces"))
+        if names is not None:
+            names = [validate_interface(n) for n in names]
+        grp = inputs.optional_text(group, "group")
+        fam = validate_family(inputs.optional_text(family, "family"))
+        ps = validate_peers(inputs.addresses(peers, "peers"))
+        source = inputs.optional_text(src, "src")
+        conf_path = inputs.optional_path(keepalived_conf, "keepalived_conf")
+        ns = inputs.optional_text(netns, "netns")
+        if ns is not None:
+            ns = namespace.validate_name(ns)
+        flags = (inputs.flag(ah, "ah"), inputs.flag(strict, "strict"))
+        if grp is not None:
+            if closing:
+                grp = close_group(grp)
+            else:
+                grp = validate_group(grp)
+            if fam in ("ipv4", "ipv6") and Family.of(grp).value != fam and (closing or names is None):
+                # With interfaces, open/check refuse it when they build the rules; close and a
+                # check of every rule build none, and would look for rules that cannot exist.
+                raise InputError(f"--group {grp} is not an {fam.replace('ip', 'IP')} address, "
+                                 f"but --family is {fam}")
+        conf = None
+        if conf_path is not None:
+            given = [n for n, on in (("--group", grp is not None and not closing), ("--peer", bool(ps)),
+                                     ("--src", source is not None), ("--ah", flags[0])) if on]
+            if given:
+                raise InputError(f"{' and '.join(given)} come from the keepalived configuration; "
+                                 f"leave {'them' if len(given) > 1 else 'it'} out with --keepalived-conf")
+            conf = read_conf(conf_path)
+            if ns is not None and conf.net_namespace not in (None, ns):
+                raise InputError(f"--netns {ns} contradicts {conf.path}'s net_namespace "
+                                 f"{conf.net_namespace}")
+            ns = ns or conf.net_namespace
+        elif need_rules and names is None:
+            raise InputError("no interface given (use --iface NAME, or --keepalived-conf PATH)")
+        if closing and ps:
+            raise InputError("close takes no --peer: it removes vrrpfw's rules of the interfaces "
+                             "(narrow with --group PEER_ADDRESS)")
+        if not closing and conf is None:
+            if names is None and (ps or source is not None or any(flags)):
+                raise InputError("--peer, --src, --ah and --strict describe the rules to check; "
+                                 "give --iface too")
+            if names is not None:
+                # The options' shape, now (this host's addresses are read
+                # later, inside the namespace): contradictions are exit 2
+                # before any I/O.  "::"/0.0.0.0 stand for the address.
+                make_specs(names, [grp] if grp else [], fam, ps, source, flags[0], flags[1],
+                           lambda _i, f: "0.0.0.0" if f.value == "ipv4" else "::")
+        return cls(names, grp, fam, ps, source, flags[0], flags[1], conf, ns)
+
+    def request(self) -> Request:
+        if self.conf is not None:
+            return from_conf(self.conf, self.interfaces, self.family, self.strict)
+        assert self.interfaces is not None
+        return from_options(self.interfaces, [self.group] if self.group else [], self.family,
+                            self.peers, self.src, self.ah, self.strict)
+
+
+def close_group(group: str) -> str:
+    """close --group: a multicast group, or a unicast peer's address."""
+    try:
+        return validate_group(group)
+    except InputError:
+        return validate_peers([group])[0]
+
+
+def told(result: Result, req: Request) -> Result:
+    """The result, with why these rules (the configuration's derivation)."""
+    result.derivation = list(req.derivation)
+    result.warnings.extend(n for n in req.notes if n not in result.warnings)
+    return result
+
+
+MODES = ("auto", "direct", "zone")
+
+
+def _some(names: Optional[List[str]]) -> Optional[List[str]]:
+    """None means every interface vrrpfw manages; an empty list is refused,
+    so a script whose computed list came out empty does not close all."""
+    if names is not None and not names:
+        raise InputError("the list of interfaces is empty; pass None (no --iface) for every interface "
+                         "vrrpfw manages")
+    return names
+
+
+def run_options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, lock_timeout: Any, root: Any,
+             zone: Any, mode: Any, force: Any, state_file: Any, command: str) -> Options:
+    """Every option checked for type and range before anything is read."""
+    if inputs.text(backend, "backend") not in registry.NAMES:
+        raise InputError(f"unknown backend {backend!r}; choose one of: {', '.join(registry.NAMES)}")
+    persist = inputs.flag(persist, "persist")
+    dry_run = inputs.flag(dry_run, "dry_run")
+    if isinstance(persist_file, os.PathLike):
+        persist_file = os.fspath(persist_file)
+    if isinstance(state_file, os.PathLike):
+        state_file = os.fspath(state_file)
+    if persist_file is not None:
+        if not persist:
+            raise InputError("--no-persist and --persist-file contradict each other; give one")
+        check_path(persist_file)
+    if state_file is not None:
+        check_path(state_file, "--state-file")
+    editing = command != "check"
+    options = Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout),
+                      inputs.directory(root, "root"),
+                      _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
+                      inputs.flag(force, "force"), state_file, sweep=command == "close",
+                      validate_saved=editing, locked=editing and not dry_run)
+    if options.locked:
+        check_lock_dir()  # an unsafe lock directory is refused before any firewall is read
+    return options
+
+
+def _mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InputError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    return mode
+
+
+def _zone(zone: Optional[str]) -> Optional[str]:
+    if zone is None:
+        return None
+    if not zone or len(zone) > 64 or not all((c.isascii() and c.isalnum()) or c in "-_" for c in zone):
+        raise InputError(f"zone name {zone!r} is not a valid firewalld zone name")
+    return zone

@@ -214,14 +214,14 @@ def test_strict_ipv6_hop_limit(tmp_path):
 # must get the same rule the parser builds, and check must recognise it.
 FORCED_RAW = """
 import json, sys
-from vrrpfw import api
+from vrrpfw import run
 from vrrpfw.judge.read import iptc_loader
 from vrrpfw.backends.base import Options
 from vrrpfw.model import make_specs, rules_for
 iptc_loader._WAYS.update({False: ("raw", ["parse: forced"]), True: ("raw", ["parse: forced"])})
 rules = [r for fam in ("ipv4", "ipv6") for s in make_specs([sys.argv[1]], family=fam, strict=True)
          for r in rules_for(s)]
-res = api._run("open", rules, None, None, "iptables", Options(persist=False))
+res = run.run("open", rules, None, None, "iptables", Options(persist=False))
 print(json.dumps({"changed": res.changed, "ways": {str(k): v[0] for k, v in iptc_loader._WAYS.items()}}))
 """
 

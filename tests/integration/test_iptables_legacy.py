@@ -312,7 +312,7 @@ def test_dry_run_prints_exact_rules_and_changes_nothing(tmp_path):
 # {"ok": bool}), and with RACE=first or RACE=every a foreign writer on its own
 # xtables lock file adds a rule to filter INPUT just before the commit, so the
 # kernel sees the table changed under vrrpfw's snapshot (EAGAIN) for real.
-# NO_RETRY=1 sets vrrpfw.api.COMMIT_ATTEMPTS to 1: retries disabled.
+# NO_RETRY=1 sets vrrpfw.run.COMMIT_ATTEMPTS to 1: retries disabled.
 COUNTING_VRRPFW = r"""
 import json, os, subprocess, sys
 from vrrpfw.judge.read.iptc_loader import load_iptc
@@ -337,10 +337,10 @@ def commit(self):
             f.write(json.dumps({"pid": os.getpid(), "ok": ok}) + "\n")
 iptc.Table.commit = commit
 if os.environ.get("NO_RETRY") == "1":
-    import vrrpfw.api
-    if not hasattr(vrrpfw.api, "COMMIT_ATTEMPTS"):
-        sys.exit("test wrapper: vrrpfw.api.COMMIT_ATTEMPTS is gone; update the retry test")
-    vrrpfw.api.COMMIT_ATTEMPTS = 1
+    import vrrpfw.run
+    if not hasattr(vrrpfw.run, "COMMIT_ATTEMPTS"):
+        sys.exit("test wrapper: vrrpfw.run.COMMIT_ATTEMPTS is gone; update the retry test")
+    vrrpfw.run.COMMIT_ATTEMPTS = 1
 from vrrpfw.cli import main
 sys.argv[0] = "vrrpfw"
 sys.exit(main())

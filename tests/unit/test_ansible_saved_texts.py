@@ -5,7 +5,7 @@ files in a temporary directory; no firewall involved."""
 
 from __future__ import annotations
 
-from vrrpfw import api
+from vrrpfw import api, recorder
 from vrrpfw.persist.saved import FileSet
 
 BEFORE = "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"
@@ -25,9 +25,9 @@ def staged(tmp_path, name="rules.v4", text=AFTER):
 def test_a_written_file_is_recorded_as_it_was_and_as_it_is(tmp_path):
     files, path = staged(tmp_path)
     with api.saved_texts() as seen:
-        before = api._saved_before(files)
+        before = recorder.saved_before(files)
         files.flush()
-        api._trace_saved(files, before)
+        recorder.trace_saved(files, before)
     assert path.read_text() == AFTER
     assert seen == [api.SavedText(str(path), BEFORE, AFTER)] and seen[0].changed
 
@@ -35,9 +35,9 @@ def test_a_written_file_is_recorded_as_it_was_and_as_it_is(tmp_path):
 def test_a_dry_run_records_what_the_real_run_would_write(tmp_path):
     files, path = staged(tmp_path)
     with api.saved_texts() as seen:
-        before = api._saved_before(files)
+        before = recorder.saved_before(files)
         files.flush(dry_run=True)
-        api._trace_saved(files, before)
+        recorder.trace_saved(files, before)
     assert path.read_text() == BEFORE
     assert seen == [api.SavedText(str(path), BEFORE, AFTER)]
 
@@ -46,21 +46,21 @@ def test_an_unchanged_file_is_recorded_unchanged_and_an_unread_one_not_at_all(tm
     files, path = staged(tmp_path, text=BEFORE)
     files.get(str(tmp_path / "never-read"))
     with api.saved_texts() as seen:
-        before = api._saved_before(files)
+        before = recorder.saved_before(files)
         files.flush()
-        api._trace_saved(files, before)
+        recorder.trace_saved(files, before)
     assert seen == [api.SavedText(str(path), BEFORE, BEFORE)] and not seen[0].changed
 
 
 def test_outside_a_block_nothing_is_taken_and_nested_blocks_both_record(tmp_path):
     files, path = staged(tmp_path)
-    assert api._saved_before(files) == {}
-    api._trace_saved(files, {})  # no recorder: nothing to do, no error
+    assert recorder.saved_before(files) == {}
+    recorder.trace_saved(files, {})  # no recorder: nothing to do, no error
     with api.saved_texts() as outer:
         with api.saved_texts() as inner:
-            before = api._saved_before(files)
+            before = recorder.saved_before(files)
             files.flush()
-            api._trace_saved(files, before)
+            recorder.trace_saved(files, before)
         assert inner == outer == [api.SavedText(str(path), BEFORE, AFTER)]
     with api.saved_texts() as later:
         pass

@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 import pytest
 
 import vrrpfw
-from vrrpfw import api, render
+from vrrpfw import api, render, run
 from vrrpfw.backends import registry
 from vrrpfw.backends.base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
 from vrrpfw.errors import (
@@ -309,8 +309,8 @@ def host(monkeypatch):
             h.sleeps.append(seconds)
 
     monkeypatch.setattr(registry, "select_layers", select_layers)
-    monkeypatch.setattr(api, "store_locks", store_locks)
-    monkeypatch.setattr(api, "time", FakeTime)
+    monkeypatch.setattr(run, "store_locks", store_locks)
+    monkeypatch.setattr(run, "time", FakeTime)
     return h
 
 
@@ -443,17 +443,17 @@ def test_retries_give_up_after_commit_attempts_and_raise_when_nothing_changed(ho
     with pytest.raises(ConcurrentChange) as e:
         vrrpfw.open(["eth0"])
     assert e.value.exit_code == EXIT_ENVIRONMENT
-    assert api.COMMIT_ATTEMPTS == 10
-    assert b.apply_calls == api.COMMIT_ATTEMPTS
-    assert len(host.sleeps) == api.COMMIT_ATTEMPTS - 1
+    assert run.COMMIT_ATTEMPTS == 10
+    assert b.apply_calls == run.COMMIT_ATTEMPTS
+    assert len(host.sleeps) == run.COMMIT_ATTEMPTS - 1
     assert b.present == set() and store.keys == set() and store.commits == []
 
 
 def test_the_last_attempt_may_succeed(host):
     b = host.add(store=FakeStore())
-    b.conflicts = api.COMMIT_ATTEMPTS - 1
+    b.conflicts = run.COMMIT_ATTEMPTS - 1
     r = vrrpfw.open(["eth0"])
-    assert b.apply_calls == api.COMMIT_ATTEMPTS and r.ok is True
+    assert b.apply_calls == run.COMMIT_ATTEMPTS and r.ok is True
 
 
 def test_other_errors_are_not_retried(host):
@@ -816,7 +816,7 @@ def test_exhausted_retries_in_a_second_layer_are_a_partial_result(host):
     b = host.add(FakeB, store=FakeStore("/b.conf"))
     b.conflicts = 1000
     r = vrrpfw.open(["eth0"])
-    assert b.apply_calls == api.COMMIT_ATTEMPTS
+    assert b.apply_calls == run.COMMIT_ATTEMPTS
     assert r.layers[1] == LayerReport("fakeb", "failed", "not run", "fakeb: the table changed")
     assert r.exit_code == EXIT_NOT_ALLOWED
 

@@ -188,9 +188,9 @@ def test_choices_reach_the_api_as_plain_strings(monkeypatch):
 
 
 def test_modes_are_the_apis():
-    from vrrpfw import api
+    from vrrpfw import request
 
-    assert cli_help.MODES == api.MODES
+    assert cli_help.MODES == request.MODES
 
 
 def test_every_backend_name_is_accepted_on_the_command_line(monkeypatch):

@@ -86,7 +86,7 @@ BAD = [
 def no_firewall(monkeypatch):
     def reached(*args, **kwargs):
         raise AssertionError("a contradictory command line reached the firewall")
-    monkeypatch.setattr("vrrpfw.api._run", reached)
+    monkeypatch.setattr("vrrpfw.run.run", reached)
     monkeypatch.setattr("vrrpfw.api.backends", reached)
     monkeypatch.setattr("vrrpfw.prove.capture_rules", reached)
 

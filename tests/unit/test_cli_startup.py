@@ -14,7 +14,8 @@ import pytest
 import vrrpfw
 
 REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
-HEAVY = ("vrrpfw.api", "vrrpfw.backends", "vrrpfw.backends.base", "vrrpfw.backends.registry",
+HEAVY = ("vrrpfw.api", "vrrpfw.run", "vrrpfw.request", "vrrpfw.recorder", "vrrpfw.backends",
+         "vrrpfw.backends.base", "vrrpfw.backends.registry",
          "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results", "vrrpfw.render",
          "vrrpfw.hostscan",
          "rich", "dbus", "iptc", "pydantic")

@@ -3,7 +3,7 @@ represent exactly is refused (InputError, exit 2, one line naming the
 character and what vrrpfw accepts) by the API and by every CLI command,
 before anything is read or changed.
 
-Nothing here can reach a firewall: the orchestration (``api._run``) and
+Nothing here can reach a firewall: the orchestration (``run.run``) and
 prove's capture are replaced by functions that fail the test.
 """
 
@@ -81,7 +81,7 @@ def no_firewall(monkeypatch):
     """Anything past validation fails the test instead of reading or changing a firewall."""
     def reached(*args, **kwargs):
         raise AssertionError("validation let a bad name through to the firewall")
-    monkeypatch.setattr("vrrpfw.api._run", reached)
+    monkeypatch.setattr("vrrpfw.run.run", reached)
     monkeypatch.setattr("vrrpfw.prove.capture_rules", reached)
 
 

@@ -3,7 +3,7 @@
 The split mirrors what an admin wants to know separately: what is true at
 runtime, what would change (plan, with no side effect, so --dry-run is
 exact), the change itself, and what is saved for the next boot.  The
-orchestration in :mod:`vrrpfw.api` is written once against this contract.
+orchestration in :mod:`vrrpfw.run` is written once against this contract.
 """
 
 from __future__ import annotations
