@@ -34,7 +34,9 @@ if [ "$#" -eq 0 ]; then
     set -- tests/unit --ignore=tests/unit/test_cli_pairs.py --ignore=tests/unit/test_cli_help_venvs.py \
         tests/integration/test_iptables_legacy.py tests/integration/test_iptables_issue10.py \
         tests/integration/test_nftables.py tests/integration/test_nftables_issue10.py \
-        tests/integration/test_saved_files.py tests/integration/test_close_conntrack.py
+        tests/integration/test_saved_files.py tests/integration/test_close_conntrack.py \
+        tests/integration/test_reboot_survival.py::test_netfilter_persistent_restores_what_open_saved_and_close_removed \
+        tests/integration/test_reboot_survival.py::test_nftables_service_restores_what_open_saved_and_close_removed
 fi
 
 exec bash packaging/debroot.sh run trixie --bind "$REPO:/src" \

@@ -61,9 +61,7 @@ PREFIX = "vrbt"
 
 @pytest.fixture(scope="module", autouse=True)
 def nothing_left_behind() -> Iterator[None]:
-    before = fingerprint()
     yield
-    assert fingerprint() == before, "a test changed the real /etc/ufw or /etc/default/ufw"
     mine = tuple(f"{PREFIX}{side}{os.getpid() % 100000}-" for side in "hp")  # netns.unique's names
     assert not [n for n in ns_names() if n.startswith(mine)], "namespaces left behind"
 
@@ -338,6 +336,7 @@ def test_ufw_init_loads_what_open_saved_in_before_rules(tmp_path, variant):
     """ufw enabled with its defaults (deny incoming) on private copies of
     its files.  A reboot is ufw.service's ``/lib/ufw/ufw-init start quiet``
     in a new namespace, seeing the same files."""
+    real_files = fingerprint()
     root = str(tmp_path)
     mounts = private_copies(root, variant)
     env = {"VRRPFW_LOCK_DIR": private_lock_dir(root)}
@@ -381,3 +380,4 @@ def test_ufw_init_loads_what_open_saved_in_before_rules(tmp_path, variant):
     for name, data in originals.items():
         with open(os.path.join(etc, name), "rb") as f:
             assert f.read() == data, f"close must give {name} back byte for byte"
+    assert fingerprint() == real_files, "the test changed the real /etc/ufw or /etc/default/ufw"
