@@ -181,3 +181,24 @@ def test_ipv6_unicast_hop_limit_is_the_senders_default_not_known():
 @pytest.mark.parametrize("name", ["ipv6-frag", "hopopt", "ipv6-route", "ipv6-opts", "ipv6-nonxt", "mh"])
 def test_ipv6_extension_headers_by_name_never_match_an_advert(name):
     assert nft(pay("ip6", "nexthdr"), name, V6_IN) is N  # keepalived's adverts carry none
+
+
+V6_OUT = Packet(OUT, "eth1", "ff02::12", src="fe80::1", family="ipv6")
+
+
+@pytest.mark.parametrize("line", [
+    "-A ufw6-before-output -m rt --rt-type 0 -j DROP",  # ufw's before6.rules, every chain
+    "-A OUTPUT -m rt ! --rt-type 0 -j DROP",
+    "-A INPUT -m frag --fragmore -j DROP",
+    "-A INPUT -m frag ! --fragid 0 -j DROP",
+    "-A INPUT -m hbh --hbh-len 0 -j DROP",
+    "-A INPUT -m dst ! --dst-len 8 -j DROP",
+])
+@pytest.mark.parametrize("pkt", [V6_IN, V6_OUT])
+def test_ip6tables_extension_header_matches_never_match_an_advert(line, pkt):
+    """ip6t_rt, ip6t_frag and ip6t_hbh (hbh and dst) look for their header
+    and fail without one, inverted options included: keepalived's adverts
+    carry none (on ufw's IPv6 output chain the rt drop made every outbound
+    verdict 'uncertain', while all adverts left: test_ipv6_exthdr_path)."""
+    r = parse_rule(line)
+    assert r is not None and match_rule(r, pkt) is N

@@ -56,6 +56,10 @@ OTHER_PROTOCOL_MATCHES = {
     "tcp", "udp", "icmp", "icmp6", "sctp", "dccp", "udplite", "multiport",
     "tcpmss", "esp", "gre",
 }
+# ip6tables' extension-header matches: each looks for its header
+# (ipv6_find_hdr) and fails where the packet has none, whatever its options
+# and their inversions; keepalived's IPv6 adverts carry no extension header.
+IPV6_EXTENSION_HEADER_MATCHES = {"rt", "frag", "hbh", "dst"}
 PROTO_NAMES = {"vrrp": VRRP_PROTO, "112": VRRP_PROTO}
 KEEPALIVED_TOS = 0xC0
 # What a selector reads where the packet lacks the thing it needs (no input
@@ -326,7 +330,7 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         return Tri.YES
     if name == "never":  # e.g. an nft rule for IPv6 only
         return Tri.NO
-    if name in OTHER_PROTOCOL_MATCHES:
+    if name in OTHER_PROTOCOL_MATCHES or name in IPV6_EXTENSION_HEADER_MATCHES:
         return Tri.NO
     if name == "ah":  # --ahspi: an AH-wrapped advert's SPI is not known here
         return Tri.NO if pkt.proto != AH_PROTO else Tri.MAYBE
