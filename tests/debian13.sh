@@ -36,7 +36,8 @@ if [ "$#" -eq 0 ]; then
         tests/integration/test_nftables.py tests/integration/test_nftables_issue10.py \
         tests/integration/test_saved_files.py tests/integration/test_close_conntrack.py \
         tests/integration/test_reboot_survival.py::test_netfilter_persistent_restores_what_open_saved_and_close_removed \
-        tests/integration/test_reboot_survival.py::test_nftables_service_restores_what_open_saved_and_close_removed
+        tests/integration/test_reboot_survival.py::test_nftables_service_restores_what_open_saved_and_close_removed \
+        tests/integration/test_ipv6_exthdr_path.py
 fi
 
 exec bash packaging/debroot.sh run trixie --bind "$REPO:/src" \
