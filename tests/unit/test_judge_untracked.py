@@ -233,3 +233,14 @@ def test_untracked_before_conntrack_needs_every_vantage():
     assert untracked_before_conntrack(PathModel([notrack]), IN, pkt)
     other = base(Hook.PREROUTING, -300, FwRule("c", target="NOTRACK", in_iface="eth9"))
     assert not untracked_before_conntrack(PathModel([other]), IN, pkt)
+
+
+def test_a_walk_through_chains_jumped_to_again_and_again_stays_bounded():
+    # Each chain jumps twice into the next: 2**30 rule visits unbounded; the
+    # walk gives up (unknown) within its budget instead.
+    users = "".join(f":C{i} - [0:0]\n" for i in range(31))
+    jumps = "".join(f"-A C{i} -m limit --limit 1/hour -j C{i + 1}\n-A C{i} -j C{i + 1}\n" for i in range(30))
+    text = ("*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n" + users + jumps
+            + "-A C30 -j LOG\n-A PREROUTING -j C0\n-A PREROUTING -j NOTRACK\nCOMMIT\n"
+            "*filter\n:INPUT DROP [0:0]\n" + UNTRACKED_ACCEPT + "COMMIT\n")
+    assert state(text) is None

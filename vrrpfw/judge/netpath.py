@@ -448,9 +448,12 @@ class _NotrackWalk:
     run already (then the rules after may see the advert untracked: its
     state is not known to them)."""
 
+    BUDGET = 20000  # rules visited at most (jumps into one chain from many rules revisit it)
+
     def __init__(self, pkt: Packet) -> None:
         self.pkt = pkt
         self.touched = False
+        self.visited = 0
 
     def templates(self, stop: Stop, v: Vantage) -> bool:
         """May a rule of ``stop``'s chain attach a conntrack template?"""
@@ -473,6 +476,9 @@ class _NotrackWalk:
         certainly falls through (or returns) without one; ENDED: it
         certainly ends the base chain without one; UNKNOWN: not known."""
         for r in rules:
+            self.visited += 1
+            if self.visited > self.BUDGET:
+                return UNKNOWN
             hit = match_rule(r, replace(pkt, ct_state=None) if self.touched else pkt)
             if hit is Tri.NO:
                 continue
