@@ -78,6 +78,13 @@ CASES: Dict[str, Tuple[str, str, str, str, str, object]] = {
         legacy("-A PREROUTING -p vrrp -m limit --limit 1/hour --limit-burst 3 -j ACCEPT\n"
                "-A PREROUTING -p vrrp -j CT --notrack\n", UNTRACKED_ONLY.format(chain="INPUT")),
         "ipv4", "in", "uncertain", 7),
+    # xt_conntrack with no connection decides by --ctstate alone: --ctproto
+    # tcp is not looked at (vrrpfw leaves such a match unjudged).
+    "legacy-untracked-ctproto-tcp": (
+        "iptables-legacy-restore",
+        legacy("-A PREROUTING -p vrrp -j CT --notrack\n",
+               "-A INPUT -m conntrack --ctstate UNTRACKED --ctproto 6 -j ACCEPT\n"),
+        "ipv4", "in", "uncertain", "all"),
     "legacy-notrack-out": (
         "iptables-legacy-restore",
         legacy("-A OUTPUT -p vrrp -j CT --notrack\n", UNTRACKED_ONLY.format(chain="OUTPUT"),
