@@ -116,9 +116,6 @@ NEW = ("ipv6", "ipv4-unicast", "ipv4-ah")
 NEEDS = {"iptables-nft": "iptables-nft", "firewalld-nftables": "firewalld", "firewalld-iptables": "firewalld"}
 # Known gaps, each for its exact case; strict, so a fix turns them into failures to remove.
 GAPS: Dict[Tuple[str, str], str] = {
-    ("firewalld-nftables", "ipv4-unicast"):
-        "vrrpfw open exits 1: the evaluator judges firewalld's 'ct state invalid drop' uncertain for a "
-        "unicast advert (the pair does converge; only vrrpfw's verdict is wrong)",
 }
 
 

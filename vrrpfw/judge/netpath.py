@@ -366,8 +366,10 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     """The advert as the path sees it.  Its conntrack state is ``new`` and
     its mark 0, unless a rule on the path that may apply to it could change
     that (a notrack or a mark-setting rule), in which case the answer is
-    left unknown.  Unknown makes more rules "may apply", so this repeats
-    until nothing changes (at most twice more: each fact only turns unknown).
+    left unknown; a notrack that certainly runs before conntrack makes it
+    ``untracked`` (see :func:`untracked_before_conntrack`).  Unknown makes
+    more rules "may apply", so this repeats until nothing changes (each fact
+    only turns unknown; the state may go new, untracked, unknown).
     :func:`judge` then follows the mark chain by chain, where it is known.
     Every vantage's stops count (each port of a bridge, the bridge chains)."""
     pkt = Packet(rule.direction, rule.interface, rule.dst, src, "new", 0, src_net,
@@ -377,12 +379,13 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
     while True:
         facts = (pkt.ct_state, pkt.mark, pkt.ctmark, pkt.tos, pkt.ttl)
         ct_state, mark, ctmark, tos, ttl = facts
+        untracking = False
         for v, stop in stops:
             seen_as = _seen_at(pkt, stop, v)
             for r in reachable_rules(stop.chain, pkt=seen_as):
                 effects = set(r.effects) | {r.target}
                 if effects & UNTRACKING:
-                    ct_state = None
+                    untracking = True
                 if effects & MARKING:
                     mark = None
                 if effects & CT_MARKING:
@@ -391,9 +394,124 @@ def packet_for(model: PathModel, rule: VrrpRule, src: Optional[str] = None,
                     tos = None  # a DSCP / TOS rewrite: what later rules read is not known
                 if effects & TTL_SETTING:
                     ttl = None
+        if untracking and ct_state is not None:
+            ct_state = "untracked" if untracked_before_conntrack(model, rule, pkt) else None
         if (ct_state, mark, ctmark, tos, ttl) == facts:
             return pkt
         pkt = replace(pkt, ct_state=ct_state, mark=mark, ctmark=ctmark, tos=tos, ttl=ttl)
+
+
+def untracked_before_conntrack(model: PathModel, rule: VrrpRule, pkt: Packet) -> bool:
+    """Does a notrack certainly run on the advert before conntrack does, from
+    every vantage?  Then conntrack leaves it alone (``nf_conntrack_in`` skips
+    an untracked skb) and every chain after sees it ``untracked``.  Certainly:
+    a rule of a prerouting / output chain below priority -200 (the raw
+    table) with ``notrack`` / ``-j NOTRACK`` / ``-j CT --notrack`` that
+    certainly matches, reached for certain (no rule before it that may end
+    the chain).  A conntrack template a rule may attach first (``-j CT
+    --zone``, nft ``ct zone set`` / ``ct timeout set``) makes a later notrack
+    do nothing (xt_CT and nft_notrack skip a packet that has one): never
+    certain then.  ``pkt``'s facts (mark, TOS...) are those the path settled."""
+    for v in model.vantages(rule):
+        walk = _NotrackWalk(replace(pkt, ct_state="new"))
+        for stop in model.stops(rule, v):
+            if walk.templates(stop, v):
+                return False
+        if not walk.untracks(model.stops(rule, v), v):
+            return False
+    return True
+
+
+UNTRACKED, THROUGH, ENDED, UNKNOWN = "untracked", "through", "ended", "unknown"
+
+
+def _is_template(r: FwRule) -> bool:
+    """A rule that attaches a conntrack template (zone, timeout, helper)."""
+    return "CT" in r.effects or (r.target == "CT" and "NOTRACK" not in r.effects)
+
+
+def _is_notrack(r: FwRule) -> bool:
+    return not _is_template(r) and (r.target == "NOTRACK" or "NOTRACK" in r.effects)
+
+
+def before_conntrack(stop: Stop) -> bool:
+    """A chain that sees the advert before conntrack's own hook (-200) has:
+    prerouting and output below -200 (not at it: the order is not defined)."""
+    c = stop.chain
+    return (stop.where == "iface" and c.id.family != "bridge" and c.hook in (Hook.PREROUTING, Hook.OUTPUT)
+            and c.priority < CONNTRACK_PRIORITY)
+
+
+class _NotrackWalk:
+    """Netfilter's walk of the chains before conntrack, for one fact: is a
+    notrack certainly reached and matched?  ``touched``: a notrack may have
+    run already (then the rules after may see the advert untracked: its
+    state is not known to them)."""
+
+    BUDGET = 20000  # rules visited at most (jumps into one chain from many rules revisit it)
+
+    def __init__(self, pkt: Packet) -> None:
+        self.pkt = pkt
+        self.touched = False
+        self.visited = 0
+
+    def templates(self, stop: Stop, v: Vantage) -> bool:
+        """May a rule of ``stop``'s chain attach a conntrack template?"""
+        seen_as = replace(_seen_at(self.pkt, stop, v), ct_state=None)
+        return any(_is_template(r) for r in reachable_rules(stop.chain, pkt=seen_as))
+
+    def untracks(self, stops: Sequence[Stop], v: Vantage) -> bool:
+        for stop in stops:  # in path order: netdev ingress and bridge chains come first
+            if stop.where == "iface" and stop.chain.hook is not Hook.INGRESS and not before_conntrack(stop):
+                return False  # conntrack has run
+            got = self.chain(stop.chain, stop.chain.rules, _seen_at(self.pkt, stop, v), 0)
+            if got == UNTRACKED and before_conntrack(stop):
+                return True
+            if got == UNTRACKED:
+                self.touched = True  # a netdev or bridge chain's notrack: not judged as certain
+        return False
+
+    def chain(self, base: BaseChain, rules: Sequence[FwRule], pkt: Packet, depth: int) -> str:
+        """UNTRACKED: a notrack is certainly reached; THROUGH: the list
+        certainly falls through (or returns) without one; ENDED: it
+        certainly ends the base chain without one; UNKNOWN: not known."""
+        for r in rules:
+            self.visited += 1
+            if self.visited > self.BUDGET:
+                return UNKNOWN
+            hit = match_rule(r, replace(pkt, ct_state=None) if self.touched else pkt)
+            if hit is Tri.NO:
+                continue
+            if _is_notrack(r):
+                if hit is Tri.YES:
+                    return UNTRACKED
+                self.touched = True
+            target = r.target
+            sub = base.lookup(target) if target else None
+            if sub is not None:
+                got = self.chain(base, sub, pkt, depth + 1) if depth < 64 else UNKNOWN
+                if got == UNTRACKED and hit is Tri.YES:
+                    return UNTRACKED
+                if got == UNTRACKED:
+                    self.touched = True  # entered: untracked; not: the walk goes on
+                    continue
+                if got == THROUGH:
+                    if r.goto and hit is Tri.YES:
+                        return THROUGH  # the chain gone to returns to this one's caller
+                    if r.goto:
+                        return UNKNOWN
+                    continue
+                if got == ENDED and hit is Tri.YES:
+                    return ENDED
+                return UNKNOWN
+            if target in NON_TERMINATING:
+                continue
+            if hit is Tri.MAYBE:
+                return UNKNOWN  # the rest of the list may not be reached
+            if target == "RETURN":
+                return THROUGH
+            return ENDED if target in ACCEPTING | DROPPING else UNKNOWN
+        return THROUGH
 
 
 def _hops(rule: VrrpRule, src: Optional[str], src_net: Optional[str]) -> Optional[int]:
@@ -429,16 +547,18 @@ CONNTRACK_PRIORITY = -200
 def ct_state_at(chain: BaseChain, state: Optional[str]) -> Optional[str]:
     """The conntrack state a chain sees.  Before conntrack has run (netdev
     ingress, and prerouting/output chains below priority -200, such as the
-    raw table) the packet has no entry: netfilter reports it ``invalid``.
-    At -200 itself the order is not defined: unknown.  On egress the entry
-    made at output is still attached."""
+    raw table) the packet has no entry: netfilter reports it ``invalid``,
+    or ``untracked`` once a notrack ran: where the advert is (or may be)
+    untracked, a chain there may see it before or after the notrack:
+    unknown.  At -200 itself the order is not defined: unknown.  On egress
+    the entry made at output (or the untracked mark) is still attached."""
     if chain.id.family == "bridge":
         return None  # bridge conntrack (nf_conntrack_bridge, br_netfilter): not modelled
-    if chain.hook is Hook.INGRESS:
-        return "invalid"
+    early = chain.hook is Hook.INGRESS or (
+        chain.hook in (Hook.PREROUTING, Hook.OUTPUT) and chain.priority < CONNTRACK_PRIORITY)
+    if early:
+        return None if state in (None, "untracked") else "invalid"
     if chain.hook in (Hook.PREROUTING, Hook.OUTPUT):
-        if chain.priority < CONNTRACK_PRIORITY:
-            return "invalid"
         if chain.priority == CONNTRACK_PRIORITY:
             return None
     return state

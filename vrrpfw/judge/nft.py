@@ -530,6 +530,8 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
             b.effects.append("TOS")  # ip dscp set ...: later matches read another byte
         elif payload.get("field") in ("ttl", "hoplimit"):
             b.effects.append("TTL")
+        elif selector.get("key") == "zone" and "ct" in key:
+            b.effects.append("CT")  # ct zone set: a conntrack template, as iptables' -j CT --zone
         elif selector.get("key") == "mark" and "ct" in key:
             b.effects.append("CONNMARK")  # the connection's mark: not followed
         elif selector.get("key") == "mark":
@@ -544,11 +546,13 @@ def _statement(expr: Dict[str, Any], sets: Dict[str, NftSet], b: _Built) -> None
                 b.mark_unknown = True
     elif "notrack" in expr:
         b.effects.append("NOTRACK")
+    elif "ct timeout" in expr:
+        b.effects.append("CT")  # a conntrack template too: a notrack after it does nothing
     elif "limit" in expr or "quota" in expr or "meter" in expr or "connlimit" in expr:
         raise _Unknown("rate")
     elif _stateful_update(expr):
         raise _Unknown("rate")  # a set update with a limit: matches only over the rate
-    # counter, log, set/map updates, ct helper/timeout: neither conditions nor verdicts
+    # counter, log, set/map updates, ct helper: neither conditions nor verdicts
 
 
 def _set_elements(s: Dict[str, Any]) -> List[Any]:

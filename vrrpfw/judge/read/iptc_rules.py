@@ -91,6 +91,23 @@ def _fills(target: Any) -> Tuple[str, ...]:
     return (f"fills:ipset {words[0]}",) if words else ()
 
 
+XT_CT_NOTRACK = 1
+
+
+def _notrack(target: Any) -> Tuple[str, ...]:
+    """``-j CT --notrack``: read from the kernel's struct (every revision of
+    xt_ct_target_info starts with its u16 flags), as iptables-save's
+    ``--notrack`` gives it: the "NOTRACK" effect the path judge knows."""
+    ptr = getattr(target, "_ptr", None) if target is not None and target.name == "CT" else None
+    if ptr is None:
+        return ()
+    try:
+        flags = struct.unpack("=H", ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 2))[0]
+    except (TypeError, ValueError, AttributeError):
+        return ()
+    return ("NOTRACK",) if flags & XT_CT_NOTRACK else ()
+
+
 def to_fwrule(chain: str, rule: Any) -> FwRule:
     matches = tuple(_match(m) for m in rule.matches)
     proto = rule.protocol
@@ -107,7 +124,7 @@ def to_fwrule(chain: str, rule: Any) -> FwRule:
         matches=matches,
         target=target.name if target is not None else "",
         goto=bool(getattr(target, "goto", False)) if target is not None else False,
-        effects=_fills(target),
+        effects=_fills(target) + _notrack(target),
     )
     return FwRule(**{**fw.__dict__, "text": _render(chain, fw), "mark_op": _mark_op(target)})
 
