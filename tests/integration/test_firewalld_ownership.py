@@ -9,7 +9,7 @@ happened (issue 9, "firewalld ownership")."""
 from __future__ import annotations
 
 import json
-import os  # noqa: F401
+import os
 import signal
 import sys
 import textwrap
@@ -31,6 +31,10 @@ def inbound(fw):
 
 
 def state(fw):
+    """The record; empty where there is no file (vrrpfw removes a state
+    file that holds nothing)."""
+    if not os.path.exists(fw.state_file):
+        return {"firewalld": [], "interfaces": []}
     with open(fw.state_file) as f:
         return json.load(f)
 

@@ -206,3 +206,84 @@ def test_a_state_file_nested_beyond_json_recursion_is_not_a_state_file(tmp_path)
     error) where a file that does not parse is exit 3 (review finding)."""
     with pytest.raises(PersistFileError, match="not a vrrpfw state file"):
         fresh(tmp_path, "[" * 200000).load()
+
+
+def test_a_file_emptied_by_this_run_is_removed(tmp_path):
+    """open then close: the file open created holds nothing once close has
+    released everything, and is removed (before: an empty state.json
+    stayed behind)."""
+    st = fresh(tmp_path)
+    st.ask("eth0", "224.0.0.18")
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    assert (tmp_path / "state.json").exists()
+    st = fresh(tmp_path)
+    st.forget("eth0", "224.0.0.18")
+    assert st.release("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    assert not (tmp_path / "state.json").exists()
+    st.save()  # nothing more to do
+    assert not (tmp_path / "state.json").exists()
+
+
+def test_a_pending_entry_keeps_the_file(tmp_path):
+    st = fresh(tmp_path)
+    st.add_pending("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    assert fresh(tmp_path).pending()[0].value == RICH
+
+
+def test_a_file_with_entries_of_its_own_keeps_them_in_its_form(tmp_path):
+    """Another interface's entry was there before: close of eth0 leaves it,
+    written as the version its content needs (2: IPv4 groups only)."""
+    st = fresh(tmp_path)
+    st.ask("eth1", "224.0.0.18")
+    st.add("permanent", "public", "rich", RICH, "eth1")
+    st.save()
+    before = (tmp_path / "state.json").read_text()
+    st = fresh(tmp_path)
+    st.ask("eth0", "ff02::12")
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    assert json.loads((tmp_path / "state.json").read_text())["version"] == 3
+    st = fresh(tmp_path)
+    st.forget("eth0", "ff02::12")
+    st.release("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    assert (tmp_path / "state.json").read_text() == before
+
+
+@pytest.mark.parametrize("text", ["", "\n", '{"firewalld": [], "interfaces": [], "version": 2}\n'])
+def test_a_file_that_held_nothing_already_is_left_as_it_is(tmp_path, text):
+    st = fresh(tmp_path, text)
+    st.save()
+    assert (tmp_path / "state.json").read_text() == text
+
+
+def test_removal_refuses_a_file_changed_since_it_was_read(tmp_path):
+    st = fresh(tmp_path)
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    st = fresh(tmp_path)
+    other = fresh(tmp_path)
+    other.add("runtime", "public", "rich", RICH, "eth1")
+    other.save()  # another run, without the lock, wrote in between
+    st.release("runtime", "public", "rich", RICH, "eth0")
+    with pytest.raises(PersistFileError, match="changed by someone else"):
+        st.save()
+    assert fresh(tmp_path).find("runtime", "public", "rich", RICH).interfaces == ["eth0", "eth1"]
+
+
+def test_a_symlinked_state_file_is_emptied_not_removed(tmp_path):
+    real = tmp_path / "real.json"
+    link = tmp_path / "state.json"
+    st = StateFile(str(real))
+    st.load()
+    st.add("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    link.symlink_to(real)
+    st = StateFile(str(link))
+    st.load()
+    st.release("runtime", "public", "rich", RICH, "eth0")
+    st.save()
+    assert link.is_symlink() and json.loads(real.read_text())["firewalld"] == []

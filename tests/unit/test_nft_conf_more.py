@@ -3,8 +3,10 @@ newline it may add (and take away again), what it reads back, and which
 base chains a file (and its includes) defines.  Written against the
 survivors of a mutation run (tests/mutation.sh saved)."""
 
-import os
 
+import pytest
+
+from vrrpfw.errors import PersistFileError
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist import nft_conf as nc
 
@@ -199,16 +201,23 @@ def chain_def(table, chain, hook="input"):
     return f"table ip {table} {{ chain {chain} {{ type filter hook {hook} priority 0; }} }}\n"
 
 
-def test_includes_are_followed_relative_absolute_and_by_glob(tmp_path):
-    (tmp_path / "conf.d").mkdir()
-    (tmp_path / "conf.d" / "b.nft").write_text(chain_def("b", "cb"))
-    (tmp_path / "conf.d" / "a.nft").write_text(chain_def("a", "ca", "output"))
+def etc(root):
+    """The fake root's /etc: nft's include path (DEFAULT_INCLUDE_PATH)."""
+    d = root / "etc"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def test_includes_are_followed_in_the_include_path_absolute_and_by_glob(tmp_path):
+    (etc(tmp_path) / "conf.d").mkdir()
+    (tmp_path / "etc" / "conf.d" / "b.nft").write_text(chain_def("b", "cb"))
+    (tmp_path / "etc" / "conf.d" / "a.nft").write_text(chain_def("a", "ca", "output"))
     (tmp_path / "abs.nft").write_bytes(b"# caf\xe9\n" + chain_def("abs", "cabs").encode())
-    main = tmp_path / "main.nft"
-    text = (chain_def("m", "cm") + 'include "conf.d/*.nft"\n' + f'include "{tmp_path / "abs.nft"}"\n'
+    main = tmp_path / "etc" / "nftables.conf"
+    text = (chain_def("m", "cm") + 'include "conf.d/*.nft"\n' + 'include "/abs.nft"\n'
             + '# include "conf.d/b.nft"\n' + 'include "missing/*.nft"\n')
     main.write_text(text)
-    assert nc.defined_chains_in(str(main), text) == [
+    assert nc.defined_chains_in(str(main), text, root=str(tmp_path)) == [
         (("ip", "m", "cm"), "input"),
         (("ip", "a", "ca"), "output"),
         (("ip", "b", "cb"), "input"),
@@ -216,33 +225,86 @@ def test_includes_are_followed_relative_absolute_and_by_glob(tmp_path):
     ]
 
 
-def test_includes_relative_to_the_including_file(tmp_path, monkeypatch):
-    sub = tmp_path / "etc"
+def test_a_bare_name_is_looked_up_in_etc_not_beside_the_including_file(tmp_path, monkeypatch):
+    """nft: ``include "x.nft"`` from /etc/nftables.d/main.nft is /etc/x.nft
+    (before: vrrpfw read /etc/nftables.d/x.nft, which nft never loads)."""
+    sub = etc(tmp_path) / "nftables.d"
     sub.mkdir()
-    (sub / "inc.nft").write_text(chain_def("i", "ci"))
-    monkeypatch.chdir(tmp_path)
+    (sub / "inc.nft").write_text(chain_def("beside", "c"))
+    (tmp_path / "etc" / "inc.nft").write_text(chain_def("etc", "c"))
+    monkeypatch.chdir(sub)  # nor in vrrpfw's working directory
     text = 'include "inc.nft"\n'
-    assert nc.defined_chains_in(os.path.join("etc", "main.nft"), text) == [(("ip", "i", "ci"), "input")]
+    assert nc.defined_chains_in(str(sub / "main.nft"), text, root=str(tmp_path)) == [
+        (("ip", "etc", "c"), "input")]
+
+
+@pytest.mark.parametrize("pattern", ["./inc.nft", "../inc.nft", "./sub/../inc.nft"])
+def test_a_dot_name_is_relative_to_slash_where_nftables_service_runs_nft(tmp_path, monkeypatch, pattern):
+    """nft: a name starting with ./ or ../ is relative to its working
+    directory, / for nftables.service, never the including file's."""
+    (etc(tmp_path) / "inc.nft").write_text(chain_def("beside", "c"))
+    (tmp_path / "inc.nft").write_text(chain_def("slash", "c"))
+    monkeypatch.chdir(tmp_path / "etc")
+    text = f'include "{pattern}"\n'
+    assert nc.defined_chains_in(str(tmp_path / "etc" / "nftables.conf"), text, root=str(tmp_path)) == [
+        (("ip", "slash", "c"), "input")]
+
+
+def test_the_include_pattern_is_nft_s_path():
+    assert nc.include_pattern("x.nft") == "/etc/x.nft"
+    assert nc.include_pattern("nftables.d/*.nft") == "/etc/nftables.d/*.nft"
+    assert nc.include_pattern("./x.nft") == "/x.nft"
+    assert nc.include_pattern("../../x.nft") == "/x.nft"
+    assert nc.include_pattern("/usr/share/x.nft") == "/usr/share/x.nft"
+    assert nc.include_pattern("//srv/x.nft") == "/srv/x.nft"
+    assert nc.include_pattern(".x.nft") == "/etc/.x.nft"  # not "./": the include path
+    assert nc.include_pattern("x.nft", "/tmp/root") == "/tmp/root/etc/x.nft"
+    assert nc.include_pattern("../x.nft", "/tmp/root") == "/tmp/root/x.nft"  # never above the root
+
+
+@pytest.mark.parametrize("pattern, where", [
+    ("gone.nft", "in nft's include path /etc"),
+    ("./gone.nft", "from /, where nftables.service runs nft"),
+    ("/gone.nft", "no such file;"),
+])
+def test_an_include_naming_no_file_is_refused_as_nft_refuses_the_file(tmp_path, pattern, where):
+    """nft -f: "File not found" for a name without wildcards (before:
+    vrrpfw skipped it and took the file for one that loads)."""
+    (etc(tmp_path) / "gone.nft").parent.mkdir(exist_ok=True)
+    (tmp_path / "beside").mkdir()
+    (tmp_path / "beside" / "gone.nft").write_text(chain_def("b", "c"))
+    with pytest.raises(PersistFileError, match="nft -f would not load it") as e:
+        nc.defined_chains_in(str(tmp_path / "beside" / "main.nft"), f'include "{pattern}"\n',
+                             root=str(tmp_path))
+    assert where in str(e.value)
+
+
+def test_a_named_directory_and_an_empty_glob_are_no_error(tmp_path):
+    (etc(tmp_path) / "nftables.d").mkdir()
+    text = 'include "nftables.d"\ninclude "nftables.d/*.nft"\ninclude "/nowhere/*"\n'
+    assert nc.defined_chains_in(str(tmp_path / "etc" / "nftables.conf"), text, root=str(tmp_path)) == []
 
 
 def test_an_unreadable_include_is_skipped_and_the_rest_read(tmp_path):
-    inc = tmp_path / "inc"
+    inc = etc(tmp_path) / "inc"
     inc.mkdir()
     (inc / "a-dir").mkdir()  # matches the glob, cannot be read as a file
     (inc / "b.nft").write_text(chain_def("b", "cb"))
     text = 'include "inc/*"\n'
-    assert nc.defined_chains_in(str(tmp_path / "main.nft"), text) == [(("ip", "b", "cb"), "input")]
+    assert nc.defined_chains_in(str(tmp_path / "main.nft"), text, root=str(tmp_path)) == [
+        (("ip", "b", "cb"), "input")]
 
 
 def test_includes_are_followed_nine_levels_deep(tmp_path):
     for i in range(12):
-        (tmp_path / f"f{i}.nft").write_text(chain_def(f"t{i}", "c") + f'include "f{i + 1}.nft"\n')
-    text = (tmp_path / "f0.nft").read_text()
-    found = nc.defined_chains_in(str(tmp_path / "f0.nft"), text)
+        (etc(tmp_path) / f"f{i}.nft").write_text(chain_def(f"t{i}", "c") + f'include "f{i + 1}.nft"\n')
+    text = (tmp_path / "etc" / "f0.nft").read_text()
+    found = nc.defined_chains_in(str(tmp_path / "etc" / "f0.nft"), text, root=str(tmp_path))
     assert [cid[1] for cid, _ in found] == [f"t{i}" for i in range(10)]
 
 
 def test_an_include_loop_ends(tmp_path):
-    (tmp_path / "a.nft").write_text(chain_def("a", "c") + 'include "a.nft"\n')
-    found = nc.defined_chains_in(str(tmp_path / "a.nft"), (tmp_path / "a.nft").read_text())
+    (etc(tmp_path) / "a.nft").write_text(chain_def("a", "c") + 'include "a.nft"\n')
+    found = nc.defined_chains_in(str(tmp_path / "etc" / "a.nft"), (tmp_path / "etc" / "a.nft").read_text(),
+                                 root=str(tmp_path))
     assert len(found) == 10

@@ -184,11 +184,12 @@ def test_nftables_conf_include_of_a_device_or_fifo(tmp_path: object, target: str
 
 
 def test_nftables_conf_doubling_includes_end(tmp_path: object) -> None:
+    os.mkdir(f"{tmp_path}/etc")  # nft's include path below the fake root
     for i in range(25):
-        with open(f"{tmp_path}/f{i}.nft", "w") as f:
+        with open(f"{tmp_path}/etc/f{i}.nft", "w") as f:
             f.write(f'include "f{i + 1}.nft"\ninclude "f{i + 1}.nft"\n' if i < 24 else "")
     with pytest.raises(PersistFileError, match="more than 256 file reads"):
-        nft_conf.defined_chains_in(f"{tmp_path}/nftables.conf", 'include "f0.nft"\n')
+        nft_conf.defined_chains_in(f"{tmp_path}/etc/nftables.conf", 'include "f0.nft"\n', root=str(tmp_path))
 
 
 def test_file_parsers_quote_only_through_the_invoker() -> None:

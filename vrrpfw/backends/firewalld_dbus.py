@@ -112,6 +112,12 @@ class Firewalld:
             names = self.call("listing services", self.config.getServiceNames)
         return name in [str(n) for n in names]
 
+    def zone_services(self, layer: str, zone: str) -> List[str]:
+        """The services a zone allows (names) in ``layer``."""
+        if layer == "runtime":
+            return [str(s) for s in self.call(f"reading zone {zone}", self.zone.getServices, zone)]
+        return [str(s) for s in self.call(f"reading zone {zone}", self.zone_cfg(zone).getServices)]
+
     def service_settings(self, layer: str, name: str) -> Dict[str, Any]:
         """A service's definition (``protocols``, ``destination`` {ipv4, ipv6},
         ``ports``, ...): what an allowance by it really covers."""

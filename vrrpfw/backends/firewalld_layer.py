@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..errors import BackendUnavailable, EnvironmentProblem, VrrpfwError
+from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime
@@ -49,6 +49,7 @@ class _Layer:
         self.fw, self.state, self.mode, self.layer, self.zone_opt = fw, state, mode, layer, zone_opt
         self.notes: List[str] = []
         self._zone_memo: Dict[str, str] = {}
+        self._service_memo: Dict[str, Dict[str, Any]] = {}  # service name -> its settings in this layer
 
     def zone_for(self, iface: str) -> str:
         if self.zone_opt:
@@ -94,15 +95,17 @@ class _Layer:
         return self._other_allowance(zone, rule)
 
     def _other_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
-        """The vrrp service counts by what its definition covers (2.1's
-        names both default groups; an admin's may name another); a zone's
-        ``protocol`` covers both families and every address."""
+        """A service counts by what its definition covers, whatever its name
+        (firewalld 2.1's ``vrrp`` service, an admin's own with
+        ``<protocol value="vrrp"/>``, one limited to a destination that
+        may not be the rule's); a zone's ``protocol`` covers both families
+        and every address."""
         target = self.fw.target(self.layer, zone)
         if target in ACCEPTING_TARGETS or zone == "trusted":
             return f"zone {zone} (target {target})"
-        if self.fw.has(self.layer, zone, "service", SERVICE) and service_covers(
-                self.fw.service_settings(self.layer, SERVICE), rule):
-            return f"service {SERVICE} in zone {zone}"
+        service = self.service_covering(self.fw.zone_services(self.layer, zone), rule)
+        if service is not None:
+            return f"service {service} in zone {zone}"
         for proto in (("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")):
             if self.fw.has(self.layer, zone, "protocol", proto):
                 return f"protocol {proto} in zone {zone}"
@@ -110,6 +113,30 @@ class _Layer:
             if rich_allows(text, rule):
                 return f"rich rule '{text}' in zone {zone}"
         return None
+
+    def service_covering(self, names: Sequence[str], rule: VrrpRule) -> Optional[str]:
+        """The first of the services ``names`` (a zone's or a policy's) whose
+        definition in this layer accepts all of ``rule``'s adverts: any
+        service, shipped or the admin's, by its protocols and destination
+        (firewalld applies a service's own and each included service's
+        definition separately); None where none does."""
+        for name in names:
+            if self._service_covers(str(name), rule, set()):
+                return str(name)
+        return None
+
+    def _service_covers(self, name: str, rule: VrrpRule, seen: Set[str]) -> bool:
+        if name in seen:  # firewalld refuses include loops; never follow one
+            return False
+        seen.add(name)
+        if name not in self._service_memo:
+            try:
+                self._service_memo[name] = self.fw.service_settings(self.layer, name)
+            except InputError:  # INVALID_SERVICE: a zone naming a service not defined in this layer
+                self._service_memo[name] = {}
+        settings = self._service_memo[name]
+        return service_covers(settings, rule) or any(
+            self._service_covers(str(inc), rule, seen) for inc in settings.get("includes", []))
 
     def _our_direct(self, rule: VrrpRule) -> List[Any]:
         want, family = direct_args(rule), ipv_of(rule)

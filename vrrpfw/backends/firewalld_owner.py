@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from ..judge.read.nft import run_json
-from ..model import Direction, VrrpRule
+from ..model import AH_PROTO, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Runtime
 from .base import Key, Options, RuntimeStatus
@@ -104,8 +104,11 @@ class Ownership:
         try:
             if target.startswith(POLICY_PREFIX):
                 settings = self.fw.policy_settings("runtime", target[len(POLICY_PREFIX):])
+                protos = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
                 return str(settings.get("target", "")) == "ACCEPT" or any(
-                    rich_allows(str(r), rule) for r in settings.get("rich_rules", []))
+                    rich_allows(str(r), rule) for r in settings.get("rich_rules", [])) or any(
+                    str(p).lower() in protos for p in settings.get("protocols", [])) or (
+                    self.layer("runtime").service_covering(settings.get("services", []), rule) is not None)
             return self.layer("runtime").other_allowance(target, rule) is not None
         except (InputError, BackendError):
             return True  # not a construct firewalld knows by that name: not ours to judge

@@ -201,7 +201,7 @@ def service_covers(settings: Dict[str, Any], rule: VrrpRule) -> bool:
     """Does a service with these settings (firewalld's getServiceSettings2)
     accept all of ``rule``'s adverts?  Its protocols must include the
     rule's; a destination it names for the rule's family must be the
-    rule's, and one naming only the other family means the service is not
+    rule's address or a network holding it, and one naming only the other family means the service is not
     applied to this family at all (firewalld's rule)."""
     protos = {str(p).lower() for p in settings.get("protocols", [])}
     wanted = {"ah", "51"} if rule.proto == AH_PROTO else {"vrrp", "112"}
@@ -210,7 +210,18 @@ def service_covers(settings: Dict[str, Any], rule: VrrpRule) -> bool:
     dest = {str(k): str(v) for k, v in dict(settings.get("destination", {})).items()}
     if not dest:
         return True
-    return rule.family.value in dest and _addr_fits(dest[rule.family.value], rule.dst)
+    return rule.family.value in dest and _addr_within(dest[rule.family.value], rule.dst)
+
+
+def _addr_within(value: str, want: Optional[str]) -> bool:
+    """Is ``want`` inside a service's destination (an address, or a
+    network: firewalld matches ``daddr`` against it)?"""
+    if want is None:
+        return False
+    try:
+        return ipaddress.ip_address(want) in ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return False
 
 
 def service_is_vrrpfws(rule: VrrpRule) -> bool:

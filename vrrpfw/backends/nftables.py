@@ -141,7 +141,8 @@ class NftConfFile(Persister):
         return self.saved.current
 
     def defines_any(self, chains: Set[ChainTuple]) -> bool:
-        defined = {cid for cid, _ in nft_conf.defined_chains_in(self.path, self._current())}
+        defined = {cid for cid, _ in nft_conf.defined_chains_in(self.path, self._current(),
+                                                                  root=self.b.options.root)}
         return bool(defined & chains)
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Tuple[str, str, str]]:
@@ -153,7 +154,7 @@ class NftConfFile(Persister):
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         text = self._current()
         if op == "open":
-            defined = nft_conf.defined_chains_in(self.path, text)
+            defined = nft_conf.defined_chains_in(self.path, text, root=self.b.options.root)
             names = {cid for cid, _ in defined}
             wanted = []
             for r in rules:

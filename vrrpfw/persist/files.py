@@ -285,6 +285,51 @@ def atomic_write(path: str, text: str, create_dir: bool = False, new_only: bool 
         pass  # the data is in place; only crash-durability of the rename is at stake
 
 
+def remove_if_unchanged(path: str, text: Optional[str]) -> bool:
+    """Remove the regular file ``path`` if it still holds ``text``; False
+    (nothing removed) where ``path`` is a symlink (the link is the
+    admin's: the caller rewrites the file instead).  Only call with the
+    store's lock held.  PersistFileError where it changed or cannot be
+    removed; the directory is fsynced so the removal survives a crash."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise PersistFileError(f"{path}: cannot stat: {e.strerror}") from None
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        return False
+    changed = PersistFileError(f"{path}: changed by someone else since vrrpfw read it (another vrrpfw run "
+                               "without the lock?); not removed, so nothing it records is lost; "
+                               "run vrrpfw again")
+    if st is None:
+        if text is None:
+            return True
+        raise changed
+    fd = _open_current(path)
+    if fd is None:
+        raise changed
+    try:
+        now = os.fstat(fd)
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or _read_fd(fd) != text:
+            raise changed
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(path)
+    except OSError as e:
+        raise PersistFileError(f"{path}: cannot remove: {e.strerror}") from None
+    try:
+        dfd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+    return True
+
+
 # -- replacing a file another program may be appending to ------------------------------------------
 
 # How long a commit waits for programs that still write to the file it

@@ -219,16 +219,55 @@ _INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"', re.M)
 MAX_INCLUDE_READS = 256  # files read following includes, each read counted
 MAX_INCLUDE_BYTES = 64 * MiB  # one included file
 
+# Where nft looks for an included file (nftables' src/scanner.l,
+# scanner_include_file; measured with nft 1.0.6): a name starting with "/"
+# as given; one starting with "./" or "../" relative to nft's working
+# directory, which is / for nftables.service (and for vrrpfw's ``nft -c``,
+# see restorers.py), never the including file's directory; any other name
+# only in the include path, which without -I (nftables.service passes none)
+# is DEFAULT_INCLUDE_PATH, the build's sysconfdir: /etc on Debian and RHEL.
+NFT_INCLUDE_PATH = "/etc"
+NFT_CWD = "/"
+_WILDCARDS = set("*?[")
+
+
+def include_pattern(pattern: str, root: str = "/") -> str:
+    """The path (a glob where ``pattern`` has one) nft opens for
+    ``include "pattern"``, below ``root`` (a test's fake /)."""
+    import os
+
+    if pattern.startswith("/"):
+        where = pattern
+    elif pattern.startswith(("./", "../")):
+        where = os.path.join(NFT_CWD, pattern)
+    else:
+        where = os.path.join(NFT_INCLUDE_PATH, pattern)
+    where = os.path.normpath(where)
+    if where.startswith("//"):  # normpath keeps a leading "//"
+        where = "/" + where.lstrip("/")
+    return where if root == "/" else os.path.join(root, where.lstrip("/"))
+
+
+def _not_found(pattern: str) -> str:
+    if pattern.startswith("/"):
+        return "no such file"
+    if pattern.startswith(("./", "../")):
+        return f"no such file from {NFT_CWD}, where nftables.service runs nft (not beside the including file)"
+    return f"no such file in nft's include path {NFT_INCLUDE_PATH} (not beside the including file)"
+
 
 def defined_chains_in(path: str, text: str, depth: int = 0,
-                      budget: Optional[List[int]] = None) -> List[Tuple[ChainId, str]]:
-    """Like :func:`defined_chains`, following ``include`` lines (globs,
-    relative to the including file), because vrrpfw's block runs after
-    them and may insert into their chains.  A directory is skipped (as
-    nft does); an include that is not a regular file (a FIFO would block,
-    /dev/zero never ends), is larger than 64 MiB, or more than 256 reads
-    in all, is a PersistFileError; one that cannot be opened is skipped as
-    before."""
+                      budget: Optional[List[int]] = None, root: str = "/") -> List[Tuple[ChainId, str]]:
+    """Like :func:`defined_chains`, following ``include`` lines, because
+    vrrpfw's block runs after them and may insert into their chains.  An
+    include is resolved as nft resolves it (:func:`include_pattern`), with
+    globs, in sorted order.  A directory is skipped (as nft does, named or
+    matched); a name without wildcards that matches nothing is a
+    PersistFileError (nft refuses the file: "File not found"), a glob that
+    matches nothing is not.  An include that is not a regular file (a FIFO
+    would block, /dev/zero never ends), is larger than 64 MiB, or more than
+    256 reads in all, is a PersistFileError; one that cannot be opened is
+    skipped as before."""
     import glob
     import os
 
@@ -236,10 +275,13 @@ def defined_chains_in(path: str, text: str, depth: int = 0,
     found = defined_chains(text)
     if depth > 8:
         return found
-    base = os.path.dirname(os.path.abspath(path))
     for pattern in _INCLUDE.findall(_strip_comments(text)):
-        full = pattern if os.path.isabs(pattern) else os.path.join(base, pattern)
-        for inc in sorted(glob.glob(full)):
+        full = include_pattern(pattern, root)
+        matches = sorted(glob.glob(full))
+        if not matches and not _WILDCARDS & set(pattern):
+            raise PersistFileError(f"{path}: include {show(path, pattern)}: {_not_found(pattern)}; "
+                                   "nft -f would not load it")
+        for inc in matches:
             budget[0] += 1
             if budget[0] > MAX_INCLUDE_READS:
                 raise PersistFileError(f"{path}: include {show(path, pattern)}: more than "
@@ -248,10 +290,10 @@ def defined_chains_in(path: str, text: str, depth: int = 0,
                 data = read_regular(inc, MAX_INCLUDE_BYTES)
             except ReadRefused as e:
                 if os.path.isdir(inc):
-                    continue  # as nft's include of a glob skips directories
+                    continue  # as nft's include skips directories
                 raise PersistFileError(f"{path}: include {show(path, pattern)}: {show(path, inc)} {e}; "
                                        "nft -f would not load it") from None
             except OSError:
                 continue
-            found += defined_chains_in(inc, data.decode("latin-1"), depth + 1, budget)
+            found += defined_chains_in(inc, data.decode("latin-1"), depth + 1, budget, root)
     return found

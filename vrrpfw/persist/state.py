@@ -40,7 +40,13 @@ while the allowance is there, forgotten once it is gone), which is right
 once the call completed.
 
 The file is rewritten only if it is still what this run read (a run that
-does not hold the lock must not make another's entries disappear).
+does not hold the lock must not make another's entries disappear).  A file
+left holding nothing (no entry, pending or not, and no interface) by a run
+that changed it is removed, by the same check, rather than rewritten empty:
+``open`` then ``close`` leaves no state file where there was none.  A file
+that held nothing already is left as it is (an empty file an admin or a
+package put there stays), and a symlinked one is rewritten empty, never
+removed (the link, and where it points, are the admin's).
 """
 
 from __future__ import annotations
@@ -91,11 +97,13 @@ class StateFile:
         self.asked: List[Tuple[str, str]] = []  # (interface, selector) that open was asked for
         self.generation: Optional[str] = None  # the runtime generation now; stamped on new runtime entries
         self._loaded_text: Optional[str] = None
+        self._loaded_nothing = True  # the file read held no entry and no interface (or was absent)
 
     def load(self) -> None:
         text = files.read_text(self.path)
         self._loaded_text = text
         self.entries, self.asked = [], []
+        self._loaded_nothing = True
         if text is None or not text.strip():
             return
         try:
@@ -108,6 +116,7 @@ class StateFile:
             if any(not isinstance(e.pending, bool) for e in self.entries):
                 raise ValueError("pending is not true or false")
             self.asked = [(str(a["interface"]), _selector(a)) for a in doc.get("interfaces", [])]
+            self._loaded_nothing = not self.entries and not self.asked
         except (ValueError, TypeError, KeyError, AttributeError, InputError, RecursionError) as e:
             # RecursionError: json nests without limit ('[' * 200000 is not a state file)
             raise PersistFileError(f"{_where(self.path, e)}: not a vrrpfw state file "
@@ -240,19 +249,25 @@ class StateFile:
         still what this run read; otherwise refuse (PersistFileError) rather
         than drop what another run recorded.  An absent file with nothing
         to record stays absent: ``check`` on a firewalld host must not leave
-        an empty state file behind."""
+        an empty state file behind.  A file this run emptied is removed (see
+        the module's doc), under the same check."""
         text = self.text()
         if text == self._loaded_text:
             return
-        if self._loaded_text is None and not self.entries and not self.asked:
-            return
+        empty = not self.entries and not self.asked
+        if empty and self._loaded_nothing:
+            return  # absent, blank, or holding nothing already: nothing to record, nothing to change
         on_disk = files.read_text(self.path)
         if on_disk != self._loaded_text:
             raise PersistFileError(
                 f"{self.path}: changed by someone else since vrrpfw read it (another vrrpfw run without "
                 "the lock?); not overwritten, so nothing it records is lost; run vrrpfw again")
+        if empty and files.remove_if_unchanged(self.path, self._loaded_text):
+            self._loaded_text, self._loaded_nothing = None, True
+            return
         files.atomic_write(self.path, text, create_dir=self.default_location)
         self._loaded_text = text
+        self._loaded_nothing = empty
 
 
 def _where(path: str, e: Exception) -> str:

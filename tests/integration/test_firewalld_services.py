@@ -1,0 +1,110 @@
+"""A firewalld service, whatever its name, that lets VRRP in is the admin's
+allowance: real firewalld in a namespace, a service defined in firewalld's
+system config dir (/etc/firewalld/services on a host) and added to the
+zone in runtime and permanent configuration.  The verdict is checked
+against real adverts: where the service's definition lets them in,
+``check`` says allowed by another and ``open`` adds nothing; where its
+destination is another group, the adverts are dropped and vrrpfw says
+missing and adds its own."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from fwharness import firewalld_host
+from netns import adverts
+
+pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
+
+SERVICE = """<?xml version="1.0" encoding="utf-8"?>
+<service>
+  <short>{name}</short>
+{body}
+</service>
+"""
+
+# name -> (definition body, lets 224.0.0.18 in)
+SHAPES = {
+    "keepalived": ('  <protocol value="112"/>', True),  # as firewalld 2.1's vrrp.xml
+    "ha-wrapper": ('  <include service="keepalived"/>', True),
+    "ha-link-local-net": ('  <protocol value="vrrp"/>\n  <destination ipv4="224.0.0.0/24"/>', True),
+    "ha-other-group": ('  <protocol value="vrrp"/>\n  <destination ipv4="224.0.0.19"/>', False),
+    "ha-ipv6-only": ('  <protocol value="vrrp"/>\n  <destination ipv6="ff02::12"/>', False),
+}
+
+
+def inbound(fw):
+    p = fw.pair
+    return adverts(p.peer, p.peer_if, p.host, p.host_if)
+
+
+def define_services(fw, *names: str) -> None:
+    """Service files in firewalld's system config dir, loaded by a reload."""
+    directory = os.path.join(fw.sys_dir, "services")
+    os.makedirs(directory, exist_ok=True)
+    for name in names:
+        with open(os.path.join(directory, f"{name}.xml"), "w") as f:
+            f.write(SERVICE.format(name=name, body=SHAPES[name][0]))
+    fw.cmd("--reload")
+
+
+def both(fw, *args: str) -> None:
+    fw.cmd(*args)
+    fw.cmd("--permanent", *args)
+
+
+def inbound_rule(out):
+    return next(r for r in out["rules"] if r["direction"] == "in")
+
+
+def vrrpfw_inbound_allowances(fw, backend, layer=()):
+    """What vrrpfw added for inbound adverts: rich rules (nftables backend)
+    or INPUT direct rules (iptables backend: vrrpfw's direct mode)."""
+    if backend == "nftables":
+        return [r for r in fw.cmd(*layer, "--list-rich-rules").splitlines() if r]
+    return [r for r in fw.cmd(*layer, "--direct", "--get-all-rules").splitlines() if " INPUT " in r]
+
+
+NFT = list(SHAPES)
+
+
+@pytest.mark.parametrize("backend, shapes", [("nftables", NFT[:3]), ("nftables", NFT[3:]),
+                                             ("iptables", ["keepalived"])])
+def test_a_service_in_the_zone_is_judged_by_its_definition(tmp_path, backend, shapes):
+    """Before: only a service named 'vrrp' counted; 'keepalived' (protocol
+    vrrp) made open add a redundant allowance (a rich rule on the nftables
+    backend, a direct rule on the iptables backend).  One firewalld, each
+    shape in turn (the service is removed again after it)."""
+    with firewalld_host(tmp_path, backend) as fw:
+        iface = fw.pair.host_if
+        define_services(fw, *SHAPES)
+        for name in shapes:
+            both(fw, f"--add-service={name}")
+            lets_in = SHAPES[name][1]
+            why = f"service {name}: "
+            got = inbound(fw)  # what packets do; the verdict must say the same
+            assert got["wire"] == 20 and got["delivered"] == (20 if lets_in else 0), why + str(got)
+            rc, out = fw.vrrpfw_json("check", "--iface", iface)
+            rule = inbound_rule(out)
+            assert rule["runtime"] == ("allowed-by-other" if lets_in else "missing"), why + json.dumps(out)
+            if lets_in:
+                assert rule["persisted"] in ("present", "not-managed"), why + json.dumps(out)
+                assert backend != "nftables" or rc == 0, why + json.dumps(out)
+            rc, out = fw.vrrpfw_json("open", "--iface", iface)
+            assert rc == 0 and inbound_rule(out)["action"] == ("none" if lets_in else "insert"), \
+                why + json.dumps(out)
+            added = (vrrpfw_inbound_allowances(fw, backend),
+                     vrrpfw_inbound_allowances(fw, backend, ("--permanent",)))
+            if lets_in:  # nothing added, in either layer
+                assert added == ([], []), why + str(added)
+            else:
+                assert added[0] and added[1], why + str(added)
+                assert inbound(fw)["delivered"] == 20, why
+            rc, out = fw.vrrpfw_json("close", "--iface", iface)
+            # (the iptables backend's direct mode also opened OUTPUT, which close removes)
+            assert rc == 0 and (backend != "nftables" or out["changed"] is (not lets_in)), \
+                why + json.dumps(out)
+            assert name in fw.cmd("--list-services").split(), why  # the admin's service stays
+            both(fw, f"--remove-service={name}")

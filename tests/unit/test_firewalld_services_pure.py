@@ -1,0 +1,103 @@
+"""Which firewalld services are the admin's allowance for VRRP (pure, a
+fake D-Bus client): any service in the zone, shipped or the admin's,
+whose definition (or a service it includes) lets the rule's adverts in."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import pytest
+
+from vrrpfw.backends.base import Options
+from vrrpfw.backends.firewalld_layer import _Layer
+from vrrpfw.backends.firewalld_owner import Ownership
+from vrrpfw.errors import InputError
+from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
+from vrrpfw.persist.state import StateFile
+
+V4 = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
+V6 = VrrpRule(Direction.IN, "eth0", "ff02::12", Family.IPV6)
+AH = VrrpRule(Direction.IN, "eth0", "224.0.0.18", Family.IPV4, AH_PROTO)
+
+
+class FakeFw:
+    def __init__(self, services: Dict[str, Dict[str, Any]], zone: List[str]) -> None:
+        self.services, self.zone, self.reads = services, zone, []
+
+    def target(self, layer, zone):
+        return "default"
+
+    def zone_services(self, layer, zone):
+        return list(self.zone)
+
+    def service_settings(self, layer, name):
+        self.reads.append(name)
+        if name not in self.services:
+            raise InputError(f"firewalld: INVALID_SERVICE: {name}")
+        return self.services[name]
+
+    def has(self, layer, zone, kind, value):
+        return False
+
+    def rich_rules(self, layer, zone):
+        return []
+
+    def policy_settings(self, layer, policy):
+        return {"services": list(self.zone), "protocols": [], "rich_rules": []}
+
+
+def other(services, zone, rule=V4):
+    fw = FakeFw(services, zone)
+    return _Layer(fw, StateFile("/nonexistent/state.json"), "zone", "runtime", None).other_allowance(
+        "public", rule)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("settings, rule, allowed", [
+    ({"protocols": ["vrrp"]}, V4, True),
+    ({"protocols": ["vrrp"]}, V6, True),
+    ({"protocols": ["112"]}, V4, True),
+    ({"protocols": ["VRRP"]}, V4, True),
+    ({"protocols": ["vrrp"], "destination": {"ipv4": "224.0.0.18"}}, V4, True),
+    ({"protocols": ["vrrp"], "destination": {"ipv4": "224.0.0.0/24"}}, V4, True),
+    ({"protocols": ["vrrp"], "destination": {"ipv4": "224.0.0.19"}}, V4, False),
+    ({"protocols": ["vrrp"], "destination": {"ipv4": "224.0.0.18"}}, V6, False),  # not applied to IPv6
+    ({"protocols": ["vrrp"], "destination": {"ipv6": "ff02::12"}}, V6, True),
+    ({"protocols": ["ah"]}, AH, True),
+    ({"protocols": ["vrrp"]}, AH, False),
+    ({"protocols": ["ah"]}, V4, False),
+    ({"ports": [("112", "tcp")]}, V4, False),
+])
+def test_a_custom_service_counts_by_its_definition(settings, rule, allowed):
+    found = other({"ha": settings, "ssh": {"ports": [("22", "tcp")]}}, ["ssh", "ha"], rule)
+    assert found == ("service ha in zone public" if allowed else None)
+
+
+def test_a_service_counts_through_the_services_it_includes_and_a_loop_ends():
+    services = {"outer": {"includes": ["middle"]}, "middle": {"includes": ["outer", "inner"]},
+                "inner": {"protocols": ["vrrp"]}, "loop": {"includes": ["loop"]}}
+    assert other(services, ["loop", "outer"]) == "service outer in zone public"
+    assert other({k: v for k, v in services.items() if k != "inner"}, ["outer"]) is None  # include unknown
+
+
+def test_a_zone_naming_an_undefined_service_is_not_an_allowance():
+    assert other({}, ["gone"]) is None
+
+
+def test_each_service_is_read_once_per_layer():
+    fw = FakeFw({"ha": {"includes": ["ha"]}, "ssh": {}}, ["ssh", "ha"])
+    layer = _Layer(fw, StateFile("/nonexistent/state.json"), "zone", "runtime", None)  # type: ignore[arg-type]
+    for _ in range(3):
+        assert layer.other_allowance("public", V4) is None
+    assert sorted(fw.reads) == ["ha", "ssh"]
+
+
+def test_a_policy_service_or_protocol_is_listed():
+    fw = FakeFw({"ha": {"protocols": ["vrrp"]}}, ["ha"])
+    layers = {n: _Layer(fw, StateFile("/nonexistent/state.json"), "zone", n, None)  # type: ignore[arg-type]
+              for n in ("runtime", "permanent")}
+    own = Ownership(fw, StateFile("/nonexistent/state.json"), Options(), layers.__getitem__)  # type: ignore[arg-type]
+    out = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")
+    assert own.listed("policy:allow-host-out", out)
+    fw.services = {"ha": {"protocols": ["ah"]}}
+    layers["runtime"]._service_memo.clear()
+    assert not own.listed("policy:allow-host-out", out)
