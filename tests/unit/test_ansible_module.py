@@ -110,7 +110,8 @@ def test_every_cli_option_of_open_and_close_is_a_module_option():
     --dry-run is check mode, --json and --prove are the command line's."""
     from vrrpfw import cli
 
-    renamed = {"iface": "interfaces", "peer": "peers", "no_persist": "persist"}
+    renamed = {"iface": "interfaces", "peer": "peers", "no_persist": "persist",
+               "from_": "sources"}
     not_options = {"dry_run", "as_json", "prove_"}
     for command in (cli.open_cmd, cli.close_cmd):
         for name in inspect.signature(command).parameters:
