@@ -14,6 +14,7 @@ from typing import List
 
 import pytest
 from fwharness import FirewalldHost, firewalld_host
+from netns import add_ipv6
 
 from vrrpfw.traffic import exchange
 
@@ -63,6 +64,12 @@ def test_open_without_options_opens_the_source_bound_zone_and_says_so(tmp_path):
         assert rc == 1 and out["rules"][0]["runtime"] == "uncertain", out["rules"]
         advice = [w for w in out["warnings"] if w.startswith("zone internal: its bound source")]
         assert advice and "--peer" not in " ".join(out["warnings"]), out["warnings"]
+
+        proc = fw.vrrpfw("open", "--iface", iface, "--dry-run")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        for zone in ("internal", "public"):
+            assert f"runtime: zone {zone}: add rich rule {RICH}" in proc.stdout, proc.stdout
+            assert rich(fw, zone) == []
 
         rc, out = fw.vrrpfw_json("open", "--iface", iface)  # following the advice
         assert rc == 0 and out["changed"] is True, out
@@ -157,3 +164,30 @@ def test_iptables_backend_direct_rule_lets_the_bound_source_in(tmp_path):
         assert delivered(fw, BOUND) == COUNT
         assert fw.vrrpfw("close", "--iface", iface).returncode == 0
         assert delivered(fw, BOUND) == 0
+
+
+def test_ipv6_a_zone_bound_to_the_peers_link_local_address_is_opened(tmp_path):
+    """VRRPv3 over IPv6 comes from the peer's link-local address: a zone
+    bound to it (fe80::2) overlaps the interface's fe80::/64, so open
+    --family ipv6 opens it too, and the adverts to ff02::12 arrive."""
+    rich6 = ('rule priority="-32768" family="ipv6" destination address="ff02::12" protocol value="vrrp" '
+             'accept')
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface, p = fw.pair.host_if, fw.pair
+        add_ipv6(p)
+        both_layers(fw, "--zone=internal", "--add-source=fe80::2")
+
+        def got() -> int:
+            counts = exchange(p.peer.ns, p.peer_if, p.host.ns, p.host_if, COUNT, "ff02::12")
+            assert counts.wire == COUNT, counts
+            return counts.delivered
+
+        assert got() == 0
+        rc, out = fw.vrrpfw_json("open", "--iface", iface, "--family", "ipv6")
+        assert rc == 0, out
+        assert any(w.startswith("zone internal: its bound source") and "fe80::/64" in w
+                   for w in out["warnings"]), out["warnings"]
+        assert rich(fw, "internal") == [rich6] and rich(fw, "public") == [rich6]
+        assert got() == COUNT
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert rich(fw, "internal") == [] and got() == 0
