@@ -111,6 +111,9 @@ def test_from_judges_and_opens_exactly_the_named_peers(tmp_path):
         assert delivered(fw, OTHER) == 0  # not named: not opened
         rc, out = fw.vrrpfw_json("check", "--iface", iface, "--from", BOUND)
         assert rc == 0, out
+        # --from is not remembered: without it the whole link is judged, and 192.0.2.3 is shut out
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and out["rules"][0]["runtime"] == "uncertain", out["rules"]
 
         assert fw.vrrpfw("close", "--iface", iface).returncode == 0
         assert rich(fw, "internal") == [] and rich(fw, "internal", permanent=True) == []

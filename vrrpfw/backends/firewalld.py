@@ -196,8 +196,8 @@ class FirewalldBackend(Backend):
         or ipset) that overlaps them judges some of those adverts, and the
         interface's (or the default) zone the rest.  Each of them that does
         not certainly let the advert in, with a note naming the zone and the
-        binding.  None where no bound source overlaps the subnets (the doubt
-        is elsewhere)."""
+        binding.  None where no bound source overlaps the subnets, or every
+        zone that may judge the advert lets it in (the doubt is elsewhere)."""
         lookup = cv.chain.lookup
         dispatch = lookup(ZONES_CHAIN)
         if not dispatch:
@@ -224,7 +224,7 @@ class FirewalldBackend(Backend):
                           f"{h.subnet}, and VRRP peers share the link, so it judges adverts from peers "
                           f"there: vrrpfw's allowance goes to zone {zone} too (--from ADDR judges only "
                           "the peers named)")
-        return out
+        return out or None  # every zone lets VRRP in: the doubt is elsewhere
 
     def _chains_judged(self, model: PathModel, st: RuntimeStatus) -> List[ChainVerdict]:
         """The chains whose verdicts place vrrpfw's allowance: the rule's
