@@ -446,6 +446,11 @@ def make_specs(
         if not ps:
             group = next((g for g in gs if Family.of(g) is f), f.default_group)
             mine_from = tuple(a for a in froms if Family.of(a) is f)
+            for iface in ifaces if mine_from else ():
+                here = local_of(iface, f) if local_of is not None else None
+                if here in mine_from:
+                    raise InputError(f"--from {here} is this host's own address ({iface}); list the other "
+                                     "nodes only")
             specs.append(VrrpSpec(ifaces, group, f, ah=ah, strict=strict, sources=mine_from))
             continue
         mine = tuple(p for p in ps if Family.of(p) is f)

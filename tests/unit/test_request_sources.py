@@ -13,6 +13,8 @@ from vrrpfw.errors import InputError
 from vrrpfw.model import Family, make_specs, rules_for
 from vrrpfw.request import Ask, from_options
 
+NO_IF = "vrfwnoif0"  # no such interface: this host's own addresses play no part
+
 
 @pytest.fixture
 def no_firewall(monkeypatch):
@@ -68,18 +70,18 @@ def test_bad_from_is_refused(kwargs, words):
 def test_a_broadcast_address_of_the_subnet_is_no_source(monkeypatch):
     monkeypatch.setattr(ifaddr, "broadcasts", lambda iface: [("192.0.2.255", "192.0.2.0/24")])
     with pytest.raises(InputError) as e:
-        from_options(["eth0"], sources=["192.0.2.255"])
-    assert str(e.value) == ("--from 192.0.2.255 is the broadcast address of 192.0.2.0/24 on eth0, not a "
+        from_options([NO_IF], sources=["192.0.2.255"])
+    assert str(e.value) == (f"--from 192.0.2.255 is the broadcast address of 192.0.2.0/24 on {NO_IF}, not a "
                             "node's address: no peer sends adverts from it")
-    assert from_options(["eth0"], sources=["192.0.2.0"]).sources == ("192.0.2.0",)  # the first: as --peer
+    assert from_options([NO_IF], sources=["192.0.2.0"]).sources == ("192.0.2.0",)  # the first: as --peer
 
 
 def test_the_request_gives_the_judge_the_sources(monkeypatch):
     monkeypatch.setattr(ifaddr, "broadcasts", lambda iface: [])
-    req = from_options(["eth0"], sources=["192.0.2.2"])
+    req = from_options([NO_IF], sources=["192.0.2.2"])
     assert req.judged_sources() == ("192.0.2.2",)
     assert all(not r.unicast for r in req.rules)
-    assert from_options(["eth0"]).judged_sources() == ()
+    assert from_options([NO_IF]).judged_sources() == ()
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -136,3 +138,11 @@ def test_prove_refuses_bad_from_before_reading_anything(monkeypatch, kwargs, wor
     with pytest.raises(InputError) as e:
         prove.prove(["eth0"], **kwargs)
     assert words in str(e.value)
+
+
+def test_this_hosts_own_address_is_no_peer():
+    with pytest.raises(InputError) as e:
+        make_specs(["eth0"], sources=["192.0.2.1"], local_of=lambda i, f: "192.0.2.1")
+    assert str(e.value) == "--from 192.0.2.1 is this host's own address (eth0); list the other nodes only"
+    assert make_specs(["eth0"], sources=["192.0.2.2"], local_of=lambda i, f: "192.0.2.1")[0].sources == (
+        "192.0.2.2",)
