@@ -31,6 +31,7 @@ def open(  # noqa: A001 - the public name the product card promises
     src: Optional[str] = None,
     ah: bool = False,
     strict: bool = False,
+    sources: Sequence[str] = (),
     keepalived_conf: Optional[str] = None,
     netns: Optional[str] = None,
     backend: str = "auto",
@@ -49,7 +50,10 @@ def open(  # noqa: A001 - the public name the product card promises
     What to allow: multicast to ``group`` (default 224.0.0.18 / ff02::12
     by ``family``: ipv4, ipv6 or both), or, with ``peers``, unicast adverts
     between each peer and this host's ``src`` address (default the
-    interface's primary address); ``ah`` also IP protocol 51; ``strict``
+    interface's primary address); ``sources``: the multicast peers'
+    addresses (``--from``; default any on the interface's subnets, and
+    firewalld zones bound to sources there are opened too); ``ah`` also
+    IP protocol 51; ``strict``
     only adverts arriving with TTL / hop limit 255.  Or all of it from
     ``keepalived_conf``, keepalived's configuration (``interfaces`` then
     narrow it).  ``netns``: act inside that ``ip netns`` namespace.
@@ -58,12 +62,12 @@ def open(  # noqa: A001 - the public name the product card promises
     the result says what the real run would change and would return
     (``changed``, ``ok``, ``exit_code``): Ansible's check mode."""
     ask = Ask.checked(interfaces, group, family, peers, src, ah, strict, keepalived_conf, netns,
-                       need_rules=True)
+                       need_rules=True, sources=sources)
     options = run_options(backend, persist, persist_file, dry_run, lock_timeout, root, zone, mode, force,
                        state_file, command="open")
     with namespace.entered(ask.netns):
         req = ask.request()
-        options.peers = tuple(dict.fromkeys(r.group for r in req.rules if r.unicast))
+        options.peers = req.judged_sources()
         return told(run.run("open", req.rules, None, None, backend, options), req)
 
 
@@ -76,6 +80,7 @@ def check(
     src: Optional[str] = None,
     ah: bool = False,
     strict: bool = False,
+    sources: Sequence[str] = (),
     keepalived_conf: Optional[str] = None,
     netns: Optional[str] = None,
     backend: str = "auto",
@@ -94,7 +99,7 @@ def check(
     (firewalld's state file, when it forgets allowances that are gone), for
     callers that promise to write nothing at all: Ansible's check mode."""
     ask = Ask.checked(interfaces, group, family, peers, src, ah, strict, keepalived_conf, netns,
-                       need_rules=False)
+                       need_rules=False, sources=sources)
     options = run_options(backend, persist, persist_file, dry_run, 0.0, root, zone, mode, True, state_file,
                        command="check")
     with namespace.entered(ask.netns):
@@ -102,7 +107,7 @@ def check(
             options.only_family = ask.family if ask.family != "both" else None
             return run.run("check", None, None, ask.group, backend, options)
         req = ask.request()
-        options.peers = tuple(dict.fromkeys(r.group for r in req.rules if r.unicast))
+        options.peers = req.judged_sources()
         return told(run.run("check", req.rules, None, None, backend, options), req)
 
 

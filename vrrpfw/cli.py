@@ -111,6 +111,9 @@ PROVE_HELP = "Also replay this host's firewall in namespaces and send real adver
 GROUP_HELP = ("Multicast group: IPv4 (vrrp_mcast_group4, default 224.0.0.18) or IPv6 "
               "(vrrp_mcast_group6, default ff02::12).")
 FAMILY_HELP = "IP family (default: from --group/--peer, else ipv4)."
+FROM_HELP = ("Multicast: a peer's address, the source of its adverts (repeatable). vrrpfw judges "
+             "exactly these peers' adverts and opens where each is judged (a firewalld zone bound to "
+             "that source, else the interface's zone). Default: any peer on the interface's subnets.")
 PEER_HELP = ("Unicast: a peer's address (keepalived's unicast_peer; repeatable). Rules then match "
              "adverts between each peer and --src, and no multicast rule is opened.")
 SRC_HELP = "Unicast: this host's address (unicast_src_ip; default: the interface's primary address)."
@@ -263,9 +266,10 @@ def _emit_proved(result: Any, proof: Any, as_json: bool) -> None:
 def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: Optional[str],
                 peer: Optional[List[str]], backend: str, as_json: bool, family: Optional[str] = None,
                 src: Optional[str] = None, ah: bool = False, strict: bool = False,
-                conf: Optional[str] = None) -> Optional[Dict[str, Any]]:
+                conf: Optional[str] = None, sources: Optional[List[str]] = None) -> Optional[Dict[str, Any]]:
     """The replay's arguments for the shape open/check judge (--peer means
-    unicast; --family ipv6 replays VRRPv3 to ff02::12)."""
+    unicast, --from the multicast adverts' sources; --family ipv6 replays
+    VRRPv3 to ff02::12)."""
     if not wanted:
         return None
     if not dry_run:
@@ -277,9 +281,11 @@ def _prove_args(wanted: bool, dry_run: bool, iface: Optional[List[str]], group: 
         _refuse("the replay covers one family at a time: give --family ipv4 or ipv6", as_json)
     args: Dict[str, Any] = {"interfaces": list(iface or []), "peers": list(peer or ()), "backend": backend,
                             "unicast": bool(peer), "src": src, "ah": ah, "strict": strict}
+    if sources:
+        args["sources"] = list(sources)
     if group is not None:
         args["group"] = group
-    elif family == "ipv6":
+    elif family == "ipv6" or (family is None and sources and all(":" in a for a in sources)):
         args["group"] = "ff02::12"
     return args
 
@@ -291,6 +297,7 @@ def open_cmd(
     group: Optional[str] = typer.Option(None, "--group", metavar="ADDRESS", help=GROUP_HELP),
     family: Optional[Family] = typer.Option(None, "--family", metavar=FAMILY_METAVAR, help=FAMILY_HELP),
     peer: Optional[List[str]] = typer.Option(None, "--peer", metavar="ADDRESS", help=PEER_HELP),
+    from_: Optional[List[str]] = typer.Option(None, "--from", metavar="ADDRESS", help=FROM_HELP),
     src: Optional[str] = typer.Option(None, "--src", metavar="ADDRESS", help=SRC_HELP),
     ah: bool = typer.Option(False, "--ah", help=AH_HELP),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
@@ -318,11 +325,12 @@ def open_cmd(
     from . import api
 
     _call(api.open, as_json, interfaces=iface or None, group=group, family=family, peers=peer or (),
-          src=src, ah=ah, strict=strict, keepalived_conf=keepalived_conf, netns=netns, backend=backend,
+          src=src, ah=ah, strict=strict, sources=from_ or (), keepalived_conf=keepalived_conf, netns=netns,
+          backend=backend,
           persist=not no_persist, persist_file=persist_file, dry_run=dry_run,
           lock_timeout=lock_timeout, zone=zone, mode=mode, force=force, state_file=state_file,
           prove_with=_prove_args(prove_, dry_run, iface, group, peer, backend, as_json, family, src, ah,
-                                 strict, keepalived_conf))
+                                 strict, keepalived_conf, from_))
 
 
 @app.command("check", epilog=_epilog("check"))
@@ -334,6 +342,7 @@ def check_cmd(
     group: Optional[str] = typer.Option(None, "--group", metavar="ADDRESS", help=GROUP_HELP),
     family: Optional[Family] = typer.Option(None, "--family", metavar=FAMILY_METAVAR, help=FAMILY_HELP),
     peer: Optional[List[str]] = typer.Option(None, "--peer", metavar="ADDRESS", help=PEER_HELP),
+    from_: Optional[List[str]] = typer.Option(None, "--from", metavar="ADDRESS", help=FROM_HELP),
     src: Optional[str] = typer.Option(None, "--src", metavar="ADDRESS", help=SRC_HELP),
     ah: bool = typer.Option(False, "--ah", help=AH_HELP),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
@@ -360,7 +369,8 @@ def check_cmd(
         # firewall options would be silently ignored (a --group it does not
         # expect would be judged as keepalived's default).
         ignored = [name for name, on in (
-            ("--group", group is not None), ("--peer", bool(peer)), ("--src", src is not None), ("--ah", ah),
+            ("--group", group is not None), ("--peer", bool(peer)), ("--from", bool(from_)),
+            ("--src", src is not None), ("--ah", ah),
             ("--strict", strict), ("--backend", backend != "auto"), ("--no-persist", no_persist),
             ("--persist-file", persist_file is not None), ("--zone", zone is not None),
             ("--mode", mode != "auto"), ("--state-file", state_file is not None)) if on]
@@ -371,11 +381,12 @@ def check_cmd(
     from . import api
 
     _call(api.check, as_json, interfaces=iface or None, group=group, family=family, peers=peer or (),
-          src=src, ah=ah, strict=strict, keepalived_conf=keepalived_conf, netns=netns, backend=backend,
+          src=src, ah=ah, strict=strict, sources=from_ or (), keepalived_conf=keepalived_conf, netns=netns,
+          backend=backend,
           persist=not no_persist, persist_file=persist_file, zone=zone, mode=mode,
           state_file=state_file,
           prove_with=_prove_args(prove_, True, iface, group, peer, backend, as_json, family, src, ah,
-                                 strict, keepalived_conf))
+                                 strict, keepalived_conf, from_))
 
 
 def _listen(seconds: float, iface: Optional[List[str]], conf: Optional[str], family: Optional[str],
@@ -449,6 +460,7 @@ def prove_cmd(
         None, "--family", metavar=cli_help.choices_metavar(cli_help.PROVE_FAMILIES),
         help="IP family, one per replay (default: from --group, else ipv4)."),
     peer: Optional[List[str]] = typer.Option(None, "--peer", metavar="ADDRESS", help=PEER_HELP),
+    from_: Optional[List[str]] = typer.Option(None, "--from", metavar="ADDRESS", help=FROM_HELP),
     src: Optional[str] = typer.Option(None, "--src", metavar="ADDRESS", help=SRC_HELP),
     ah: bool = typer.Option(False, "--ah", help=AH_HELP),
     strict: bool = typer.Option(False, "--strict", help=STRICT_HELP),
@@ -463,7 +475,8 @@ def prove_cmd(
     family, backend = _plain(family), _plain(backend)
     from .prove import prove
 
-    args = _prove_args(True, True, iface, group, peer, backend, as_json, family, src, ah, strict)
+    args = _prove_args(True, True, iface, group, peer, backend, as_json, family, src, ah, strict,
+                       sources=from_)
     assert args is not None
     args.pop("interfaces")
     try:

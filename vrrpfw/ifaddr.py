@@ -87,11 +87,46 @@ def broadcasts(iface: str) -> List[Tuple[str, str]]:
     broadcast route; /31 and /32 have none) and any broadcast address set
     explicitly (``ip addr add ... brd``).  Empty where the interface does not
     exist or netlink cannot be asked."""
+    found: List[Tuple[str, str]] = []
+    for msg, index in _addr_messages(iface):
+        found.extend(_broadcast_of(msg, index))
+    return list(dict.fromkeys(found))
+
+
+def subnets(iface: str, family: str, proc: str = "/proc/net/if_inet6") -> List[str]:
+    """Every subnet of ``iface``'s addresses of ``family`` (``ipv4``:
+    primary and secondary addresses, from netlink; ``ipv6``: each usable
+    address's prefix, link-local included), in order, once.  Where VRRP
+    peers on the link send from.  Empty where the interface has none."""
+    out: List[str] = []
+    if family == "ipv6":
+        try:
+            with open(proc, encoding="ascii") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return out
+        for line in lines:
+            words = line.split()
+            if len(words) != 6 or words[5] != iface or int(words[4], 16) & _UNUSABLE6:
+                continue
+            addr = ipaddress.IPv6Address(bytes.fromhex(words[0]))
+            out.append(str(ipaddress.IPv6Network(f"{addr}/{int(words[2], 16)}", strict=False)))
+        return list(dict.fromkeys(out))
+    for msg, index in _addr_messages(iface):
+        net = _network_of(msg, index)
+        if net is not None:
+            out.append(net)
+    return list(dict.fromkeys(out))
+
+
+def _addr_messages(iface: str) -> List[Tuple[bytes, int]]:
+    """The RTM_NEWADDR bodies of an IPv4 address dump, with ``iface``'s
+    index; empty where it does not exist or netlink cannot be asked."""
     try:
         index = socket.if_nametoindex(iface)
     except (OSError, ValueError, UnicodeError):
         return []
-    found: List[Tuple[str, str]] = []
+    found: List[Tuple[bytes, int]] = []
     try:
         with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_ROUTE) as s:
             s.settimeout(2)
@@ -110,11 +145,35 @@ def broadcasts(iface: str) -> List[Tuple[str, str]]:
                         done = True
                         break
                     if kind == _RTM_NEWADDR:
-                        found.extend(_broadcast_of(data[offset + 16:offset + length], index))
+                        found.append((data[offset + 16:offset + length], index))
                     offset += (length + 3) & ~3
     except OSError:
         return found
-    return list(dict.fromkeys(found))
+    return found
+
+
+def _network_of(msg: bytes, index: int) -> Optional[str]:
+    if len(msg) < 8:
+        return None
+    family, prefixlen, _flags, _scope, ifindex = struct.unpack_from("=BBBBI", msg)
+    if family != socket.AF_INET or ifindex != index:
+        return None
+    local = _attrs(msg).get(_IFA_LOCAL)
+    if local is None or len(local) != 4:
+        return None
+    return str(ipaddress.IPv4Network(f"{socket.inet_ntoa(local)}/{prefixlen}", strict=False))
+
+
+def _attrs(msg: bytes) -> Dict[int, bytes]:
+    attrs: Dict[int, bytes] = {}
+    offset = 8
+    while offset + 4 <= len(msg):
+        length, kind = struct.unpack_from("=HH", msg, offset)
+        if length < 4:
+            break
+        attrs[kind] = msg[offset + 4:offset + length]
+        offset += (length + 3) & ~3
+    return attrs
 
 
 def _broadcast_of(msg: bytes, index: int) -> List[Tuple[str, str]]:

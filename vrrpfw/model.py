@@ -72,6 +72,9 @@ class VrrpSpec:
     local: Optional[str] = None  # unicast: this host's address (keepalived's unicast_src_ip)
     ah: bool = False
     strict: bool = False
+    # multicast: the peers' source addresses (--from), where the admin names
+    # them; the rules stay the same, the path is judged for exactly these.
+    sources: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -315,6 +318,19 @@ def validate_peers(peers: Iterable[str]) -> Tuple[str, ...]:
     return tuple(out)
 
 
+def validate_sources(sources: Iterable[str]) -> Tuple[str, ...]:
+    """Multicast adverts' source addresses (``--from``): unicast host
+    addresses of either family, normalised, duplicates dropped."""
+    if isinstance(sources, str):
+        sources = [sources]
+    out: List[str] = []
+    for s in sources:
+        addr = validate_address(s, "--from address")
+        if addr not in out:
+            out.append(addr)
+    return tuple(out)
+
+
 def validate_family(value: Optional[str]) -> Optional[str]:
     """``ipv4``, ``ipv6``, ``both`` or None (decided by the group or peers),
     spelt exactly so, as the command line, the Ansible module's choices and
@@ -359,6 +375,7 @@ def make_specs(
     ah: bool = False,
     strict: bool = False,
     local_of: Optional[Callable[[str, Family], Optional[str]]] = None,
+    sources: Sequence[str] = (),
 ) -> List[VrrpSpec]:
     """Validate the CLI's / API's options into one spec per family.
 
@@ -368,12 +385,19 @@ def make_specs(
     multicast rule at all; ``local`` is this host's address
     (keepalived's unicast_src_ip), else ``local_of(interface, family)``,
     the interface's primary address.  AH (IP protocol 51) exists only in
-    VRRPv2 over IPv4, which keepalived enforces too."""
+    VRRPv2 over IPv4, which keepalived enforces too.  ``sources``
+    (``--from``): the multicast adverts' source addresses, each of a family
+    opened (they name the family where nothing else does), and every family
+    opened has one: exactly these peers' adverts are judged."""
     ifaces = _interfaces(interfaces)
     fam = validate_family(family)
     gs = [validate_group(g) for g in groups]
     ps = validate_peers(peers)
     src = validate_address(local, "--src address") if local is not None else None
+    froms = validate_sources(sources)
+    if froms and ps:
+        raise InputError("--from names the sources of multicast adverts; --peer means unicast "
+                         "(keepalived's unicast_peer), which has no multicast rule: give one")
     if ps and gs:
         raise InputError("--peer and --group contradict each other: unicast peers get no multicast "
                          "rule; give one")
@@ -381,7 +405,7 @@ def make_specs(
         raise InputError("--src is this host's unicast address; it needs --peer")
     present = sorted({Family.of(a) for a in (gs or list(ps))}, key=lambda f: f.value)
     if fam is None:
-        fams = present or [Family.IPV4]
+        fams = present or sorted({Family.of(a) for a in froms}, key=lambda f: f.value) or [Family.IPV4]
     else:
         fams = [Family.IPV4, Family.IPV6] if fam == "both" else [Family(fam)]
         for f in present:
@@ -399,6 +423,13 @@ def make_specs(
             raise InputError(f"--family {fam}: no {' or '.join(missing)} group given (a --group is of one "
                              f"family: give --family {present[0].value}, or leave out --group for the "
                              "default groups of both)")
+    for a in froms:
+        if Family.of(a) not in fams:
+            raise InputError(f"--from {a} is not of the family opened ({', '.join(f.value for f in fams)})")
+    for f in fams:
+        if froms and not any(Family.of(a) is f for a in froms):
+            raise InputError(f"--from names the {Family.of(froms[0]).value} peers only; no {f.value} "
+                             f"--from address given (--from is every peer's address, or leave it out)")
     for f in fams:
         if sum(Family.of(g) is f for g in gs) > 1:
             raise InputError(f"more than one {f.value} group given; keepalived sends to one")
@@ -414,7 +445,13 @@ def make_specs(
     for f in fams:
         if not ps:
             group = next((g for g in gs if Family.of(g) is f), f.default_group)
-            specs.append(VrrpSpec(ifaces, group, f, ah=ah, strict=strict))
+            mine_from = tuple(a for a in froms if Family.of(a) is f)
+            for iface in ifaces if mine_from else ():
+                here = local_of(iface, f) if local_of is not None else None
+                if here in mine_from:
+                    raise InputError(f"--from {here} is this host's own address ({iface}); list the other "
+                                     "nodes only")
+            specs.append(VrrpSpec(ifaces, group, f, ah=ah, strict=strict, sources=mine_from))
             continue
         mine = tuple(p for p in ps if Family.of(p) is f)
         for iface in ifaces:

@@ -35,6 +35,7 @@ from .model import (
     validate_address,
     validate_group,
     validate_interface,
+    validate_sources,
 )
 from .netns import first_line, guard_signals
 from .replica import (
@@ -204,10 +205,13 @@ class Ask:
     peers: Tuple[str, ...] = ()
     local: Optional[str] = None
     strict: bool = False
+    named: bool = False  # multicast: the peers were named with --from (open in the replica gets them)
 
     def open_args(self) -> List[str]:
         args = ([a for p in self.peers for a in ("--peer", p)] if self.shape.unicast
                 else ["--group", self.group])
+        if self.named and not self.shape.unicast:
+            args += [a for p in self.peers for a in ("--from", p)]
         if self.shape.unicast and self.local:
             args += ["--src", self.local]
         if self.shape.proto == AH_PROTO:
@@ -294,7 +298,8 @@ def _local(snap: Snapshot, shape: Shape, src: Optional[str]) -> Optional[str]:
 
 def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequence[str] = (),
           backend: str = "auto", count: int = 20, seconds: float = 2.0, unicast: bool = False,
-          src: Optional[str] = None, ah: bool = False, strict: bool = False) -> ProofResult:
+          src: Optional[str] = None, ah: bool = False, strict: bool = False,
+          sources: Sequence[str] = ()) -> ProofResult:
     """Measure VRRP delivery on each interface in a replica of this host's
     packet filter, today and after ``vrrpfw open``.  Reads the host; writes
     only inside namespaces it creates and always deletes.
@@ -304,7 +309,9 @@ def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequenc
     host's ``src`` (default: the interface's primary address of the peers'
     family, as ``open`` takes it) and each of ``peers``.  ``ah``: wrapped in
     AH (IP protocol 51).  ``strict``: ``open`` in the replica gets
-    ``--strict`` (adverts are sent with TTL 255, as keepalived sends them)."""
+    ``--strict`` (adverts are sent with TTL 255, as keepalived sends them).
+    ``sources`` (``--from``): multicast adverts from exactly these peers,
+    and ``open`` in the replica is given them too."""
     environment.check()  # the replicas' `vrrpfw open` would refuse a bad variable as "cannot tell"
     ifaces = [validate_interface(i) for i in interfaces]
     if not ifaces:
@@ -315,6 +322,15 @@ def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequenc
                          "(auto replays what ufw loaded, as it replays every layer)")
     if not 1 <= count <= 10000:
         raise InputError(f"count {count} is out of range (1..10000)")
+    froms = validate_sources(sources)
+    if froms and (unicast or peers):
+        raise InputError("--from names the sources of multicast adverts; --peer means unicast "
+                         "(keepalived's unicast_peer): give one")
+    for a in froms:
+        if Family.of(a) is not Family.of(group):
+            raise InputError(f"--from {a} is not of the group {group}'s family")
+    if froms:
+        peers = froms
     shape = _shape(group, peers, unicast, ah)
     result = ProofResult(group, backend, count, shape=shape.name)
     with guard_signals():
@@ -327,7 +343,7 @@ def prove(interfaces: Sequence[str], group: str = DEFAULT_GROUP4, peers: Sequenc
             if shape.unicast and local is None:
                 raise InputError(f"interface {s.iface} has no {shape.family} address to send unicast "
                                  "adverts from; give src")
-            asks.append(Ask(shape, group, tuple(peers), local, strict))
+            asks.append(Ask(shape, group, tuple(peers), local, strict, bool(froms)))
         with ThreadPoolExecutor(max_workers=min(8, 2 * len(snaps) + 2)) as pool:
             # Each interface's two replicas run side by side; interfaces one after another
             # so a host with many interfaces does not build dozens of namespaces at once.

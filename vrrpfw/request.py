@@ -34,6 +34,7 @@ from .model import (
     validate_group,
     validate_interface,
     validate_peers,
+    validate_sources,
 )
 from .persist.files import check_path
 from .persist.lock import check_dir as check_lock_dir
@@ -46,6 +47,12 @@ class Request:
     derivation: List[str] = field(default_factory=list)  # instance -> rules, for the admin
     notes: List[str] = field(default_factory=list)  # what the configuration reader ignored
     netns: Optional[str] = None  # the configuration's net_namespace
+    sources: Tuple[str, ...] = ()  # --from: the multicast peers' addresses
+
+    def judged_sources(self) -> Tuple[str, ...]:
+        """The peers' addresses the path is judged for (Options.peers): the
+        unicast peers, or the multicast sources named with --from."""
+        return tuple(dict.fromkeys([r.group for r in self.rules if r.unicast] + list(self.sources)))
 
 
 def local_address(interface: str, family: Family) -> Optional[str]:
@@ -71,7 +78,7 @@ def refuse_broadcast_peers(specs: Sequence[VrrpSpec], what: str = "--peer") -> N
     (network) address is left alone, as keepalived leaves it: Linux routes
     it as unicast and lets a host hold it, and keepalived sends to it."""
     for spec in specs:
-        if not spec.peers or spec.family is not Family.IPV4:
+        if not (spec.peers or spec.sources) or spec.family is not Family.IPV4:
             continue
         for iface in spec.interfaces:
             edges = dict(ifaddr.broadcasts(iface))
@@ -79,17 +86,21 @@ def refuse_broadcast_peers(specs: Sequence[VrrpSpec], what: str = "--peer") -> N
                 if peer in edges:
                     raise InputError(f"{what} {peer} is the broadcast address of {edges[peer]} on {iface}, "
                                      "not a node's address: keepalived cannot send adverts to it")
+            for source in spec.sources:  # --from: no node sends from a broadcast address
+                if source in edges:
+                    raise InputError(f"--from {source} is the broadcast address of {edges[source]} on "
+                                     f"{iface}, not a node's address: no peer sends adverts from it")
 
 
 def from_options(interfaces: Sequence[str], groups: Sequence[str] = (), family: Optional[str] = None,
                  peers: Sequence[str] = (), src: Optional[str] = None, ah: bool = False,
-                 strict: bool = False) -> Request:
+                 strict: bool = False, sources: Sequence[str] = ()) -> Request:
     rules: List[VrrpRule] = []
-    specs = make_specs(interfaces, groups, family, peers, src, ah, strict, local_address)
+    specs = make_specs(interfaces, groups, family, peers, src, ah, strict, local_address, sources)
     refuse_broadcast_peers(specs)
     for spec in specs:
         _add(rules, rules_for(spec))
-    return Request(rules)
+    return Request(rules, sources=tuple(a for spec in specs for a in spec.sources))
 
 
 def read_conf(path: str) -> KaConfig:
@@ -152,6 +163,7 @@ class Ask:
     strict: bool
     conf: Optional[KaConfig]
     netns: Optional[str]
+    sources: Tuple[str, ...] = ()  # --from
 
     @property
     def wants_rules(self) -> bool:
@@ -161,7 +173,7 @@ class Ask:
     @classmethod
     def checked(cls, interfaces: Any, group: Any, family: Any, peers: Any, src: Any, ah: Any,
                 strict: Any, keepalived_conf: Any, netns: Any, need_rules: bool,
-                closing: bool = False) -> Ask:
+                closing: bool = False, sources: Any = ()) -> Ask:
         environment.check()  # before anything is read: a bad variable is exit 2
         names = _some(inputs.optional_names(interfaces, "interfaces"))
         if names is not None:
@@ -169,6 +181,7 @@ class Ask:
         grp = inputs.optional_text(group, "group")
         fam = validate_family(inputs.optional_text(family, "family"))
         ps = validate_peers(inputs.addresses(peers, "peers"))
+        froms = validate_sources(inputs.addresses(sources, "sources"))
         source = inputs.optional_text(src, "src")
         conf_path = inputs.optional_path(keepalived_conf, "keepalived_conf")
         ns = inputs.optional_text(netns, "netns")
@@ -189,6 +202,9 @@ class Ask:
         if conf_path is not None:
             given = [n for n, on in (("--group", grp is not None and not closing), ("--peer", bool(ps)),
                                      ("--src", source is not None), ("--ah", flags[0])) if on]
+            if froms:
+                raise InputError("--from goes with --iface, not with --keepalived-conf: name the "
+                                 "interface and its peers' addresses")
             if given:
                 raise InputError(f"{' and '.join(given)} come from the keepalived configuration; "
                                  f"leave {'them' if len(given) > 1 else 'it'} out with --keepalived-conf")
@@ -202,7 +218,11 @@ class Ask:
         if closing and ps:
             raise InputError("close takes no --peer: it removes vrrpfw's rules of the interfaces "
                              "(narrow with --group PEER_ADDRESS)")
+        if closing and froms:
+            raise InputError("close takes no --from: it removes what open added (narrow with --iface)")
         if not closing and conf is None:
+            if names is None and froms:
+                raise InputError("--from names the peers of an interface; give --iface too")
             if names is None and (ps or source is not None or any(flags)):
                 raise InputError("--peer, --src, --ah and --strict describe the rules to check; "
                                  "give --iface too")
@@ -211,15 +231,15 @@ class Ask:
                 # later, inside the namespace): contradictions are exit 2
                 # before any I/O.  "::"/0.0.0.0 stand for the address.
                 make_specs(names, [grp] if grp else [], fam, ps, source, flags[0], flags[1],
-                           lambda _i, f: "0.0.0.0" if f.value == "ipv4" else "::")
-        return cls(names, grp, fam, ps, source, flags[0], flags[1], conf, ns)
+                           lambda _i, f: "0.0.0.0" if f.value == "ipv4" else "::", froms)
+        return cls(names, grp, fam, ps, source, flags[0], flags[1], conf, ns, froms)
 
     def request(self) -> Request:
         if self.conf is not None:
             return from_conf(self.conf, self.interfaces, self.family, self.strict)
         assert self.interfaces is not None
         return from_options(self.interfaces, [self.group] if self.group else [], self.family,
-                            self.peers, self.src, self.ah, self.strict)
+                            self.peers, self.src, self.ah, self.strict, self.sources)
 
 
 def close_group(group: str) -> str:

@@ -341,12 +341,15 @@ def test_policies_that_drop_to_and_from_host_are_opened(tmp_path):
             assert fw.cmd("--permanent", f"--policy={policy}", "--list-rich-rules") == ""
 
 
-def test_zone_bound_to_the_peer_source_needs_peer(tmp_path):
+def test_zone_bound_to_the_peer_source(tmp_path):
     """The peer's address bound to zone drop: that zone, not the
-    interface's, judges its adverts.  Without --peer vrrpfw cannot know
-    (uncertain, open exits 1 naming the zones).  With --peer (since issue
-    10: unicast adverts from the peer to this host's address) open allows
-    them in the source's zone."""
+    interface's, judges its adverts.  Without --from vrrpfw cannot know
+    which zone judges the peer (check: uncertain, exit 1, naming zone drop);
+    open then opens every zone bound to a source on the subnet, zone drop
+    here (public lets VRRP in already), and the adverts arrive.  (Before
+    issue 19 open exited 1 advising --peer, which opens unicast only.)
+    With --peer (since issue 10: unicast adverts from the peer to this
+    host's address) open allows them in the source's zone."""
     with firewalld_host(tmp_path, "nftables") as fw:
         iface, peer = fw.pair.host_if, "192.0.2.2"
         for layer in ([], ["--permanent"]):
@@ -355,8 +358,15 @@ def test_zone_bound_to_the_peer_source_needs_peer(tmp_path):
         assert inbound(fw)["delivered"] == 0
         rc, out = fw.vrrpfw_json("check", "--iface", iface)
         assert rc == 1 and out["rules"][0]["runtime"] == "uncertain", out["rules"]
+        assert any(w.startswith("zone drop: its bound source") for w in out["warnings"]), out
+        assert not any("--peer" in w for w in out["warnings"]), out
         rc, out = fw.vrrpfw_json("open", "--iface", iface)
-        assert rc == 1 and any("drop" in w and "--peer" in w for w in out["warnings"]), out
+        assert rc == 0 and out["rules"][0]["runtime"] == "allowed", out
+        assert fw.cmd("--zone=drop", "--list-rich-rules") == RICH
+        assert fw.cmd("--zone=public", "--list-rich-rules") == ""
+        assert inbound(fw)["delivered"] == 20
+        assert fw.vrrpfw("close", "--iface", iface).returncode == 0
+        assert fw.cmd("--zone=drop", "--list-rich-rules") == ""
         assert inbound(fw)["delivered"] == 0
         rc, out = fw.vrrpfw_json("check", "--iface", iface, "--peer", peer)
         assert rc == 1 and out["rules"][0]["runtime"] == "missing"

@@ -110,7 +110,8 @@ def test_every_cli_option_of_open_and_close_is_a_module_option():
     --dry-run is check mode, --json and --prove are the command line's."""
     from vrrpfw import cli
 
-    renamed = {"iface": "interfaces", "peer": "peers", "no_persist": "persist"}
+    renamed = {"iface": "interfaces", "peer": "peers", "no_persist": "persist",
+               "from_": "sources"}
     not_options = {"dry_run", "as_json", "prove_"}
     for command in (cli.open_cmd, cli.close_cmd):
         for name in inspect.signature(command).parameters:
@@ -425,3 +426,12 @@ def test_messages_quote_no_file_that_not_everyone_may_read(monkeypatch, tmp_path
     assert ended.failed and ended.result["exit_code"] == 3
     assert "S3cr3t" not in str(ended.result)
     assert ended.result["msg"].startswith(f"{path}:1: ") and "is outside any table" in ended.result["msg"]
+
+
+def test_sources_go_to_open_and_its_before_check_and_are_refused_on_close():
+    p = params(interfaces=["eth1"], sources=["192.0.2.2"])
+    assert M.call_arguments(p, check_mode=False)[1]["sources"] == ["192.0.2.2"]
+    assert M.check_arguments(p)["sources"] == ["192.0.2.2"]
+    assert M.refusal(params(state="closed", sources=["192.0.2.2"])) == (
+        "sources applies to state=open only, not to state=closed")
+    assert "sources" not in M.call_arguments(params(state="closed"), False)[1]

@@ -26,13 +26,16 @@ from __future__ import annotations
 import contextlib
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
+from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..hostscan import HostScan, firewalld_answers
 from ..judge import owners
-from ..judge.netpath import BaseChain, ChainState, ChainVerdict, PathModel
+from ..judge.chaineval import evaluate
+from ..judge.dispatch import handed_to, source_bound
+from ..judge.netpath import BaseChain, ChainState, ChainVerdict, PathModel, judge_peers, packet_for
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import read as nft_read
-from ..model import DEFAULT_GROUP4, Direction, VrrpRule
+from ..model import DEFAULT_GROUP4, Direction, Family, VrrpRule
 from ..persist.lock import store_locks
 from ..persist.state import StateFile
 from ..results import Action, Runtime
@@ -52,6 +55,8 @@ from .firewalld_rules import (
 )
 
 MAX_ROUNDS = 5
+# firewalld's zone dispatch for input: a goto per bound source, then per interface, then the default zone.
+ZONES_CHAIN = "filter_INPUT_ZONES"
 
 
 class FirewalldBackend(Backend):
@@ -164,50 +169,94 @@ class FirewalldBackend(Backend):
         legacy, why = read_legacy()
         return build_model(legacy, nft, self.options, why)
 
-    def _target(self, cv: ChainVerdict, rule: VrrpRule) -> Optional[str]:
-        """The zone or policy whose rules keep the advert out, from the rule
-        that decided in firewalld's table; None where a source binding may
-        decide and the peer is not known."""
+    def _targets(self, model: PathModel, cv: ChainVerdict, rule: VrrpRule) -> List[str]:
+        """The zones or policies whose rules keep the advert out, from the
+        rule that decided in firewalld's table; where the zone dispatch
+        itself is in doubt (sources bound to zones overlap the interface's
+        subnets, and no --from names the peers), every zone that may judge
+        an advert from there and does not let it in (see _bound_zones)."""
         d = cv.decision
+        if (cv.state is ChainState.UNCERTAIN and not self.options.peers and not rule.unicast
+                and rule.direction is Direction.IN):
+            bound = self._bound_zones(model, cv, rule)
+            if bound is not None:
+                return bound
         chains = [d.rule.chain] if d.rule is not None else []
-        if cv.state is ChainState.UNCERTAIN and not self.options.peers:
-            zones = self._source_zones(cv)
-            if zones:
-                note = (f"zones bound to source addresses ({', '.join(zones)}) may judge the peer's "
-                        "adverts instead of the interface's zone: give --peer ADDR")
-                if note not in self._notes:
-                    self._notes.append(note)
-                return None
         for name in chains:
             target = construct_of(name)
             if target is not None:
-                return target
+                return [target]
         if rule.direction is Direction.IN:
-            return self.layer("runtime").zone_for(rule.interface)
-        return None
+            return [self.layer("runtime").zone_for(rule.interface)]
+        return []
 
-    @staticmethod
-    def _source_zones(cv: ChainVerdict) -> List[str]:
-        rules = cv.chain.lookup("filter_INPUT_ZONES") or []
-        return sorted({construct_of(r.target) or r.target for r in rules
-                       if r.src or any(m.param("key") and "saddr" in (m.param("key") or ("",))[0]
-                                       for m in r.matches)})
+    def _bound_zones(self, model: PathModel, cv: ChainVerdict, rule: VrrpRule) -> Optional[List[str]]:
+        """VRRP peers share the link, so an advert comes from one of the
+        interface's subnets: every zone bound to a source (address, prefix
+        or ipset) that overlaps them judges some of those adverts, and the
+        interface's (or the default) zone the rest.  Each of them that does
+        not certainly let the advert in, with a note naming the zone and the
+        binding.  None where no bound source overlaps the subnets, or every
+        zone that may judge the advert lets it in (the doubt is elsewhere)."""
+        lookup = cv.chain.lookup
+        dispatch = lookup(ZONES_CHAIN)
+        if not dispatch:
+            return None
+        nets = ifaddr.subnets(rule.interface, rule.family.value)
+        if not nets:
+            primary = ifaddr.primary_of(rule.interface, rule.family.value)
+            nets = [primary.network] if primary is not None else []
+        packets = [packet_for(model, rule, None, net) for net in nets]
+        hands = handed_to(dispatch, packets, lookup)
+        if not source_bound(hands):
+            return None
+        out: List[str] = []
+        for h in hands:
+            zone = construct_of(h.chain)
+            if zone is None:
+                continue
+            pkt = next(p for p in packets if p.src_net == h.subnet)
+            if evaluate(lookup(h.chain) or [], "DROP", pkt, lookup).accepted:
+                continue  # this zone lets VRRP in already
+            out.append(zone)
+            if not h.certain:
+                self.note(f"zone {zone}: its bound source ({h.binding}) overlaps {rule.interface}'s subnet "
+                          f"{h.subnet}, and VRRP peers share the link, so it judges adverts from peers "
+                          f"there: vrrpfw's allowance goes to zone {zone} too (--from ADDR judges only "
+                          "the peers named)")
+        return out or None  # every zone lets VRRP in: the doubt is elsewhere
+
+    def _chains_judged(self, model: PathModel, st: RuntimeStatus) -> List[ChainVerdict]:
+        """The chains whose verdicts place vrrpfw's allowance: the rule's
+        path, and with --from for a multicast rule each named peer's own
+        path (one peer's source may be bound to another zone than the
+        next's; the rule's verdict keeps only the worst)."""
+        chains = list(st.verdict.chains) if st.verdict is not None else []
+        r = st.rule
+        if r.unicast or r.direction is not Direction.IN:
+            return chains
+        local = ifaddr.primary_of(r.interface, r.family.value)
+        for peer in self.options.peers:
+            if Family.of(peer) is r.family:
+                chains.extend(judge_peers(model, r, [peer], local).chains)
+        return chains
 
     def _path_statuses(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
-        statuses = self.path_statuses(self.path_model(), rules)
+        model = self.path_model()
+        statuses = self.path_statuses(model, rules)
         layer = self.layer("runtime")
         for st in statuses:
             st.ours = layer.recorded(st.rule)
             targets: List[str] = []
-            for cv in st.verdict.chains if st.verdict is not None else []:
+            for cv in self._chains_judged(model, st):
                 if self.writes(cv.chain) and not cv.state.passes:
-                    t = self._target(cv, st.rule)
-                    if t is not None and t not in targets:
-                        targets.append(t)
+                    for t in self._targets(model, cv, st.rule):
+                        if t not in targets:
+                            targets.append(t)
                 elif self.writes(cv.chain) and cv.decision.rule is not None:
-                    t = construct_of(cv.decision.rule.chain)
-                    if t is not None and t not in targets and self.owner.accepted_unlisted(st, t):
-                        targets.append(t)
+                    there = construct_of(cv.decision.rule.chain)
+                    if there is not None and there not in targets and self.owner.accepted_unlisted(st, there):
+                        targets.append(there)
             # Where vrrpfw's allowance is already in place, adding it again
             # changes nothing: what still doubts (firewalld's IPv6 reverse
             # path filter, say) is not the zone's to decide.
@@ -375,6 +424,7 @@ class FirewalldBackend(Backend):
                 t for ts in self.targets.values() for t in ts if not t.startswith(POLICY_PREFIX)}
             for zone in sorted(zones):
                 members = self.fw.interfaces("runtime", zone)
+                members += [f"source {src}" for src in self.fw.sources("runtime", zone)]
                 if zone == self.fw.default_zone("runtime"):
                     members.append("every interface in no zone")
                 target = self.fw.target("runtime", zone)

@@ -150,6 +150,12 @@ class Firewalld:
             return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getInterfaces, zone)]
         return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getInterfaces)]
 
+    def sources(self, layer: str, zone: str) -> List[str]:
+        """The source addresses, prefixes and ``ipset:NAME`` bound to a zone."""
+        if layer == "runtime":
+            return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getSources, zone)]
+        return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getSources)]
+
     def _policy_cfg(self, policy: str) -> Any:
         path = self.call(f"finding permanent policy {policy}", self.config.getPolicyByName, policy)
         obj = self.bus.get_object(BUS_NAME, path, introspect=False)

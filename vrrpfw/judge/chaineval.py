@@ -945,7 +945,12 @@ def _walk(
             if o in (Outcome.DROP, Outcome.UNCERTAIN) or sub_doubts:
                 doubts.append(rule)
                 return Outcome.UNCERTAIN, r or rule, f"jump to {target} may drop it"
-            if o is Outcome.ACCEPT or rule.goto:
+            if o is Outcome.ACCEPT and rule.goto:
+                # A maybe-goto into a chain that certainly accepts: accepted
+                # where it applies, else the walk goes on (firewalld's zone
+                # dispatch: a zone bound to part of the subnet that lets VRRP in).
+                doubts.append(replace(rule, target="ACCEPT", goto=False))
+            elif o is Outcome.ACCEPT or rule.goto:
                 doubts.append(rule)  # a maybe-goto that returns may end this chain too
             continue
         o, r, why = _walk(sub, carry, lookup, doubts, depth + 1, stack | {target}, deps)

@@ -81,6 +81,14 @@ options:
     type: list
     elements: str
     aliases: [peer]
+  sources:
+    description:
+      - Multicast only, O(state=open) only; the peers' addresses, the sources of their adverts
+        (C(--from)). vrrpfw judges exactly these peers' adverts and opens where each is judged
+        (a firewalld zone bound to that source, else the interface's zone). Default any peer on
+        the interface's subnets (every firewalld zone bound to a source there is opened too).
+    type: list
+    elements: str
   src:
     description:
       - Unicast only, O(state=open) only; this host's address (C(--src), C(unicast_src_ip)).
@@ -300,7 +308,7 @@ else:
 EXIT_USAGE = 2
 EXIT_INTERNAL = 4
 FIREWALLD_ONLY = ("zone", "mode", "force", "remove_seed_rules", "state_file")
-OPEN_ONLY = ("src", "ah", "strict", "force")  # close takes peers, to refuse them in its own words
+OPEN_ONLY = ("src", "ah", "strict", "force", "sources")  # close takes peers, to refuse them in its own words
 CLOSED_ONLY = ("remove_seed_rules",)
 
 ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
@@ -310,6 +318,7 @@ ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = {
     "group": {"type": "str"},
     "family": {"type": "str", "choices": ["ipv4", "ipv6", "both"]},
     "peers": {"type": "list", "elements": "str", "aliases": ["peer"]},
+    "sources": {"type": "list", "elements": "str"},
     "src": {"type": "str"},
     "ah": {"type": "bool", "default": False},
     "strict": {"type": "bool", "default": False},
@@ -383,7 +392,7 @@ def call_arguments(params: Dict[str, Any], check_mode: bool) -> Tuple[str, Dict[
     if params["state"] == "closed":
         return "close", {**common, "remove_seed_rules": params["remove_seed_rules"]}
     return "open", {**common, "src": params.get("src"), "ah": params["ah"], "strict": params["strict"],
-                    "force": params["force"]}
+                    "force": params["force"], "sources": list(params.get("sources") or ())}
 
 
 def check_arguments(params: Dict[str, Any]) -> Dict[str, Any]:
@@ -402,7 +411,7 @@ def check_arguments(params: Dict[str, Any]) -> Dict[str, Any]:
         return args
     args.update(interfaces=params.get("interfaces"), keepalived_conf=params.get("keepalived_conf"),
                 group=params.get("group"), peers=list(params.get("peers") or ()), src=params.get("src"),
-                ah=params["ah"], strict=params["strict"])
+                ah=params["ah"], strict=params["strict"], sources=list(params.get("sources") or ()))
     return args
 
 
