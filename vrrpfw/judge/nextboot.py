@@ -84,11 +84,11 @@ def outcome(runtime: Runtime, persisted: Persisted, boot: Optional[BootVerdict],
     if boot is None or runtime not in PASSING or persisted in (Persisted.SKIPPED, Persisted.ABSENT):
         return persisted, None
     if boot.absent:
-        return persisted, (f"next boot not judged for {where}: {boot.text}, so nothing of this layer "
-                           "is restored at boot (its rules live at runtime only)")
+        return persisted, (f"next boot not judged: {boot.text}, so nothing restores this layer's rules "
+                           "from it (they live at runtime only)")
     if boot.state in DROPPED:
         return Persisted.MISSING, (f"not persisted: {where} passes now ({runtime.value}), but the next "
-                                   f"boot drops it: {boot.text}")
+                                   f"boot drops it: {boot.text} (persist the allowance there)")
     if boot.state is None or boot.state not in PASSING:
         state = Persisted.UNCERTAIN if persisted in (Persisted.PRESENT, Persisted.NOT_MANAGED) else persisted
         return state, f"the next boot cannot be judged for {where}: {boot.text}"
