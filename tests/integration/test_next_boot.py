@@ -111,14 +111,20 @@ def test_nftables_runtime_only_allowance_is_not_persisted(tmp_path):
 
 def test_nftables_saved_allowance_is_fine(tmp_path):
     conf = tmp_path / "nftables.conf"
-    conf.write_text(NFT_CONF.format(extra="    ip protocol vrrp accept\n"))
     with pair("vrnb") as p:
+        # by interface index: nft must find the interface where vrrpfw loads the file
+        conf.write_text(NFT_CONF.format(extra=f'    iif "{p.host_if}" ip protocol vrrp accept\n'))
         p.host.run("nft", "-f", str(conf))
         rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--backend", "nftables",
                                      "--persist-file", str(conf))
         rule = out["rules"][0]
         assert rc == 0 and rule["persisted"] == "not-managed", out
-    assert _boot_restore_nft(conf) == 10
+    # the fresh namespaces name their interfaces alike (vh<pid>-<n>): rename the host's end
+    text = conf.read_text()
+    with pair("vrnb") as fresh:
+        conf.write_text(text.replace(p.host_if, fresh.host_if))
+        fresh.host.run("nft", "-f", str(conf))
+        assert inbound(fresh, 10)["delivered"] == 10
 
 
 ALLOW_LINE = "-A ufw-before-input -p 112 -j ACCEPT"

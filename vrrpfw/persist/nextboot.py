@@ -19,6 +19,7 @@ from ..host.invoker import may_quote
 from ..host.run import run
 from ..judge.netpath import PASSING, PathModel
 from ..judge.nextboot import BootModel, judge_boot, outcome
+from ..judge.read.nft import parse_devices
 from ..judge.read.saved import legacy_chains, nft_chains
 from ..model import Family
 from ..results import Persisted, Result
@@ -60,9 +61,20 @@ def save_text_model(label: str, text: Optional[str], family: Family, layer: str)
     return BootModel(label, (family,), PathModel(chains=chains))
 
 
-# nft -f, then nft -j list ruleset, in a new network namespace that dies
-# with the shell: the host's firewall is never touched, nothing is left behind.
-_NFT_LOAD = 'nft -f "$1" >/dev/null && exec nft -j list ruleset'
+# The JSON of nft 1.0.x leaves out netdev chains' devices: the text listing
+# names them (even a device the namespace lacks).
+_NFT_SPLIT = "#vrrpfw-next-boot-chains"
+# nft resolves ``iif "eth1"`` / ``type iface_index`` elements when it loads
+# the file and refuses an interface that does not exist, as it would at
+# boot: the namespace gets a veth of each of this host's interface names
+# first (its other end named vrrpfw-nbN).
+_NFT_LOAD = ('f="$1"; shift; i=0; for n in "$@"; do '
+             'printf "link add %s type veth peer name vrrpfw-nb%s\\n" "$n" "$i"; i=$((i+1)); done '
+             '| ip -force -batch - >/dev/null 2>&1; '
+             'nft -f "$f" >/dev/null && nft -j list ruleset && echo && echo "' + _NFT_SPLIT + '" && '
+             'exec nft list chains')
+
+
 BOTH = (Family.IPV4, Family.IPV6)
 
 
@@ -84,25 +96,37 @@ def in_empty_netns(label: str, script: str, args: Sequence[str], stdin: Optional
     return ran.out, ""
 
 
-def nft_conf_model(label: str, path: str, text: Optional[str], on_disk: bool) -> BootModel:
+def host_interfaces() -> List[str]:
+    """This network namespace's interface names (lo aside)."""
+    try:
+        return sorted(n for n in os.listdir("/sys/class/net") if n != "lo")
+    except OSError:
+        return []
+
+
+def nft_conf_model(label: str, path: str, text: Optional[str], on_disk: bool,
+                   interfaces: Optional[Sequence[str]] = None) -> BootModel:
     """An nftables ruleset file as ``nftables.service`` loads it (``nft -f
     FILE`` on an empty ruleset).  nft prints no ruleset it has not loaded
     (``nft -c`` checks and prints nothing), so the kernel loads it into an
-    anonymous network namespace of its own and lists it there
+    anonymous network namespace of its own, holding an interface of each
+    name in ``interfaces`` (default: this host's), and lists it there
     (:func:`in_empty_netns`).  ``on_disk``: the text is the file's (nft
     reads the file itself, includes as at boot); else nft reads the staged
     text on stdin (includes resolve the same way, by nft's include path)."""
     if text is None:
         return BootModel(label, BOTH, absent=True)
-    out, why = in_empty_netns("nft", _NFT_LOAD, [path if on_disk else "-"],
+    names = list(host_interfaces() if interfaces is None else interfaces)
+    out, why = in_empty_netns("nft", _NFT_LOAD, [path if on_disk else "-", *names],
                               stdin=None if on_disk else text, quote_from=path)
     if out is None:
         return BootModel(label, BOTH, problem=why)
+    listing, _, chains = out.partition(_NFT_SPLIT)
     try:
-        doc = json.loads(out)
+        doc = json.loads(listing)
     except ValueError:
         return BootModel(label, BOTH, problem="nft printed no JSON ruleset")
-    return BootModel(label, BOTH, PathModel(chains=nft_chains(doc)))
+    return BootModel(label, BOTH, PathModel(chains=nft_chains(doc, parse_devices(chains))))
 
 
 UFW_INITS = ("/lib/ufw/ufw-init", "/usr/lib/ufw/ufw-init")
