@@ -14,7 +14,7 @@ import os
 from typing import Dict
 
 import pytest
-from replaycheck import CORPUS, corpus_cases, static_verdict
+from replaycheck import CORPUS, case_model, corpus_cases, static_verdict
 
 from vrrpfw.judge.netpath import DROPPED, PASSING
 from vrrpfw.model import Direction
@@ -30,14 +30,21 @@ NFT_ONLY = sorted(stem for stem, files in corpus_cases().items()
                   if set(files) == {"nft"} and stem in OUTCOMES)
 
 
+def recorded_model(stem):
+    """The model of the ruleset nft listed when the case was recorded (as
+    tests/unit/test_corpus_static.py builds it)."""
+    with open(os.path.join(CORPUS, "json", f"{stem}.json")) as f:
+        saved = json.load(f)
+    devices = {tuple(d[:3]): tuple(d[3]) for d in saved["devices"]}
+    return case_model(nft_json=saved["ruleset"], devices=devices)
+
+
 def test_there_are_nft_cases():
     assert len(NFT_ONLY) >= 40, NFT_ONLY
 
 
 @pytest.mark.parametrize("stem", NFT_ONLY)
 def test_saved_nft_file_judged_as_loaded_agrees_with_packets(stem):
-    from test_corpus_static import model as recorded_model  # the static test's model of the recorded ruleset
-
     path = corpus_cases()[stem]["nft"]
     # the interfaces the corpus's cases name (the replica that recorded them had them)
     boot = nft_conf_model(stem, path, "(on disk)", on_disk=True, interfaces=("eth0", "eth1", "wg0"))
