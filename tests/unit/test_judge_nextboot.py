@@ -171,3 +171,52 @@ def test_loading_into_a_namespace_needs_root(monkeypatch):
     assert m.model is None and "needs root" in m.problem
     assert persist_nextboot.nft_conf_model("x", "/nonexistent", None, on_disk=True).absent
 
+
+
+def _family_file(tmp_path, text, family_kind):
+    from vrrpfw.persist.iptables_store import FamilyFile
+    from vrrpfw.persist.locations import PersistTarget
+    from vrrpfw.persist.saved import SavedFile
+
+    path = str(tmp_path / "rules.v4")
+    if text is not None:
+        with open(path, "w") as f:
+            f.write(text)
+    saved = SavedFile(path)
+    store = FamilyFile(PersistTarget(path, family_kind, None, None), saved, "legacy")
+    store.load()
+    return store
+
+
+def test_a_distribution_file_nothing_restores_is_not_judged(tmp_path):
+    """rules.v4 without netfilter-persistent: the next boot loads nothing
+    from it, so its policy DROP is no claim about the next boot."""
+    (m,) = _family_file(tmp_path, DROP_NO_VRRP, "debian").boot_models()
+    v = judge_boot([m], IN4, (), LOCAL)
+    assert v is not None and v.absent and "nothing restores" in v.text
+    state, note = outcome(Runtime.ALLOWED_BY_OTHER, Persisted.NOT_MANAGED, v, "x")
+    assert state is Persisted.NOT_MANAGED and note is not None and note.startswith("next boot not judged: ")
+
+
+def test_the_admins_own_file_is_judged_as_restored(tmp_path):
+    (m,) = _family_file(tmp_path, DROP_NO_VRRP, "custom").boot_models()
+    assert judge_boot([m], IN4, (), LOCAL).state is Runtime.MISSING
+
+
+def test_an_absent_file_is_said(tmp_path):
+    (m,) = _family_file(tmp_path, None, "custom").boot_models()
+    assert m.absent and judge_boot([m], IN4, (), LOCAL).text.endswith("rules.v4 does not exist")
+
+
+def test_layered_store_judges_the_iptables_files_only_where_restored():
+    from vrrpfw.backends.nftables import LayeredStore
+
+    conf = BootModel("nftables.conf", (Family.IPV4, Family.IPV6))
+    v4 = BootModel("rules.v4", (Family.IPV4,))
+    nft = SimpleNamespace(path="nftables.conf", restorer="nftables.service", boot_models=lambda: [conf])
+    part = SimpleNamespace(restorer=None, boot_models=lambda: [v4])
+    store = LayeredStore(SimpleNamespace(), nft, SimpleNamespace(path="rules.v4", restorer=None,
+                                                                  parts={Family.IPV4: part}))
+    assert store.boot_models() == [conf]
+    part.restorer = "netfilter-persistent"
+    assert store.boot_models() == [conf, v4]

@@ -34,11 +34,11 @@ from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, VrrpRule, rules_from_keys
+from ..model import COMMENT, Family, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
-from ..persist.nextboot import boot_label, nft_conf_model
+from ..persist.nextboot import boot_label, nft_conf_model, unrestored
 from ..persist.saved import SavedFile
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
@@ -156,6 +156,8 @@ class NftConfFile(Persister):
     def boot_models(self) -> List[BootModel]:
         """The ruleset file (as staged) as nftables.service loads it."""
         absent = self.saved.original is None and not self.saved.changed
+        if not absent and not self.restorer and self.b.options.persist_file is None:
+            return [unrestored(self.path, (Family.IPV4, Family.IPV6))]
         return [nft_conf_model(boot_label(self.path, self.restorer), self.path,
                                None if absent else self._current(), on_disk=not self.saved.changed)]
 

@@ -24,8 +24,9 @@ from .netpath import DROPPED, PASSING, RANK, PathModel, judge_peers
 @dataclass
 class BootModel:
     """One saved ruleset as its boot unit restores it.  ``model`` None: it
-    could not be judged (``problem`` says why); ``absent``: the file does
-    not exist, so the next boot restores nothing of this layer."""
+    could not be judged (``problem`` says why); ``absent``: the next boot
+    restores nothing of this layer from it (the file does not exist, or,
+    as ``problem`` says, nothing restores it at boot)."""
 
     label: str  # e.g. "/etc/iptables/rules.v4 (restored by netfilter-persistent)"
     families: Tuple[Family, ...]
@@ -55,7 +56,8 @@ def judge_boot(boots: Sequence[BootModel], rule: VrrpRule, peers: Sequence[str] 
     absent = [b for b in mine if b.absent]
     present = [b for b in mine if not b.absent]
     if not present:
-        return BootVerdict(None, "; ".join(f"{b.label} does not exist" for b in absent), absent=True)
+        return BootVerdict(None, "; ".join(b.problem or f"{b.label} does not exist" for b in absent),
+                           absent=True)
     unknown = [b for b in present if b.model is None]
     judged: List[Tuple[BootModel, Runtime, str]] = []
     for b in present:
@@ -84,8 +86,7 @@ def outcome(runtime: Runtime, persisted: Persisted, boot: Optional[BootVerdict],
     if boot is None or runtime not in PASSING or persisted in (Persisted.SKIPPED, Persisted.ABSENT):
         return persisted, None
     if boot.absent:
-        return persisted, (f"next boot not judged: {boot.text}, so nothing restores this layer's rules "
-                           "from it (they live at runtime only)")
+        return persisted, f"next boot not judged: {boot.text} (this layer's rules live at runtime only)"
     if boot.state in DROPPED:
         return Persisted.MISSING, (f"not persisted: {where} passes now ({runtime.value}), but the next "
                                    f"boot drops it: {boot.text} (persist the allowance there)")

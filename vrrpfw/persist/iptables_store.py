@@ -32,7 +32,7 @@ from ..model import Family, VrrpRule, rules_from_keys
 from . import files, iptables_save, locations, restorers
 from .iptables_save import Placement
 from .locations import PersistTarget
-from .nextboot import boot_label, save_text_model
+from .nextboot import boot_label, save_text_model, unrestored
 from .saved import SavedFile
 
 Where = Callable[[], Dict[Key, Set[Placement]]]
@@ -57,6 +57,7 @@ class FamilyFile(Persister):
         self.where: Where = where or dict
         self.restorer = target.restorer
         self.note = target.note
+        self.custom = target.family == "custom"  # the admin's --persist-file: judged as restored
         self._parsed: Optional[iptables_save.SaveFile] = None
         self._parsed_text: Optional[str] = None
         self.validate, self.locked = validate, locked
@@ -97,6 +98,8 @@ class FamilyFile(Persister):
         """The file (as staged) as its restorer loads it at boot: into
         legacy tables, or iptables-nft's."""
         absent = self.saved.original is None and not self.saved.changed
+        if not absent and not self.restorer and not self.custom:
+            return [unrestored(self.path, [self.family])]
         layer = "legacy" if self.variant == "legacy" else "nft"
         return [save_text_model(boot_label(self.path, self.restorer),
                                 None if absent else self.saved.current, self.family, layer)]

@@ -184,3 +184,10 @@ def ufw_model(ufw_dir: str, default_file: str, staged: Dict[str, str], layer: st
 def boot_label(path: str, restorer: Optional[str]) -> str:
     return f"{path} (restored at boot by {restorer})" if restorer else path
 
+
+def unrestored(path: str, families: Sequence[Family]) -> BootModel:
+    """The distribution's saved file where nothing restores it at boot
+    (its restorer is not installed): the next boot loads nothing from it."""
+    return BootModel(path, tuple(families), absent=True,
+                     problem=f"nothing restores {path} at boot (its restore service is not installed)")
+
