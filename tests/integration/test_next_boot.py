@@ -153,11 +153,11 @@ def _with_allow_line(text):
 
 
 @pytest.mark.needs("ufw", "unshare", "iptables-nft")
-@pytest.mark.parametrize("saved", [False, True], ids=["runtime-only", "saved"])
-def test_ufw_admins_allowance_judged_for_the_next_boot(tmp_path, saved):
+@pytest.mark.parametrize("variant,saved", [("nft", False), ("legacy", False), ("nft", True)],
+                         ids=["nft-runtime-only", "legacy-runtime-only", "nft-saved"])
+def test_ufw_admins_allowance_judged_for_the_next_boot(tmp_path, variant, saved):
     from ufwharness import ufw_pair
 
-    variant = "nft"
     with ufw_pair(str(tmp_path), variant, "vrnu") as p:
         h = p.host
         if saved:
