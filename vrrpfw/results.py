@@ -32,6 +32,7 @@ class Persisted(str, enum.Enum):
     ABSENT = "absent"  # after close
     SKIPPED = "skipped"  # --no-persist
     NOT_MANAGED = "not-managed"  # allowed by a rule vrrpfw did not add
+    UNCERTAIN = "uncertain"  # the saved ruleset cannot be judged: the next boot is not known
 
 
 class Action(str, enum.Enum):

@@ -26,6 +26,7 @@ from .errors import ConcurrentChange, MayHaveChanged, VrrpfwError
 from .judge.netpath import responsible
 from .model import VrrpRule
 from .persist.lock import store_locks
+from .persist.nextboot import judge_next_boot
 from .persist.saved import FileSet
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
@@ -353,6 +354,8 @@ def _persist_report(step: _Step, command: str, dry_run: bool) -> None:
             rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING
             if key not in step.before and key in after and command == "open":
                 rep.persist_action = Action.INSERT
+    if command != "close":
+        judge_next_boot(p, step.statuses, step.result, step.b.options.peers)
 
 
 def _predict(step: _Step, command: str) -> None:

@@ -244,6 +244,16 @@ def test_close_problems_are_rules_still_there():
         "in eth1 224.0.0.18 (iptables INPUT): runtime absent, persisted present"]
 
 
+def test_next_boot_problems_name_the_rule_and_the_warning():
+    note = "not persisted: VRRP in on eth1 (224.0.0.18, ipv4) passes now (allowed-by-other), but ..."
+    res = Result("check", "iptables", warnings=[note, "an unrelated warning"],
+                 rules=[rule(runtime=Runtime.ALLOWED_BY_OTHER, persisted=Persisted.MISSING),
+                        rule("out", runtime=Runtime.ALLOWED_BY_POLICY, persisted=Persisted.UNCERTAIN)])
+    assert M.problems(res.to_dict()) == [
+        "in eth1 224.0.0.18 (iptables INPUT): runtime allowed-by-other, persisted missing",
+        "out eth1 224.0.0.18 (iptables OUTPUT): runtime allowed-by-policy, persisted uncertain", note]
+
+
 # -- the module's run, with the library's calls stood in for --------------------
 
 class FakeApi:

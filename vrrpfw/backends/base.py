@@ -26,6 +26,7 @@ from ..judge.netpath import (
     judge_peers,
     responsible,
 )
+from ..judge.nextboot import BootModel
 from ..model import VrrpRule
 from ..persist.saved import FileSet
 
@@ -130,6 +131,12 @@ class Persister(abc.ABC):
         """Keys allowed at runtime by someone else's rule that the store
         lacks: not "not managed" but missing (the next reload blocks them)."""
         return set()
+
+    def boot_models(self) -> List[BootModel]:
+        """The store's saved rulesets as the boot units restore them, for
+        judging the next boot (:mod:`vrrpfw.persist.nextboot`); empty where
+        the store judges its next boot itself (firewalld)."""
+        return []
 
     @abc.abstractmethod
     def discover(self) -> List[VrrpRule]:

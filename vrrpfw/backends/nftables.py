@@ -29,14 +29,16 @@ from ..hostscan import FIREWALLD_TABLES, HostScan
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import FAMILIES as PATH_FAMILIES
 from ..judge.netpath import PATH, BaseChain, ChainId, PathModel
+from ..judge.nextboot import BootModel
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, VrrpRule, rules_from_keys
+from ..model import COMMENT, Family, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
+from ..persist.nextboot import boot_label, nft_conf_model, unrestored
 from ..persist.saved import SavedFile
 from ..results import Action
 from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
@@ -151,6 +153,14 @@ class NftConfFile(Persister):
     def discover(self) -> List[VrrpRule]:
         return rules_from_keys(sorted(nft_conf.keys(self._current())))
 
+    def boot_models(self) -> List[BootModel]:
+        """The ruleset file (as staged) as nftables.service loads it."""
+        absent = self.saved.original is None and not self.saved.changed
+        if not absent and not self.restorer and self.b.options.persist_file is None:
+            return [unrestored(self.path, (Family.IPV4, Family.IPV6))]
+        return [nft_conf_model(boot_label(self.path, self.restorer), self.path,
+                               None if absent else self._current(), on_disk=not self.saved.changed)]
+
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         text = self._current()
         if op == "open":
@@ -239,6 +249,13 @@ class LayeredStore(Persister):
     def discover(self) -> List[VrrpRule]:
         found = self.nft.discover()
         return found + [r for r in self.ipt.discover() if r not in found]
+
+    def boot_models(self) -> List[BootModel]:
+        """Both files are on the path at boot: the nftables ruleset, and the
+        iptables-nft chains of the saved iptables files where something
+        restores them."""
+        return self.nft.boot_models() + [m for p in self.ipt.parts.values() if p.restorer
+                                         for m in p.boot_models()]
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         if op == "open":

@@ -357,7 +357,9 @@ class UfwBackend(Backend):
             paths = [(f, default_path(f, o.root)) for f in fams]
         parts = {f: UfwRulesFile(path, self.saved_files().get(path), f, self.layer, o.validate_saved,
                                  o.locked) for f, path in paths}
-        return UfwRulesStore(parts, custom=o.persist_file is not None)
+        return UfwRulesStore(parts, custom=o.persist_file is not None,
+                             ufw_dir=os.path.dirname(default_path(Family.IPV4, o.root)),
+                             default_file=os.path.join(o.root, "etc/default/ufw"), layer=self.layer)
 
     def warnings(self) -> List[str]:
         notes = []

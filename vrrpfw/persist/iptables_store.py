@@ -27,10 +27,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 from ..backends.base import Backend, Key, Persister, PersistPlan
 from ..errors import InputError
+from ..judge.nextboot import BootModel
 from ..model import Family, VrrpRule, rules_from_keys
 from . import files, iptables_save, locations, restorers
 from .iptables_save import Placement
 from .locations import PersistTarget
+from .nextboot import boot_label, save_text_model, unrestored
 from .saved import SavedFile
 
 Where = Callable[[], Dict[Key, Set[Placement]]]
@@ -55,9 +57,11 @@ class FamilyFile(Persister):
         self.where: Where = where or dict
         self.restorer = target.restorer
         self.note = target.note
+        self.custom = target.family == "custom"  # the admin's --persist-file: judged as restored
         self._parsed: Optional[iptables_save.SaveFile] = None
         self._parsed_text: Optional[str] = None
         self.validate, self.locked = validate, locked
+        self.variant = variant
         six = family is Family.IPV6
         saved.want(restorers.iptables(variant, "ip6" if six else "ip"),
                    f"{'ip6tables' if six else 'iptables'}-{variant}-restore")
@@ -89,6 +93,16 @@ class FamilyFile(Persister):
 
     def discover(self) -> List[VrrpRule]:
         return [r for r in rules_from_keys(sorted(self._keys())) if r.family is self.family]
+
+    def boot_models(self) -> List[BootModel]:
+        """The file (as staged) as its restorer loads it at boot: into
+        legacy tables, or iptables-nft's."""
+        absent = self.saved.original is None and not self.saved.changed
+        if not absent and not self.restorer and not self.custom:
+            return [unrestored(self.path, [self.family])]
+        layer = "legacy" if self.variant == "legacy" else "nft"
+        return [save_text_model(boot_label(self.path, self.restorer),
+                                None if absent else self.saved.current, self.family, layer)]
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         doc = self._doc()
@@ -169,6 +183,9 @@ class IptablesSaveFile(Persister):
 
     def discover(self) -> List[VrrpRule]:
         return [r for p in self.parts.values() for r in p.discover()]
+
+    def boot_models(self) -> List[BootModel]:
+        return [m for p in self.parts.values() for m in p.boot_models()]
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         todo = self._of(rules)

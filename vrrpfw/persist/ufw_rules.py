@@ -29,9 +29,11 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..backends.base import Key, Persister, PersistPlan
 from ..errors import InputError, PersistFileError
+from ..judge.nextboot import BootModel
 from ..model import Direction, Family, VrrpRule, rules_from_keys
 from . import files, iptables_save
 from .iptables_save import SaveFile, vrrpfw_line_key
+from .nextboot import ufw_model
 from .restorers import Restorer
 from .saved import SavedFile
 
@@ -253,9 +255,11 @@ class UfwRulesStore(Persister):
 
     stages = True
 
-    def __init__(self, parts: Dict[Family, UfwRulesFile], custom: bool = False) -> None:
+    def __init__(self, parts: Dict[Family, UfwRulesFile], custom: bool = False, ufw_dir: str = UFW_DIR,
+                 default_file: str = "/etc/default/ufw", layer: str = "nft") -> None:
         self.parts = parts
         self.custom = custom
+        self.ufw_dir, self.default_file, self.layer = ufw_dir, default_file, layer  # for the next boot
         self.path = " and ".join(p.path for p in parts.values())
         self.restorer = RESTORER_NOTE
         self.note: Optional[str] = "custom persist file: ufw loads it only if it is ufw's before rules file" \
@@ -289,6 +293,12 @@ class UfwRulesStore(Persister):
 
     def discover(self) -> List[VrrpRule]:
         return [r for p in self.parts.values() for r in p.discover()]
+
+    def boot_models(self) -> List[BootModel]:
+        """ufw's files, with the before rules as staged, as ``ufw enable``
+        loads them (a ``--persist-file`` taken as the before rules file)."""
+        staged = {FILE_NAMES[f]: p.saved.current for f, p in self.parts.items()}
+        return [ufw_model(self.ufw_dir, self.default_file, staged, self.layer)]
 
     def plan(self, op: str, rules: Sequence[VrrpRule]) -> PersistPlan:
         if op == "open":

@@ -247,7 +247,7 @@ rules:
     runtime:
       description: allowed, allowed-by-other, allowed-by-policy, missing, shadowed, uncertain or absent
       type: str
-    persisted: {description: "present, missing, absent, skipped, not-managed", type: str}
+    persisted: {description: "present, missing, absent, skipped, not-managed, uncertain", type: str}
     action: {description: "none, insert, move or delete (runtime)", type: str}
     persist_action: {description: "none, insert or delete (saved)", type: str}
     detail: {description: the chains that decide, type: str}
@@ -464,14 +464,17 @@ def problems(result: Dict[str, Any]) -> List[str]:
             found.append(f"layer {la['backend']}: {la['error']}")
     closing = result.get("command") == "close"
     bad_runtime = ("allowed", "shadowed", "uncertain") if closing else ("missing", "shadowed", "uncertain")
-    bad_persisted = "present" if closing else "missing"
+    bad_persisted = ("present",) if closing else ("missing", "uncertain")
     for r in result.get("rules", []):
-        if r["runtime"] in bad_runtime or r["persisted"] == bad_persisted:
+        if r["runtime"] in bad_runtime or r["persisted"] in bad_persisted:
             found.append(f"{r['direction']} {r['interface']} {r['group']} ({r['backend']} {r['chain']}): "
                          f"runtime {r['runtime']}, persisted {r['persisted']}")
     for p in result.get("persist", []):
         if p.get("note"):
             found.append(f"note: {p['note']}")
+    # the next boot's verdict on an allowance the saved files lack (or cannot be judged on)
+    found += [w for w in result.get("warnings", [])
+              if w.startswith(("not persisted: ", "the next boot cannot be judged"))]
     if result.get("command") == "check" and not result.get("rules"):
         found.append("no vrrpfw rules found")
     return found
