@@ -263,7 +263,7 @@ class Backend(abc.ABC):
         pins = [cv.chain.id for cv in own if self.pins_in(cv.chain) and cv.state is ChainState.POLICY
                 and not cv.ours and held_by(cv) is None and cv.chain.id not in needs]
         places = [cv for cv in own if self.pins_in(cv.chain) and held_by(cv) is None]
-        if not places and not any(cv.ours for cv in own) and not needs:
+        if self.pin_places and not places and not any(cv.ours for cv in own) and not needs:
             note = (f"{self.name}: no filter chain of the admin's for VRRP {r.direction.value} on "
                     f"{r.interface} ({self.pin_places}) to pin vrrpfw's rule in, so open adds none; "
                     "VRRP passes by policy now, and vrrpfw creates no table or chain of its own")
@@ -271,8 +271,9 @@ class Backend(abc.ABC):
                 self._unpinned.append(note)
         return pins
 
-    # Where pins go, for the note when there is none (the backends say).
-    pin_places: ClassVar[str] = "none"
+    # Where pins go, for the note when there is none (the backends that pin
+    # through pins_in say; None: the backend pins its own way, or not at all).
+    pin_places: ClassVar[Optional[str]] = None
 
     def pin_notes(self) -> List[str]:
         """open: rules this layer had no chain of the admin's to pin in."""

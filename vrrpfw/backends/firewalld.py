@@ -208,6 +208,8 @@ class FirewalldBackend(Backend):
                     t = construct_of(cv.decision.rule.chain)
                     if t is not None and t not in targets and self.owner.accepted_unlisted(st, t):
                         targets.append(t)
+                    elif t is not None and t not in targets and self._pins_in(t, st.rule):
+                        targets.append(t)  # open pins its allowance in a zone that accepts by target
             # Where vrrpfw's allowance is already in place, adding it again
             # changes nothing: what still doubts (firewalld's IPv6 reverse
             # path filter, say) is not the zone's to decide.
@@ -219,6 +221,14 @@ class FirewalldBackend(Backend):
                 st.state = Runtime.ALLOWED
             st.detail = FW_CHAIN.sub(name_construct, st.detail)
         return statuses
+
+    def _pins_in(self, target: str, rule: VrrpRule) -> bool:
+        """open: the interface's zone accepts the advert by its target
+        alone (firewalld's policy; see FirewalldLayer.only_target)."""
+        if not self.options.pin or rule.direction is not Direction.IN or target.startswith(POLICY_PREFIX):
+            return False
+        layer = self.layer("runtime")
+        return target == layer.zone_for(rule.interface) and layer.only_target(target, rule)
 
     def refuse_strict(self, rules: Sequence[VrrpRule]) -> None:
         """--strict needs a TTL / hop-limit match, which firewalld's rich

@@ -100,6 +100,20 @@ class _Layer:
         target = self.fw.target(self.layer, zone)
         if target in ACCEPTING_TARGETS or zone == "trusted":
             return f"zone {zone} (target {target})"
+        return self._listed_allowance(zone, rule)
+
+    def only_target(self, zone: str, rule: VrrpRule) -> bool:
+        """Does ``zone`` let ``rule``'s adverts in by its target alone
+        (ACCEPT, or the trusted zone): firewalld's policy, with no
+        allowance of anyone's for VRRP in the zone?  Then ``open`` pins
+        vrrpfw's allowance there, so a later target change keeps VRRP."""
+        target = self.fw.target(self.layer, zone)
+        accepts = target in ACCEPTING_TARGETS or zone == "trusted"
+        return accepts and self._listed_allowance(zone, rule) is None
+
+    def _listed_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+        """An allowance for ``rule`` that ``zone`` lists (service, protocol,
+        rich rule), named; None where there is none."""
         if self.fw.has(self.layer, zone, "service", SERVICE) and service_covers(
                 self.fw.service_settings(self.layer, SERVICE), rule):
             return f"service {SERVICE} in zone {zone}"
