@@ -40,9 +40,16 @@ def pin_cycle(p, tmp_path, backend, saved, listing, tighten, env=None):
     rc, out = p.host.vrrpfw_json("check", *args, env=env)
     assert rc == 0 and {r["runtime"] for r in out["rules"]} == {"allowed-by-policy"}, out
 
+    rc, dry = p.host.vrrpfw_json("open", *args, "--dry-run", env=env)
+    assert rc == 0 and dry["changed"] is True and len(dry["planned"]) == 2, dry
+    assert {r["runtime"] for r in dry["rules"]} == {"allowed"}, dry  # as the real run leaves it
+    assert "vrrpfw" in dry["diff"], dry
+    assert ours(listing()) == [] and saved.read_bytes() == original
+
     rc, out = p.host.vrrpfw_json("open", *args, env=env)
     assert rc == 0 and out["changed"] is True, out
     assert {r["runtime"] for r in out["rules"]} == {"allowed"}, out
+    assert sorted(out["planned"]) == sorted(dry["planned"])
     assert {r["persisted"] for r in out["rules"]} == {"present"}, out
     live = ours(listing())
     assert len(live) == 2, live  # one in the input chain, one in the output chain

@@ -255,7 +255,8 @@ class FirewalldBackend(Backend):
             out = []
             for r in rules:
                 state, detail, ours = layer.status(r)
-                out.append(RuntimeStatus(r, state, detail, ours))
+                pin = [layer.zone_for(r.interface)] if self.options.pin and layer.pins(r) else []
+                out.append(RuntimeStatus(r, state, detail, ours, pin))
         self.owner.remember(out)
         return out
 
@@ -274,8 +275,9 @@ class FirewalldBackend(Backend):
                 self.owner.share(statuses, self.path_mode())
         if op == "open" and self.path_mode():
             return [Change(Action.INSERT, st.rule, t) for st in statuses for t in st.needs]
-        if op == "open":
-            return [Change(Action.INSERT, st.rule) for st in statuses if st.state is Runtime.MISSING]
+        if op == "open":  # where the zone rejects, or lets it in by its target alone (a pin)
+            return [Change(Action.INSERT, st.rule) for st in statuses
+                    if st.state is Runtime.MISSING or st.needs]
         changes = [Change(Action.DELETE, st.rule, h) for st in statuses for h in st.ours]
         if op == "close" and self.options.remove_seed:
             changes.extend(self.seed_changes("runtime"))
