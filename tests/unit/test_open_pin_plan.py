@@ -118,3 +118,54 @@ def test_nft_with_only_anothers_table_or_none_pins_nothing_and_says_so():
     assert b.plan([i, o], "open") == [] and len(b.warnings()) == 2
     b, _ = nft(False)
     assert b.warnings() == []  # check and close do not pin: nothing to say
+
+
+# -- firewalld: a zone that accepts by its target alone ----------------------
+
+class ZoneFw:
+    """firewalld's read calls for one layer: eth1 in ``zone`` with ``target``
+    and the allowances in ``have`` ((zone, kind, value))."""
+
+    def __init__(self, zone, target, have=(), direct=()):
+        self.zone, self._target, self.have, self.direct = zone, target, set(have), list(direct)
+
+    def zone_of(self, layer, iface):
+        return self.zone
+
+    def target(self, layer, zone):
+        return self._target
+
+    def has(self, layer, zone, kind, value):
+        return (zone, kind, value) in self.have
+
+    def rich_rules(self, layer, zone):
+        return [v for z, k, v in self.have if z == zone and k == "rich"]
+
+    def direct_rules(self, layer):
+        return self.direct
+
+
+def zone_layer(tmp_path, fw, mode="zone"):
+    from vrrpfw.backends.firewalld_layer import _Layer
+    from vrrpfw.persist.state import StateFile
+
+    st = StateFile(str(tmp_path / "state.json"))
+    st.load()
+    return _Layer(fw, st, mode, "runtime", None)  # type: ignore[arg-type]
+
+
+def test_firewalld_pins_where_the_zone_target_alone_accepts(tmp_path):
+    for zone, target in (("trusted", "ACCEPT"), ("internal", "ACCEPT")):
+        for mode in ("zone", "direct"):
+            layer = zone_layer(tmp_path, ZoneFw(zone, target), mode)
+            assert layer.only_target(zone, IN) and layer.pins(IN), (zone, mode)
+            assert not layer.pins(OUT)  # zones do not filter outbound
+
+
+def test_firewalld_does_not_pin_over_the_admins_allowance_or_a_rejecting_zone(tmp_path):
+    assert not zone_layer(tmp_path, ZoneFw("public", "default")).pins(IN)  # missing: opened as before
+    layer = zone_layer(tmp_path, ZoneFw("trusted", "ACCEPT", [("trusted", "protocol", "vrrp")]))
+    assert not layer.only_target("trusted", IN) and not layer.pins(IN)
+    seed = ("ipv4", "filter", "INPUT", 0, ["-i", "eth1", "-d", "224.0.0.18", "-p", "vrrp", "-j", "ACCEPT"])
+    layer = zone_layer(tmp_path, ZoneFw("trusted", "ACCEPT", direct=[seed]), "direct")
+    assert not layer.pins(IN)  # the admin's direct rule lets it in
