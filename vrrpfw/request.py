@@ -291,7 +291,7 @@ def run_options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, loc
                       inputs.directory(root, "root"),
                       _zone(inputs.optional_text(zone, "zone")), _mode(inputs.text(mode, "mode")),
                       inputs.flag(force, "force"), state_file, sweep=command == "close",
-                      validate_saved=editing, locked=editing and not dry_run)
+                      validate_saved=editing, locked=editing and not dry_run, pin=command == "open")
     if options.locked:
         check_lock_dir()  # an unsafe lock directory is refused before any firewall is read
     return options

@@ -279,7 +279,7 @@ def _persist_stage(step: _Step, command: str, dry_run: bool) -> None:
         plan = PersistPlan(False)  # another program's chain keeps VRRP out: open changes nothing
     elif command == "open":
         # An allowance someone else made is theirs to persist; we add nothing.
-        wanted = [st.rule for st in step.statuses if st.state not in UNMANAGED or st.ours]
+        wanted = [st.rule for st in step.statuses if st.state not in UNMANAGED or st.ours or st.needs]
         plan = p.plan("open", wanted)
     elif command == "close":
         plan = p.plan("close", rules)
@@ -371,7 +371,8 @@ def _predict(step: _Step, command: str) -> None:
             if st.ours and st.rule.key in planned:
                 rep.runtime = Runtime.ABSENT
             continue
-        if rep.runtime in GOOD or step.b.held():
+        pinned = rep.runtime in UNMANAGED and st.rule.key in planned  # ends vrrpfw's: allowed
+        if (rep.runtime in GOOD and not pinned) or step.b.held():
             continue
         if st.verdict is None:
             if st.rule.key in planned:

@@ -199,13 +199,17 @@ def test_already_allowed_is_reported_and_left_alone(tmp_path, what, args, words)
 
 
 def test_accept_target_counts_as_allowed(tmp_path):
+    """check: allowed by the zone's target; open pins its allowance there
+    (tests/integration/test_open_pins_firewalld.py follows it through)."""
     with firewalld_host(tmp_path, "nftables") as fw:
         iface = fw.pair.host_if
         fw.cmd("--zone=trusted", "--add-interface", iface)
         fw.cmd("--permanent", "--zone=trusted", "--add-interface", iface)
-        rc, out = fw.vrrpfw_json("open", "--iface", iface)
-        assert rc == 0 and out["changed"] is False
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 0 and out["rules"][0]["runtime"] == "allowed-by-other"
         assert "zone trusted (filter_IN_trusted)" in out["rules"][0]["detail"]
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and out["changed"] is True and out["rules"][0]["runtime"] == "allowed"
 
 
 def test_seed_direct_recipe_is_ineffective_on_nftables(tmp_path):

@@ -63,6 +63,9 @@ class Options:
     locked: bool = False  # the run holds the saved stores' locks (open/close, not dry-run)
     peers: Tuple[str, ...] = ()  # the VRRP peers' addresses, where rules match on the source
     only_family: Optional[str] = None  # close/check without rules: this family's rules only
+    # open: pin vrrpfw's rule in the layer's own filter chains even where
+    # their policy lets VRRP through now (see Backend.pins_in)
+    pin: bool = False
 
 
 @dataclass
@@ -208,7 +211,7 @@ class Backend(abc.ABC):
         return []
 
     def warnings(self) -> List[str]:
-        return []
+        return self.pin_notes()
 
     # -- the path ------------------------------------------------------
     def writes(self, chain: BaseChain) -> bool:
@@ -220,6 +223,7 @@ class Backend(abc.ABC):
         this backend's chains that do not certainly let the advert through,
         ``ours`` vrrpfw's rules in this backend's chains as (chain id, rule)."""
         out = []
+        self._unpinned: List[str] = []
         self._blocked: List[str] = []
         self._held: List[Tuple[owners.Owner, str]] = []
         for r in rules:
@@ -231,6 +235,8 @@ class Backend(abc.ABC):
             # it too, so the next ban or timeout cannot drop VRRP.
             needs = [cv.chain.id for cv in own
                      if (not cv.state.passes or cv.decision.depends) and held_by(cv) is None]
+            if self.options.pin:
+                needs += self._pins(r, own, needs)
             for cv in v.chains:
                 if cv.state.passes:
                     continue
@@ -248,6 +254,37 @@ class Backend(abc.ABC):
                         self._blocked.append(msg)
             out.append(RuntimeStatus(r, v.state, v.detail, ours, needs, v))
         return out
+
+    def pins_in(self, chain: BaseChain) -> bool:
+        """Is ``chain`` one of the admin's own filter chains of this layer,
+        where ``open`` pins vrrpfw's rule even while the chain's policy lets
+        VRRP through (so the next policy change cannot block it)?"""
+        return False
+
+    def _pins(self, r: VrrpRule, own: Sequence[ChainVerdict], needs: Sequence[ChainId]) -> List[ChainId]:
+        """open: the pin chains (:meth:`pins_in`) that let the advert through
+        only by their policy; a chain where a rule accepts it (vrrpfw's, or
+        the admin's own allowance) is left as it is.  Where this layer has
+        no such chain on the path and nothing of vrrpfw's holds the advert,
+        a note says so (vrrpfw creates no table or chain of its own)."""
+        pins = [cv.chain.id for cv in own if self.pins_in(cv.chain) and cv.state is ChainState.POLICY
+                and not cv.ours and held_by(cv) is None and cv.chain.id not in needs]
+        places = [cv for cv in own if self.pins_in(cv.chain) and held_by(cv) is None]
+        if self.pin_places and not places and not any(cv.ours for cv in own) and not needs:
+            note = (f"{self.name}: no filter chain of the admin's for VRRP {r.direction.value} on "
+                    f"{r.interface} ({self.pin_places}) to pin vrrpfw's rule in, so open adds none; "
+                    "VRRP passes by policy now, and vrrpfw creates no table or chain of its own")
+            if note not in self._unpinned:
+                self._unpinned.append(note)
+        return pins
+
+    # Where pins go, for the note when there is none (the backends that pin
+    # through pins_in say; None: the backend pins its own way, or not at all).
+    pin_places: ClassVar[Optional[str]] = None
+
+    def pin_notes(self) -> List[str]:
+        """open: rules this layer had no chain of the admin's to pin in."""
+        return list(getattr(self, "_unpinned", []))
 
     def blockers(self) -> List[str]:
         """Chains on the path that still do not let VRRP through and that no

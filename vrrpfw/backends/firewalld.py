@@ -257,6 +257,8 @@ class FirewalldBackend(Backend):
                     there = construct_of(cv.decision.rule.chain)
                     if there is not None and there not in targets and self.owner.accepted_unlisted(st, there):
                         targets.append(there)
+                    elif there is not None and there not in targets and self._pins_in(there, st.rule):
+                        targets.append(there)  # open pins its allowance in a zone that accepts by target
             # Where vrrpfw's allowance is already in place, adding it again
             # changes nothing: what still doubts (firewalld's IPv6 reverse
             # path filter, say) is not the zone's to decide.
@@ -268,6 +270,14 @@ class FirewalldBackend(Backend):
                 st.state = Runtime.ALLOWED
             st.detail = FW_CHAIN.sub(name_construct, st.detail)
         return statuses
+
+    def _pins_in(self, target: str, rule: VrrpRule) -> bool:
+        """open: the interface's zone accepts the advert by its target
+        alone (firewalld's policy; see FirewalldLayer.only_target)."""
+        if not self.options.pin or rule.direction is not Direction.IN or target.startswith(POLICY_PREFIX):
+            return False
+        layer = self.layer("runtime")
+        return target == layer.zone_for(rule.interface) and layer.only_target(target, rule)
 
     def refuse_strict(self, rules: Sequence[VrrpRule]) -> None:
         """--strict needs a TTL / hop-limit match, which firewalld's rich
@@ -294,7 +304,8 @@ class FirewalldBackend(Backend):
             out = []
             for r in rules:
                 state, detail, ours = layer.status(r)
-                out.append(RuntimeStatus(r, state, detail, ours))
+                pin = [layer.zone_for(r.interface)] if self.options.pin and layer.pins(r) else []
+                out.append(RuntimeStatus(r, state, detail, ours, pin))
         self.owner.remember(out)
         return out
 
@@ -313,8 +324,9 @@ class FirewalldBackend(Backend):
                 self.owner.share(statuses, self.path_mode())
         if op == "open" and self.path_mode():
             return [Change(Action.INSERT, st.rule, t) for st in statuses for t in st.needs]
-        if op == "open":
-            return [Change(Action.INSERT, st.rule) for st in statuses if st.state is Runtime.MISSING]
+        if op == "open":  # where the zone rejects, or lets it in by its target alone (a pin)
+            return [Change(Action.INSERT, st.rule) for st in statuses
+                    if st.state is Runtime.MISSING or st.needs]
         changes = [Change(Action.DELETE, st.rule, h) for st in statuses for h in st.ours]
         if op == "close" and self.options.remove_seed:
             changes.extend(self.seed_changes("runtime"))

@@ -103,6 +103,32 @@ class _Layer:
         target = self.fw.target(self.layer, zone)
         if target in ACCEPTING_TARGETS or zone == "trusted":
             return f"zone {zone} (target {target})"
+        return self._listed_allowance(zone, rule)
+
+    def only_target(self, zone: str, rule: VrrpRule) -> bool:
+        """Does ``zone`` let ``rule``'s adverts in by its target alone
+        (ACCEPT, or the trusted zone): firewalld's policy, with no
+        allowance of anyone's for VRRP in the zone?  Then ``open`` pins
+        vrrpfw's allowance there, so a later target change keeps VRRP."""
+        target = self.fw.target(self.layer, zone)
+        accepts = target in ACCEPTING_TARGETS or zone == "trusted"
+        return accepts and self._listed_allowance(zone, rule) is None
+
+    def pins(self, rule: VrrpRule) -> bool:
+        """open, without firewalld's nf_tables table to judge (its iptables
+        backend: direct rules, or zone mode): are ``rule``'s adverts let in
+        only by the interface's zone target?  Then vrrpfw adds its allowance
+        as where the zone rejects them (an admin's direct rule, service,
+        protocol or rich rule is theirs: nothing is added)."""
+        if rule.direction is not Direction.IN:
+            return False
+        state, detail, _ = self.status(rule)
+        return (state is Runtime.ALLOWED_BY_OTHER and detail.startswith("already allowed by zone ")
+                and self.only_target(self.zone_for(rule.interface), rule))
+
+    def _listed_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+        """An allowance for ``rule`` that ``zone`` lists (service, protocol,
+        rich rule), named; None where there is none."""
         service = self.service_covering(self.fw.zone_services(self.layer, zone), rule)
         if service is not None:
             return f"service {service} in zone {zone}"
@@ -366,7 +392,7 @@ class FirewalldPermanent(Persister):
                     changes += [Change(Action.DELETE, r, h) for h in layer.recorded(r)]
                 continue
             state, _, ours = layer.status(r)
-            if op == "open" and state is Runtime.MISSING:
+            if op == "open" and (state is Runtime.MISSING or (self.b.options.pin and layer.pins(r))):
                 changes.append(Change(Action.INSERT, r))
             elif op == "close":
                 changes.extend(Change(Action.DELETE, r, h) for h in ours)

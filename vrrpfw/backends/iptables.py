@@ -80,8 +80,13 @@ class IptablesBackend(Backend):
         assert self._legacy is not None, "outside a session"
         return self._legacy
 
+    pin_places = "legacy filter INPUT / OUTPUT; the filter table is not loaded"
+
     def writes(self, chain: BaseChain) -> bool:
         return chain.id.layer == "legacy"
+
+    def pins_in(self, chain: BaseChain) -> bool:
+        return self.writes(chain) and chain.id.table == "filter" and chain.id.name in ("INPUT", "OUTPUT")
 
     def path_model(self) -> PathModel:
         return build_model(self._tables(), nft_read(), self.options)
@@ -194,7 +199,7 @@ class IptablesBackend(Backend):
         return saved_iptables_file(self, "legacy", lambda: self.placements)
 
     def warnings(self) -> List[str]:
-        notes = []
+        notes = super().warnings()
         if self.scan is not None:
             if self.scan.iptables_variant == "nf_tables":
                 notes.append(

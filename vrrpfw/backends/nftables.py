@@ -26,9 +26,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
 from ..hostscan import FIREWALLD_TABLES, HostScan
+from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import FAMILIES as PATH_FAMILIES
-from ..judge.netpath import PATH, BaseChain, ChainId, PathModel
+from ..judge.netpath import PATH, BaseChain, ChainId, Hook, PathModel
 from ..judge.nextboot import BootModel
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
@@ -311,6 +312,20 @@ class NftablesBackend(Backend):
         # Not bridge-family chains: they see the bridge port, which vrrpfw's
         # rule (iifname/oifname the interface) never names (see bridge_hint).
         return chain.id.layer == "nft" and chain.owner != "firewalld" and chain.id.family != "bridge"
+
+    pin_places = "an input / output base chain of type filter in a table of the admin's"
+
+    def pins_in(self, chain: BaseChain) -> bool:
+        """The input/output filter base chains of the admin's own tables:
+        iptables-nft's filter INPUT/OUTPUT, any native table's; not its
+        mangle or security tables, nor a table another program owns
+        (firewalld's, Docker's, kube-proxy's, Calico's: see owners)."""
+        cid = chain.id
+        if not self.writes(chain) or chain.kind != "filter" or chain.hook not in (Hook.INPUT, Hook.OUTPUT):
+            return False
+        if cid.family not in ("ip", "ip6", "inet") or owners.of_chain("nft", cid.family, cid.table, cid.name):
+            return False
+        return cid.family == "inet" or cid.table == "filter" or cid.table not in owners.XT_TABLES
 
     def path_model(self) -> PathModel:
         return build_model(self._legacy, self._layer, self.options, self._legacy_unread)

@@ -248,6 +248,8 @@ class UfwBackend(Backend):
                     cv = ChainVerdict(cv.chain, cstate, d, mine)
                     if not cstate.passes:
                         needs.append(self._cid(fam, before))
+                    elif self.options.pin and cstate is ChainState.POLICY and not mine:
+                        needs.append(self._cid(fam, before))  # open pins it in ufw's before rules
                 elif not cv.state.passes:
                     msg = (bridge_hint(cv, r) if responsible(cv.chain) == "bridge" else
                            f"{cv.text}; ufw does not manage that chain: vrrpfw's {responsible(cv.chain)} "

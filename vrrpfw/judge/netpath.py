@@ -115,6 +115,7 @@ class BaseChain:
     lookup: ChainLookup = field(default=lambda name: None, repr=False)
     devices: Optional[Tuple[str, ...]] = None  # netdev chains: the devices they are bound to
     owner: str = ""  # "firewalld" for firewalld's table: only firewalld may change it
+    kind: str = "filter"  # an nf_tables base chain's type (filter, nat, route)
 
     def sees(self, direction: Direction, interface: str, family: Family = Family.IPV4) -> bool:
         """On the path of an advert on ``interface`` (bridge chains aside:

@@ -216,4 +216,4 @@ def _add_table(layer: NftLayer, family: str, name: str, items: List[Any],
         cid = ChainId("nft", family, name, cname)
         layer.chains.append(BaseChain(cid, hook, int(header.get("prio", 0)), policy,
                                       table.chains.get(cname, []), lookup,
-                                      _devices(header, devices), owner))
+                                      _devices(header, devices), owner, str(header.get("type", "filter"))))

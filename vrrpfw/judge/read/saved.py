@@ -69,7 +69,7 @@ def nft_chains(doc: Dict[str, Any],
                 devs = devices.get((family, name, cname))
             out.append(BaseChain(ChainId("nft", family, name, cname), hook, int(header.get("prio", 0)),
                                  str(header.get("policy", "accept")).upper(), table.chains.get(cname, []),
-                                 lookup, devs, owner))
+                                 lookup, devs, owner, str(header.get("type", "filter"))))
     return out
 
 
