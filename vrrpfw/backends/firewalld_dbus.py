@@ -129,6 +129,14 @@ class Firewalld:
         svc = self._dbus.Interface(obj, BUS_NAME + ".config.service")
         return dict(self.call(doing, svc.getSettings2))
 
+    def has_owner(self, name: str) -> bool:
+        """Whether a program owns ``name`` on the bus firewalld is on (a
+        bus that does not answer: False)."""
+        try:
+            return bool(self.bus.name_has_owner(name))
+        except self._dbus.exceptions.DBusException:
+            return False
+
     def lockdown(self) -> bool:
         return bool(self.call("querying lockdown", self.policies.queryLockdown))
 
