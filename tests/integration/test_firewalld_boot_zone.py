@@ -90,3 +90,40 @@ def test_open_in_runtime_zone_allows_both_zones_permanently(tmp_path):
                      ("--permanent", "--zone=public")):
             assert fw.cmd(*args, "--list-rich-rules") == "", args
         assert inbound(fw)["delivered"] == 0
+
+
+def test_source_bound_at_runtime_only_is_not_called_persisted(tmp_path):
+    """The peer's address bound to zone trusted at runtime only: the adverts
+    pass now; after a restart the interface's zone judges them and drops
+    them, so check must not call them persisted."""
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--zone=trusted", "--add-source", "192.0.2.2/32")  # no --permanent
+        assert inbound(fw)["delivered"] == 20
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        persisted = verdict(out)["persisted"]
+        assert persisted != "present", out
+        assert rc == 1, out
+        note = out["persist"][0]["note"] or ""
+        assert "bound at runtime only: 192.0.2.2/32 -> zone trusted" in note, out["persist"]
+        fw.restart()  # the verdict was true: after a restart the adverts are dropped
+        assert inbound(fw)["delivered"] == 0
+
+
+def test_source_bound_in_the_permanent_configuration_only_is_not_called_persisted(tmp_path):
+    """The peer's address bound to zone drop in the permanent configuration
+    only: vrrpfw's allowance in the interface's zone works now, but after a
+    restart zone drop judges the peer's adverts, so check must not call
+    them persisted."""
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--permanent", "--zone=drop", "--add-source", "192.0.2.2/32")
+        fw.vrrpfw_json("open", "--iface", iface)
+        assert fw.cmd("--permanent", "--zone=public", "--list-rich-rules") == RICH
+        assert inbound(fw)["delivered"] == 20
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and verdict(out)["persisted"] == "missing", (rc, out)
+        note = out["persist"][0]["note"] or ""
+        assert "bound in the permanent configuration only: 192.0.2.2/32 -> zone drop" in note, out["persist"]
+        fw.restart()  # the verdict was true: after a restart zone drop drops the adverts
+        assert inbound(fw)["delivered"] == 0

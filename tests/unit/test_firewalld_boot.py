@@ -4,7 +4,7 @@ gives it (the zone after a reload or reboot)."""
 
 from __future__ import annotations
 
-from vrrpfw.backends.firewalld_boot import permanent_targets, zone_note
+from vrrpfw.backends.firewalld_boot import permanent_targets, source_note, zone_note
 
 
 def test_same_zone_adds_nothing():
@@ -39,3 +39,16 @@ def test_note_names_both_zones_and_network_manager():
     assert "NetworkManager" not in plain
     nm = zone_note("eth0", "internal", "public", True)
     assert nm is not None and "connection.zone" in nm
+
+
+def test_same_source_bindings_say_nothing():
+    assert source_note({"trusted": ["192.0.2.2"]}, {"trusted": ["192.0.2.2"]}) is None
+    assert source_note({}, {}) is None
+
+
+def test_differing_source_bindings_are_named_both_ways():
+    note = source_note({"trusted": ["192.0.2.2/32"]}, {"dmz": ["198.51.100.0/24"]})
+    assert note is not None
+    assert "bound at runtime only: 192.0.2.2/32 -> zone trusted" in note
+    assert "bound in the permanent configuration only: 198.51.100.0/24 -> zone dmz" in note
+    assert "does not call any inbound allowance persisted" in note

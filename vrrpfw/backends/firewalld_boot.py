@@ -22,11 +22,17 @@ setting, and vrrpfw does not read NetworkManager's profiles.  Where
 NetworkManager runs and the two zones differ, vrrpfw allows VRRP in both and
 says so: the boot zone is one of them unless the profile names a third zone
 (``nmcli -g connection.zone connection show PROFILE`` tells).
+
+Zones bound to source addresses judge the adverts of the peers they cover
+before the interface's zone does.  Where the runtime and the permanent
+configuration bind sources differently, the runtime does not show what
+judges after a reload, and vrrpfw does not call any inbound allowance
+persisted (``check`` says missing, with a note naming the bindings).
 """
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 NM_BUS_NAME = "org.freedesktop.NetworkManager"
 
@@ -56,3 +62,24 @@ def zone_note(iface: str, runtime_zone: str, boot_zone: str, network_manager: bo
                  "if the profile names neither zone, the allowance does not survive "
                  "(nmcli -g connection.zone connection show PROFILE)")
     return text
+
+
+def source_note(runtime: Dict[str, List[str]], permanent: Dict[str, List[str]]) -> Optional[str]:
+    """Where the source bindings of the two configurations differ, what the
+    report says (None where they are the same)."""
+    def pairs(m: Dict[str, List[str]]) -> List[str]:
+        return sorted(f"{src} -> zone {zone}" for zone, srcs in m.items() for src in srcs)
+    now, boot = pairs(runtime), pairs(permanent)
+    if now == boot:
+        return None
+    gone = [p for p in now if p not in boot]
+    new = [p for p in boot if p not in now]
+    parts = []
+    if gone:
+        parts.append(f"bound at runtime only: {', '.join(gone)}")
+    if new:
+        parts.append(f"bound in the permanent configuration only: {', '.join(new)}")
+    return ("firewalld binds source addresses to zones differently after a reload or reboot ("
+            + "; ".join(parts) + "): those zones judge the adverts of the peers they cover, so vrrpfw "
+            "cannot tell from the runtime which zone judges them then and does not call any inbound "
+            "allowance persisted")

@@ -11,7 +11,7 @@ from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime
 from .base import Change, Key, Persister, PersistPlan
-from .firewalld_boot import NM_BUS_NAME, permanent_targets, zone_note
+from .firewalld_boot import NM_BUS_NAME, permanent_targets, source_note, zone_note
 from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (
     describe_target,
@@ -308,6 +308,7 @@ class FirewalldPermanent(Persister):
         # calls that timed out but were carried out.
         self.zone_notes: List[str] = []
         self.settled: List[str] = []
+        self._source_note: Optional[str] = None  # "": the bindings are the same
 
     def load(self) -> None:
         self.b.ensure_loaded()
@@ -337,21 +338,38 @@ class FirewalldPermanent(Persister):
         if boot == now:
             return list(targets)
         note = zone_note(rule.interface, now, boot, layer.fw.has_owner(NM_BUS_NAME))
-        if note is not None and note not in self.zone_notes:
-            self.zone_notes.append(note)
-            self.note = "; ".join(self.zone_notes + self.settled)
+        if note is not None:
+            self._add_note(note)
         allows = (layer.fw.has("permanent", boot, "rich", top_rich_rule(rule))
                   or layer.other_allowance(boot, rule) is not None)
         return permanent_targets(targets, now, boot, allows)
+
+    def _add_note(self, note: str) -> None:
+        if note not in self.zone_notes:
+            self.zone_notes.append(note)
+            self.note = "; ".join(self.zone_notes + self.settled)
+
+    def _sources_differ(self) -> bool:
+        """Do the runtime and the permanent configuration bind source
+        addresses to zones differently (said in the note)?"""
+        if self._source_note is None:
+            fw = self._layer().fw
+            self._source_note = source_note(fw.sources("runtime"), fw.sources("permanent")) or ""
+        if self._source_note:
+            self._add_note(self._source_note)
+        return bool(self._source_note)
 
     def _persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         layer = self._layer()
         if self.b.path_mode():
             # Every allowance the runtime needs is in the permanent
             # configuration too, and the interface's zone there allows the
-            # adverts: a reload or reboot gives the same verdict.
+            # adverts: a reload or reboot gives the same verdict.  Source
+            # bindings that differ after a reload: nothing inbound is sure.
             out = set()
             for r in rules:
+                if r.direction is Direction.IN and self._sources_differ():
+                    continue
                 targets = self.targets(r)
                 if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r)) for t in targets) \
                         and (targets or layer.status(r)[0] is not Runtime.MISSING):
