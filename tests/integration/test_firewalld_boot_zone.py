@@ -127,3 +127,21 @@ def test_source_bound_in_the_permanent_configuration_only_is_not_called_persiste
         assert "bound in the permanent configuration only: 192.0.2.2/32 -> zone drop" in note, out["persist"]
         fw.restart()  # the verdict was true: after a restart zone drop drops the adverts
         assert inbound(fw)["delivered"] == 0
+
+
+@pytest.mark.parametrize("mode", ["auto", "zone"])
+def test_iptables_backend_with_a_runtime_only_zone_survives_a_restart(tmp_path, mode):
+    """firewalld's iptables backend: direct rules (auto) do not depend on
+    zones; zone mode writes the permanent allowance into the zone the
+    permanent configuration gives the interface.  Either way "present"
+    must survive a restart."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--zone=internal", "--add-interface", iface)  # runtime only
+        assert inbound(fw)["delivered"] == 0
+        rc, out = fw.vrrpfw_json("open", "--iface", iface, "--mode", mode)
+        assert rc == 0, out
+        rc, out = fw.vrrpfw_json("check", "--iface", iface, "--mode", mode)
+        assert rc == 0 and verdict(out)["persisted"] == "present", (rc, out)
+        fw.restart()
+        assert inbound(fw)["delivered"] == 20
