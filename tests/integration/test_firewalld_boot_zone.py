@@ -6,13 +6,20 @@ real adverts."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from fwharness import firewalld_host
 from netns import adverts
 
+from vrrpfw.netns import release
+
 pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
 
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
+NM_STAND_IN = ("import dbus, time; bus = dbus.SystemBus(); "
+               "assert bus.request_name('org.freedesktop.NetworkManager') == 1; "
+               "print('owned', flush=True); time.sleep(60)")
 ADMIN = 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
 
 
@@ -84,6 +91,19 @@ def test_open_in_runtime_zone_allows_both_zones_permanently(tmp_path):
         assert fw.cmd("--permanent", "--zone=internal", "--list-rich-rules") == RICH
         assert fw.cmd("--permanent", "--zone=public", "--list-rich-rules") == RICH
         assert inbound(fw)["delivered"] == 20
+        # A stand-in owns NetworkManager's bus name: the note says that NM's
+        # connection.zone decides the zone at boot, which firewalld cannot show.
+        nm = fw.host.popen(sys.executable, "-c", NM_STAND_IN)
+        try:
+            assert nm.stdout is not None and nm.stdout.readline().strip() == "owned"
+            rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        finally:
+            release(nm)
+        assert rc == 0 and verdict(out)["persisted"] == "present", (rc, out)
+        note = out["persist"][0]["note"] or ""
+        assert "NetworkManager runs" in note and "connection.zone" in note, out["persist"]
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert "NetworkManager" not in (out["persist"][0]["note"] or ""), out["persist"]
         rc, out = fw.vrrpfw_json("close", "--iface", iface)
         assert rc == 0, out
         for args in (("--zone=internal",), ("--permanent", "--zone=internal"),
