@@ -134,7 +134,8 @@ def test_source_bound_in_the_permanent_configuration_only_is_not_called_persiste
     """The peer's address bound to zone drop in the permanent configuration
     only: vrrpfw's allowance in the interface's zone works now, but after a
     restart zone drop judges the peer's adverts, so check must not call
-    them persisted."""
+    them persisted: "uncertain" (vrrpfw does not match peers against the
+    bindings)."""
     with firewalld_host(tmp_path, "nftables") as fw:
         iface = fw.pair.host_if
         fw.cmd("--permanent", "--zone=drop", "--add-source", "192.0.2.2/32")
@@ -142,7 +143,7 @@ def test_source_bound_in_the_permanent_configuration_only_is_not_called_persiste
         assert fw.cmd("--permanent", "--zone=public", "--list-rich-rules") == RICH
         assert inbound(fw)["delivered"] == 20
         rc, out = fw.vrrpfw_json("check", "--iface", iface)
-        assert rc == 1 and verdict(out)["persisted"] == "missing", (rc, out)
+        assert rc == 1 and verdict(out)["persisted"] == "uncertain", (rc, out)
         note = out["persist"][0]["note"] or ""
         assert "bound in the permanent configuration only: 192.0.2.2/32 -> zone drop" in note, out["persist"]
         fw.restart()  # the verdict was true: after a restart zone drop drops the adverts

@@ -51,4 +51,4 @@ def test_differing_source_bindings_are_named_both_ways():
     assert note is not None
     assert "bound at runtime only: 192.0.2.2/32 -> zone trusted" in note
     assert "bound in the permanent configuration only: 198.51.100.0/24 -> zone dmz" in note
-    assert "does not call any inbound allowance persisted" in note
+    assert "persisted 'uncertain' at best" in note

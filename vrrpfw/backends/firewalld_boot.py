@@ -26,8 +26,8 @@ says so: the boot zone is one of them unless the profile names a third zone
 Zones bound to source addresses judge the adverts of the peers they cover
 before the interface's zone does.  Where the runtime and the permanent
 configuration bind sources differently, the runtime does not show what
-judges after a reload, and vrrpfw does not call any inbound allowance
-persisted (``check`` says missing, with a note naming the bindings).
+judges after a reload: an inbound allowance that would otherwise be
+persisted is "uncertain" (with a note naming the bindings).
 """
 
 from __future__ import annotations
@@ -81,5 +81,5 @@ def source_note(runtime: Dict[str, List[str]], permanent: Dict[str, List[str]]) 
         parts.append(f"bound in the permanent configuration only: {', '.join(new)}")
     return ("firewalld binds source addresses to zones differently after a reload or reboot ("
             + "; ".join(parts) + "): those zones judge the adverts of the peers they cover, so vrrpfw "
-            "cannot tell from the runtime which zone judges them then and does not call any inbound "
-            "allowance persisted")
+            "cannot tell from the runtime which zone judges them then: an inbound allowance is "
+            "persisted 'uncertain' at best")

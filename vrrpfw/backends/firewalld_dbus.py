@@ -129,15 +129,10 @@ class Firewalld:
         svc = self._dbus.Interface(obj, BUS_NAME + ".config.service")
         return dict(self.call(doing, svc.getSettings2))
 
-    def sources(self, layer: str) -> Dict[str, List[str]]:
-        """Zone -> the source addresses (or ipsets, MACs) bound to it, in one
-        layer; zones without sources left out."""
-        if layer == "runtime":
-            active = self.call("listing active zones", self.zone.getActiveZones)
-            out = {str(z): sorted(str(s) for s in v.get("sources", [])) for z, v in active.items()}
-        else:
-            out = {z: sorted(str(s) for s in self.call(f"reading zone {z}", self.zone_cfg(z).getSources))
-                   for z in self.zones("permanent")}
+    def source_bindings(self, layer: str) -> Dict[str, List[str]]:
+        """Zone -> the sources bound to it (see ``sources``), in one layer;
+        zones without sources left out."""
+        out = {z: sorted(self.sources(layer, z)) for z in self.zones(layer)}
         return {z: v for z, v in out.items() if v}
 
     def has_owner(self, name: str) -> bool:

@@ -309,6 +309,7 @@ class FirewalldPermanent(Persister):
         self.zone_notes: List[str] = []
         self.settled: List[str] = []
         self._source_note: Optional[str] = None  # "": the bindings are the same
+        self._unsure: Set[Key] = set()  # set by _persisted
 
     def load(self) -> None:
         self.b.ensure_loaded()
@@ -354,7 +355,8 @@ class FirewalldPermanent(Persister):
         addresses to zones differently (said in the note)?"""
         if self._source_note is None:
             fw = self._layer().fw
-            self._source_note = source_note(fw.sources("runtime"), fw.sources("permanent")) or ""
+            now, boot = fw.source_bindings("runtime"), fw.source_bindings("permanent")
+            self._source_note = source_note(now, boot) or ""
         if self._source_note:
             self._add_note(self._source_note)
         return bool(self._source_note)
@@ -367,19 +369,28 @@ class FirewalldPermanent(Persister):
             # adverts: a reload or reboot gives the same verdict.  Source
             # bindings that differ after a reload: nothing inbound is sure.
             out = set()
+            self._unsure = set()
             for r in rules:
-                if r.direction is Direction.IN and self._sources_differ():
-                    continue
+                differ = r.direction is Direction.IN and self._sources_differ()  # said in the note
                 targets = self.targets(r)
                 if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r)) for t in targets) \
                         and (targets or layer.status(r)[0] is not Runtime.MISSING):
-                    out.add(r.key)
+                    if differ:
+                        self._unsure.add(r.key)
+                    else:
+                        out.add(r.key)
             return out
         return {r.key for r in rules
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
 
     def runtime_only(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return set(self.b.owner.runtime_only()) & {r.key for r in rules}
+
+    def uncertain(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Inbound keys the permanent configuration allows in the zones the
+        runtime shows, while source bindings differ after a reload: which
+        zone judges the adverts then is not known (see firewalld_boot)."""
+        return self._unsure & {r.key for r in rules}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return self._measure(self._owned, rules)
