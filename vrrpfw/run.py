@@ -342,6 +342,7 @@ def _persist_report(step: _Step, command: str, dry_run: bool) -> None:
         after = (after | keys) if command == "open" else (after - keys)
     report.note = p.note
     runtime_only = p.runtime_only(rules) if command != "close" else set()
+    unsure = p.uncertain(rules) if command != "close" else set()
     for st, rep in zip(step.statuses, step.result.rules):
         key = st.rule.key
         if command == "close":
@@ -354,6 +355,8 @@ def _persist_report(step: _Step, command: str, dry_run: bool) -> None:
             rep.persisted = Persisted.PRESENT if key in after else Persisted.MISSING
             if key not in step.before and key in after and command == "open":
                 rep.persist_action = Action.INSERT
+        if command != "close" and key in unsure:
+            rep.persisted = Persisted.UNCERTAIN
     if command != "close":
         judge_next_boot(p, step.statuses, step.result, step.b.options.peers)
 

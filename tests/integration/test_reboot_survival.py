@@ -429,11 +429,6 @@ def test_ufw_init_loads_what_open_saved_in_before_rules(tmp_path, variant):
 
 
 @pytest.mark.needs("firewalld")
-@pytest.mark.xfail(strict=True, reason=(
-    "finding (issue 19 item 4/5): on firewalld's nftables backend, with the interface in a zone at "
-    "runtime only (firewall-cmd --zone=internal --add-interface, no --permanent), open adds the allowance "
-    "to that zone, runtime and permanent, and check says persisted 'present'; at the next start the "
-    "interface is in the default zone, without it: 0/20 adverts"))
 def test_firewalld_zone_bound_at_runtime_only_is_not_called_persisted_unless_it_survives(tmp_path):
     """What ``check`` says of the next boot must be what the next boot does:
     either the adverts arrive after firewalld restarts on its permanent

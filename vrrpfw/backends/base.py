@@ -135,6 +135,11 @@ class Persister(abc.ABC):
         lacks: not "not managed" but missing (the next reload blocks them)."""
         return set()
 
+    def uncertain(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Keys the store would call persisted but whose next boot it cannot
+        know (persisted "uncertain"); call after ``persisted``."""
+        return set()
+
     def boot_models(self) -> List[BootModel]:
         """The store's saved rulesets as the boot units restore them, for
         judging the next boot (:mod:`vrrpfw.persist.nextboot`); empty where

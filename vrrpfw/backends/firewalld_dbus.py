@@ -129,6 +129,20 @@ class Firewalld:
         svc = self._dbus.Interface(obj, BUS_NAME + ".config.service")
         return dict(self.call(doing, svc.getSettings2))
 
+    def source_bindings(self, layer: str) -> Dict[str, List[str]]:
+        """Zone -> the sources bound to it (see ``sources``), in one layer;
+        zones without sources left out."""
+        out = {z: sorted(self.sources(layer, z)) for z in self.zones(layer)}
+        return {z: v for z, v in out.items() if v}
+
+    def has_owner(self, name: str) -> bool:
+        """Whether a program owns ``name`` on the bus firewalld is on (a
+        bus that does not answer: False)."""
+        try:
+            return bool(self.bus.name_has_owner(name))
+        except self._dbus.exceptions.DBusException:
+            return False
+
     def lockdown(self) -> bool:
         return bool(self.call("querying lockdown", self.policies.queryLockdown))
 

@@ -11,6 +11,7 @@ from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime
 from .base import Change, Key, Persister, PersistPlan
+from .firewalld_boot import NM_BUS_NAME, permanent_targets, source_note, zone_note
 from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (
     describe_target,
@@ -328,6 +329,13 @@ class FirewalldPermanent(Persister):
         self.path = "firewalld permanent configuration"
         self.restorer = "firewalld"
         self.note = None
+        # The report's note (the run reads it after measuring and after
+        # committing): where the interface's zone differs after a reload, and
+        # calls that timed out but were carried out.
+        self.zone_notes: List[str] = []
+        self.settled: List[str] = []
+        self._source_note: Optional[str] = None  # "": the bindings are the same
+        self._unsure: Set[Key] = set()  # set by _persisted
 
     def load(self) -> None:
         self.b.ensure_loaded()
@@ -342,20 +350,73 @@ class FirewalldPermanent(Persister):
         nothing (so: not persisted), with a note."""
         return self._measure(self._persisted, rules)
 
+    def targets(self, rule: VrrpRule) -> List[str]:
+        """Path mode: where the permanent allowance for ``rule`` must be:
+        where the runtime needs it, and in the zone the permanent
+        configuration gives the interface (the zone after a reload or
+        reboot) where that differs and does not allow the adverts already
+        (see :mod:`firewalld_boot`).  ``--zone`` names the zone for both."""
+        targets = self.b.targets.get(rule.key, [])
+        if rule.direction is not Direction.IN or self.b.options.zone:
+            return list(targets)
+        layer = self._layer()
+        now = self.b.layer("runtime").zone_for(rule.interface)
+        boot = layer.zone_for(rule.interface)
+        if boot == now:
+            return list(targets)
+        note = zone_note(rule.interface, now, boot, layer.fw.has_owner(NM_BUS_NAME))
+        if note is not None:
+            self._add_note(note)
+        allows = (layer.fw.has("permanent", boot, "rich", top_rich_rule(rule))
+                  or layer.other_allowance(boot, rule) is not None)
+        return permanent_targets(targets, now, boot, allows)
+
+    def _add_note(self, note: str) -> None:
+        if note not in self.zone_notes:
+            self.zone_notes.append(note)
+            self.note = "; ".join(self.zone_notes + self.settled)
+
+    def _sources_differ(self) -> bool:
+        """Do the runtime and the permanent configuration bind source
+        addresses to zones differently (said in the note)?"""
+        if self._source_note is None:
+            fw = self._layer().fw
+            now, boot = fw.source_bindings("runtime"), fw.source_bindings("permanent")
+            self._source_note = source_note(now, boot) or ""
+        if self._source_note:
+            self._add_note(self._source_note)
+        return bool(self._source_note)
+
     def _persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         layer = self._layer()
         if self.b.path_mode():
-            # Every allowance vrrpfw made at runtime is in the permanent
-            # configuration too, so a reload gives the same verdict.
-            return {r.key for r in rules
-                    if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r))
-                           for t in self.b.targets.get(r.key, []))
-                    and (self.b.targets.get(r.key) or layer.status(r)[0] is not Runtime.MISSING)}
+            # Every allowance the runtime needs is in the permanent
+            # configuration too, and the interface's zone there allows the
+            # adverts: a reload or reboot gives the same verdict.  Source
+            # bindings that differ after a reload: nothing inbound is sure.
+            out = set()
+            self._unsure = set()
+            for r in rules:
+                differ = r.direction is Direction.IN and self._sources_differ()  # said in the note
+                targets = self.targets(r)
+                if all(layer.fw.has("permanent", t, "rich", top_rich_rule(r)) for t in targets) \
+                        and (targets or layer.status(r)[0] is not Runtime.MISSING):
+                    if differ:
+                        self._unsure.add(r.key)
+                    else:
+                        out.add(r.key)
+            return out
         return {r.key for r in rules
                 if layer.status(r)[0] in (Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER)}
 
     def runtime_only(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return set(self.b.owner.runtime_only()) & {r.key for r in rules}
+
+    def uncertain(self, rules: Sequence[VrrpRule]) -> Set[Key]:
+        """Inbound keys the permanent configuration allows in the zones the
+        runtime shows, while source bindings differ after a reload: which
+        zone judges the adverts then is not known (see firewalld_boot)."""
+        return self._unsure & {r.key for r in rules}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         return self._measure(self._owned, rules)
@@ -384,10 +445,11 @@ class FirewalldPermanent(Persister):
             if self.b.path_mode():
                 if op == "open":  # one rich rule can serve both directions (multicast): once
                     value = top_rich_rule(r)
-                    changes += [Change(Action.INSERT, r, t) for t in self.b.targets.get(r.key, [])
+                    targets = self.targets(r)
+                    changes += [Change(Action.INSERT, r, t) for t in targets
                                 if (t, value) not in planned
                                 and not layer.fw.has("permanent", t, "rich", value)]
-                    planned |= {(t, value) for t in self.b.targets.get(r.key, [])}
+                    planned |= {(t, value) for t in targets}
                 else:
                     changes += [Change(Action.DELETE, r, h) for h in layer.recorded(r)]
                 continue
@@ -410,6 +472,6 @@ class FirewalldPermanent(Persister):
         known = len(layer.notes)
         with self.b.saving():
             layer.apply(plan.payload)
-        settled = layer.notes[known:]  # a call that timed out but was carried out: the report says so
-        if settled:
-            self.note = "; ".join(settled)
+        self.settled += layer.notes[known:]  # a call that timed out but was carried out: the report says so
+        if self.settled or self.zone_notes:
+            self.note = "; ".join(self.zone_notes + self.settled)
