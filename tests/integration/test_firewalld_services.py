@@ -108,3 +108,43 @@ def test_a_service_in_the_zone_is_judged_by_its_definition(tmp_path, backend, sh
                 why + json.dumps(out)
             assert name in fw.cmd("--list-services").split(), why  # the admin's service stays
             both(fw, f"--remove-service={name}")
+
+
+# A deny rich rule beside the admin's allowance: firewalld's zone chain runs
+# rich rules of priority < 0, then deny rules (priority 0), then services and
+# protocols, then rich rules of priority > 0.  (rich rule, adverts pass)
+DENIES = [
+    ('rule priority="-10" family="ipv4" protocol value="vrrp" drop', False),
+    ('rule family="ipv4" protocol value="vrrp" drop', False),
+    ('rule priority="5" family="ipv4" protocol value="vrrp" drop', True),
+    ('rule family="ipv4" destination address="224.0.0.19" protocol value="vrrp" drop', True),
+]
+
+
+@pytest.mark.parametrize("allowance", ["--add-service=keepalived", "--add-protocol=vrrp"])
+def test_a_deny_rich_rule_before_the_admin_s_allowance_iptables_backend(tmp_path, allowance):
+    """firewalld's iptables backend (vrrpfw's direct mode judges the zone by
+    its configuration): a service or protocol that lets VRRP in, and a deny
+    rich rule that runs before it.  Before: check said allowed-by-other and
+    open exit 0 adding nothing while 0/20 adverts arrived.  Now the verdict
+    is what the adverts do, and open adds its direct rule where they are
+    dropped (20/20 after)."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        define_services(fw, "keepalived")
+        both(fw, allowance)
+        for deny, passes in DENIES:
+            why = f"{allowance} with {deny}: "
+            both(fw, f"--add-rich-rule={deny}")
+            got = inbound(fw)
+            assert got["wire"] == 20 and got["delivered"] == (20 if passes else 0), why + str(got)
+            rc, out = fw.vrrpfw_json("check", "--iface", iface)
+            assert inbound_rule(out)["runtime"] == ("allowed-by-other" if passes else "missing"), \
+                why + json.dumps(out)
+            rc, out = fw.vrrpfw_json("open", "--iface", iface)
+            assert rc == 0 and inbound_rule(out)["action"] == ("none" if passes else "insert"), \
+                why + json.dumps(out)
+            assert inbound(fw)["delivered"] == 20, why
+            rc, out = fw.vrrpfw_json("close", "--iface", iface)
+            assert rc == 0, why + json.dumps(out)
+            both(fw, f"--remove-rich-rule={deny}")

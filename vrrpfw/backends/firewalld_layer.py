@@ -18,6 +18,8 @@ from .firewalld_rules import (
     ipv_of,
     is_seed_direct,
     rich_allows,
+    rich_may_deny,
+    rich_priority,
     rich_rule,
     service_covers,
     service_is_vrrpfws,
@@ -94,23 +96,35 @@ class _Layer:
         """Someone else's allowance for ``rule``'s adverts in ``zone``, named."""
         return self._other_allowance(zone, rule)
 
-    def _other_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+    def _other_allowance(self, zone: str, rule: VrrpRule, unshadowed: bool = False) -> Optional[str]:
         """A service counts by what its definition covers, whatever its name
         (firewalld 2.1's ``vrrp`` service, an admin's own with
         ``<protocol value="vrrp"/>``, one limited to a destination that
         may not be the rule's); a zone's ``protocol`` covers both families
-        and every address."""
+        and every address.  ``unshadowed``: only an allowance no deny rich
+        rule of the zone may come before (firewalld's zone chain runs rich
+        rules of priority < 0, then deny rules, then services, protocols and
+        accepts, then priority > 0, then the target): where nothing else
+        judges the kernel's path (the iptables backend's direct mode)."""
+        denies = [rich_priority(t) for t in (self.fw.rich_rules(self.layer, zone) if unshadowed else ())
+                  if rich_may_deny(t, rule)]
+        first_deny = min(denies) if denies else None
+
+        def shadowed(priority: float) -> bool:
+            return first_deny is not None and first_deny <= priority
+
         target = self.fw.target(self.layer, zone)
-        if target in ACCEPTING_TARGETS or zone == "trusted":
+        if (target in ACCEPTING_TARGETS or zone == "trusted") and not shadowed(float("inf")):
             return f"zone {zone} (target {target})"
-        service = self.service_covering(self.fw.zone_services(self.layer, zone), rule)
-        if service is not None:
-            return f"service {service} in zone {zone}"
-        for proto in (("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")):
-            if self.fw.has(self.layer, zone, "protocol", proto):
-                return f"protocol {proto} in zone {zone}"
+        if not shadowed(0):  # services and protocols run where priority-0 accepts do
+            service = self.service_covering(self.fw.zone_services(self.layer, zone), rule)
+            if service is not None:
+                return f"service {service} in zone {zone}"
+            for proto in (("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")):
+                if self.fw.has(self.layer, zone, "protocol", proto):
+                    return f"protocol {proto} in zone {zone}"
         for text in self.fw.rich_rules(self.layer, zone):
-            if rich_allows(text, rule):
+            if rich_allows(text, rule) and not shadowed(rich_priority(text)):
                 return f"rich rule '{text}' in zone {zone}"
         return None
 
@@ -154,7 +168,7 @@ class _Layer:
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by direct rule: {' '.join(args)}", []
         if rule.direction is Direction.IN:
             zone = self.zone_for(rule.interface)
-            other = self._other_allowance(zone, rule)
+            other = self._other_allowance(zone, rule, unshadowed=True)
             if other:
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", []
         return Runtime.MISSING, "", []

@@ -163,6 +163,41 @@ def rich_allows(rule_text: str, rule: VrrpRule) -> bool:
     return True
 
 
+def rich_priority(rule_text: str) -> int:
+    """A rich rule's priority (0 where it names none)."""
+    m = re.search(r'\bpriority="(-?\d+)"', rule_text)
+    return int(m.group(1)) if m else 0
+
+
+# Rich rule elements that match only other protocols (TCP/UDP/SCTP/DCCP ports, ICMP).
+_NOT_VRRP = re.compile(r'\b(port|source-port|forward-port|icmp-block|icmp-type|masquerade)\b')
+
+
+def rich_may_deny(rule_text: str, rule: VrrpRule) -> bool:
+    """May a rich rule drop or reject some of ``rule``'s adverts?  True
+    unless its family, protocol, element or destination rules the advert
+    out; a source, a service, a negation or a limit may match it."""
+    text = " ".join(rule_text.split())
+    bare = re.sub(r'"[^"]*"', '""', text)  # keywords outside quoted values
+    if not re.search(r"\b(drop|reject)\b", bare) or _NOT_VRRP.search(bare):
+        return False
+    fam = re.search(r'family="([^"]+)"', text)
+    if fam is not None and fam.group(1) != rule.family.value:
+        return False
+    proto = re.search(r'protocol value="([^"]+)"', text)
+    wanted = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
+    if proto is not None and proto.group(1).lower() not in wanted:
+        return False
+    for m in _ATTR.finditer(text):
+        want = rule.src if m.group(1) == "source" else rule.dst
+        if want is None:
+            continue  # a multicast advert's source: any peer on the link
+        inside = _addr_within(m.group(3), want)
+        if inside is bool(m.group(2)):
+            return False  # the address (or its negation) excludes the advert
+    return True
+
+
 def rich_rule_of(rule_text: str, direction: Direction, interface: str) -> Optional[VrrpRule]:
     """The rule one of vrrpfw's rich rules was written for (the inverse of
     :func:`rich_rule` / :func:`top_rich_rule`); None for other shapes."""
