@@ -148,3 +148,28 @@ def test_a_deny_rich_rule_before_the_admin_s_allowance_iptables_backend(tmp_path
             rc, out = fw.vrrpfw_json("close", "--iface", iface)
             assert rc == 0, why + json.dumps(out)
             both(fw, f"--remove-rich-rule={deny}")
+
+
+@pytest.mark.parametrize("priority, opens", [("-1", False), ("5", True)])
+def test_the_admin_s_direct_drop_comes_before_the_zone_iptables_backend(tmp_path, priority, opens):
+    """firewalld's iptables backend: the admin's direct rule '-p vrrp -j
+    DROP' runs before the zones (and, at a lower priority, before vrrpfw's
+    own direct rule at priority 0).  Before: check said allowed-by-other
+    (the zone's service) with 0/20 adverts, and open exited 0 with its
+    direct rule behind the drop, 0/20.  Now check says missing, and open
+    either lets them in (the drop runs after vrrpfw's rule: 20/20, exit 0)
+    or says uncertain and exits 1 (0/20), never a claimed success."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        define_services(fw, "keepalived")
+        both(fw, "--add-service=keepalived")
+        both(fw, "--direct", "--add-rule", "ipv4", "filter", "INPUT", priority, "-p", "vrrp", "-j", "DROP")
+        got = inbound(fw)
+        assert got["wire"] == 20 and got["delivered"] == 0, got
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and inbound_rule(out)["runtime"] == "missing", json.dumps(out)
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        got = inbound(fw)
+        assert got["delivered"] == (20 if opens else 0), got
+        assert (rc == 0) is opens, json.dumps(out)
+        assert inbound_rule(out)["runtime"] == ("allowed" if opens else "uncertain"), json.dumps(out)

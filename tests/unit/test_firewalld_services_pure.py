@@ -159,3 +159,52 @@ def test_a_rich_accept_before_the_deny_still_counts_and_the_target_runs_last():
     layer = _Layer(fw, StateFile("/nonexistent/state.json"), "direct", "runtime", None)  # type: ignore[arg-type]
     assert layer._other_allowance("public", V4, unshadowed=True) is None  # the target runs after it
     assert layer.other_allowance("public", V4) == "zone public (target ACCEPT)"  # unchanged for the owners
+
+
+class FakeFwDirect(FakeFwRich):
+    def __init__(self, direct) -> None:
+        super().__init__([])
+        self.direct = direct
+
+    def direct_rules(self, layer):
+        return list(self.direct)
+
+    def zone_of(self, layer, iface):
+        return "public"
+
+
+OURS = ["-i", "eth0", "-d", "224.0.0.18", "-p", "112", "-m", "comment", "--comment", "vrrpfw", "-j", "ACCEPT"]
+SEED = ["-i", "eth0", "-p", "vrrp", "-j", "ACCEPT"]
+
+
+def direct_status(*rules):
+    fw = FakeFwDirect([("ipv4", "filter", "INPUT", prio, args) for prio, args in rules])
+    layer = _Layer(fw, StateFile("/nonexistent/state.json"), "direct", "runtime", None)  # type: ignore[arg-type]
+    return layer.status(V4)[0].value
+
+
+@pytest.mark.parametrize("args, drops", [
+    (["-p", "vrrp", "-j", "DROP"], True),
+    (["-j", "REJECT"], True),
+    (["-p", "112", "-j", "admin_chain"], True),  # a chain that may drop
+    (["-i", "eth+", "-p", "all", "-j", "DROP"], True),
+    (["!", "-s", "192.0.2.0/24", "-j", "DROP"], True),
+    (["-p", "tcp", "--dport", "22", "-j", "DROP"], False),
+    (["-i", "eth1", "-j", "DROP"], False),
+    (["-d", "224.0.0.19", "-j", "DROP"], False),
+    (["-p", "vrrp", "-j", "LOG"], False),
+    (["-p", "vrrp", "-j", "ACCEPT"], False),
+])
+def test_direct_rules_that_may_drop_an_advert(args, drops):
+    assert direct_status((0, OURS), (-1, args)) == ("uncertain" if drops else "allowed")
+    # the zone's service comes after every direct rule
+    assert direct_status((-1, args)) == ("missing" if drops else "allowed-by-other")
+    assert direct_status((0, SEED), (-1, args)) == ("missing" if drops else "allowed-by-other")
+
+
+def test_a_direct_drop_after_vrrpfw_s_rule_leaves_it_deciding():
+    drop = ["-p", "vrrp", "-j", "DROP"]
+    assert direct_status((0, OURS), (5, drop)) == "allowed"
+    assert direct_status((0, OURS), (0, drop)) == "uncertain"  # one priority: the order added decides
+    assert direct_status((0, SEED), (5, drop)) == "allowed-by-other"
+    assert direct_status() == "allowed-by-other"  # the zone's service, nothing before it

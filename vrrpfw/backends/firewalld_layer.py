@@ -15,6 +15,7 @@ from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (
     describe_target,
     direct_args,
+    direct_may_drop,
     ipv_of,
     is_seed_direct,
     rich_allows,
@@ -159,13 +160,28 @@ class _Layer:
                 if ipv == family and table == "filter" and chain == rule.chain and args == want]
 
     def _direct_status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
+        # The admin's direct rules that may drop the advert: the direct chain
+        # runs them by priority (in the order added within one), before the zones.
+        drops = [(prio, args) for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer)
+                 if ipv == ipv_of(rule) and table == "filter" and chain == rule.chain
+                 and COMMENT not in args and direct_may_drop(args, rule)]
+
+        def dropped_before(priority: int) -> Optional[str]:
+            ahead = [f"'{' '.join(a)}' (priority {p})" for p, a in drops if int(p) <= int(priority)]
+            return f"the direct rule {ahead[0]} may drop it first" if ahead else None
+
         ours = self._our_direct(rule)
         if ours:
+            first = dropped_before(min(int(h[3]) for h in ours))
+            if first:
+                return Runtime.UNCERTAIN, f"direct rule in {rule.chain}, but {first}", ours
             return Runtime.ALLOWED, f"direct rule in {rule.chain}", ours
-        for ipv, table, chain, _prio, args in self.fw.direct_rules(self.layer):
+        for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer):
             if ipv == ipv_of(rule) and table == "filter" and chain == rule.chain \
-                    and is_seed_direct(args, rule):
+                    and is_seed_direct(args, rule) and not dropped_before(prio):
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by direct rule: {' '.join(args)}", []
+        if drops:  # the zones come after every direct rule
+            return Runtime.MISSING, dropped_before(max(int(p) for p, _ in drops)) or "", []
         if rule.direction is Direction.IN:
             zone = self.zone_for(rule.interface)
             other = self._other_allowance(zone, rule, unshadowed=True)

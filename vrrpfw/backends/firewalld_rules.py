@@ -215,6 +215,43 @@ def rich_rule_of(rule_text: str, direction: Direction, interface: str) -> Option
     return rule if rule is not None and rich_allows(text, rule) else None
 
 
+# Direct-rule targets that never drop (the walk goes on, or the packet is accepted).
+_PASSING_TARGETS = {"ACCEPT", "RETURN", "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "AUDIT",
+                    "TOS", "DSCP", "TTL", "HL", "CLASSIFY", "CONNSECMARK", "SECMARK"}
+
+
+def direct_may_drop(args: Sequence[str], rule: VrrpRule) -> bool:
+    """May an admin's direct rule (iptables arguments) drop or reject
+    ``rule``'s adverts, or hand them to a chain that may?  Ruled out only by
+    a passing target, or by a protocol, interface or address that
+    excludes the advert; any "!" keeps it possible."""
+    words = list(args)
+
+    def values(*names: str) -> List[str]:
+        return [words[i + 1] for i, w in enumerate(words[:-1]) if w in names]
+
+    targets = values("-j", "--jump", "-g", "--goto")
+    if not targets or targets[-1] in _PASSING_TARGETS:
+        return False
+    if "!" in words:
+        return True
+    protos = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
+    given = [v.lower() for v in values("-p", "--protocol")]
+    if given and not any(v in protos + ("all", "0") for v in given):
+        return False
+    flags = ("-i", "--in-interface") if rule.direction is Direction.IN else ("-o", "--out-interface")
+    for name in values(*flags):
+        if not (rule.interface == name or (name.endswith("+") and rule.interface.startswith(name[:-1]))):
+            return False
+    for value in values("-d", "--destination"):
+        if rule.dst is not None and not _addr_within(value, rule.dst):
+            return False
+    for value in values("-s", "--source"):
+        if rule.src is not None and not _addr_within(value, rule.src):
+            return False
+    return True
+
+
 def is_seed_direct(args: Sequence[str], rule: VrrpRule) -> bool:
     """A hand-made direct ACCEPT for ``rule``'s adverts on its interface
     (the classic recipe): its protocol, and any address it names exactly
