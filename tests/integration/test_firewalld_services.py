@@ -118,6 +118,7 @@ DENIES = [
     ('rule family="ipv4" protocol value="vrrp" drop', False),
     ('rule priority="5" family="ipv4" protocol value="vrrp" drop', True),
     ('rule family="ipv4" destination address="224.0.0.19" protocol value="vrrp" drop', True),
+    ('rule family="ipv4" source address="198.51.100.0/24" drop', True),  # off the link: no peer there
 ]
 
 

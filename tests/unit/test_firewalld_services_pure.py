@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from vrrpfw.backends import firewalld_layer
 from vrrpfw.backends.base import Options
 from vrrpfw.backends.firewalld_layer import _Layer
 from vrrpfw.backends.firewalld_owner import Ownership
@@ -129,7 +130,11 @@ def unshadowed(rich, rule=V4, target="default"):
     ([], V4, True),
     (['rule priority="-10" family="ipv4" protocol value="vrrp" drop'], V4, False),
     (['rule family="ipv4" protocol value="vrrp" reject'], V4, False),
-    (['rule family="ipv4" source address="198.51.100.0/24" drop'], V4, False),  # the peer may be there
+    (['rule family="ipv4" source address="192.0.2.7" drop'], V4, False),  # a peer on the link may be it
+    (['rule family="ipv4" source address="192.0.0.0/16" reject'], V4, False),
+    (['rule family="ipv4" source address="198.51.100.0/24" drop'], V4, True),  # off the link: no peer there
+    (['rule family="ipv4" source not address="198.51.100.0/24" drop'], V4, False),
+    (['rule family="ipv4" source ipset="blocked" drop'], V4, False),
     (['rule family="ipv4" service name="keepalived" drop'], V4, False),
     (['rule protocol value="vrrp" drop limit value="1/m"'], V4, False),
     (['rule priority="5" family="ipv4" protocol value="vrrp" drop'], V4, True),  # after the service
@@ -142,7 +147,8 @@ def unshadowed(rich, rule=V4, target="default"):
     (['rule family="ipv4" destination not address="224.0.0.19" drop'], V4, False),
     (['rule family="ipv4" log prefix="drop" accept'], V4, True),  # a quoted "drop" is no action
 ])
-def test_a_deny_rich_rule_that_runs_first_shadows_the_admin_s_allowance(rich, rule, allowed):
+def test_a_deny_rich_rule_that_runs_first_shadows_the_admin_s_allowance(rich, rule, allowed, monkeypatch):
+    monkeypatch.setattr(firewalld_layer.ifaddr, "subnets", lambda iface, family: ["192.0.2.0/24"])
     assert (unshadowed(rich, rule) is not None) is allowed
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
@@ -107,8 +108,9 @@ class _Layer:
         rules of priority < 0, then deny rules, then services, protocols and
         accepts, then priority > 0, then the target): where nothing else
         judges the kernel's path (the iptables backend's direct mode)."""
-        denies = [rich_priority(t) for t in (self.fw.rich_rules(self.layer, zone) if unshadowed else ())
-                  if rich_may_deny(t, rule)]
+        rich = self.fw.rich_rules(self.layer, zone) if unshadowed else []
+        link = ifaddr.subnets(rule.interface, rule.family.value) if rich and rule.src is None else []
+        denies = [rich_priority(t) for t in rich if rich_may_deny(t, rule, link)]
         first_deny = min(denies) if denies else None
 
         def shadowed(priority: float) -> bool:

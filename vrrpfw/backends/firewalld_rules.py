@@ -173,10 +173,12 @@ def rich_priority(rule_text: str) -> int:
 _NOT_VRRP = re.compile(r'\b(port|source-port|forward-port|icmp-block|icmp-type|masquerade)\b')
 
 
-def rich_may_deny(rule_text: str, rule: VrrpRule) -> bool:
+def rich_may_deny(rule_text: str, rule: VrrpRule, link: Sequence[str] = ()) -> bool:
     """May a rich rule drop or reject some of ``rule``'s adverts?  True
     unless its family, protocol, element or destination rules the advert
-    out; a source, a service, a negation or a limit may match it."""
+    out, or its source is off the link (``link``: the interface's subnets,
+    where multicast peers send from); a service, an ipset or MAC source, a
+    negation or a limit may match it."""
     text = " ".join(rule_text.split())
     bare = re.sub(r'"[^"]*"', '""', text)  # keywords outside quoted values
     if not re.search(r"\b(drop|reject)\b", bare) or _NOT_VRRP.search(bare):
@@ -190,8 +192,11 @@ def rich_may_deny(rule_text: str, rule: VrrpRule) -> bool:
         return False
     for m in _ATTR.finditer(text):
         want = rule.src if m.group(1) == "source" else rule.dst
-        if want is None:
-            continue  # a multicast advert's source: any peer on the link
+        if want is None:  # a multicast advert's source: any peer on the link
+            if m.group(1) == "source" and not m.group(2) and link and not any(
+                    _overlaps(m.group(3), net) for net in link):
+                return False
+            continue
         inside = _addr_within(m.group(3), want)
         if inside is bool(m.group(2)):
             return False  # the address (or its negation) excludes the advert
@@ -294,6 +299,15 @@ def _addr_within(value: str, want: Optional[str]) -> bool:
         return ipaddress.ip_address(want) in ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
+
+
+def _overlaps(value: str, net: str) -> bool:
+    """Do a rich rule's address (or network) and ``net`` share an address?
+    True where either cannot be read."""
+    try:
+        return ipaddress.ip_network(value, strict=False).overlaps(ipaddress.ip_network(net, strict=False))
+    except (ValueError, TypeError):
+        return True
 
 
 def service_is_vrrpfws(rule: VrrpRule) -> bool:
