@@ -108,3 +108,69 @@ def test_a_service_in_the_zone_is_judged_by_its_definition(tmp_path, backend, sh
                 why + json.dumps(out)
             assert name in fw.cmd("--list-services").split(), why  # the admin's service stays
             both(fw, f"--remove-service={name}")
+
+
+# A deny rich rule beside the admin's allowance: firewalld's zone chain runs
+# rich rules of priority < 0, then deny rules (priority 0), then services and
+# protocols, then rich rules of priority > 0.  (rich rule, adverts pass)
+DENIES = [
+    ('rule priority="-10" family="ipv4" protocol value="vrrp" drop', False),
+    ('rule family="ipv4" protocol value="vrrp" drop', False),
+    ('rule priority="5" family="ipv4" protocol value="vrrp" drop', True),
+    ('rule family="ipv4" destination address="224.0.0.19" protocol value="vrrp" drop', True),
+    ('rule family="ipv4" source address="198.51.100.0/24" drop', True),  # off the link: no peer there
+]
+
+
+@pytest.mark.parametrize("allowance", ["--add-service=keepalived", "--add-protocol=vrrp"])
+def test_a_deny_rich_rule_before_the_admin_s_allowance_iptables_backend(tmp_path, allowance):
+    """firewalld's iptables backend (vrrpfw's direct mode judges the zone by
+    its configuration): a service or protocol that lets VRRP in, and a deny
+    rich rule that runs before it.  Before: check said allowed-by-other and
+    open exit 0 adding nothing while 0/20 adverts arrived.  Now the verdict
+    is what the adverts do, and open adds its direct rule where they are
+    dropped (20/20 after)."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        define_services(fw, "keepalived")
+        both(fw, allowance)
+        for deny, passes in DENIES:
+            why = f"{allowance} with {deny}: "
+            both(fw, f"--add-rich-rule={deny}")
+            got = inbound(fw)
+            assert got["wire"] == 20 and got["delivered"] == (20 if passes else 0), why + str(got)
+            rc, out = fw.vrrpfw_json("check", "--iface", iface)
+            assert inbound_rule(out)["runtime"] == ("allowed-by-other" if passes else "missing"), \
+                why + json.dumps(out)
+            rc, out = fw.vrrpfw_json("open", "--iface", iface)
+            assert rc == 0 and inbound_rule(out)["action"] == ("none" if passes else "insert"), \
+                why + json.dumps(out)
+            assert inbound(fw)["delivered"] == 20, why
+            rc, out = fw.vrrpfw_json("close", "--iface", iface)
+            assert rc == 0, why + json.dumps(out)
+            both(fw, f"--remove-rich-rule={deny}")
+
+
+@pytest.mark.parametrize("priority, opens", [("-1", False), ("5", True)])
+def test_the_admin_s_direct_drop_comes_before_the_zone_iptables_backend(tmp_path, priority, opens):
+    """firewalld's iptables backend: the admin's direct rule '-p vrrp -j
+    DROP' runs before the zones (and, at a lower priority, before vrrpfw's
+    own direct rule at priority 0).  Before: check said allowed-by-other
+    (the zone's service) with 0/20 adverts, and open exited 0 with its
+    direct rule behind the drop, 0/20.  Now check says missing, and open
+    either lets them in (the drop runs after vrrpfw's rule: 20/20, exit 0)
+    or says uncertain and exits 1 (0/20), never a claimed success."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        define_services(fw, "keepalived")
+        both(fw, "--add-service=keepalived")
+        both(fw, "--direct", "--add-rule", "ipv4", "filter", "INPUT", priority, "-p", "vrrp", "-j", "DROP")
+        got = inbound(fw)
+        assert got["wire"] == 20 and got["delivered"] == 0, got
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and inbound_rule(out)["runtime"] == "missing", json.dumps(out)
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        got = inbound(fw)
+        assert got["delivered"] == (20 if opens else 0), got
+        assert (rc == 0) is opens, json.dumps(out)
+        assert inbound_rule(out)["runtime"] == ("allowed" if opens else "uncertain"), json.dumps(out)

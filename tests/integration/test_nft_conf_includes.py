@@ -75,6 +75,31 @@ def test_vrrpfw_reads_the_chains_nft_loads(tmp_path):
     assert set(nft_conf.defined_chains_in(str(main), main.read_text())) == loaded
 
 
+def test_an_include_inside_a_block_defines_chains_of_that_block(tmp_path):
+    """nft reads an included file where its include line is: inside a table
+    block its chains are that table's, inside a chain block its ``type
+    filter hook`` line is that chain's, and an include inside the included
+    file too.  Real nft -f from / loads exactly the base chains vrrpfw
+    reads (before: none of them, and open refused to persist into them)."""
+    (tmp_path / "chains.nft").write_text(
+        "chain input {\n\ttype filter hook input priority 0; policy accept;\n}\n"
+        "chain output { type filter hook output priority 0; policy accept; }\n")
+    (tmp_path / "hook.nft").write_text("type filter hook prerouting priority -300; policy accept;\n")
+    (tmp_path / "nested.nft").write_text(f'include "{tmp_path}/chains.nft"\n')
+    main = tmp_path / "main.nft"
+    main.write_text(f'table inet filter {{\n\tinclude "{tmp_path}/chains.nft"\n}}\n'
+                    f'table ip t {{ include "{tmp_path}/nested.nft"; }}\n'
+                    f'table ip6 raw {{\n\tchain pre {{\n\t\tinclude "{tmp_path}/hook.nft"\n\t}}\n}}\n')
+    with namespace("vrnc") as ns:
+        proc = nft_from_slash(ns, "-f", str(main))
+        assert proc.returncode == 0, proc.stderr
+        loaded = base_chains(ns)
+    assert loaded == {(("inet", "filter", "input"), "input"), (("inet", "filter", "output"), "output"),
+                      (("ip", "t", "input"), "input"), (("ip", "t", "output"), "output"),
+                      (("ip6", "raw", "pre"), "prerouting")}
+    assert set(nft_conf.defined_chains_in(str(main), main.read_text())) == loaded
+
+
 def test_a_bare_name_beside_the_including_file_is_refused_like_nft(tmp_path):
     """``include "NAME"`` with NAME beside the file but not in /etc: nft -c
     says "File not found"; vrrpfw refuses it too (before: it read the file

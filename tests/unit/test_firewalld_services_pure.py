@@ -8,6 +8,7 @@ from typing import Any, Dict, List
 
 import pytest
 
+from vrrpfw.backends import firewalld_layer
 from vrrpfw.backends.base import Options
 from vrrpfw.backends.firewalld_layer import _Layer
 from vrrpfw.backends.firewalld_owner import Ownership
@@ -101,3 +102,115 @@ def test_a_policy_service_or_protocol_is_listed():
     fw.services = {"ha": {"protocols": ["ah"]}}
     layers["runtime"]._service_memo.clear()
     assert not own.listed("policy:allow-host-out", out)
+
+
+class FakeFwRich(FakeFw):
+    def __init__(self, rich: List[str], target: str = "default") -> None:
+        super().__init__({"keepalived": {"protocols": ["vrrp"]}}, ["keepalived"])
+        self.rich, self.zone_target = rich, target
+
+    def target(self, layer, zone):
+        return self.zone_target
+
+    def rich_rules(self, layer, zone):
+        return list(self.rich)
+
+
+def unshadowed(rich, rule=V4, target="default"):
+    """The allowance the iptables backend's direct mode sees (it judges the
+    zone by its configuration, not by the kernel's path)."""
+    layer = _Layer(FakeFwRich(rich, target), StateFile("/nonexistent/state.json"), "direct", "runtime",
+                   None)  # type: ignore[arg-type]
+    return layer._other_allowance("public", rule, unshadowed=True)
+
+
+@pytest.mark.parametrize("rich, rule, allowed", [
+    # firewalld's zone chain: rich rules of priority < 0, deny rules, then
+    # services / protocols / accepts, then priority > 0, then the target.
+    ([], V4, True),
+    (['rule priority="-10" family="ipv4" protocol value="vrrp" drop'], V4, False),
+    (['rule family="ipv4" protocol value="vrrp" reject'], V4, False),
+    (['rule family="ipv4" source address="192.0.2.7" drop'], V4, False),  # a peer on the link may be it
+    (['rule family="ipv4" source address="192.0.0.0/16" reject'], V4, False),
+    (['rule family="ipv4" source address="198.51.100.0/24" drop'], V4, True),  # off the link: no peer there
+    (['rule family="ipv4" source not address="198.51.100.0/24" drop'], V4, False),
+    (['rule family="ipv4" source ipset="blocked" drop'], V4, False),
+    (['rule family="ipv4" service name="keepalived" drop'], V4, False),
+    (['rule protocol value="vrrp" drop limit value="1/m"'], V4, False),
+    (['rule priority="5" family="ipv4" protocol value="vrrp" drop'], V4, True),  # after the service
+    (['rule family="ipv6" protocol value="vrrp" drop'], V4, True),
+    (['rule family="ipv4" protocol value="tcp" drop'], V4, True),
+    (['rule family="ipv4" port port="22" protocol="tcp" reject'], V4, True),
+    (['rule family="ipv4" icmp-block name="echo-request" drop'], V4, True),
+    (['rule family="ipv4" destination address="224.0.0.19" protocol value="vrrp" drop'], V4, True),
+    (['rule family="ipv4" destination not address="224.0.0.18" drop'], V4, True),
+    (['rule family="ipv4" destination not address="224.0.0.19" drop'], V4, False),
+    (['rule family="ipv4" log prefix="drop" accept'], V4, True),  # a quoted "drop" is no action
+])
+def test_a_deny_rich_rule_that_runs_first_shadows_the_admin_s_allowance(rich, rule, allowed, monkeypatch):
+    monkeypatch.setattr(firewalld_layer.ifaddr, "subnets", lambda iface, family: ["192.0.2.0/24"])
+    assert (unshadowed(rich, rule) is not None) is allowed
+
+
+def test_a_rich_accept_before_the_deny_still_counts_and_the_target_runs_last():
+    deny = 'rule priority="-10" family="ipv4" protocol value="vrrp" drop'
+    first = 'rule priority="-20" family="ipv4" protocol value="vrrp" accept'
+    later = 'rule priority="-5" family="ipv4" protocol value="vrrp" accept'
+    assert unshadowed([deny, first]) == f"rich rule '{first}' in zone public"
+    assert unshadowed([deny, later]) is None
+    assert unshadowed(['rule priority="5" protocol value="vrrp" drop'], target="ACCEPT") \
+        == "service keepalived in zone public"  # the service runs before the priority-5 deny
+    fw = FakeFwRich(['rule priority="5" protocol value="vrrp" drop'], "ACCEPT")
+    fw.zone = []
+    layer = _Layer(fw, StateFile("/nonexistent/state.json"), "direct", "runtime", None)  # type: ignore[arg-type]
+    assert layer._other_allowance("public", V4, unshadowed=True) is None  # the target runs after it
+    assert layer.other_allowance("public", V4) == "zone public (target ACCEPT)"  # unchanged for the owners
+
+
+class FakeFwDirect(FakeFwRich):
+    def __init__(self, direct) -> None:
+        super().__init__([])
+        self.direct = direct
+
+    def direct_rules(self, layer):
+        return list(self.direct)
+
+    def zone_of(self, layer, iface):
+        return "public"
+
+
+OURS = ["-i", "eth0", "-d", "224.0.0.18", "-p", "112", "-m", "comment", "--comment", "vrrpfw", "-j", "ACCEPT"]
+SEED = ["-i", "eth0", "-p", "vrrp", "-j", "ACCEPT"]
+
+
+def direct_status(*rules):
+    fw = FakeFwDirect([("ipv4", "filter", "INPUT", prio, args) for prio, args in rules])
+    layer = _Layer(fw, StateFile("/nonexistent/state.json"), "direct", "runtime", None)  # type: ignore[arg-type]
+    return layer.status(V4)[0].value
+
+
+@pytest.mark.parametrize("args, drops", [
+    (["-p", "vrrp", "-j", "DROP"], True),
+    (["-j", "REJECT"], True),
+    (["-p", "112", "-j", "admin_chain"], True),  # a chain that may drop
+    (["-i", "eth+", "-p", "all", "-j", "DROP"], True),
+    (["!", "-s", "192.0.2.0/24", "-j", "DROP"], True),
+    (["-p", "tcp", "--dport", "22", "-j", "DROP"], False),
+    (["-i", "eth1", "-j", "DROP"], False),
+    (["-d", "224.0.0.19", "-j", "DROP"], False),
+    (["-p", "vrrp", "-j", "LOG"], False),
+    (["-p", "vrrp", "-j", "ACCEPT"], False),
+])
+def test_direct_rules_that_may_drop_an_advert(args, drops):
+    assert direct_status((0, OURS), (-1, args)) == ("uncertain" if drops else "allowed")
+    # the zone's service comes after every direct rule
+    assert direct_status((-1, args)) == ("missing" if drops else "allowed-by-other")
+    assert direct_status((0, SEED), (-1, args)) == ("missing" if drops else "allowed-by-other")
+
+
+def test_a_direct_drop_after_vrrpfw_s_rule_leaves_it_deciding():
+    drop = ["-p", "vrrp", "-j", "DROP"]
+    assert direct_status((0, OURS), (5, drop)) == "allowed"
+    assert direct_status((0, OURS), (0, drop)) == "uncertain"  # one priority: the order added decides
+    assert direct_status((0, SEED), (5, drop)) == "allowed-by-other"
+    assert direct_status() == "allowed-by-other"  # the zone's service, nothing before it

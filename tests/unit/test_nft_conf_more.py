@@ -308,3 +308,30 @@ def test_an_include_loop_ends(tmp_path):
     found = nc.defined_chains_in(str(tmp_path / "etc" / "a.nft"), (tmp_path / "etc" / "a.nft").read_text(),
                                  root=str(tmp_path))
     assert len(found) == 10
+
+
+def test_an_include_inside_a_table_block_is_read_inside_that_table(tmp_path):
+    """nft reads an included file where its include line is: inside
+    ``table inet filter { ... }`` the file's ``chain input { ... }`` is
+    inet filter's (measured: nft -f loads it so).  Before, vrrpfw read the
+    file on its own, saw no chain, and open refused to persist ("chains
+    inet filter input are not defined")."""
+    d = etc(tmp_path) / "nft.d"
+    d.mkdir()
+    (d / "chains.nft").write_text("chain input {\n\ttype filter hook input priority 0; policy drop;\n}\n"
+                                  "chain output { type filter hook output priority 0; }\n")
+    (d / "hook.nft").write_text("type filter hook prerouting priority -300;\n")
+    (d / "nested.nft").write_text('include "nft.d/chains.nft"\n')
+    main = tmp_path / "etc" / "nftables.conf"
+    text = ('table inet filter {\n\tinclude "nft.d/chains.nft"\n}\n'
+            'table ip t { include "nft.d/nested.nft"; }\n'
+            'table ip6 raw {\n\tchain pre {\n\t\tinclude "nft.d/hook.nft"\n\t}\n}\n'
+            'include "nft.d/hook.nft"\n')  # at the top: a hook outside any chain counts for nothing
+    main.write_text(text)
+    assert nc.defined_chains_in(str(main), text, root=str(tmp_path)) == [
+        (("inet", "filter", "input"), "input"),
+        (("inet", "filter", "output"), "output"),
+        (("ip", "t", "input"), "input"),
+        (("ip", "t", "output"), "output"),
+        (("ip6", "raw", "pre"), "prerouting"),
+    ]

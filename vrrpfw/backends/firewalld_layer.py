@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
+from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
@@ -16,9 +17,12 @@ from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (
     describe_target,
     direct_args,
+    direct_may_drop,
     ipv_of,
     is_seed_direct,
     rich_allows,
+    rich_may_deny,
+    rich_priority,
     rich_rule,
     service_covers,
     service_is_vrrpfws,
@@ -95,16 +99,28 @@ class _Layer:
         """Someone else's allowance for ``rule``'s adverts in ``zone``, named."""
         return self._other_allowance(zone, rule)
 
-    def _other_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+    def _other_allowance(self, zone: str, rule: VrrpRule, unshadowed: bool = False) -> Optional[str]:
         """A service counts by what its definition covers, whatever its name
         (firewalld 2.1's ``vrrp`` service, an admin's own with
         ``<protocol value="vrrp"/>``, one limited to a destination that
         may not be the rule's); a zone's ``protocol`` covers both families
-        and every address."""
+        and every address.  ``unshadowed``: only an allowance no deny rich
+        rule of the zone may come before (firewalld's zone chain runs rich
+        rules of priority < 0, then deny rules, then services, protocols and
+        accepts, then priority > 0, then the target): where nothing else
+        judges the kernel's path (the iptables backend's direct mode)."""
+        rich = self.fw.rich_rules(self.layer, zone) if unshadowed else []
+        link = ifaddr.subnets(rule.interface, rule.family.value) if rich and rule.src is None else []
+        denies = [rich_priority(t) for t in rich if rich_may_deny(t, rule, link)]
+        first_deny = min(denies) if denies else None
+
+        def shadowed(priority: float) -> bool:
+            return first_deny is not None and first_deny <= priority
+
         target = self.fw.target(self.layer, zone)
-        if target in ACCEPTING_TARGETS or zone == "trusted":
+        if (target in ACCEPTING_TARGETS or zone == "trusted") and not shadowed(float("inf")):
             return f"zone {zone} (target {target})"
-        return self._listed_allowance(zone, rule)
+        return self._listed_allowance(zone, rule, shadowed)
 
     def only_target(self, zone: str, rule: VrrpRule) -> bool:
         """Does ``zone`` let ``rule``'s adverts in by its target alone
@@ -127,17 +143,21 @@ class _Layer:
         return (state is Runtime.ALLOWED_BY_OTHER and detail.startswith("already allowed by zone ")
                 and self.only_target(self.zone_for(rule.interface), rule))
 
-    def _listed_allowance(self, zone: str, rule: VrrpRule) -> Optional[str]:
+    def _listed_allowance(self, zone: str, rule: VrrpRule,
+                          shadowed: Callable[[float], bool] = lambda _priority: False) -> Optional[str]:
         """An allowance for ``rule`` that ``zone`` lists (service, protocol,
-        rich rule), named; None where there is none."""
-        service = self.service_covering(self.fw.zone_services(self.layer, zone), rule)
-        if service is not None:
-            return f"service {service} in zone {zone}"
-        for proto in (("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")):
-            if self.fw.has(self.layer, zone, "protocol", proto):
-                return f"protocol {proto} in zone {zone}"
+        rich rule), named; None where there is none.  ``shadowed(priority)``:
+        a deny rich rule of the zone may run before an allowance of that
+        priority (see :meth:`_other_allowance`)."""
+        if not shadowed(0):  # services and protocols run where priority-0 accepts do
+            service = self.service_covering(self.fw.zone_services(self.layer, zone), rule)
+            if service is not None:
+                return f"service {service} in zone {zone}"
+            for proto in (("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")):
+                if self.fw.has(self.layer, zone, "protocol", proto):
+                    return f"protocol {proto} in zone {zone}"
         for text in self.fw.rich_rules(self.layer, zone):
-            if rich_allows(text, rule):
+            if rich_allows(text, rule) and not shadowed(rich_priority(text)):
                 return f"rich rule '{text}' in zone {zone}"
         return None
 
@@ -172,16 +192,31 @@ class _Layer:
                 if ipv == family and table == "filter" and chain == rule.chain and args == want]
 
     def _direct_status(self, rule: VrrpRule) -> Tuple[Runtime, str, List[Any]]:
+        # The admin's direct rules that may drop the advert: the direct chain
+        # runs them by priority (in the order added within one), before the zones.
+        drops = [(prio, args) for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer)
+                 if ipv == ipv_of(rule) and table == "filter" and chain == rule.chain
+                 and COMMENT not in args and direct_may_drop(args, rule)]
+
+        def dropped_before(priority: int) -> Optional[str]:
+            ahead = [f"'{' '.join(a)}' (priority {p})" for p, a in drops if int(p) <= int(priority)]
+            return f"the direct rule {ahead[0]} may drop it first" if ahead else None
+
         ours = self._our_direct(rule)
         if ours:
+            first = dropped_before(min(int(h[3]) for h in ours))
+            if first:
+                return Runtime.UNCERTAIN, f"direct rule in {rule.chain}, but {first}", ours
             return Runtime.ALLOWED, f"direct rule in {rule.chain}", ours
-        for ipv, table, chain, _prio, args in self.fw.direct_rules(self.layer):
+        for ipv, table, chain, prio, args in self.fw.direct_rules(self.layer):
             if ipv == ipv_of(rule) and table == "filter" and chain == rule.chain \
-                    and is_seed_direct(args, rule):
+                    and is_seed_direct(args, rule) and not dropped_before(prio):
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by direct rule: {' '.join(args)}", []
+        if drops:  # the zones come after every direct rule
+            return Runtime.MISSING, dropped_before(max(int(p) for p, _ in drops)) or "", []
         if rule.direction is Direction.IN:
             zone = self.zone_for(rule.interface)
-            other = self._other_allowance(zone, rule)
+            other = self._other_allowance(zone, rule, unshadowed=True)
             if other:
                 return Runtime.ALLOWED_BY_OTHER, f"already allowed by {other}", []
         return Runtime.MISSING, "", []

@@ -163,6 +163,46 @@ def rich_allows(rule_text: str, rule: VrrpRule) -> bool:
     return True
 
 
+def rich_priority(rule_text: str) -> int:
+    """A rich rule's priority (0 where it names none)."""
+    m = re.search(r'\bpriority="(-?\d+)"', rule_text)
+    return int(m.group(1)) if m else 0
+
+
+# Rich rule elements that match only other protocols (TCP/UDP/SCTP/DCCP ports, ICMP).
+_NOT_VRRP = re.compile(r'\b(port|source-port|forward-port|icmp-block|icmp-type|masquerade)\b')
+
+
+def rich_may_deny(rule_text: str, rule: VrrpRule, link: Sequence[str] = ()) -> bool:
+    """May a rich rule drop or reject some of ``rule``'s adverts?  True
+    unless its family, protocol, element or destination rules the advert
+    out, or its source is off the link (``link``: the interface's subnets,
+    where multicast peers send from); a service, an ipset or MAC source, a
+    negation or a limit may match it."""
+    text = " ".join(rule_text.split())
+    bare = re.sub(r'"[^"]*"', '""', text)  # keywords outside quoted values
+    if not re.search(r"\b(drop|reject)\b", bare) or _NOT_VRRP.search(bare):
+        return False
+    fam = re.search(r'family="([^"]+)"', text)
+    if fam is not None and fam.group(1) != rule.family.value:
+        return False
+    proto = re.search(r'protocol value="([^"]+)"', text)
+    wanted = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
+    if proto is not None and proto.group(1).lower() not in wanted:
+        return False
+    for m in _ATTR.finditer(text):
+        want = rule.src if m.group(1) == "source" else rule.dst
+        if want is None:  # a multicast advert's source: any peer on the link
+            if m.group(1) == "source" and not m.group(2) and link and not any(
+                    _overlaps(m.group(3), net) for net in link):
+                return False
+            continue
+        inside = _addr_within(m.group(3), want)
+        if inside is bool(m.group(2)):
+            return False  # the address (or its negation) excludes the advert
+    return True
+
+
 def rich_rule_of(rule_text: str, direction: Direction, interface: str) -> Optional[VrrpRule]:
     """The rule one of vrrpfw's rich rules was written for (the inverse of
     :func:`rich_rule` / :func:`top_rich_rule`); None for other shapes."""
@@ -178,6 +218,43 @@ def rich_rule_of(rule_text: str, direction: Direction, interface: str) -> Option
     rule = VrrpRule.from_match(direction, interface, number, addrs.get("source"),
                                addrs["destination"].split("/")[0], None)
     return rule if rule is not None and rich_allows(text, rule) else None
+
+
+# Direct-rule targets that never drop (the walk goes on, or the packet is accepted).
+_PASSING_TARGETS = {"ACCEPT", "RETURN", "LOG", "NFLOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TRACE", "AUDIT",
+                    "TOS", "DSCP", "TTL", "HL", "CLASSIFY", "CONNSECMARK", "SECMARK"}
+
+
+def direct_may_drop(args: Sequence[str], rule: VrrpRule) -> bool:
+    """May an admin's direct rule (iptables arguments) drop or reject
+    ``rule``'s adverts, or hand them to a chain that may?  Ruled out only by
+    a passing target, or by a protocol, interface or address that
+    excludes the advert; any "!" keeps it possible."""
+    words = list(args)
+
+    def values(*names: str) -> List[str]:
+        return [words[i + 1] for i, w in enumerate(words[:-1]) if w in names]
+
+    targets = values("-j", "--jump", "-g", "--goto")
+    if not targets or targets[-1] in _PASSING_TARGETS:
+        return False
+    if "!" in words:
+        return True
+    protos = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
+    given = [v.lower() for v in values("-p", "--protocol")]
+    if given and not any(v in protos + ("all", "0") for v in given):
+        return False
+    flags = ("-i", "--in-interface") if rule.direction is Direction.IN else ("-o", "--out-interface")
+    for name in values(*flags):
+        if not (rule.interface == name or (name.endswith("+") and rule.interface.startswith(name[:-1]))):
+            return False
+    for value in values("-d", "--destination"):
+        if rule.dst is not None and not _addr_within(value, rule.dst):
+            return False
+    for value in values("-s", "--source"):
+        if rule.src is not None and not _addr_within(value, rule.src):
+            return False
+    return True
 
 
 def is_seed_direct(args: Sequence[str], rule: VrrpRule) -> bool:
@@ -222,6 +299,15 @@ def _addr_within(value: str, want: Optional[str]) -> bool:
         return ipaddress.ip_address(want) in ipaddress.ip_network(value, strict=False)
     except ValueError:
         return False
+
+
+def _overlaps(value: str, net: str) -> bool:
+    """Do a rich rule's address (or network) and ``net`` share an address?
+    True where either cannot be read."""
+    try:
+        return ipaddress.ip_network(value, strict=False).overlaps(ipaddress.ip_network(net, strict=False))
+    except (ValueError, TypeError):
+        return True
 
 
 def service_is_vrrpfws(rule: VrrpRule) -> bool:

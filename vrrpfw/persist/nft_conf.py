@@ -183,9 +183,22 @@ def defined_chains(text: str) -> List[Tuple[ChainId, str]]:
     that the text defines, in block syntax (``table ... { chain ... {``)
     or flat syntax (``add chain inet filter input { type filter hook ...``).
     See :func:`defined_chains_in` for includes."""
+    return _scan(_strip_comments(text))[0]
+
+
+Frames = List[Tuple[str, ...]]  # the blocks open at a point: ("table", family, name), ("chain", name)...
+
+
+def _scan(text: str, marks: Sequence[int] = ()) -> Tuple[List[Tuple[ChainId, str]], List[Frames]]:
+    """:func:`defined_chains` of comment-free ``text``, and for each
+    offset of ``marks`` (ascending) the blocks open there (an include there
+    is read inside them), in one pass."""
     found: List[Tuple[ChainId, str]] = []
-    stack: List[Tuple[str, ...]] = []
-    for m in _TOKENS.finditer(_strip_comments(text)):
+    stack: Frames = []
+    open_at: List[Frames] = []
+    for m in _TOKENS.finditer(text):
+        while len(open_at) < len(marks) and marks[len(open_at)] <= m.start():
+            open_at.append(list(stack))
         if m.group(3):
             stack.append(("flat", m.group(1) or "ip", m.group(2), m.group(3)))
         elif m.group(5):
@@ -200,7 +213,18 @@ def defined_chains(text: str) -> List[Tuple[ChainId, str]]:
             stack.append(("brace",))
         elif stack:
             stack.pop()
-    return found
+    open_at += [list(stack) for _ in marks[len(open_at):]]
+    return found, open_at
+
+
+def _reopened(stack: Frames) -> str:
+    """The headers of the blocks ``stack`` holds open, as text: an included
+    file is parsed where its include line is (``table inet filter {
+    include "chains.nft" }`` defines chains of inet filter)."""
+    heads = {"flat": lambda f: f"add chain {f[1]} {f[2]} {f[3]} {{",
+             "table": lambda f: f"table {f[1]} {f[2]} {{",
+             "chain": lambda f: f"chain {f[1]} {{", "brace": lambda f: "{"}
+    return "".join(heads[f[0]](f) + "\n" for f in stack)
 
 
 def _innermost_chain(stack: List[Tuple[str, ...]]) -> Optional[ChainId]:
@@ -213,7 +237,7 @@ def _innermost_chain(stack: List[Tuple[str, ...]]) -> Optional[ChainId]:
     return None
 
 
-_INCLUDE = re.compile(r'^\s*include\s+"([^"]+)"', re.M)
+_INCLUDE = re.compile(r'(?:^|[{;])[ \t]*include\s+"([^"]+)"', re.M)
 
 
 MAX_INCLUDE_READS = 256  # files read following includes, each read counted
@@ -261,7 +285,8 @@ def defined_chains_in(path: str, text: str, depth: int = 0,
     """Like :func:`defined_chains`, following ``include`` lines, because
     vrrpfw's block runs after them and may insert into their chains.  An
     include is resolved as nft resolves it (:func:`include_pattern`), with
-    globs, in sorted order.  A directory is skipped (as nft does, named or
+    globs, in sorted order, and read where its line is: inside the table
+    (or chain) blocks open there.  A directory is skipped (as nft does, named or
     matched); a name without wildcards that matches nothing is a
     PersistFileError (nft refuses the file: "File not found"), a glob that
     matches nothing is not.  An include that is not a regular file (a FIFO
@@ -275,7 +300,11 @@ def defined_chains_in(path: str, text: str, depth: int = 0,
     found = defined_chains(text)
     if depth > 8:
         return found
-    for pattern in _INCLUDE.findall(_strip_comments(text)):
+    stripped = _strip_comments(text)
+    includes = list(_INCLUDE.finditer(stripped))
+    open_at = _scan(stripped, [m.start(1) for m in includes])[1]
+    for include, stack in zip(includes, open_at):
+        pattern = include.group(1)
         full = include_pattern(pattern, root)
         matches = sorted(glob.glob(full))
         if not matches and not _WILDCARDS & set(pattern):
@@ -295,5 +324,8 @@ def defined_chains_in(path: str, text: str, depth: int = 0,
                                        "nft -f would not load it") from None
             except OSError:
                 continue
-            found += defined_chains_in(inc, data.decode("latin-1"), depth + 1, budget, root)
+            inner = data.decode("latin-1")
+            if stack:  # read inside the blocks open at the include line, as nft reads it
+                inner = _reopened(stack) + inner + "\n" + "}\n" * len(stack)
+            found += defined_chains_in(inc, inner, depth + 1, budget, root)
     return found
