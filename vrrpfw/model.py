@@ -303,6 +303,10 @@ def validate_address(value: str, what: str) -> str:
     if (addr.is_multicast or addr.is_unspecified or str(addr) == "255.255.255.255"
             or addr.is_loopback):
         raise InputError(f"{what} {value!r} is not a unicast address")
+    mapped = getattr(addr, "ipv4_mapped", None)
+    if mapped is not None:
+        # An IPv6 socket sends to it as IPv4: rules of family ipv6 would never see those adverts.
+        raise InputError(f"{what} {value!r} is an IPv4-mapped IPv6 address; give the IPv4 address {mapped}")
     return str(addr)
 
 

@@ -15,6 +15,7 @@ run acts in.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple
@@ -100,7 +101,18 @@ def from_options(interfaces: Sequence[str], groups: Sequence[str] = (), family: 
     refuse_broadcast_peers(specs)
     for spec in specs:
         _add(rules, rules_for(spec))
-    return Request(rules, sources=tuple(a for spec in specs for a in spec.sources))
+    froms = tuple(a for spec in specs for a in spec.sources)
+    return Request(rules, notes=global_ipv6_sources(froms), sources=froms)
+
+
+def global_ipv6_sources(sources: Sequence[str]) -> List[str]:
+    """A note for each ``--from`` IPv6 address that is not link-local:
+    keepalived sends IPv6 multicast adverts from the link-local address
+    (RFC 5798 5.1.2.1), so the adverts judged may not be the ones the peer
+    sends (unless its mcast_src_ip says otherwise)."""
+    return [f"--from {a}: keepalived sends IPv6 multicast adverts from the peer's link-local address "
+            "(fe80::/10) unless its mcast_src_ip names another; the verdict is for adverts from "
+            f"{a} only" for a in sources if ":" in a and not ipaddress.ip_address(a).is_link_local]
 
 
 def read_conf(path: str) -> KaConfig:

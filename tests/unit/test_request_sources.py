@@ -60,6 +60,9 @@ def test_from_names_the_family_where_nothing_else_does():
     ({"sources": ["fe80::2"], "family": "ipv4"}, "--from fe80::2 is not of the family opened (ipv4)"),
     ({"sources": ["192.0.2.2"], "groups": ["ff02::12"]}, "--from 192.0.2.2 is not of the family opened"),
     ({"sources": ["192.0.2.2"], "family": "both"}, "no ipv6 --from address given"),
+    ({"sources": ["::ffff:192.0.2.2"]},
+     "--from address '::ffff:192.0.2.2' is an IPv4-mapped IPv6 address; give the IPv4 address 192.0.2.2"),
+    ({"peers": ["::ffff:192.0.2.2"]}, "peer '::ffff:192.0.2.2' is an IPv4-mapped IPv6 address"),
 ])
 def test_bad_from_is_refused(kwargs, words):
     with pytest.raises(InputError) as e:
@@ -82,6 +85,19 @@ def test_the_request_gives_the_judge_the_sources(monkeypatch):
     assert req.judged_sources() == ("192.0.2.2",)
     assert all(not r.unicast for r in req.rules)
     assert from_options([NO_IF]).judged_sources() == ()
+
+
+def test_a_global_ipv6_source_is_judged_with_a_note_about_link_local(monkeypatch):
+    """keepalived sends IPv6 multicast adverts from the link-local address:
+    a global --from is judged as given, and the result says so."""
+    monkeypatch.setattr(ifaddr, "broadcasts", lambda iface: [])
+    req = from_options([NO_IF], sources=["fd00::2"])
+    assert req.judged_sources() == ("fd00::2",)
+    assert req.notes == ["--from fd00::2: keepalived sends IPv6 multicast adverts from the peer's link-local "
+                         "address (fe80::/10) unless its mcast_src_ip names another; the verdict is for "
+                         "adverts from fd00::2 only"]
+    assert from_options([NO_IF], sources=["fe80::2"]).notes == []
+    assert from_options([NO_IF], sources=["192.0.2.2"]).notes == []
 
 
 @pytest.mark.parametrize("argv, words", [
