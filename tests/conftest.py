@@ -146,3 +146,15 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
 
     for line in summary():
         terminalreporter.write_line(line)
+
+
+@pytest.fixture
+def no_backends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A refused request must not get as far as choosing a firewall: any
+    call to backend selection fails the test."""
+    from vrrpfw.backends import registry
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("a refused request reached backend selection")
+
+    monkeypatch.setattr(registry, "select_layers", refuse)

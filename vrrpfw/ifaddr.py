@@ -182,14 +182,7 @@ def _broadcast_of(msg: bytes, index: int) -> List[Tuple[str, str]]:
     family, prefixlen, _flags, _scope, ifindex = struct.unpack_from("=BBBBI", msg)
     if family != socket.AF_INET or ifindex != index:
         return []
-    attrs: Dict[int, bytes] = {}
-    offset = 8
-    while offset + 4 <= len(msg):
-        length, kind = struct.unpack_from("=HH", msg, offset)
-        if length < 4:
-            break
-        attrs[kind] = msg[offset + 4:offset + length]
-        offset += (length + 3) & ~3
+    attrs = _attrs(msg)
     local = attrs.get(_IFA_LOCAL)
     if local is None or len(local) != 4:
         return []

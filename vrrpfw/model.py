@@ -312,24 +312,21 @@ def validate_address(value: str, what: str) -> str:
 
 def validate_peers(peers: Iterable[str]) -> Tuple[str, ...]:
     """Peers' unicast addresses (IPv4 or IPv6), normalised, duplicates dropped."""
-    if isinstance(peers, str):
-        peers = [peers]
-    out: List[str] = []
-    for p in peers:
-        addr = validate_address(p, "peer")
-        if addr not in out:
-            out.append(addr)
-    return tuple(out)
+    return _addresses(peers, "peer")
 
 
 def validate_sources(sources: Iterable[str]) -> Tuple[str, ...]:
     """Multicast adverts' source addresses (``--from``): unicast host
     addresses of either family, normalised, duplicates dropped."""
-    if isinstance(sources, str):
-        sources = [sources]
+    return _addresses(sources, "--from address")
+
+
+def _addresses(values: Iterable[str], what: str) -> Tuple[str, ...]:
+    if isinstance(values, str):
+        values = [values]
     out: List[str] = []
-    for s in sources:
-        addr = validate_address(s, "--from address")
+    for value in values:
+        addr = validate_address(value, what)
         if addr not in out:
             out.append(addr)
     return tuple(out)

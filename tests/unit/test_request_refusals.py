@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from refusals import cli_refuses
 
 from vrrpfw import api, cli, ifaddr
 from vrrpfw.backends import registry
@@ -20,36 +21,18 @@ from vrrpfw.keepalived_conf import parse_text
 from vrrpfw.model import Family, make_specs
 from vrrpfw.request import from_conf, from_options
 
-
-@pytest.fixture
-def no_firewall(monkeypatch):
-    def refuse(*_a, **_k):
-        raise AssertionError("a refused request reached backend selection")
-
-    monkeypatch.setattr(registry, "select_layers", refuse)
-
-
-def cli_refuses(capsys, argv):
-    assert cli.main(argv) == 2, argv
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vrrpfw: error: "), err
-    assert "Traceback" not in err and out == ""
-    return lines[0]
-
-
 # ---------------------------------------------------------------- family: as the CLI spells it
 
 @pytest.mark.parametrize("family", ["IPv4", "IPV4", "IPv6", "Both", "BOTH", " ipv4", "ipv6 ", "ipv4\n"])
 @pytest.mark.parametrize("call", ["open", "check", "close"])
-def test_the_api_refuses_a_family_the_cli_refuses(no_firewall, family, call):
+def test_the_api_refuses_a_family_the_cli_refuses(no_backends, family, call):
     with pytest.raises(InputError, match="unknown family") as e:
         getattr(api, call)(["eth0"], family=family)
     assert e.value.exit_code == 2
 
 
 @pytest.mark.parametrize("family", ["IPv4", "IPV4"])
-def test_the_cli_refuses_them_too(capsys, no_firewall, family):
+def test_the_cli_refuses_them_too(capsys, no_backends, family):
     line = cli_refuses(capsys, ["open", "--iface", "eth0", "--family", family])
     assert "'--family'" in line and "'ipv4', 'ipv6', 'both'" in line
 
@@ -58,7 +41,7 @@ def test_the_cli_refuses_them_too(capsys, no_firewall, family):
 
 @pytest.mark.parametrize("root", ["/nonexistent", "/nonexistent/x", "relative", "", "/etc/hostname"])
 @pytest.mark.parametrize("call", ["open", "check", "close"])
-def test_a_root_that_is_not_a_directory_is_refused(no_firewall, root, call):
+def test_a_root_that_is_not_a_directory_is_refused(no_backends, root, call):
     if root == "/etc/hostname" and not os.path.isfile(root):
         root = __file__
     with pytest.raises(InputError, match="root") as e:
@@ -83,7 +66,7 @@ def test_an_existing_root_directory_is_taken(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize("backend", ["iptables", "nftables", "ufw"])
 @pytest.mark.parametrize("command", ["open", "check", "close"])
-def test_state_file_with_a_backend_that_keeps_none_is_refused(capsys, no_firewall, tmp_path, backend,
+def test_state_file_with_a_backend_that_keeps_none_is_refused(capsys, no_backends, tmp_path, backend,
                                                               command):
     state = tmp_path / "state.json"
     line = cli_refuses(capsys, [command, "--iface", "eth0", "--backend", backend,
@@ -120,7 +103,7 @@ def test_the_ansible_module_refuses_state_file_beside_another_backend():
 
 @pytest.mark.parametrize("group, missing", [("224.0.0.18", "ipv6"), ("224.0.0.19", "ipv6"),
                                             ("ff02::12", "ipv4"), ("ff02::13", "ipv4")])
-def test_family_both_with_one_group_is_refused_like_ipv4_with_an_ipv6_group(capsys, no_firewall, group,
+def test_family_both_with_one_group_is_refused_like_ipv4_with_an_ipv6_group(capsys, no_backends, group,
                                                                            missing):
     line = cli_refuses(capsys, ["open", "--iface", "eth0", "--family", "both", "--group", group])
     assert f"no {missing} group given" in line
@@ -178,7 +161,7 @@ def test_a_broadcast_peer_in_keepalived_conf_is_refused_with_file_and_line(subne
         from_conf(conf)
 
 
-def test_the_broadcast_check_is_before_any_firewall_through_the_api(subnets, no_firewall):
+def test_the_broadcast_check_is_before_any_firewall_through_the_api(subnets, no_backends):
     with pytest.raises(InputError, match="broadcast address"):
         api.open(["eth0"], peers=["192.0.2.255"])
 
@@ -235,7 +218,7 @@ def test_a_shared_vrid_keepalived_accepts_is_accepted(name):
     assert [i.name for i in parse_text(VRID_SHARED_BUT_ACCEPTED[name], "/k.conf").instances] == ["A", "B"]
 
 
-def test_a_vrid_clash_is_refused_through_the_cli_before_any_firewall(capsys, no_firewall, tmp_path):
+def test_a_vrid_clash_is_refused_through_the_cli_before_any_firewall(capsys, no_backends, tmp_path):
     path = tmp_path / "keepalived.conf"
     path.write_text(VRID_CLASHES["multicast"])
     line = cli_refuses(capsys, ["open", "--keepalived-conf", str(path)])

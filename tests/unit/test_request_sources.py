@@ -6,31 +6,14 @@ turned into unicast rules: the rules --from opens are the multicast ones."""
 from __future__ import annotations
 
 import pytest
+from refusals import cli_refuses
 
-from vrrpfw import api, cli, ifaddr
-from vrrpfw.backends import registry
+from vrrpfw import api, ifaddr
 from vrrpfw.errors import InputError
 from vrrpfw.model import Family, make_specs, rules_for
 from vrrpfw.request import Ask, from_options
 
 NO_IF = "vrfwnoif0"  # no such interface: this host's own addresses play no part
-
-
-@pytest.fixture
-def no_firewall(monkeypatch):
-    def refuse(*_a, **_k):
-        raise AssertionError("a refused request reached backend selection")
-
-    monkeypatch.setattr(registry, "select_layers", refuse)
-
-
-def cli_refuses(capsys, argv):
-    assert cli.main(argv) == 2, argv
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vrrpfw: error: "), err
-    assert "Traceback" not in err and out == ""
-    return lines[0]
 
 
 def test_from_keeps_the_multicast_rules_and_names_the_sources():
@@ -108,11 +91,11 @@ def test_a_global_ipv6_source_is_judged_with_a_note_about_link_local(monkeypatch
      "not of the family opened"),
     (["check", "--iface", "eth0", "--from", "192.0.2.2", "--listen", "1"], "not --from"),
 ])
-def test_the_command_line_refuses_bad_from_in_one_line(capsys, no_firewall, argv, words):
+def test_the_command_line_refuses_bad_from_in_one_line(capsys, no_backends, argv, words):
     assert words in cli_refuses(capsys, argv)
 
 
-def test_from_beside_a_keepalived_conf_is_refused(tmp_path, no_firewall):
+def test_from_beside_a_keepalived_conf_is_refused(tmp_path, no_backends):
     conf = tmp_path / "keepalived.conf"
     conf.write_text("vrrp_instance A {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n"
                     " 192.0.2.10\n }\n}\n")
@@ -121,7 +104,7 @@ def test_from_beside_a_keepalived_conf_is_refused(tmp_path, no_firewall):
     assert "--from goes with --iface" in str(e.value)
 
 
-def test_the_api_checks_sources_before_any_firewall(no_firewall):
+def test_the_api_checks_sources_before_any_firewall(no_backends):
     with pytest.raises(InputError):
         api.check(["eth0"], sources="192.0.2.2x")
     with pytest.raises(InputError):

@@ -149,18 +149,24 @@ def rich_allows(rule_text: str, rule: VrrpRule) -> bool:
     text = " ".join(rule_text.split())
     if not text.endswith(" accept") or "limit" in text or " not " in text:
         return False
-    fam = re.search(r'family="([^"]+)"', text)
-    if fam is not None and fam.group(1) != rule.family.value:
-        return False
-    proto = re.search(r'protocol value="([^"]+)"', text)
-    wanted = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
-    if proto is None or proto.group(1).lower() not in wanted:
+    if _other_family_or_protocol(text, rule) or 'protocol value="' not in text:
         return False
     for m in _ATTR.finditer(text):
         want = rule.src if m.group(1) == "source" else rule.dst
         if not _addr_fits(m.group(3), want):
             return False
     return True
+
+
+def _other_family_or_protocol(text: str, rule: VrrpRule) -> bool:
+    """Does a rich rule name a family or protocol that is not ``rule``'s
+    adverts' (VRRP, or AH for AH rules)?  No family or protocol named: no."""
+    fam = re.search(r'family="([^"]+)"', text)
+    if fam is not None and fam.group(1) != rule.family.value:
+        return True
+    proto = re.search(r'protocol value="([^"]+)"', text)
+    wanted = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
+    return proto is not None and proto.group(1).lower() not in wanted
 
 
 def rich_priority(rule_text: str) -> int:
@@ -183,12 +189,7 @@ def rich_may_deny(rule_text: str, rule: VrrpRule, link: Sequence[str] = ()) -> b
     bare = re.sub(r'"[^"]*"', '""', text)  # keywords outside quoted values
     if not re.search(r"\b(drop|reject)\b", bare) or _NOT_VRRP.search(bare):
         return False
-    fam = re.search(r'family="([^"]+)"', text)
-    if fam is not None and fam.group(1) != rule.family.value:
-        return False
-    proto = re.search(r'protocol value="([^"]+)"', text)
-    wanted = ("ah", "51") if rule.proto == AH_PROTO else ("vrrp", "112")
-    if proto is not None and proto.group(1).lower() not in wanted:
+    if _other_family_or_protocol(text, rule):
         return False
     for m in _ATTR.finditer(text):
         want = rule.src if m.group(1) == "source" else rule.dst
