@@ -1,0 +1,48 @@
+"""firewalld's iptables backend: the kernel's iptables path is judged, not
+only firewalld's configuration over D-Bus.  A passthrough or a plain
+iptables rule dropping VRRP at the top of INPUT shows nowhere in the
+configuration; before, ``check`` said "allowed" (exit 0) while real adverts
+were dropped.  Real firewalld in a namespace on a private bus, real
+adverts; the same firewalld first shows the plain case (allowed, 20/20)."""
+
+from __future__ import annotations
+
+import pytest
+from fwharness import firewalld_host
+from test_firewalld_services import inbound, inbound_rule
+
+pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
+
+DROP = ("-I", "INPUT", "1", "-p", "vrrp", "-j", "DROP")
+
+
+@pytest.mark.parametrize("how", ["passthrough", "iptables"])
+def test_a_drop_above_firewalld_chains_is_not_allowed(tmp_path, how):
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0, out
+        assert inbound_rule(out)["runtime"] == "allowed"
+        assert inbound(fw)["delivered"] == 20  # the kernel agrees: no false alarm in the plain case
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 0 and inbound_rule(out)["runtime"] == "allowed", out
+
+        if how == "passthrough":
+            fw.cmd("--direct", "--passthrough", "ipv4", *DROP)
+        else:
+            fw.pair.host.run("iptables", *DROP)  # the tables firewalld writes (its IPTables command)
+        got = inbound(fw)
+        assert got["wire"] == 20 and got["delivered"] == 0, got
+
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        rule = inbound_rule(out)
+        assert rc == 1, out
+        assert rule["runtime"] == "shadowed", rule  # vrrpfw's direct rule is there, the drop runs first
+        assert "filter INPUT" in rule["detail"] and "drop" in rule["detail"], rule
+        # open cannot fix it (vrrpfw writes only firewalld's direct rules): exit 1, the rule named
+        assert any("filter INPUT" in b and "vrrp drop" in b for b in out["blockers"]), out["blockers"]
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 1, out
+        assert inbound_rule(out)["runtime"] == "shadowed", out
+        assert any("vrrp drop" in b for b in out["blockers"]), out["blockers"]
+        assert inbound(fw)["delivered"] == 0
