@@ -46,3 +46,18 @@ def test_a_drop_above_firewalld_chains_is_not_allowed(tmp_path, how):
         assert inbound_rule(out)["runtime"] == "shadowed", out
         assert any("vrrp drop" in b for b in out["blockers"]), out["blockers"]
         assert inbound(fw)["delivered"] == 0
+
+
+def test_the_admins_direct_drop_of_a_lower_priority_is_named_as_a_blocker(tmp_path):
+    """The admin's direct rule at priority -1 runs before vrrpfw's (priority
+    0) in INPUT_direct: open cannot let the adverts past it, so it names the
+    rule as what still blocks them (exit 1, 0/20)."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        fw.cmd("--direct", "--add-rule", "ipv4", "filter", "INPUT", "-1", "-p", "vrrp", "-j", "DROP")
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 1, out
+        assert inbound_rule(out)["runtime"] != "allowed", out
+        assert any("INPUT_direct" in b and "vrrp drop" in b for b in out["blockers"]), out["blockers"]
+        got = inbound(fw)
+        assert got["wire"] == 20 and got["delivered"] == 0, got

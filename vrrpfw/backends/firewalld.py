@@ -320,8 +320,12 @@ class FirewalldBackend(Backend):
         worse (see :mod:`firewalld_kernel`)."""
         model = kernel_model(self.options)
         self._kernel_blocked = []
+        direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
         for st in statuses:
-            line = judge_kernel(model, st, self.options.peers)
+            # the direct rules that run before a new one of priority 0
+            ahead = sum(1 for ipv, _, chain, prio, _ in direct
+                        if ipv == ipv_of(st.rule) and chain == st.rule.chain and int(prio) <= 0)
+            line = judge_kernel(model, st, self.options.peers, ahead)
             if line is not None and line not in self._kernel_blocked:
                 self._kernel_blocked.append(line)
 

@@ -42,10 +42,12 @@ def kernel_model(options: Options) -> PathModel:
     return build_model(legacy, nft_read(), options, why)
 
 
-def with_direct_rule(model: PathModel, rule: VrrpRule) -> PathModel:
-    """``model`` as it would be with vrrpfw's direct rule for ``rule`` at
-    the top of firewalld's direct chain (``INPUT_direct``, which firewalld's
-    INPUT jumps to): what ``open`` can reach at best."""
+def with_direct_rule(model: PathModel, rule: VrrpRule, ahead: int = 0) -> PathModel:
+    """``model`` as it would be with vrrpfw's direct rule for ``rule`` in
+    firewalld's direct chain (``INPUT_direct``, which firewalld's INPUT
+    jumps to), after the ``ahead`` rules there that run before priority 0's
+    new rule (firewalld orders direct rules by priority): what ``open``
+    can reach."""
     sub = f"{rule.chain}_direct"
     mine = parse_rule(f"-A {sub} {shlex.join(direct_args(rule))}")
     if mine is None:
@@ -55,28 +57,29 @@ def with_direct_rule(model: PathModel, rule: VrrpRule) -> PathModel:
     for c in model.chains:
         if (c.id.family == family and c.id.table == "filter" and c.id.name == rule.chain
                 and c.lookup(sub) is not None):
-            chains.append(replace(c, lookup=_prepend(c.lookup, sub, mine)))
+            chains.append(replace(c, lookup=_insert(c.lookup, sub, mine, ahead)))
         else:
             chains.append(c)
     return replace(model, chains=chains)
 
 
-def _prepend(base: ChainLookup, sub: str, first: FwRule) -> ChainLookup:
+def _insert(base: ChainLookup, sub: str, mine: FwRule, at: int) -> ChainLookup:
     def lookup(name: str) -> Optional[Sequence[FwRule]]:
         got = base(name)
-        return [first, *got] if name == sub and got is not None else got
+        return [*got[:at], mine, *got[at:]] if name == sub and got is not None else got
     return lookup
 
 
-def judge_kernel(model: PathModel, st: RuntimeStatus, peers: Sequence[str]) -> Optional[str]:
+def judge_kernel(model: PathModel, st: RuntimeStatus, peers: Sequence[str], ahead: int = 0) -> Optional[str]:
     """Make ``st`` (judged from firewalld's configuration) no better than
     what the kernel's path does to the advert: where the configuration
     lets it through, a certain drop makes it ``shadowed`` (vrrpfw's direct
     rule is there) or ``missing``, a doubt ``uncertain``; a verdict that
     already does not pass stands, its detail naming the kernel's chain too.
-    Returns a blocker line where vrrpfw's direct rule, even first in the
-    direct chain, could not let the advert through (a rule above firewalld's
-    chains): ``open`` cannot fix that."""
+    Returns a blocker line where vrrpfw's direct rule, placed after the
+    ``ahead`` direct rules of lower or equal priority, could not let the
+    advert through (a rule above firewalld's chains, or the admin's direct
+    rule of a lower priority): ``open`` cannot fix that."""
     r = st.rule
     local = ifaddr.primary_of(r.interface, r.family.value)
     v = judge_peers(model, r, peers, local)
@@ -91,7 +94,7 @@ def judge_kernel(model: PathModel, st: RuntimeStatus, peers: Sequence[str]) -> O
         st.detail = f"the kernel's path: {kernel} (firewalld's configuration: {st.detail or 'allowed'})"
     else:  # the configuration's verdict stands (it already says why); the kernel's adds where
         st.detail = "; ".join(filter(None, [st.detail, f"the kernel's path: {kernel}"]))
-    best = judge_peers(with_direct_rule(model, r), r, peers, local)
+    best = judge_peers(with_direct_rule(model, r, ahead), r, peers, local)
     if best.state in PASSING:
         if not st.ours:
             st.needs = st.needs or ["direct"]  # open: vrrpfw's direct rule lets it through
