@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from fwharness import firewalld_host
-from test_firewalld_services import inbound, inbound_rule
+from test_firewalld_services import both, define_services, inbound, inbound_rule
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
 
@@ -61,3 +61,33 @@ def test_the_admins_direct_drop_of_a_lower_priority_is_named_as_a_blocker(tmp_pa
         assert any("INPUT_direct" in b and "vrrp drop" in b for b in out["blockers"]), out["blockers"]
         got = inbound(fw)
         assert got["wire"] == 20 and got["delivered"] == 0, got
+
+
+def test_a_drop_inside_firewalld_chains_is_opened_and_a_legacy_drop_is_named(tmp_path):
+    """A plain iptables drop in firewalld's zone chain (IN_public), after
+    INPUT_direct: the zone's service allows VRRP by the configuration, the
+    kernel drops it: check says missing (exit 1), and open's direct rule
+    runs first and lets the adverts in (20/20, exit 0).  Then a drop in the
+    legacy filter table (another layer; the kernel runs both): shadowed,
+    exit 1, named as a blocker."""
+    with firewalld_host(tmp_path, "iptables") as fw:
+        iface = fw.pair.host_if
+        define_services(fw, "keepalived")
+        both(fw, "--add-service=keepalived")
+        fw.pair.host.run("iptables", "-I", "IN_public", "1", "-p", "vrrp", "-j", "DROP")
+        got = inbound(fw)
+        assert got["wire"] == 20 and got["delivered"] == 0, got
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        rule = inbound_rule(out)
+        assert rc == 1 and rule["runtime"] == "missing", out
+        assert "IN_public" in rule["detail"] and "service keepalived" in rule["detail"], rule
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)
+        assert rc == 0 and inbound_rule(out)["runtime"] == "allowed", out
+        assert inbound(fw)["delivered"] == 20
+
+        fw.pair.host.run("iptables-legacy", *DROP)
+        assert inbound(fw)["delivered"] == 0
+        rc, out = fw.vrrpfw_json("check", "--iface", iface)
+        assert rc == 1 and inbound_rule(out)["runtime"] == "shadowed", out
+        assert any(b.startswith("legacy filter INPUT: dropped by -A INPUT -p vrrp -j DROP")
+                   for b in out["blockers"]), out["blockers"]
