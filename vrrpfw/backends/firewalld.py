@@ -41,6 +41,7 @@ from ..persist.state import StateFile
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
 from .firewalld_dbus import BUS_NAME, Firewalld
+from .firewalld_kernel import judge_kernel, kernel_model
 from .firewalld_layer import FirewalldPermanent, _Layer
 from .firewalld_owner import Ownership
 from .firewalld_rules import (
@@ -73,6 +74,7 @@ class FirewalldBackend(Backend):
         self.fw_backend = ""
         self._layers: Dict[str, _Layer] = {}
         self._notes: List[str] = []
+        self._kernel_blocked: List[str] = []  # iptables backend: what the kernel drops past vrrpfw's reach
         # path mode: rule key -> zones/policies where vrrpfw's allowance is or must be
         self.targets: Dict[Key, List[str]] = {}
         self.owner = Ownership(self.fw, self.state, options, self.layer)
@@ -306,8 +308,26 @@ class FirewalldBackend(Backend):
                 state, detail, ours = layer.status(r)
                 pin = [layer.zone_for(r.interface)] if self.options.pin and layer.pins(r) else []
                 out.append(RuntimeStatus(r, state, detail, ours, pin))
+            if self.fw_backend == "iptables":
+                self._judge_kernel(out)
         self.owner.remember(out)
         return out
+
+    def _judge_kernel(self, statuses: Sequence[RuntimeStatus]) -> None:
+        """firewalld's iptables backend: the configuration read over D-Bus
+        does not show what else is in the kernel's tables (a passthrough, a
+        plain iptables rule); the kernel's path can only make each verdict
+        worse (see :mod:`firewalld_kernel`)."""
+        model = kernel_model(self.options)
+        self._kernel_blocked = []
+        direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
+        for st in statuses:
+            # the direct rules that run before a new one of priority 0
+            ahead = sum(1 for ipv, _, chain, prio, _ in direct
+                        if ipv == ipv_of(st.rule) and chain == st.rule.chain and int(prio) <= 0)
+            line = judge_kernel(model, st, self.options.peers, ahead)
+            if line is not None and line not in self._kernel_blocked:
+                self._kernel_blocked.append(line)
 
     def discover(self) -> List[VrrpRule]:
         return self.owner.discover("runtime")
@@ -414,7 +434,7 @@ class FirewalldBackend(Backend):
     def blockers(self) -> List[str]:
         """Besides the layers the run does not write: an allowance only the
         runtime has is blocked by the next reload (see Ownership.runtime_only)."""
-        out = super().blockers()
+        out = super().blockers() + self._kernel_blocked
         for key in self.owner.runtime_only():
             out.append(f"VRRP in {key[1]} would be blocked by the next firewalld reload or reboot: "
                        "allowed at runtime only, not persisted")
