@@ -67,8 +67,9 @@ _NFT_SPLIT = "#vrrpfw-next-boot-chains"
 # nft resolves ``iif "eth1"`` / ``type iface_index`` elements when it loads
 # the file and refuses an interface that does not exist, as it would at
 # boot: the namespace gets a veth of each of this host's interface names
-# first (its other end named vrrpfw-nbN).
-_NFT_LOAD = ('f="$1"; shift; i=0; for n in "$@"; do '
+# first (its other end named vrrpfw-nbN).  nft runs from / as nftables.service
+# runs it: "./x" and "../x" includes resolve from there (the path is absolute).
+_NFT_LOAD = ('cd / || exit 1; f="$1"; shift; i=0; for n in "$@"; do '
              'printf "link add %s type veth peer name vrrpfw-nb%s\\n" "$n" "$i"; i=$((i+1)); done '
              '| ip -force -batch - >/dev/null 2>&1; '
              'nft -f "$f" >/dev/null && nft -j list ruleset && echo && echo "' + _NFT_SPLIT + '" && '
@@ -117,7 +118,7 @@ def nft_conf_model(label: str, path: str, text: Optional[str], on_disk: bool,
     if text is None:
         return BootModel(label, BOTH, absent=True)
     names = list(host_interfaces() if interfaces is None else interfaces)
-    out, why = in_empty_netns("nft", _NFT_LOAD, [path if on_disk else "-", *names],
+    out, why = in_empty_netns("nft", _NFT_LOAD, [os.path.abspath(path) if on_disk else "-", *names],
                               stdin=None if on_disk else text, quote_from=path)
     if out is None:
         return BootModel(label, BOTH, problem=why)
