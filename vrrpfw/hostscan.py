@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from .host.bounded_read import MiB, ReadRefused, read_regular
+from .model import COMMENT
 
 # Tables managed by other tools' backends; never counted as ours to open.
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
@@ -34,14 +35,19 @@ class NftChain:
     policy: str
     rules: int
     drops: bool  # has a drop/reject verdict or a jump that could drop
+    # holds a rule of vrrpfw's (comment "vrrpfw"): ``open --backend`` pinned
+    # it in a chain that lets VRRP through by policy; auto must still see
+    # it, or ``close`` would leave it behind with "nothing blocks VRRP here"
+    ours: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.family} {self.table} {self.name} (hook {self.hook}, policy {self.policy})"
+        mine = ", holds vrrpfw's rule" if self.ours else ""
+        return f"{self.family} {self.table} {self.name} (hook {self.hook}, policy {self.policy}{mine})"
 
     @property
     def filters(self) -> bool:
-        return self.policy == "drop" or self.drops
+        return self.policy == "drop" or self.drops or self.ours
 
 
 UFW_CONF = "/etc/ufw/ufw.conf"
@@ -271,6 +277,8 @@ def parse_nft_ruleset(doc: Dict[str, Any]) -> tuple:
             chain = chains.get((r.get("family"), r.get("table"), r.get("chain")))
             if chain is not None:
                 chain.rules += 1
+                if r.get("comment") == COMMENT:
+                    chain.ours = True
                 if _has_verdict(r.get("expr", []), DROPPING_VERDICTS):
                     chain.drops = True
     return list(chains.values()), firewalld

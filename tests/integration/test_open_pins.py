@@ -163,3 +163,44 @@ def test_nothing_filters_backend_iptables_pins_in_empty_filter_chains(tmp_path):
                                      env=env)
         assert rc == 0 and ours(p.host.ipt("-S")) == []
         assert adverts(p.peer, p.peer_if, p.host, p.host_if)["delivered"] == 0
+
+
+def test_auto_close_after_a_pin_on_an_accept_policy_nft_host_removes_it(tmp_path):
+    """open --backend nftables pins in the admin's policy-accept table; a
+    later close (and check) without --backend must see vrrpfw's rules there,
+    not say "nothing blocks VRRP here" with exit 0 and leave them behind."""
+    saved = tmp_path / "nftables.conf"
+    saved.write_text("#!/usr/sbin/nft -f\n\nflush ruleset\n\n" + ACCEPT_NFT)
+    original = saved.read_bytes()
+    with pair() as p:
+        p.host.run("nft", "-f", str(saved))
+        listing = lambda: p.host.run("nft", "list", "ruleset").stdout  # noqa: E731
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--backend", "nftables",
+                                     "--persist-file", str(saved))
+        assert rc == 0 and len(ours(listing())) == 2 and len(ours(saved.read_text())) == 2, out
+
+        rc, out = p.host.vrrpfw_json("check", "--iface", p.host_if, "--persist-file", str(saved))
+        assert rc == 0 and out["backend"] == "nftables", out
+        assert {r["runtime"] for r in out["rules"]} == {"allowed"}, out
+        assert {r["persisted"] for r in out["rules"]} == {"present"}, out
+
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--persist-file", str(saved))
+        assert rc == 0 and out["changed"] is True, out
+        assert ours(listing()) == [] and saved.read_bytes() == original
+
+
+@pytest.mark.needs("iptables-nft")
+def test_auto_close_after_a_pin_in_iptables_nft_accept_chains_removes_it(tmp_path):
+    saved = tmp_path / "rules.v4"
+    with pair() as p:
+        p.host.run("iptables-nft", "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+        p.host.run("iptables-nft", "-A", "OUTPUT", "-o", "lo", "-j", "ACCEPT")
+        saved.write_text(p.host.run("iptables-nft-save").stdout)
+        original = saved.read_bytes()
+        listing = lambda: p.host.run("iptables-nft-save").stdout  # noqa: E731
+        rc, out = p.host.vrrpfw_json("open", "--iface", p.host_if, "--backend", "nftables",
+                                     "--persist-file", str(saved))
+        assert rc == 0 and len(ours(listing())) == 2, out
+        rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--persist-file", str(saved))
+        assert rc == 0 and out["changed"] is True, out
+        assert ours(listing()) == [] and saved.read_bytes() == original
