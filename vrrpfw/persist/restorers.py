@@ -63,16 +63,24 @@ class Restorer:
                 return f"cannot run {self.label}: {e.strerror}"
         if proc.returncode == 0:
             return None
-        text = proc.stderr or proc.stdout
-        complaint = _first_complaint(text)
-        me = os.path.abspath(path)
-        named = [shown_as if shown_as and p == me else p for p in _named_files(text)]
-        if all(may_quote(p) for p in [shown_as or path] + named):
-            return complaint
-        where = re.search(r"(?:Error occurred at line|line):? (\d+)", text)
-        at = re.search(r"^(\S+?):(\d+):[-\d:]*:? Error:", text, re.M)
-        line = f"{at.group(1)}:{at.group(2)}" if at else f"line {where.group(1)}" if where else "a line"
-        return f"{line}: refused ({NOT_SHOWN})"
+        return complaint(proc.stderr or proc.stdout, path, shown_as)
+
+
+def complaint(text: str, path: str, shown_as: Optional[str] = None) -> str:
+    """A restorer's complaint about ``path`` in one line: its error line
+    (nft's ``FILE:LINE:COLS: Error: ...``, not the "In file included from"
+    line before it), or, where the invoking user could not read ``path``
+    (``shown_as``: the real file it stands for) or a file nft names, only
+    the file and line number."""
+    first = _first_complaint(text)
+    me = os.path.abspath(path)
+    named = [shown_as if shown_as and p == me else p for p in _named_files(text)]
+    if all(may_quote(p) for p in [shown_as or path] + named):
+        return first
+    where = re.search(r"(?:Error occurred at line|line):? (\d+)", text)
+    at = re.search(r"^(\S+?):(\d+):[-\d:]*:? Error:", text, re.M)
+    line = f"{at.group(1)}:{at.group(2)}" if at else f"line {where.group(1)}" if where else "a line"
+    return f"{line}: refused ({NOT_SHOWN})"
 
 
 def _first_complaint(text: str) -> str:
