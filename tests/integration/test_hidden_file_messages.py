@@ -8,6 +8,7 @@ reach it)."""
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -120,3 +121,30 @@ def ns_vrrpfw_argv():
     import sys
 
     return [sys.executable, "-m", "vrrpfw"]
+
+
+def test_next_boot_names_the_included_files_error_and_hides_its_bytes(tmp_path):
+    """check judges the next boot by loading nftables.conf into an empty
+    namespace; where an included file breaks the load, the one line names
+    that file's error (not nft's "In file included from" line), and under
+    sudo for a user who cannot read it, only its file:line."""
+    secret = hidden(tmp_path, "secret.nft", f"add rule inet filter input ip saddr ${MARK}var drop\n")
+    conf = tmp_path / "nftables.conf"
+    table = ("table inet filter {\n chain input { type filter hook input priority 0; policy accept; }\n"
+             " chain output { type filter hook output priority 0; policy accept; }\n}\n")
+    conf.write_text(f"flush ruleset\n{table}include \"{secret}\"\n")
+    argv = ("check", "-i", "lo", "--backend", "nftables", "--persist-file", str(conf), "--json")
+    with namespace() as ns:
+        ns.run("ip", "link", "set", "lo", "up")
+        (tmp_path / "runtime.nft").write_text(table)
+        ns.run("nft", "-f", str(tmp_path / "runtime.nft"))
+        for who, extra in (("root", None), ("nobody", NOBODY)):
+            proc = ns.vrrpfw(*argv, env=env(tmp_path, extra))
+            assert proc.returncode == 1, (who, proc.stdout, proc.stderr)
+            notes = [w for w in json.loads(proc.stdout)["warnings"] if "next boot cannot be judged" in w]
+            assert notes and all(f"{secret}:1" in n for n in notes), (who, notes)
+            if who == "root":
+                assert all("unknown identifier" in n and MARK in n for n in notes), notes
+            else:
+                assert MARK not in proc.stdout + proc.stderr, proc.stdout
+                assert all("line not shown" in n for n in notes), notes

@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import ifaddr
 from ..errors import VrrpfwError
-from ..host.invoker import may_quote
 from ..host.run import run
 from ..judge.netpath import PASSING, PathModel
 from ..judge.nextboot import BootModel, judge_boot, outcome
@@ -24,6 +23,7 @@ from ..judge.read.saved import legacy_chains, nft_chains
 from ..model import Family
 from ..results import Persisted, Result
 from . import files
+from .restorers import complaint
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}
 
@@ -84,15 +84,17 @@ def in_empty_netns(label: str, script: str, args: Sequence[str], stdin: Optional
     """Run ``script`` (sh) in an anonymous network namespace of its own
     (``unshare --net``: an empty ruleset, as at boot, gone when the command
     ends); its stdout, or None and why not.  The tool's first error line is
-    quoted only where the invoking user may read ``quote_from``."""
+    named as :func:`.restorers.complaint` names it: nft's error line (not
+    its "In file included from" line), bytes of ``quote_from`` or of a file
+    nft names only where the invoking user may read them."""
     if os.geteuid() != 0:
         return None, "loading it into an empty network namespace needs root"
     ran = run(["unshare", "--net", "--", "sh", "-c", script, "sh", *args], stdin=stdin, timeout=60)
     if ran.missing:
         return None, "unshare (util-linux) is not installed"
     if ran.code != 0 or ran.timed_out:
-        err = (ran.err.strip() or ran.out.strip()).splitlines()
-        why = err[0] if err and quote_from is not None and may_quote(quote_from) else f"exit {ran.code}"
+        err = ran.err.strip() or ran.out.strip()
+        why = complaint(err, quote_from) if err and quote_from is not None else f"exit {ran.code}"
         return None, f"{label} could not be loaded into an empty network namespace: {why}"
     return ran.out, ""
 
