@@ -204,3 +204,37 @@ def test_auto_close_after_a_pin_in_iptables_nft_accept_chains_removes_it(tmp_pat
         rc, out = p.host.vrrpfw_json("close", "--iface", p.host_if, "--persist-file", str(saved))
         assert rc == 0 and out["changed"] is True, out
         assert ours(listing()) == [] and saved.read_bytes() == original
+
+
+# fail2ban's nftables action creates this table when it starts (and deletes it when it stops):
+# a filter chain on the input hook whose policy accepts, with a ban that cannot match VRRP.
+F2B_NFT = """table inet f2b-table {
+  set addr-set-sshd { type ipv4_addr; elements = { 198.51.100.7 } }
+  chain f2b-chain { type filter hook input priority filter - 1; policy accept;
+    meta l4proto tcp tcp dport 22 ip saddr @addr-set-sshd reject; }
+}
+"""
+
+
+def test_open_pins_in_the_admins_table_never_in_fail2bans(tmp_path):
+    """fail2ban's table is fail2ban's: a pin there would be gone at its next
+    restart and cannot be saved (no saved file defines the table).  open pins
+    in the admin's inet filter only, and the saved file holds exactly that."""
+    saved = tmp_path / "nftables.conf"
+    saved.write_text("#!/usr/sbin/nft -f\n\nflush ruleset\n\n" + ACCEPT_NFT)
+    with pair() as p:
+        p.host.run("nft", "-f", str(saved))
+        loaded = tmp_path / "f2b.nft"
+        loaded.write_text(F2B_NFT)
+        assert p.host.run("nft", "-f", str(loaded)).returncode == 0
+        args = ("--iface", p.host_if, "--backend", "nftables", "--persist-file", str(saved))
+        rc, out = p.host.vrrpfw_json("open", *args)
+        assert rc == 0 and out["changed"] is True, out
+        assert {r["runtime"] for r in out["rules"]} == {"allowed"}, out
+        assert {r["persisted"] for r in out["rules"]} == {"present"}, out
+        assert ours(p.host.run("nft", "list", "table", "inet", "f2b-table").stdout) == []
+        assert len(ours(p.host.run("nft", "list", "table", "inet", "filter").stdout)) == 2
+        assert not any("f2b" in w for w in out.get("warnings", [])), out
+        assert len(ours(saved.read_text())) == 2
+        assert both_ways(p) == (20, 20)
+

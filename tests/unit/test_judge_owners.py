@@ -50,6 +50,9 @@ def corpus(name):
     ("nft", "inet", "firewalld", "filter_INPUT", "firewalld"),
     ("legacy", "ip", "filter", "ufw-before-input", "ufw"),
     ("nft", "ip6", "filter", "ufw6-before-input", "ufw"),
+    ("nft", "inet", "f2b-table", "f2b-chain", "fail2ban"),
+    ("nft", "ip", "sshguard", "blacklist", "sshguard"),
+    ("nft", "ip6", "sshguard", "blacklist", "sshguard"),
 ])
 def test_owned(layer, family, table, chain, owner):
     found = owners.of_chain(layer, family, table, chain)

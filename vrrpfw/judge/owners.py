@@ -2,7 +2,8 @@
 
 Some chains on VRRP's path are written by another program that rewrites
 them whenever it syncs: kube-proxy, Calico, Cilium, Docker, firewalld,
-ufw.  A rule vrrpfw put there would vanish at the next sync, or would be
+ufw; or that exists only while its program runs: fail2ban's and sshguard's
+nftables tables.  A rule vrrpfw put there would vanish at the next sync, or would be
 vrrpfw editing what the admin configures elsewhere.  So vrrpfw never
 writes into them; where such a chain drops VRRP, the admin's remedy is
 the owner's own knob (:attr:`Owner.remedy`).
@@ -39,6 +40,11 @@ CILIUM = Owner("Cilium", K8S_POLICY, keeps_first=True)
 DOCKER = Owner("Docker", "DOCKER-USER")
 FIREWALLD = Owner("firewalld", "a rich rule (vrrpfw --backend firewalld)")
 UFW = Owner("ufw", "vrrpfw --backend ufw")
+# Ban lists: the program creates its table when it starts and deletes it when
+# it stops (a rule vrrpfw put there is gone at the next restart, and no saved
+# file defines the table); a ban of a peer is undone by never banning it.
+FAIL2BAN = Owner("fail2ban", "fail2ban's ignoreip (the peers' addresses, so it never bans them)")
+SSHGUARD = Owner("sshguard", "sshguard's whitelist (the peers' addresses)")
 
 # nf_tables tables a controller creates and rewrites as a whole (matched on
 # the table's name, whatever its family: ip, ip6, inet).
@@ -48,6 +54,8 @@ _TABLES: Tuple[Tuple[re.Pattern[str], Owner], ...] = (
     (re.compile(r"cilium"), CILIUM),
     (re.compile(r"docker"), DOCKER),  # Docker's nftables firewall backend: docker-bridges
     (re.compile(r"firewalld\Z"), FIREWALLD),
+    (re.compile(r"f2b-table\Z"), FAIL2BAN),  # fail2ban's nftables actions (their default table name)
+    (re.compile(r"sshguard\Z"), SSHGUARD),  # sshguard's nftables backend (tables ip/ip6 sshguard)
 )
 # Chains a controller writes into the iptables tables (legacy or
 # iptables-nft), matched on the chain's name.  DOCKER-USER is the admin's:
