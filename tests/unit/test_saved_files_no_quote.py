@@ -107,7 +107,7 @@ def test_restorer_complaint_about_a_hidden_file(tmp_path: object, as_nobody: Non
     fake = restorers.Restorer("iptables-legacy-restore", ["sh", "-c", ECHO, "sh"])
     err = fake.check(p)
     assert err is not None and "S3cr3t" not in err
-    assert err.startswith("line 2: refused")
+    assert err.startswith("line 2: refused") and "((" not in err
     with pytest.raises(PersistFileError) as e:
         restorers.validate_candidate(p, "*filter\nCOMMIT\n", fake)
     assert "S3cr3t" not in str(e.value) and "line 2: refused" in str(e.value)

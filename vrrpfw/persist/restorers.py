@@ -80,7 +80,7 @@ def complaint(text: str, path: str, shown_as: Optional[str] = None) -> str:
     where = re.search(r"(?:Error occurred at line|line):? (\d+)", text)
     at = re.search(r"^(\S+?):(\d+):[-\d:]*:? Error:", text, re.M)
     line = f"{at.group(1)}:{at.group(2)}" if at else f"line {where.group(1)}" if where else "a line"
-    return f"{line}: refused ({NOT_SHOWN})"
+    return f"{line}: refused {NOT_SHOWN}"
 
 
 def _first_complaint(text: str) -> str:
