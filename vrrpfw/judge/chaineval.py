@@ -725,7 +725,9 @@ def match_set(m: Match, pkt: Packet) -> Tri:
     if dynamic:
         # A set that packets or timeouts change: its current elements
         # decide, unless a rule can add the advert's key to it.
-        state = pkt.state
+        from .dynamic import state_of
+
+        state = state_of(pkt)
         if state is None:
             return Tri.MAYBE
         found = _elements_match(m, replace(pkt, state=None), keys)
@@ -871,12 +873,15 @@ def _dynamic_deps(rule: FwRule, pkt: Packet, deps: List[str]) -> None:
     already rule the advert out."""
     if pkt.state is None:
         return
-    from .dynamic import dynamic_names, unread_reason
+    from .dynamic import dynamic_names, state_of, unread_reason
 
     names = dynamic_names(rule)
-    if names and match_rule(rule, replace(pkt, state=None)) is not Tri.NO:
+    if not names:
+        return  # before state_of: a lazy state is read only for a rule that tests some
+    state = state_of(pkt)
+    if state is not None and match_rule(rule, replace(pkt, state=None)) is not Tri.NO:
         for name in names:
-            why = unread_reason(pkt.state, name)
+            why = unread_reason(state, name)
             deps.append(name if why is None else f"{name} [not read: {why}]")
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import Direction
 from .chaineval import FwRule, Match, Packet, Tri, addr_in
@@ -308,6 +308,31 @@ class DynState:
         return False
 
 
+class LazyState:
+    """The dynamic state, read the first time a rule the advert reaches
+    tests any (:func:`state_of`).  Reading it walks every rule on every
+    chain the path can jump to (to find what tests and what fills state),
+    which on a host whose INPUT jumps to a chain of 50,000 rules costs more
+    than judging the advert, and most verdicts never test dynamic state.
+    What it reads is what the eager read would have: the loader is given
+    the model's chains as they were built."""
+
+    def __init__(self, load: Callable[[], Optional[DynState]]) -> None:
+        self._load: Optional[Callable[[], Optional[DynState]]] = load
+        self._value: Optional[DynState] = None
+
+    def get(self) -> Optional[DynState]:
+        if self._load is not None:
+            self._value, self._load = self._load(), None
+        return self._value
+
+
+def state_of(pkt: Packet) -> Optional[DynState]:
+    """The packet's dynamic state (None: not read), reading a lazy one now."""
+    state = pkt.state
+    return state.get() if isinstance(state, LazyState) else state
+
+
 def ipset_key(name: str) -> str:
     return f"ipset {name}"
 
@@ -332,7 +357,7 @@ def ipset_match(m: Match, pkt: Packet) -> Tri:
     for key, _ in m.params:
         if key.startswith(("packets-", "bytes-")) or key in ("packets", "bytes"):
             return Tri.MAYBE  # counter conditions: not judged
-    state: Optional[DynState] = pkt.state
+    state = state_of(pkt)
     if state is None or state.ipsets is None or name not in state.ipsets:
         return Tri.MAYBE
     ret_nomatch = m.param("return-nomatch") is not None
@@ -368,7 +393,7 @@ def recent_match(m: Match, pkt: Packet) -> Tri:
     if mode == "set":
         return Tri.NO if neg else Tri.YES  # adds the source and matches
     name = (m.param("name") or ("DEFAULT",))[-1]
-    state: Optional[DynState] = pkt.state
+    state = state_of(pkt)
     if state is None or name not in state.recent:
         return Tri.MAYBE
     found = _recent_found(m, mode, state.recent[name], pkt, state.jiffies)
