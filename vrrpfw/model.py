@@ -26,6 +26,7 @@ COMMENT = "vrrpfw"
 IFNAMSIZ = 16  # kernel limit including the trailing NUL
 # RFC 5798 5.1.1.3: a receiver drops an advert whose TTL / hop limit is not 255.
 STRICT_TTL = 255
+Key = Tuple[str, str, str]  # (direction, interface, selector): VrrpRule.key
 
 
 class Family(str, enum.Enum):

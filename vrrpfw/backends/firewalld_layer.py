@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
-from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
+from ..persist.store import Persister, PersistPlan
 from ..results import Action, Runtime
-from .base import Change, Key, Persister, PersistPlan
+from .base import Change
 from .firewalld_boot import NM_BUS_NAME, permanent_targets, source_note, zone_note
 from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (

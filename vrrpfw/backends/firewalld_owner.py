@@ -20,10 +20,10 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from ..judge.read.nft import run_json
-from ..model import AH_PROTO, Direction, VrrpRule
+from ..model import AH_PROTO, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Runtime
-from .base import Key, Options, RuntimeStatus
+from .base import Options, RuntimeStatus
 from .firewalld_dbus import Firewalld
 from .firewalld_layer import _Layer, entry_fits
 from .firewalld_rules import (

@@ -29,12 +29,13 @@ from ..judge.read.iptc_loader import add_ttl_match, delete, insert, load_iptc
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, Direction, Family, VrrpRule, rules_from_keys
+from ..model import COMMENT, Direction, Family, Key, VrrpRule, rules_from_keys
 from ..persist import iptables_save
 from ..persist.iptables_save import Placement
 from ..persist.iptables_store import check_family, custom_family, saved_iptables_file
+from ..persist.store import Persister
 from ..results import Action
-from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
+from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .xtables_lock import xtables_lock
 
 

@@ -35,14 +35,15 @@ from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, Family, VrrpRule, rules_from_keys
+from ..model import COMMENT, Family, Key, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
 from ..persist.nextboot import boot_label, nft_conf_model, unrestored
 from ..persist.saved import SavedFile
+from ..persist.store import Persister, PersistPlan
 from ..results import Action
-from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
+from .base import Availability, Backend, Change, Options, RuntimeStatus
 
 FAMILIES = ("ip", "ip6", "inet", "netdev")
 ChainTuple = Tuple[str, str, str]  # family, table, chain

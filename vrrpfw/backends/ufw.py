@@ -58,6 +58,7 @@ from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
 from ..model import Family, VrrpRule, rules_from_keys
 from ..persist import iptables_save
+from ..persist.store import Persister
 from ..persist.ufw_rules import (
     UfwRulesFile,
     UfwRulesStore,
@@ -67,7 +68,7 @@ from ..persist.ufw_rules import (
     file_family,
 )
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus, held_by, held_text
+from .base import Availability, Backend, Change, Options, RuntimeStatus, held_by, held_text
 from .xtables_lock import open_lock, wait_for_lock
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}

@@ -23,7 +23,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Key, VrrpRule
 
 
 class Tri(enum.Enum):
@@ -987,9 +987,6 @@ def _could_drop(doubts: List[FwRule], lookup: ChainLookup) -> bool:
             continue
         return True
     return False
-
-Key = Tuple[str, str, str]  # (direction, interface, group)
-
 
 def _host(value: Optional[str]) -> Optional[str]:
     """``192.0.2.1/32`` or ``fd00::1/128`` -> the address; None otherwise."""

@@ -25,15 +25,16 @@ import os
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..backends.base import Backend, Key, Persister, PersistPlan
+from ..backends.base import Backend
 from ..errors import InputError
 from ..judge.nextboot import BootModel
-from ..model import Family, VrrpRule, rules_from_keys
+from ..model import Family, Key, VrrpRule, rules_from_keys
 from . import files, iptables_save, locations, restorers
 from .iptables_save import Placement
 from .locations import PersistTarget
 from .nextboot import boot_label, save_text_model, unrestored
 from .saved import SavedFile
+from .store import Persister, PersistPlan
 
 Where = Callable[[], Dict[Key, Set[Placement]]]
 

@@ -27,15 +27,15 @@ import os
 import shutil
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from ..backends.base import Key, Persister, PersistPlan
 from ..errors import InputError, PersistFileError
 from ..judge.nextboot import BootModel
-from ..model import Direction, Family, VrrpRule, rules_from_keys
+from ..model import Direction, Family, Key, VrrpRule, rules_from_keys
 from . import files, iptables_save
 from .iptables_save import SaveFile, vrrpfw_line_key
 from .nextboot import ufw_model
 from .restorers import Restorer
 from .saved import SavedFile
+from .store import Persister, PersistPlan
 
 UFW_DIR = "/etc/ufw"
 FILE_NAMES = {Family.IPV4: "before.rules", Family.IPV6: "before6.rules"}
