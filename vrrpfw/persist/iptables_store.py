@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
-from ..backends.base import Backend
 from ..errors import InputError
 from ..judge.nextboot import BootModel
 from ..model import Family, Key, VrrpRule, rules_from_keys
@@ -33,10 +32,34 @@ from . import files, iptables_save, locations, restorers
 from .iptables_save import Placement
 from .locations import PersistTarget
 from .nextboot import boot_label, save_text_model, unrestored
-from .saved import SavedFile
+from .saved import FileSet, SavedFile
 from .store import Persister, PersistPlan
 
 Where = Callable[[], Dict[Key, Set[Placement]]]
+
+
+class StoreOptions(Protocol):
+    """The run's options a saved-file store reads (a backend's Options)."""
+
+    @property
+    def root(self) -> str: ...
+    @property
+    def persist_file(self) -> Optional[str]: ...
+    @property
+    def sweep(self) -> bool: ...
+    @property
+    def validate_saved(self) -> bool: ...
+    @property
+    def locked(self) -> bool: ...
+
+
+class StoreRun(Protocol):
+    """What a store needs of the run that holds it (a backend): its options
+    and the run's saved files, shared by every layer."""
+
+    @property
+    def options(self) -> StoreOptions: ...
+    def saved_files(self) -> FileSet: ...
 
 
 class FamilyFile(Persister):
@@ -233,7 +256,7 @@ def custom_family(path: str) -> Family:
     return Family.IPV6 if _V6_NAME.search(os.path.basename(path)) else Family.IPV4
 
 
-def saved_iptables_file(b: Backend, variant: str, where: Optional[Where] = None,
+def saved_iptables_file(b: StoreRun, variant: str, where: Optional[Where] = None,
                         persist_file: Optional[str] = None) -> IptablesSaveFile:
     """The iptables-save store a backend's run uses: the explicit file (one
     family, see :func:`custom_family`) or the distribution's two, shared
