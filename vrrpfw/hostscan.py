@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from .host.bounded_read import MiB, ReadRefused, read_regular
-from .model import COMMENT
+from .model import COMMENT, FIREWALLD_TABLES
 
-# Tables managed by other tools' backends; never counted as ours to open.
-FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
 FAMILIES = {"ip", "ip6", "inet", "netdev", "bridge"}  # bridge: on the path of a bridge and its ports

@@ -27,6 +27,8 @@ IFNAMSIZ = 16  # kernel limit including the trailing NUL
 # RFC 5798 5.1.1.3: a receiver drops an advert whose TTL / hop limit is not 255.
 STRICT_TTL = 255
 Key = Tuple[str, str, str]  # (direction, interface, selector): VrrpRule.key
+# firewalld's nftables tables (family, name): its backend's, never counted as ours to open.
+FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 
 
 class Family(str, enum.Enum):

@@ -25,7 +25,7 @@ import subprocess
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
-from ..hostscan import FIREWALLD_TABLES, HostScan
+from ..hostscan import HostScan
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import FAMILIES as PATH_FAMILIES
@@ -35,7 +35,7 @@ from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, Family, Key, VrrpRule, rules_from_keys
+from ..model import COMMENT, FIREWALLD_TABLES, Family, Key, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file

@@ -18,6 +18,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ...model import FIREWALLD_TABLES
 from ..chaineval import FwRule
 from ..ebtables import parse_listing as parse_ebtables
 from ..iptables import parse_rule
@@ -26,7 +27,6 @@ from ..nft import NftTable, convert_table
 
 FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")
 HOOKS = {h.value: h for h in Hook}
-FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 
 
 @dataclass
