@@ -100,15 +100,15 @@ def test_restorer_label_and_argv(monkeypatch):
 
 
 def test_check_family_word_for_word():
-    ur.check_family([IN, OUT], Family.IPV4, "/x")
+    ur.check_family([IN, OUT], Family.IPV4, "/x", ur.ufw_holds)
     with pytest.raises(InputError) as e:
-        ur.check_family([IN, IN6], Family.IPV4, "/x/my.rules")
+        ur.check_family([IN, IN6], Family.IPV4, "/x/my.rules", ur.ufw_holds)
     assert str(e.value) == ("--persist-file /x/my.rules holds ufw's before.rules rules of one family; IPv6 "
         "rules "
                             "belong in before6.rules: run vrrpfw once per family (--family) with its own "
                             "--persist-file")
     with pytest.raises(InputError) as e:
-        ur.check_family([IN6, IN], Family.IPV6, "/x/my6.rules")
+        ur.check_family([IN6, IN], Family.IPV6, "/x/my6.rules", ur.ufw_holds)
     assert str(e.value).startswith("--persist-file /x/my6.rules holds ufw's before6.rules rules of one "
         "family; "
                                    "IPv4 rules belong in before.rules:")

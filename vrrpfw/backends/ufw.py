@@ -58,14 +58,15 @@ from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
 from ..model import Family, VrrpRule, rules_from_keys
 from ..persist import iptables_save
+from ..persist.iptables_save import check_family
 from ..persist.store import Persister
 from ..persist.ufw_rules import (
     UfwRulesFile,
     UfwRulesStore,
     chain_for,
-    check_family,
     default_path,
     file_family,
+    ufw_holds,
 )
 from ..results import Action, Runtime
 from .base import Availability, Backend, Change, Options, RuntimeStatus, held_by, held_text
@@ -214,7 +215,7 @@ class UfwBackend(Backend):
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         o = self.options
         if o.persist and o.persist_file:  # one family per file: refused before anything changes
-            check_family(rules, file_family(o.persist_file), o.persist_file)
+            check_family(rules, file_family(o.persist_file), o.persist_file, ufw_holds)
         return self.path_statuses(self.path_model(), rules)
 
     def path_statuses(self, model: PathModel, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
