@@ -190,15 +190,16 @@ def test_persister_is_ufws_files_and_ipv6_only_where_ufw_has_it(tmp_path):
 
 
 class Ran:
+    """A fake of vrrpfw.host.run.run: records (argv, stdin), succeeds."""
+
     def __init__(self):
         self.calls = []
 
     def __call__(self, argv, **kw):
-        self.calls.append((argv, kw.get("input")))
+        from vrrpfw.host import run
 
-        class Done:
-            returncode, stdout, stderr = 0, "", ""
-        return Done()
+        self.calls.append((argv, kw.get("stdin")))
+        return run.Ran(0)
 
 
 def loaded(b, *chains):
@@ -218,7 +219,7 @@ def test_apply_runs_one_noflush_restore_per_family_of_ufws_variant(monkeypatch):
     from vrrpfw.backends import ufw as mod
 
     ran = Ran()
-    monkeypatch.setattr(mod.subprocess, "run", ran)
+    monkeypatch.setattr(mod, "run", ran)
     monkeypatch.setattr(mod.shutil, "which", lambda name: f"/usr/sbin/{name}")
     b = loaded(backend("legacy", lock_timeout=2.5), ("ip", "ufw-before-input"), ("ip6", "ufw6-before-input"))
     b._legacy = None
@@ -237,7 +238,7 @@ def test_apply_refuses_before_running_anything_where_ufws_chain_is_missing(monke
     from vrrpfw.errors import BackendError
 
     ran = Ran()
-    monkeypatch.setattr(mod.subprocess, "run", ran)
+    monkeypatch.setattr(mod, "run", ran)
     scan = HostScan(ufw=UfwState(True, False, "nft", ["ip"]))
     b = loaded(UfwBackend(Options(), scan), ("ip", "ufw-before-input"))
     with pytest.raises(BackendError) as e:

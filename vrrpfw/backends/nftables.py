@@ -21,10 +21,10 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
+from ..host.run import run
 from ..hostscan import HostScan
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
@@ -57,17 +57,16 @@ def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
     nft = nft_binary()
     if nft is None:
         raise EnvironmentProblem("nft is not installed (apt-get install nftables)")
-    try:
-        proc = subprocess.run([nft, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise EnvironmentProblem(f"cannot run nft: {e}") from None
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or ["(no message)"]
+    ran = run([nft, *args], stdin=stdin, timeout=60)
+    if ran.exc is not None:
+        raise EnvironmentProblem(f"cannot run nft: {ran.exc}")
+    if ran.code != 0:
+        lines = ran.err.strip().splitlines() or ["(no message)"]
         first = next((line for line in lines if "Error:" in line), lines[0])
-        if "Operation not permitted" in proc.stderr:
+        if "Operation not permitted" in ran.err:
             raise EnvironmentProblem(f"nft {' '.join(args[:3])}: {first} (run vrrpfw as root)")
         raise BackendError(f"nft {' '.join(args[:3])} failed: {first}")
-    return proc.stdout
+    return ran.out
 
 
 def nft_rule_text(rule: VrrpRule) -> str:
@@ -110,13 +109,11 @@ def run_xt_restore(family: str, tables: Dict[str, List[str]]) -> None:
                                  "match to iptables-nft's chains (apt-get install iptables)")
     text = "".join(f"*{t}\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n"
                    for t, lines in sorted(tables.items()))
-    try:
-        proc = subprocess.run([tool, "--noflush", "--wait"], input=text, capture_output=True, text=True,
-                              timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise EnvironmentProblem(f"cannot run {tool}: {e}") from None
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+    ran = run([tool, "--noflush", "--wait"], stdin=text, timeout=60)
+    if ran.exc is not None:
+        raise EnvironmentProblem(f"cannot run {tool}: {ran.exc}")
+    if ran.code != 0:
+        first = (ran.err.strip().splitlines() or ["(no message)"])[0]
         raise BackendError(f"{XT_RESTORE[family]} --noflush failed: {first}")
 
 

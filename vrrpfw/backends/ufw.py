@@ -31,11 +31,11 @@ import contextlib
 import fcntl
 import os
 import shutil
-import subprocess
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .. import ifaddr
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
+from ..host.run import run
 from ..hostscan import HostScan, UfwState
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
@@ -334,13 +334,11 @@ class UfwBackend(Backend):
         if path is None:
             raise EnvironmentProblem(f"{name} is not installed; ufw runs on it (apt-get install iptables)")
         wait = max(1, int(self.options.lock_timeout + 0.999))
-        try:
-            proc = subprocess.run([path, "--noflush", f"--wait={wait}"], input=text, capture_output=True,
-                                  text=True, timeout=60 + wait)
-        except (OSError, subprocess.SubprocessError) as e:
-            raise EnvironmentProblem(f"cannot run {name}: {e}") from None
-        if proc.returncode != 0:
-            first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+        ran = run([path, "--noflush", f"--wait={wait}"], stdin=text, timeout=60 + wait)
+        if ran.exc is not None:
+            raise EnvironmentProblem(f"cannot run {name}: {ran.exc}")
+        if ran.code != 0:
+            first = (ran.err.strip().splitlines() or ["(no message)"])[0]
             raise BackendError(f"{name} --noflush failed: {first}")
 
     def describe(self, change: Change) -> str:
