@@ -49,11 +49,22 @@ class Ran:
     def ok(self) -> bool:
         return self.code == 0 and self.exc is None
 
+    def raised(self) -> Ran:
+        """Self where the tool ran to its exit; else raise what stopped it,
+        for callers that let it propagate: the OSError it could not start
+        with, or TimeoutError (an OSError) worded as subprocess words it."""
+        if isinstance(self.exc, OSError):
+            raise self.exc
+        if self.timed_out:
+            raise TimeoutError(str(self.exc))
+        return self
 
-def run(argv: Sequence[str], stdin: Optional[str] = None, timeout: float = 60.0,
+
+def run(argv: Sequence[str], stdin: Optional[str] = None, timeout: Optional[float] = 60.0,
         env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, errors: str = "strict") -> Ran:
     """Run ``argv`` (its first word looked up on PATH) in this process's
-    namespaces; never raises for a tool that cannot start or a time-out.
+    namespaces; never raises for a tool that cannot start or a time-out
+(``timeout`` None: wait as long as it takes).
     ``errors``: how undecodable output is decoded (``"replace"``: never
     fails on a byte that is not UTF-8)."""
     try:
@@ -75,6 +86,10 @@ def spawn(argv: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Stre
     return subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, text=True, env=env)
 
 
+# For the code that waits on a spawned child itself (vrrpfw.netns): the
+# names it needs, so that only this module imports subprocess.
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
+Popen = subprocess.Popen
+CompletedProcess = subprocess.CompletedProcess
 TimeoutExpired = subprocess.TimeoutExpired
