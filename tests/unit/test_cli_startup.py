@@ -16,8 +16,8 @@ import vrrpfw
 REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
 HEAVY = ("vrrpfw.api", "vrrpfw.run", "vrrpfw.request", "vrrpfw.recorder", "vrrpfw.backends",
          "vrrpfw.backends.base", "vrrpfw.backends.registry",
-         "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results", "vrrpfw.render",
-         "vrrpfw.hostscan",
+         "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results",
+         "vrrpfw.cli.render", "vrrpfw.host.hostscan",
          "rich", "dbus", "iptc", "pydantic")
 
 
@@ -31,7 +31,7 @@ def loaded_after(code: str) -> list:
 
 @pytest.mark.parametrize("code", [
     "import vrrpfw",
-    "import vrrpfw.cli",
+    "import vrrpfw.cli.commands",
     "from vrrpfw import __version__",
     "from vrrpfw.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from vrrpfw.cli import main\nmain(['--version'])",
