@@ -17,7 +17,8 @@ Imports by string (``importlib.import_module``: the lazy public names of
 - only ``host/`` runs processes: no other module imports ``subprocess`` or
   calls ``os.system`` / ``os.popen`` / ``os.exec*`` / ``os.spawn*`` /
   ``os.posix_spawn*``.  Allow-list: empty;
-- ``api.py`` is a facade of at most 300 lines.
+- ``api.py`` is a facade of at most 300 lines;
+- every import of a vrrpfw module names one that exists.
 """
 
 from __future__ import annotations
@@ -194,6 +195,16 @@ def test_only_host_runs_processes():
            if not _within(module, "vrrpfw.host") and module not in SUBPROCESS_ALLOWED
            for line, what in _runs_process(path)]
     assert not bad, "only vrrpfw/host/ runs processes (use vrrpfw.host.run):\n" + "\n".join(bad)
+
+
+def test_every_vrrpfw_import_names_a_module():
+    """``from .x import y`` where ``.x`` is no module (a relative import
+    left behind by a move) fails only when run: mypy here ignores missing
+    imports, and every rule above would read it as the package."""
+    modules = _modules()
+    bad = [f"{module}:{line} imports {target}" for module, line, target in _imports()
+           if _within(target, "vrrpfw") and target not in modules and target.rsplit(".", 1)[0] not in modules]
+    assert not bad, "imports of no vrrpfw module:\n" + "\n".join(bad)
 
 
 def test_api_is_a_facade():

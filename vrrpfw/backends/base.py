@@ -14,7 +14,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .. import ifaddr
+from ..host import ifaddr
 from ..judge import owners
 from ..judge.netpath import (
     BaseChain,
@@ -32,7 +32,7 @@ from ..persist.saved import FileSet
 from ..persist.store import Persister
 
 if TYPE_CHECKING:
-    from ..hostscan import HostScan
+    from ..host.hostscan import HostScan
 from ..results import Action, Runtime
 
 

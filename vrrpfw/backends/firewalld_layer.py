@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
-from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
+from ..host import ifaddr
 from ..model import AH_PROTO, COMMENT, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..persist.store import Persister, PersistPlan

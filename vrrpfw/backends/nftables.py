@@ -24,8 +24,8 @@ import shutil
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
+from ..host.hostscan import HostScan
 from ..host.run import run
-from ..hostscan import HostScan
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import FAMILIES as PATH_FAMILIES

@@ -1,7 +1,7 @@
 """Which interfaces a replica needs, and what on an interface's path a
 replica cannot rebuild.
 
-Two jobs for :mod:`vrrpfw.replica`:
+Two jobs for :mod:`vrrpfw.prove.replica`:
 
 * **Cover the host's interfaces.**  nft resolves an interface matched by
   index (``iif``/``oif``, sets of type ``iface_index``) and the device of a
@@ -34,7 +34,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
-from .host.run import run
+from ..host.run import run
 
 IFNAMSIZ = 16  # with the terminating NUL: names of at most 15 bytes
 # Per-bridge options the replica's bridge copies: br_netfilter per bridge (on even where the

@@ -14,10 +14,10 @@ import shutil
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .host.bounded_read import MiB, ReadRefused, read_regular
-from .host.nft import NftDenied, NftError, nft_json
-from .host.run import run
-from .model import COMMENT, FIREWALLD_TABLES
+from ..model import COMMENT, FIREWALLD_TABLES
+from .bounded_read import MiB, ReadRefused, read_regular
+from .nft import NftDenied, NftError, nft_json
+from .run import run
 
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
