@@ -31,7 +31,7 @@ echo "== Debian 13 root $root: $(chroot "$root" python3 --version)," \
 
 if [ "$#" -eq 0 ]; then
     # test_cli_pairs and test_cli_help_venvs are about those venvs only.
-    set -- tests/unit --ignore=tests/unit/test_cli_pairs.py --ignore=tests/unit/test_cli_help_venvs.py \
+    set -- tests/unit --ignore=tests/unit/cli/test_cli_pairs.py --ignore=tests/unit/cli/test_cli_help_venvs.py \
         tests/integration/test_iptables_legacy.py tests/integration/test_iptables_issue10.py \
         tests/integration/test_nftables.py tests/integration/test_nftables_issue10.py \
         tests/integration/test_saved_files.py tests/integration/test_close_conntrack.py \

@@ -14,7 +14,7 @@ environment variable, or that would hang or exhaust memory without vrrpfw's
 read limits, run ``python -m vrrpfw`` under a memory limit and a timeout.
 `check` on a saved file that only its restorer rejects is a verdict, not a
 refusal (check skips the restorer, as documented): those rows assert exit 1
-and that nothing changed.  tests/unit/test_bad_inputs_wide.py has the rows
+and that nothing changed.  tests/unit/cli/test_bad_inputs_wide.py has the rows
 refused before any firewall is read."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ NFT_ONLY = sorted(stem for stem, files in corpus_cases().items()
 
 def recorded_model(stem):
     """The model of the ruleset nft listed when the case was recorded (as
-    tests/unit/test_corpus_static.py builds it)."""
+    tests/unit/judge/test_corpus_static.py builds it)."""
     with open(os.path.join(CORPUS, "json", f"{stem}.json")) as f:
         saved = json.load(f)
     devices = {tuple(d[:3]): tuple(d[3]) for d in saved["devices"]}

@@ -91,7 +91,7 @@ def test_state_file_with_auto_or_firewalld_passes_the_check(monkeypatch, capsys,
 
 
 def test_the_ansible_module_refuses_state_file_beside_another_backend():
-    from test_ansible_module import _load  # the module with Ansible stubbed out
+    from ansible_stub import _load  # the module with Ansible stubbed out
 
     module = _load()
     params = {name: spec.get("default") for name, spec in module.ARGUMENT_SPEC.items()}

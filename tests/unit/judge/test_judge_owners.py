@@ -18,7 +18,7 @@ from vrrpfw.judge.read.saved import legacy_chains, nft_chains
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Action, Runtime
 
-CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus")
+CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "corpus")
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")
 K8S = "a NetworkPolicy (or the CNI's own policy) that allows IP protocol 112"

@@ -16,7 +16,7 @@ from vrrpfw.persist import iptables_save
 from vrrpfw.persist.ufw_rules import UfwRulesStore, chain_for
 from vrrpfw.results import Action, Runtime
 
-CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "corpus")
+CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "corpus")
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")
 IN6 = VrrpRule(Direction.IN, "eth1", "ff02::12", Family.IPV6)

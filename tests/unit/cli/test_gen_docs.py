@@ -21,7 +21,7 @@ from vrrpfw.backends import registry
 from vrrpfw.cli import commands as cli
 from vrrpfw.cli import help_text as cli_help
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 GEN = os.path.join(REPO, "packaging", "gen_docs.py")
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 EPOCH = "1700000000"  # 2023-11-14

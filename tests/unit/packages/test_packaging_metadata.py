@@ -16,7 +16,7 @@ import re
 import subprocess
 from typing import Dict, List
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PKG = os.path.join(REPO, "packaging")
 
 

@@ -21,7 +21,7 @@ from typing import List, Tuple
 import pytest
 from venvs import built_here, python_of
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 
 # venv -> (typer version prefix, the click versions it must hold)
