@@ -24,10 +24,10 @@ APT_PACKAGES=(
     python3-typer python3-rich python3-iptables python3-dbus python3-pytest
     # integration tests run in parallel workers (each makes pid-unique namespaces)
     python3-pytest-xdist
-    # the property test (tests/integration/test_property.py) generates rulesets with it
+    # the property test (tests/integration/judge/test_property.py) generates rulesets with it
     python3-hypothesis
     iptables nftables iproute2 util-linux
-    # close deletes the closed flows' conntrack entries with it (tests/integration/test_close_conntrack.py)
+    # close deletes the closed flows' conntrack entries with it (tests/integration/backends/test_close_conntrack.py)
     conntrack
     # vrrpfw reads ipsets (`ipset save`) that `-m set` rules test; the ipset tests make real ones
     ipset

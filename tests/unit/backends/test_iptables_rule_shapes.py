@@ -25,7 +25,7 @@ V6 = Family.IPV6
 
 # Every shape, with the line vrrpfw writes for it (the order iptables-save
 # and ip6tables-save 1.8.9 print, checked in a namespace by
-# tests/integration/test_iptables_issue10.py).
+# tests/integration/iptables/test_iptables_every_shape.py).
 SHAPES = [
     (VrrpRule(IN, "eth0", "224.0.0.18"),
      "-A INPUT -d 224.0.0.18/32 -i eth0 -p 112 -m comment --comment vrrpfw -j ACCEPT"),

@@ -7,7 +7,7 @@ Each case runs in a fresh interpreter where ``import iptc`` fails as it does
 where the library is absent (a meta-path finder refuses it, whatever
 site-packages hold), so a module that imports iptc at the top again fails here.
 The installed .deb with python3-iptables removed is proven with packets in
-tests/integration/test_deb_install.py.
+tests/integration/packages/test_deb_install.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ byte (and by mtime) before and after.
 
 Inputs that get past validation (saved files, keepalived.conf contents,
 namespaces, environment variables) are in
-tests/integration/test_bad_inputs_corpus.py, against a loaded ruleset."""
+tests/integration/cli/test_bad_inputs_corpus.py, against a loaded ruleset."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ saved rules must be what real packets did when the case was recorded
 (tests/corpus_record.py, as root), or ``uncertain``, for every advert shape
 the case declares (IPv4 multicast always; IPv6, unicast, AH, another TTL
 where its ``# shape:`` lines say).  The live replay of the same cases is
-tests/integration/test_corpus.py; this one runs in milliseconds, without
+tests/integration/judge/test_corpus.py; this one runs in milliseconds, without
 root, and is what mutation testing leans on."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Bridges on the judged path (vrrpfw/judge/netpath.py, chaineval's physdev
 and bridge selectors, judge/read/bridges.py), pure.  The facts these encode
-were measured with real packets: tests/integration/test_bridge_path.py."""
+were measured with real packets: tests/integration/judge/test_bridge_path.py."""
 
 from __future__ import annotations
 

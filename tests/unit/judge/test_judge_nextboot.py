@@ -1,7 +1,7 @@
 """vrrpfw.judge.nextboot (pure) and the saved-text side of
 vrrpfw.persist.nextboot: the next boot's verdict on an advert that passes
 now, from a saved ruleset as its boot unit restores it.  The integration
-test tests/integration/test_next_boot.py holds the same claims against real
+test tests/integration/persist/test_next_boot.py holds the same claims against real
 restores and real adverts."""
 
 from __future__ import annotations

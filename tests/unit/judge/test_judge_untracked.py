@@ -4,7 +4,7 @@ reached, in a chain before conntrack (prerouting / output below priority
 -200) makes the advert ``untracked``; one that only may apply leaves the
 state unknown, as does one behind a conntrack template.  The matches that
 read the state then judge it as the kernel does (xt_conntrack, xt_state,
-nft_ct); tests/integration/test_untracked_path.py holds the same against
+nft_ct); tests/integration/judge/test_untracked_path.py holds the same against
 real packets."""
 
 from __future__ import annotations

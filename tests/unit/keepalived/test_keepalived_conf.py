@@ -1,7 +1,7 @@
 """keepalived_conf: keepalived's configuration as vrrpfw reads it.
 
 Each semantic here was checked against keepalived 2.2.7's parser
-(``keepalived -t -f``); tests/integration/test_keepalived_conf_real.py holds
+(``keepalived -t -f``); tests/integration/keepalived/test_keepalived_conf_real.py holds
 the valid ones against the real keepalived."""
 
 from __future__ import annotations

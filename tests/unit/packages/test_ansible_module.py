@@ -3,7 +3,7 @@ imported as a plain Python file: no Ansible needed.  ``AnsibleModule`` is
 stood in for by a recorder; the library calls are vrrpfw's real ``Result``
 objects, built here, so what is tested is the mapping of options to the
 library and of results to Ansible's ``changed`` / ``failed`` / ``diff``.
-The module against real firewalls and real adverts: tests/integration/test_ansible.py."""
+The module against real firewalls and real adverts: tests/integration/packages/test_ansible.py."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ One version everywhere (vrrpfw/_version.py, pyproject.toml, the Debian
 changelog, the RPM spec), the same generated docs installed by both
 packages, and python-iptables required where the distribution packages it
 (Debian) and not where it does not (Fedora/EPEL).  Read as text: no build
-tools needed.  The builds themselves are tests/integration/test_deb_install.py
+tools needed.  The builds themselves are tests/integration/packages/test_deb_install.py
 and test_rpm_build.py.
 """
 

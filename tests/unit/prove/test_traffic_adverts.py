@@ -1,7 +1,7 @@
 """The adverts vrrpfw.prove.traffic sends (prove and the tests): keepalived's
 VRRP layout, decoded by the listener's own decoder.  The IP headers the
 kernel builds around them are compared with real keepalived's on the wire
-by tests/integration/test_advert_fidelity.py."""
+by tests/integration/prove/test_advert_fidelity.py."""
 
 from __future__ import annotations
 

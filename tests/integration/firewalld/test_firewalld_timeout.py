@@ -23,7 +23,7 @@ from netns import adverts
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
 
-HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DBUSFAULT = os.path.join(HERE, "dbusfault.py")
 REPO = os.path.dirname(HERE)
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'

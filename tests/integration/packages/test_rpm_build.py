@@ -32,7 +32,7 @@ import pytest
 # once: the RPM and the wheel are built and tried with their own pythons.
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("rpm"), pytest.mark.once]
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(REPO, "packaging", "build.sh")
 with open(os.path.join(REPO, "vrrpfw", "_version.py")) as _f:

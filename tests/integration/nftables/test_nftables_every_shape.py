@@ -5,7 +5,7 @@ checked, idempotent and closed; a drop in another table blocks IPv6 alone;
 nftables.conf carries every shape and ``nft -f`` loads it back.
 
 The adverts are vrrpfw.prove.traffic's (keepalived's headers, every shape; see
-tests/integration/test_advert_fidelity.py)."""
+tests/integration/prove/test_advert_fidelity.py)."""
 
 from __future__ import annotations
 

@@ -28,7 +28,7 @@ from vrrpfw.prove.netns import release
 
 pytestmark = pytest.mark.integration
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAULTKIT = os.path.join(os.path.dirname(HERE), "faultkit.py")
 OURS = "--comment vrrpfw"
 MODE, UID, GID = 0o640, 4321, 4322  # not what a new file would get (0600, root)

@@ -25,7 +25,7 @@ from fwharness import firewalld_host
 from lockdirs import private_lock_dir
 from netns import Netns, blocked_inbound, blocked_outbound, inbound, namespace, outbound, pair
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(REPO, ".venv-newest", "bin")
 ANSIBLE = os.path.join(BIN, "ansible")
 GALAXY = os.path.join(BIN, "ansible-galaxy")

@@ -17,7 +17,7 @@ import pytest
 from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "unit"))
 from test_request_refusals import VRID_CLASHES, VRID_SHARED_BUT_ACCEPTED  # noqa: E402
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived")]

@@ -36,7 +36,7 @@ from vrrpfw.cli import commands as cli
 pytestmark = pytest.mark.integration
 
 NS, D = "@NS", "@D"  # placeholders in the rows (identical on every xdist worker)
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 NO_NS = "vrrpfw-bad-inputs-no-such-ns"  # never created
 BUS = "unix:path=/nonexistent/vrrpfw-test-bus"  # never the host's firewalld
 

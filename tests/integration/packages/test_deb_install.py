@@ -33,7 +33,7 @@ from netns import Pair, blocked_inbound, inbound, ns_names, pair
 pytestmark = [pytest.mark.integration, pytest.mark.needs("debootstrap"), pytest.mark.xdist_group("deb"),
               pytest.mark.once]
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEBROOT = os.path.join(REPO, "packaging", "debroot.sh")
 BUILD = os.path.join(REPO, "packaging", "build.sh")

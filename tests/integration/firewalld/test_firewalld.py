@@ -200,7 +200,7 @@ def test_already_allowed_is_reported_and_left_alone(tmp_path, what, args, words)
 
 def test_accept_target_counts_as_allowed(tmp_path):
     """check: allowed by the zone's target; open pins its allowance there
-    (tests/integration/test_open_pins_firewalld.py follows it through)."""
+    (tests/integration/firewalld/test_open_pins_firewalld.py follows it through)."""
     with firewalld_host(tmp_path, "nftables") as fw:
         iface = fw.pair.host_if
         fw.cmd("--zone=trusted", "--add-interface", iface)

@@ -31,7 +31,8 @@ from vrrpfw.prove.netns import release
 
 pytestmark = pytest.mark.integration
 
-XDP_DROP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "xdp_drop.py")
+XDP_DROP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                        "xdp_drop.py")
 
 COUNT = 5
 
