@@ -8,7 +8,7 @@ import os
 import signal
 
 import pytest
-from fwharness import firewalld_host
+from fwharness import firewalld_host, inbound
 from netns import adverts
 
 from vrrpfw.prove.traffic import exchange
@@ -18,11 +18,6 @@ pytestmark = pytest.mark.integration
 BACKENDS = ["nftables", "iptables"]
 # vrrpfw's allowance: the lowest priority wins over deny rules.
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
-
-
-def inbound(fw):
-    p = fw.pair
-    return adverts(p.peer, p.peer_if, p.host, p.host_if)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

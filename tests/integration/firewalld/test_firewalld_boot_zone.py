@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from fwharness import firewalld_host
-from netns import adverts
+from fwharness import firewalld_host, inbound
 
 from vrrpfw.prove.netns import release
 
@@ -21,11 +20,6 @@ NM_STAND_IN = ("import dbus, time; bus = dbus.SystemBus(); "
                "assert bus.request_name('org.freedesktop.NetworkManager') == 1; "
                "print('owned', flush=True); time.sleep(60)")
 ADMIN = 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
-
-
-def inbound(fw):
-    p = fw.pair
-    return adverts(p.peer, p.peer_if, p.host, p.host_if)
 
 
 def verdict(out):

@@ -8,8 +8,8 @@ adverts; the same firewalld first shows the plain case (allowed, 20/20)."""
 from __future__ import annotations
 
 import pytest
-from fwharness import firewalld_host
-from test_firewalld_services import both, define_services, inbound, inbound_rule
+from fwharness import firewalld_host, inbound
+from test_firewalld_services import both, define_services, inbound_rule
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
 

@@ -15,19 +15,13 @@ import sys
 import textwrap
 
 import pytest
-from fwharness import firewalld_host
+from fwharness import firewalld_host, inbound
 from lockdirs import private_lock_dir
-from netns import adverts
 
 pytestmark = pytest.mark.integration
 
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
 PLAIN_RICH = 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
-
-
-def inbound(fw):
-    p = fw.pair
-    return adverts(p.peer, p.peer_if, p.host, p.host_if)
 
 
 def state(fw):

@@ -13,8 +13,7 @@ import json
 import os
 
 import pytest
-from fwharness import firewalld_host
-from netns import adverts
+from fwharness import firewalld_host, inbound
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
 
@@ -33,11 +32,6 @@ SHAPES = {
     "ha-other-group": ('  <protocol value="vrrp"/>\n  <destination ipv4="224.0.0.19"/>', False),
     "ha-ipv6-only": ('  <protocol value="vrrp"/>\n  <destination ipv6="ff02::12"/>', False),
 }
-
-
-def inbound(fw):
-    p = fw.pair
-    return adverts(p.peer, p.peer_if, p.host, p.host_if)
 
 
 def define_services(fw, *names: str) -> None:

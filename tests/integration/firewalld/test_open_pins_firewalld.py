@@ -7,17 +7,11 @@ iptables) on a private bus in namespaces, real adverts."""
 from __future__ import annotations
 
 import pytest
-from fwharness import firewalld_host
-from netns import adverts
+from fwharness import firewalld_host, inbound
 
 pytestmark = pytest.mark.integration
 
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
-
-
-def inbound(fw):
-    p = fw.pair
-    return adverts(p.peer, p.peer_if, p.host, p.host_if)
 
 
 def pinned(fw, backend, *permanent):

@@ -12,17 +12,10 @@ import os
 import pytest
 
 from vrrpfw import api
-from vrrpfw.backends import registry
 from vrrpfw.cli import commands as cli
 from vrrpfw.errors import InputError
 
-
-@pytest.fixture(autouse=True)
-def no_firewall(monkeypatch):
-    def refuse(*_a, **_k):
-        raise AssertionError("a bad input reached backend selection")
-
-    monkeypatch.setattr(registry, "select_layers", refuse)
+pytestmark = pytest.mark.usefixtures("no_backends")  # tests/conftest.py
 
 
 IFACE = ["--iface", "eth0"]

@@ -82,13 +82,7 @@ BAD = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def no_firewall(monkeypatch):
-    def reached(*args, **kwargs):
-        raise AssertionError("a contradictory command line reached the firewall")
-    monkeypatch.setattr("vrrpfw.run.run", reached)
-    monkeypatch.setattr("vrrpfw.api.backends", reached)
-    monkeypatch.setattr("vrrpfw.prove.proof.capture_rules", reached)
+pytestmark = pytest.mark.usefixtures("no_firewall")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("argv, words", BAD, ids=[" ".join(a) for a, _ in BAD])

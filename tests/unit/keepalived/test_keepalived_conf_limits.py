@@ -14,7 +14,6 @@ from vrrpfw.host.invoker import User
 from vrrpfw.keepalived import conf as keepalived_conf
 from vrrpfw.keepalived.conf import parse
 
-NOBODY = User(65534, 65534, frozenset({65534}))
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 INSTANCE = ("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n"
             " virtual_ipaddress {\n 192.0.2.9\n }\n}\n")
@@ -101,11 +100,6 @@ def test_256_small_includes_still_read(tmp_path: object) -> None:
 
 
 # ------------------------------------------------ no quote of hidden bytes
-
-@pytest.fixture()
-def as_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(invoker, "_audience", lambda: NOBODY)
-
 
 # Each: the secret file's content, what the including file puts around the
 # include, and the reason the message must still give.

@@ -20,11 +20,6 @@ NOBODY = User(65534, 65534, frozenset({65534}))
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 
 
-@pytest.fixture()
-def as_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(invoker, "_audience", lambda: NOBODY)
-
-
 def hidden(tmp_path: object, text: str, name: str = "hidden") -> str:
     p = f"{tmp_path}/{name}"
     with open(p, "w") as f:
