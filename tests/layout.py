@@ -12,7 +12,8 @@ Rules it checks (exit 1 on any):
     that imports mostly from one subpackage goes to tests/unit/<subpackage>/
     (mirroring vrrpfw/, judge/read/ included), unless listed in UNIT_ROOT.
 It suggests a directory from the file's imports (unit) or its name
-(integration); a suggestion is a starting point, not a verdict.
+(integration: INTEGRATION_BY_NAME, and judge/ for a kernel-path test
+``*_path.py``); a suggestion is a starting point, not a verdict.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def check() -> int:
         seen[base] = rel
         where = os.path.relpath(os.path.dirname(path), TESTS)
         if where == "integration":
-            target = next((d for prefix, d in INTEGRATION_BY_NAME if base.startswith(prefix)), "<behaviour>")
+            target = next((d for prefix, d in INTEGRATION_BY_NAME if base.startswith(prefix)),
+                          "judge" if base.endswith("_path.py") else "<behaviour>")
             print(f"git mv {rel} tests/integration/{target}/{base}")
             problems += 1
         elif where == "unit" and base not in UNIT_ROOT:
