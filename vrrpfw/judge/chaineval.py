@@ -500,7 +500,7 @@ def match_physdev(m: Match, pkt: Packet) -> Tri:
     options only matches.  With it, for an advert to this host: the port it
     came in on is ``--physdev-in``, it is "in" and not bridged, and it has no
     output port, so any ``--physdev-out`` (negated or not) fails.  All
-    measured with real packets (tests/integration/test_bridge_path.py)."""
+    measured with real packets (tests/integration/judge/test_bridge_path.py)."""
     if pkt.brnf is None or not m.params:
         return Tri.MAYBE
     opts = []
