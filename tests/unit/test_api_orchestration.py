@@ -13,9 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 import pytest
 
 import vrrpfw
-from vrrpfw import api, render, run
+from vrrpfw import api, run
 from vrrpfw.backends import registry
-from vrrpfw.backends.base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
+from vrrpfw.backends.base import Availability, Backend, Change, Options, RuntimeStatus
+from vrrpfw.cli import render
 from vrrpfw.errors import (
     EXIT_ENVIRONMENT,
     EXIT_NOT_ALLOWED,
@@ -30,6 +31,7 @@ from vrrpfw.errors import (
 from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
 from vrrpfw.model import VrrpRule
 from vrrpfw.persist import files as persist_files
+from vrrpfw.persist.store import Persister, PersistPlan
 from vrrpfw.results import Action, LayerReport, Persisted, Runtime
 
 G = "224.0.0.18"
@@ -1199,7 +1201,7 @@ def test_a_valid_non_default_check_group_filters(host):
 def test_backends_reports_each_firewall_and_what_auto_uses(monkeypatch):
     from types import SimpleNamespace
 
-    from vrrpfw import hostscan
+    from vrrpfw.host import hostscan
 
     chains = [SimpleNamespace(label="inet filter input", filters=True),
               SimpleNamespace(label="ip t output", filters=False)]

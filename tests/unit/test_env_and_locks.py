@@ -15,23 +15,15 @@ import threading
 import pytest
 from lockdirs import private_lock_dir
 
-from vrrpfw import api, cli, environment
+from vrrpfw import api, environment
 from vrrpfw.backends import registry
 from vrrpfw.backends.ufw import ufw_lock
 from vrrpfw.backends.xtables_lock import xtables_lock
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import EnvironmentProblem, InputError
 from vrrpfw.persist import lock
 
 OTHER_UID = 4321  # no user of this host: "another user"
-
-
-@pytest.fixture
-def no_firewall(monkeypatch):
-    """Fail the test if the run gets as far as choosing a firewall."""
-    def refuse(*_a, **_k):
-        raise AssertionError("a bad environment reached backend selection")
-
-    monkeypatch.setattr(registry, "select_layers", refuse)
 
 
 def one_line(capsys, code, argv):
@@ -51,14 +43,14 @@ BAD_TIMEOUTS = ["abc", "", " ", "nan", "-nan", "inf", "-inf", "-1", "0", "-0", "
 
 @pytest.mark.parametrize("value", BAD_TIMEOUTS)
 @pytest.mark.parametrize("command", ["open", "check", "close"])
-def test_a_bad_dbus_timeout_is_exit_2_before_any_firewall(capsys, monkeypatch, no_firewall, value, command):
+def test_a_bad_dbus_timeout_is_exit_2_before_any_firewall(capsys, monkeypatch, no_backends, value, command):
     monkeypatch.setenv("VRRPFW_DBUS_TIMEOUT", value)
     line = one_line(capsys, 2, [command, "--iface", "eth0", "--backend", "firewalld"])
     assert "VRRPFW_DBUS_TIMEOUT" in line and "at most 3600" in line
 
 
 @pytest.mark.parametrize("value", ["abc", "nan", "-1", "1e9"])
-def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_firewall, value):
+def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_backends, value):
     monkeypatch.setenv("VRRPFW_DBUS_TIMEOUT", value)
     for call in (lambda: api.open(["eth0"]), api.check, api.close,
                  lambda: api.listen(["eth0"], 1), api.backends):
@@ -69,7 +61,7 @@ def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_fi
 
 @pytest.mark.parametrize("value", ["abc", "nan", "1e9"])
 def test_prove_refuses_a_bad_dbus_timeout_before_reading_the_host(capsys, monkeypatch, value):
-    from vrrpfw import prove
+    from vrrpfw.prove import proof as prove
 
     def refuse(*_a, **_k):
         raise AssertionError("prove read the host with a bad environment")
@@ -95,7 +87,7 @@ def test_good_dbus_timeouts_are_taken(monkeypatch, value, seconds):
 
 @pytest.mark.parametrize("var", ["VRRPFW_LOCK_DIR", "XTABLES_LOCKFILE"])
 @pytest.mark.parametrize("value", ["locks", "./x", "../run/x", "~/x"])
-def test_a_relative_lock_path_is_exit_2_before_any_firewall(capsys, monkeypatch, no_firewall, var, value):
+def test_a_relative_lock_path_is_exit_2_before_any_firewall(capsys, monkeypatch, no_backends, var, value):
     monkeypatch.setenv(var, value)
     line = one_line(capsys, 2, ["open", "--iface", "eth0"])
     assert f"{var} must be an absolute path" in line
@@ -153,7 +145,7 @@ UNSAFE_PARENTS = ["sticky", "world", "group", "other-user", "symlink", "grandpar
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to another user)")
 @pytest.mark.parametrize("case", UNSAFE_PARENTS)
 def test_a_lock_directory_below_an_unsafe_parent_is_refused_before_any_firewall(
-        capsys, monkeypatch, no_firewall, base, case):
+        capsys, monkeypatch, no_backends, base, case):
     locks = parent_cases(base, case)
     monkeypatch.setenv("VRRPFW_LOCK_DIR", str(locks))
     line = one_line(capsys, 3, ["open", "--iface", "eth0"])

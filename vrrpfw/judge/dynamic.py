@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import Direction
-from .chaineval import FwRule, Match, Packet, Tri, addr_in
+from .chaineval import FwRule, Match, Packet, Tri, addr_in, match_recent, match_rule
 
 # ipset types with the nomatch flag (those with a net dimension).
 NOMATCH_TYPES = ("hash:net", "hash:net,net", "hash:net,port", "hash:net,port,net", "hash:net,iface",
@@ -294,8 +294,6 @@ class DynState:
         matches (either way: a sent advert's rule may fill what a received
         one is tested against)?  Judged without dynamic state, so a filler
         that tests another set counts as a maybe."""
-        from .chaineval import match_rule
-
         bare = replace(pkt, state=None)
         other = replace(bare, src=None, direction=Direction.OUT if pkt.direction is Direction.IN
                         else Direction.IN)
@@ -307,30 +305,60 @@ class DynState:
                 return True
         return False
 
+    # What the rule evaluator (judge.chaineval) asks of a packet's state: it
+    # imports nothing of this module, which imports it.
+    def ipset_match(self, m: Match, pkt: Packet) -> Tri:
+        return ipset_match(m, pkt)
+
+    def recent_match(self, m: Match, mode: str, neg: bool, pkt: Packet) -> Tri:
+        return _recent_list_match(m, mode, neg, pkt, self)
+
+    def names(self, rule: FwRule) -> List[str]:
+        return dynamic_names(rule)
+
+    def unread(self, name: str) -> Optional[str]:
+        return unread_reason(self, name)
+
+    def now(self) -> Optional[DynState]:
+        return self
+
 
 class LazyState:
     """The dynamic state, read the first time a rule the advert reaches
-    tests any (:func:`state_of`).  Reading it walks every rule on every
-    chain the path can jump to (to find what tests and what fills state),
-    which on a host whose INPUT jumps to a chain of 50,000 rules costs more
-    than judging the advert, and most verdicts never test dynamic state.
-    What it reads is what the eager read would have: the loader is given
-    the model's chains as they were built."""
+    tests any.  Reading it walks every rule on every chain the path can
+    jump to (to find what tests and what fills state), which on a host whose
+    INPUT jumps to a chain of 50,000 rules costs more than judging the
+    advert, and most verdicts never test dynamic state.  It answers what
+    the evaluator asks of a packet's state (see :class:`DynState`) as the
+    state read eagerly would, and where that read finds nothing to read
+    (None) as no state at all would: a maybe, no names."""
 
     def __init__(self, load: Callable[[], Optional[DynState]]) -> None:
         self._load: Optional[Callable[[], Optional[DynState]]] = load
         self._value: Optional[DynState] = None
 
-    def get(self) -> Optional[DynState]:
+    def now(self) -> Optional[DynState]:
+        """The state, read on the first call."""
         if self._load is not None:
             self._value, self._load = self._load(), None
         return self._value
 
+    def ipset_match(self, m: Match, pkt: Packet) -> Tri:
+        state = self.now()
+        return Tri.MAYBE if state is None else state.ipset_match(m, replace(pkt, state=state))
 
-def state_of(pkt: Packet) -> Optional[DynState]:
-    """The packet's dynamic state (None: not read), reading a lazy one now."""
-    state = pkt.state
-    return state.get() if isinstance(state, LazyState) else state
+    def recent_match(self, m: Match, mode: str, neg: bool, pkt: Packet) -> Tri:
+        state = self.now()
+        return Tri.MAYBE if state is None else state.recent_match(m, mode, neg, replace(pkt, state=state))
+
+    def names(self, rule: FwRule) -> List[str]:
+        if not dynamic_names(rule):
+            return []  # known from the rule alone: no read
+        state = self.now()
+        return [] if state is None else state.names(rule)
+
+    def unread(self, name: str) -> Optional[str]:
+        return unread_reason(self.now(), name)
 
 
 def ipset_key(name: str) -> str:
@@ -357,7 +385,7 @@ def ipset_match(m: Match, pkt: Packet) -> Tri:
     for key, _ in m.params:
         if key.startswith(("packets-", "bytes-")) or key in ("packets", "bytes"):
             return Tri.MAYBE  # counter conditions: not judged
-    state = state_of(pkt)
+    state: Optional[DynState] = pkt.state
     if state is None or state.ipsets is None or name not in state.ipsets:
         return Tri.MAYBE
     ret_nomatch = m.param("return-nomatch") is not None
@@ -376,25 +404,15 @@ def _ipset_fillable(state: DynState, name: str, pkt: Packet, depth: int = 0) -> 
     return False
 
 
-RECENT_MODES = ("set", "rcheck", "update", "remove")
 FULL_MASKS = ("255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+# ``-m recent``, judged whole (judge.chaineval: --set, then the list in the packet's state).
+recent_match = match_recent
 
 
-def recent_match(m: Match, pkt: Packet) -> Tri:
-    """``-m recent [!] --set|--rcheck|--update|--remove --name N
-    [--seconds S] [--hitcount H] [--rttl] [--rsource|--rdest] [--mask M]``."""
-    mode, neg = None, False
-    for key in RECENT_MODES:
-        words = m.param(key)
-        if words is not None:
-            mode, neg = key, bool(words) and words[0] == "!"
-    if mode is None:
-        return Tri.MAYBE
-    if mode == "set":
-        return Tri.NO if neg else Tri.YES  # adds the source and matches
+def _recent_list_match(m: Match, mode: str, neg: bool, pkt: Packet, state: DynState) -> Tri:
+    """``-m recent`` other than ``--set``: the list ``--name`` as read now."""
     name = (m.param("name") or ("DEFAULT",))[-1]
-    state = state_of(pkt)
-    if state is None or name not in state.recent:
+    if name not in state.recent:
         return Tri.MAYBE
     found = _recent_found(m, mode, state.recent[name], pkt, state.jiffies)
     if found is not Tri.YES and state.fillable(recent_key(name), pkt):

@@ -1,0 +1,100 @@
+"""Start-up: ``vrrpfw --help`` and ``--version`` import neither the API nor
+its backends, path model, rich, dbus or iptc.  What this costs in time is
+measured by tests/bench/bench_startup.py, never asserted here."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+import vrrpfw
+
+REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
+HEAVY = ("vrrpfw.api", "vrrpfw.run", "vrrpfw.request", "vrrpfw.recorder", "vrrpfw.backends",
+         "vrrpfw.backends.base", "vrrpfw.backends.registry",
+         "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results",
+         "vrrpfw.cli.render", "vrrpfw.host.hostscan",
+         "rich", "dbus", "iptc", "pydantic")
+
+
+def loaded_after(code: str) -> list:
+    probe = f"{code}\nimport sys\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    env = dict(os.environ, PYTHONPATH=REPO)
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return eval(proc.stdout.strip().splitlines()[-1])  # a list literal we printed
+
+
+@pytest.mark.parametrize("code", [
+    "import vrrpfw",
+    "import vrrpfw.cli.commands",
+    "from vrrpfw import __version__",
+    "from vrrpfw.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
+    "from vrrpfw.cli import main\nmain(['--version'])",
+    "from vrrpfw.cli import main\nmain([])",
+    # each command's help names this host's saved files and the backends' names
+    *[f"from vrrpfw.cli import main\nmain([{c!r}, '--help'])" for c in ("open", "check", "close", "prove")],
+    # a completion answer, on every TAB
+    "import os\nos.environ.update(_VRRPFW_COMPLETE='bash_complete', COMP_WORDS='vrrpfw open --backend ', "
+    "COMP_CWORD='3')\nfrom vrrpfw.cli import main\nmain([])",
+])
+def test_nothing_heavy_is_imported(code):
+    assert loaded_after(code) == []
+
+
+def test_a_command_still_loads_the_api_when_it_runs():
+    assert "vrrpfw.api" in loaded_after("import vrrpfw\nvrrpfw.open")
+
+
+def test_public_names_resolve_lazily_to_the_real_objects():
+    import vrrpfw.api
+    import vrrpfw.errors
+    import vrrpfw.results
+
+    assert vrrpfw.open is vrrpfw.api.open and vrrpfw.close is vrrpfw.api.close
+    assert vrrpfw.InputError is vrrpfw.errors.InputError
+    assert vrrpfw.Runtime is vrrpfw.results.Runtime
+    for name in vrrpfw.__all__:
+        assert getattr(vrrpfw, name) is not None, name
+        assert name in dir(vrrpfw)
+    with pytest.raises(AttributeError, match="no attribute 'opne'"):
+        vrrpfw.opne  # noqa: B018
+    namespace: dict = {}
+    exec("from vrrpfw import *", namespace)
+    assert set(vrrpfw.__all__) <= set(namespace)
+
+
+def test_version_matches_pyproject():
+    with open(os.path.join(REPO, "pyproject.toml")) as f:
+        declared = re.search(r'^version = "([^"]+)"', f.read(), re.M)
+    assert declared and declared.group(1) == vrrpfw.__version__
+
+
+def test_backends_is_the_function_even_after_the_subpackage_is_imported():
+    code = ("import vrrpfw\nimport vrrpfw.backends.registry\nimport vrrpfw.api\n"
+            "from vrrpfw.backends import base\n"
+            "assert vrrpfw.backends is vrrpfw.api.backends, vrrpfw.backends\n"
+            "assert sys.modules['vrrpfw.backends'].__name__ == 'vrrpfw.backends'\n")
+    loaded_after("import sys\n" + code)  # fails the test if an assertion in the child fails
+
+
+def test_public_names_stay_the_apis_after_every_subpackage_is_imported():
+    """A subpackage named like a public function (``backends``, ``listen``)
+    must not replace the function when it is imported, before or after the API."""
+    code = ("import importlib, pkgutil, vrrpfw\n"
+            "for first in (False, True):\n"
+            "    if first:\n"
+            "        import vrrpfw.api\n"
+            "    for m in pkgutil.iter_modules(vrrpfw.__path__):\n"
+            "        if m.ispkg:\n"
+            "            importlib.import_module('vrrpfw.' + m.name)\n"
+            "    for name in vrrpfw.__all__:\n"
+            "        if name != '__version__':\n"
+            "            want = getattr(importlib.import_module('vrrpfw.' + vrrpfw._LAZY[name]), name)\n"
+            "            assert getattr(vrrpfw, name) is want, (name, getattr(vrrpfw, name))\n"
+            "            assert callable(vrrpfw.listen) and callable(vrrpfw.backends)\n")
+    loaded_after(code)  # fails the test if an assertion in the child fails
