@@ -28,6 +28,7 @@ from .host import enter_netns as namespace
 from .host import ifaddr
 from .keepalived import conf as keepalived_conf
 from .keepalived.conf import KaConfig
+from .keepalived.reader import shown
 from .model import (
     Family,
     VrrpRule,
@@ -143,7 +144,7 @@ def from_conf(conf: KaConfig, interfaces: Optional[Sequence[str]] = None, family
             continue
         if family not in (None, "both") and inst.family != family:
             continue
-        inst_name = keepalived_conf.shown(inst.where, inst.name)  # hidden where the invoker cannot read it
+        inst_name = shown(inst.where, inst.name)  # hidden where the invoker cannot read it
         try:
             specs = make_specs([inst.interface], [inst.group] if inst.group else [], inst.family,
                                inst.peers, inst.unicast_src, inst.auth_type == "AH", strict, local_address)

@@ -11,7 +11,8 @@ import os
 import pytest
 
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived.conf import KaConfig, KaInstance, Where, parse, parse_text
+from vrrpfw.keepalived.conf import KaConfig, KaInstance, parse, parse_text
+from vrrpfw.keepalived.reader import Where
 
 
 def inst(body: str, before: str = "") -> KaInstance:
