@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import InputError
 from vrrpfw.prove.proof import Ask, InterfaceProof, OpenRun, ProofResult, _local, parse_open_output, prove
 from vrrpfw.prove.replica import (
