@@ -10,7 +10,6 @@ import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vrrpfw.judge.chaineval import FwRule
 from vrrpfw.judge.iptables import parse_save
 from vrrpfw.judge.netpath import (
     BaseChain,
@@ -23,6 +22,7 @@ from vrrpfw.judge.netpath import (
 from vrrpfw.judge.nft import convert_table
 from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
+from vrrpfw.judge.rules import FwRule
 from vrrpfw.model import Direction, Family, VrrpRule
 from vrrpfw.prove.replica import Replica, Snapshot, compatible, snapshot_from_files
 from vrrpfw.prove.traffic import Shape

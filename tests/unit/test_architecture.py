@@ -218,5 +218,5 @@ def test_the_checks_see_the_package():
     modules = _modules()
     assert {"vrrpfw.api", "vrrpfw.host.run"} <= set(modules) and len(modules) > 50, sorted(modules)
     graph, _ = _graph()
-    assert "vrrpfw.model" in graph["vrrpfw.judge.chaineval"]
+    assert "vrrpfw.model" in graph["vrrpfw.judge.rules"]
     assert any(_runs_process(PACKAGE / "host" / "run.py"))

@@ -24,11 +24,11 @@ from dataclasses import replace
 from typing import List, Optional, Sequence
 
 from ..host import ifaddr
-from ..judge.chaineval import ChainLookup, FwRule
 from ..judge.iptables import parse_rule
 from ..judge.netpath import DROPPED, PASSING, BaseChain, ChainState, PathModel, PathVerdict, judge_peers
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import read as nft_read
+from ..judge.rules import ChainLookup, FwRule
 from ..model import Family, VrrpRule
 from ..results import Runtime
 from .base import Options, RuntimeStatus

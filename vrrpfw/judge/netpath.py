@@ -41,7 +41,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..model import Direction, Family, VrrpRule
 from ..results import Runtime
-from .chaineval import (
+from .chaineval import evaluate
+from .matches import match_rule
+from .packet_values import addr_in
+from .rules import (
     ACCEPTING,
     CT_MARKING,
     DROPPING,
@@ -56,9 +59,6 @@ from .chaineval import (
     Outcome,
     Packet,
     Tri,
-    addr_in,
-    evaluate,
-    match_rule,
     vrrpfw_key,
 )
 

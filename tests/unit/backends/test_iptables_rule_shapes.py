@@ -13,8 +13,8 @@ import pytest
 
 from vrrpfw.backends.base import Options
 from vrrpfw.errors import BackendError, InputError
-from vrrpfw.judge.chaineval import Match, vrrpfw_key
 from vrrpfw.judge.read import iptc_loader, iptc_rules
+from vrrpfw.judge.rules import Match, vrrpfw_key
 from vrrpfw.model import Direction, Family, VrrpRule, make_specs, rules_for
 from vrrpfw.persist import iptables_save as ips
 from vrrpfw.persist import iptables_store, locations

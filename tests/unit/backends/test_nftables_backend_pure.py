@@ -1,8 +1,10 @@
 """nft JSON -> evaluator model, and nftables.conf editing; no kernel needed."""
 
 from vrrpfw.backends.nftables import nft_rule_json
-from vrrpfw.judge.chaineval import Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.chaineval import evaluate
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule
+from vrrpfw.judge.rules import Outcome, Packet, Tri
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist import nft_conf
 

@@ -11,8 +11,9 @@ from typing import Any, Dict, List
 import pytest
 
 from vrrpfw.backends.nftables import needs_xt, nft_rule_json, nft_rule_text, xt_insert_line
-from vrrpfw.judge.chaineval import Match, Packet, match_rule, vrrpfw_key
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule, convert_table
+from vrrpfw.judge.rules import Match, Packet, vrrpfw_key
 from vrrpfw.model import Direction, Family, make_specs, rules_for
 from vrrpfw.persist import nft_conf
 

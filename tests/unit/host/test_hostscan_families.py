@@ -21,8 +21,9 @@ def test_a_legacy_ip6_filter_table_counts():
 
 
 def test_firewalld_ipv6_rpfilter_is_judged_where_the_mark_is_known():
-    from vrrpfw.judge.chaineval import Packet, Tri, match_rule
+    from vrrpfw.judge.matches import match_rule
     from vrrpfw.judge.nft import convert_rule
+    from vrrpfw.judge.rules import Packet, Tri
     from vrrpfw.model import Direction
 
     rule = {"family": "inet", "table": "t", "chain": "pre", "handle": 3, "expr": [

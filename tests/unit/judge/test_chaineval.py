@@ -1,4 +1,6 @@
-from vrrpfw.judge.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_iface, match_rule
+from vrrpfw.judge.chaineval import evaluate
+from vrrpfw.judge.matches import match_iface, match_rule
+from vrrpfw.judge.rules import FwRule, Match, Outcome, Packet, Tri
 from vrrpfw.model import Direction
 
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")

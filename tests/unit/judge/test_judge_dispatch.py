@@ -13,9 +13,10 @@ from dataclasses import replace
 
 import pytest
 
-from vrrpfw.judge.chaineval import FwRule, Outcome, Packet, evaluate
+from vrrpfw.judge.chaineval import evaluate
 from vrrpfw.judge.dispatch import handed_to, source_bound
 from vrrpfw.judge.nft import convert_table
+from vrrpfw.judge.rules import FwRule, Outcome, Packet
 from vrrpfw.model import Direction
 
 T = {"family": "inet", "table": "fw"}

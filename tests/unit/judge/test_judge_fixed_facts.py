@@ -12,9 +12,10 @@ from typing import Any, Dict
 
 import pytest
 
-from vrrpfw.judge.chaineval import Packet, Tri, match_rule
 from vrrpfw.judge.iptables import parse_rule
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule
+from vrrpfw.judge.rules import Packet, Tri
 from vrrpfw.model import Direction
 
 IN, OUT = Direction.IN, Direction.OUT

@@ -102,7 +102,7 @@ def nat_postrouting(text):
 def test_kube_postrouting_masquerade_behind_a_mark_test_lets_the_advert_through():
     chain = nat_postrouting(corpus("kube-proxy-iptables.legacy"))
     assert cannot_drop(chain)
-    from vrrpfw.judge.chaineval import Packet
+    from vrrpfw.judge.rules import Packet
 
     unknown_mark = Packet(Direction.OUT, "eth1", "224.0.0.18", "192.0.2.1", "new", None)
     cv = judge_chain(chain, OUT, unknown_mark)

@@ -6,10 +6,12 @@ adverts.  Each case was a false OK (allowed while the kernel drops)."""
 
 from __future__ import annotations
 
-from vrrpfw.judge.chaineval import Packet, Tri, match_rule, member, packet_value
 from vrrpfw.judge.iptables import parse_rule, parse_save
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.netpath import Runtime, judge, judge_peers
+from vrrpfw.judge.packet_values import member, packet_value
 from vrrpfw.judge.read.saved import model_from_texts
+from vrrpfw.judge.rules import Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.judge.chaineval import FwRule, Match, Packet, Tri, match_extension, match_rule
 from vrrpfw.judge.iptables import parse_rule
+from vrrpfw.judge.matches import match_extension, match_rule
 from vrrpfw.judge.netpath import (
     BaseChain,
     ChainId,
@@ -26,6 +26,7 @@ from vrrpfw.judge.netpath import (
 )
 from vrrpfw.judge.nft import convert_rule
 from vrrpfw.judge.read.saved import model_from_texts
+from vrrpfw.judge.rules import FwRule, Match, Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")

@@ -4,8 +4,8 @@ ebtables' own tables, which nft rules there would make unlistable)."""
 
 import pytest
 
-from vrrpfw.judge.chaineval import Decision, FwRule, Outcome
 from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, bridge_hint
+from vrrpfw.judge.rules import Decision, FwRule, Outcome
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 
 

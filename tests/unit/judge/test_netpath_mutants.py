@@ -2,7 +2,6 @@
 which order, what the advert looks like to them, and how their verdicts add
 up to one.  Hand-built models, no kernel; see tests/mutation.sh."""
 
-from vrrpfw.judge.chaineval import Decision, FwRule, Match, Outcome, Packet
 from vrrpfw.judge.netpath import (
     LEGACY_HOOKS,
     LEGACY_TABLES,
@@ -23,6 +22,7 @@ from vrrpfw.judge.netpath import (
     reachable_rules,
     responsible,
 )
+from vrrpfw.judge.rules import Decision, FwRule, Match, Outcome, Packet
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
 

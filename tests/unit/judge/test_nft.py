@@ -6,7 +6,8 @@ converter cannot decide must come out as a named maybe-match
 
 import pytest
 
-from vrrpfw.judge.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.chaineval import evaluate
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import (
     NftSet,
     _condition,
@@ -24,6 +25,7 @@ from vrrpfw.judge.nft import (
     convert_table,
     rule_text,
 )
+from vrrpfw.judge.rules import FwRule, Match, Outcome, Packet, Tri
 from vrrpfw.model import Direction
 
 PKT = Packet(Direction.IN, "eth0", "224.0.0.18")

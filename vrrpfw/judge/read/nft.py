@@ -19,11 +19,11 @@ from typing import Any, Dict, List, Optional, Tuple
 from ...host.nft import nft_json
 from ...host.run import run
 from ...model import FIREWALLD_TABLES
-from ..chaineval import FwRule
 from ..ebtables import parse_listing as parse_ebtables
 from ..iptables import parse_rule
 from ..netpath import BaseChain, ChainId, Hook
 from ..nft import NftTable, convert_table
+from ..rules import FwRule
 
 FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")
 HOOKS = {h.value: h for h in Hook}

@@ -1,7 +1,7 @@
 """Pure helpers of the iptables backend (no libiptc needed)."""
 
-from vrrpfw.judge.chaineval import FwRule, Match, vrrpfw_key
 from vrrpfw.judge.read.iptc_rules import could_match_vrrp
+from vrrpfw.judge.rules import FwRule, Match, vrrpfw_key
 
 COMMENT = (Match("comment", (("comment", ("vrrpfw",)),)),)
 
