@@ -11,15 +11,9 @@ from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from vrrpfw.judge.iptables import parse_save
-from vrrpfw.judge.netpath import (
-    BaseChain,
-    ChainId,
-    PathModel,
-    PathVerdict,
-    judge,
-    judge_peers,
-)
+from vrrpfw.judge.netpath import judge, judge_peers
 from vrrpfw.judge.nft import convert_table
+from vrrpfw.judge.path_model import BaseChain, ChainId, PathModel, PathVerdict
 from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
 from vrrpfw.judge.rules import FwRule

@@ -28,7 +28,7 @@ from vrrpfw.errors import (
     PersistFileError,
     VrrpfwError,
 )
-from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
+from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
 from vrrpfw.model import VrrpRule
 from vrrpfw.persist import files as persist_files
 from vrrpfw.persist.store import Persister, PersistPlan

@@ -32,7 +32,8 @@ from ..host.hostscan import HostScan, firewalld_answers
 from ..judge import owners
 from ..judge.chaineval import evaluate
 from ..judge.dispatch import handed_to, source_bound
-from ..judge.netpath import BaseChain, ChainState, ChainVerdict, PathModel, judge_peers, packet_for
+from ..judge.netpath import judge_peers, packet_for
+from ..judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import read as nft_read
 from ..model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule

@@ -25,7 +25,8 @@ from typing import List, Optional, Sequence
 
 from ..host import ifaddr
 from ..judge.iptables import parse_rule
-from ..judge.netpath import DROPPED, PASSING, BaseChain, ChainState, PathModel, PathVerdict, judge_peers
+from ..judge.netpath import DROPPED, PASSING, judge_peers
+from ..judge.path_model import BaseChain, ChainState, PathModel, PathVerdict
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import read as nft_read
 from ..judge.rules import ChainLookup, FwRule

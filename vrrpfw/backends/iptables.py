@@ -23,7 +23,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..errors import BackendError, ConcurrentChange
 from ..host.hostscan import HostScan
-from ..judge.netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
+from ..judge.path_model import LEGACY_HOOKS, BaseChain, ChainId, PathModel
 from ..judge.read.iptc_loader import add_ttl_match, delete, insert, load_iptc
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model

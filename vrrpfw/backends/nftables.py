@@ -27,9 +27,9 @@ from ..errors import BackendError, EnvironmentProblem
 from ..host.hostscan import HostScan
 from ..host.run import run
 from ..judge import owners
-from ..judge.netpath import FAMILIES as PATH_FAMILIES
-from ..judge.netpath import PATH, BaseChain, ChainId, Hook, PathModel
 from ..judge.nextboot import BootModel
+from ..judge.path_model import FAMILIES as PATH_FAMILIES
+from ..judge.path_model import PATH, BaseChain, ChainId, Hook, PathModel
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer

@@ -38,19 +38,8 @@ from ..host import ifaddr
 from ..host.hostscan import HostScan, UfwState
 from ..host.run import run
 from ..judge import owners
-from ..judge.netpath import (
-    DROPPED,
-    BaseChain,
-    ChainId,
-    ChainState,
-    ChainVerdict,
-    PathModel,
-    PathVerdict,
-    bridge_hint,
-    combine,
-    judge_peers,
-    responsible,
-)
+from ..judge.netpath import DROPPED, bridge_hint, combine, judge_peers, responsible
+from ..judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, PathModel, PathVerdict
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer

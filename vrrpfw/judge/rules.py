@@ -159,7 +159,7 @@ class Packet:
     ctmark: Optional[int] = 0
     # The interface's group (``ip link ... group N``), where it was read.
     iface_group: Optional[int] = None
-    # Bridges (see vrrpfw.judge.netpath.Vantage): the bridge whose port the
+    # Bridges (see vrrpfw.judge.path_model.Vantage): the bridge whose port the
     # frame crosses ("" none, None unknown: what ``meta ibrname`` / ``obrname``
     # read in a bridge chain); br_netfilter's physdev info: ``brnf`` True when
     # it is attached (``port`` the bridge port, None unknown), False when the

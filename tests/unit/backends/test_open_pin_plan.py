@@ -9,7 +9,7 @@ from __future__ import annotations
 from vrrpfw.backends.base import Options
 from vrrpfw.backends.iptables import IptablesBackend
 from vrrpfw.backends.nftables import NftablesBackend
-from vrrpfw.judge.netpath import ChainId, PathModel
+from vrrpfw.judge.path_model import ChainId, PathModel
 from vrrpfw.judge.read.saved import legacy_chains, nft_chains
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Action, Runtime

@@ -9,7 +9,7 @@ from vrrpfw.backends.base import Change, Options
 from vrrpfw.backends.ufw import UfwBackend, restore_lines, restore_text
 from vrrpfw.errors import BackendUnavailable
 from vrrpfw.host.hostscan import HostScan, UfwState
-from vrrpfw.judge.netpath import ChainId, PathModel
+from vrrpfw.judge.path_model import ChainId, PathModel
 from vrrpfw.judge.read.saved import legacy_chains
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 from vrrpfw.persist import iptables_save

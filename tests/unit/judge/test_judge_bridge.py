@@ -9,8 +9,9 @@ from typing import Any, Dict, List, Optional
 import pytest
 
 from vrrpfw.judge.matches import match_physdev
-from vrrpfw.judge.netpath import Bridge, Hook, Vantage, judge
+from vrrpfw.judge.netpath import judge
 from vrrpfw.judge.packet_values import multicast_mac
+from vrrpfw.judge.path_model import Bridge, Hook, Vantage
 from vrrpfw.judge.read.bridges import bridges_from_links
 from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.judge.rules import Match, Packet, Tri

@@ -162,7 +162,8 @@ def test_ipv6_unicast_hop_limit_is_the_senders_default_not_known():
     """keepalived sets only the multicast hop limit: its IPv6 unicast adverts
     leave with the sender's default (64 unless changed), measured on the
     wire (tests/integration/prove/test_advert_fidelity.py)."""
-    from vrrpfw.judge.netpath import PathModel, packet_for
+    from vrrpfw.judge.netpath import packet_for
+    from vrrpfw.judge.path_model import PathModel
     from vrrpfw.model import Family, VrrpRule
     uni6 = VrrpRule(IN, "eth1", "fd00::2", Family.IPV6, local="fd00::1")
     multi6 = VrrpRule(IN, "eth1", "ff02::12", Family.IPV6)

@@ -13,7 +13,8 @@ from vrrpfw.backends.iptables import IptablesBackend
 from vrrpfw.backends.nftables import NftablesBackend
 from vrrpfw.judge import owners
 from vrrpfw.judge.iptables import parse_save
-from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, Hook, PathModel, cannot_drop, judge_chain
+from vrrpfw.judge.netpath import cannot_drop, judge_chain
+from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, Hook, PathModel
 from vrrpfw.judge.read.saved import legacy_chains, nft_chains
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Action, Runtime

@@ -13,18 +13,10 @@ import pytest
 
 from vrrpfw.judge.iptables import parse_rule
 from vrrpfw.judge.matches import match_extension, match_rule
-from vrrpfw.judge.netpath import (
-    BaseChain,
-    ChainId,
-    Hook,
-    PathModel,
-    Runtime,
-    ct_state_at,
-    judge,
-    packet_for,
-    untracked_before_conntrack,
-)
+from vrrpfw.judge.netpath import Runtime, judge, packet_for
 from vrrpfw.judge.nft import convert_rule
+from vrrpfw.judge.notrack import untracked_before_conntrack
+from vrrpfw.judge.path_model import BaseChain, ChainId, Hook, PathModel, ct_state_at
 from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.judge.rules import FwRule, Match, Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule

@@ -4,7 +4,8 @@ ebtables' own tables, which nft rules there would make unlistable)."""
 
 import pytest
 
-from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, bridge_hint
+from vrrpfw.judge.netpath import bridge_hint
+from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, Hook
 from vrrpfw.judge.rules import Decision, FwRule, Outcome
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 

@@ -2,7 +2,8 @@
 it "invalid" there, "new" after (found by the property test against real
 packets: raw-table and low-priority prerouting/output chains)."""
 
-from vrrpfw.judge.netpath import BaseChain, ChainId, Hook, PathModel, ct_state_at, judge
+from vrrpfw.judge.netpath import judge
+from vrrpfw.judge.path_model import BaseChain, ChainId, Hook, PathModel, ct_state_at
 from vrrpfw.judge.rules import FwRule, Match
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime

@@ -2,11 +2,11 @@
 which order, what the advert looks like to them, and how their verdicts add
 up to one.  Hand-built models, no kernel; see tests/mutation.sh."""
 
-from vrrpfw.judge.netpath import (
+from vrrpfw.judge.netpath import RANK, combine, judge, judge_chain, judge_peers, packet_for, responsible
+from vrrpfw.judge.path_model import (
     LEGACY_HOOKS,
     LEGACY_TABLES,
     PATH,
-    RANK,
     BaseChain,
     ChainId,
     ChainState,
@@ -14,13 +14,7 @@ from vrrpfw.judge.netpath import (
     Hook,
     PathModel,
     PathVerdict,
-    combine,
-    judge,
-    judge_chain,
-    judge_peers,
-    packet_for,
     reachable_rules,
-    responsible,
 )
 from vrrpfw.judge.rules import Decision, FwRule, Match, Outcome, Packet
 from vrrpfw.model import Direction, VrrpRule

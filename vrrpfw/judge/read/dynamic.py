@@ -10,7 +10,7 @@ from typing import Dict, Iterator, Optional, Set, Tuple
 
 from ...host.run import run
 from ..dynamic import DynState, IpSet, fillers_of, parse_ipset_save, parse_xt_recent
-from ..netpath import PathModel, reachable_rules
+from ..path_model import PathModel, reachable_rules
 from ..rules import FwRule
 
 RECENT_DIR = "/proc/net/xt_recent"

@@ -21,8 +21,8 @@ from ...host.run import run
 from ...model import FIREWALLD_TABLES
 from ..ebtables import parse_listing as parse_ebtables
 from ..iptables import parse_rule
-from ..netpath import BaseChain, ChainId, Hook
 from ..nft import NftTable, convert_table
+from ..path_model import BaseChain, ChainId, Hook
 from ..rules import FwRule
 
 FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")

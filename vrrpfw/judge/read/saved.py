@@ -12,8 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...model import FIREWALLD_TABLES
 from ..iptables import parse_save
-from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, Bridge, ChainId, PathModel
 from ..nft import convert_table
+from ..path_model import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, Bridge, ChainId, PathModel
 from ..rules import FwRule
 from .nft import HOOKS
 
