@@ -232,9 +232,9 @@ def test_close_and_open_mean_different_things_by_0_and_1():
 
 def test_exit_codes_are_the_documented_constants():
     from vrrpfw import errors
-    from vrrpfw.listen import listener
+    from vrrpfw.listen import report as listen_report
 
-    assert listener.EXIT_NOTHING_HEARD == errors.EXIT_NOTHING_HEARD == 5
+    assert listen_report.EXIT_NOTHING_HEARD == errors.EXIT_NOTHING_HEARD == 5
     for command, codes in cli_help.EXIT_CODES.items():
         numbers = [c for c, _ in codes]
         assert numbers == sorted(numbers, key=lambda c: (c == 5, c)), command

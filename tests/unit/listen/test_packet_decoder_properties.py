@@ -16,7 +16,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from vrrpfw.listen.listener import ARPHRD_ETHER, _carries_vrrp_or_ah, frame_key, ip_key  # noqa: E402
+from vrrpfw.listen.capture import ARPHRD_ETHER, _carries_vrrp_or_ah, frame_key, ip_key  # noqa: E402
 from vrrpfw.listen.packet import (  # noqa: E402
     PROTO_AH,
     PROTO_VRRP,
