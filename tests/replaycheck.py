@@ -18,7 +18,8 @@ from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
 from vrrpfw.judge.rules import FwRule
 from vrrpfw.model import Direction, Family, VrrpRule
-from vrrpfw.prove.replica import Replica, Snapshot, compatible, snapshot_from_files
+from vrrpfw.prove.replica import Replica
+from vrrpfw.prove.snapshot import Snapshot, compatible, snapshot_from_files
 from vrrpfw.prove.traffic import Shape
 
 PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}

@@ -10,7 +10,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from vrrpfw.prove.replica import Snapshot, replica
+from vrrpfw.prove.replica import replica
+from vrrpfw.prove.snapshot import Snapshot
 from vrrpfw.prove.traffic import Shape, exchange
 
 pytestmark = pytest.mark.integration
