@@ -22,7 +22,7 @@ from vrrpfw.persist.nextboot import nft_conf_model
 from vrrpfw.results import Runtime
 from vrrpfw.traffic import Shape
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("unshare", "nft")]
+pytestmark = [pytest.mark.integration, pytest.mark.needs("unshare", "nft"), pytest.mark.one_end]
 
 with open(os.path.join(CORPUS, "outcomes.json")) as f:
     OUTCOMES: Dict[str, dict] = json.load(f)

@@ -14,6 +14,8 @@ from vrrpfw.host import invoker
 from vrrpfw.host.invoker import User
 from vrrpfw.keepalived_conf import parse
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NOBODY = User(65534, 65534, frozenset({65534}))
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 INSTANCE = ("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n"

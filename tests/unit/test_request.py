@@ -10,6 +10,8 @@ from vrrpfw.errors import EnvironmentProblem, InputError
 from vrrpfw.keepalived_conf import parse_text
 from vrrpfw.model import Family
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 CONF = """
 global_defs {
   vrrp_mcast_group4 224.0.0.19

@@ -10,6 +10,8 @@ import pytest
 from vrrpfw.traffic import AH, advert, carries, delivered, nonce_address, virtual_addresses
 from vrrpfw.vrrp_packet import checksum16, decode_vrrp, encode_ipv4
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NONCE = bytes.fromhex("c0ffee01")
 
 
