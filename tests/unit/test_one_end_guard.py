@@ -6,7 +6,9 @@ changes nothing for a test that reaches none of them.
 A pytest session of its own runs deliberately mis-marked tests, with the
 guard on (VRRPFW_ONE_END_GUARD=1, two xdist workers, as tests/run.sh runs
 the one_end pass) and without it: every bad test must fail with the guard
-only, naming what it reached; the clean one must pass both times.
+only, naming what it reached; the clean one must pass both times.  Each of
+three mutants of the guard (no audit hook, no import finder, attempts not
+collected) made this test fail.
 
 Not marked one_end: the sessions it starts import typer (without the guard).
 """
@@ -122,7 +124,9 @@ def session(tmp_path: Path, guard: bool) -> Dict[str, Tuple[str, str]]:
     if guard:
         env[GUARD_ENV] = "1"
     junit = root / "junit.xml"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+    # with the guard: two xdist workers, as tests/run.sh runs the one_end pass
+    workers = ["-n", "2"] if guard else ["-p", "no:xdist"]
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers,
                            f"--junitxml={junit}", "--rootdir", str(root), str(root)],
                           capture_output=True, text=True, cwd=str(root), env=env, timeout=300)
     assert junit.exists(), proc.stdout + proc.stderr
