@@ -68,7 +68,7 @@ stage "all other tests, $DEB" pass .venv-debian -m "not one_end"
 # vrrpfw's rules; what vrrpfw writes is the same on both ends (the backend
 # tests check both), so they run once, alone, with Debian's libraries.
 stage "keepalived pairs, Debian 12 libraries, one at a time (failover seconds are measured)" \
-    .venv-debian/bin/python -m pytest -q -rs -p no:cacheprovider "$PAIRS"
+    .venv-debian/bin/python -m pytest -q -rs -p no:cacheprovider --durations=12 "$PAIRS"
 stage "tests not marked once or one_end, newest libraries ($(.venv-newest/bin/python --version)), $WORKERS workers" \
     pass .venv-newest -m "not once and not one_end"
 
