@@ -3,7 +3,7 @@ legacy ip6tables table can drop VRRPv3 adverts on their own."""
 
 import pytest
 
-from vrrpfw.hostscan import HostScan, parse_nft_ruleset
+from vrrpfw.host.hostscan import HostScan, parse_nft_ruleset
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

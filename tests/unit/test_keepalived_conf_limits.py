@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from vrrpfw import keepalived_conf
 from vrrpfw.errors import InputError
 from vrrpfw.host import invoker
 from vrrpfw.host.invoker import User
-from vrrpfw.keepalived_conf import parse
+from vrrpfw.keepalived import conf as keepalived_conf
+from vrrpfw.keepalived.conf import parse
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

@@ -23,8 +23,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from vrrpfw import keepalived_conf  # noqa: E402
 from vrrpfw.errors import InputError  # noqa: E402
+from vrrpfw.keepalived import conf as keepalived_conf  # noqa: E402
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

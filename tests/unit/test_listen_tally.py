@@ -10,7 +10,7 @@ from typing import List, Sequence, Tuple
 
 import pytest
 
-from vrrpfw.listener import (
+from vrrpfw.listen.listener import (
     CAPTURE_OVERFLOW,
     DELIVERED,
     DROPPED,
@@ -27,7 +27,7 @@ from vrrpfw.listener import (
     bpf_program,
     vlan_interfaces,
 )
-from vrrpfw.vrrp_packet import (
+from vrrpfw.listen.packet import (
     Advert,
     FragmentError,
     decode_ip,

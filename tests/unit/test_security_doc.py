@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from vrrpfw import keepalived_conf
-from vrrpfw.cli_complete import COMPLETE_VAR
+from vrrpfw.cli.completion import COMPLETE_VAR
 from vrrpfw.errors import TRACEBACK_ENV
+from vrrpfw.keepalived import conf as keepalived_conf
 from vrrpfw.persist import files, nft_conf
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
