@@ -38,7 +38,7 @@ source tests/stages.sh
 trap stage_finish EXIT
 
 WORKERS="${VRRPFW_WORKERS:-4}"
-PAIRS=tests/integration/test_keepalived_pairs.py
+PAIRS=tests/integration/keepalived/test_keepalived_pairs.py
 
 stage "ruff" .venv-newest/bin/ruff check vrrpfw tests
 stage "mypy" .venv-newest/bin/mypy

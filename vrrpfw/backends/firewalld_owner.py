@@ -15,15 +15,14 @@ does not list, and the admin's runtime-only allowances.
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
-from ..judge.read.nft import run_json
-from ..model import AH_PROTO, Direction, VrrpRule
+from ..host.nft import nft_json
+from ..model import AH_PROTO, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Runtime
-from .base import Key, Options, RuntimeStatus
+from .base import Options, RuntimeStatus
 from .firewalld_dbus import Firewalld
 from .firewalld_layer import _Layer, entry_fits
 from .firewalld_rules import (
@@ -45,17 +44,17 @@ def runtime_generation(fw_backend: str) -> Optional[str]:
     namespace).  None where it cannot be read (iptables-legacy, no nft)."""
     try:
         if fw_backend == "nftables":
-            doc = run_json(["list", "tables"], timeout=10)
+            doc = nft_json(["list", "tables"], timeout=10)
             marks = [str(o["table"]["handle"]) for o in doc.get("nftables", [])
                      if "table" in o and (o["table"]["family"], o["table"]["name"]) == ("inet", "firewalld")]
         else:
-            doc = run_json(["list", "chains", "ip"], timeout=10)
+            doc = nft_json(["list", "chains", "ip"], timeout=10)
             marks = [str(o["chain"]["handle"]) for o in doc.get("nftables", []) if "chain" in o
                      and (o["chain"]["table"], o["chain"]["name"]) == ("filter", "INPUT_ZONES")]
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
         netns = os.stat("/proc/self/ns/net").st_ino
-    except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError):
+    except (OSError, RuntimeError, ValueError, KeyError):  # nft_json's errors, a table of another shape
         return None
     return f"{boot}:{netns}:{fw_backend}:{marks[0]}" if len(marks) == 1 else None
 
