@@ -22,6 +22,8 @@ from vrrpfw.judge.packet_values import _flip, addr_in, match_set, member, packet
 from vrrpfw.judge.rules import FwRule, Match, Outcome, Packet, Tri, _number, vrrpfw_key
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 Y, M, N = Tri.YES, Tri.MAYBE, Tri.NO
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")
 OUT = Packet(Direction.OUT, "eth0", "224.0.0.18", src="192.0.2.1")

@@ -19,6 +19,8 @@ from vrrpfw.judge.nft import convert_table
 from vrrpfw.judge.rules import FwRule, Outcome, Packet
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 T = {"family": "inet", "table": "fw"}
 
 

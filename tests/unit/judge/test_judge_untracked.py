@@ -21,6 +21,8 @@ from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.judge.rules import FwRule, Match, Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")
 IN6 = VrrpRule(Direction.IN, "eth0", "ff02::12", Family.IPV6)

@@ -9,6 +9,8 @@ from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict
 from vrrpfw.judge.rules import Decision, FwRule, Outcome
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def dropped(table: str, name: str) -> ChainVerdict:
     chain = BaseChain(ChainId("nft", "bridge", table, name), Hook.INPUT, 0, "DROP", [])

@@ -2,6 +2,8 @@
 which order, what the advert looks like to them, and how their verdicts add
 up to one.  Hand-built models, no kernel; see tests/mutation.sh."""
 
+import pytest
+
 from vrrpfw.judge.netpath import RANK, combine, judge, judge_chain, judge_peers, packet_for, responsible
 from vrrpfw.judge.path_model import (
     LEGACY_HOOKS,
@@ -19,6 +21,8 @@ from vrrpfw.judge.path_model import (
 from vrrpfw.judge.rules import Decision, FwRule, Match, Outcome, Packet
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 RULE_IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 RULE_OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")

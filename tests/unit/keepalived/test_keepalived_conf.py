@@ -14,6 +14,8 @@ from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import KaConfig, KaInstance, parse, parse_text
 from vrrpfw.keepalived.reader import Where
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def inst(body: str, before: str = "") -> KaInstance:
     cfg = parse_text(f"{before}\nvrrp_instance VI {{\n{body}\n}}\n", "/etc/k.conf")

@@ -8,6 +8,8 @@ import struct
 import tracemalloc
 from typing import List, Sequence, Tuple
 
+import pytest
+
 from vrrpfw.listen.capture import PACKET_AUXDATA, SOL_PACKET, _aux_vlan, bpf_program, vlan_interfaces
 from vrrpfw.listen.packet import (
     Advert,
@@ -30,6 +32,8 @@ from vrrpfw.listen.report import (
     Heard,
 )
 from vrrpfw.listen.verdicts import Tally, aggregate
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def adv(src="192.0.2.2", vrid=51, digest="d1", family="ipv4", dst="224.0.0.18",
