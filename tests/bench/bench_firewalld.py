@@ -37,13 +37,14 @@ import ctypes.util
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -99,10 +100,14 @@ class Runner:
                              f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
         return proc
 
-    def timed(self, argv: Sequence[str]) -> float:
+    def timed(self, argv: Sequence[str]) -> Tuple[float, float]:
+        """(wall seconds, CPU seconds of the command and its children)."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         self.run(argv)
-        return time.perf_counter() - t
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def setup(fw: FirewalldHost, r: Runner) -> str:
@@ -135,15 +140,20 @@ def query_argv(fw: FirewalldHost, rich: str) -> List[str]:
             "-d", "224.0.0.18", "-p", "112", "-m", "comment", "--comment", "vrrpfw", "-j", "ACCEPT"]
 
 
-def measure(r: Runner, sides: Dict[str, List[str]], runs: int) -> Dict[str, float]:
-    """Medians, the sides run alternately (load changes slow both alike); one warm-up each."""
-    samples: Dict[str, List[float]] = {k: [] for k in sides}
+def measure(r: Runner, sides: Dict[str, List[str]], runs: int) -> Dict[str, Tuple[float, float]]:
+    """Medians (wall, CPU), the sides run alternately (load changes slow
+    both alike); one warm-up each.  The CPU time (user + system, the
+    command's own process tree; firewalld's answering is not in it) says
+    what the command costs where the wall clock says how loaded the
+    machine was."""
+    samples: Dict[str, List[Tuple[float, float]]] = {k: [] for k in sides}
     for argv in sides.values():
         r.run(argv)
     for _ in range(runs):
         for label, argv in sides.items():
             samples[label].append(r.timed(argv))
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+            for k, v in samples.items()}
 
 
 def profile(fw: FirewalldHost, r: Runner, top: int) -> None:
@@ -206,12 +216,13 @@ def main() -> None:
             print(f"  check verdicts: {verdicts}")
             print(f"  query: {' '.join(query)}")
             res = measure(r, {"vrrpfw check": check_argv(fw), "firewall-cmd query": query}, args.runs)
-            base = res["firewall-cmd query"]
-            for label, secs in res.items():
-                print(f"  {label:<22} {secs * 1000:8.1f} ms   {secs / base:5.2f}x firewall-cmd query")
+            base, base_cpu = res["firewall-cmd query"]
+            for label, (secs, cpu) in res.items():
+                print(f"  {label:<22} {secs * 1000:8.1f} ms   {secs / base:5.2f}x firewall-cmd query   "
+                      f"(CPU {cpu * 1000:6.1f} ms, {cpu / base_cpu:5.2f}x)")
             if args.profile:
                 profile(fw, r, args.top)
-    v, f = res["vrrpfw check"], res["firewall-cmd query"]
+    v, f = res["vrrpfw check"][0], res["firewall-cmd query"][0]
     print("RESULT " + json.dumps({"vrrpfw_s": round(v, 4), "firewall_cmd_s": round(f, 4),
                                   "ratio": round(v / f, 3)}))
 
