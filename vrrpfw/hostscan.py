@@ -180,6 +180,8 @@ class HostScan:
     # Scanning a network namespace other than init's (--netns, keepalived's
     # net_namespace): ufw's configuration is the host's, its chains need not be here.
     other_netns: bool = False
+    # ``nft -j list chains`` as the scan read it (the path readers of the same run start from it)
+    nft_heads: Optional[Dict[str, Any]] = None
 
     @property
     def ufw_active(self) -> bool:
@@ -337,6 +339,7 @@ def scan(nft_timeout: float = 20.0) -> HostScan:
         return result
     result.ufw = scan_ufw(tables, list(chains.get("nftables", [])))
     result.nft_available = True
+    result.nft_heads = chains
     items = list(chains.get("nftables", []))
     for item in chains.get("nftables", []):
         c = item.get("chain") or {}
