@@ -13,8 +13,8 @@ Nothing is written twice: the man page walks the click command tree that
 ``vrrpfw`` runs (:func:`vrrpfw.cli.build_command`), so every command's
 description and every option's line (metavar, choices, default) is the
 one ``--help`` prints; exit codes, environment and saved files come from
-:mod:`vrrpfw.cli_help`, which renders the same text into ``--help``; the
-completion scripts are :mod:`vrrpfw.cli_complete`'s, which answers them.
+:mod:`vrrpfw.cli.help_text`, which renders the same text into ``--help``; the
+completion scripts are :mod:`vrrpfw.cli.completion`'s, which answers them.
 The only difference from ``--help``: the man page is built on another
 host, so ``--persist-file`` gets the generic text and FILES lists every
 distribution's saved files.  ``SOURCE_DATE_EPOCH`` dates the page
@@ -34,7 +34,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from vrrpfw import __version__, cli, cli_complete, cli_help  # noqa: E402
+from vrrpfw import __version__  # noqa: E402
+from vrrpfw.cli import commands as cli  # noqa: E402
+from vrrpfw.cli import completion as cli_complete  # noqa: E402
+from vrrpfw.cli import help_text as cli_help  # noqa: E402
 
 SEE_ALSO = ("keepalived(8)", "keepalived.conf(5)", "iptables(8)", "ip6tables(8)", "nft(8)",
             "firewall-cmd(1)", "ufw(8)", "ip-netns(8)")

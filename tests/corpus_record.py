@@ -10,7 +10,7 @@ tests/corpus/outcomes.json the adverts that arrived, of COUNT, each way:
 ``in``/``out`` for the textbook IPv4 multicast advert, and under
 ``shapes`` the same for every other shape the case declares (``# shape:``).
 Without STEMs every case is recorded again.  Everything happens in
-throwaway namespaces (vrrpfw.replica).
+throwaway namespaces (vrrpfw.prove.replica).
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ sys.path.insert(0, HERE)
 from replaycheck import CORPUS, case_peers, case_shapes, case_snapshot, corpus_cases  # noqa: E402
 
 from vrrpfw.judge.read.nft import parse_devices  # noqa: E402
-from vrrpfw.replica import replica  # noqa: E402
-from vrrpfw.traffic import Shape  # noqa: E402
+from vrrpfw.prove.replica import replica  # noqa: E402
+from vrrpfw.prove.traffic import Shape  # noqa: E402
 
 COUNT = 10
 

@@ -37,7 +37,7 @@ from fwharness import FirewalldHost, private_bus, wait_gone, write_firewalld_con
 from netns import Netns, namespace, ns_names, unique
 from netns import Pair as NetnsPair
 
-from vrrpfw import netns as _netns
+from vrrpfw.prove import netns as _netns
 
 FIREWALLS = ("legacy", "iptables-nft", "nftables", "firewalld-nftables", "firewalld-iptables")
 POLL = 0.2  # seconds between two looks at who holds a virtual address

@@ -7,7 +7,8 @@
 #          score shows what the unit tests pin besides.
 #   saved  the saved formats: iptables_save, nft_conf, ufw_rules
 #          (vrrpfw/persist/).
-#   core   results, model, keepalived_conf, vrrp_packet (vrrpfw/).
+#   core   results, model (vrrpfw/), keepalived_conf (vrrpfw/keepalived/conf.py),
+#          vrrp_packet (vrrpfw/listen/packet.py).
 #   all    the three groups (the default).
 # Usage: tests/mutation.sh [all|judge|saved|core|MODULE] where MODULE is one of
 # the short names above (e.g. `tests/mutation.sh chaineval`), or set MODULES
@@ -29,7 +30,7 @@ MIN_SCORE="${MIN_SCORE:-90}"
 GROUP="${1:-${MUTATE:-all}}"
 JUDGE="vrrpfw.judge.chaineval vrrpfw.judge.netpath vrrpfw.judge.nft vrrpfw.judge.iptables vrrpfw.judge.read.model"
 SAVED="vrrpfw.persist.iptables_save vrrpfw.persist.nft_conf vrrpfw.persist.ufw_rules"
-CORE="vrrpfw.results vrrpfw.model vrrpfw.keepalived_conf vrrpfw.vrrp_packet"
+CORE="vrrpfw.results vrrpfw.model vrrpfw.keepalived.conf vrrpfw.listen.packet"
 if [ -z "${MODULES:-}" ]; then
     case "$GROUP" in
         all) MODULES="$JUDGE $SAVED $CORE" ;;
@@ -39,7 +40,9 @@ if [ -z "${MODULES:-}" ]; then
         chaineval|netpath|nft|iptables) MODULES="vrrpfw.judge.$GROUP" ;;
         read_model) MODULES="vrrpfw.judge.read.model" ;;
         iptables_save|nft_conf|ufw_rules) MODULES="vrrpfw.persist.$GROUP" ;;
-        results|model|keepalived_conf|vrrp_packet) MODULES="vrrpfw.$GROUP" ;;
+        results|model) MODULES="vrrpfw.$GROUP" ;;
+        keepalived_conf) MODULES="vrrpfw.keepalived.conf" ;;
+        vrrp_packet) MODULES="vrrpfw.listen.packet" ;;
         *)
             echo "usage: $0 [all|judge|saved|core|chaineval|netpath|nft|iptables|read_model|iptables_save|nft_conf|ufw_rules|results|model|keepalived_conf|vrrp_packet]" >&2
             exit 2 ;;

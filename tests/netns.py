@@ -6,7 +6,7 @@ Test code itself stays in the root namespace and never touches its
 firewall; work inside a namespace runs as a child process through
 ``ip netns exec``.
 
-A thin layer over :mod:`vrrpfw.netns` and :mod:`vrrpfw.traffic`, the same
+A thin layer over :mod:`vrrpfw.prove.netns` and :mod:`vrrpfw.prove.traffic`, the same
 harness ``vrrpfw prove`` ships, so the tests and prove measure alike.
 """
 
@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass
 from typing import Dict, Iterator, Optional, Sequence, Tuple
 
-from vrrpfw import netns as _netns
-from vrrpfw.netns import CommandFailed, Namespace
-from vrrpfw.traffic import GROUP, exchange
+from vrrpfw.prove import netns as _netns
+from vrrpfw.prove.netns import CommandFailed, Namespace
+from vrrpfw.prove.traffic import GROUP, exchange
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -131,7 +131,7 @@ def adverts(sender: Netns, send_if: str, receiver: Netns, recv_if: str,
             count: int = 20, group: str = GROUP, seconds: float = 2.5) -> Dict[str, int]:
     """Send ``count`` adverts; return what reached the wire and what the
     receiver's raw socket got (``wire``, ``delivered``) plus ``sent`` and
-    ``refused`` (see :func:`vrrpfw.traffic.exchange`)."""
+    ``refused`` (see :func:`vrrpfw.prove.traffic.exchange`)."""
     return exchange(sender.ns, send_if, receiver.ns, recv_if, count, group, seconds).to_dict()
 
 

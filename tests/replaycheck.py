@@ -24,8 +24,8 @@ from vrrpfw.judge.nft import convert_table
 from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
 from vrrpfw.model import Direction, Family, VrrpRule
-from vrrpfw.replica import Replica, Snapshot, compatible, snapshot_from_files
-from vrrpfw.traffic import Shape
+from vrrpfw.prove.replica import Replica, Snapshot, compatible, snapshot_from_files
+from vrrpfw.prove.traffic import Shape
 
 PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}
 BLOCKED = {"missing", "shadowed"}
@@ -65,7 +65,7 @@ def agrees(verdict: str, arrived: Sequence[int], count: int) -> bool:
 
 # ------------------------------------------------- static verdicts per shape
 
-# The replica's addresses (vrrpfw.replica's defaults, the corpus's README).
+# The replica's addresses (vrrpfw.prove.replica's defaults, the corpus's README).
 LOCAL4 = ("192.0.2.1", "192.0.2.0/24")
 LOCAL6_LINK = ("fe80::1", "fe80::/64")  # keepalived multicasts from the link-local address
 LOCAL6 = ("fd00::1", "fd00::/64")  # unicast: the host's global address

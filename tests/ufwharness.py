@@ -31,7 +31,7 @@ from typing import Dict, Iterator, List, Tuple
 from lockdirs import private_lock_dir
 from netns import Netns, Pair, pair
 
-from vrrpfw.netns import Namespace
+from vrrpfw.prove.netns import Namespace
 
 REAL_UFW = "/etc/ufw"
 REAL_DEFAULT = "/etc/default/ufw"

@@ -80,10 +80,11 @@ def __dir__() -> List[str]:
 
 class _Package(types.ModuleType):
     """The module type of ``vrrpfw``.  ``backends`` names both the API
-    function and the subpackage ``vrrpfw.backends``; importing a subpackage
-    binds it as an attribute of its parent, so without this property
-    ``vrrpfw.backends`` would turn into the subpackage as soon as the API is
-    imported.  The function wins, as it did when __init__ imported the API."""
+    function and the subpackage ``vrrpfw.backends`` (``listen`` likewise,
+    ``vrrpfw.listen``); importing a subpackage binds it as an attribute of its
+    parent, so without these properties ``vrrpfw.backends`` would turn into
+    the subpackage as soon as the API is imported.  The function wins, as it
+    did when __init__ imported the API."""
 
     @property
     def backends(self) -> Any:
@@ -91,6 +92,14 @@ class _Package(types.ModuleType):
 
     @backends.setter
     def backends(self, value: Any) -> None:
+        """The import system binding the subpackage: keep the function."""
+
+    @property
+    def listen(self) -> Any:
+        return _load("listen")
+
+    @listen.setter
+    def listen(self, value: Any) -> None:
         """The import system binding the subpackage: keep the function."""
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
-from . import environment, inputs, namespace, run
+from . import environment, inputs, run
 from .backends import registry
 from .errors import InputError, VrrpfwError
 from .host import conntrack
+from .host import enter_netns as namespace
 from .model import DEFAULT_GROUP4, DEFAULT_GROUP6
 from .recorder import SavedText, saved_texts
 from .request import Ask, from_conf, run_options, told
@@ -171,7 +172,7 @@ def listen(
                        need_rules=True)
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 3600:
         raise InputError(f"listen takes seconds between 0 and 3600, not {seconds!r}")
-    from . import listener as live
+    from .listen import listener as live
 
     fams = ("ipv4", "ipv6") if ask.family in (None, "both") else (str(ask.family),)
     groups = {"ipv4": DEFAULT_GROUP4, "ipv6": DEFAULT_GROUP6}
@@ -189,7 +190,7 @@ def listen(
 def backends() -> Dict[str, Any]:
     """Each firewall found on this host, whether it filters VRRP now, and
     what ``auto`` would use and why.  Reads only."""
-    from .hostscan import scan as scan_host
+    from .host.hostscan import scan as scan_host
 
     environment.check()
     scan = scan_host()

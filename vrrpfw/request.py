@@ -3,7 +3,7 @@
 Two sources.  The options (``--iface``, ``--group``, ``--family``,
 ``--peer``, ``--src``, ``--ah``, ``--strict``) go through
 :func:`vrrpfw.model.make_specs`.  A keepalived configuration
-(``--keepalived-conf``) is read by :mod:`vrrpfw.keepalived_conf`, and each
+(``--keepalived-conf``) is read by :mod:`vrrpfw.keepalived.conf`, and each
 ``vrrp_instance`` becomes the rules keepalived needs, with one derivation
 line per instance so the admin sees exactly why each rule is there.
 
@@ -20,11 +20,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence, Tuple
 
-from . import environment, ifaddr, inputs, keepalived_conf, namespace
+from . import environment, inputs
 from .backends import registry
 from .backends.base import Options
 from .errors import InputError
-from .keepalived_conf import KaConfig
+from .host import enter_netns as namespace
+from .host import ifaddr
+from .keepalived import conf as keepalived_conf
+from .keepalived.conf import KaConfig
 from .model import (
     Family,
     VrrpRule,

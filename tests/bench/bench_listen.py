@@ -3,7 +3,7 @@
 
 Run as root: ``PYTHONPATH=. .venv-newest/bin/python tests/bench/bench_listen.py``
 (``--rate 10000 --seconds 60`` by default).  Builds two namespaces joined by
-a veth, runs ``vrrpfw.listener.listen`` in one for SECONDS while the other
+a veth, runs ``vrrpfw.listen.listener.listen`` in one for SECONDS while the other
 writes VRRPv2 adverts (two routers, 192.0.2.2 and 192.0.2.3) with a packet
 socket at RATE per second, and prints what the listener heard, its peak RSS
 (ru_maxrss) before and after the listen, and, with ``--tracemalloc``, the
@@ -23,12 +23,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from netns import pair  # noqa: E402
 
-from vrrpfw import netns as _netns  # noqa: E402
-from vrrpfw.vrrp_packet import encode_frame, encode_ipv4, encode_vrrp  # noqa: E402
+from vrrpfw.listen.packet import encode_frame, encode_ipv4, encode_vrrp  # noqa: E402
+from vrrpfw.prove import netns as _netns  # noqa: E402
 
 LISTENER = """
 import json, resource, sys, tracemalloc
-from vrrpfw.listener import listen
+from vrrpfw.listen.listener import listen
 iface, secs, trace = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
 rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if trace:

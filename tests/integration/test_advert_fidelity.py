@@ -4,7 +4,7 @@ header field.
 Real keepalived runs in one namespace with one VRRP instance per advert
 shape (VRRPv2 and v3 over IPv4, v3 over IPv6, AH, unicast, one and two
 virtual addresses); the same namespace sends vrrpfw's adverts of each shape
-(vrrpfw.traffic.exchange, what ``prove``, the corpus replay and
+(vrrpfw.prove.traffic.exchange, what ``prove``, the corpus replay and
 tests/netns.py send).  A packet socket on the other end of the veth
 captures both, and every header field a firewall can match must be the
 same: IP version, IHL (no options), TOS / traffic class, DF, MF, fragment
@@ -34,8 +34,8 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 from netns import unique
 
-from vrrpfw import netns as _netns
-from vrrpfw.traffic import AH, Shape, exchange
+from vrrpfw.prove import netns as _netns
+from vrrpfw.prove.traffic import AH, Shape, exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived"), pytest.mark.xdist_group("fidelity")]
 

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 from netns import namespace
 
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from typing import Iterator, List
 import pytest
 from netns import Netns, adverts, namespace, unique
 
-from vrrpfw import netns as _netns
+from vrrpfw.prove import netns as _netns
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from netns import pair
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from netns import Netns, Pair, inbound, outbound, pair
 
 from vrrpfw.judge import owners
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

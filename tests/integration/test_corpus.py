@@ -44,9 +44,9 @@ from replaycheck import (
 )
 
 from vrrpfw.model import Direction
-from vrrpfw.netns import release
-from vrrpfw.replica import Delivery, Replica, replica
-from vrrpfw.traffic import Shape
+from vrrpfw.prove.netns import release
+from vrrpfw.prove.replica import Delivery, Replica, replica
+from vrrpfw.prove.traffic import Shape
 
 pytestmark = pytest.mark.integration
 

@@ -83,7 +83,7 @@ def test_deb_metadata(deb: str) -> None:
     for path in ("./usr/bin/vrrpfw", "./usr/share/man/man8/vrrpfw.8.gz",
                  "./usr/share/bash-completion/completions/vrrpfw",
                  "./usr/share/zsh/vendor-completions/_vrrpfw",
-                 "./usr/lib/python3/dist-packages/vrrpfw/cli.py"):
+                 "./usr/lib/python3/dist-packages/vrrpfw/cli/commands.py"):
         assert f" {path}\n" in files + "\n", f"{path} not in the .deb:\n{files}"
     assert os.path.basename(deb).startswith("vrrpfw_") and deb.endswith("_all.deb")
     # the generated ones (packaging/gen_docs.py), not placeholders

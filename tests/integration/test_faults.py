@@ -24,7 +24,7 @@ import pytest
 from lockdirs import private_lock_dir
 from netns import namespace
 
-from vrrpfw.netns import release
+from vrrpfw.prove.netns import release
 
 pytestmark = pytest.mark.integration
 

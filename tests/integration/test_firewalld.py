@@ -11,7 +11,7 @@ import pytest
 from fwharness import firewalld_host
 from netns import adverts
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

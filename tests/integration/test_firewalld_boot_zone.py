@@ -12,7 +12,7 @@ import pytest
 from fwharness import firewalld_host
 from netns import adverts
 
-from vrrpfw.netns import release
+from vrrpfw.prove.netns import release
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("firewalld")]
 

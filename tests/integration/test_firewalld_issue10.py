@@ -1,7 +1,7 @@
 """The firewalld backend for every rule shape of issue 10 (IPv6 multicast,
 IPv4 unicast with two peers, AH, strict TTL 255), against real firewalld
 on both of its backends, in a namespace on a private D-Bus bus, with real
-adverts of each shape (vrrpfw.traffic sends them with raw sockets)."""
+adverts of each shape (vrrpfw.prove.traffic sends them with raw sockets)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 from fwharness import FirewalldHost, firewalld_host
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ import pytest
 from fwharness import FirewalldHost, firewalld_host
 from netns import add_ipv6
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

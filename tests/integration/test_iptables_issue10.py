@@ -15,10 +15,10 @@ from typing import Iterator
 import pytest
 from netns import Netns, Pair, named_protocols, namespace
 
-from vrrpfw import netns as _netns
 from vrrpfw.model import make_specs, rules_for
 from vrrpfw.persist import iptables_save
-from vrrpfw.traffic import exchange
+from vrrpfw.prove import netns as _netns
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

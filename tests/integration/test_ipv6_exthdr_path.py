@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from netns import add_ipv6, pair
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived_conf import parse
+from vrrpfw.keepalived.conf import parse
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived")]
 

@@ -13,13 +13,13 @@ import time
 import pytest
 from netns import Netns, Pair, pair
 
-from vrrpfw import netns as _netns
+from vrrpfw.prove import netns as _netns
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("nft")]
 
 LISTENER = """
 import json, sys
-from vrrpfw.listener import listen
+from vrrpfw.listen.listener import listen
 ifaces, secs, fams = sys.argv[1].split(","), float(sys.argv[2]), tuple(sys.argv[3].split(","))
 r = listen(ifaces, secs, families=fams, ready=lambda: print("ready", flush=True))
 print(json.dumps(r.to_json()))
@@ -28,7 +28,7 @@ print(json.dumps(r.lines()))
 
 SENDER = """
 import socket, struct, sys, time
-from vrrpfw.vrrp_packet import encode_ah, encode_vrrp
+from vrrpfw.listen.packet import encode_ah, encode_vrrp
 fam, iface, group, ttl, count, vrid, addrs, src, proto = sys.argv[1:10]
 ttl, count, vrid, proto = int(ttl), int(count), int(vrid), int(proto)
 addrs = [a for a in addrs.split(",") if a]
@@ -193,8 +193,8 @@ def test_ipv6_vrrpv3_to_ff02_12_is_delivered():
 
 def test_interface_missing_is_one_line_environment_error():
     with pair("vlst") as p:
-        proc = p.host.run(sys.executable, "-c", "from vrrpfw.listener import listen; listen(['nosuch0'], 1)",
-                          check=False)
+        proc = p.host.run(sys.executable, "-c",
+                          "from vrrpfw.listen.listener import listen; listen(['nosuch0'], 1)", check=False)
         assert proc.returncode != 0 and "no interface nosuch0 in this network namespace" in proc.stderr
 
 

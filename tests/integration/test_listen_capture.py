@@ -16,14 +16,14 @@ from typing import List, Optional, Sequence
 import pytest
 from netns import Pair, pair
 
-from vrrpfw import netns as _netns
-from vrrpfw.vrrp_packet import (
+from vrrpfw.listen.packet import (
     PROTO_VRRP,
     encode_frame,
     encode_ipv4,
     encode_ipv6,
     encode_vrrp,
 )
+from vrrpfw.prove import netns as _netns
 
 pytestmark = [pytest.mark.integration]
 
@@ -33,7 +33,7 @@ SRC_MAC = b"\x02\x00\x00\x00\x00\x02"
 
 LISTENER = """
 import json, sys, tracemalloc
-from vrrpfw.listener import listen
+from vrrpfw.listen.listener import listen
 ifaces, secs, fams = sys.argv[1].split(","), float(sys.argv[2]), tuple(sys.argv[3].split(","))
 gate, trace = sys.argv[4] == "1", sys.argv[5] == "1"
 def ready():

@@ -21,7 +21,7 @@ from typing import Dict, Iterator, List, Tuple
 import pytest
 from netns import Netns, adverts, namespace
 
-from vrrpfw import netns as _netns
+from vrrpfw.prove import netns as _netns
 
 pytestmark = pytest.mark.integration
 

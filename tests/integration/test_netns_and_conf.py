@@ -35,7 +35,7 @@ vrrp_instance VI_1 {{
 
 SENDER = """
 import socket, sys, time
-from vrrpfw.vrrp_packet import encode_vrrp
+from vrrpfw.listen.packet import encode_vrrp
 s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
 s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0xC0)  # keepalived's header: TOS 0xc0, DF clear

@@ -19,8 +19,8 @@ from replaycheck import CORPUS, case_model, corpus_cases, static_verdict
 from vrrpfw.judge.netpath import DROPPED, PASSING
 from vrrpfw.model import Direction
 from vrrpfw.persist.nextboot import nft_conf_model
+from vrrpfw.prove.traffic import Shape
 from vrrpfw.results import Runtime
-from vrrpfw.traffic import Shape
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("unshare", "nft")]
 

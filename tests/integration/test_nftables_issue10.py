@@ -4,7 +4,7 @@ two peers, AH (IP protocol 51), strict TTL / hop limit 255, each opened,
 checked, idempotent and closed; a drop in another table blocks IPv6 alone;
 nftables.conf carries every shape and ``nft -f`` loads it back.
 
-The adverts are vrrpfw.traffic's (keepalived's headers, every shape; see
+The adverts are vrrpfw.prove.traffic's (keepalived's headers, every shape; see
 tests/integration/test_advert_fidelity.py)."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Dict, Iterator, List, Optional
 import pytest
 from netns import Netns, Pair, named_protocols, pair
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

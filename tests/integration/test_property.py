@@ -7,7 +7,7 @@ policies, netdev chains on eth1; protocol, address, interface, conntrack,
 pkttype, addrtype/fib, mark, owner/skuid, rpfilter, limit and comment
 matches; interfaces by name, index and group; sets, anonymous sets and
 verdict maps; accept/drop/reject/return/jump/goto/log/mark targets).
-Each is loaded into a replica (throwaway namespaces, see vrrpfw.replica),
+Each is loaded into a replica (throwaway namespaces, see vrrpfw.prove.replica),
 real adverts are sent both ways, and vrrpfw's static ``check`` runs inside
 the replica.  A definite verdict must be what the packets did:
 ``allowed``/``allowed-by-other``/``allowed-by-policy`` means every advert
@@ -38,8 +38,8 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from replaycheck import agrees, ruleset, vrrpfw_json  # noqa: E402
 
-from vrrpfw.replica import Delivery, Replica, Snapshot, replica  # noqa: E402
-from vrrpfw.traffic import Shape  # noqa: E402
+from vrrpfw.prove.replica import Delivery, Replica, Snapshot, replica  # noqa: E402
+from vrrpfw.prove.traffic import Shape  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from typing import Dict
 import pytest
 from netns import Pair, add_ipv6, adverts, ns_names, pair
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from typing import Dict, List, Tuple
 import pytest
 from netns import HOST_ADDR, Pair, adverts, ns_names, pair
 
-from vrrpfw.netns import release
+from vrrpfw.prove.netns import release
 
 pytestmark = pytest.mark.integration
 

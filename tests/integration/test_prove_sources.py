@@ -12,7 +12,7 @@ import pytest
 from fwharness import firewalld_host
 from netns import pair
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -44,8 +44,8 @@ from lockdirs import private_lock_dir
 from netns import HOST_ADDR, PEER_ADDR, Netns, Pair, add_ipv6, namespace, ns_names, unique
 from ufwharness import UfwHost, fingerprint, private_copies
 
-from vrrpfw import netns as _netns
-from vrrpfw.traffic import exchange
+from vrrpfw.prove import netns as _netns
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from netns import adverts, pair
 
-from vrrpfw.traffic import exchange
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from vrrpfw.replica import Snapshot, replica
-from vrrpfw.traffic import Shape, exchange
+from vrrpfw.prove.replica import Snapshot, replica
+from vrrpfw.prove.traffic import Shape, exchange
 
 pytestmark = pytest.mark.integration
 

@@ -90,7 +90,8 @@ def test_rpm_requires_what_fedora_and_epel_package(built: Dict[str, str]) -> Non
 
 def test_rpm_files(built: Dict[str, str]) -> None:
     files = set(_query(built, "-l"))
-    for path in ("/usr/bin/vrrpfw", f"{SITELIB}/vrrpfw/cli.py", f"{SITELIB}/vrrpfw/backends/iptables.py",
+    for path in ("/usr/bin/vrrpfw", f"{SITELIB}/vrrpfw/cli/commands.py",
+                 f"{SITELIB}/vrrpfw/backends/iptables.py",
                  f"{SITELIB}/vrrpfw-{VERSION}.dist-info/METADATA",
                  "/usr/share/bash-completion/completions/vrrpfw", "/usr/share/zsh/site-functions/_vrrpfw",
                  f"/usr/share/licenses/vrrpfw-{VERSION}/LICENSE"):
@@ -136,7 +137,7 @@ def test_license_metadata_without_deprecation_on_newest_setuptools(built: Dict[s
     assert "Requires-Dist: python-iptables>=1.0.1" in meta  # pip installs get the legacy backend
     with tarfile.open(_artefact(built, f"vrrpfw-{VERSION}.tar.gz")) as tar:
         names = tar.getnames()
-    for name in ("LICENSE", "setup.cfg", "pyproject.toml", "README.md", "vrrpfw/cli.py"):
+    for name in ("LICENSE", "setup.cfg", "pyproject.toml", "README.md", "vrrpfw/cli/commands.py"):
         assert f"vrrpfw-{VERSION}/{name}" in names
 
 

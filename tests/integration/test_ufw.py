@@ -23,8 +23,8 @@ import pytest
 from netns import HOST_ADDR, Pair, add_ipv6, inbound, ns_names, outbound
 from ufwharness import UfwHost, fingerprint, ufw_pair
 
-from vrrpfw import netns as _netns
-from vrrpfw.traffic import exchange
+from vrrpfw.prove import netns as _netns
+from vrrpfw.prove.traffic import exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.needs("ufw", "unshare", "iptables-nft")]
 

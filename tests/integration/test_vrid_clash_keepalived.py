@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived_conf import parse
+from vrrpfw.keepalived.conf import parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "unit"))
 from test_request_refusals import VRID_CLASHES, VRID_SHARED_BUT_ACCEPTED  # noqa: E402

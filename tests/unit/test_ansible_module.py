@@ -108,7 +108,7 @@ def test_every_library_keyword_of_open_and_close_is_a_module_option():
 def test_every_cli_option_of_open_and_close_is_a_module_option():
     """The issue's contract: every option of `vrrpfw open` / `vrrpfw close`.
     --dry-run is check mode, --json and --prove are the command line's."""
-    from vrrpfw import cli
+    from vrrpfw.cli import commands as cli
 
     renamed = {"iface": "interfaces", "peer": "peers", "no_persist": "persist",
                "from_": "sources"}

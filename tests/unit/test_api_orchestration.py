@@ -13,9 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Set
 import pytest
 
 import vrrpfw
-from vrrpfw import api, render, run
+from vrrpfw import api, run
 from vrrpfw.backends import registry
 from vrrpfw.backends.base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
+from vrrpfw.cli import render
 from vrrpfw.errors import (
     EXIT_ENVIRONMENT,
     EXIT_NOT_ALLOWED,
@@ -1199,7 +1200,7 @@ def test_a_valid_non_default_check_group_filters(host):
 def test_backends_reports_each_firewall_and_what_auto_uses(monkeypatch):
     from types import SimpleNamespace
 
-    from vrrpfw import hostscan
+    from vrrpfw.host import hostscan
 
     chains = [SimpleNamespace(label="inet filter input", filters=True),
               SimpleNamespace(label="ip t output", filters=False)]

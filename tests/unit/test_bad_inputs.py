@@ -11,8 +11,9 @@ import os
 
 import pytest
 
-from vrrpfw import api, cli
+from vrrpfw import api
 from vrrpfw.backends import registry
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import InputError
 
 

@@ -20,9 +20,12 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from vrrpfw import api, cli, listener, prove
+from vrrpfw import api
 from vrrpfw.backends import registry
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, InputError, VrrpfwError
+from vrrpfw.listen import listener
+from vrrpfw.prove import proof as prove
 
 WHERE = {"files": ""}  # this worker's directory (pytest's tmp_path_factory), set by the module fixture
 AT = "@F"  # in the rows (the same on every xdist worker): WHERE["files"], substituted when run

@@ -13,8 +13,9 @@ from typing import Any, Dict, List
 
 import pytest
 
-from vrrpfw import cli, cli_help
 from vrrpfw.backends import registry
+from vrrpfw.cli import commands as cli
+from vrrpfw.cli import help_text as cli_help
 from vrrpfw.persist import locations
 
 # what a metavar must never read: click's and typer's type names
@@ -229,7 +230,8 @@ def test_close_and_open_mean_different_things_by_0_and_1():
 
 
 def test_exit_codes_are_the_documented_constants():
-    from vrrpfw import errors, listener
+    from vrrpfw import errors
+    from vrrpfw.listen import listener
 
     assert listener.EXIT_NOTHING_HEARD == errors.EXIT_NOTHING_HEARD == 5
     for command, codes in cli_help.EXIT_CODES.items():
@@ -257,7 +259,7 @@ def test_environment_defaults_are_the_codes():
 
     assert f"(default {environment.DEFAULT_DBUS_TIMEOUT:g})" in text["VRRPFW_DBUS_TIMEOUT"]
     assert environment.dbus_timeout.__name__ in open(os.path.join(  # the client takes it from there
-        os.path.dirname(cli_help.__file__), "backends", "firewalld_dbus.py")).read()
+        os.path.dirname(os.path.dirname(cli_help.__file__)), "backends", "firewalld_dbus.py")).read()
     assert f"(default {state.DEFAULT_STATE_FILE})" in cli.STATE_HELP
 
 

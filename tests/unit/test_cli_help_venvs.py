@@ -25,7 +25,7 @@ VENVS = built_here((".venv-debian", ".venv-newest", ".venv-py39", ".venv-typer07
 WALK = r"""
 import json, warnings
 warnings.simplefilter("ignore")
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 for root in (%s):
     tree = {}
     for name, cmd in root.commands.items():

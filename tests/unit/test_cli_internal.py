@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import vrrpfw
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import EXIT_INTERNAL, TRACEBACK_ENV, EnvironmentProblem
 
 HINT = "(set VRRPFW_TRACEBACK=1 for the traceback)"
@@ -35,11 +35,11 @@ def no_traceback_env(monkeypatch):
     ("vrrpfw.api.check", ["check", "--no-persist"]),
     ("vrrpfw.api.close", ["close", "--no-persist"]),
     ("vrrpfw.api.backends", ["backends"]),
-    ("vrrpfw.prove.prove", ["prove", "--iface", "eth0"]),
-    ("vrrpfw.render.plain", ["check", "--no-persist"]),
+    ("vrrpfw.prove.proof.prove", ["prove", "--iface", "eth0"]),
+    ("vrrpfw.cli.render.plain", ["check", "--no-persist"]),
 ])
 def test_one_line_and_exit_4(target, argv, monkeypatch, capsys):
-    if target == "vrrpfw.render.plain":
+    if target == "vrrpfw.cli.render.plain":
         from vrrpfw.results import Result
         monkeypatch.setattr("vrrpfw.api.check", lambda **kw: Result("check", "none", nothing_filters=True))
     monkeypatch.setattr(target, boom(ValueError("Expecting value: line 1 column 1\n(char 0)")))
@@ -79,14 +79,15 @@ def test_expected_errors_keep_their_code(monkeypatch, capsys):
     monkeypatch.setattr("vrrpfw.api.backends", boom(EnvironmentProblem("no nft")))
     assert cli.main(["backends"]) == 3
     assert capsys.readouterr().err == "vrrpfw: error: no nft\n"
-    monkeypatch.setattr("vrrpfw.cli._given_twice", boom(EnvironmentProblem("odd")))
+    monkeypatch.setattr("vrrpfw.cli.commands._given_twice", boom(EnvironmentProblem("odd")))
     assert cli.main(["backends", "--json"]) == 3
     out, err = capsys.readouterr()
     assert json.loads(out) == {"error": "odd", "exit_code": 3} and err == "vrrpfw: error: odd\n"
 
 
 def test_broken_typer_is_internal_too(monkeypatch, capsys):
-    monkeypatch.setattr("vrrpfw.cli._sound_command", boom(TypeError("Parameter.make_metavar() missing 1")))
+    monkeypatch.setattr("vrrpfw.cli.commands._sound_command",
+                        boom(TypeError("Parameter.make_metavar() missing 1")))
     assert cli.main(["--help"]) == 4
     assert "internal error: TypeError: Parameter.make_metavar() missing 1" in capsys.readouterr().err
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 
 P = "/nonexistent-vrrpfw-test/rules.v4"
 
@@ -88,7 +88,7 @@ def no_firewall(monkeypatch):
         raise AssertionError("a contradictory command line reached the firewall")
     monkeypatch.setattr("vrrpfw.run.run", reached)
     monkeypatch.setattr("vrrpfw.api.backends", reached)
-    monkeypatch.setattr("vrrpfw.prove.capture_rules", reached)
+    monkeypatch.setattr("vrrpfw.prove.proof.capture_rules", reached)
 
 
 @pytest.mark.parametrize("argv, words", BAD, ids=[" ".join(a) for a, _ in BAD])

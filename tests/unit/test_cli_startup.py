@@ -16,8 +16,8 @@ import vrrpfw
 REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
 HEAVY = ("vrrpfw.api", "vrrpfw.run", "vrrpfw.request", "vrrpfw.recorder", "vrrpfw.backends",
          "vrrpfw.backends.base", "vrrpfw.backends.registry",
-         "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results", "vrrpfw.render",
-         "vrrpfw.hostscan",
+         "vrrpfw.judge.chaineval", "vrrpfw.judge.netpath", "vrrpfw.model", "vrrpfw.results",
+         "vrrpfw.cli.render", "vrrpfw.host.hostscan",
          "rich", "dbus", "iptc", "pydantic")
 
 
@@ -31,7 +31,7 @@ def loaded_after(code: str) -> list:
 
 @pytest.mark.parametrize("code", [
     "import vrrpfw",
-    "import vrrpfw.cli",
+    "import vrrpfw.cli.commands",
     "from vrrpfw import __version__",
     "from vrrpfw.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from vrrpfw.cli import main\nmain(['--version'])",
@@ -80,3 +80,21 @@ def test_backends_is_the_function_even_after_the_subpackage_is_imported():
             "assert vrrpfw.backends is vrrpfw.api.backends, vrrpfw.backends\n"
             "assert sys.modules['vrrpfw.backends'].__name__ == 'vrrpfw.backends'\n")
     loaded_after("import sys\n" + code)  # fails the test if an assertion in the child fails
+
+
+def test_public_names_stay_the_apis_after_every_subpackage_is_imported():
+    """A subpackage named like a public function (``backends``, ``listen``)
+    must not replace the function when it is imported, before or after the API."""
+    code = ("import importlib, pkgutil, vrrpfw\n"
+            "for first in (False, True):\n"
+            "    if first:\n"
+            "        import vrrpfw.api\n"
+            "    for m in pkgutil.iter_modules(vrrpfw.__path__):\n"
+            "        if m.ispkg:\n"
+            "            importlib.import_module('vrrpfw.' + m.name)\n"
+            "    for name in vrrpfw.__all__:\n"
+            "        if name != '__version__':\n"
+            "            want = getattr(importlib.import_module('vrrpfw.' + vrrpfw._LAZY[name]), name)\n"
+            "            assert getattr(vrrpfw, name) is want, (name, getattr(vrrpfw, name))\n"
+            "            assert callable(vrrpfw.listen) and callable(vrrpfw.backends)\n")
+    loaded_after(code)  # fails the test if an assertion in the child fails

@@ -17,8 +17,8 @@ from corpus_stats import record
 from replaycheck import CORPUS, PUBLISHED, PUBLISHED_PREFIX, case_model, corpus_cases, static_verdict
 
 from vrrpfw.model import Direction
+from vrrpfw.prove.traffic import Shape
 from vrrpfw.results import Runtime
-from vrrpfw.traffic import Shape
 
 with open(os.path.join(CORPUS, "outcomes.json")) as f:
     OUTCOMES: Dict[str, dict] = json.load(f)

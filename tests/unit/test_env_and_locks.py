@@ -15,10 +15,11 @@ import threading
 import pytest
 from lockdirs import private_lock_dir
 
-from vrrpfw import api, cli, environment
+from vrrpfw import api, environment
 from vrrpfw.backends import registry
 from vrrpfw.backends.ufw import ufw_lock
 from vrrpfw.backends.xtables_lock import xtables_lock
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import EnvironmentProblem, InputError
 from vrrpfw.persist import lock
 
@@ -69,7 +70,7 @@ def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_fi
 
 @pytest.mark.parametrize("value", ["abc", "nan", "1e9"])
 def test_prove_refuses_a_bad_dbus_timeout_before_reading_the_host(capsys, monkeypatch, value):
-    from vrrpfw import prove
+    from vrrpfw.prove import proof as prove
 
     def refuse(*_a, **_k):
         raise AssertionError("prove read the host with a bad environment")

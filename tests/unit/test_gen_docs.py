@@ -17,8 +17,9 @@ from typing import Dict, List
 import pytest
 from venvs import built_here, python_path
 
-from vrrpfw import cli, cli_help
 from vrrpfw.backends import registry
+from vrrpfw.cli import commands as cli
+from vrrpfw.cli import help_text as cli_help
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GEN = os.path.join(REPO, "packaging", "gen_docs.py")

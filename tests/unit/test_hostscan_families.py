@@ -1,7 +1,7 @@
 """auto must see layers that filter only IPv6: an ip6 nft chain or a
 legacy ip6tables table can drop VRRPv3 adverts on their own."""
 
-from vrrpfw.hostscan import HostScan, parse_nft_ruleset
+from vrrpfw.host.hostscan import HostScan, parse_nft_ruleset
 
 
 def test_an_ip6_filter_chain_counts():

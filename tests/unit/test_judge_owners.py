@@ -239,7 +239,7 @@ def test_open_neither_deletes_nor_moves_vrrpfws_rules_in_an_owned_chain():
 
 def test_ufw_backend_holds_too():
     from vrrpfw.backends.ufw import UfwBackend
-    from vrrpfw.hostscan import HostScan, UfwState
+    from vrrpfw.host.hostscan import HostScan, UfwState
 
     b = UfwBackend(Options(persist=False, layers=("ufw",)), HostScan(ufw=UfwState(True, True, "nft", ["ip"])))
     (st,) = b.path_statuses(PathModel(nft_chains(kube_proxy_nft())), [IN])

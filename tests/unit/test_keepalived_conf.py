@@ -11,7 +11,7 @@ import os
 import pytest
 
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived_conf import KaConfig, KaInstance, Where, parse, parse_text
+from vrrpfw.keepalived.conf import KaConfig, KaInstance, Where, parse, parse_text
 
 
 def inst(body: str, before: str = "") -> KaInstance:

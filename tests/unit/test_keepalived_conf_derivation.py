@@ -10,7 +10,7 @@ import os
 import pytest
 
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived_conf import KaInstance, parse, parse_text
+from vrrpfw.keepalived.conf import KaInstance, parse, parse_text
 
 PATH = "/etc/k.conf"
 

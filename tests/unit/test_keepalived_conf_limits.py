@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from vrrpfw import keepalived_conf
 from vrrpfw.errors import InputError
 from vrrpfw.host import invoker
 from vrrpfw.host.invoker import User
-from vrrpfw.keepalived_conf import parse
+from vrrpfw.keepalived import conf as keepalived_conf
+from vrrpfw.keepalived.conf import parse
 
 NOBODY = User(65534, 65534, frozenset({65534}))
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"

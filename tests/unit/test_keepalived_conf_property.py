@@ -23,8 +23,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from vrrpfw import keepalived_conf  # noqa: E402
 from vrrpfw.errors import InputError  # noqa: E402
+from vrrpfw.keepalived import conf as keepalived_conf  # noqa: E402
 
 SAMPLES = [
     b"vrrp_instance VI_1 {\n  state MASTER\n  interface eth1\n  virtual_router_id 51\n  priority 150\n"

@@ -8,7 +8,7 @@ import struct
 import tracemalloc
 from typing import List, Sequence, Tuple
 
-from vrrpfw.listener import (
+from vrrpfw.listen.listener import (
     CAPTURE_OVERFLOW,
     DELIVERED,
     DROPPED,
@@ -25,7 +25,7 @@ from vrrpfw.listener import (
     bpf_program,
     vlan_interfaces,
 )
-from vrrpfw.vrrp_packet import (
+from vrrpfw.listen.packet import (
     Advert,
     FragmentError,
     decode_ip,

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from vrrpfw.errors import EnvironmentProblem, InputError
-from vrrpfw.listener import (
+from vrrpfw.listen.listener import (
     DELIVERED,
     DROPPED,
     EXIT_NOTHING_HEARD,
@@ -25,7 +25,7 @@ from vrrpfw.listener import (
     listen,
     nft_drop_counters,
 )
-from vrrpfw.vrrp_packet import Advert
+from vrrpfw.listen.packet import Advert
 
 
 def adv(src="192.0.2.2", dst="224.0.0.18", vrid=51, ttl=255, addrs=("192.0.2.100",), digest="d1",

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 import vrrpfw
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import EXIT_USAGE, InputError
 from vrrpfw.model import validate_interface
 
@@ -82,7 +82,7 @@ def no_firewall(monkeypatch):
     def reached(*args, **kwargs):
         raise AssertionError("validation let a bad name through to the firewall")
     monkeypatch.setattr("vrrpfw.run.run", reached)
-    monkeypatch.setattr("vrrpfw.prove.capture_rules", reached)
+    monkeypatch.setattr("vrrpfw.prove.proof.capture_rules", reached)
 
 
 @pytest.mark.parametrize("name, words", BAD_NAMES, ids=IDS)

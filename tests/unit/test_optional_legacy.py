@@ -118,7 +118,7 @@ def test_iptables_backend_unavailable_with_one_line() -> None:
         avail = IptablesBackend.availability()
         print(avail.usable)
         print(avail.reason)
-        from vrrpfw.hostscan import HostScan
+        from vrrpfw.host.hostscan import HostScan
         # a host whose legacy tables are in use: auto needs the legacy backend
         scan = HostScan(legacy_tables=["filter"], iptables_variant="legacy")
         for name in ("iptables", "auto"):

@@ -1,4 +1,4 @@
-"""Property tests of the VRRP packet decoder (vrrpfw.vrrp_packet) and the
+"""Property tests of the VRRP packet decoder (vrrpfw.listen.packet) and the
 listener's per-frame helpers: whatever bytes the wire carries, random or a
 mutation of a real advert, they return an Advert (or a plain value) or raise
 DecodeError (FragmentError is one), never another exception, in bounded time
@@ -16,8 +16,8 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from vrrpfw.listener import ARPHRD_ETHER, _carries_vrrp_or_ah, frame_key, ip_key  # noqa: E402
-from vrrpfw.vrrp_packet import (  # noqa: E402
+from vrrpfw.listen.listener import ARPHRD_ETHER, _carries_vrrp_or_ah, frame_key, ip_key  # noqa: E402
+from vrrpfw.listen.packet import (  # noqa: E402
     PROTO_AH,
     PROTO_VRRP,
     Advert,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import InputError
-from vrrpfw.prove import Ask, InterfaceProof, OpenRun, ProofResult, _local, parse_open_output, prove
-from vrrpfw.replica import (
+from vrrpfw.prove.proof import Ask, InterfaceProof, OpenRun, ProofResult, _local, parse_open_output, prove
+from vrrpfw.prove.replica import (
     Delivery,
     PathResult,
     Snapshot,
@@ -21,7 +21,7 @@ from vrrpfw.replica import (
     static_limits,
     without_owner_flag,
 )
-from vrrpfw.traffic import Counts, Shape, advert, on_wire
+from vrrpfw.prove.traffic import Counts, Shape, advert, on_wire
 
 RULESET = """table ip filter {
 \tchain INPUT {
@@ -147,8 +147,8 @@ def test_exit_codes_and_plain_lines():
 ])
 def test_prove_bad_usage_is_one_line_and_exit_2(argv, capsys, monkeypatch):
     # Input is validated before any replica is built; capture (root) is stubbed.
-    monkeypatch.setattr("vrrpfw.prove.capture_rules", lambda: Snapshot(""))
-    monkeypatch.setattr("vrrpfw.prove.capture_iface",
+    monkeypatch.setattr("vrrpfw.prove.proof.capture_rules", lambda: Snapshot(""))
+    monkeypatch.setattr("vrrpfw.prove.proof.capture_iface",
                         lambda snap, iface: Snapshot(iface, ["10.0.0.1/24"]))
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()
@@ -238,7 +238,7 @@ def test_open_options_follow_the_shape():
                                     {"unicast": True, "peers": ["192.0.2.2", "fd00::2"]},
                                     {"unicast": True, "peers": ["fd00::2"], "ah": True}])
 def test_prove_refuses_shapes_keepalived_cannot_send(kwargs, monkeypatch):
-    monkeypatch.setattr("vrrpfw.prove.capture_rules", lambda: Snapshot(""))
+    monkeypatch.setattr("vrrpfw.prove.proof.capture_rules", lambda: Snapshot(""))
     with pytest.raises(InputError):
         prove(["eth0"], **kwargs)
 

@@ -5,9 +5,9 @@ left out, and how prove reports "cannot tell".  No root, no namespaces."""
 from __future__ import annotations
 
 from vrrpfw.errors import EXIT_ENVIRONMENT
-from vrrpfw.prove import InterfaceProof, ProofResult
-from vrrpfw.replica import Snapshot, named_links_commands, without_flowtables
-from vrrpfw.replica_ifaces import (
+from vrrpfw.prove.proof import InterfaceProof, ProofResult
+from vrrpfw.prove.replica import Snapshot, named_links_commands, without_flowtables
+from vrrpfw.prove.replica_ifaces import (
     LinkFacts,
     bridge_tables,
     hook_devices,
@@ -256,7 +256,7 @@ def test_check_prove_with_cannot_tell_is_exit_3_and_no_contradiction(capsys):
     import pytest
     import typer
 
-    from vrrpfw import cli
+    from vrrpfw.cli import commands as cli
 
     proof = ProofResult("224.0.0.18", "auto", 5, [InterfaceProof("br0", 5, cannot_tell=["why"])])
     with pytest.raises((typer.Exit, SystemExit)) as e:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw import namespace, request
+from vrrpfw import request
 from vrrpfw.errors import EnvironmentProblem, InputError
-from vrrpfw.keepalived_conf import parse_text
+from vrrpfw.host import enter_netns as namespace
+from vrrpfw.keepalived.conf import parse_text
 from vrrpfw.model import Family
 
 CONF = """

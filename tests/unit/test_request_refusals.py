@@ -14,10 +14,12 @@ import os
 import pytest
 from refusals import cli_refuses
 
-from vrrpfw import api, cli, ifaddr
+from vrrpfw import api
 from vrrpfw.backends import registry
+from vrrpfw.cli import commands as cli
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived_conf import parse_text
+from vrrpfw.host import ifaddr
+from vrrpfw.keepalived.conf import parse_text
 from vrrpfw.model import Family, make_specs
 from vrrpfw.request import from_conf, from_options
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 from refusals import cli_refuses
 
-from vrrpfw import api, ifaddr
+from vrrpfw import api
 from vrrpfw.errors import InputError
+from vrrpfw.host import ifaddr
 from vrrpfw.model import Family, make_specs, rules_for
 from vrrpfw.request import Ask, from_options
 
@@ -115,8 +116,8 @@ def test_the_api_checks_sources_before_any_firewall(no_backends):
 
 
 def test_prove_gives_open_in_the_replica_the_named_sources():
-    from vrrpfw.prove import Ask as ProveAsk
-    from vrrpfw.traffic import Shape
+    from vrrpfw.prove.proof import Ask as ProveAsk
+    from vrrpfw.prove.traffic import Shape
 
     shape = Shape("ipv4", 112, False)
     named = ProveAsk(shape, "224.0.0.18", ("192.0.2.2", "192.0.2.3"), named=True)
@@ -131,7 +132,7 @@ def test_prove_gives_open_in_the_replica_the_named_sources():
     ({"sources": ["224.0.0.1"]}, "not a unicast address"),
 ])
 def test_prove_refuses_bad_from_before_reading_anything(monkeypatch, kwargs, words):
-    from vrrpfw import prove
+    from vrrpfw.prove import proof as prove
 
     monkeypatch.setattr(prove, "capture_rules", lambda: (_ for _ in ()).throw(AssertionError("read")))
     with pytest.raises(InputError) as e:

@@ -199,7 +199,7 @@ def test_file_parsers_quote_only_through_the_invoker() -> None:
     import vrrpfw
 
     base = os.path.dirname(vrrpfw.__file__)
-    for rel in ("keepalived_conf.py", "persist/iptables_save.py", "persist/nft_conf.py",
+    for rel in ("keepalived/conf.py", "persist/iptables_save.py", "persist/nft_conf.py",
                 "persist/ufw_rules.py", "persist/restorers.py"):
         with open(os.path.join(base, rel), encoding="utf-8") as f:
             offending = [n for n, line in enumerate(f, 1) if "!r}" in line]
@@ -217,7 +217,7 @@ def _within(seconds: float, fn):  # type: ignore[no-untyped-def]
 
 def test_host_config_files_that_are_fifos_do_not_hang(tmp_path: object) -> None:
     # root= (the API's) names a tree whose configuration files vrrpfw reads.
-    from vrrpfw import hostscan
+    from vrrpfw.host import hostscan
     from vrrpfw.persist import locations
 
     os.makedirs(f"{tmp_path}/etc/ufw")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 import re
 
-from vrrpfw import keepalived_conf
-from vrrpfw.cli_complete import COMPLETE_VAR
+from vrrpfw.cli.completion import COMPLETE_VAR
 from vrrpfw.errors import TRACEBACK_ENV
+from vrrpfw.keepalived import conf as keepalived_conf
 from vrrpfw.persist import files, nft_conf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

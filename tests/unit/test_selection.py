@@ -3,7 +3,7 @@ import pytest
 from vrrpfw.backends import registry
 from vrrpfw.backends.base import Options
 from vrrpfw.errors import BackendUnavailable, InputError
-from vrrpfw.hostscan import HostScan, NftChain, parse_nft_ruleset
+from vrrpfw.host.hostscan import HostScan, NftChain, parse_nft_ruleset
 
 RULESET = {
     "nftables": [

@@ -1,4 +1,4 @@
-"""The adverts vrrpfw.traffic sends (prove and the tests): keepalived's
+"""The adverts vrrpfw.prove.traffic sends (prove and the tests): keepalived's
 VRRP layout, decoded by the listener's own decoder.  The IP headers the
 kernel builds around them are compared with real keepalived's on the wire
 by tests/integration/test_advert_fidelity.py."""
@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.traffic import AH, advert, carries, delivered, nonce_address, virtual_addresses
-from vrrpfw.vrrp_packet import checksum16, decode_vrrp, encode_ipv4
+from vrrpfw.listen.packet import checksum16, decode_vrrp, encode_ipv4
+from vrrpfw.prove.traffic import AH, advert, carries, delivered, nonce_address, virtual_addresses
 
 NONCE = bytes.fromhex("c0ffee01")
 

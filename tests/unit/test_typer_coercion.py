@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from vrrpfw.typer_coercion import _base
+from vrrpfw.cli.typer_coercion import _base
 
 PROBE = """
 import sys
-from vrrpfw import cli
+from vrrpfw.cli import commands as cli
 rc = cli.main(sys.argv[1:])
 print("adapters" if "typer._adapters" in sys.modules else "plain", rc)
 """

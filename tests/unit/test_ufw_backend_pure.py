@@ -8,7 +8,7 @@ import pytest
 from vrrpfw.backends.base import Change, Options
 from vrrpfw.backends.ufw import UfwBackend, restore_lines, restore_text
 from vrrpfw.errors import BackendUnavailable
-from vrrpfw.hostscan import HostScan, UfwState
+from vrrpfw.host.hostscan import HostScan, UfwState
 from vrrpfw.judge.netpath import ChainId, PathModel
 from vrrpfw.judge.read.saved import legacy_chains
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule

@@ -3,10 +3,10 @@ host (never netfilter-persistent).  Configuration files under tmp roots."""
 
 import pytest
 
-from vrrpfw import hostscan
 from vrrpfw.backends import registry
 from vrrpfw.errors import BackendUnavailable, EnvironmentProblem
-from vrrpfw.hostscan import HostScan, NftChain, UfwState
+from vrrpfw.host import hostscan
+from vrrpfw.host.hostscan import HostScan, NftChain, UfwState
 from vrrpfw.persist import locations
 
 ENABLED = "# /etc/ufw/ufw.conf\n#\n\n# Set to yes to start on boot.\nENABLED=yes\nLOGLEVEL=low\n"

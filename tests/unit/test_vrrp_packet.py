@@ -7,7 +7,7 @@ import struct
 
 import pytest
 
-from vrrpfw.vrrp_packet import (
+from vrrpfw.listen.packet import (
     DecodeError,
     checksum16,
     decode_frame,

@@ -9,7 +9,7 @@ import struct
 
 import pytest
 
-from vrrpfw.vrrp_packet import (
+from vrrpfw.listen.packet import (
     DecodeError,
     checksum16,
     decode_frame,
@@ -361,7 +361,7 @@ def frag4(payload, proto=112, flags_offset=0x2000, ident=0x4242, ttl=9):
 
 
 def test_ipv4_fragment_fields():
-    from vrrpfw.vrrp_packet import FragmentError
+    from vrrpfw.listen.packet import FragmentError
 
     msg = encode_vrrp(2, 77, 100, ["192.0.2.100"], 1)
     with pytest.raises(FragmentError) as e:
@@ -387,7 +387,7 @@ def test_ipv4_fragment_fields():
 
 
 def test_ipv6_fragment_fields():
-    from vrrpfw.vrrp_packet import FragmentError
+    from vrrpfw.listen.packet import FragmentError
 
     msg = encode_vrrp(3, 66, 100, ["fd00::1"], 1.0, "ipv6", SRC6, GRP6)
     head = bytes([112, 0]) + struct.pack("!HI", 0x0001, 0x01020304)  # offset 0, more fragments

@@ -13,7 +13,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .. import ifaddr
+from ..host import ifaddr
 from ..judge import owners
 from ..judge.netpath import (
     BaseChain,
@@ -31,7 +31,7 @@ from ..model import VrrpRule
 from ..persist.saved import FileSet
 
 if TYPE_CHECKING:
-    from ..hostscan import HostScan
+    from ..host.hostscan import HostScan
 from ..results import Action, Runtime
 
 Key = Tuple[str, str, str]  # (direction, interface, selector): VrrpRule.key

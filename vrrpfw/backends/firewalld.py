@@ -26,9 +26,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
-from ..hostscan import HostScan, firewalld_answers
+from ..host import ifaddr
+from ..host.hostscan import HostScan, firewalld_answers
 from ..judge import owners
 from ..judge.chaineval import evaluate
 from ..judge.dispatch import handed_to, source_bound

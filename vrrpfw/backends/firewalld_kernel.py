@@ -23,7 +23,7 @@ import shlex
 from dataclasses import replace
 from typing import Any, List, Optional, Sequence
 
-from .. import ifaddr
+from ..host import ifaddr
 from ..judge.chaineval import ChainLookup, FwRule
 from ..judge.iptables import parse_rule
 from ..judge.netpath import DROPPED, PASSING, BaseChain, ChainState, PathModel, PathVerdict, judge_peers

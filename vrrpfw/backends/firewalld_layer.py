@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from .. import ifaddr
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
+from ..host import ifaddr
 from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Action, Runtime

@@ -22,7 +22,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..errors import BackendError, ConcurrentChange
-from ..hostscan import HostScan
+from ..host.hostscan import HostScan
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
 from ..judge.read.iptc_loader import add_ttl_match, delete, insert, load_iptc

@@ -25,7 +25,7 @@ import subprocess
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
-from ..hostscan import FIREWALLD_TABLES, HostScan
+from ..host.hostscan import FIREWALLD_TABLES, HostScan
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import FAMILIES as PATH_FAMILIES

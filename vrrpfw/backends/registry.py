@@ -15,7 +15,7 @@ from ..errors import BackendUnavailable, EnvironmentProblem, InputError
 from .base import Backend, Options
 
 if TYPE_CHECKING:  # hostscan pulls in subprocess and json; keep --help fast
-    from ..hostscan import HostScan
+    from ..host.hostscan import HostScan
 
 UFW_CONF = "/etc/ufw/ufw.conf"  # as hostscan names it
 
@@ -104,7 +104,7 @@ def select_layers(name: str, options: Options, scan: Optional[HostScan] = None
     if name not in NAMES:
         raise InputError(f"unknown backend {name!r}; choose one of: {', '.join(NAMES)}")
     if scan is None:
-        from ..hostscan import scan as scan_host
+        from ..host.hostscan import scan as scan_host
 
         scan = scan_host()
     if name == "auto":

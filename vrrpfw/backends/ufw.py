@@ -34,9 +34,9 @@ import shutil
 import subprocess
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .. import ifaddr
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
-from ..hostscan import HostScan, UfwState
+from ..host import ifaddr
+from ..host.hostscan import HostScan, UfwState
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import (
@@ -130,7 +130,7 @@ class UfwBackend(Backend):
 
     def __init__(self, options: Options, scan: Optional[HostScan] = None) -> None:
         if scan is None:
-            from ..hostscan import scan as scan_host
+            from ..host.hostscan import scan as scan_host
 
             scan = scan_host()
         super().__init__(options, scan)

@@ -147,7 +147,7 @@ def ufw_note(root: str = "/") -> Optional[str]:
     ruleset and what to do instead; None without ufw.  Never advice to
     install netfilter-persistent there: Debian's ufw package breaks it, and
     ufw rebuilds its chains from its own files at every start and reload."""
-    from ..hostscan import ufw_config
+    from ..host.hostscan import ufw_config
 
     state = ufw_config(root)
     if state is None:

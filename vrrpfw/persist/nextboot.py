@@ -13,8 +13,8 @@ import os
 import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .. import ifaddr
 from ..errors import VrrpfwError
+from ..host import ifaddr
 from ..host.run import run
 from ..judge.netpath import PASSING, PathModel
 from ..judge.nextboot import BootModel, judge_boot, outcome

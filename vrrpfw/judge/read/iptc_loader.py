@@ -156,7 +156,7 @@ def _existing(table_cls: Any, proc: str) -> Callable[[Any], List[Any]]:
 
 @functools.lru_cache(maxsize=2)
 def _existing_table_names(proc: str = "/proc/net/ip_tables_names") -> List[str]:
-    from ...hostscan import legacy_table_names
+    from ...host.hostscan import legacy_table_names
 
     return legacy_table_names(proc) or ["filter"]
 

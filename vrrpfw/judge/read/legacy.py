@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...errors import EnvironmentProblem
-from ...hostscan import legacy_table_names
+from ...host.hostscan import legacy_table_names
 from ..chaineval import FwRule
 from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, ChainId
 from .iptc_rules import could_match_vrrp, to_fwrule

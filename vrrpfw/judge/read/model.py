@@ -13,8 +13,8 @@ import json
 import os
 from typing import TYPE_CHECKING, Any, Dict, Optional
 
+from ...host.hostscan import legacy_table_names
 from ...host.run import run
-from ...hostscan import legacy_table_names
 from ..netpath import LEGACY_TABLES, PathModel
 from .dynamic import read_state
 from .nft import NftLayer

@@ -296,7 +296,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 try:
     import vrrpfw
     from vrrpfw import api as vrrpfw_api
-    from vrrpfw import render as vrrpfw_render
+    from vrrpfw.cli import render as vrrpfw_render
 except ImportError:  # reported by main(), with what to install
     vrrpfw = None
     vrrpfw_api = None

@@ -66,9 +66,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .errors import EXIT_NOT_ALLOWED, EXIT_OK, EnvironmentProblem, InputError
-from .model import validate_interface
-from .vrrp_packet import (
+from ..errors import EXIT_NOT_ALLOWED, EXIT_OK, EnvironmentProblem, InputError
+from ..model import validate_interface
+from .packet import (
     PROTO_AH,
     PROTO_VRRP,
     Advert,

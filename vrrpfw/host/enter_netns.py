@@ -20,7 +20,7 @@ import ctypes.util
 import os
 from typing import Iterator, Optional
 
-from .errors import EnvironmentProblem, InputError
+from ..errors import EnvironmentProblem, InputError
 
 NETNS_DIR = "/run/netns"  # where `ip netns add` pins named namespaces
 CLONE_NEWNET = 0x40000000

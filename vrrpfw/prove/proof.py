@@ -1,7 +1,7 @@
 """``vrrpfw prove``: the kernel is the judge.
 
 Reading rules can only say what we think they do; ``prove`` replays this
-host's packet filter in throw-away namespaces (:mod:`vrrpfw.replica`) and
+host's packet filter in throw-away namespaces (:mod:`vrrpfw.prove.replica`) and
 sends real adverts through it, both directions, as things are today and
 after the change ``vrrpfw open`` would make (run for real, but inside the
 replica, with ``--no-persist`` and no way to reach the system D-Bus).  The
@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import environment
-from .errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, InputError, VrrpfwError
-from .model import (
+from .. import environment
+from ..errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, InputError, VrrpfwError
+from ..model import (
     AH_PROTO,
     DEFAULT_GROUP4,
     VRRP_PROTO,
@@ -132,7 +132,7 @@ class ProofResult:
     backend: str
     count: int
     interfaces: List[InterfaceProof] = field(default_factory=list)
-    shape: str = "ipv4"  # the advert shape measured (vrrpfw.traffic.Shape.name)
+    shape: str = "ipv4"  # the advert shape measured (vrrpfw.prove.traffic.Shape.name)
 
     @property
     def limits(self) -> List[str]:

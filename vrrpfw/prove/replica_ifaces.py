@@ -1,7 +1,7 @@
 """Which interfaces a replica needs, and what on an interface's path a
 replica cannot rebuild.
 
-Two jobs for :mod:`vrrpfw.replica`:
+Two jobs for :mod:`vrrpfw.prove.replica`:
 
 * **Cover the host's interfaces.**  nft resolves an interface matched by
   index (``iif``/``oif``, sets of type ``iface_index``) and the device of a

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import IO, List, Optional
 
-from .results import Action, Result, RuleReport
+from ..results import Action, Result, RuleReport
 
 _VERBS = {
     Action.INSERT: "inserted", Action.MOVE: "moved to top", Action.DELETE: "deleted",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, List, Optional, TextIO, Tuple
 
-from .errors import InputError
+from ..errors import InputError
 
 COMPLETE_VAR = "_VRRPFW_COMPLETE"
 PROG = "vrrpfw"

@@ -29,7 +29,7 @@ import sys
 import textwrap
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from .errors import (
+from ..errors import (
     EXIT_ENVIRONMENT,
     EXIT_INTERNAL,
     EXIT_NOT_ALLOWED,
@@ -55,7 +55,8 @@ def backend_names() -> Tuple[str, ...]:
     loaded = sys.modules.get(_REGISTRY)
     if loaded is not None:
         return tuple(loaded.NAMES)
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "backends", "registry.py")
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # vrrpfw/
+    path = os.path.join(package, "backends", "registry.py")
     names: Optional[Tuple[str, ...]]
     try:
         with open(path, encoding="utf-8") as f:
@@ -289,7 +290,7 @@ _VERBS = {
 
 
 def _locations() -> Any:
-    from .persist import locations
+    from ..persist import locations
 
     return locations
 

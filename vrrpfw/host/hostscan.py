@@ -16,8 +16,8 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .host.bounded_read import MiB, ReadRefused, read_regular
-from .model import COMMENT
+from ..model import COMMENT
+from .bounded_read import MiB, ReadRefused, read_regular
 
 # Tables managed by other tools' backends; never counted as ours to open.
 FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}

@@ -26,10 +26,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
-from .errors import EnvironmentProblem
+from ..errors import EnvironmentProblem
 
 # The directory holding the ``vrrpfw`` package: children find it through PYTHONPATH.
-PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _counter = itertools.count()
 _lock = threading.RLock()  # re-entrant: a signal handler may run while the main thread holds it

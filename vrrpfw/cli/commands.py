@@ -27,10 +27,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NoReturn, Optional, Sequence
 
-from . import cli_help
-from ._version import __version__
-from .cli_complete import COMPLETE_VAR
-from .errors import (
+from .._version import __version__
+from ..errors import (
     EXIT_ENVIRONMENT,
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -38,6 +36,8 @@ from .errors import (
     InputError,
     VrrpfwError,
 )
+from . import help_text as cli_help
+from .completion import COMPLETE_VAR
 from .typer_coercion import plain_coercion
 
 
@@ -216,7 +216,7 @@ def _call(fn: Callable[..., Any], as_json: bool, prove_with: Optional[Dict[str, 
         if prove_with is None:
             _emit(result, as_json)
             return
-        from .prove import prove
+        from ..prove.proof import prove
 
         args = dict(prove_with)
         ifaces = args.pop("interfaces", None) or sorted({r.interface for r in result.rules})
@@ -322,7 +322,7 @@ def open_cmd(
     _check_firewalld_only(backend, as_json, zone, mode, force, state_file=state_file)
     if not iface and keepalived_conf is None:
         _refuse("give --iface NAME or --keepalived-conf PATH", as_json)
-    from . import api
+    from .. import api
 
     _call(api.open, as_json, interfaces=iface or None, group=group, family=family, peers=peer or (),
           src=src, ah=ah, strict=strict, sources=from_ or (), keepalived_conf=keepalived_conf, netns=netns,
@@ -378,7 +378,7 @@ def check_cmd(
             _refuse(f"--listen takes only --iface, --keepalived-conf (for the groups), --family and --netns; "
                     f"not {', '.join(ignored)}", as_json)
         _listen(listen, iface, keepalived_conf, family, netns, prove_, as_json)
-    from . import api
+    from .. import api
 
     _call(api.check, as_json, interfaces=iface or None, group=group, family=family, peers=peer or (),
           src=src, ah=ah, strict=strict, sources=from_ or (), keepalived_conf=keepalived_conf, netns=netns,
@@ -396,7 +396,7 @@ def _listen(seconds: float, iface: Optional[List[str]], conf: Optional[str], fam
         _refuse("--listen and --prove are two different proofs; give one", as_json)
     if not math.isfinite(seconds) or not 0 < seconds <= 3600:
         _refuse(f"--listen takes seconds between 0 and 3600, not {seconds:g}", as_json)
-    from . import api
+    from .. import api
 
     try:
         report = api.listen(iface or None, seconds, keepalived_conf=conf, family=family, netns=netns)
@@ -443,7 +443,7 @@ def close_cmd(
     _check_seconds(lock_timeout, as_json)
     _check_firewalld_only(backend, as_json, zone, mode, remove_seed_rules=remove_seed_rules,
                           state_file=state_file)
-    from . import api
+    from .. import api
 
     _call(api.close, as_json, interfaces=iface or None, group=group, family=family,
           keepalived_conf=keepalived_conf, netns=netns, backend=backend,
@@ -473,7 +473,7 @@ def prove_cmd(
     import json
 
     family, backend = _plain(family), _plain(backend)
-    from .prove import prove
+    from ..prove.proof import prove
 
     args = _prove_args(True, True, iface, group, peer, backend, as_json, family, src, ah, strict,
                        sources=from_)
@@ -503,7 +503,7 @@ def backends_cmd(
     """Show each firewall on this host, whether it filters VRRP, and what auto would use."""
     import json
 
-    from . import api
+    from .. import api
 
     try:
         report = api.backends()
@@ -691,7 +691,7 @@ def build_command(host_root: Optional[str] = None) -> Any:
     _pin_click_version()
     command = _sound_command(typer.main.get_command(app))
     plain_coercion(command)
-    from . import cli_complete
+    from . import completion as cli_complete
 
     cli_complete.attach(command)
     if host_root is not None:
@@ -713,8 +713,8 @@ def _main(args: List[str], as_json: bool) -> int:
     abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
     command = build_command("/" if _asks_help(args) else None)
     instruction = os.environ.get(COMPLETE_VAR)
-    if instruction:  # the completion scripts call back here (see vrrpfw.cli_complete)
-        from . import cli_complete
+    if instruction:  # the completion scripts call back here (see vrrpfw.cli.completion)
+        from . import completion as cli_complete
 
         return cli_complete.complete(command, instruction, sys.stdout)
     twice = _given_twice(command, args)

@@ -36,8 +36,8 @@ against keepalived 2.2.7 by tests/integration/test_advert_fidelity.py):
 The run's nonce is the first virtual address (IPv4: its 4 bytes; IPv6:
 fd00::/96 plus them), so the adverts stay the length keepalived's are.
 
-    python -m vrrpfw.traffic recv IFACE DST NONCE SECONDS EXPECTED [--done-on-stdin] [--proto 51]
-    python -m vrrpfw.traffic send IFACE DST NONCE COUNT [--source ADDR] [--interval S]
+    python -m vrrpfw.prove.traffic recv IFACE DST NONCE SECONDS EXPECTED [--done-on-stdin] [--proto 51]
+    python -m vrrpfw.prove.traffic send IFACE DST NONCE COUNT [--source ADDR] [--interval S]
                                    [--proto 51] [--ttl N] [--version 3] [--addresses N]
 
 NONCE is 8 hex digits.
@@ -399,7 +399,7 @@ def exchange(sender: Namespace, send_if: str, receiver: Namespace, recv_if: str,
     family); ``addresses`` how many virtual addresses each advert lists.
     ``seconds`` caps the wait; normally the receiver stops as soon as
     everything is counted or the sender is done."""
-    from .errors import EnvironmentProblem
+    from ..errors import EnvironmentProblem
     from .netns import first_line, release
 
     nonce = uuid.uuid4().hex[:8]

@@ -23,8 +23,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from .errors import EnvironmentProblem, InputError
-from .model import validate_interface
+from ..errors import EnvironmentProblem, InputError
+from ..model import validate_interface
 from .netns import (
     CommandFailed,
     Namespace,

@@ -68,10 +68,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from .errors import InputError
-from .host import invoker
-from .host.bounded_read import MiB, ReadRefused, read_regular
-from .model import validate_interface
+from ..errors import InputError
+from ..host import invoker
+from ..host.bounded_read import MiB, ReadRefused, read_regular
+from ..model import validate_interface
 
 _IP = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 

@@ -1,0 +1,2 @@
+"""keepalived's configuration: :mod:`.conf` reads keepalived.conf and says
+what vrrpfw must open for it."""
