@@ -34,8 +34,8 @@ READS = textwrap.dedent("""
     out["old"]["runtime"] = {z: v for z, v in old_rt.items() if v}
     out["old"]["permanent"] = {z: v for z, v in old_pm.items() if v}
     out["members"] = {z: [fw.interfaces("runtime", z), fw.sources("runtime", z)] for z in fw.zones("runtime")}
-    out["members_old"] = {z: [[str(i) for i in fw.zone.getInterfaces(z)], [str(s) for s in fw.zone.getSources(z)]]
-                          for z in fw.zone.getZones()}
+    out["members_old"] = {z: [[str(i) for i in fw.zone.getInterfaces(z)],
+                              [str(s) for s in fw.zone.getSources(z)]] for z in fw.zone.getZones()}
     # Remembered reads follow vrrpfw's own changes.
     rich = 'rule family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
     seen = [fw.has("runtime", "work", "rich", rich)]

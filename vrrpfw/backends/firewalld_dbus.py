@@ -124,9 +124,13 @@ class Firewalld:
                              BUS_NAME + ".config", "DefaultZone"))
 
     def zone_of(self, layer: str, iface: str) -> str:
-        api = self.zone if layer == "runtime" else self.config
+        """The zone ``iface`` is bound to ("" where none): at runtime from
+        the active zones (an interface is in one runtime zone at most, as
+        getZoneOfInterface finds it)."""
+        if layer == "runtime":
+            return next((z for z, d in self.active_zones().items() if iface in d.get("interfaces", [])), "")
         return str(self.read(("zone_of", layer, iface), f"finding the zone of {iface}",
-                             api.getZoneOfInterface, iface))
+                             self.config.getZoneOfInterface, iface))
 
     def zones(self, layer: str) -> List[str]:
         if layer == "runtime":
@@ -175,17 +179,51 @@ class Firewalld:
             out = {z: sorted(d.get("sources", [])) for z, d in self.active_zones().items()}
             return {z: v for z, v in out.items() if v}
         found: Dict[str, List[str]] = {}
-        for path in self.read(("zone_paths",), "listing zones", self.config.listZones):
-            obj = self.bus.get_object(self.owner, path, introspect=False)
-            zone_api = self._dbus.Interface(obj, BUS_NAME + ".config.zone")
-            srcs = sorted(str(s) for s in self.call("reading a permanent zone's sources",
-                                                    zone_api.getSources))
+        paths = [str(p) for p in self.read(("zone_paths",), "listing zones", self.config.listZones)]
+        answers = self.read_many("reading the permanent zones' sources",
+                                 [(p, BUS_NAME + ".config.zone", "getSources") for p in paths])
+        for path, got in zip(paths, answers):
+            srcs = sorted(str(s) for s in got)
             if srcs:
+                obj = self.bus.get_object(self.owner, path, introspect=False)
                 props = self._dbus.Interface(obj, "org.freedesktop.DBus.Properties")
                 name = str(self.call("reading a permanent zone's name", props.Get,
                                      BUS_NAME + ".config.zone", "name"))
                 found[name] = srcs
         return found
+
+    def read_many(self, doing: str, calls: Sequence[Tuple[str, str, str]]) -> List[Any]:
+        """The answers of several argument-less reads (object path,
+        interface, method), all sent before the first answer is awaited:
+        firewalld answers them back to back, and vrrpfw waits once rather
+        than once per call.  Each has the timeout of ``call``; the first
+        that fails raises, mapped as ``call`` maps it."""
+        from dbus.lowlevel import ErrorMessage, MethodCallMessage
+
+        replies: List[Any] = [None] * len(calls)
+        pending = []
+        try:
+            for i, (path, iface, method) in enumerate(calls):
+                msg = MethodCallMessage(destination=self.owner, path=path, interface=iface, method=method)
+
+                def done(reply: Any, i: int = i) -> None:
+                    replies[i] = reply
+                pending.append(self.bus.send_message_with_reply(msg, done, self.timeout,
+                                                                require_main_loop=False))
+            for p in pending:
+                p.block()
+        except self._dbus.exceptions.DBusException as e:
+            raise self._map(e, doing) from None
+        out = []
+        for reply in replies:
+            if reply is None or isinstance(reply, ErrorMessage):
+                args = reply.get_args_list() if reply is not None else []
+                name = reply.get_error_name() if reply is not None else "org.freedesktop.DBus.Error.NoReply"
+                err = self._dbus.exceptions.DBusException(str(args[0]) if args else "", name=name)
+                raise self._map(err, doing)
+            got = reply.get_args_list()
+            out.append(got[0] if got else None)
+        return out
 
     def has_owner(self, name: str) -> bool:
         """Whether a program owns ``name`` on the bus firewalld is on (a
