@@ -80,3 +80,34 @@ def test_fewer_round_trips_read_what_the_per_zone_calls_read(tmp_path, backend):
         fw.cmd("--reload")  # a new generation: the table (or chain) made afresh
         after = reads(fw)["generation"]
         assert after[0] == after[1] and after[0] is not None and after[0] != before[0], (before, after)
+
+
+SCANS = textwrap.dedent("""
+    import json
+    from vrrpfw.backends.registry import choose_auto
+    from vrrpfw.host.hostscan import scan
+
+    full, quick = scan(), scan(firewalld_first=True)
+    print(json.dumps({name: [len(s.nft_chains), s.nft_rules_read, s.firewalld_tables, choose_auto(s)]
+                      for name, s in (("full", full), ("quick", quick))}))
+""")
+
+
+@pytest.mark.parametrize("backend", ["nftables", "iptables"])
+def test_a_scan_for_firewalld_skips_the_chains_rules_and_chooses_as_before(tmp_path, backend):
+    """Where firewalld answers, choosing a backend looks at firewalld alone:
+    run's scan (firewalld_first) lists no chain's rules (some thirty nft
+    runs on the iptables backend over iptables-nft) and auto chooses what
+    the full scan (`vrrpfw backends`) chooses."""
+    with firewalld_host(tmp_path, backend) as fw:
+        fw.host.run("nft", "add table inet admin { chain input { type filter hook input priority 10; "
+                    "policy drop; }; }")  # a filter chain outside firewalld's tables
+        proc = fw.host.run(sys.executable, "-c", SCANS, check=False)
+        assert proc.returncode == 0, proc.stderr
+        got = json.loads(proc.stdout)
+        n_full, read_full, tables_full, auto_full = got["full"]
+        n_quick, read_quick, tables_quick, auto_quick = got["quick"]
+        assert n_full >= 1 and read_full is True
+        assert n_quick == 0 and read_quick is False
+        assert tables_quick == tables_full and auto_quick == auto_full
+        assert auto_full[0] == ["firewalld"]
