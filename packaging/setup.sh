@@ -24,10 +24,10 @@ APT_PACKAGES=(
     python3-typer python3-rich python3-iptables python3-dbus python3-pytest
     # integration tests run in parallel workers (each makes pid-unique namespaces)
     python3-pytest-xdist
-    # the property test (tests/integration/test_property.py) generates rulesets with it
+    # the property test (tests/integration/judge/test_property.py) generates rulesets with it
     python3-hypothesis
     iptables nftables iproute2 util-linux
-    # close deletes the closed flows' conntrack entries with it (tests/integration/test_close_conntrack.py)
+    # close deletes the closed flows' conntrack entries with it (tests/integration/backends/test_close_conntrack.py)
     conntrack
     # vrrpfw reads ipsets (`ipset save`) that `-m set` rules test; the ipset tests make real ones
     ipset
@@ -37,7 +37,7 @@ APT_PACKAGES=(
     ufw
     # Debian 12 and 13 roots for the .deb install test and the Debian 13 runs
     debootstrap
-    # the man page and completion tests (tests/unit/test_gen_docs.py) render and lint
+    # the man page and completion tests (tests/unit/cli/test_gen_docs.py) render and lint
     # the page and run the completions: found missing by running this on a bare root
     groff-base man-db mandoc zsh
     # to build dbus-python from PyPI for the newest-release environment (a bare
@@ -108,7 +108,7 @@ if [ -n "$PY39" ]; then
     pip_quiet .venv-py39/bin/pip install --no-deps -e .
 fi
 
-# typer/click pairs that pip resolves side by side (tests/unit/test_cli_pairs.py):
+# typer/click pairs that pip resolves side by side (tests/unit/cli/test_cli_pairs.py):
 # Debian's typer 0.7 beside the newest click (any other tool in the environment may
 # pull it in; click 8.3+ turned every typer 0.7 option into a flag), and typer 0.15
 # beside click 8.2 (subcommand --help crashed).  Small venvs without system

@@ -158,3 +158,28 @@ def no_backends(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a refused request reached backend selection")
 
     monkeypatch.setattr(registry, "select_layers", refuse)
+
+
+@pytest.fixture
+def no_firewall(no_backends: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing past validation: besides backend selection (no_backends), a
+    run of open/check/close (vrrpfw.run.run), the firewall listing of
+    ``backends`` (api.backends) and prove's reading of the host's rules
+    fail the test.  A module whose every test is a refusal uses it as
+    ``pytestmark = pytest.mark.usefixtures("no_firewall")``."""
+
+    def reached(*_a: object, **_k: object) -> None:
+        raise AssertionError("a refused request got past validation to the firewall")
+
+    monkeypatch.setattr("vrrpfw.run.run", reached)
+    monkeypatch.setattr("vrrpfw.api.backends", reached)
+    monkeypatch.setattr("vrrpfw.prove.proof.capture_rules", reached)
+
+
+@pytest.fixture
+def as_nobody(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The invoking user is nobody (uid 65534): messages may quote only what
+    nobody could read."""
+    from vrrpfw.host import invoker
+
+    monkeypatch.setattr(invoker, "_audience", lambda: invoker.User(65534, 65534, frozenset({65534})))

@@ -31,13 +31,13 @@ echo "== Debian 13 root $root: $(chroot "$root" python3 --version)," \
 
 if [ "$#" -eq 0 ]; then
     # test_cli_pairs and test_cli_help_venvs are about those venvs only.
-    set -- tests/unit --ignore=tests/unit/test_cli_pairs.py --ignore=tests/unit/test_cli_help_venvs.py \
-        tests/integration/test_iptables_legacy.py tests/integration/test_iptables_issue10.py \
-        tests/integration/test_nftables.py tests/integration/test_nftables_issue10.py \
-        tests/integration/test_saved_files.py tests/integration/test_close_conntrack.py \
-        tests/integration/test_reboot_survival.py::test_netfilter_persistent_restores_what_open_saved_and_close_removed \
-        tests/integration/test_reboot_survival.py::test_nftables_service_restores_what_open_saved_and_close_removed \
-        tests/integration/test_ipv6_exthdr_path.py
+    set -- tests/unit --ignore=tests/unit/cli/test_cli_pairs.py --ignore=tests/unit/cli/test_cli_help_venvs.py \
+        tests/integration/iptables/test_iptables_legacy.py tests/integration/iptables/test_iptables_every_shape.py \
+        tests/integration/nftables/test_nftables.py tests/integration/nftables/test_nftables_every_shape.py \
+        tests/integration/persist/test_saved_files.py tests/integration/backends/test_close_conntrack.py \
+        tests/integration/persist/test_reboot_survival.py::test_netfilter_persistent_restores_what_open_saved_and_close_removed \
+        tests/integration/persist/test_reboot_survival.py::test_nftables_service_restores_what_open_saved_and_close_removed \
+        tests/integration/judge/test_ipv6_exthdr_path.py
 fi
 
 exec bash packaging/debroot.sh run trixie --bind "$REPO:/src" \

@@ -12,9 +12,9 @@ import shutil
 import signal
 import subprocess
 import time
-from typing import Iterator, Optional
+from typing import Dict, Iterator, Optional
 
-from netns import Pair, pair
+from netns import Pair, adverts, pair
 
 BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -153,3 +153,9 @@ def firewalld_host(tmp_path: str, backend: str = "nftables", vrrp_service: bool 
                 yield fw
             finally:
                 fw.stop()
+
+
+def inbound(fw: FirewalldHost) -> Dict[str, int]:
+    """Real adverts from the peer's end to the firewalld host's (netns.adverts)."""
+    p = fw.pair
+    return adverts(p.peer, p.peer_if, p.host, p.host_if)

@@ -38,7 +38,7 @@ stage "mypy"
 .venv-newest/bin/mypy
 
 WORKERS="${VRRPFW_WORKERS:-4}"
-PAIRS=tests/integration/test_keepalived_pairs.py
+PAIRS=tests/integration/keepalived/test_keepalived_pairs.py
 
 if [ -x .venv-py39/bin/python ]; then
     stage "unit tests, $(.venv-py39/bin/python --version), newest libraries for it"

@@ -26,6 +26,9 @@ COMMENT = "vrrpfw"
 IFNAMSIZ = 16  # kernel limit including the trailing NUL
 # RFC 5798 5.1.1.3: a receiver drops an advert whose TTL / hop limit is not 255.
 STRICT_TTL = 255
+Key = Tuple[str, str, str]  # (direction, interface, selector): VrrpRule.key
+# firewalld's nftables tables (family, name): its backend's, never counted as ours to open.
+FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 
 
 class Family(str, enum.Enum):
@@ -474,7 +477,7 @@ def rules_for(spec: VrrpSpec) -> list[VrrpRule]:
     hop limit 255 inbound, except on IPv6 unicast: keepalived sets only
     IPV6_MULTICAST_HOPS, so its IPv6 unicast adverts carry the kernel's
     default hop limit (64; measured with keepalived 2.2.7 by
-    tests/integration/test_advert_fidelity.py), and a hop limit 255 rule
+    tests/integration/prove/test_advert_fidelity.py), and a hop limit 255 rule
     would keep every one of them out."""
     protos = (VRRP_PROTO, AH_PROTO) if spec.ah else (VRRP_PROTO,)
     targets: Sequence[Tuple[str, Optional[str]]] = (

@@ -21,13 +21,14 @@ from typing import Callable, List, Optional, Sequence, Set
 
 from . import recorder
 from .backends import registry
-from .backends.base import Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
+from .backends.base import Backend, Change, Options, RuntimeStatus
 from .errors import ConcurrentChange, MayHaveChanged, VrrpfwError
 from .judge.netpath import responsible
-from .model import VrrpRule
+from .model import Key, VrrpRule
 from .persist.lock import store_locks
 from .persist.nextboot import judge_next_boot
 from .persist.saved import FileSet
+from .persist.store import Persister, PersistPlan
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
 
 # Let through by someone else's rule or by chain policies: nothing of ours to persist.

@@ -15,7 +15,7 @@ import pytest
 import vrrpfw
 from vrrpfw import api, run
 from vrrpfw.backends import registry
-from vrrpfw.backends.base import Availability, Backend, Change, Options, Persister, PersistPlan, RuntimeStatus
+from vrrpfw.backends.base import Availability, Backend, Change, Options, RuntimeStatus
 from vrrpfw.cli import render
 from vrrpfw.errors import (
     EXIT_ENVIRONMENT,
@@ -31,6 +31,7 @@ from vrrpfw.errors import (
 from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
 from vrrpfw.model import VrrpRule
 from vrrpfw.persist import files as persist_files
+from vrrpfw.persist.store import Persister, PersistPlan
 from vrrpfw.results import Action, LayerReport, Persisted, Runtime
 
 G = "224.0.0.18"

@@ -26,15 +26,6 @@ from vrrpfw.persist import lock
 OTHER_UID = 4321  # no user of this host: "another user"
 
 
-@pytest.fixture
-def no_firewall(monkeypatch):
-    """Fail the test if the run gets as far as choosing a firewall."""
-    def refuse(*_a, **_k):
-        raise AssertionError("a bad environment reached backend selection")
-
-    monkeypatch.setattr(registry, "select_layers", refuse)
-
-
 def one_line(capsys, code, argv):
     assert cli.main(argv) == code, argv
     out, err = capsys.readouterr()
@@ -52,14 +43,14 @@ BAD_TIMEOUTS = ["abc", "", " ", "nan", "-nan", "inf", "-inf", "-1", "0", "-0", "
 
 @pytest.mark.parametrize("value", BAD_TIMEOUTS)
 @pytest.mark.parametrize("command", ["open", "check", "close"])
-def test_a_bad_dbus_timeout_is_exit_2_before_any_firewall(capsys, monkeypatch, no_firewall, value, command):
+def test_a_bad_dbus_timeout_is_exit_2_before_any_firewall(capsys, monkeypatch, no_backends, value, command):
     monkeypatch.setenv("VRRPFW_DBUS_TIMEOUT", value)
     line = one_line(capsys, 2, [command, "--iface", "eth0", "--backend", "firewalld"])
     assert "VRRPFW_DBUS_TIMEOUT" in line and "at most 3600" in line
 
 
 @pytest.mark.parametrize("value", ["abc", "nan", "-1", "1e9"])
-def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_firewall, value):
+def test_a_bad_dbus_timeout_is_an_input_error_through_the_api(monkeypatch, no_backends, value):
     monkeypatch.setenv("VRRPFW_DBUS_TIMEOUT", value)
     for call in (lambda: api.open(["eth0"]), api.check, api.close,
                  lambda: api.listen(["eth0"], 1), api.backends):
@@ -96,7 +87,7 @@ def test_good_dbus_timeouts_are_taken(monkeypatch, value, seconds):
 
 @pytest.mark.parametrize("var", ["VRRPFW_LOCK_DIR", "XTABLES_LOCKFILE"])
 @pytest.mark.parametrize("value", ["locks", "./x", "../run/x", "~/x"])
-def test_a_relative_lock_path_is_exit_2_before_any_firewall(capsys, monkeypatch, no_firewall, var, value):
+def test_a_relative_lock_path_is_exit_2_before_any_firewall(capsys, monkeypatch, no_backends, var, value):
     monkeypatch.setenv(var, value)
     line = one_line(capsys, 2, ["open", "--iface", "eth0"])
     assert f"{var} must be an absolute path" in line
@@ -154,7 +145,7 @@ UNSAFE_PARENTS = ["sticky", "world", "group", "other-user", "symlink", "grandpar
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root (chown to another user)")
 @pytest.mark.parametrize("case", UNSAFE_PARENTS)
 def test_a_lock_directory_below_an_unsafe_parent_is_refused_before_any_firewall(
-        capsys, monkeypatch, no_firewall, base, case):
+        capsys, monkeypatch, no_backends, base, case):
     locks = parent_cases(base, case)
     monkeypatch.setenv("VRRPFW_LOCK_DIR", str(locks))
     line = one_line(capsys, 3, ["open", "--iface", "eth0"])

@@ -91,7 +91,7 @@ def test_state_file_with_auto_or_firewalld_passes_the_check(monkeypatch, capsys,
 
 
 def test_the_ansible_module_refuses_state_file_beside_another_backend():
-    from test_ansible_module import _load  # the module with Ansible stubbed out
+    from ansible_stub import _load  # the module with Ansible stubbed out
 
     module = _load()
     params = {name: spec.get("default") for name, spec in module.ARGUMENT_SPEC.items()}
@@ -194,7 +194,8 @@ VRID_CLASHES = {
     "unicast-same-src": (instance("A", peers=["192.0.2.2"], src="192.0.2.5")
                          + instance("B", vip="192.0.2.11", peers=["192.0.2.2"], src="192.0.2.5")),
 }
-VRID_SHARED_BUT_ACCEPTED = {  # keepalived -t accepts these (tests/integration/test_vrid_clash_keepalived.py)
+# keepalived -t accepts these (tests/integration/keepalived/test_vrid_clash_keepalived.py)
+VRID_SHARED_BUT_ACCEPTED = {
     "other-family": instance("A") + instance("B", vip="fd00::11"),
     "other-interface": instance("A") + instance("B", iface="eth0", vip="192.0.2.11"),
     "unicast-beside-multicast": instance("A", peers=["192.0.2.2"]) + instance("B", vip="192.0.2.11"),

@@ -36,11 +36,12 @@ from ..judge.netpath import BaseChain, ChainState, ChainVerdict, PathModel, judg
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
-from ..model import DEFAULT_GROUP4, Direction, Family, VrrpRule
+from ..model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
 from ..persist.lock import store_locks
 from ..persist.state import StateFile
+from ..persist.store import Persister
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
+from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .firewalld_dbus import BUS_NAME, Firewalld
 from .firewalld_kernel import judge_kernel, kernel_model
 from .firewalld_layer import FirewalldPermanent, _Layer

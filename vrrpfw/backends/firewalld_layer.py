@@ -4,14 +4,15 @@ and the permanent configuration as vrrpfw's persistence store."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..host import ifaddr
-from ..model import AH_PROTO, COMMENT, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
+from ..persist.store import Persister, PersistPlan
 from ..results import Action, Runtime
-from .base import Change, Key, Persister, PersistPlan
+from .base import Change, Options
 from .firewalld_boot import NM_BUS_NAME, permanent_targets, source_note, zone_note
 from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
 from .firewalld_rules import (
@@ -28,9 +29,6 @@ from .firewalld_rules import (
     service_is_vrrpfws,
     top_rich_rule,
 )
-
-if TYPE_CHECKING:
-    from .firewalld import FirewalldBackend
 
 SERVICE = "vrrp"
 ACCEPTING_TARGETS = {"ACCEPT"}
@@ -356,10 +354,35 @@ class _Layer:
         return [f"{self.layer}: {describe_target(zone)}: remove {kind} {value}"]
 
 
+class _Owner(Protocol):
+    """What the permanent store asks of the backend's Ownership."""
+
+    def runtime_only(self) -> Dict[Key, str]: ...
+    def discover(self, name: str) -> List[VrrpRule]: ...
+
+
+class _Backend(Protocol):
+    """What the permanent store asks of the firewalld backend that holds it
+    (a protocol: the backend imports this module, not the other way)."""
+
+    options: Options
+    targets: Dict[Key, List[str]]
+
+    @property
+    def owner(self) -> _Owner: ...
+    def ensure_loaded(self) -> None: ...
+    def layer(self, name: str) -> _Layer: ...
+    def path_mode(self) -> bool: ...
+    def note(self, text: str) -> None: ...
+    def seed_changes(self, layer: str) -> List[Change]: ...
+    def describe_in(self, layer: str, change: Change) -> str: ...
+    def saving(self) -> ContextManager[None]: ...
+
+
 class FirewalldPermanent(Persister):
     """firewalld's permanent configuration, changed through D-Bus."""
 
-    def __init__(self, backend: FirewalldBackend) -> None:
+    def __init__(self, backend: _Backend) -> None:
         self.b = backend
         self.path = "firewalld permanent configuration"
         self.restorer = "firewalld"

@@ -15,15 +15,15 @@ does not list, and the admin's runtime-only allowances.
 from __future__ import annotations
 
 import os
-import subprocess
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
-from ..judge.read.nft import NftLayer, run_json
-from ..model import AH_PROTO, Direction, VrrpRule
+from ..host.nft import nft_json
+from ..judge.read.nft import NftLayer
+from ..model import AH_PROTO, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Runtime
-from .base import Key, Options, RuntimeStatus
+from .base import Options, RuntimeStatus
 from .firewalld_dbus import Firewalld
 from .firewalld_layer import _Layer, entry_fits
 from .firewalld_rules import (
@@ -49,16 +49,16 @@ def runtime_generation(fw_backend: str, marks: Optional[List[str]] = None) -> Op
         if marks is not None:
             pass
         elif fw_backend == "nftables":
-            doc = run_json(["list", "tables"], timeout=10)
+            doc = nft_json(["list", "tables"], timeout=10)
             marks = [str(o["table"]["handle"]) for o in doc.get("nftables", [])
                      if "table" in o and (o["table"]["family"], o["table"]["name"]) == ("inet", "firewalld")]
         else:
-            doc = run_json(["list", "chains", "ip"], timeout=10)
+            doc = nft_json(["list", "chains", "ip"], timeout=10)
             marks = chain_marks(doc)
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
         netns = os.stat("/proc/self/ns/net").st_ino
-    except (OSError, RuntimeError, ValueError, KeyError, subprocess.SubprocessError):
+    except (OSError, RuntimeError, ValueError, KeyError):  # nft_json's errors, a table of another shape
         return None
     return f"{boot}:{netns}:{fw_backend}:{marks[0]}" if len(marks) == 1 else None
 

@@ -29,12 +29,13 @@ from ..judge.read.iptc_loader import add_ttl_match, delete, insert, load_iptc
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, Direction, Family, VrrpRule, rules_from_keys
+from ..model import COMMENT, Direction, Family, Key, VrrpRule, rules_from_keys
 from ..persist import iptables_save
-from ..persist.iptables_save import Placement
-from ..persist.iptables_store import check_family, custom_family, saved_iptables_file
+from ..persist.iptables_save import Placement, check_family
+from ..persist.iptables_store import custom_family, restored_by, saved_iptables_file
+from ..persist.store import Persister
 from ..results import Action
-from .base import Availability, Backend, Change, Key, Options, Persister, RuntimeStatus
+from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .xtables_lock import xtables_lock
 
 
@@ -95,7 +96,7 @@ class IptablesBackend(Backend):
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         o = self.options
         if o.persist and o.persist_file:  # refused before anything changes
-            check_family(rules, custom_family(o.persist_file), o.persist_file)
+            check_family(rules, custom_family(o.persist_file), o.persist_file, restored_by)
         if o.sweep or any(r.family is Family.IPV6 for r in rules):
             self._tables().open_ip6()
         statuses = self.path_statuses(self.path_model(), rules)

@@ -21,11 +21,11 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
-from ..host.hostscan import FIREWALLD_TABLES, HostScan
+from ..host.hostscan import HostScan
+from ..host.run import run
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import FAMILIES as PATH_FAMILIES
@@ -35,14 +35,15 @@ from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
-from ..model import COMMENT, Family, VrrpRule, rules_from_keys
+from ..model import COMMENT, FIREWALLD_TABLES, Family, Key, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line
 from ..persist.iptables_store import IptablesSaveFile, saved_iptables_file
 from ..persist.nextboot import boot_label, nft_conf_model, unrestored
 from ..persist.saved import SavedFile
+from ..persist.store import Persister, PersistPlan
 from ..results import Action
-from .base import Availability, Backend, Change, Key, Options, Persister, PersistPlan, RuntimeStatus
+from .base import Availability, Backend, Change, Options, RuntimeStatus
 
 FAMILIES = ("ip", "ip6", "inet", "netdev")
 ChainTuple = Tuple[str, str, str]  # family, table, chain
@@ -56,17 +57,16 @@ def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
     nft = nft_binary()
     if nft is None:
         raise EnvironmentProblem("nft is not installed (apt-get install nftables)")
-    try:
-        proc = subprocess.run([nft, *args], input=stdin, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise EnvironmentProblem(f"cannot run nft: {e}") from None
-    if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or ["(no message)"]
+    ran = run([nft, *args], stdin=stdin, timeout=60)
+    if ran.exc is not None:
+        raise EnvironmentProblem(f"cannot run nft: {ran.exc}")
+    if ran.code != 0:
+        lines = ran.err.strip().splitlines() or ["(no message)"]
         first = next((line for line in lines if "Error:" in line), lines[0])
-        if "Operation not permitted" in proc.stderr:
+        if "Operation not permitted" in ran.err:
             raise EnvironmentProblem(f"nft {' '.join(args[:3])}: {first} (run vrrpfw as root)")
         raise BackendError(f"nft {' '.join(args[:3])} failed: {first}")
-    return proc.stdout
+    return ran.out
 
 
 def nft_rule_text(rule: VrrpRule) -> str:
@@ -109,13 +109,11 @@ def run_xt_restore(family: str, tables: Dict[str, List[str]]) -> None:
                                  "match to iptables-nft's chains (apt-get install iptables)")
     text = "".join(f"*{t}\n" + "".join(f"{line}\n" for line in lines) + "COMMIT\n"
                    for t, lines in sorted(tables.items()))
-    try:
-        proc = subprocess.run([tool, "--noflush", "--wait"], input=text, capture_output=True, text=True,
-                              timeout=60)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise EnvironmentProblem(f"cannot run {tool}: {e}") from None
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+    ran = run([tool, "--noflush", "--wait"], stdin=text, timeout=60)
+    if ran.exc is not None:
+        raise EnvironmentProblem(f"cannot run {tool}: {ran.exc}")
+    if ran.code != 0:
+        first = (ran.err.strip().splitlines() or ["(no message)"])[0]
         raise BackendError(f"{XT_RESTORE[family]} --noflush failed: {first}")
 
 

@@ -31,12 +31,12 @@ import contextlib
 import fcntl
 import os
 import shutil
-import subprocess
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
 from ..host import ifaddr
 from ..host.hostscan import HostScan, UfwState
+from ..host.run import run
 from ..judge import owners
 from ..judge.chaineval import FwRule, vrrpfw_key
 from ..judge.netpath import (
@@ -58,16 +58,18 @@ from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
 from ..model import Family, VrrpRule, rules_from_keys
 from ..persist import iptables_save
+from ..persist.iptables_save import check_family
+from ..persist.store import Persister
 from ..persist.ufw_rules import (
     UfwRulesFile,
     UfwRulesStore,
     chain_for,
-    check_family,
     default_path,
     file_family,
+    ufw_holds,
 )
 from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Options, Persister, RuntimeStatus, held_by, held_text
+from .base import Availability, Backend, Change, Options, RuntimeStatus, held_by, held_text
 from .xtables_lock import open_lock, wait_for_lock
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}
@@ -213,7 +215,7 @@ class UfwBackend(Backend):
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         o = self.options
         if o.persist and o.persist_file:  # one family per file: refused before anything changes
-            check_family(rules, file_family(o.persist_file), o.persist_file)
+            check_family(rules, file_family(o.persist_file), o.persist_file, ufw_holds)
         return self.path_statuses(self.path_model(), rules)
 
     def path_statuses(self, model: PathModel, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
@@ -332,13 +334,11 @@ class UfwBackend(Backend):
         if path is None:
             raise EnvironmentProblem(f"{name} is not installed; ufw runs on it (apt-get install iptables)")
         wait = max(1, int(self.options.lock_timeout + 0.999))
-        try:
-            proc = subprocess.run([path, "--noflush", f"--wait={wait}"], input=text, capture_output=True,
-                                  text=True, timeout=60 + wait)
-        except (OSError, subprocess.SubprocessError) as e:
-            raise EnvironmentProblem(f"cannot run {name}: {e}") from None
-        if proc.returncode != 0:
-            first = (proc.stderr.strip().splitlines() or ["(no message)"])[0]
+        ran = run([path, "--noflush", f"--wait={wait}"], stdin=text, timeout=60 + wait)
+        if ran.exc is not None:
+            raise EnvironmentProblem(f"cannot run {name}: {ran.exc}")
+        if ran.code != 0:
+            first = (ran.err.strip().splitlines() or ["(no message)"])[0]
             raise BackendError(f"{name} --noflush failed: {first}")
 
     def describe(self, change: Change) -> str:

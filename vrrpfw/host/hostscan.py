@@ -9,18 +9,16 @@ warn that its rules would not be enough.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from ..model import COMMENT
+from ..model import COMMENT, FIREWALLD_TABLES
 from .bounded_read import MiB, ReadRefused, read_regular
+from .nft import NftDenied, NftError, nft_json
+from .run import run
 
-# Tables managed by other tools' backends; never counted as ours to open.
-FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
 FAMILIES = {"ip", "ip6", "inet", "netdev", "bridge"}  # bridge: on the path of a bridge and its ports
@@ -139,12 +137,7 @@ def ufw_legacy_families(tables: List[str]) -> List[str]:
         path = shutil.which(tool)
         if table not in tables or path is None:
             continue
-        try:
-            proc = subprocess.run([path, "-w", "5", "-n", "-L", UFW_CHAINS[fam]], capture_output=True,
-                                  text=True, timeout=20)
-        except (OSError, subprocess.SubprocessError):
-            continue
-        if proc.returncode == 0:
+        if run([path, "-w", "5", "-n", "-L", UFW_CHAINS[fam]], timeout=20).ok:
             found.append(fam)
     return found
 
@@ -226,10 +219,10 @@ def iptables_variant() -> Optional[str]:
         return "legacy"
     if "nft" in real:
         return "nf_tables"
-    try:
-        out = subprocess.run([path, "-V"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
+    ran = run([path, "-V"], timeout=10)
+    if ran.exc is not None:
         return None
+    out = ran.out
     if "nf_tables" in out:
         return "nf_tables"
     if "legacy" in out or out.startswith("iptables v1.6") or out.startswith("iptables v1.4"):
@@ -371,14 +364,15 @@ def _nft_json(nft: str, args: List[str], timeout: float) -> Any:
     """Parsed ``nft -j ARGS`` output, or an error message string."""
     what = "nft " + " ".join(args[:2])
     try:
-        proc = subprocess.run([nft, "-j", *args], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.SubprocessError) as e:
+        return nft_json(args, timeout, nft)
+    except (NftError, NftDenied) as e:
+        ran = e.ran
+    except OSError as e:  # nft could not start
         return f"{what} failed: {e}"
-    if proc.returncode != 0:
-        if "Operation not permitted" in proc.stderr:
-            return f"{what}: {PERMISSION}"
-        return f"{what} failed: {proc.stderr.strip()[:200]}"
-    try:
-        return json.loads(proc.stdout or "{}")
     except ValueError:
         return f"{what} printed JSON vrrpfw cannot read"
+    if ran.exc is not None:  # timed out
+        return f"{what} failed: {ran.exc}"
+    if "Operation not permitted" in ran.err:
+        return f"{what}: {PERMISSION}"
+    return f"{what} failed: {ran.err.strip()[:200]}"

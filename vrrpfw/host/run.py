@@ -1,39 +1,95 @@
 """The one way vrrpfw runs a host tool: argv in, (exit code, stdout,
-stderr) out, with a missing tool and a time-out told apart from a failure,
-so callers map each to their own message instead of catching OSError
-everywhere."""
+stderr) out, with a tool that could not start and a time-out told apart
+from a failure, so callers map each to their own message instead of
+catching OSError and SubprocessError everywhere.
+
+The one error mapping, whatever the tool (nft, iptables-restore, ipset,
+ip, unshare, ...):
+
+- the tool could not start: ``missing`` (not installed: ENOENT, exit 127)
+  or ``Ran.exc`` the OSError (exit 126: not executable, ...);
+- it ran and failed: ``code`` non-zero, its complaint in ``err``;
+- it did not finish in time: ``timed_out`` (killed; exit 124).
+
+``Ran.exc`` keeps the exception itself, so a caller that words its
+message from it (``str(exc)``, ``exc.strerror``) says what it said before.
+:func:`spawn` starts a long-running child (a capture, a listener in a
+namespace) the same way; ``vrrpfw.netns`` registers those it must kill.
+"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from dataclasses import dataclass
-from typing import Optional, Sequence
+from dataclasses import dataclass, field
+from typing import IO, Dict, Optional, Sequence, Union
+
+# What a child's standard stream is connected to (subprocess.PIPE, DEVNULL, a file, None: ours).
+Stream = Union[None, int, IO]
 
 
 @dataclass(frozen=True)
 class Ran:
     """What a tool did.  ``missing``: not installed (nothing ran);
-    ``timed_out``: killed after the time-out."""
+    ``timed_out``: killed after the time-out; ``exc``: the exception that
+    stopped it from starting or finishing (None where it ran to its end)."""
 
     code: int
     out: str = ""
     err: str = ""
     missing: bool = False
     timed_out: bool = False
+    exc: Optional[BaseException] = field(default=None, compare=False, repr=False)
+
+    @property
+    def started(self) -> bool:
+        """Did the tool run (to an exit code or to its time-out)?"""
+        return self.exc is None or self.timed_out
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 0 and self.exc is None
+
+    def raised(self) -> Ran:
+        """Self where the tool ran to its exit; else raise what stopped it,
+        for callers that let it propagate: the OSError it could not start
+        with, or TimeoutError (an OSError) worded as subprocess words it."""
+        if isinstance(self.exc, OSError):
+            raise self.exc
+        if self.timed_out:
+            raise TimeoutError(str(self.exc))
+        return self
 
 
-def run(argv: Sequence[str], stdin: Optional[str] = None, timeout: float = 60.0) -> Ran:
+def run(argv: Sequence[str], stdin: Optional[str] = None, timeout: Optional[float] = 60.0,
+        env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, errors: str = "strict") -> Ran:
     """Run ``argv`` (its first word looked up on PATH) in this process's
-    namespaces; never raises for a missing tool or a time-out."""
-    path = shutil.which(argv[0])
-    if path is None:
-        return Ran(127, missing=True)
+    namespaces; never raises for a tool that cannot start or a time-out
+(``timeout`` None: wait as long as it takes).
+    ``errors``: how undecodable output is decoded (``"replace"``: never
+    fails on a byte that is not UTF-8)."""
     try:
-        proc = subprocess.run([path, *argv[1:]], input=stdin, capture_output=True, text=True,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return Ran(124, timed_out=True)
+        proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, timeout=timeout,
+                              env=env, cwd=cwd, errors=errors)
+    except subprocess.TimeoutExpired as e:
+        return Ran(124, timed_out=True, exc=e)
+    except FileNotFoundError as e:
+        return Ran(127, missing=True, exc=e)
     except OSError as e:
-        return Ran(126, err=str(e))
+        return Ran(126, err=str(e), exc=e)
     return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+
+def spawn(argv: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Stream = subprocess.DEVNULL,
+          stdout: Stream = subprocess.PIPE, stderr: Stream = subprocess.PIPE) -> subprocess.Popen:
+    """Start ``argv`` and return at once (text streams); the caller waits,
+    kills or reads it.  Raises OSError where it cannot start."""
+    return subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, text=True, env=env)
+
+
+# For the code that waits on a spawned child itself (vrrpfw.netns): the
+# names it needs, so that only this module imports subprocess.
+PIPE = subprocess.PIPE
+DEVNULL = subprocess.DEVNULL
+Popen = subprocess.Popen
+CompletedProcess = subprocess.CompletedProcess
+TimeoutExpired = subprocess.TimeoutExpired

@@ -23,7 +23,7 @@ import ipaddress
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
-from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, VrrpRule
+from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Key, VrrpRule
 
 
 class Tri(enum.Enum):
@@ -219,6 +219,29 @@ class Decision:
         return self.outcome is Outcome.ACCEPT
 
 
+RECENT_MODES = ("set", "rcheck", "update", "remove")
+
+
+def match_recent(m: Match, pkt: Packet) -> Tri:
+    """``-m recent [!] --set|--rcheck|--update|--remove --name N
+    [--seconds S] [--hitcount H] [--rttl] [--rsource|--rdest] [--mask M]``:
+    ``--set`` adds the source and matches; the other modes test the list,
+    judged by the packet's dynamic state (:class:`vrrpfw.judge.dynamic.DynState`),
+    a maybe where it was not read."""
+    mode, neg = None, False
+    for key in RECENT_MODES:
+        words = m.param(key)
+        if words is not None:
+            mode, neg = key, bool(words) and words[0] == "!"
+    if mode is None:
+        return Tri.MAYBE
+    if mode == "set":
+        return Tri.NO if neg else Tri.YES  # adds the source and matches
+    if pkt.state is None:
+        return Tri.MAYBE
+    return pkt.state.recent_match(m, mode, neg, pkt)
+
+
 def _split_neg(value: Optional[str]) -> Tuple[bool, Optional[str]]:
     if value is None:
         return False, None
@@ -336,14 +359,12 @@ def match_extension(m: Match, pkt: Packet) -> Tri:
         return Tri.NO if pkt.proto != AH_PROTO else Tri.MAYBE
     if name in ("ttl", "hl"):
         return _match_ttl(m, pkt.ttl)
-    if name == "set" and m.param("match-set") is not None:  # iptables' ipset match
-        from .dynamic import ipset_match
-        return ipset_match(m, pkt)
+    if name == "set" and m.param("match-set") is not None:  # iptables' ipset match: the packet's state
+        return Tri.MAYBE if pkt.state is None else pkt.state.ipset_match(m, pkt)
     if name == "set":  # nft-style membership (judge.nft)
         return match_set(m, pkt)
     if name == "recent":
-        from .dynamic import recent_match
-        return recent_match(m, pkt)
+        return match_recent(m, pkt)
     if name == "pkttype":
         neg, vals = _negated(m.param("pkt-type") or m.param("pkt_type"))
         if not vals:
@@ -479,7 +500,7 @@ def match_physdev(m: Match, pkt: Packet) -> Tri:
     options only matches.  With it, for an advert to this host: the port it
     came in on is ``--physdev-in``, it is "in" and not bridged, and it has no
     output port, so any ``--physdev-out`` (negated or not) fails.  All
-    measured with real packets (tests/integration/test_bridge_path.py)."""
+    measured with real packets (tests/integration/judge/test_bridge_path.py)."""
     if pkt.brnf is None or not m.params:
         return Tri.MAYBE
     opts = []
@@ -871,12 +892,10 @@ def _dynamic_deps(rule: FwRule, pkt: Packet, deps: List[str]) -> None:
     already rule the advert out."""
     if pkt.state is None:
         return
-    from .dynamic import dynamic_names, unread_reason
-
-    names = dynamic_names(rule)
+    names = pkt.state.names(rule)
     if names and match_rule(rule, replace(pkt, state=None)) is not Tri.NO:
         for name in names:
-            why = unread_reason(pkt.state, name)
+            why = pkt.state.unread(name)
             deps.append(name if why is None else f"{name} [not read: {why}]")
 
 
@@ -987,9 +1006,6 @@ def _could_drop(doubts: List[FwRule], lookup: ChainLookup) -> bool:
             continue
         return True
     return False
-
-Key = Tuple[str, str, str]  # (direction, interface, group)
-
 
 def _host(value: Optional[str]) -> Optional[str]:
     """``192.0.2.1/32`` or ``fd00::1/128`` -> the address; None otherwise."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import Direction
-from .chaineval import FwRule, Match, Packet, Tri, addr_in
+from .chaineval import FwRule, Match, Packet, Tri, addr_in, match_recent, match_rule
 
 # ipset types with the nomatch flag (those with a net dimension).
 NOMATCH_TYPES = ("hash:net", "hash:net,net", "hash:net,port", "hash:net,port,net", "hash:net,iface",
@@ -294,8 +294,6 @@ class DynState:
         matches (either way: a sent advert's rule may fill what a received
         one is tested against)?  Judged without dynamic state, so a filler
         that tests another set counts as a maybe."""
-        from .chaineval import match_rule
-
         bare = replace(pkt, state=None)
         other = replace(bare, src=None, direction=Direction.OUT if pkt.direction is Direction.IN
                         else Direction.IN)
@@ -306,6 +304,20 @@ class DynState:
             if match_rule(rule, bare) is not Tri.NO or match_rule(rule, other) is not Tri.NO:
                 return True
         return False
+
+    # What the rule evaluator (judge.chaineval) asks of a packet's state: it
+    # imports nothing of this module, which imports it.
+    def ipset_match(self, m: Match, pkt: Packet) -> Tri:
+        return ipset_match(m, pkt)
+
+    def recent_match(self, m: Match, mode: str, neg: bool, pkt: Packet) -> Tri:
+        return _recent_list_match(m, mode, neg, pkt, self)
+
+    def names(self, rule: FwRule) -> List[str]:
+        return dynamic_names(rule)
+
+    def unread(self, name: str) -> Optional[str]:
+        return unread_reason(self, name)
 
 
 def ipset_key(name: str) -> str:
@@ -351,25 +363,15 @@ def _ipset_fillable(state: DynState, name: str, pkt: Packet, depth: int = 0) -> 
     return False
 
 
-RECENT_MODES = ("set", "rcheck", "update", "remove")
 FULL_MASKS = ("255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+# ``-m recent``, judged whole (judge.chaineval: --set, then the list in the packet's state).
+recent_match = match_recent
 
 
-def recent_match(m: Match, pkt: Packet) -> Tri:
-    """``-m recent [!] --set|--rcheck|--update|--remove --name N
-    [--seconds S] [--hitcount H] [--rttl] [--rsource|--rdest] [--mask M]``."""
-    mode, neg = None, False
-    for key in RECENT_MODES:
-        words = m.param(key)
-        if words is not None:
-            mode, neg = key, bool(words) and words[0] == "!"
-    if mode is None:
-        return Tri.MAYBE
-    if mode == "set":
-        return Tri.NO if neg else Tri.YES  # adds the source and matches
+def _recent_list_match(m: Match, mode: str, neg: bool, pkt: Packet, state: DynState) -> Tri:
+    """``-m recent`` other than ``--set``: the list ``--name`` as read now."""
     name = (m.param("name") or ("DEFAULT",))[-1]
-    state: Optional[DynState] = pkt.state
-    if state is None or name not in state.recent:
+    if name not in state.recent:
         return Tri.MAYBE
     found = _recent_found(m, mode, state.recent[name], pkt, state.jiffies)
     if found is not Tri.YES and state.fillable(recent_key(name), pkt):

@@ -25,7 +25,7 @@ br_netfilter on for the bridge and the advert's family, an advert to this
 host crosses the ip-family prerouting hook once (during bridge prerouting,
 ``iifname`` br0) and input once, carrying physdev info (its port); one this
 host sends carries none.  All of this was measured with real packets (see
-tests/integration/test_bridge_path.py).  Which port a peer's adverts come in
+tests/integration/judge/test_bridge_path.py).  Which port a peer's adverts come in
 on is not known, so the path is judged once per port (a :class:`Vantage`):
 where the ports disagree, the verdict is ``uncertain``.
 

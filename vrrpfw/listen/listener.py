@@ -60,13 +60,13 @@ import select
 import shutil
 import socket
 import struct
-import subprocess
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import EXIT_NOT_ALLOWED, EXIT_OK, EnvironmentProblem, InputError
+from ..host.run import run
 from ..model import validate_interface
 from .packet import (
     PROTO_AH,
@@ -673,10 +673,10 @@ def _sort_key(k: Tuple[str, str, int, str]) -> Tuple[str, str, int, str]:
 # --- counters: best effort ---
 
 def _run(argv: Sequence[str]) -> str:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=20)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed: {(proc.stderr or proc.stdout).strip().splitlines()[:1]}")
-    return proc.stdout
+    ran = run(argv, timeout=20).raised()
+    if ran.code != 0:
+        raise RuntimeError(f"{argv[0]} failed: {(ran.err or ran.out).strip().splitlines()[:1]}")
+    return ran.out
 
 
 def nft_drop_counters(doc: Dict[str, Any]) -> Dict[Tuple[str, ...], Tuple[int, str, str]]:
@@ -742,7 +742,7 @@ def read_counters(families: Sequence[str] = FAMILIES) -> Tuple[Dict[Tuple[str, .
     else:
         try:
             snap.update(nft_drop_counters(json.loads(_run(["nft", "-j", "list", "ruleset"]) or "{}")))
-        except (RuntimeError, ValueError, OSError, subprocess.SubprocessError) as e:
+        except (RuntimeError, ValueError, OSError) as e:
             why.append(f"nftables: {e}")
     legacy = [("iptables-legacy", "/proc/net/ip_tables_names", "ipv4"),
               ("ip6tables-legacy", "/proc/net/ip6_tables_names", "ipv6")]
@@ -761,7 +761,7 @@ def read_counters(families: Sequence[str] = FAMILIES) -> Tuple[Dict[Tuple[str, .
             try:
                 text = _run([tool, "-w", "5", "-t", table, "-L", "-v", "-x", "-n", "--line-numbers"])
                 snap.update(legacy_drop_counters(text, tool, table))
-            except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            except (RuntimeError, OSError) as e:
                 why.append(f"{tool} {table}: {e}")
     return snap, why
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ..errors import PersistFileError
+from ..errors import InputError, PersistFileError
 from ..host.invoker import quote, show
 from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
 
@@ -336,3 +336,15 @@ def remove_rules(doc: SaveFile, keys: Optional[Sequence[Tuple[str, str, str]]],
     """Text without vrrpfw's lines for ``keys`` (all of vrrpfw's if None)."""
     drop = {i for i, _, _, key in table_keys(doc, anywhere) if keys is None or key in keys}
     return "".join(line for i, line in enumerate(doc.lines) if i not in drop)
+
+
+def check_family(rules: Sequence[VrrpRule], family: Family, path: str,
+                 holds: Callable[[Family, Family], str]) -> None:
+    """Refuse rules another family's file cannot hold: ``--persist-file``
+    names one file of one family (an iptables-save file, one of ufw's).
+    ``holds(family, other)`` words what the file holds and where the
+    other family's rules belong."""
+    other = [r for r in rules if r.family is not family]
+    if other:
+        raise InputError(f"--persist-file {path} holds {holds(family, other[0].family)}: run vrrpfw once per "
+                         "family (--family) with its own --persist-file")

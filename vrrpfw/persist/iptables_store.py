@@ -23,19 +23,42 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
-from ..backends.base import Backend, Key, Persister, PersistPlan
-from ..errors import InputError
 from ..judge.nextboot import BootModel
-from ..model import Family, VrrpRule, rules_from_keys
+from ..model import Family, Key, VrrpRule, rules_from_keys
 from . import files, iptables_save, locations, restorers
-from .iptables_save import Placement
+from .iptables_save import Placement, check_family
 from .locations import PersistTarget
 from .nextboot import boot_label, save_text_model, unrestored
-from .saved import SavedFile
+from .saved import FileSet, SavedFile
+from .store import Persister, PersistPlan
 
 Where = Callable[[], Dict[Key, Set[Placement]]]
+
+
+class StoreOptions(Protocol):
+    """The run's options a saved-file store reads (a backend's Options)."""
+
+    @property
+    def root(self) -> str: ...
+    @property
+    def persist_file(self) -> Optional[str]: ...
+    @property
+    def sweep(self) -> bool: ...
+    @property
+    def validate_saved(self) -> bool: ...
+    @property
+    def locked(self) -> bool: ...
+
+
+class StoreRun(Protocol):
+    """What a store needs of the run that holds it (a backend): its options
+    and the run's saved files, shared by every layer."""
+
+    @property
+    def options(self) -> StoreOptions: ...
+    def saved_files(self) -> FileSet: ...
 
 
 class FamilyFile(Persister):
@@ -172,7 +195,7 @@ class IptablesSaveFile(Persister):
         one-family file are refused (:func:`check_family`)."""
         if self.custom:
             only = next(iter(self.parts.values()))
-            check_family(rules, only.family, only.path)
+            check_family(rules, only.family, only.path, restored_by)
         return [(p, [r for r in rules if r.family is fam]) for fam, p in self.parts.items()]
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
@@ -203,17 +226,13 @@ class IptablesSaveFile(Persister):
                 part.commit(sub)
 
 
-def check_family(rules: Sequence[VrrpRule], family: Family, path: str) -> None:
-    """Refuse rules another family's file cannot hold: ``--persist-file``
-    names one file, and a restorer of one family."""
-    other = [r for r in rules if r.family is not family]
-    if other:
-        want = "IPv6" if other[0].family is Family.IPV6 else "IPv4"
-        have = "IPv6" if family is Family.IPV6 else "IPv4"
-        tool = "ip6tables" if family is Family.IPV6 else "iptables"
-        raise InputError(f"--persist-file {path} holds {have} rules (one family per file: it is restored by "
-                         f"{tool}-restore); {want} rules need their own file: run vrrpfw once per family "
-                         "(--family) with its own --persist-file")
+def restored_by(family: Family, other: Family) -> str:
+    """What a ``--persist-file`` of ``family`` holds, for :func:`check_family`."""
+    want = "IPv6" if other is Family.IPV6 else "IPv4"
+    have = "IPv6" if family is Family.IPV6 else "IPv4"
+    tool = "ip6tables" if family is Family.IPV6 else "iptables"
+    return (f"{have} rules (one family per file: it is restored by {tool}-restore); "
+            f"{want} rules need their own file")
 
 
 _V6_NAME = re.compile(r"(?:^|[^a-z0-9])(?:v6|ip6|ipv6|ip6tables)(?:[^a-z0-9]|$)|rules6|6tables", re.I)
@@ -232,7 +251,7 @@ def custom_family(path: str) -> Family:
     return Family.IPV6 if _V6_NAME.search(os.path.basename(path)) else Family.IPV4
 
 
-def saved_iptables_file(b: Backend, variant: str, where: Optional[Where] = None,
+def saved_iptables_file(b: StoreRun, variant: str, where: Optional[Where] = None,
                         persist_file: Optional[str] = None) -> IptablesSaveFile:
     """The iptables-save store a backend's run uses: the explicit file (one
     family, see :func:`custom_family`) or the distribution's two, shared

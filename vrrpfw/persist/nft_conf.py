@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 from ..errors import PersistFileError
 from ..host.bounded_read import MiB, ReadRefused, read_regular
 from ..host.invoker import show
-from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
+from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, Key, VrrpRule
 
 BEGIN = "# BEGIN vrrpfw (managed by vrrpfw; `vrrpfw close` removes these lines)"
 END = "# END vrrpfw"
@@ -26,7 +26,6 @@ END = "# END vrrpfw"
 # says so in the marker, so that close gives the file back byte for byte.
 NO_EOL = " [newline added before]"
 ChainId = Tuple[str, str, str]
-Key = Tuple[str, str, str]
 
 # vrrpfw's line, every shape (see nft_matches); parsed loosely, then
 # accepted only where vrrpfw would write exactly that line.

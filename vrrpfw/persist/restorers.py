@@ -20,13 +20,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import PersistFileError
 from ..host.invoker import NOT_SHOWN, may_quote
+from ..host.run import run
 from . import files
 
 TIMEOUT = 120
@@ -54,16 +54,15 @@ class Restorer:
         only the line number is kept."""
         with tempfile.TemporaryDirectory(prefix="vrrpfw-restorer-") as scratch:
             env = {**os.environ, "XTABLES_LOCKFILE": os.path.join(scratch, "xtables.lock")}
-            try:
-                proc = subprocess.run(self.argv + [os.path.abspath(path)], capture_output=True, text=True,
-                                      timeout=TIMEOUT, errors="replace", env=env, cwd="/")
-            except subprocess.TimeoutExpired:
-                return f"{self.label} did not finish within {TIMEOUT}s"
-            except OSError as e:
-                return f"cannot run {self.label}: {e.strerror}"
-        if proc.returncode == 0:
+            ran = run(self.argv + [os.path.abspath(path)], timeout=TIMEOUT, env=env, cwd="/",
+                      errors="replace")
+        if ran.timed_out:
+            return f"{self.label} did not finish within {TIMEOUT}s"
+        if isinstance(ran.exc, OSError):
+            return f"cannot run {self.label}: {ran.exc.strerror}"
+        if ran.code == 0:
             return None
-        return complaint(proc.stderr or proc.stdout, path, shown_as)
+        return complaint(ran.err or ran.out, path, shown_as)
 
 
 def complaint(text: str, path: str, shown_as: Optional[str] = None) -> str:

@@ -27,15 +27,15 @@ import os
 import shutil
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from ..backends.base import Key, Persister, PersistPlan
 from ..errors import InputError, PersistFileError
 from ..judge.nextboot import BootModel
-from ..model import Direction, Family, VrrpRule, rules_from_keys
+from ..model import Direction, Family, Key, VrrpRule, rules_from_keys
 from . import files, iptables_save
-from .iptables_save import SaveFile, vrrpfw_line_key
+from .iptables_save import SaveFile, check_family, vrrpfw_line_key
 from .nextboot import ufw_model
 from .restorers import Restorer
 from .saved import SavedFile
+from .store import Persister, PersistPlan
 
 UFW_DIR = "/etc/ufw"
 FILE_NAMES = {Family.IPV4: "before.rules", Family.IPV6: "before6.rules"}
@@ -169,15 +169,11 @@ def restorer(variant: str, family: Family) -> Tuple[Optional[Restorer], str]:
     return Restorer(f"{label} --noflush", [found, "--test", "--noflush", "--wait=5"]), label
 
 
-def check_family(rules: Sequence[VrrpRule], family: Family, path: str) -> None:
-    """Refuse rules another family's file cannot hold: a ``--persist-file``
-    is one of ufw's files, of one family."""
-    other = [r for r in rules if r.family is not family]
-    if other:
-        want = "IPv6" if other[0].family is Family.IPV6 else "IPv4"
-        raise InputError(f"--persist-file {path} holds ufw's {FILE_NAMES[family]} rules of one family; "
-                         f"{want} rules belong in {FILE_NAMES[other[0].family]}: run vrrpfw once per family "
-                         "(--family) with its own --persist-file")
+def ufw_holds(family: Family, other: Family) -> str:
+    """What one of ufw's files holds, for :func:`check_family`: a
+    ``--persist-file`` is one of ufw's files, of one family."""
+    return f"ufw's {FILE_NAMES[family]} rules of one family; " \
+        f"{'IPv6' if other is Family.IPV6 else 'IPv4'} rules belong in {FILE_NAMES[other]}"
 
 
 class UfwRulesFile(Persister):
@@ -281,7 +277,7 @@ class UfwRulesStore(Persister):
                              "(set IPV6=yes and reload ufw, or use --no-persist)")
         if other:
             only = next(iter(self.parts.values()))
-            check_family(rules, only.family, only.path)
+            check_family(rules, only.family, only.path, ufw_holds)
 
     def persisted(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         """Rules of a family this store has no file for are never persisted

@@ -20,13 +20,14 @@ import contextlib
 import itertools
 import os
 import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..errors import EnvironmentProblem
+from ..host import run as runner
+from ..host.run import CompletedProcess, Popen
 
 # The directory holding the ``vrrpfw`` package: children find it through PYTHONPATH.
 PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -34,7 +35,7 @@ PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath
 _counter = itertools.count()
 _lock = threading.RLock()  # re-entrant: a signal handler may run while the main thread holds it
 _live: List[str] = []
-_children: Set[subprocess.Popen] = set()
+_children: Set[Popen] = set()
 _aborting = threading.Event()
 
 
@@ -74,28 +75,27 @@ def _child_env(extra: Optional[Dict[str, str]]) -> Dict[str, str]:
     return env
 
 
-def _spawn(argv: Sequence[str], env: Dict[str, str], stdin: bool) -> subprocess.Popen:
-    proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+def _spawn(argv: Sequence[str], env: Dict[str, str], stdin: bool) -> Popen:
+    proc = runner.spawn(argv, env, stdin=runner.PIPE if stdin else runner.DEVNULL)
     with _lock:
         _children.add(proc)
     return proc
 
 
-def _forget(proc: subprocess.Popen) -> None:
+def _forget(proc: Popen) -> None:
     with _lock:
         _children.discard(proc)
 
 
 def run_cmd(argv: Sequence[str], stdin: Optional[str] = None, check: bool = True, timeout: float = 60.0,
-            env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
-    """subprocess.run, but the child is registered so a signal can kill it."""
+            env: Optional[Dict[str, str]] = None) -> CompletedProcess:
+    """vrrpfw.host.run.run, but the child is registered so a signal can kill it."""
     if _aborting.is_set():
         raise EnvironmentProblem("interrupted")
     proc = _spawn(argv, _child_env(env), stdin is not None)
     try:
         out, err = proc.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
+    except runner.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
         raise EnvironmentProblem(f"{argv[0]} did not finish within {timeout:g} s") from None
@@ -104,7 +104,7 @@ def run_cmd(argv: Sequence[str], stdin: Optional[str] = None, check: bool = True
             proc.kill()
             proc.wait()
         _forget(proc)
-    done = subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
+    done = CompletedProcess(list(argv), proc.returncode, out, err)
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, out, err)
     return done
@@ -121,18 +121,18 @@ class Namespace:
         return ["ip", "netns", "exec", self.name, *argv]
 
     def run(self, argv: Sequence[str], stdin: Optional[str] = None, check: bool = True,
-            timeout: float = 60.0, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+            timeout: float = 60.0, env: Optional[Dict[str, str]] = None) -> CompletedProcess:
         return run_cmd(self.command(argv), stdin, check, timeout, {**self.env, **(env or {})})
 
     def popen(self, argv: Sequence[str], env: Optional[Dict[str, str]] = None,
-              stdin: bool = False) -> subprocess.Popen:
+              stdin: bool = False) -> Popen:
         """A registered child (killed by ``cleanup_all``); call ``release``
         when done with it."""
         if _aborting.is_set():
             raise EnvironmentProblem("interrupted")
         return _spawn(self.command(argv), _child_env({**self.env, **(env or {})}), stdin)
 
-    def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def ip(self, *args: str, check: bool = True) -> CompletedProcess:
         """``ip -n NAME ...``: no exec of a shell-like wrapper, so cheaper."""
         return run_cmd(["ip", "-n", self.name, *args], check=check)
 
@@ -142,7 +142,7 @@ class Namespace:
             run_cmd(["ip", "-n", self.name, "-batch", "-"], stdin="\n".join(lines) + "\n")
 
 
-def release(proc: subprocess.Popen) -> None:
+def release(proc: Popen) -> None:
     """Kill (if still running) and forget a child from ``Namespace.popen``."""
     if proc.poll() is None:
         proc.kill()
@@ -152,7 +152,7 @@ def release(proc: subprocess.Popen) -> None:
 
 
 def _delete(name: str) -> None:
-    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    runner.run(["ip", "netns", "del", name], timeout=None, errors="replace").raised()
     with _lock:
         if name in _live:
             _live.remove(name)
@@ -166,13 +166,13 @@ def create(prefix: str) -> Namespace:
         name = unique(prefix)
         with _lock:
             _live.append(name)
-        proc = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-        if proc.returncode == 0:
+        ran = runner.run(["ip", "netns", "add", name], timeout=None).raised()
+        if ran.code == 0:
             return Namespace(name)
         with _lock:
             _live.remove(name)  # not ours: never delete a namespace we did not create
-        if "exists" not in proc.stderr:
-            raise EnvironmentProblem(f"cannot create network namespace {name}: {first_line(proc.stderr)}")
+        if "exists" not in ran.err:
+            raise EnvironmentProblem(f"cannot create network namespace {name}: {first_line(ran.err)}")
     raise EnvironmentProblem(f"cannot find a free network namespace name for prefix {prefix}")
 
 

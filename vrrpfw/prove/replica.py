@@ -18,12 +18,12 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import EnvironmentProblem, InputError
+from ..host.run import run
 from ..model import validate_interface
 from .netns import (
     CommandFailed,
@@ -375,10 +375,10 @@ def _need(tool: str) -> str:
 
 
 def _read(argv: Sequence[str]) -> str:
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise EnvironmentProblem(f"{argv[0]} failed ({proc.returncode}): {first_line(proc.stderr)}")
-    return proc.stdout
+    ran = run(argv, timeout=None).raised()
+    if ran.code != 0:
+        raise EnvironmentProblem(f"{argv[0]} failed ({ran.code}): {first_line(ran.err)}")
+    return ran.out
 
 
 def _read_file(path: str) -> Optional[str]:
@@ -422,10 +422,10 @@ def capture_rules() -> Snapshot:
 def capture_iface(snap: Snapshot, iface: str) -> Snapshot:
     """``snap`` for one interface: its addresses, sysctls and per-interface limits."""
     validate_interface(iface)
-    proc = subprocess.run(["ip", "-j", "addr", "show", "dev", iface], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise InputError(f"interface {iface} does not exist here ({first_line(proc.stderr)})")
-    infos = [a for link in json.loads(proc.stdout or "[]") for a in link.get("addr_info", [])]
+    ran = run(["ip", "-j", "addr", "show", "dev", iface], timeout=None).raised()
+    if ran.code != 0:
+        raise InputError(f"interface {iface} does not exist here ({first_line(ran.err)})")
+    infos = [a for link in json.loads(ran.out or "[]") for a in link.get("addr_info", [])]
     addrs = [f"{a['local']}/{a['prefixlen']}" for a in infos if a.get("family") == "inet"]
     addrs6 = [f"{a['local']}/{a['prefixlen']}" for a in infos if a.get("family") == "inet6"]
     sysctls: Dict[str, str] = {}

@@ -31,9 +31,10 @@ import json
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set
+
+from ..host.run import run
 
 IFNAMSIZ = 16  # with the terminating NUL: names of at most 15 bytes
 # Per-bridge options the replica's bridge copies: br_netfilter per bridge (on even where the
@@ -203,11 +204,11 @@ class LinkFacts:
 
 
 def _run_json(argv: Sequence[str]) -> object:
-    proc = subprocess.run(list(argv), capture_output=True, text=True)
-    if proc.returncode != 0:
+    ran = run(argv, timeout=None).raised()
+    if ran.code != 0:
         return None
     try:
-        return json.loads(proc.stdout or "null")
+        return json.loads(ran.out or "null")
     except ValueError:
         return None
 

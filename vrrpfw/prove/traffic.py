@@ -14,7 +14,7 @@ VRRPv2 or v3, with keepalived's TTL / hop limit or another one (to test
 rules that enforce 255).
 
 The adverts are keepalived's, header field by header field (measured
-against keepalived 2.2.7 by tests/integration/test_advert_fidelity.py):
+against keepalived 2.2.7 by tests/integration/prove/test_advert_fidelity.py):
 
 * IPv4: no options (IHL 5), TOS 0xc0 (keepalived's IP_TOS
   IPTOS_PREC_INTERNETCONTROL: DSCP CS6, ECN 0), DF clear (keepalived writes

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from typing import Any, Dict, List, Optional
 
+from ...host.run import run
 from ..netpath import Bridge
 
 SYSCTLS = "/proc/sys/net/bridge"
@@ -67,9 +67,9 @@ def read() -> Optional[Dict[str, Bridge]]:
     if ip is None:
         return None
     try:
-        proc = subprocess.run([ip, "-j", "-d", "link", "show"], capture_output=True, text=True, timeout=30)
-        links = json.loads(proc.stdout or "[]") if proc.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError):
+        ran = run([ip, "-j", "-d", "link", "show"], timeout=30)
+        links = json.loads(ran.out or "[]") if ran.ok else None
+    except ValueError:  # output that is not UTF-8, or not JSON
         return None
     if not isinstance(links, list):
         return None

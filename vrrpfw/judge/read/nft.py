@@ -10,14 +10,15 @@ iptables-nft hide match details in compat expressions; where those occur,
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
+from ...host.nft import nft_json
+from ...host.run import run
+from ...model import FIREWALLD_TABLES
 from ..chaineval import FwRule
 from ..ebtables import parse_listing as parse_ebtables
 from ..iptables import parse_rule
@@ -26,7 +27,6 @@ from ..nft import NftTable, convert_table
 
 FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")
 HOOKS = {h.value: h for h in Hook}
-FIREWALLD_TABLES = {("inet", "firewalld"), ("ip", "firewalld"), ("ip6", "firewalld")}
 
 
 @dataclass
@@ -40,20 +40,6 @@ class NftLayer:
     handles: Dict[Tuple[str, str], int] = field(default_factory=dict)
 
 
-def run_json(args: List[str], timeout: float = 60) -> Any:
-    """``nft -j ARGS`` parsed; raises PermissionError / RuntimeError."""
-    nft = shutil.which("nft")
-    if nft is None:
-        raise FileNotFoundError("nft is not installed")
-    proc = subprocess.run([nft, "-j", *args], capture_output=True, text=True, timeout=timeout)
-    if proc.returncode != 0:
-        err = proc.stderr.strip()
-        if "Operation not permitted" in err or "must be root" in err:
-            raise PermissionError(err.splitlines()[0] if err else "permission denied")
-        raise RuntimeError(f"nft {' '.join(args[:3])} failed: {err[:200]}")
-    return json.loads(proc.stdout or "{}")
-
-
 XT_TOOLS = {"ip": "iptables-nft", "ip6": "ip6tables-nft"}
 
 
@@ -64,10 +50,10 @@ def _xt_resolver(table: str, family: str = "ip") -> Any:
     tool = shutil.which(XT_TOOLS[family])
     if tool is None:
         return None
-    try:
-        out = subprocess.run([tool, "-t", table, "-S"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
+    ran = run([tool, "-t", table, "-S"], timeout=60)
+    if ran.exc is not None:
         return None
+    out = ran.out
     by_chain: Dict[str, List[FwRule]] = {}
     for line in out.splitlines():
         rule = parse_rule(line)
@@ -86,10 +72,10 @@ def _ebt_resolver(table: str) -> Any:
     tool = shutil.which("ebtables-nft")
     if tool is None:
         return None
-    try:
-        out = subprocess.run([tool, "-t", table, "-L"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
+    ran = run([tool, "-t", table, "-L"], timeout=60)
+    if ran.exc is not None:
         return None
+    out = ran.out
     by_chain = parse_ebtables(out)
 
     def resolve(chain: str, pos: int) -> Optional[FwRule]:
@@ -133,12 +119,10 @@ def _devices(header: Dict[str, Any], known: Dict[Tuple[str, str, str], Tuple[str
 
 
 def _device_listing() -> Dict[Tuple[str, str, str], Tuple[str, ...]]:
-    try:
-        proc = subprocess.run([shutil.which("nft") or "nft", "list", "chains"], capture_output=True,
-                              text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
+    ran = run([shutil.which("nft") or "nft", "list", "chains"], timeout=60)
+    if ran.exc is not None:
         return {}
-    return parse_devices(proc.stdout)
+    return parse_devices(ran.out)
 
 
 def read(sweep: bool = False, heads: Any = None) -> NftLayer:
@@ -152,11 +136,11 @@ def read(sweep: bool = False, heads: Any = None) -> NftLayer:
         return layer
     try:
         if heads is None:
-            heads = run_json(["list", "chains"])
+            heads = nft_json(["list", "chains"])
     except PermissionError:
         layer.unread = "nf_tables (reading it needs root or CAP_NET_ADMIN)"
         return layer
-    except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+    except (RuntimeError, OSError, ValueError) as e:
         layer.unread = f"nf_tables ({e})"
         return layer
     try:
@@ -166,8 +150,8 @@ def read(sweep: bool = False, heads: Any = None) -> NftLayer:
         return layer
     for family, name in wanted:
         try:
-            doc = run_json(["list", "table", family, name])
-        except (PermissionError, RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+            doc = nft_json(["list", "table", family, name])
+        except (PermissionError, RuntimeError, OSError, ValueError) as e:
             layer.unread = f"nf_tables table {family} {name} ({e})"
             continue
         try:

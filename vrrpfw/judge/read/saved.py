@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Tuple
 
+from ...model import FIREWALLD_TABLES
 from ..chaineval import FwRule
 from ..iptables import parse_save
 from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, Bridge, ChainId, PathModel
 from ..nft import convert_table
-from .nft import FIREWALLD_TABLES, HOOKS
+from .nft import HOOKS
 
 
 def legacy_chains(text: str, layer: str = "legacy", family: str = "ip") -> List[BaseChain]:

@@ -8,7 +8,7 @@ library on the managed host; this file only maps the module's options to
 ``vrrpfw.open`` / ``vrrpfw.close``, turns the library's ``Result`` into
 Ansible's (``changed``, ``failed`` with vrrpfw's one-line message), and
 builds diff mode's before/after texts.  The mapping and the texts are pure
-functions, unit-tested without Ansible (tests/unit/test_ansible_module.py).
+functions, unit-tested without Ansible (tests/unit/packages/test_ansible_module.py).
 """
 
 from __future__ import annotations
