@@ -34,6 +34,8 @@ from vrrpfw.persist import files as persist_files
 from vrrpfw.persist.store import Persister, PersistPlan
 from vrrpfw.results import Action, LayerReport, Persisted, Runtime
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 G = "224.0.0.18"
 IN0 = ("in", "eth0", G)
 OUT0 = ("out", "eth0", G)

@@ -28,6 +28,10 @@ import functools
 from pathlib import Path
 from typing import Dict, Iterator, List, Set, Tuple
 
+import pytest
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 PACKAGE = Path(__file__).resolve().parents[2] / "vrrpfw"
 # Modules outside host/ allowed to run a process themselves, and why (keep it empty).
 SUBPROCESS_ALLOWED: Dict[str, str] = {}

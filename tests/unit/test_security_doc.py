@@ -7,10 +7,14 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 from vrrpfw.cli.completion import COMPLETE_VAR
 from vrrpfw.errors import TRACEBACK_ENV
 from vrrpfw.keepalived import conf as keepalived_conf
 from vrrpfw.persist import files, nft_conf
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

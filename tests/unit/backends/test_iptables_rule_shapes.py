@@ -20,6 +20,8 @@ from vrrpfw.persist import iptables_save as ips
 from vrrpfw.persist import iptables_store, locations
 from vrrpfw.persist.saved import FileSet
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN, OUT = Direction.IN, Direction.OUT
 V6 = Family.IPV6
 

@@ -16,6 +16,8 @@ from vrrpfw.judge.nft import convert_rule, convert_table
 from vrrpfw.model import Direction, Family, make_specs, rules_for
 from vrrpfw.persist import nft_conf
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN, OUT = Direction.IN, Direction.OUT
 V4 = Packet(IN, "eth0", "224.0.0.18", src="192.0.2.2", family="ipv4")
 V6 = Packet(IN, "eth0", "ff02::12", src="fe80::2", family="ipv6")

@@ -16,6 +16,8 @@ from vrrpfw.persist import iptables_save
 from vrrpfw.persist.ufw_rules import UfwRulesStore, chain_for
 from vrrpfw.results import Action, Runtime
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "corpus")
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")

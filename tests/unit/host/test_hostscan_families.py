@@ -1,7 +1,11 @@
 """auto must see layers that filter only IPv6: an ip6 nft chain or a
 legacy ip6tables table can drop VRRPv3 adverts on their own."""
 
+import pytest
+
 from vrrpfw.host.hostscan import HostScan, parse_nft_ruleset
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def test_an_ip6_filter_chain_counts():

@@ -34,6 +34,8 @@ from vrrpfw.judge.chaineval import (
 )
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 Y, M, N = Tri.YES, Tri.MAYBE, Tri.NO
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")
 OUT = Packet(Direction.OUT, "eth0", "224.0.0.18", src="192.0.2.1")

@@ -15,6 +15,8 @@ from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.model import Direction, Family, VrrpRule
 from vrrpfw.results import Runtime
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN = VrrpRule(Direction.IN, "br0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "br0", "224.0.0.18")
 IN6 = VrrpRule(Direction.IN, "br0", "ff02::12", family=Family.IPV6)

@@ -18,6 +18,8 @@ from vrrpfw.judge.dispatch import handed_to, source_bound
 from vrrpfw.judge.nft import convert_table
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 T = {"family": "inet", "table": "fw"}
 
 

@@ -17,6 +17,8 @@ from vrrpfw.judge.iptables import parse_rule
 from vrrpfw.judge.nft import convert_rule
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN, OUT = Direction.IN, Direction.OUT
 V4_IN = Packet(IN, "eth1", "224.0.0.18", src="192.0.2.2", src_net="192.0.2.0/24", family="ipv4")
 V4_OUT = Packet(OUT, "eth1", "224.0.0.18", src="192.0.2.1", family="ipv4")

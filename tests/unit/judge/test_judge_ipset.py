@@ -11,6 +11,8 @@ from vrrpfw.judge.dynamic import DynState, ipset_match, parse_ipset_save
 from vrrpfw.judge.iptables import parse_rule
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 SAVE = """\
 create f2b-sshd hash:ip family inet hashsize 1024 maxelem 65536 timeout 600 bucketsize 12 initval 0xb6dacbb8
 add f2b-sshd 192.0.2.2 timeout 99

@@ -5,10 +5,14 @@ shapes against the kernel with real adverts."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw.judge.chaineval import Outcome, Packet, evaluate
 from vrrpfw.judge.dynamic import DynState, dynamic_names, fillers_of
 from vrrpfw.judge.nft import convert_table
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 SADDR = {"payload": {"protocol": "ip", "field": "saddr"}}
 

@@ -6,11 +6,15 @@ adverts.  Each case was a false OK (allowed while the kernel drops)."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw.judge.chaineval import Packet, Tri, match_rule, member, packet_value
 from vrrpfw.judge.iptables import parse_rule, parse_save
 from vrrpfw.judge.netpath import Runtime, judge, judge_peers
 from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.model import Direction, Family, VrrpRule
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 LOCAL = ("192.0.2.1", "192.0.2.0/24")

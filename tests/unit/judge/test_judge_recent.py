@@ -11,6 +11,8 @@ from vrrpfw.judge.dynamic import DynState, parse_xt_recent, recent_match
 from vrrpfw.judge.iptables import parse_rule
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NOW = 4_295_000_000
 PROC = f"""\
 src=192.0.2.2 ttl: 64 last_seen: {NOW - 100} oldest_pkt: 3 {NOW - 100_000}, {NOW - 5_000}, {NOW - 100}

@@ -28,6 +28,8 @@ from vrrpfw.judge.nft import convert_rule
 from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.model import Direction, Family, VrrpRule
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")
 IN6 = VrrpRule(Direction.IN, "eth0", "ff02::12", Family.IPV6)

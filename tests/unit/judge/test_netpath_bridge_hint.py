@@ -8,6 +8,8 @@ from vrrpfw.judge.chaineval import Decision, FwRule, Outcome
 from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, bridge_hint
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def dropped(table: str, name: str) -> ChainVerdict:
     chain = BaseChain(ChainId("nft", "bridge", table, name), Hook.INPUT, 0, "DROP", [])

@@ -2,10 +2,14 @@
 it "invalid" there, "new" after (found by the property test against real
 packets: raw-table and low-priority prerouting/output chains)."""
 
+import pytest
+
 from vrrpfw.judge.chaineval import FwRule, Match
 from vrrpfw.judge.netpath import BaseChain, ChainId, Hook, PathModel, ct_state_at, judge
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")

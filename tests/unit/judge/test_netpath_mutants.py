@@ -2,6 +2,8 @@
 which order, what the advert looks like to them, and how their verdicts add
 up to one.  Hand-built models, no kernel; see tests/mutation.sh."""
 
+import pytest
+
 from vrrpfw.judge.chaineval import Decision, FwRule, Match, Outcome, Packet
 from vrrpfw.judge.netpath import (
     LEGACY_HOOKS,
@@ -25,6 +27,8 @@ from vrrpfw.judge.netpath import (
 )
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 RULE_IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 RULE_OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")

@@ -26,6 +26,8 @@ from vrrpfw.judge.nft import (
 )
 from vrrpfw.model import Direction
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 PKT = Packet(Direction.IN, "eth0", "224.0.0.18")
 META = lambda key: {"meta": {"key": key}}  # noqa: E731
 IP = lambda field: {"payload": {"protocol": "ip", "field": field}}  # noqa: E731

@@ -13,6 +13,8 @@ import pytest
 from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import KaConfig, KaInstance, Where, parse, parse_text
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def inst(body: str, before: str = "") -> KaInstance:
     cfg = parse_text(f"{before}\nvrrp_instance VI {{\n{body}\n}}\n", "/etc/k.conf")

@@ -14,6 +14,8 @@ from vrrpfw.host.invoker import User
 from vrrpfw.keepalived import conf as keepalived_conf
 from vrrpfw.keepalived.conf import parse
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 INSTANCE = ("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n"
             " virtual_ipaddress {\n 192.0.2.9\n }\n}\n")

@@ -26,6 +26,8 @@ from hypothesis import strategies as st  # noqa: E402
 from vrrpfw.errors import InputError  # noqa: E402
 from vrrpfw.keepalived import conf as keepalived_conf  # noqa: E402
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 SAMPLES = [
     b"vrrp_instance VI_1 {\n  state MASTER\n  interface eth1\n  virtual_router_id 51\n  priority 150\n"
     b"  advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass s3cret\n  }\n"

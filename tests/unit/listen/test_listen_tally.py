@@ -8,6 +8,8 @@ import struct
 import tracemalloc
 from typing import List, Sequence, Tuple
 
+import pytest
+
 from vrrpfw.listen.listener import (
     CAPTURE_OVERFLOW,
     DELIVERED,
@@ -35,6 +37,8 @@ from vrrpfw.listen.packet import (
     encode_ipv6,
     encode_vrrp,
 )
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def adv(src="192.0.2.2", vrid=51, digest="d1", family="ipv4", dst="224.0.0.18",

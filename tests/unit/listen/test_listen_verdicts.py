@@ -27,6 +27,8 @@ from vrrpfw.listen.listener import (
 )
 from vrrpfw.listen.packet import Advert
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def adv(src="192.0.2.2", dst="224.0.0.18", vrid=51, ttl=255, addrs=("192.0.2.100",), digest="d1",
         family="ipv4", checksum_ok=True, priority=100) -> Advert:

@@ -36,6 +36,8 @@ from vrrpfw.listen.packet import (  # noqa: E402
     ipv6_payload,
 )
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 SETTINGS = settings(derandomize=True, max_examples=300, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
 # a decode of at most 64 KiB must stay far below these.  Time is this

@@ -16,6 +16,8 @@ from vrrpfw.host.invoker import User
 from vrrpfw.persist import files, iptables_save, nft_conf, restorers
 from vrrpfw.persist.state import StateFile
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NOBODY = User(65534, 65534, frozenset({65534}))
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 

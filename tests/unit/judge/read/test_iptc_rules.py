@@ -1,7 +1,11 @@
 """Pure helpers of the iptables backend (no libiptc needed)."""
 
+import pytest
+
 from vrrpfw.judge.chaineval import FwRule, Match, vrrpfw_key
 from vrrpfw.judge.read.iptc_rules import could_match_vrrp
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 COMMENT = (Match("comment", (("comment", ("vrrpfw",)),)),)
 
