@@ -35,9 +35,10 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 from vrrpfw import __version__  # noqa: E402
-from vrrpfw.cli import commands as cli  # noqa: E402
 from vrrpfw.cli import completion as cli_complete  # noqa: E402
+from vrrpfw.cli import entry as cli  # noqa: E402
 from vrrpfw.cli import help_text as cli_help  # noqa: E402
+from vrrpfw.cli import options  # noqa: E402
 
 SEE_ALSO = ("keepalived(8)", "keepalived.conf(5)", "iptables(8)", "ip6tables(8)", "nft(8)",
             "firewall-cmd(1)", "ufw(8)", "ip-netns(8)")
@@ -158,7 +159,7 @@ def man_page(date: str) -> str:
         "distribution family (from /etc/os-release); `vrrpfw open --help` names this host's.")]
     for path, what in cli_help.saved_files_all():
         out += tagged(f".I {esc(path)}", what)
-    out += tagged(f".I {esc(_state_file())}", cli.STATE_HELP)
+    out += tagged(f".I {esc(_state_file())}", options.STATE_HELP)
     out += [".SH ENVIRONMENT"]
     for name, text in cli_help.ENVIRONMENT:
         out += tagged(f".B {esc(name)}", text)

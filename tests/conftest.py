@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import one_end_guard  # noqa: E402
 
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
 # vrrpfw's per-file locks (vrrpfw.persist.lock) go to a directory of this
@@ -69,6 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "needs(*tools): an integration test that needs these tools beyond the base set; each is a "
         f"group ({', '.join(TOOL_GROUPS)}) or a command name or path",
     )
+    one_end_guard.configure(config)
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    one_end_guard.check_visible(items)
 
 
 def needed_tools(needs: Iterable[str]) -> List[str]:

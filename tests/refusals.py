@@ -7,7 +7,7 @@ from typing import List
 
 import pytest
 
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 
 
 def cli_refuses(capsys: pytest.CaptureFixture, argv: List[str]) -> str:

@@ -10,21 +10,16 @@ import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from vrrpfw.judge.chaineval import FwRule
 from vrrpfw.judge.iptables import parse_save
-from vrrpfw.judge.netpath import (
-    BaseChain,
-    ChainId,
-    PathModel,
-    PathVerdict,
-    judge,
-    judge_peers,
-)
+from vrrpfw.judge.netpath import judge, judge_peers
 from vrrpfw.judge.nft import convert_table
+from vrrpfw.judge.path_model import BaseChain, ChainId, PathModel, PathVerdict
 from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
+from vrrpfw.judge.rules import FwRule
 from vrrpfw.model import Direction, Family, VrrpRule
-from vrrpfw.prove.replica import Replica, Snapshot, compatible, snapshot_from_files
+from vrrpfw.prove.replica import Replica
+from vrrpfw.prove.snapshot import Snapshot, compatible, snapshot_from_files
 from vrrpfw.prove.traffic import Shape
 
 PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}

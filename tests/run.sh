@@ -11,7 +11,12 @@
 # never meet; a module whose fixture builds packages is kept on one worker
 # (xdist_group, --dist loadgroup).  The keepalived pairs run alone
 # afterwards: they measure failover seconds against a limit, which other
-# workers' load would skew.
+# workers' load would skew.  Tests marked one_end run with Debian's
+# libraries only, under a guard (below).
+#
+# At the end, whether the run passed or a stage failed, a table gives each
+# stage's minutes and seconds and the total (tests/stages.sh; under .ci/run
+# it lists the setup and the builds too).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,43 +32,47 @@ for venv in .venv-debian .venv-newest; do
     fi
 done
 
-START=$SECONDS
-# Each stage's header says when it started (minutes into the run): the
-# closing note of a session gives CI's stage times from these.
-stage() { echo "== [$(( (SECONDS - START) / 60 )) min $(( (SECONDS - START) % 60 )) s] $*"; }
-
-stage "ruff"
-.venv-newest/bin/ruff check vrrpfw tests
-stage "mypy"
-.venv-newest/bin/mypy
+# shellcheck source=tests/stages.sh
+source tests/stages.sh
+# At the end, even when a stage fails: every stage's minutes and the total.
+trap stage_finish EXIT
 
 WORKERS="${VRRPFW_WORKERS:-4}"
 PAIRS=tests/integration/keepalived/test_keepalived_pairs.py
 
+stage "ruff" .venv-newest/bin/ruff check vrrpfw tests
+stage "mypy" .venv-newest/bin/mypy
+
 if [ -x .venv-py39/bin/python ]; then
-    stage "unit tests, $(.venv-py39/bin/python --version), newest libraries for it"
-    .venv-py39/bin/python -m pytest -q -p no:cacheprovider -n "$WORKERS" tests/unit
+    stage "unit tests, $(.venv-py39/bin/python --version), newest libraries for it" \
+        .venv-py39/bin/python -m pytest -q -p no:cacheprovider -n "$WORKERS" tests/unit
 fi
 
-suite() {
-    local venv="$1" label="$2"; shift 2
-    stage "all tests, $label ($("$venv/bin/python" --version)), $WORKERS workers $*"
+pass() {
+    local venv="$1"; shift
     "$venv/bin/python" -m pytest -q -rs -p no:cacheprovider -n "$WORKERS" --dist loadgroup --ignore="$PAIRS" \
         --durations=12 "$@" tests
 }
-suite .venv-debian "Debian 12 libraries"
+# Library ends.  A test that never reaches typer (nor click), rich,
+# python-iptables or dbus-python, in its process or in a child it starts,
+# is marked one_end in its file: it runs once, with Debian's libraries,
+# in a pass of its own under tests/one_end_guard.py, which fails it if it
+# reaches any of them.  Every other test runs on both ends.  The packages
+# (.deb in Debian roots, RPM, wheel) and the Ansible module run with their
+# own pythons whatever venv runs pytest: once is enough (marker "once").
+DEB="Debian 12 libraries ($(.venv-debian/bin/python --version)), $WORKERS workers"
+guarded() { VRRPFW_ONE_END_GUARD=1 "$@"; }
+stage "one_end tests, $DEB, under the one_end guard" guarded pass .venv-debian -m one_end
+stage "all other tests, $DEB" pass .venv-debian -m "not one_end"
 # The keepalived pairs measure failover between two real keepalived with
 # vrrpfw's rules; what vrrpfw writes is the same on both ends (the backend
 # tests check both), so they run once, alone, with Debian's libraries.
-stage "keepalived pairs, Debian 12 libraries, one at a time (failover seconds are measured)"
-.venv-debian/bin/python -m pytest -q -rs -p no:cacheprovider "$PAIRS"
-# The packages (.deb in Debian roots, RPM, wheel) and the Ansible module run
-# with their own pythons whatever venv runs pytest: once is enough (marker
-# "once"); the published corpus tests no library (marker "one_end").
-suite .venv-newest "newest libraries" -m "not once and not one_end"
+stage "keepalived pairs, Debian 12 libraries, one at a time (failover seconds are measured)" \
+    .venv-debian/bin/python -m pytest -q -rs -p no:cacheprovider --durations=12 "$PAIRS"
+stage "tests not marked once or one_end, newest libraries ($(.venv-newest/bin/python --version)), $WORKERS workers" \
+    pass .venv-newest -m "not once and not one_end"
 
 if [ "$(id -u)" -eq 0 ]; then
-    stage "Debian 13 root: unit tests and the legacy/nft/iptables-nft integration tests"
-    VRRPFW_WORKERS="$WORKERS" bash tests/debian13.sh
+    stage "Debian 13 root: unit tests and the legacy/nft/iptables-nft integration tests" \
+        env VRRPFW_WORKERS="$WORKERS" bash tests/debian13.sh
 fi
-stage "done"

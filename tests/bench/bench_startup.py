@@ -2,7 +2,7 @@
 """Time the CLI's start-up: ``vrrpfw --help``, ``vrrpfw --version`` and
 ``vrrpfw open --help``, median of N runs each, in every environment given
 (default: .venv-debian and .venv-newest, where present), beside the bare
-interpreter's start-up; then ``python -X importtime -c "import vrrpfw.cli.commands"``
+interpreter's start-up; then ``python -X importtime -c "import vrrpfw.cli.entry"``
 and its top offenders (cumulative and self time).
 
 Prints numbers; asserts nothing (speed is measured, not tested).  The budget
@@ -37,8 +37,8 @@ def timed(argv: Sequence[str], runs: int, env: Dict[str, str]) -> Tuple[float, f
 
 
 def importtime(python: str, env: Dict[str, str]) -> Tuple[List[Tuple[int, int, str]], int]:
-    """Rows (self us, cumulative us, module) of ``import vrrpfw.cli.commands`` and the total."""
-    proc = subprocess.run([python, "-X", "importtime", "-c", "import vrrpfw.cli.commands"],
+    """Rows (self us, cumulative us, module) of ``import vrrpfw.cli.entry`` and the total."""
+    proc = subprocess.run([python, "-X", "importtime", "-c", "import vrrpfw.cli.entry"],
                           capture_output=True, text=True, env=env)
     rows: List[Tuple[int, int, str]] = []
     for line in proc.stderr.splitlines():
@@ -94,27 +94,27 @@ def bench(venv: str, runs: int, top: int) -> None:
     python, cmd, env = venv_cli(venv)
     print(f"== {venv}: {libs(python, env)}")
     base, _, _ = timed([python, "-c", "pass"], runs, env)
-    site, _, _ = timed([python, "-c", "import vrrpfw.cli.commands"], runs, env)
+    site, _, _ = timed([python, "-c", "import vrrpfw.cli.entry"], runs, env)
     print(f"  {'python -c pass':<28} median {base * 1000:6.1f} ms")
-    print(f"  {'python -c import vrrpfw.cli.commands':<28} median {site * 1000:6.1f} ms")
+    print(f"  {'python -c import vrrpfw.cli.entry':<28} median {site * 1000:6.1f} ms")
     for args in (["--help"], ["--version"], ["open", "--help"], ["check", "--help"]):
         med, lo, rc = timed(cmd + args, runs, env)
         mark = "" if args != ["--help"] else ("  within 0.15 s" if med < BUDGET else "  OVER 0.15 s")
         print(f"  {'vrrpfw ' + ' '.join(args):<28} median {med * 1000:6.1f} ms  min {lo * 1000:6.1f} ms"
               f"  exit {rc}{mark}")
     rows, total = importtime(python, env)
-    print(f"  import vrrpfw.cli.commands: {total / 1000:.1f} ms of imports (self times summed),"
+    print(f"  import vrrpfw.cli.entry: {total / 1000:.1f} ms of imports (self times summed),"
           " top cumulative:")
     for self_us, cum_us, name in sorted(rows, key=lambda r: -r[1])[:top]:
         print(f"    {cum_us / 1000:7.1f} ms cum  {self_us / 1000:6.1f} ms self  {name}")
     print("  top self:")
     for self_us, _cum, name in sorted(rows, key=lambda r: -r[0])[:top]:
         print(f"    {self_us / 1000:7.1f} ms self  {name.strip()}")
-    probe = ("import sys, vrrpfw.cli.commands\n"
+    probe = ("import sys, vrrpfw.cli.entry\n"
              "print(' '.join(m for m in ('vrrpfw.api', 'vrrpfw.backends.base', 'rich', 'dbus', 'iptc',"
              " 'pydantic') if sys.modules.get(m) is not None))")
     heavy = subprocess.run([python, "-c", probe], capture_output=True, text=True, env=env).stdout.split()
-    print(f"  heavy modules imported by import vrrpfw.cli.commands: {', '.join(heavy) if heavy else 'none'}")
+    print(f"  heavy modules imported by import vrrpfw.cli.entry: {', '.join(heavy) if heavy else 'none'}")
 
 def main() -> None:
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {os.cpu_count()} CPUs")

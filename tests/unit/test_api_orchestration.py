@@ -28,11 +28,13 @@ from vrrpfw.errors import (
     PersistFileError,
     VrrpfwError,
 )
-from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
+from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, Hook, PathVerdict
 from vrrpfw.model import VrrpRule
 from vrrpfw.persist import files as persist_files
 from vrrpfw.persist.store import Persister, PersistPlan
 from vrrpfw.results import Action, LayerReport, Persisted, Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 G = "224.0.0.18"
 IN0 = ("in", "eth0", G)

@@ -5,8 +5,12 @@ files in a temporary directory; no firewall involved."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw import api, recorder
 from vrrpfw.persist.saved import FileSet
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 BEFORE = "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"
 AFTER = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p 112 -m comment --comment vrrpfw -j ACCEPT\nCOMMIT\n"

@@ -17,7 +17,8 @@ Imports by string (``importlib.import_module``: the lazy public names of
 - only ``host/`` runs processes: no other module imports ``subprocess`` or
   calls ``os.system`` / ``os.popen`` / ``os.exec*`` / ``os.spawn*`` /
   ``os.posix_spawn*``.  Allow-list: empty;
-- ``api.py`` is a facade of at most 300 lines;
+- ``api.py`` is a facade of at most 300 lines, and no module is over 600
+  (past about 500 a module is usually two: split it along its jobs);
 - every import of a vrrpfw module names one that exists.
 """
 
@@ -28,10 +29,15 @@ import functools
 from pathlib import Path
 from typing import Dict, Iterator, List, Set, Tuple
 
+import pytest
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 PACKAGE = Path(__file__).resolve().parents[2] / "vrrpfw"
 # Modules outside host/ allowed to run a process themselves, and why (keep it empty).
 SUBPROCESS_ALLOWED: Dict[str, str] = {}
 API_MAX_LINES = 300
+MODULE_MAX_LINES = 600
 
 Import = Tuple[str, int, str]  # (importing module, line, imported module or name)
 
@@ -212,11 +218,18 @@ def test_api_is_a_facade():
     assert lines <= API_MAX_LINES, f"vrrpfw/api.py has {lines} lines (at most {API_MAX_LINES}: a facade)"
 
 
+def test_no_module_is_over_600_lines():
+    long = [f"vrrpfw/{path.relative_to(PACKAGE)}: {n} lines"
+            for path in _modules().values()
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MODULE_MAX_LINES]
+    assert not long, f"over {MODULE_MAX_LINES} lines (split along their jobs):\n" + "\n".join(long)
+
+
 def test_the_checks_see_the_package():
     """A rule that sees no module cannot fail: the parser must find the
     package and its imports."""
     modules = _modules()
     assert {"vrrpfw.api", "vrrpfw.host.run"} <= set(modules) and len(modules) > 50, sorted(modules)
     graph, _ = _graph()
-    assert "vrrpfw.model" in graph["vrrpfw.judge.chaineval"]
+    assert "vrrpfw.model" in graph["vrrpfw.judge.rules"]
     assert any(_runs_process(PACKAGE / "host" / "run.py"))

@@ -19,7 +19,7 @@ from vrrpfw import api, environment
 from vrrpfw.backends import registry
 from vrrpfw.backends.ufw import ufw_lock
 from vrrpfw.backends.xtables_lock import xtables_lock
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import EnvironmentProblem, InputError
 from vrrpfw.persist import lock
 

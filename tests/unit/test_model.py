@@ -3,6 +3,8 @@ import pytest
 from vrrpfw.errors import EXIT_USAGE, InputError
 from vrrpfw.model import Direction, make_spec, rules_for, validate_group, validate_interface
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 @pytest.mark.parametrize("name", ["eth0", "enp0s8", "a", "x" * 15, "br-lan.100", "wg_0"])
 def test_valid_interfaces(name):

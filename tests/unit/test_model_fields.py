@@ -28,6 +28,8 @@ from vrrpfw.model import (
     validate_peers,
 )
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def test_family_and_direction_facts():
     assert (Family.IPV4.bits, Family.IPV6.bits) == (32, 128)

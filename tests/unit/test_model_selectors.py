@@ -16,6 +16,8 @@ from vrrpfw.model import (
     selector_text,
 )
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def local_of(iface, fam):
     return {"eth0": {Family.IPV4: "192.0.2.1", Family.IPV6: "fe80::1"}}.get(iface, {}).get(fam)

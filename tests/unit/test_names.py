@@ -17,7 +17,7 @@ import sys
 import pytest
 
 import vrrpfw
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import EXIT_USAGE, InputError
 from vrrpfw.model import validate_interface
 

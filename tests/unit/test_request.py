@@ -11,6 +11,8 @@ from vrrpfw.host import enter_netns as namespace
 from vrrpfw.keepalived.conf import parse_text
 from vrrpfw.model import Family
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 CONF = """
 global_defs {
   vrrp_mcast_group4 224.0.0.19

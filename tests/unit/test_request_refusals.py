@@ -16,7 +16,7 @@ from refusals import cli_refuses
 
 from vrrpfw import api
 from vrrpfw.backends import registry
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import InputError
 from vrrpfw.host import ifaddr
 from vrrpfw.keepalived.conf import parse_text

@@ -1,6 +1,10 @@
 """One saved file kept by two layers is reported once (results.merge)."""
 
+import pytest
+
 from vrrpfw.results import PersistReport, Result, merge
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def layer(name, *reports):

@@ -17,6 +17,8 @@ from vrrpfw.results import (
     merge,
 )
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def rule(runtime=Runtime.ALLOWED, persisted=Persisted.PRESENT, iface="eth0", backend=""):
     rep = RuleReport("in", iface, "224.0.0.18", "INPUT", "-A INPUT ...", runtime, persisted)

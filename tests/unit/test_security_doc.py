@@ -7,10 +7,14 @@ from __future__ import annotations
 import os
 import re
 
+import pytest
+
 from vrrpfw.cli.completion import COMPLETE_VAR
 from vrrpfw.errors import TRACEBACK_ENV
-from vrrpfw.keepalived import conf as keepalived_conf
+from vrrpfw.keepalived import reader as keepalived_reader
 from vrrpfw.persist import files, nft_conf
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -45,9 +49,9 @@ def test_every_variable_is_in_the_security_section() -> None:
 
 def test_the_limits_stated_are_the_codes() -> None:
     section = " ".join(security_section().split())
-    assert keepalived_conf.MAX_FILE_BYTES == 1 << 20 and "larger than 1 MiB" in section
-    assert keepalived_conf.MAX_TOTAL_BYTES == 8 << 20 and "larger than 8 MiB" in section
-    assert keepalived_conf.MAX_READS == 256 and "more than 256 file reads" in section
-    assert keepalived_conf.MAX_GLOB_MATCHES == 256 and "more than 256 files" in section
+    assert keepalived_reader.MAX_FILE_BYTES == 1 << 20 and "larger than 1 MiB" in section
+    assert keepalived_reader.MAX_TOTAL_BYTES == 8 << 20 and "larger than 8 MiB" in section
+    assert keepalived_reader.MAX_READS == 256 and "more than 256 file reads" in section
+    assert keepalived_reader.MAX_GLOB_MATCHES == 256 and "more than 256 files" in section
     assert files.MAX_READ_BYTES == 64 << 20 and "larger than 64 MiB" in section
     assert nft_conf.MAX_INCLUDE_READS == 256

@@ -16,17 +16,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Seque
 
 from ..host import ifaddr
 from ..judge import owners
-from ..judge.netpath import (
-    BaseChain,
-    ChainId,
-    ChainState,
-    ChainVerdict,
-    PathModel,
-    PathVerdict,
-    bridge_hint,
-    judge_peers,
-    responsible,
-)
+from ..judge.netpath import bridge_hint, judge_peers, responsible
+from ..judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, PathModel, PathVerdict
 from ..model import VrrpRule
 from ..persist.saved import FileSet
 from ..persist.store import Persister

@@ -21,25 +21,27 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from ..host import ifaddr
-from ..judge.chaineval import ChainLookup, FwRule
 from ..judge.iptables import parse_rule
-from ..judge.netpath import DROPPED, PASSING, BaseChain, ChainState, PathModel, PathVerdict, judge_peers
+from ..judge.netpath import DROPPED, PASSING, judge_peers
+from ..judge.path_model import BaseChain, ChainState, PathModel, PathVerdict
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import read as nft_read
+from ..judge.rules import ChainLookup, FwRule
 from ..model import Family, VrrpRule
 from ..results import Runtime
 from .base import Options, RuntimeStatus
 from .firewalld_rules import direct_args
 
 
-def kernel_model(options: Options) -> PathModel:
+def kernel_model(options: Options, heads: Any = None) -> PathModel:
     """Every layer as the kernel has it; a layer that cannot be read makes
-    verdicts uncertain (never an error: the configuration was read)."""
+    verdicts uncertain (never an error: the configuration was read).
+    ``heads``: nft's chain listing as this run read it (see nft.read)."""
     legacy, why = read_legacy()
-    return build_model(legacy, nft_read(), options, why)
+    return build_model(legacy, nft_read(heads=heads), options, why)
 
 
 def with_direct_rule(model: PathModel, rule: VrrpRule, ahead: int = 0) -> PathModel:

@@ -23,12 +23,12 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..errors import BackendError, ConcurrentChange
 from ..host.hostscan import HostScan
-from ..judge.chaineval import FwRule, vrrpfw_key
-from ..judge.netpath import LEGACY_HOOKS, BaseChain, ChainId, PathModel
+from ..judge.path_model import LEGACY_HOOKS, BaseChain, ChainId, PathModel
 from ..judge.read.iptc_loader import add_ttl_match, delete, insert, load_iptc
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model
 from ..judge.read.nft import read as nft_read
+from ..judge.rules import FwRule, vrrpfw_key
 from ..model import COMMENT, Direction, Family, Key, VrrpRule, rules_from_keys
 from ..persist import iptables_save
 from ..persist.iptables_save import Placement, check_family

@@ -27,14 +27,14 @@ from ..errors import BackendError, EnvironmentProblem
 from ..host.hostscan import HostScan
 from ..host.run import run
 from ..judge import owners
-from ..judge.chaineval import FwRule, vrrpfw_key
-from ..judge.netpath import FAMILIES as PATH_FAMILIES
-from ..judge.netpath import PATH, BaseChain, ChainId, Hook, PathModel
 from ..judge.nextboot import BootModel
+from ..judge.path_model import FAMILIES as PATH_FAMILIES
+from ..judge.path_model import PATH, BaseChain, ChainId, Hook, PathModel
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
+from ..judge.rules import FwRule, vrrpfw_key
 from ..model import COMMENT, FIREWALLD_TABLES, Family, Key, VrrpRule, rules_from_keys
 from ..persist import files, locations, nft_conf, restorers
 from ..persist.iptables_save import BUILTIN_CHAINS, Placement, rule_line

@@ -38,24 +38,13 @@ from ..host import ifaddr
 from ..host.hostscan import HostScan, UfwState
 from ..host.run import run
 from ..judge import owners
-from ..judge.chaineval import FwRule, vrrpfw_key
-from ..judge.netpath import (
-    DROPPED,
-    BaseChain,
-    ChainId,
-    ChainState,
-    ChainVerdict,
-    PathModel,
-    PathVerdict,
-    bridge_hint,
-    combine,
-    judge_peers,
-    responsible,
-)
+from ..judge.netpath import DROPPED, bridge_hint, combine, judge_peers, responsible
+from ..judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, PathModel, PathVerdict
 from ..judge.read.legacy import LegacyTables
 from ..judge.read.model import build_model, read_legacy
 from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
+from ..judge.rules import FwRule, vrrpfw_key
 from ..model import Family, VrrpRule, rules_from_keys
 from ..persist import iptables_save
 from ..persist.iptables_save import check_family

@@ -1,4 +1,5 @@
-"""The ``vrrpfw`` command: typer commands (:mod:`.commands`), help text
+"""The ``vrrpfw`` command: typer commands (:mod:`.commands`), their options
+(:mod:`.options`), the console script's entry (:mod:`.entry`), help text
 (:mod:`.help_text`), shell completion (:mod:`.completion`), typer/click
 repairs (:mod:`.typer_coercion`) and rendering of results (:mod:`.render`).
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what mypy sees; at runtime __getattr__ loads them
-    from .commands import build_command, main
+    from .entry import build_command, main
 
 __all__ = ["build_command", "main"]
 
@@ -21,6 +22,6 @@ if not TYPE_CHECKING:
     def __getattr__(name: str) -> Any:
         if name not in __all__:
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        from . import commands
+        from . import entry
 
-        return getattr(commands, name)
+        return getattr(entry, name)

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from .chaineval import ACCEPTING, DROPPING, ChainLookup, FwRule, Packet, Tri, match_rule
+from .matches import match_rule
+from .rules import ACCEPTING, DROPPING, ChainLookup, FwRule, Packet, Tri
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import Direction
-from .chaineval import FwRule, Match, Packet, Tri, addr_in, match_recent, match_rule
+from .matches import match_recent, match_rule
+from .packet_values import addr_in
+from .rules import FwRule, Match, Packet, Tri
 
 # ipset types with the nomatch flag (those with a net dimension).
 NOMATCH_TYPES = ("hash:net", "hash:net,net", "hash:net,port", "hash:net,port,net", "hash:net,iface",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import shlex
 from typing import Dict, List, Optional, Tuple
 
-from .chaineval import FwRule, Match
+from .rules import FwRule, Match
 
 ETHERTYPES = {"ipv4": "ip", "0x0800": "ip", "ipv6": "ip6", "0x86dd": "ip6"}
 TARGETS = {"ACCEPT": "ACCEPT", "DROP": "DROP", "RETURN": "RETURN", "CONTINUE": ""}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shlex
 from typing import Dict, List, Optional, Tuple
 
-from .chaineval import FwRule, Match
+from .rules import FwRule, Match
 
 ADDRESS_OPTS = {"-s": "src", "--source": "src", "-d": "dst", "--destination": "dst",
                 "-i": "in_iface", "--in-interface": "in_iface", "-o": "out_iface",

@@ -18,7 +18,8 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..model import Family, VrrpRule
 from ..results import Persisted, Runtime
-from .netpath import DROPPED, PASSING, RANK, PathModel, judge_peers
+from .netpath import DROPPED, PASSING, RANK, judge_peers
+from .path_model import PathModel
 
 
 @dataclass

@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .chaineval import FwRule, Match
 from .dynamic import nft_set_key
+from .rules import FwRule, Match
 
 VERDICTS = {"accept": "ACCEPT", "drop": "DROP", "reject": "REJECT", "return": "RETURN",
             "queue": "NFQUEUE", "continue": ""}
@@ -193,7 +193,7 @@ def _field_value(key: str, value: str) -> str:
 
 def _ttl_match(key: str, neg: bool, value: str) -> Match:
     """``ip ttl 255`` / ``ip6 hoplimit != 1`` as the iptables ttl / hl
-    match, the form :func:`vrrpfw.judge.chaineval.vrrpfw_key` recognises."""
+    match, the form :func:`vrrpfw.judge.rules.vrrpfw_key` recognises."""
     name = TTL_MATCH[key]
     return Match(name, ((f"{name}-eq", ("!", value) if neg else (value,)),))
 

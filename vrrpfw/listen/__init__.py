@@ -1,3 +1,5 @@
 """``vrrpfw check --listen``: the live proof while keepalived runs.
-:mod:`.listener` captures and judges, :mod:`.packet` decodes (and encodes)
+:mod:`.listener` runs a listen: :mod:`.capture` opens the sockets,
+:mod:`.counters` reads the firewall's drop counters, :mod:`.verdicts` judges
+what was heard into a :mod:`.report`; :mod:`.packet` decodes (and encodes)
 VRRP adverts."""

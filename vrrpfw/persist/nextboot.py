@@ -16,8 +16,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ..errors import VrrpfwError
 from ..host import ifaddr
 from ..host.run import run
-from ..judge.netpath import PASSING, PathModel
+from ..judge.netpath import PASSING
 from ..judge.nextboot import BootModel, judge_boot, outcome
+from ..judge.path_model import PathModel
 from ..judge.read.nft import parse_devices
 from ..judge.read.saved import legacy_chains, nft_chains
 from ..model import Family

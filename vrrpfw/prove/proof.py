@@ -37,17 +37,10 @@ from ..model import (
     validate_interface,
     validate_sources,
 )
+from .addresses import plan_peers
 from .netns import first_line, guard_signals
-from .replica import (
-    Delivery,
-    Replica,
-    Snapshot,
-    capture_iface,
-    capture_rules,
-    plan_peers,
-    replica,
-    static_limits,
-)
+from .replica import Delivery, Replica, replica
+from .snapshot import Snapshot, capture_iface, capture_rules, static_limits
 from .traffic import Shape
 
 BACKENDS = ("auto", "iptables", "nftables", "firewalld")

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 from netns import namespace
 
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,6 @@ from corpus_stats import record, record_prove
 from netns import ns_names
 from replaycheck import (
     PASSING,
-    PUBLISHED_PREFIX,
     agrees,
     case_peers,
     case_shapes,
@@ -55,15 +54,6 @@ COUNT = 5
 CASES = corpus_cases()
 
 
-def one_end(stem: str) -> list:
-    """The published rulesets test the judge and the readers on real-world
-    shapes, which no library end changes (the hand-made cases, the backend
-    tests and the property test run on both ends): tests/run.sh replays
-    them with one end's libraries only (marker one_end)."""
-    return [pytest.mark.one_end] if stem.startswith(PUBLISHED_PREFIX) else []
-
-
-
 def vrrpfw(r: Replica, *args: str) -> tuple:
     return vrrpfw_json(r, IFACE, *args)
 
@@ -84,7 +74,7 @@ def states(out: dict) -> Dict[str, str]:
     return {rule["direction"]: rule["runtime"] for rule in out.get("rules", [])}
 
 
-@pytest.mark.parametrize("stem", [pytest.param(stem, marks=one_end(stem)) for stem in sorted(CASES)])
+@pytest.mark.parametrize("stem", sorted(CASES))
 def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
     files = CASES[stem]
     peers = case_peers(files)
@@ -184,7 +174,7 @@ def shaped() -> list:
     for stem, files in sorted(CASES.items()):
         for shape in case_shapes(files)[1:]:
             marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(stem, shape.name)])]
-                     if (stem, shape.name) in KNOWN_GAPS else []) + one_end(stem)
+                     if (stem, shape.name) in KNOWN_GAPS else [])
             out.append(pytest.param(stem, shape.name, marks=marks, id=f"{stem}[{shape.name}]"))
     return out
 

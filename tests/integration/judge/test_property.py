@@ -38,7 +38,8 @@ from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from replaycheck import agrees, ruleset, vrrpfw_json  # noqa: E402
 
-from vrrpfw.prove.replica import Delivery, Replica, Snapshot, replica  # noqa: E402
+from vrrpfw.prove.replica import Delivery, Replica, replica  # noqa: E402
+from vrrpfw.prove.snapshot import Snapshot  # noqa: E402
 from vrrpfw.prove.traffic import Shape  # noqa: E402
 
 pytestmark = pytest.mark.integration

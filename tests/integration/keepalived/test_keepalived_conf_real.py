@@ -20,7 +20,7 @@ import pytest
 from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import parse
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived")]
+pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived"), pytest.mark.one_end]
 
 SAMPLES = "/usr/share/doc/keepalived/samples"
 

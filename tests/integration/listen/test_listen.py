@@ -15,7 +15,7 @@ from netns import Netns, Pair, pair
 
 from vrrpfw.prove import netns as _netns
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("nft")]
+pytestmark = [pytest.mark.integration, pytest.mark.needs("nft"), pytest.mark.one_end]
 
 LISTENER = """
 import json, sys

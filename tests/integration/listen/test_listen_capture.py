@@ -25,7 +25,7 @@ from vrrpfw.listen.packet import (
 )
 from vrrpfw.prove import netns as _netns
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.one_end]
 
 MAC4 = b"\x01\x00\x5e\x00\x00\x12"
 MAC6 = b"\x33\x33\x00\x00\x00\x12"

@@ -22,7 +22,7 @@ from vrrpfw.persist.nextboot import nft_conf_model
 from vrrpfw.prove.traffic import Shape
 from vrrpfw.results import Runtime
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("unshare", "nft")]
+pytestmark = [pytest.mark.integration, pytest.mark.needs("unshare", "nft"), pytest.mark.one_end]
 
 with open(os.path.join(CORPUS, "outcomes.json")) as f:
     OUTCOMES: Dict[str, dict] = json.load(f)

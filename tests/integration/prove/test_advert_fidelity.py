@@ -37,7 +37,8 @@ from netns import unique
 from vrrpfw.prove import netns as _netns
 from vrrpfw.prove.traffic import AH, Shape, exchange
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived"), pytest.mark.xdist_group("fidelity")]
+pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived"), pytest.mark.xdist_group("fidelity"),
+              pytest.mark.one_end]
 
 A4, B4 = "192.0.2.1", "192.0.2.2"
 A6, B6 = "fd00::1", "fd00::2"

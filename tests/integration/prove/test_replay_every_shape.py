@@ -10,10 +10,11 @@ from typing import Dict, List, Tuple
 
 import pytest
 
-from vrrpfw.prove.replica import Snapshot, replica
+from vrrpfw.prove.replica import replica
+from vrrpfw.prove.snapshot import Snapshot
 from vrrpfw.prove.traffic import Shape, exchange
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.one_end]
 
 COUNT = 5
 SHAPES = ["ipv4", "ipv6", "ipv4 ah", "ipv4 unicast", "ipv6 unicast", "ipv4 unicast ah", "ipv4 ttl 1",

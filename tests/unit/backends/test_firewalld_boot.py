@@ -4,7 +4,11 @@ gives it (the zone after a reload or reboot)."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw.backends.firewalld_boot import permanent_targets, source_note, zone_note
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def test_same_zone_adds_nothing():

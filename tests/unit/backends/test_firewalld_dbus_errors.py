@@ -4,7 +4,11 @@ quoted once per failed read-back, and said nothing about the call)."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw.backends.firewalld_dbus import Firewalld, OutcomeUnknown
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 class _Err(Exception):

@@ -28,6 +28,8 @@ from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist.state import StateFile
 from vrrpfw.results import Action
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
 RULE = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 Key = Tuple[str, str, str, str]

@@ -8,6 +8,8 @@ from vrrpfw.errors import PersistFileError
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist.state import StateFile
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")
 OTHER = VrrpRule(Direction.IN, "eth0", "224.0.0.19")

@@ -16,6 +16,8 @@ from vrrpfw.errors import InputError
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 from vrrpfw.persist.state import StateFile
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 V4 = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 V6 = VrrpRule(Direction.IN, "eth0", "ff02::12", Family.IPV6)
 AH = VrrpRule(Direction.IN, "eth0", "224.0.0.18", Family.IPV4, AH_PROTO)

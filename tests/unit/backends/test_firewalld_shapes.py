@@ -28,6 +28,8 @@ from vrrpfw.errors import InputError, PersistFileError
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule, make_specs, rules_for
 from vrrpfw.persist.state import Entry, StateFile
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN, OUT = Direction.IN, Direction.OUT
 V6 = VrrpRule(IN, "eth0", "ff02::12", Family.IPV6)
 V6_OUT = VrrpRule(OUT, "eth0", "ff02::12", Family.IPV6)

@@ -13,12 +13,14 @@ import pytest
 
 from vrrpfw.backends.base import Options
 from vrrpfw.errors import BackendError, InputError
-from vrrpfw.judge.chaineval import Match, vrrpfw_key
 from vrrpfw.judge.read import iptc_loader, iptc_rules
+from vrrpfw.judge.rules import Match, vrrpfw_key
 from vrrpfw.model import Direction, Family, VrrpRule, make_specs, rules_for
 from vrrpfw.persist import iptables_save as ips
 from vrrpfw.persist import iptables_store, locations
 from vrrpfw.persist.saved import FileSet
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN, OUT = Direction.IN, Direction.OUT
 V6 = Family.IPV6

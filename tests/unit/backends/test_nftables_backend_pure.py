@@ -1,10 +1,16 @@
 """nft JSON -> evaluator model, and nftables.conf editing; no kernel needed."""
 
+import pytest
+
 from vrrpfw.backends.nftables import nft_rule_json
-from vrrpfw.judge.chaineval import Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.chaineval import evaluate
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule
+from vrrpfw.judge.rules import Outcome, Packet, Tri
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist import nft_conf
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 PKT = Packet(Direction.IN, "eth0", "224.0.0.18")

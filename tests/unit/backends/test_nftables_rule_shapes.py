@@ -11,10 +11,13 @@ from typing import Any, Dict, List
 import pytest
 
 from vrrpfw.backends.nftables import needs_xt, nft_rule_json, nft_rule_text, xt_insert_line
-from vrrpfw.judge.chaineval import Match, Packet, match_rule, vrrpfw_key
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule, convert_table
+from vrrpfw.judge.rules import Match, Packet, vrrpfw_key
 from vrrpfw.model import Direction, Family, make_specs, rules_for
 from vrrpfw.persist import nft_conf
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN, OUT = Direction.IN, Direction.OUT
 V4 = Packet(IN, "eth0", "224.0.0.18", src="192.0.2.2", family="ipv4")

@@ -6,13 +6,17 @@ other tables stay untouched; where no such chain exists, a note says so."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw.backends.base import Options
 from vrrpfw.backends.iptables import IptablesBackend
 from vrrpfw.backends.nftables import NftablesBackend
-from vrrpfw.judge.netpath import ChainId, PathModel
+from vrrpfw.judge.path_model import ChainId, PathModel
 from vrrpfw.judge.read.saved import legacy_chains, nft_chains
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Action, Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")

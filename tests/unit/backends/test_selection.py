@@ -5,6 +5,8 @@ from vrrpfw.backends.base import Options
 from vrrpfw.errors import BackendUnavailable, InputError
 from vrrpfw.host.hostscan import HostScan, NftChain, parse_nft_ruleset
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 RULESET = {
     "nftables": [
         {"metainfo": {"version": "1.0.6"}},

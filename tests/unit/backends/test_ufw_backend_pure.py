@@ -9,12 +9,14 @@ from vrrpfw.backends.base import Change, Options
 from vrrpfw.backends.ufw import UfwBackend, restore_lines, restore_text
 from vrrpfw.errors import BackendUnavailable
 from vrrpfw.host.hostscan import HostScan, UfwState
-from vrrpfw.judge.netpath import ChainId, PathModel
+from vrrpfw.judge.path_model import ChainId, PathModel
 from vrrpfw.judge.read.saved import legacy_chains
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 from vrrpfw.persist import iptables_save
 from vrrpfw.persist.ufw_rules import UfwRulesStore, chain_for
 from vrrpfw.results import Action, Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "corpus")
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")

@@ -9,6 +9,8 @@ from vrrpfw.host import hostscan
 from vrrpfw.host.hostscan import HostScan, NftChain, UfwState
 from vrrpfw.persist import locations
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 ENABLED = "# /etc/ufw/ufw.conf\n#\n\n# Set to yes to start on boot.\nENABLED=yes\nLOGLEVEL=low\n"
 DISABLED = ENABLED.replace("ENABLED=yes", "ENABLED=no")
 DEFAULT = 'IPV6=yes\nDEFAULT_INPUT_POLICY="DROP"\nIPT_SYSCTL=/etc/ufw/sysctl.conf\n'

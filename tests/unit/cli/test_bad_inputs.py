@@ -12,7 +12,7 @@ import os
 import pytest
 
 from vrrpfw import api
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import InputError
 
 pytestmark = pytest.mark.usefixtures("no_backends")  # tests/conftest.py

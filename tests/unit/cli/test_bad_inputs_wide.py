@@ -22,7 +22,7 @@ import pytest
 
 from vrrpfw import api
 from vrrpfw.backends import registry
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import EXIT_ENVIRONMENT, EXIT_USAGE, EnvironmentProblem, InputError, VrrpfwError
 from vrrpfw.listen import listener
 from vrrpfw.prove import proof as prove

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.cli import render
 from vrrpfw.results import Action, Persisted, PersistReport, Result, RuleReport, Runtime
 
@@ -65,11 +65,11 @@ def test_version(capsys):
 
 
 def test_cli_import_loads_no_firewall_library_and_not_the_api():
-    """``vrrpfw --help`` imports vrrpfw.cli.commands: not the API, its backends, rich,
+    """``vrrpfw --help`` imports vrrpfw.cli.entry: not the API, its backends, rich,
     dbus or iptc (start-up time; tests/bench/bench_startup.py measures it)."""
     heavy = ("vrrpfw.api", "vrrpfw.backends.base", "vrrpfw.backends.registry", "vrrpfw.judge.chaineval",
              "rich", "dbus", "iptc")
-    code = f"import sys, vrrpfw.cli.commands; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    code = f"import sys, vrrpfw.cli.entry; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

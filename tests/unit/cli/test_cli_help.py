@@ -15,6 +15,7 @@ import pytest
 
 from vrrpfw.backends import registry
 from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry, options
 from vrrpfw.cli import help_text as cli_help
 from vrrpfw.persist import locations
 
@@ -42,11 +43,11 @@ def tree(request):
     for the click beside typer, with completion attached)."""
     if request.param == "typer":
         return cli.typer.main.get_command(cli.app)
-    return cli.build_command()
+    return entry.build_command()
 
 
 def help_of(capsys, *args: str) -> str:
-    assert cli.main([*args, "--help"]) == 0
+    assert entry.main([*args, "--help"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     return out
@@ -81,7 +82,7 @@ def test_options_with_a_fixed_set_of_values_show_their_choices(tree):
 def test_backend_choices_are_the_registrys_names_auto_first():
     assert cli_help.backend_names() == tuple(registry.NAMES)
     assert cli_help.backend_names()[0] == "auto"
-    assert cli.BACKEND_METAVAR == "|".join(registry.NAMES)
+    assert options.BACKEND_METAVAR == "|".join(registry.NAMES)
 
 
 @pytest.mark.parametrize("command", ["open", "check", "close", "prove"])
@@ -147,7 +148,7 @@ def test_a_value_outside_the_choices_is_one_line_exit_2_naming_them(capsys, monk
         raise AssertionError("a bad choice reached backend selection")
 
     monkeypatch.setattr(registry, "select_layers", refuse)
-    assert cli.main([*args, value]) == 2
+    assert entry.main([*args, value]) == 2
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert out == "" and len(lines) == 1 and lines[0].startswith("vrrpfw: error: "), err
@@ -162,7 +163,7 @@ def test_a_value_outside_the_choices_is_one_line_exit_2_naming_them(capsys, monk
 def test_a_bad_choice_with_json_is_one_json_object(capsys):
     import json
 
-    assert cli.main(["check", "--backend", "pf", "--json"]) == 2
+    assert entry.main(["check", "--backend", "pf", "--json"]) == 2
     doc = json.loads(capsys.readouterr().out)
     assert doc["exit_code"] == 2 and "'pf' is not one of" in doc["error"]
 
@@ -178,12 +179,12 @@ def test_choices_reach_the_api_as_plain_strings(monkeypatch):
 
     monkeypatch.setattr(api, "open", fake)
     args = ["open", "-i", "eth0", "--backend", "firewalld", "--family", "both", "--mode", "zone"]
-    assert cli.main(args) == 2
+    assert entry.main(args) == 2
     for key, value in (("backend", "firewalld"), ("family", "both"), ("mode", "zone")):
         assert got[key] == value and type(got[key]) is str, key
     monkeypatch.setattr(api, "close", fake)
     got.clear()
-    assert cli.main(["close"]) == 2
+    assert entry.main(["close"]) == 2
     assert (got["backend"], got["mode"], got["family"]) == ("auto", "auto", None)
     assert type(got["backend"]) is str and type(got["mode"]) is str
 
@@ -206,7 +207,7 @@ def test_every_backend_name_is_accepted_on_the_command_line(monkeypatch):
 
     monkeypatch.setattr(api, "check", fake)
     for name in registry.NAMES:
-        assert cli.main(["check", "--backend", name]) == 2
+        assert entry.main(["check", "--backend", name]) == 2
     assert seen == list(registry.NAMES)
 
 
@@ -231,9 +232,9 @@ def test_close_and_open_mean_different_things_by_0_and_1():
 
 def test_exit_codes_are_the_documented_constants():
     from vrrpfw import errors
-    from vrrpfw.listen import listener
+    from vrrpfw.listen import report as listen_report
 
-    assert listener.EXIT_NOTHING_HEARD == errors.EXIT_NOTHING_HEARD == 5
+    assert listen_report.EXIT_NOTHING_HEARD == errors.EXIT_NOTHING_HEARD == 5
     for command, codes in cli_help.EXIT_CODES.items():
         numbers = [c for c, _ in codes]
         assert numbers == sorted(numbers, key=lambda c: (c == 5, c)), command
@@ -260,7 +261,7 @@ def test_environment_defaults_are_the_codes():
     assert f"(default {environment.DEFAULT_DBUS_TIMEOUT:g})" in text["VRRPFW_DBUS_TIMEOUT"]
     assert environment.dbus_timeout.__name__ in open(os.path.join(  # the client takes it from there
         os.path.dirname(os.path.dirname(cli_help.__file__)), "backends", "firewalld_dbus.py")).read()
-    assert f"(default {state.DEFAULT_STATE_FILE})" in cli.STATE_HELP
+    assert f"(default {state.DEFAULT_STATE_FILE})" in options.STATE_HELP
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -365,7 +366,7 @@ def test_help_names_the_files_of_this_very_host(capsys, command):
 def test_only_help_reads_the_hosts_files(monkeypatch):
     calls = []
     monkeypatch.setattr(cli_help, "persist_file_help", lambda *a: calls.append(a) or "x")
-    cli.build_command()
+    entry.build_command()
     assert calls == []
-    cli.build_command("/")
+    entry.build_command("/")
     assert sorted(c[0] for c in calls) == ["check", "close", "open"]

@@ -26,6 +26,7 @@ WALK = r"""
 import json, warnings
 warnings.simplefilter("ignore")
 from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry
 for root in (%s):
     tree = {}
     for name, cmd in root.commands.items():
@@ -55,8 +56,8 @@ def trees() -> Dict[str, Any]:
 
 @pytest.mark.parametrize("venv", VENVS)
 def test_the_option_tree_is_the_same_and_speaks_in_words(venv, trees):
-    roots = "cli.build_command(), cli.typer.main.get_command(cli.app)" if venv in SOUND_TYPER \
-        else "cli.build_command(),"
+    roots = "entry.build_command(), cli.typer.main.get_command(cli.app)" if venv in SOUND_TYPER \
+        else "entry.build_command(),"
     trees_here = [json.loads(line) for line in run_in(venv, ["-c", WALK % roots]).splitlines()]
     main_tree = trees_here[0]
     trees[venv] = main_tree

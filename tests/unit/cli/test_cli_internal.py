@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import vrrpfw
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import EXIT_INTERNAL, TRACEBACK_ENV, EnvironmentProblem
 
 HINT = "(set VRRPFW_TRACEBACK=1 for the traceback)"
@@ -79,14 +79,14 @@ def test_expected_errors_keep_their_code(monkeypatch, capsys):
     monkeypatch.setattr("vrrpfw.api.backends", boom(EnvironmentProblem("no nft")))
     assert cli.main(["backends"]) == 3
     assert capsys.readouterr().err == "vrrpfw: error: no nft\n"
-    monkeypatch.setattr("vrrpfw.cli.commands._given_twice", boom(EnvironmentProblem("odd")))
+    monkeypatch.setattr("vrrpfw.cli.entry._given_twice", boom(EnvironmentProblem("odd")))
     assert cli.main(["backends", "--json"]) == 3
     out, err = capsys.readouterr()
     assert json.loads(out) == {"error": "odd", "exit_code": 3} and err == "vrrpfw: error: odd\n"
 
 
 def test_broken_typer_is_internal_too(monkeypatch, capsys):
-    monkeypatch.setattr("vrrpfw.cli.commands._sound_command",
+    monkeypatch.setattr("vrrpfw.cli.entry._sound_command",
                         boom(TypeError("Parameter.make_metavar() missing 1")))
     assert cli.main(["--help"]) == 4
     assert "internal error: TypeError: Parameter.make_metavar() missing 1" in capsys.readouterr().err

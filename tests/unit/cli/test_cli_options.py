@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 
 P = "/nonexistent-vrrpfw-test/rules.v4"
 

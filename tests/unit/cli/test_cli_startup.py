@@ -31,7 +31,7 @@ def loaded_after(code: str) -> list:
 
 @pytest.mark.parametrize("code", [
     "import vrrpfw",
-    "import vrrpfw.cli.commands",
+    "import vrrpfw.cli.entry",
     "from vrrpfw import __version__",
     "from vrrpfw.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass",
     "from vrrpfw.cli import main\nmain(['--version'])",

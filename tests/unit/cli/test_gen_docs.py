@@ -18,7 +18,7 @@ import pytest
 from venvs import built_here, python_path
 
 from vrrpfw.backends import registry
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.cli import help_text as cli_help
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

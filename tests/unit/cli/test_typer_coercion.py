@@ -10,7 +10,7 @@ from vrrpfw.cli.typer_coercion import _base
 
 PROBE = """
 import sys
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 rc = cli.main(sys.argv[1:])
 print("adapters" if "typer._adapters" in sys.modules else "plain", rc)
 """

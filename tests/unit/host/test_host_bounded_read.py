@@ -10,6 +10,8 @@ import pytest
 from vrrpfw.host import bounded_read
 from vrrpfw.host.bounded_read import ReadRefused, read_regular
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def test_a_regular_file_is_read(tmp_path):
     p = tmp_path / "f"

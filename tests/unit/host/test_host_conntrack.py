@@ -3,10 +3,14 @@ how conntrack's report of deletions is read."""
 
 from __future__ import annotations
 
+import pytest
+
 from vrrpfw.host import conntrack
 from vrrpfw.host.conntrack import Flow, flows
 from vrrpfw.host.run import Ran
 from vrrpfw.results import Action, Persisted, RuleReport, Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def test_multicast_rule_is_one_flow_to_the_group_from_anyone():

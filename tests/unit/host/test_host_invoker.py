@@ -14,6 +14,8 @@ import pytest
 from vrrpfw.host import invoker
 from vrrpfw.host.invoker import User, may_quote, may_read, quote
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NOBODY = User(65534, 65534, frozenset({65534}))
 
 

@@ -1,7 +1,11 @@
 """auto must see layers that filter only IPv6: an ip6 nft chain or a
 legacy ip6tables table can drop VRRPv3 adverts on their own."""
 
+import pytest
+
 from vrrpfw.host.hostscan import HostScan, parse_nft_ruleset
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def test_an_ip6_filter_chain_counts():
@@ -21,8 +25,9 @@ def test_a_legacy_ip6_filter_table_counts():
 
 
 def test_firewalld_ipv6_rpfilter_is_judged_where_the_mark_is_known():
-    from vrrpfw.judge.chaineval import Packet, Tri, match_rule
+    from vrrpfw.judge.matches import match_rule
     from vrrpfw.judge.nft import convert_rule
+    from vrrpfw.judge.rules import Packet, Tri
     from vrrpfw.model import Direction
 
     rule = {"family": "inet", "table": "t", "chain": "pre", "handle": 3, "expr": [

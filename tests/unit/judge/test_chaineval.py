@@ -1,5 +1,11 @@
-from vrrpfw.judge.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_iface, match_rule
+import pytest
+
+from vrrpfw.judge.chaineval import evaluate
+from vrrpfw.judge.matches import match_iface, match_rule
+from vrrpfw.judge.rules import FwRule, Match, Outcome, Packet, Tri
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")
 OUT = Packet(Direction.OUT, "eth0", "224.0.0.18")

@@ -8,31 +8,21 @@ wrong answer often only turns a verdict ``uncertain``."""
 
 import pytest
 
-from vrrpfw.judge.chaineval import (
-    MAX_DEPTH,
-    FwRule,
-    Match,
-    Outcome,
-    Packet,
-    Tri,
-    _could_drop,
-    _flip,
+from vrrpfw.judge.chaineval import MAX_DEPTH, _could_drop, evaluate
+from vrrpfw.judge.matches import (
     _negated,
-    _number,
     _split_neg,
-    addr_in,
-    evaluate,
     match_address,
     match_extension,
     match_iface,
     match_protocol,
     match_rule,
-    match_set,
-    member,
-    packet_value,
-    vrrpfw_key,
 )
+from vrrpfw.judge.packet_values import _flip, addr_in, match_set, member, packet_value
+from vrrpfw.judge.rules import FwRule, Match, Outcome, Packet, Tri, _number, vrrpfw_key
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 Y, M, N = Tri.YES, Tri.MAYBE, Tri.NO
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")

@@ -20,6 +20,8 @@ from vrrpfw.model import Direction
 from vrrpfw.prove.traffic import Shape
 from vrrpfw.results import Runtime
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 with open(os.path.join(CORPUS, "outcomes.json")) as f:
     OUTCOMES: Dict[str, dict] = json.load(f)
 PASSING = {Runtime.ALLOWED, Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY}

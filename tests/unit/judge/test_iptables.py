@@ -3,9 +3,14 @@ evaluator's model (vrrpfw.judge.iptables): options, negation, matches and their
 parameters, targets, gotos, counters, and whole saved tables; see
 tests/mutation.sh."""
 
-from vrrpfw.judge.chaineval import FwRule, Match, Packet, Tri, match_rule, vrrpfw_key
+import pytest
+
 from vrrpfw.judge.iptables import _address, parse_rule, parse_save
+from vrrpfw.judge.matches import match_rule
+from vrrpfw.judge.rules import FwRule, Match, Packet, Tri, vrrpfw_key
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = Packet(Direction.IN, "eth0", "224.0.0.18")
 

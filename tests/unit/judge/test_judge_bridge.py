@@ -8,12 +8,17 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from vrrpfw.judge.chaineval import Match, Packet, Tri, match_physdev, multicast_mac
-from vrrpfw.judge.netpath import Bridge, Hook, Vantage, judge
+from vrrpfw.judge.matches import match_physdev
+from vrrpfw.judge.netpath import judge
+from vrrpfw.judge.packet_values import multicast_mac
+from vrrpfw.judge.path_model import Bridge, Hook, Vantage
 from vrrpfw.judge.read.bridges import bridges_from_links
 from vrrpfw.judge.read.saved import model_from_texts
+from vrrpfw.judge.rules import Match, Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule
 from vrrpfw.results import Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "br0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "br0", "224.0.0.18")
@@ -246,8 +251,8 @@ Bridge chain: OUTPUT, entries: 1, policy: DROP
 
 
 def test_ebtables_listing_is_judged():
-    from vrrpfw.judge.chaineval import match_rule
     from vrrpfw.judge.ebtables import parse_listing
+    from vrrpfw.judge.matches import match_rule
 
     chains = parse_listing(EBT_LISTING)
     r0, r1, r2, r3, r4 = chains["INPUT"]

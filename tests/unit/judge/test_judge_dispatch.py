@@ -13,10 +13,13 @@ from dataclasses import replace
 
 import pytest
 
-from vrrpfw.judge.chaineval import FwRule, Outcome, Packet, evaluate
+from vrrpfw.judge.chaineval import evaluate
 from vrrpfw.judge.dispatch import handed_to, source_bound
 from vrrpfw.judge.nft import convert_table
+from vrrpfw.judge.rules import FwRule, Outcome, Packet
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 T = {"family": "inet", "table": "fw"}
 

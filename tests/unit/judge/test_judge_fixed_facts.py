@@ -12,10 +12,13 @@ from typing import Any, Dict
 
 import pytest
 
-from vrrpfw.judge.chaineval import Packet, Tri, match_rule
 from vrrpfw.judge.iptables import parse_rule
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule
+from vrrpfw.judge.rules import Packet, Tri
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN, OUT = Direction.IN, Direction.OUT
 V4_IN = Packet(IN, "eth1", "224.0.0.18", src="192.0.2.2", src_net="192.0.2.0/24", family="ipv4")
@@ -161,7 +164,8 @@ def test_ipv6_unicast_hop_limit_is_the_senders_default_not_known():
     """keepalived sets only the multicast hop limit: its IPv6 unicast adverts
     leave with the sender's default (64 unless changed), measured on the
     wire (tests/integration/prove/test_advert_fidelity.py)."""
-    from vrrpfw.judge.netpath import PathModel, packet_for
+    from vrrpfw.judge.netpath import packet_for
+    from vrrpfw.judge.path_model import PathModel
     from vrrpfw.model import Family, VrrpRule
     uni6 = VrrpRule(IN, "eth1", "fd00::2", Family.IPV6, local="fd00::1")
     multi6 = VrrpRule(IN, "eth1", "ff02::12", Family.IPV6)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.judge.chaineval import Match, Packet, Tri, match_extension, match_rule
 from vrrpfw.judge.dynamic import DynState, ipset_match, parse_ipset_save
 from vrrpfw.judge.iptables import parse_rule
+from vrrpfw.judge.matches import match_extension, match_rule
+from vrrpfw.judge.rules import Match, Packet, Tri
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 SAVE = """\
 create f2b-sshd hash:ip family inet hashsize 1024 maxelem 65536 timeout 600 bucketsize 12 initval 0xb6dacbb8
@@ -155,7 +158,8 @@ def test_outbound_adverts_test_our_own_address():
 
 
 def test_the_verdict_names_what_it_depends_on_and_what_was_not_read():
-    from vrrpfw.judge.chaineval import Outcome, evaluate
+    from vrrpfw.judge.chaineval import evaluate
+    from vrrpfw.judge.rules import Outcome
 
     rule = parse_rule("-A INPUT -m set --match-set f2b-sshd src -j REJECT")
     assert rule is not None

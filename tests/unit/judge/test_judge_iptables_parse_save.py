@@ -9,7 +9,11 @@ namespace (`iptables-legacy -S` afterwards):
     -A INPUT -p vrrp -j ACCEPT
 """
 
+import pytest
+
 from vrrpfw.judge.iptables import parse_save
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 TEXT = """*filter
 :INPUT ACCEPT [0:0]

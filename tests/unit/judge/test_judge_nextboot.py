@@ -16,6 +16,8 @@ from vrrpfw.persist import nextboot as persist_nextboot
 from vrrpfw.persist.nextboot import judge_next_boot, save_text_model
 from vrrpfw.results import Persisted, Result, RuleReport, Runtime
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN4 = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 IN6 = VrrpRule(Direction.IN, "eth0", "ff02::12", Family.IPV6)
 LOCAL = ("192.0.2.1", "192.0.2.0/24")

@@ -5,10 +5,15 @@ shapes against the kernel with real adverts."""
 
 from __future__ import annotations
 
-from vrrpfw.judge.chaineval import Outcome, Packet, evaluate
+import pytest
+
+from vrrpfw.judge.chaineval import evaluate
 from vrrpfw.judge.dynamic import DynState, dynamic_names, fillers_of
 from vrrpfw.judge.nft import convert_table
+from vrrpfw.judge.rules import Outcome, Packet
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 SADDR = {"payload": {"protocol": "ip", "field": "saddr"}}
 

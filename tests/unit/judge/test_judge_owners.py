@@ -13,10 +13,13 @@ from vrrpfw.backends.iptables import IptablesBackend
 from vrrpfw.backends.nftables import NftablesBackend
 from vrrpfw.judge import owners
 from vrrpfw.judge.iptables import parse_save
-from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, Hook, PathModel, cannot_drop, judge_chain
+from vrrpfw.judge.netpath import cannot_drop, judge_chain
+from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, Hook, PathModel
 from vrrpfw.judge.read.saved import legacy_chains, nft_chains
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Action, Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 CORPUS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "corpus")
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
@@ -102,7 +105,7 @@ def nat_postrouting(text):
 def test_kube_postrouting_masquerade_behind_a_mark_test_lets_the_advert_through():
     chain = nat_postrouting(corpus("kube-proxy-iptables.legacy"))
     assert cannot_drop(chain)
-    from vrrpfw.judge.chaineval import Packet
+    from vrrpfw.judge.rules import Packet
 
     unknown_mark = Packet(Direction.OUT, "eth1", "224.0.0.18", "192.0.2.1", "new", None)
     cv = judge_chain(chain, OUT, unknown_mark)

@@ -6,11 +6,17 @@ adverts.  Each case was a false OK (allowed while the kernel drops)."""
 
 from __future__ import annotations
 
-from vrrpfw.judge.chaineval import Packet, Tri, match_rule, member, packet_value
+import pytest
+
 from vrrpfw.judge.iptables import parse_rule, parse_save
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.netpath import Runtime, judge, judge_peers
+from vrrpfw.judge.packet_values import member, packet_value
 from vrrpfw.judge.read.saved import model_from_texts
+from vrrpfw.judge.rules import Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 LOCAL = ("192.0.2.1", "192.0.2.0/24")

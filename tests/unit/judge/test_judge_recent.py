@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.judge.chaineval import Packet, Tri
 from vrrpfw.judge.dynamic import DynState, parse_xt_recent, recent_match
 from vrrpfw.judge.iptables import parse_rule
+from vrrpfw.judge.rules import Packet, Tri
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 NOW = 4_295_000_000
 PROC = f"""\

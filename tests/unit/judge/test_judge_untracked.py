@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.judge.chaineval import FwRule, Match, Packet, Tri, match_extension, match_rule
 from vrrpfw.judge.iptables import parse_rule
-from vrrpfw.judge.netpath import (
-    BaseChain,
-    ChainId,
-    Hook,
-    PathModel,
-    Runtime,
-    ct_state_at,
-    judge,
-    packet_for,
-    untracked_before_conntrack,
-)
+from vrrpfw.judge.matches import match_extension, match_rule
+from vrrpfw.judge.netpath import Runtime, judge, packet_for
 from vrrpfw.judge.nft import convert_rule
+from vrrpfw.judge.notrack import untracked_before_conntrack
+from vrrpfw.judge.path_model import BaseChain, ChainId, Hook, PathModel, ct_state_at
 from vrrpfw.judge.read.saved import model_from_texts
+from vrrpfw.judge.rules import FwRule, Match, Packet, Tri
 from vrrpfw.model import Direction, Family, VrrpRule
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")

@@ -4,9 +4,12 @@ ebtables' own tables, which nft rules there would make unlistable)."""
 
 import pytest
 
-from vrrpfw.judge.chaineval import Decision, FwRule, Outcome
-from vrrpfw.judge.netpath import BaseChain, ChainId, ChainState, ChainVerdict, Hook, bridge_hint
+from vrrpfw.judge.netpath import bridge_hint
+from vrrpfw.judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, Hook
+from vrrpfw.judge.rules import Decision, FwRule, Outcome
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def dropped(table: str, name: str) -> ChainVerdict:

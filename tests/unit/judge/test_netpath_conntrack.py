@@ -2,10 +2,15 @@
 it "invalid" there, "new" after (found by the property test against real
 packets: raw-table and low-priority prerouting/output chains)."""
 
-from vrrpfw.judge.chaineval import FwRule, Match
-from vrrpfw.judge.netpath import BaseChain, ChainId, Hook, PathModel, ct_state_at, judge
+import pytest
+
+from vrrpfw.judge.netpath import judge
+from vrrpfw.judge.path_model import BaseChain, ChainId, Hook, PathModel, ct_state_at
+from vrrpfw.judge.rules import FwRule, Match
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")

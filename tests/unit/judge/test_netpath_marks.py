@@ -14,6 +14,8 @@ from vrrpfw.judge.nft import convert_rule
 from vrrpfw.judge.read.saved import model_from_texts
 from vrrpfw.model import Direction, VrrpRule
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN = VrrpRule(Direction.IN, "eth1", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.18")
 

@@ -2,12 +2,13 @@
 which order, what the advert looks like to them, and how their verdicts add
 up to one.  Hand-built models, no kernel; see tests/mutation.sh."""
 
-from vrrpfw.judge.chaineval import Decision, FwRule, Match, Outcome, Packet
-from vrrpfw.judge.netpath import (
+import pytest
+
+from vrrpfw.judge.netpath import RANK, combine, judge, judge_chain, judge_peers, packet_for, responsible
+from vrrpfw.judge.path_model import (
     LEGACY_HOOKS,
     LEGACY_TABLES,
     PATH,
-    RANK,
     BaseChain,
     ChainId,
     ChainState,
@@ -15,16 +16,13 @@ from vrrpfw.judge.netpath import (
     Hook,
     PathModel,
     PathVerdict,
-    combine,
-    judge,
-    judge_chain,
-    judge_peers,
-    packet_for,
     reachable_rules,
-    responsible,
 )
+from vrrpfw.judge.rules import Decision, FwRule, Match, Outcome, Packet
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.results import Runtime
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 RULE_IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 RULE_OUT = VrrpRule(Direction.OUT, "eth0", "224.0.0.18")

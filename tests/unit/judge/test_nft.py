@@ -6,7 +6,8 @@ converter cannot decide must come out as a named maybe-match
 
 import pytest
 
-from vrrpfw.judge.chaineval import FwRule, Match, Outcome, Packet, Tri, evaluate, match_rule
+from vrrpfw.judge.chaineval import evaluate
+from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import (
     NftSet,
     _condition,
@@ -24,7 +25,10 @@ from vrrpfw.judge.nft import (
     convert_table,
     rule_text,
 )
+from vrrpfw.judge.rules import FwRule, Match, Outcome, Packet, Tri
 from vrrpfw.model import Direction
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 PKT = Packet(Direction.IN, "eth0", "224.0.0.18")
 META = lambda key: {"meta": {"key": key}}  # noqa: E731

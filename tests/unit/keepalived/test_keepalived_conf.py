@@ -11,7 +11,10 @@ import os
 import pytest
 
 from vrrpfw.errors import InputError
-from vrrpfw.keepalived.conf import KaConfig, KaInstance, Where, parse, parse_text
+from vrrpfw.keepalived.conf import KaConfig, KaInstance, parse, parse_text
+from vrrpfw.keepalived.reader import Where
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def inst(body: str, before: str = "") -> KaInstance:

@@ -12,6 +12,8 @@ import pytest
 from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import KaInstance, parse, parse_text
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 PATH = "/etc/k.conf"
 
 

@@ -11,8 +11,10 @@ import pytest
 from vrrpfw.errors import InputError
 from vrrpfw.host import invoker
 from vrrpfw.host.invoker import User
-from vrrpfw.keepalived import conf as keepalived_conf
+from vrrpfw.keepalived import reader as keepalived_reader
 from vrrpfw.keepalived.conf import parse
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 INSTANCE = ("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n"
@@ -52,7 +54,7 @@ def test_fifo_is_refused_without_blocking(tmp_path: object) -> None:
 
 
 def test_a_file_over_the_cap(tmp_path: object) -> None:
-    write(f"{tmp_path}/big.conf", "#" * (keepalived_conf.MAX_FILE_BYTES + 1))
+    write(f"{tmp_path}/big.conf", "#" * (keepalived_reader.MAX_FILE_BYTES + 1))
     main = write(f"{tmp_path}/k.conf", "\ninclude big.conf\n")
     with pytest.raises(InputError, match=r"k\.conf:2: cannot read .*big\.conf: it is larger than 1048576 "
                                          r"bytes \(1048577\) \(vrrpfw's limit for one file\)$"):
@@ -62,7 +64,7 @@ def test_a_file_over_the_cap(tmp_path: object) -> None:
 def test_files_together_over_the_cap(tmp_path: object) -> None:
     # Nine files just under 1 MiB each: each is allowed, together they are not.
     for i in range(9):
-        write(f"{tmp_path}/part{i}.conf", "#" * (keepalived_conf.MAX_FILE_BYTES - 10) + "\n")
+        write(f"{tmp_path}/part{i}.conf", "#" * (keepalived_reader.MAX_FILE_BYTES - 10) + "\n")
     main = write(f"{tmp_path}/k.conf", INSTANCE + "include part*.conf\n")
     with pytest.raises(InputError, match=r"k\.conf:8: cannot read .*part\d\.conf: the configuration's files "
                                          r"together are larger than 8388608 bytes"):
@@ -83,7 +85,7 @@ def test_doubling_includes_end_fast(tmp_path: object) -> None:
 
 def test_glob_expansion_cap(tmp_path: object) -> None:
     os.mkdir(f"{tmp_path}/d")
-    for i in range(keepalived_conf.MAX_GLOB_MATCHES + 1):
+    for i in range(keepalived_reader.MAX_GLOB_MATCHES + 1):
         write(f"{tmp_path}/d/{i}.conf", "")
     main = write(f"{tmp_path}/k.conf", INSTANCE + "include d/*.conf\n")
     with pytest.raises(InputError, match=r"k\.conf:8: include d/\*\.conf matches 257 files, more than "

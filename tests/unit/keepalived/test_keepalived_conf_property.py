@@ -25,6 +25,9 @@ from hypothesis import strategies as st  # noqa: E402
 
 from vrrpfw.errors import InputError  # noqa: E402
 from vrrpfw.keepalived import conf as keepalived_conf  # noqa: E402
+from vrrpfw.keepalived import reader as keepalived_reader  # noqa: E402
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 SAMPLES = [
     b"vrrp_instance VI_1 {\n  state MASTER\n  interface eth1\n  virtual_router_id 51\n  priority 150\n"
@@ -61,7 +64,7 @@ def confdir() -> Iterator[str]:
         "b.conf": "include c.conf\ninclude c.conf\ninclude a.conf\n",
         "c.conf": "include a.conf\ninclude b.conf\n! deep\n",
         "loop.conf": "include loop.conf\n",
-        "big.conf": "#" * (keepalived_conf.MAX_FILE_BYTES + 1),
+        "big.conf": "#" * (keepalived_reader.MAX_FILE_BYTES + 1),
     }
     for name, text in files.items():
         with open(os.path.join(d, name), "w") as f:
@@ -81,7 +84,7 @@ def confined(confdir: str) -> Iterator[None]:
     """Reads and globs outside the test's directory are refused (a random
     ``include /...`` must not wander over the host)."""
     mp = pytest.MonkeyPatch()
-    real_read, real_glob = keepalived_conf.read_regular, _glob.glob
+    real_read, real_glob = keepalived_reader.read_regular, _glob.glob
 
     def inside(path: str) -> bool:
         return os.path.realpath(path).startswith(confdir + os.sep)
@@ -96,8 +99,8 @@ def confined(confdir: str) -> Iterator[None]:
         def glob(pattern: str) -> List[str]:
             return real_glob(pattern) if inside(pattern) else []
 
-    mp.setattr(keepalived_conf, "read_regular", read)
-    mp.setattr(keepalived_conf, "glob", Glob)
+    mp.setattr(keepalived_reader, "read_regular", read)
+    mp.setattr(keepalived_reader, "glob", Glob)
     yield
     mp.undo()
 

@@ -8,23 +8,9 @@ import struct
 import tracemalloc
 from typing import List, Sequence, Tuple
 
-from vrrpfw.listen.listener import (
-    CAPTURE_OVERFLOW,
-    DELIVERED,
-    DROPPED,
-    FRAGMENTED,
-    MAX_BODIES,
-    MAX_SOURCES,
-    OTHER_VLAN,
-    PACKET_AUXDATA,
-    SOL_PACKET,
-    Heard,
-    Tally,
-    _aux_vlan,
-    aggregate,
-    bpf_program,
-    vlan_interfaces,
-)
+import pytest
+
+from vrrpfw.listen.capture import PACKET_AUXDATA, SOL_PACKET, _aux_vlan, bpf_program, vlan_interfaces
 from vrrpfw.listen.packet import (
     Advert,
     FragmentError,
@@ -35,6 +21,19 @@ from vrrpfw.listen.packet import (
     encode_ipv6,
     encode_vrrp,
 )
+from vrrpfw.listen.report import (
+    CAPTURE_OVERFLOW,
+    DELIVERED,
+    DROPPED,
+    FRAGMENTED,
+    MAX_BODIES,
+    MAX_SOURCES,
+    OTHER_VLAN,
+    Heard,
+)
+from vrrpfw.listen.verdicts import Tally, aggregate
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def adv(src="192.0.2.2", vrid=51, digest="d1", family="ipv4", dst="224.0.0.18",

@@ -9,7 +9,10 @@ import json
 import pytest
 
 from vrrpfw.errors import EnvironmentProblem, InputError
-from vrrpfw.listen.listener import (
+from vrrpfw.listen.counters import counter_growth, legacy_drop_counters, nft_drop_counters
+from vrrpfw.listen.listener import listen
+from vrrpfw.listen.packet import Advert
+from vrrpfw.listen.report import (
     DELIVERED,
     DROPPED,
     EXIT_NOTHING_HEARD,
@@ -19,13 +22,10 @@ from vrrpfw.listen.listener import (
     CounterGrowth,
     Counters,
     Heard,
-    aggregate,
-    counter_growth,
-    legacy_drop_counters,
-    listen,
-    nft_drop_counters,
 )
-from vrrpfw.listen.packet import Advert
+from vrrpfw.listen.verdicts import aggregate
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 
 def adv(src="192.0.2.2", dst="224.0.0.18", vrid=51, ttl=255, addrs=("192.0.2.100",), digest="d1",

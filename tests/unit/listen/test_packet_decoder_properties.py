@@ -16,7 +16,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from vrrpfw.listen.listener import ARPHRD_ETHER, _carries_vrrp_or_ah, frame_key, ip_key  # noqa: E402
+from vrrpfw.listen.capture import ARPHRD_ETHER, _carries_vrrp_or_ah, frame_key, ip_key  # noqa: E402
 from vrrpfw.listen.packet import (  # noqa: E402
     PROTO_AH,
     PROTO_VRRP,
@@ -35,6 +35,8 @@ from vrrpfw.listen.packet import (  # noqa: E402
     frame_vlan,
     ipv6_payload,
 )
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 SETTINGS = settings(derandomize=True, max_examples=300, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))

@@ -22,6 +22,8 @@ from vrrpfw.listen.packet import (
     encode_vrrp,
 )
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 SRC4, GRP4 = "192.0.2.2", "224.0.0.18"
 SRC6, GRP6 = "fe80::2", "ff02::12"
 

@@ -26,6 +26,8 @@ from vrrpfw.listen.packet import (
     ipv6_payload,
 )
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 SRC4, GRP4 = "192.0.2.2", "224.0.0.18"
 SRC6, GRP6 = "fe80::2", "ff02::12"
 

@@ -16,6 +16,10 @@ import re
 import subprocess
 from typing import Dict, List
 
+import pytest
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PKG = os.path.join(REPO, "packaging")
 

@@ -21,6 +21,8 @@ from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist.state import Entry, StateFile
 from vrrpfw.results import Action
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 RICH = 'rule priority="-32768" family="ipv4" destination address="224.0.0.18" protocol value="vrrp" accept'
 
 

@@ -10,6 +10,8 @@ from vrrpfw.errors import PersistFileError
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist import nft_conf as nc
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")
 OUT = VrrpRule(Direction.OUT, "eth1", "224.0.0.19")
 C_IN = ("inet", "filter", "input")

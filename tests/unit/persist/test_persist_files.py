@@ -6,6 +6,8 @@ import pytest
 from vrrpfw.errors import PersistFileError
 from vrrpfw.persist import files, locations
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 def write(path, text, mode=0o644):
     os.makedirs(os.path.dirname(path), exist_ok=True)

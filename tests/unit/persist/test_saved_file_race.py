@@ -27,6 +27,8 @@ from vrrpfw.errors import PersistFileError
 from vrrpfw.persist import files
 from vrrpfw.persist.saved import SavedFile
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 COMMITS = 1000
 WRITER = r"""
 import os, sys, time

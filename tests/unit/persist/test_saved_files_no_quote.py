@@ -16,6 +16,8 @@ from vrrpfw.host.invoker import User
 from vrrpfw.persist import files, iptables_save, nft_conf, restorers
 from vrrpfw.persist.state import StateFile
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NOBODY = User(65534, 65534, frozenset({65534}))
 SECRET = "root:$6$S3cr3tHash:19000:0:99999:7:::"
 
@@ -190,12 +192,12 @@ def test_nftables_conf_doubling_includes_end(tmp_path: object) -> None:
 def test_file_parsers_quote_only_through_the_invoker() -> None:
     # A new message in a parser of files must not quote with !r (the house
     # style for quoting): it goes through vrrpfw.host.invoker's quote()/show()
-    # (keepalived_conf: _q/_show), which hide what the invoking user cannot read.
+    # (keepalived.reader: _q/_show), which hide what the invoking user cannot read.
     import vrrpfw
 
     base = os.path.dirname(vrrpfw.__file__)
-    for rel in ("keepalived/conf.py", "persist/iptables_save.py", "persist/nft_conf.py",
-                "persist/ufw_rules.py", "persist/restorers.py"):
+    for rel in ("keepalived/conf.py", "keepalived/reader.py", "persist/iptables_save.py",
+                "persist/nft_conf.py", "persist/ufw_rules.py", "persist/restorers.py"):
         with open(os.path.join(base, rel), encoding="utf-8") as f:
             offending = [n for n, line in enumerate(f, 1) if "!r}" in line]
         assert not offending, f"{rel}: lines {offending} quote with !r"

@@ -12,6 +12,8 @@ from lockdirs import private_lock_dir
 from vrrpfw.errors import EnvironmentProblem, LockTimeout
 from vrrpfw.persist import lock
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 @pytest.fixture
 def lockdir(tmp_path, monkeypatch):

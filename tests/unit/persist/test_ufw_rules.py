@@ -11,6 +11,8 @@ from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 from vrrpfw.persist import ufw_rules as ur
 from vrrpfw.persist.saved import FileSet
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 # Debian 12's ufw 0.36.2 before.rules, abridged (comments and layout kept where they matter).
 BEFORE = (
     "#\n"

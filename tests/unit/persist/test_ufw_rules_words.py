@@ -12,6 +12,8 @@ from vrrpfw.persist import iptables_save
 from vrrpfw.persist import ufw_rules as ur
 from vrrpfw.persist.saved import FileSet
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 HEAD4 = "*filter\n:ufw-before-input - [0:0]\n:ufw-before-output - [0:0]\n"
 HEAD6 = "*filter\n:ufw6-before-input - [0:0]\n:ufw6-before-output - [0:0]\n"
 IN = VrrpRule(Direction.IN, "eth0", "224.0.0.18")

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.cli import commands as cli
+from vrrpfw.cli import entry as cli
 from vrrpfw.errors import InputError
+from vrrpfw.prove.addresses import neighbour_in, plan_peers
 from vrrpfw.prove.proof import Ask, InterfaceProof, OpenRun, ProofResult, _local, parse_open_output, prove
-from vrrpfw.prove.replica import (
-    Delivery,
-    PathResult,
-    Snapshot,
-    compatible,
-    neighbour_in,
-    plan_peers,
-    save_tables,
-    snapshot_from_files,
-    split_tables,
-    static_limits,
-    without_owner_flag,
-)
+from vrrpfw.prove.replica import Delivery, PathResult, save_tables, without_owner_flag
+from vrrpfw.prove.snapshot import Snapshot, compatible, snapshot_from_files, split_tables, static_limits
 from vrrpfw.prove.traffic import Counts, Shape, advert, on_wire
 
 RULESET = """table ip filter {

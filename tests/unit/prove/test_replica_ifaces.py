@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from vrrpfw.errors import EXIT_ENVIRONMENT
 from vrrpfw.prove.proof import InterfaceProof, ProofResult
-from vrrpfw.prove.replica import Snapshot, named_links_commands, without_flowtables
+from vrrpfw.prove.replica import named_links_commands, without_flowtables
 from vrrpfw.prove.replica_ifaces import (
     LinkFacts,
     bridge_tables,
@@ -18,6 +18,7 @@ from vrrpfw.prove.replica_ifaces import (
     save_names,
     valid_name,
 )
+from vrrpfw.prove.snapshot import Snapshot
 
 # as `nft list ruleset` (1.0.6) prints it
 NFT = """table inet f {

@@ -10,6 +10,8 @@ import pytest
 from vrrpfw.listen.packet import checksum16, decode_vrrp, encode_ipv4
 from vrrpfw.prove.traffic import AH, advert, carries, delivered, nonce_address, virtual_addresses
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 NONCE = bytes.fromhex("c0ffee01")
 
 

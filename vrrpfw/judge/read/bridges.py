@@ -15,7 +15,7 @@ import shutil
 from typing import Any, Dict, List, Optional
 
 from ...host.run import run
-from ..netpath import Bridge
+from ..path_model import Bridge
 
 SYSCTLS = "/proc/sys/net/bridge"
 

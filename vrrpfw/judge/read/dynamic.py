@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Dict, Iterator, Optional, Sequence, Set, Tuple
 
 from ...host.run import run
-from ..chaineval import FwRule
 from ..dynamic import DynState, IpSet, LazyState, fillers_of, parse_ipset_save, parse_xt_recent
-from ..netpath import BaseChain, PathModel, reachable_rules
+from ..path_model import BaseChain, PathModel, reachable_rules
+from ..rules import FwRule
 
 RECENT_DIR = "/proc/net/xt_recent"
 

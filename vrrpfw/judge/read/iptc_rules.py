@@ -9,7 +9,7 @@ import struct
 from typing import Any, Optional, Tuple
 
 from ...model import AH_PROTO, VRRP_PROTO
-from ..chaineval import FwRule, Match
+from ..rules import FwRule, Match
 
 IPT_INV_PROTO = 0x40  # linux/netfilter/x_tables.h XT_INV_PROTO
 ANY_ADDR = ("0.0.0.0/0.0.0.0", "0.0.0.0/0", "::/0", None, "")
@@ -72,7 +72,7 @@ def ttl_data(match: Any) -> Optional[Tuple[int, int]]:
 def _match(m: Any) -> Match:
     """A python-iptables match in the evaluator's form; ttl and hl as
     ``Match("ttl", (("ttl-eq", ("255",)),))``, the form
-    chaineval.vrrpfw_key and the evaluator know."""
+    rules.vrrpfw_key and the evaluator know."""
     if m.name in ("ttl", "hl"):
         data = ttl_data(m)
         if data is not None and data[0] < len(TTL_MODES):

@@ -21,8 +21,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ...errors import EnvironmentProblem
 from ...host.hostscan import legacy_table_names
-from ..chaineval import FwRule
-from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, ChainId
+from ..path_model import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, ChainId
+from ..rules import FwRule
 from .iptc_rules import could_match_vrrp, to_fwrule
 
 IP6_NAMES = "/proc/net/ip6_tables_names"

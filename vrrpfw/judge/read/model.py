@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, Optional
 
 from ...host.hostscan import legacy_table_names
 from ...host.run import run
-from ..netpath import LEGACY_TABLES, PathModel
+from ..path_model import LEGACY_TABLES, PathModel
 from .dynamic import lazy_state
 from .nft import NftLayer
 

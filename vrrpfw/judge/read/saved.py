@@ -11,10 +11,10 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...model import FIREWALLD_TABLES
-from ..chaineval import FwRule
 from ..iptables import parse_save
-from ..netpath import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, Bridge, ChainId, PathModel
 from ..nft import convert_table
+from ..path_model import LEGACY_HOOKS, LEGACY_TABLES, BaseChain, Bridge, ChainId, PathModel
+from ..rules import FwRule
 from .nft import HOOKS
 
 

@@ -1,7 +1,11 @@
 """Pure helpers of the iptables backend (no libiptc needed)."""
 
-from vrrpfw.judge.chaineval import FwRule, Match, vrrpfw_key
+import pytest
+
 from vrrpfw.judge.read.iptc_rules import could_match_vrrp
+from vrrpfw.judge.rules import FwRule, Match, vrrpfw_key
+
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
 COMMENT = (Match("comment", (("comment", ("vrrpfw",)),)),)
 

@@ -18,6 +18,8 @@ from vrrpfw.host.run import Ran
 from vrrpfw.judge.read import model as read_model
 from vrrpfw.judge.read.nft import NftLayer
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 
 @pytest.fixture
 def tables(monkeypatch):

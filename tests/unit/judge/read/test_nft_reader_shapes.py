@@ -6,6 +6,8 @@ import pytest
 
 from vrrpfw.judge.read import nft as reader
 
+pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
+
 CHAINS = {"nftables": [{"chain": {"family": "inet", "table": "t", "name": "in", "hook": "input",
                                   "prio": 0, "policy": "drop", "type": "filter"}}]}
 
