@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set
 
@@ -136,7 +137,8 @@ def save_names(save: Optional[str]) -> Set[str]:
     ``eth+`` is a wildcard and names none."""
     names: Set[str] = set()
     for line in (save or "").splitlines():
-        if not line.startswith("-A"):
+        # every option _IPT_IFACE knows holds "-i" or "-o": most lines need no regex
+        if not line.startswith("-A") or ("-i" not in line and "-o" not in line):
             continue
         for m in _IPT_IFACE.finditer(line):
             n = m.group(1).strip('"')
@@ -221,8 +223,10 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
-def read_link(name: str) -> Optional[LinkFacts]:
-    """The device ``name`` of this namespace (None if there is none)."""
+def read_link(name: str, tools: bool = True) -> Optional[LinkFacts]:
+    """The device ``name`` of this namespace (None if there is none).
+    ``tools`` False: only what /sys says (master, lowers, bridge, port,
+    VLAN filtering, physical), none of what ``ip -d`` and ``tc`` add."""
     base = f"/sys/class/net/{name}"
     if not os.path.isdir(base):
         return None
@@ -235,7 +239,19 @@ def read_link(name: str) -> Optional[LinkFacts]:
     facts.port = os.path.isdir(f"{base}/brport")
     facts.vlan_filtering = _read(f"{base}/bridge/vlan_filtering") == "1"
     facts.physical = os.path.exists(f"{base}/device")
-    links = _run_json(["ip", "-j", "-d", "link", "show", "dev", name])
+    if not tools:
+        return facts
+    tc = shutil.which("tc")
+    # The reads are independent: side by side, each a process.
+    tc_reads = [("ingress", [name, "ingress"]), ("egress", [name, "egress"]), ("root", [name])] if tc else []
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        link_f = pool.submit(_run_json, ["ip", "-j", "-d", "link", "show", "dev", name])
+        filter_fs = [(where, pool.submit(_run_json, ["tc", "-j", "filter", "show", "dev", *argv]))
+                     for where, argv in tc_reads]
+        qdisc_f = pool.submit(_run_json, ["tc", "-j", "qdisc", "show", "dev", name]) if tc else None
+        links = link_f.result()
+        filters = [(where, f.result()) for where, f in filter_fs]
+        qdiscs = qdisc_f.result() if qdisc_f is not None else None
     if isinstance(links, list) and links and isinstance(links[0], dict):
         link = links[0]
         info = link.get("linkinfo")
@@ -248,12 +264,10 @@ def read_link(name: str) -> Optional[LinkFacts]:
         if isinstance(info, dict) and info.get("info_slave_kind") == "bridge" and isinstance(slave, dict):
             facts.port_state = str(slave["state"]) if "state" in slave else None
         facts.xdp = "xdp" in link or "prog/xdp" in json.dumps(link)
-    if shutil.which("tc"):
-        for where, argv in (("ingress", [name, "ingress"]), ("egress", [name, "egress"]), ("root", [name])):
-            found = _run_json(["tc", "-j", "filter", "show", "dev", *argv])
+    if tc:
+        for where, found in filters:
             if isinstance(found, list) and found:
                 facts.tc.append(f"tc {where} filters")
-        qdiscs = _run_json(["tc", "-j", "qdisc", "show", "dev", name])
         if isinstance(qdiscs, list):
             kinds = {str(q.get("kind")) for q in qdiscs if isinstance(q, dict)}
             facts.tc.extend(f"a {k} qdisc" for k in sorted(kinds & {"netem"}))

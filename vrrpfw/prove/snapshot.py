@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -79,12 +80,19 @@ class Snapshot:
     bridge_port: Optional[str] = None
     bridge_sysctls: Dict[str, str] = field(default_factory=dict)
     bridge_opts: Dict[str, int] = field(default_factory=dict)  # ip link's bridge options to copy
+    # named()'s last answer and what it was computed from (reading 50,000 rules
+    # takes tens of ms, and capture and each replica ask); replace() drops it.
+    _named: Optional[Tuple[Tuple[object, ...], List[str]]] = field(
+        default=None, init=False, repr=False, compare=False)
 
     def named(self) -> List[str]:
         """The interfaces the rulesets name, besides those the replica makes anyway and ``lo``."""
         made = [self.iface] + ([self.bridge_port] if self.bridge_port else [])
-        return named_interfaces([self.legacy_save, self.iptnft_save, self.legacy6_save, self.iptnft6_save],
-                                self.nft_ruleset, self.ipset, made)
+        texts = [self.legacy_save, self.iptnft_save, self.legacy6_save, self.iptnft6_save]
+        key = (*texts, self.nft_ruleset, self.ipset, *made)
+        if self._named is None or self._named[0] != key:
+            self._named = (key, named_interfaces(texts, self.nft_ruleset, self.ipset, made))
+        return list(self._named[1])
 
 
 @dataclass
@@ -172,32 +180,45 @@ def _read_file(path: str) -> Optional[str]:
 
 
 def capture_rules() -> Snapshot:
-    """The rulesets of the current namespace (interface fields left empty)."""
+    """The rulesets of the current namespace (interface fields left empty).
+    The save commands are independent reads: they run side by side (the
+    iptables-nft ones after ``nft list ruleset``, which says whether they
+    have tables to save); a failure is reported in the order they are listed."""
     if os.geteuid() != 0:
         raise EnvironmentProblem("vrrpfw prove needs root (network namespaces, reading netfilter)")
     _need("ip")
     snap = Snapshot(iface="")
     legacy = (_read_file("/proc/net/ip_tables_names") or "").split()
-    if legacy:
-        snap.legacy_save = _read([_need("iptables-legacy-save")])
-    if (_read_file("/proc/net/ip6_tables_names") or "").split():
-        snap.legacy6_save = _read([_need("ip6tables-legacy-save")])
-    if shutil.which("nft"):
-        text = _read(["nft", "list", "ruleset"])
-        snap.nft_ruleset = text if text.strip() else None
-    else:
-        snap.limits.append("nft is not installed: nf_tables rules (if any) were not read")
-    if snap.nft_ruleset and any(t.family == "ip" and t.name in IPTNFT_TABLES
-                                for t in split_tables(snap.nft_ruleset)):
-        if shutil.which("iptables-nft-save"):
-            snap.iptnft_save = compatible(_read(["iptables-nft-save"])) or None
-    if snap.nft_ruleset and any(t.family == "ip6" and t.name in IPTNFT_TABLES
-                                for t in split_tables(snap.nft_ruleset)):
-        if shutil.which("ip6tables-nft-save"):
-            snap.iptnft6_save = compatible(_read(["ip6tables-nft-save"])) or None
-    if shutil.which("ipset"):
-        text = _read(["ipset", "save"])
-        snap.ipset = text if text.strip() else None
+    legacy6 = (_read_file("/proc/net/ip6_tables_names") or "").split()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        legacy_f = pool.submit(_read, [_need("iptables-legacy-save")]) if legacy else None
+        legacy6_f = pool.submit(_read, [_need("ip6tables-legacy-save")]) if legacy6 else None
+        nft_f = pool.submit(_read, ["nft", "list", "ruleset"]) if shutil.which("nft") else None
+        ipset_f = pool.submit(_read, ["ipset", "save"]) if shutil.which("ipset") else None
+        if legacy_f is not None:
+            snap.legacy_save = legacy_f.result()
+        if legacy6_f is not None:
+            snap.legacy6_save = legacy6_f.result()
+        if nft_f is not None:
+            text = nft_f.result()
+            snap.nft_ruleset = text if text.strip() else None
+        else:
+            snap.limits.append("nft is not installed: nf_tables rules (if any) were not read")
+        tables = split_tables(snap.nft_ruleset) if snap.nft_ruleset else []
+        iptnft_f = iptnft6_f = None
+        if any(t.family == "ip" and t.name in IPTNFT_TABLES for t in tables):
+            if shutil.which("iptables-nft-save"):
+                iptnft_f = pool.submit(_read, ["iptables-nft-save"])
+        if any(t.family == "ip6" and t.name in IPTNFT_TABLES for t in tables):
+            if shutil.which("ip6tables-nft-save"):
+                iptnft6_f = pool.submit(_read, ["ip6tables-nft-save"])
+        if iptnft_f is not None:
+            snap.iptnft_save = compatible(iptnft_f.result()) or None
+        if iptnft6_f is not None:
+            snap.iptnft6_save = compatible(iptnft6_f.result()) or None
+        if ipset_f is not None:
+            text = ipset_f.result()
+            snap.ipset = text if text.strip() else None
     return snap
 
 
@@ -263,7 +284,7 @@ def _host_links(names: Sequence[str]) -> Dict[str, Tuple[str, Optional[str]]]:
     each is a port of (only where that bridge is named too)."""
     out: Dict[str, Tuple[str, Optional[str]]] = {}
     for n in names:
-        facts = read_link(n)
+        facts = read_link(n, tools=False)  # bridge, master, port: /sys says
         if facts is not None:
             out[n] = ("bridge" if facts.bridge else "veth", facts.master if facts.port else None)
     return out

@@ -248,3 +248,25 @@ def test_incompatible_iptables_nft_tables_are_left_to_nft():
     assert compatible(save + raw) == raw
     assert compatible(save) == ""
     assert compatible("*filter\n:INPUT DROP [0:0]\nCOMMIT\n") == "*filter\n:INPUT DROP [0:0]\nCOMMIT\n"
+
+
+def test_named_follows_the_snapshot_it_is_asked_of() -> None:
+    """named() keeps its last answer (reading 50,000 rules is slow), but
+    never a stale one: a changed text, another interface or a copy made with
+    replace() gives the names of what the snapshot holds then."""
+    from dataclasses import replace
+
+    snap = Snapshot("eth1", legacy_save="*filter\n-A INPUT -i eth2 -j ACCEPT\n"
+                                        "-A INPUT -o eth1 -j DROP\nCOMMIT\n")
+    assert snap.named() == ["eth2"]
+    assert snap.named() == ["eth2"]
+    snap.named().append("junk")  # callers get a copy
+    assert snap.named() == ["eth2"]
+    snap.legacy_save = "*filter\n-A INPUT -i eth3 -j ACCEPT\nCOMMIT\n"
+    assert snap.named() == ["eth3"]
+    snap.iptnft_save = "*filter\n-A INPUT --physdev-in eth4 -j ACCEPT\nCOMMIT\n"
+    assert snap.named() == ["eth3", "eth4"]
+    assert replace(snap, iface="eth3").named() == ["eth4"]
+    snap.legacy_save = ("*filter\n-A INPUT -s 192.0.2.1 --out-interface eth5 -j ACCEPT\n"
+                        "-A INPUT -i eth+ -j ACCEPT\nCOMMIT\n")
+    assert snap.named() == ["eth4", "eth5"]
