@@ -39,6 +39,7 @@ fd00::/96 plus them), so the adverts stay the length keepalived's are.
     python -m vrrpfw.prove.traffic recv IFACE DST NONCE SECONDS EXPECTED [--done-on-stdin] [--proto 51]
     python -m vrrpfw.prove.traffic send IFACE DST NONCE COUNT [--source ADDR] [--interval S]
                                    [--proto 51] [--ttl N] [--version 3] [--addresses N]
+                                   [--go-on-stdin]
 
 NONCE is 8 hex digits.
 
@@ -49,6 +50,11 @@ path then costs a fraction of a second, not the full timeout.  Its clock
 then starts when the sender is done, not when the receiver is ready: on a
 busy machine starting the sender alone can take longer than SECONDS, and
 adverts not yet sent are not adverts dropped.
+
+``send`` with ``--go-on-stdin`` makes its socket, then waits for a line on
+stdin before the first advert (EOF: it sends nothing and exits 1), so the
+sender's interpreter can start while the receiver's does, and no advert
+leaves before the receiver listens.
 
 The sender/receiver half uses the standard library only and is run as a
 file (``python -I -S traffic.py``) by :func:`exchange`, which keeps each
@@ -304,9 +310,12 @@ def _sender(iface: str, dst: str, source: Optional[str], proto: int,
 
 def send(iface: str, group: str, nonce: bytes, count: int, source: Optional[str] = None,
          interval: float = 0.002, proto: int = PROTO, ttl: Optional[int] = None,
-         version: Optional[int] = None, addresses: int = 1) -> Dict[str, int]:
-    """Send ``count`` adverts to ``group`` (multicast, or a unicast address)."""
+         version: Optional[int] = None, addresses: int = 1, go_on_stdin: bool = False) -> Dict[str, int]:
+    """Send ``count`` adverts to ``group`` (multicast, or a unicast address);
+    ``go_on_stdin``: not before a line arrives on stdin (EOF: SystemExit 1)."""
     s, src = _sender(iface, group, source, proto, ttl)
+    if go_on_stdin and not sys.stdin.readline():
+        raise SystemExit(1)  # the parent gave up before the receiver listened
     family = "ipv6" if is_v6(group) else "ipv4"
     # IPv6: the scope id picks the link for ff02::/fe80:: (ignored for global addresses).
     to = (group, 0, 0, socket.if_nametoindex(iface)) if is_v6(group) else (group, 0)
@@ -339,6 +348,9 @@ def main(argv: Sequence[str]) -> int:
     done = "--done-on-stdin" in args
     if done:
         args.remove("--done-on-stdin")
+    go = "--go-on-stdin" in args
+    if go:
+        args.remove("--go-on-stdin")
     source = _option(args, "--source")
     interval = _option(args, "--interval")
     proto = int(_option(args, "--proto") or PROTO)
@@ -355,7 +367,7 @@ def main(argv: Sequence[str]) -> int:
         out = send(iface, group, nonce, int(args[4]), source,
                    float(interval) if interval is not None else 0.002, proto,
                    int(ttl_text) if ttl_text else None, int(version_text) if version_text else None,
-                   addresses)
+                   addresses, go)
     print(json.dumps(out), flush=True)
     return 0
 
@@ -400,33 +412,47 @@ def exchange(sender: Namespace, send_if: str, receiver: Namespace, recv_if: str,
     ``seconds`` caps the wait; normally the receiver stops as soon as
     everything is counted or the sender is done."""
     from ..errors import EnvironmentProblem
-    from .netns import first_line, release
+    from ..host.run import TimeoutExpired
+    from .netns import CommandFailed, first_line, release
 
     nonce = uuid.uuid4().hex[:8]
     shape = ["--proto", str(proto)] if proto != PROTO else []
+    extra = ["--source", source] if source else []
+    if ttl is not None:
+        extra += ["--ttl", str(ttl)]
+    if version is not None:
+        extra += ["--version", str(version)]
+    if addresses != 1:
+        extra += ["--addresses", str(addresses)]
+    # Both interpreters start at once; the sender waits for "go", which it
+    # gets only once the receiver listens (its "ready").
     rx = receiver.popen(child_argv("recv", recv_if, group, nonce, str(seconds), str(count),
                                    "--done-on-stdin", *shape), stdin=True)
+    tx = None
     try:
+        send_argv = child_argv("send", send_if, group, nonce, str(count), *extra, *shape, "--go-on-stdin")
+        tx = sender.popen(send_argv, stdin=True)
         assert rx.stdout is not None and rx.stdin is not None
         line = rx.stdout.readline()
         if line.strip() != "ready":
             err = rx.stderr.read() if rx.stderr is not None and rx.poll() is not None else ""
             raise EnvironmentProblem(f"advert receiver in {receiver.name} did not start: "
                                      f"{first_line(line + err)}")
-        extra = ["--source", source] if source else []
-        if ttl is not None:
-            extra += ["--ttl", str(ttl)]
-        if version is not None:
-            extra += ["--version", str(version)]
-        if addresses != 1:
-            extra += ["--addresses", str(addresses)]
-        tx = sender.run(child_argv("send", send_if, group, nonce, str(count), *extra, *shape),
-                        timeout=seconds + SENDER_BOUND)
-        out, _ = rx.communicate("done\n", timeout=seconds + SENDER_BOUND)
+        bound = seconds + SENDER_BOUND
+        try:
+            tx_out, tx_err = tx.communicate("go\n", timeout=bound)
+        except TimeoutExpired:
+            raise EnvironmentProblem(f"{sender.command(send_argv)[0]} did not finish within {bound:g} s"
+                                     ) from None
+        if tx.returncode != 0:
+            raise CommandFailed(sender.command(send_argv), tx.returncode, tx_out, tx_err)
+        out, _ = rx.communicate("done\n", timeout=bound)
     finally:
+        if tx is not None:
+            release(tx)
         release(rx)
     got = json.loads(out.strip().splitlines()[-1])
-    got.update(json.loads(tx.stdout.strip().splitlines()[-1]))
+    got.update(json.loads(tx_out.strip().splitlines()[-1]))
     return Counts(**{k: int(got.get(k, 0)) for k in ("sent", "refused", "wire", "delivered")})
 
 
