@@ -17,8 +17,10 @@ import contextlib
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from ..errors import EnvironmentProblem
 from .addresses import PeerPlan, neighbour_in, plan_peers
@@ -311,6 +313,8 @@ def named_links_commands(snap: Snapshot, peer_ns: str, existing: Sequence[str] =
 
 
 def _make_named_links(host: Namespace, peer: Namespace, snap: Snapshot) -> List[str]:
+    if not snap.named():
+        return []  # nothing to make: no need to list what the namespace has
     existing = [str(link.get("ifname")) for link in json.loads(host.ip("-j", "link", "show").stdout or "[]")]
     cmds = named_links_commands(snap, peer.name, existing)
     if not cmds:
@@ -330,6 +334,22 @@ def _make_named_links(host: Namespace, peer: Namespace, snap: Snapshot) -> List[
             f"{shown}"]
 
 
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def _both(first: Callable[[], T], second: Callable[[], U]) -> Tuple[T, U]:
+    """Run ``first`` here and ``second`` in a thread, side by side; both
+    finish before this returns, and ``first``'s exception wins."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        other = pool.submit(second)
+        try:
+            a = first()
+        finally:
+            futures_wait([other])
+        return a, other.result()
+
+
 @contextlib.contextmanager
 def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None) -> Iterator[Replica]:
     """Build the replica (host + peer namespaces, veth, IPv4 and IPv6
@@ -343,33 +363,50 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
         else:
             veth(host, snap.iface, peer, PEER_IF)
         named = _make_named_links(host, peer, snap)
-        try:
-            _ipv6_ready(host, snap.iface)
-            _ipv6_ready(peer, PEER_IF)
-        except CommandFailed as e:
-            raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
-        add_addresses(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]])
-        add_addresses(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]])
-        _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, _mac(peer, PEER_IF))
-        _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, _mac(host, snap.iface))
-        if snap.sysctls:
+
+        # The two ends are set up side by side (their commands touch one
+        # namespace each); each end in the order it always had.
+        def prepare(ns: Namespace, ifname: str, cidrs: Sequence[str]) -> str:
             try:
-                host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
+                _ipv6_ready(ns, ifname)
             except CommandFailed as e:
-                raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}") from None
-        host.ip("link", "set", snap.iface, "up")
-        peer.ip("link", "set", PEER_IF, "up")
+                raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
+            add_addresses(ns, ifname, cidrs)
+            return _mac(ns, ifname)
+
+        host_mac, peer_mac = _both(
+            lambda: prepare(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]]),
+            lambda: prepare(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]]))
+
+        def finish_host() -> None:
+            _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, peer_mac)
+            if snap.sysctls:
+                try:
+                    host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
+                except CommandFailed as e:
+                    raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}"
+                                             ) from None
+            host.ip("link", "set", snap.iface, "up")
+
+        def finish_peer() -> None:
+            _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, host_mac)
+            peer.ip("link", "set", PEER_IF, "up")
+
+        _both(finish_host, finish_peer)
         limits = static_limits(snap) + plan.limits + named
-        if snap.ipset:
-            _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
-        if snap.legacy_save:
-            _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
-                  snap.legacy_save)
-        if snap.legacy6_save:
-            _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"],
-                  snap.legacy6_save)
-        if snap.nft_ruleset or snap.iptnft_save or snap.iptnft6_save:
-            limits.extend(_load_nft(host, snap))
-        wait_operstate_up(host, snap.iface)
-        wait_operstate_up(peer, PEER_IF)
+
+        def load_host() -> None:
+            if snap.ipset:
+                _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
+            if snap.legacy_save:
+                _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
+                      snap.legacy_save)
+            if snap.legacy6_save:
+                _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"],
+                      snap.legacy6_save)
+            if snap.nft_ruleset or snap.iptnft_save or snap.iptnft6_save:
+                limits.extend(_load_nft(host, snap))
+            wait_operstate_up(host, snap.iface)
+
+        _both(load_host, lambda: wait_operstate_up(peer, PEER_IF))
         yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local)
