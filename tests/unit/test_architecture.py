@@ -63,6 +63,9 @@ def _targets(module: str, path: Path, node: ast.AST, modules: Dict[str, Path]) -
         base = module.split(".")
         if path.name != "__init__.py":
             base = base[:-1]
+        if node.level - 1 >= len(base):  # above vrrpfw: an ImportError when run
+            yield f"vrrpfw.<{'.' * node.level}{node.module or ''} climbs above the package>"
+            return
         base = base[:len(base) - (node.level - 1)]
         source = ".".join(base + ([node.module] if node.module else []))
     else:
@@ -233,3 +236,4 @@ def test_the_checks_see_the_package():
     graph, _ = _graph()
     assert "vrrpfw.model" in graph["vrrpfw.judge.rules"]
     assert any(_runs_process(PACKAGE / "host" / "run.py"))
+
