@@ -237,3 +237,34 @@ def test_the_checks_see_the_package():
     assert "vrrpfw.model" in graph["vrrpfw.judge.rules"]
     assert any(_runs_process(PACKAGE / "host" / "run.py"))
 
+
+@pytest.mark.parametrize(("module", "relpath", "source"), [
+    # vrrpfw/judge/x.py: "..." is beyond vrrpfw (ImportError when run), "...." too
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from ...backends import registry"),
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from ....backends import registry"),
+    ("vrrpfw.judge.read.nft", "judge/read/nft.py", "from ....host import run"),
+    ("vrrpfw.api", "api.py", "from .. import model"),
+    ("vrrpfw.judge", "judge/__init__.py", "from ... import model"),
+])
+def test_a_relative_import_beyond_the_package_is_no_vrrpfw_module(module, relpath, source):
+    """A relative import that climbs above ``vrrpfw`` (a module moved up a
+    level with its dots left as they were) fails only when run: the rule
+    that every vrrpfw import names a module must see it, not read it as an
+    outside module (three dots in judge/) or as some vrrpfw module (four)."""
+    node = ast.parse(source).body[0]
+    modules = _modules()
+    targets = list(_targets(module, PACKAGE / relpath, node, modules))
+    assert targets and all(_within(t, "vrrpfw") and t not in modules and t.rsplit(".", 1)[0] not in modules
+                           for t in targets), targets
+
+
+@pytest.mark.parametrize(("module", "relpath", "source", "want"), [
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from ..model import Key", "vrrpfw.model"),
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from . import rules", "vrrpfw.judge.rules"),
+    ("vrrpfw.judge.read.nft", "judge/read/nft.py", "from ...host import run", "vrrpfw.host.run"),
+    ("vrrpfw.judge", "judge/__init__.py", "from .. import model", "vrrpfw.model"),
+    ("vrrpfw.api", "api.py", "from . import run", "vrrpfw.run"),
+])
+def test_relative_imports_within_the_package_resolve(module, relpath, source, want):
+    node = ast.parse(source).body[0]
+    assert list(_targets(module, PACKAGE / relpath, node, _modules())) == [want]
