@@ -13,7 +13,6 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence
 from . import environment, inputs, run
 from .backends import registry
 from .errors import InputError, VrrpfwError
-from .host import conntrack
 from .host import enter_netns as namespace
 from .model import DEFAULT_GROUP4, DEFAULT_GROUP6
 from .recorder import SavedText, saved_texts
@@ -152,6 +151,8 @@ def close(
         if not options.dry_run:
             # The flows' conntrack entries outlive the rules: forget them, so
             # the next advert is judged as new, as before open.
+            from .host import conntrack
+
             result.warnings.extend(conntrack.forget(conntrack.closed_selectors(result.rules))[1])
         return told(result, req) if req is not None else result
 

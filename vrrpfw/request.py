@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
 
 from . import environment, inputs
 from .backends import registry
@@ -26,9 +26,6 @@ from .backends.base import Options
 from .errors import InputError
 from .host import enter_netns as namespace
 from .host import ifaddr
-from .keepalived import conf as keepalived_conf
-from .keepalived.conf import KaConfig
-from .keepalived.reader import shown
 from .model import (
     Family,
     VrrpRule,
@@ -44,6 +41,9 @@ from .model import (
 from .persist.files import check_path
 from .persist.lock import check_dir as check_lock_dir
 from .results import Result
+
+if TYPE_CHECKING:  # the parser itself is imported where a configuration is read
+    from .keepalived.conf import KaConfig
 
 
 @dataclass
@@ -121,7 +121,11 @@ def global_ipv6_sources(sources: Sequence[str]) -> List[str]:
 
 def read_conf(path: str) -> KaConfig:
     """Parse (and so validate) a keepalived configuration: pure, no
-    namespace needed, so a bad file is refused before anything else."""
+    namespace needed, so a bad file is refused before anything else.
+    (The parser is imported here: a check without --keepalived-conf never
+    needs it.)"""
+    from .keepalived import conf as keepalived_conf
+
     return keepalived_conf.parse(path)
 
 
@@ -131,6 +135,8 @@ def from_conf(conf: KaConfig, interfaces: Optional[Sequence[str]] = None, family
     of ``family`` only, where given).  ``--group``, ``--peer``, ``--src`` and
     ``--ah`` come from the configuration and are refused beside it (by the
     caller)."""
+    from .keepalived.reader import shown
+
     wanted = list(interfaces) if interfaces else None
     known = {i.interface for i in conf.instances}
     for name in wanted or []:

@@ -24,7 +24,7 @@ permanent store :mod:`firewalld_layer`.
 from __future__ import annotations
 
 import contextlib
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ..host import ifaddr
@@ -35,6 +35,7 @@ from ..judge.dispatch import handed_to, source_bound
 from ..judge.netpath import judge_peers, packet_for
 from ..judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
 from ..judge.read.model import build_model, read_legacy
+from ..judge.read.nft import NftLayer
 from ..judge.read.nft import read as nft_read
 from ..model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
 from ..persist.lock import store_locks
@@ -45,7 +46,7 @@ from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .firewalld_dbus import BUS_NAME, Firewalld
 from .firewalld_kernel import judge_kernel, kernel_model
 from .firewalld_layer import FirewalldPermanent, _Layer
-from .firewalld_owner import Ownership
+from .firewalld_owner import Ownership, generation_marks
 from .firewalld_rules import (
     FW_CHAIN,
     POLICY_PREFIX,
@@ -72,6 +73,7 @@ class FirewalldBackend(Backend):
         self.fw = Firewalld()
         self.state = StateFile(options.state_file)
         self._loaded = False
+        self._nft: Optional[Tuple[int, NftLayer]] = None  # (fw.epoch, chains read then): see _path_nft
         self.mode = ""
         self.fw_backend = ""
         self._layers: Dict[str, _Layer] = {}
@@ -109,7 +111,8 @@ class FirewalldBackend(Backend):
             if self.options.zone not in zones:
                 raise InputError(f"firewalld has no zone {self.options.zone!r} "
                                  f"(zones: {', '.join(sorted(zones))})")
-        self.owner.load(self.fw_backend, self.note)
+        nft = self._path_nft() if mode == "zone" and self.fw_backend == "nftables" else None
+        self.owner.load(self.fw_backend, self.note, generation_marks(self.fw_backend, nft, self._heads()))
         self._loaded = True
 
     def note(self, text: str) -> None:
@@ -166,8 +169,23 @@ class FirewalldBackend(Backend):
     def writes(self, chain: BaseChain) -> bool:
         return chain.owner == "firewalld"
 
+    def _heads(self) -> Any:
+        """The host scan's ``nft -j list chains``, while it still shows the
+        kernel as this run found it (vrrpfw has changed nothing in firewalld)."""
+        if self.scan is None or self.fw.epoch:
+            return None
+        return self.scan.nft_heads
+
+    def _path_nft(self) -> NftLayer:
+        """The nf_tables chains on the path, read once until vrrpfw changes
+        firewalld (every change call makes the next read a fresh one): the
+        run's generation stamp and its verdicts come from one listing."""
+        if self._nft is None or self._nft[0] != self.fw.epoch:
+            self._nft = (self.fw.epoch, nft_read(heads=self._heads()))
+        return self._nft[1]
+
     def path_model(self) -> PathModel:
-        nft = nft_read()
+        nft = self._path_nft()
         if nft.unread:
             raise EnvironmentProblem(f"cannot read {nft.unread}")
         legacy, why = read_legacy()
@@ -320,7 +338,7 @@ class FirewalldBackend(Backend):
         does not show what else is in the kernel's tables (a passthrough, a
         plain iptables rule); the kernel's path can only make each verdict
         worse (see :mod:`firewalld_kernel`)."""
-        model = kernel_model(self.options)
+        model = kernel_model(self.options, self._heads())
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
         for st in statuses:

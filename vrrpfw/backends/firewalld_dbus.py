@@ -1,6 +1,14 @@
 """A thin firewalld D-Bus client (dbus-python): every D-Bus failure becomes
 one of vrrpfw's errors, every call has a timeout, and "already there" or
-"not there" answers are not failures."""
+"not there" answers are not failures.
+
+Round trips are what a check costs (each ~0.5 ms, firewalld being a Python
+daemon), so: the bus name is resolved once, and every proxy speaks to that
+firewalld; a read is asked once per run and remembered until vrrpfw changes
+anything (every change call forgets all answers, before and after it, so
+what is read back after a change, or to settle an unanswered call, is
+firewalld's answer of that moment); the runtime's zone bindings come from
+one ``getActiveZones``, the permanent sources by zone object path."""
 
 from __future__ import annotations
 
@@ -36,8 +44,11 @@ class Firewalld:
         self.timeout = dbus_timeout()
         try:
             bus = dbus.SystemBus()
-            obj = bus.get_object(BUS_NAME, PATH, introspect=False)
-            cfg = bus.get_object(BUS_NAME, CONFIG_PATH, introspect=False)
+            # The unique name of the firewalld that answers now (get_object
+            # with the well-known name would ask the bus again per object).
+            self.owner = str(bus.activate_name_owner(BUS_NAME))
+            obj = bus.get_object(self.owner, PATH, introspect=False)
+            cfg = bus.get_object(self.owner, CONFIG_PATH, introspect=False)
         except dbus.exceptions.DBusException as e:
             raise self._map(e, "connecting to firewalld") from None
         self.bus = bus
@@ -50,6 +61,9 @@ class Firewalld:
         self.config_direct = dbus.Interface(cfg, BUS_NAME + ".config.direct")
         self.config_props = dbus.Interface(cfg, "org.freedesktop.DBus.Properties")
         self._zone_cfg: Dict[str, Any] = {}
+        self._policy_paths: Dict[str, Any] = {}
+        self._memo: Dict[Tuple[Any, ...], Any] = {}  # read -> firewalld's answer (see forget)
+        self.epoch = 0  # how many times answers were forgotten: 0 while vrrpfw has changed nothing
 
     def _map(self, e: Any, doing: str) -> Exception:
         name = e.get_dbus_name() or ""
@@ -85,55 +99,131 @@ class Firewalld:
                 return None  # ALREADY_ENABLED / NOT_ENABLED: someone got there first
             raise self._map(e, doing) from None
 
+    def read(self, key: Tuple[Any, ...], doing: str, fn: Callable[..., Any], *args: Any,
+             ok_codes: Tuple[str, ...] = ()) -> Any:
+        """``call`` for a read, asked of firewalld once until :meth:`forget`.
+        The answer is shared: callers copy before they change it."""
+        if key not in self._memo:
+            self._memo[key] = self.call(doing, fn, *args, ok_codes=ok_codes)
+        return self._memo[key]
+
+    def forget(self) -> None:
+        """Drop every remembered answer: firewalld may have changed."""
+        self._memo.clear()
+        self.epoch += 1
+
     # -- facts --------------------------------------------------------------
     def backend(self) -> str:
-        return str(self.call("reading FirewallBackend", self.config_props.Get,
+        return str(self.read(("backend",), "reading FirewallBackend", self.config_props.Get,
                              BUS_NAME + ".config", "FirewallBackend"))
 
     def default_zone(self, layer: str) -> str:
         if layer == "runtime":
-            return str(self.call("reading the default zone", self.main.getDefaultZone))
-        return str(self.call("reading the permanent default zone", self.config_props.Get,
+            return str(self.read(("default", layer), "reading the default zone", self.main.getDefaultZone))
+        return str(self.read(("default", layer), "reading the permanent default zone", self.config_props.Get,
                              BUS_NAME + ".config", "DefaultZone"))
 
     def zone_of(self, layer: str, iface: str) -> str:
-        api = self.zone if layer == "runtime" else self.config
-        return str(self.call(f"finding the zone of {iface}", api.getZoneOfInterface, iface))
+        """The zone ``iface`` is bound to ("" where none): at runtime from
+        the active zones (an interface is in one runtime zone at most, as
+        getZoneOfInterface finds it)."""
+        if layer == "runtime":
+            return next((z for z, d in self.active_zones().items() if iface in d.get("interfaces", [])), "")
+        return str(self.read(("zone_of", layer, iface), f"finding the zone of {iface}",
+                             self.config.getZoneOfInterface, iface))
 
     def zones(self, layer: str) -> List[str]:
         if layer == "runtime":
-            return [str(z) for z in self.call("listing zones", self.zone.getZones)]
-        return [str(z) for z in self.call("listing zones", self.config.getZoneNames)]
+            return [str(z) for z in self.read(("zones", layer), "listing zones", self.zone.getZones)]
+        return [str(z) for z in self.read(("zones", layer), "listing zones", self.config.getZoneNames)]
 
     def knows_service(self, layer: str, name: str) -> bool:
         if layer == "runtime":
-            names = self.call("listing services", self.main.listServices)
+            names = self.read(("services", layer), "listing services", self.main.listServices)
         else:
-            names = self.call("listing services", self.config.getServiceNames)
+            names = self.read(("services", layer), "listing services", self.config.getServiceNames)
         return name in [str(n) for n in names]
 
     def zone_services(self, layer: str, zone: str) -> List[str]:
         """The services a zone allows (names) in ``layer``."""
+        key = ("zone_services", layer, zone)
         if layer == "runtime":
-            return [str(s) for s in self.call(f"reading zone {zone}", self.zone.getServices, zone)]
-        return [str(s) for s in self.call(f"reading zone {zone}", self.zone_cfg(zone).getServices)]
+            return [str(s) for s in self.read(key, f"reading zone {zone}", self.zone.getServices, zone)]
+        return [str(s) for s in self.read(key, f"reading zone {zone}", self.zone_cfg(zone).getServices)]
 
     def service_settings(self, layer: str, name: str) -> Dict[str, Any]:
         """A service's definition (``protocols``, ``destination`` {ipv4, ipv6},
         ``ports``, ...): what an allowance by it really covers."""
         doing = f"reading service {name}"
+        key = ("service", layer, name)
         if layer == "runtime":
-            return dict(self.call(doing, self.main.getServiceSettings2, name))
-        path = self.call(f"finding permanent service {name}", self.config.getServiceByName, name)
-        obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+            return dict(self.read(key, doing, self.main.getServiceSettings2, name))
+        path = self.read(("service_path", name), f"finding permanent service {name}",
+                         self.config.getServiceByName, name)
+        obj = self.bus.get_object(self.owner, path, introspect=False)
         svc = self._dbus.Interface(obj, BUS_NAME + ".config.service")
-        return dict(self.call(doing, svc.getSettings2))
+        return dict(self.read(key, doing, svc.getSettings2))
+
+    def active_zones(self) -> Dict[str, Dict[str, List[str]]]:
+        """The runtime's zones that have interfaces or sources bound, with
+        them (``interfaces``, ``sources``): one call for every zone."""
+        got = self.read(("active",), "listing active zones", self.zone.getActiveZones)
+        return {str(z): {str(k): [str(v) for v in vs] for k, vs in d.items()} for z, d in got.items()}
 
     def source_bindings(self, layer: str) -> Dict[str, List[str]]:
         """Zone -> the sources bound to it (see ``sources``), in one layer;
-        zones without sources left out."""
-        out = {z: sorted(self.sources(layer, z)) for z in self.zones(layer)}
-        return {z: v for z, v in out.items() if v}
+        zones without sources left out.  The runtime's from the active
+        zones; the permanent configuration's by each zone's object path
+        (its name asked only where sources are bound)."""
+        if layer == "runtime":
+            out = {z: sorted(d.get("sources", [])) for z, d in self.active_zones().items()}
+            return {z: v for z, v in out.items() if v}
+        found: Dict[str, List[str]] = {}
+        paths = [str(p) for p in self.read(("zone_paths",), "listing zones", self.config.listZones)]
+        answers = self.read_many("reading the permanent zones' sources",
+                                 [(p, BUS_NAME + ".config.zone", "getSources") for p in paths])
+        for path, got in zip(paths, answers):
+            srcs = sorted(str(s) for s in got)
+            if srcs:
+                obj = self.bus.get_object(self.owner, path, introspect=False)
+                props = self._dbus.Interface(obj, "org.freedesktop.DBus.Properties")
+                name = str(self.call("reading a permanent zone's name", props.Get,
+                                     BUS_NAME + ".config.zone", "name"))
+                found[name] = srcs
+        return found
+
+    def read_many(self, doing: str, calls: Sequence[Tuple[str, str, str]]) -> List[Any]:
+        """The answers of several argument-less reads (object path,
+        interface, method), all sent before the first answer is awaited:
+        firewalld answers them back to back, and vrrpfw waits once rather
+        than once per call.  Each has the timeout of ``call``; the first
+        that fails raises, mapped as ``call`` maps it."""
+        from dbus.lowlevel import ErrorMessage, MethodCallMessage
+
+        replies: List[Any] = [None] * len(calls)
+        pending = []
+        try:
+            for i, (path, iface, method) in enumerate(calls):
+                msg = MethodCallMessage(destination=self.owner, path=path, interface=iface, method=method)
+
+                def done(reply: Any, i: int = i) -> None:
+                    replies[i] = reply
+                pending.append(self.bus.send_message_with_reply(msg, done, self.timeout,
+                                                                require_main_loop=False))
+            for p in pending:
+                p.block()
+        except self._dbus.exceptions.DBusException as e:
+            raise self._map(e, doing) from None
+        out = []
+        for reply in replies:
+            if reply is None or isinstance(reply, ErrorMessage):
+                args = reply.get_args_list() if reply is not None else []
+                name = reply.get_error_name() if reply is not None else "org.freedesktop.DBus.Error.NoReply"
+                err = self._dbus.exceptions.DBusException(str(args[0]) if args else "", name=name)
+                raise self._map(err, doing)
+            got = reply.get_args_list()
+            out.append(got[0] if got else None)
+        return out
 
     def has_owner(self, name: str) -> bool:
         """Whether a program owns ``name`` on the bus firewalld is on (a
@@ -144,48 +234,64 @@ class Firewalld:
             return False
 
     def lockdown(self) -> bool:
-        return bool(self.call("querying lockdown", self.policies.queryLockdown))
+        return bool(self.read(("lockdown",), "querying lockdown", self.policies.queryLockdown))
 
     def zone_cfg(self, zone: str) -> Any:
         if zone not in self._zone_cfg:
             path = self.call(f"finding permanent zone {zone}", self.config.getZoneByName, zone)
-            obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+            obj = self.bus.get_object(self.owner, path, introspect=False)
             self._zone_cfg[zone] = self._dbus.Interface(obj, BUS_NAME + ".config.zone")
         return self._zone_cfg[zone]
 
     def target(self, layer: str, zone: str) -> str:
+        key = ("target", layer, zone)
         if layer == "runtime":
-            settings = self.call(f"reading zone {zone}", self.zone.getZoneSettings2, zone)
+            settings = self.read(key, f"reading zone {zone}", self.zone.getZoneSettings2, zone)
             return str(settings.get("target", "default"))
-        return str(self.call(f"reading zone {zone}", self.zone_cfg(zone).getTarget))
+        return str(self.read(key, f"reading zone {zone}", self.zone_cfg(zone).getTarget))
 
     def interfaces(self, layer: str, zone: str) -> List[str]:
+        """The interfaces bound to a zone (the runtime's: of a zone that
+        exists, see ``target``, from the active zones)."""
         if layer == "runtime":
-            return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getInterfaces, zone)]
-        return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getInterfaces)]
+            return list(self.active_zones().get(zone, {}).get("interfaces", []))
+        return [str(i) for i in self.read(("interfaces", layer, zone), f"reading zone {zone}",
+                                          self.zone_cfg(zone).getInterfaces)]
 
     def sources(self, layer: str, zone: str) -> List[str]:
-        """The source addresses, prefixes and ``ipset:NAME`` bound to a zone."""
+        """The source addresses, prefixes and ``ipset:NAME`` bound to a zone
+        (the runtime's: of a zone that exists, from the active zones)."""
         if layer == "runtime":
-            return [str(i) for i in self.call(f"reading zone {zone}", self.zone.getSources, zone)]
-        return [str(i) for i in self.call(f"reading zone {zone}", self.zone_cfg(zone).getSources)]
+            return list(self.active_zones().get(zone, {}).get("sources", []))
+        return [str(i) for i in self.read(("sources", layer, zone), f"reading zone {zone}",
+                                          self.zone_cfg(zone).getSources)]
 
     def _policy_cfg(self, policy: str) -> Any:
-        path = self.call(f"finding permanent policy {policy}", self.config.getPolicyByName, policy)
-        obj = self.bus.get_object(BUS_NAME, path, introspect=False)
+        if policy not in self._policy_paths:
+            self._policy_paths[policy] = self.call(f"finding permanent policy {policy}",
+                                                   self.config.getPolicyByName, policy)
+        obj = self.bus.get_object(self.owner, self._policy_paths[policy], introspect=False)
         return self._dbus.Interface(obj, BUS_NAME + ".config.policy")
 
     def policy_settings(self, layer: str, policy: str) -> Dict[str, Any]:
         doing = f"reading policy {policy}"
+        key = ("policy", layer, policy)
         if layer == "runtime":
-            return dict(self.call(doing, self.policy.getPolicySettings, policy))
-        return dict(self.call(doing, self._policy_cfg(policy).getSettings))
+            return dict(self.read(key, doing, self.policy.getPolicySettings, policy))
+        return dict(self.read(key, doing, self._policy_cfg(policy).getSettings))
 
     def policy_rich_rules(self, layer: str, policy: str) -> List[str]:
         return [str(r) for r in self.policy_settings(layer, policy).get("rich_rules", [])]
 
     def policy_change(self, layer: str, add: bool, policy: str, value: str) -> None:
         """Policies have no add/remove call per rich rule: read, edit, write back."""
+        self.forget()
+        try:
+            self._policy_change(layer, add, policy, value)
+        finally:
+            self.forget()
+
+    def _policy_change(self, layer: str, add: bool, policy: str, value: str) -> None:
         settings = self.policy_settings(layer, policy)
         rules = [str(r) for r in settings.get("rich_rules", [])]
         present = [r for r in rules if same_rich(r, value)]
@@ -207,20 +313,29 @@ class Firewalld:
             return any(same_rich(r, value) for r in self.policy_rich_rules(layer, zone[len(POLICY_PREFIX):]))
         doing = f"querying zone {zone}"
         unknown = ("INVALID_SERVICE", "INVALID_PROTOCOL", "INVALID_RULE")
+        key = ("has", layer, zone, kind, value)
         if layer == "runtime":
             fn = {"service": self.zone.queryService, "rich": self.zone.queryRichRule,
                   "protocol": self.zone.queryProtocol}[kind]
-            return bool(self.call(doing, fn, zone, value, ok_codes=unknown))
+            return bool(self.read(key, doing, fn, zone, value, ok_codes=unknown))
         z = self.zone_cfg(zone)
         fn = {"service": z.queryService, "rich": z.queryRichRule, "protocol": z.queryProtocol}[kind]
-        return bool(self.call(doing, fn, value, ok_codes=unknown))
+        return bool(self.read(key, doing, fn, value, ok_codes=unknown))
 
     def rich_rules(self, layer: str, zone: str) -> List[str]:
+        key = ("rich_rules", layer, zone)
         if layer == "runtime":
-            return [str(r) for r in self.call(f"reading zone {zone}", self.zone.getRichRules, zone)]
-        return [str(r) for r in self.call(f"reading zone {zone}", self.zone_cfg(zone).getRichRules)]
+            return [str(r) for r in self.read(key, f"reading zone {zone}", self.zone.getRichRules, zone)]
+        return [str(r) for r in self.read(key, f"reading zone {zone}", self.zone_cfg(zone).getRichRules)]
 
     def change(self, layer: str, add: bool, zone: str, kind: str, value: str) -> None:
+        self.forget()
+        try:
+            self._change(layer, add, zone, kind, value)
+        finally:
+            self.forget()
+
+    def _change(self, layer: str, add: bool, zone: str, kind: str, value: str) -> None:
         if zone.startswith(POLICY_PREFIX):
             self.policy_change(layer, add, zone[len(POLICY_PREFIX):], value)
             return
@@ -244,7 +359,8 @@ class Firewalld:
     def direct_rules(self, layer: str) -> List[Tuple[str, str, str, int, List[str]]]:
         api = self.direct if layer == "runtime" else self.config_direct
         out = []
-        for ipv, table, chain, prio, args in self.call("listing direct rules", api.getAllRules):
+        for ipv, table, chain, prio, args in self.read(("direct", layer), "listing direct rules",
+                                                       api.getAllRules):
             out.append((str(ipv), str(table), str(chain), int(prio), [str(a) for a in args]))
         return out
 
@@ -253,5 +369,9 @@ class Firewalld:
         api = self.direct if layer == "runtime" else self.config_direct
         fn = api.addRule if add else api.removeRule
         ok = ("ALREADY_ENABLED",) if add else ("NOT_ENABLED",)
-        self.call(f"{'adding' if add else 'removing'} a direct rule in {chain}", fn,
-                  ipv, "filter", chain, prio, self._dbus.Array(list(args), signature="s"), ok_codes=ok)
+        self.forget()
+        try:
+            self.call(f"{'adding' if add else 'removing'} a direct rule in {chain}", fn,
+                      ipv, "filter", chain, prio, self._dbus.Array(list(args), signature="s"), ok_codes=ok)
+        finally:
+            self.forget()

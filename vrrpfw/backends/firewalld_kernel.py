@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 from ..host import ifaddr
 from ..judge.iptables import parse_rule
@@ -36,11 +36,12 @@ from .base import Options, RuntimeStatus
 from .firewalld_rules import direct_args
 
 
-def kernel_model(options: Options) -> PathModel:
+def kernel_model(options: Options, heads: Any = None) -> PathModel:
     """Every layer as the kernel has it; a layer that cannot be read makes
-    verdicts uncertain (never an error: the configuration was read)."""
+    verdicts uncertain (never an error: the configuration was read).
+    ``heads``: nft's chain listing as this run read it (see nft.read)."""
     legacy, why = read_legacy()
-    return build_model(legacy, nft_read(), options, why)
+    return build_model(legacy, nft_read(heads=heads), options, why)
 
 
 def with_direct_rule(model: PathModel, rule: VrrpRule, ahead: int = 0) -> PathModel:

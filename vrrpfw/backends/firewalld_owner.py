@@ -15,10 +15,11 @@ does not list, and the admin's runtime-only allowances.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
 from ..host.nft import nft_json
+from ..judge.read.nft import NftLayer
 from ..model import AH_PROTO, Direction, Key, VrrpRule
 from ..persist.state import Entry, StateFile
 from ..results import Runtime
@@ -35,28 +36,54 @@ from .firewalld_rules import (
 )
 
 
-def runtime_generation(fw_backend: str) -> Optional[str]:
+def runtime_generation(fw_backend: str, marks: Optional[List[str]] = None) -> Optional[str]:
     """An identity of firewalld's current runtime configuration, which a
     reload or restart changes: it deletes and recreates its nf_tables table
     (nftables backend) or its chains (iptables backend over iptables-nft),
     and nf_tables numbers tables and chains afresh, never reusing a number
     within a network namespace until reboot (hence the boot id and the
-    namespace).  None where it cannot be read (iptables-legacy, no nft)."""
+    namespace).  None where it cannot be read (iptables-legacy, no nft).
+    ``marks``: those handles as this run already read them (see
+    :func:`generation_marks`), so nft is not asked again."""
     try:
-        if fw_backend == "nftables":
+        if marks is not None:
+            pass
+        elif fw_backend == "nftables":
             doc = nft_json(["list", "tables"], timeout=10)
             marks = [str(o["table"]["handle"]) for o in doc.get("nftables", [])
                      if "table" in o and (o["table"]["family"], o["table"]["name"]) == ("inet", "firewalld")]
         else:
             doc = nft_json(["list", "chains", "ip"], timeout=10)
-            marks = [str(o["chain"]["handle"]) for o in doc.get("nftables", []) if "chain" in o
-                     and (o["chain"]["table"], o["chain"]["name"]) == ("filter", "INPUT_ZONES")]
+            marks = chain_marks(doc)
         with open("/proc/sys/kernel/random/boot_id") as f:
             boot = f.read().strip()
         netns = os.stat("/proc/self/ns/net").st_ino
     except (OSError, RuntimeError, ValueError, KeyError):  # nft_json's errors, a table of another shape
         return None
     return f"{boot}:{netns}:{fw_backend}:{marks[0]}" if len(marks) == 1 else None
+
+
+def chain_marks(doc: Any) -> List[str]:
+    """The handles of firewalld's INPUT_ZONES chain in iptables-nft's
+    ``ip filter`` table, from an ``nft -j list chains`` listing."""
+    return [str(o["chain"]["handle"]) for o in doc.get("nftables", []) if "chain" in o
+            and (o["chain"].get("family", "ip"), o["chain"]["table"], o["chain"]["name"])
+            == ("ip", "filter", "INPUT_ZONES")]
+
+
+def generation_marks(fw_backend: str, nft: Optional[NftLayer], heads: Any) -> Optional[List[str]]:
+    """:func:`runtime_generation`'s marks from what this run has read
+    already: the handle of ``inet firewalld`` in the path's listing of it
+    (nftables backend), INPUT_ZONES' in the scan's chain listing (iptables
+    backend); None where those do not say (nft is asked then)."""
+    try:
+        if fw_backend == "nftables" and nft is not None and ("inet", "firewalld") in nft.handles:
+            return [str(nft.handles[("inet", "firewalld")])]
+        if fw_backend != "nftables" and heads is not None:
+            return chain_marks(heads)
+    except (KeyError, TypeError, AttributeError):
+        pass
+    return None
 
 
 class Ownership:
@@ -72,12 +99,12 @@ class Ownership:
         self.kept: Dict[str, List[str]] = {}  # close: interface -> allowances kept for others
         self.unlisted: Dict[Key, str] = {}  # accepted by a rule firewalld does not list (see listed)
 
-    def load(self, fw_backend: str, note: Callable[[str], None]) -> None:
-        """Stamp the record with firewalld's runtime generation and forget
-        the entries that no longer prove anything, each said to ``note``
-        as it is known (a firewalld that stops answering mid-way keeps the
-        notes made before)."""
-        self.state.generation = runtime_generation(fw_backend)
+    def load(self, fw_backend: str, note: Callable[[str], None], marks: Optional[List[str]] = None) -> None:
+        """Stamp the record with firewalld's runtime generation (``marks``:
+        see :func:`runtime_generation`) and forget the entries that no
+        longer prove anything, each said to ``note`` as it is known (a
+        firewalld that stops answering mid-way keeps the notes made before)."""
+        self.state.generation = runtime_generation(fw_backend, marks)
         if self.state.generation is None and any(e.layer == "runtime" for e in self.state.entries):
             note("vrrpfw cannot tell whether firewalld was reloaded since it added its runtime "
                  "allowances (no nf_tables handle to read); one vanished and re-added identically "

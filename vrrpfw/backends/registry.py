@@ -43,6 +43,8 @@ def load(name: str) -> Type[Backend]:
 def describe_scan(scan: HostScan) -> str:
     legacy = ", ".join(scan.legacy_tables) or "none"
     nft = ", ".join(c.label for c in scan.nft_filtering) or "none"
+    if not scan.nft_rules_read:
+        nft = "not listed (firewalld answers on the system bus)"
     if scan.nft_error:
         nft = f"unknown ({scan.nft_error})"
     variant = scan.iptables_variant or "not installed"
@@ -106,7 +108,7 @@ def select_layers(name: str, options: Options, scan: Optional[HostScan] = None
     if scan is None:
         from ..host.hostscan import scan as scan_host
 
-        scan = scan_host()
+        scan = scan_host(firewalld_first=True)
     if name == "auto":
         names, reason = choose_auto(scan)
     else:

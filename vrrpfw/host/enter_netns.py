@@ -15,8 +15,6 @@ filesystem socket (firewalld inside the namespace is reached as usual).
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 from typing import Iterator, Optional
 
@@ -44,6 +42,9 @@ def _setns(fd: int) -> None:
     if hasattr(os, "setns"):  # Python >= 3.12
         os.setns(fd, CLONE_NEWNET)
         return
+    import ctypes  # Python < 3.12 only: no ctypes import on the newer ones
+    import ctypes.util
+
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     if libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()

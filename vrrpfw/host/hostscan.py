@@ -173,6 +173,11 @@ class HostScan:
     # Scanning a network namespace other than init's (--netns, keepalived's
     # net_namespace): ufw's configuration is the host's, its chains need not be here.
     other_netns: bool = False
+    # ``nft -j list chains`` as the scan read it (the path readers of the same run start from it)
+    nft_heads: Optional[Dict[str, Any]] = None
+    # False: the filter chains' rules were not listed (scan(firewalld_first=True) on a host
+    # where firewalld answers: auto chooses firewalld from the bus alone); nft_chains is empty
+    nft_rules_read: bool = True
 
     @property
     def ufw_active(self) -> bool:
@@ -309,7 +314,13 @@ def in_other_netns() -> bool:
         return False
 
 
-def scan(nft_timeout: float = 20.0) -> HostScan:
+def scan(nft_timeout: float = 20.0, firewalld_first: bool = False) -> HostScan:
+    """What filters here.  ``firewalld_first``: where firewalld answers on
+    the bus, do not list each filter chain's rules (one ``nft`` run per base
+    chain: some thirty on firewalld's iptables backend over iptables-nft),
+    since choosing a backend then looks at firewalld alone (see
+    registry.choose_auto); ``nft_rules_read`` says so and ``nft_chains``
+    stays empty."""
     names = legacy_table_names()
     names6 = legacy_table_names("/proc/net/ip6_tables_names")
     tables = (names or []) + [f"ip6 {t}" for t in names6 or []]
@@ -330,7 +341,12 @@ def scan(nft_timeout: float = 20.0) -> HostScan:
         return result
     result.ufw = scan_ufw(tables, list(chains.get("nftables", [])))
     result.nft_available = True
+    result.nft_heads = chains
     items = list(chains.get("nftables", []))
+    if firewalld_first and result.firewalld_bus:
+        result.nft_rules_read = False
+        result.firewalld_tables = parse_nft_ruleset({"nftables": items})[1]
+        return result
     for item in chains.get("nftables", []):
         c = item.get("chain") or {}
         if (c.get("hook") in FILTER_HOOKS and c.get("family") in FAMILIES

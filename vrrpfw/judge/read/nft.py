@@ -36,6 +36,8 @@ class NftLayer:
     # every chain of every ip/inet/netdev/bridge table (close sweeps them all)
     all_chains: List[Tuple[str, str, str]] = field(default_factory=list)
     unread: Optional[str] = None  # why nf_tables could not be read
+    # each listed table's handle (nf_tables numbers a recreated table afresh)
+    handles: Dict[Tuple[str, str], int] = field(default_factory=dict)
 
 
 XT_TOOLS = {"ip": "iptables-nft", "ip6": "ip6tables-nft"}
@@ -123,14 +125,18 @@ def _device_listing() -> Dict[Tuple[str, str, str], Tuple[str, ...]]:
     return parse_devices(ran.out)
 
 
-def read(sweep: bool = False) -> NftLayer:
+def read(sweep: bool = False, heads: Any = None) -> NftLayer:
+    """Every table with a chain on VRRP's path.  ``heads``: ``nft -j list
+    chains`` as the caller read it moments ago in this run (the host scan),
+    so it is not run twice."""
     layer = NftLayer()
     if shutil.which("nft") is None:
         if os.path.isdir("/sys/module/nf_tables"):
             layer.unread = "nf_tables is loaded but nft is not installed (apt-get install nftables)"
         return layer
     try:
-        heads = nft_json(["list", "chains"])
+        if heads is None:
+            heads = nft_json(["list", "chains"])
     except PermissionError:
         layer.unread = "nf_tables (reading it needs root or CAP_NET_ADMIN)"
         return layer
@@ -187,6 +193,10 @@ def _add_table(layer: NftLayer, family: str, name: str, items: List[Any],
         resolver = _ebt_resolver(name) if family == "bridge" else _xt_resolver(name, family)
     table = convert_table(family, name, items, resolver)
     layer.tables[(family, name)] = table
+    for item in items:
+        head = item.get("table")
+        if head and (head.get("family"), head.get("name")) == (family, name) and "handle" in head:
+            layer.handles[(family, name)] = int(head["handle"])
     owner = "firewalld" if (family, name) in FIREWALLD_TABLES else ""
     for cname, header in table.headers.items():
         hook = HOOKS.get(str(header.get("hook")))
