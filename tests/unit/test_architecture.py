@@ -268,3 +268,22 @@ def test_a_relative_import_beyond_the_package_is_no_vrrpfw_module(module, relpat
 def test_relative_imports_within_the_package_resolve(module, relpath, source, want):
     node = ast.parse(source).body[0]
     assert list(_targets(module, PACKAGE / relpath, node, _modules())) == [want]
+
+
+@pytest.mark.parametrize(("source", "want"), [
+    ("import vrrpfw.backends", "vrrpfw.backends"),
+    ("import vrrpfw.backends.registry as r", "vrrpfw.backends.registry"),
+    ("from vrrpfw import backends", "vrrpfw.backends"),
+    ("from vrrpfw.backends import registry", "vrrpfw.backends.registry"),
+    ("from vrrpfw.backends.base import Backend", "vrrpfw.backends.base"),
+    ("from .. import backends", "vrrpfw.backends"),
+])
+def test_persist_importing_a_backend_is_seen_however_spelled(source, want):
+    """Absolute or relative, the module or a name from it: persist/'s rule
+    sees an import of backends/ (``__import__`` and importlib strings are
+    not imports to this parser: see the module's docstring)."""
+    modules = _modules()
+    node = ast.parse(source).body[0]
+    targets = list(_targets("vrrpfw.persist.store", PACKAGE / "persist" / "store.py", node, modules))
+    assert [_owner(t, modules) for t in targets] == [want]
+    assert all(_within(_owner(t, modules), "vrrpfw.backends") for t in targets)
