@@ -43,7 +43,7 @@ REPO = os.path.dirname(HERE)
 def install(spec: Dict[str, Any]) -> None:
     import dbus
 
-    from vrrpfw.backends import firewalld_dbus
+    from vrrpfw.backends.firewalld import bus as firewalld_dbus
 
     cls = firewalld_dbus.Firewalld
     real_change, real_direct, real_call = cls.change, cls.direct_change, cls.call

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Mutation testing against tests/unit, without root, of the core pure modules,
 # one module at a time or in groups:
-#   judge  the path model and evaluator (vrrpfw/judge/): chaineval, netpath,
-#          nft, iptables, read_model (judge/read/model.py); the corpus test
+#   judge  the path model and evaluator (vrrpfw/judge/): chaineval, rules,
+#          packet_values, matches, netpath, path_model, notrack, nft,
+#          iptables, read_model (judge/read/model.py); the corpus test
 #          alone only kills mutants that turn a verdict definitely wrong; this
 #          score shows what the unit tests pin besides.
 #   saved  the saved formats: iptables_save, nft_conf, ufw_rules
 #          (vrrpfw/persist/).
 #   core   results, model (vrrpfw/), keepalived_conf (vrrpfw/keepalived/conf.py),
-#          vrrp_packet (vrrpfw/listen/packet.py).
+#          keepalived_reader (vrrpfw/keepalived/reader.py), vrrp_packet
+#          (vrrpfw/listen/packet.py).
 #   all    the three groups (the default).
 # Usage: tests/mutation.sh [all|judge|saved|core|MODULE] where MODULE is one of
 # the short names above (e.g. `tests/mutation.sh chaineval`), or set MODULES
@@ -28,23 +30,26 @@ cd "$REPO"
 VENV="$REPO/.venv-mutmut"
 MIN_SCORE="${MIN_SCORE:-90}"
 GROUP="${1:-${MUTATE:-all}}"
-JUDGE="vrrpfw.judge.chaineval vrrpfw.judge.netpath vrrpfw.judge.nft vrrpfw.judge.iptables vrrpfw.judge.read.model"
+JUDGE="vrrpfw.judge.chaineval vrrpfw.judge.rules vrrpfw.judge.packet_values vrrpfw.judge.matches
+vrrpfw.judge.netpath vrrpfw.judge.path_model vrrpfw.judge.notrack vrrpfw.judge.nft vrrpfw.judge.iptables
+vrrpfw.judge.read.model"
 SAVED="vrrpfw.persist.iptables_save vrrpfw.persist.nft_conf vrrpfw.persist.ufw_rules"
-CORE="vrrpfw.results vrrpfw.model vrrpfw.keepalived.conf vrrpfw.listen.packet"
+CORE="vrrpfw.results vrrpfw.model vrrpfw.keepalived.conf vrrpfw.keepalived.reader vrrpfw.listen.packet"
 if [ -z "${MODULES:-}" ]; then
     case "$GROUP" in
         all) MODULES="$JUDGE $SAVED $CORE" ;;
         judge) MODULES="$JUDGE" ;;
         saved) MODULES="$SAVED" ;;
         core) MODULES="$CORE" ;;
-        chaineval|netpath|nft|iptables) MODULES="vrrpfw.judge.$GROUP" ;;
+        chaineval|rules|packet_values|matches|netpath|path_model|notrack|nft|iptables) MODULES="vrrpfw.judge.$GROUP" ;;
         read_model) MODULES="vrrpfw.judge.read.model" ;;
         iptables_save|nft_conf|ufw_rules) MODULES="vrrpfw.persist.$GROUP" ;;
         results|model) MODULES="vrrpfw.$GROUP" ;;
         keepalived_conf) MODULES="vrrpfw.keepalived.conf" ;;
+        keepalived_reader) MODULES="vrrpfw.keepalived.reader" ;;
         vrrp_packet) MODULES="vrrpfw.listen.packet" ;;
         *)
-            echo "usage: $0 [all|judge|saved|core|chaineval|netpath|nft|iptables|read_model|iptables_save|nft_conf|ufw_rules|results|model|keepalived_conf|vrrp_packet]" >&2
+            echo "usage: $0 [all|judge|saved|core|chaineval|rules|packet_values|matches|netpath|path_model|notrack|nft|iptables|read_model|iptables_save|nft_conf|ufw_rules|results|model|keepalived_conf|keepalived_reader|vrrp_packet]" >&2
             exit 2 ;;
     esac
 fi

@@ -29,7 +29,10 @@ one_end fails too: the guarded pass runs one_end tests only
 be marked: run any set with it and see which pass).
 
 What the child half cannot see, it fails: a Python child started with
-``-I`` or ``-E`` (it would ignore PYTHONPATH).  What it cannot see at all: a
+``-I`` or ``-E`` (it would ignore PYTHONPATH), itself or through a program
+that keeps the environment (``ip netns exec NAME python -I ...``, setpriv,
+env), unless ``-S`` too (no site: none of those libraries can be reached,
+as prove's advert sender and receiver run).  What it cannot see at all: a
 grandchild whose parent, not Python, scrubs its environment (``env -i``,
 sudo).  tests/unit/test_one_end_guard.py proves the guard.
 """
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import importlib.abc
 import os
+import re
 import sys
 import tempfile
 import traceback
@@ -178,13 +182,21 @@ class Guard:
         self._guarded(env)
         argv = [] if event == "os.system" else args[2] if event == "os.spawn" else args[1]
         argv = [argv] if isinstance(argv, (str, bytes, os.PathLike)) else list(argv or [])
-        if argv and os.path.basename(os.fsdecode(argv[0])).startswith("python"):
-            for arg in map(str, argv[1:]):
-                if not arg.startswith("-") or arg.startswith("--") or arg in ("-c", "-m"):
-                    break
-                if set(arg[1:]) & {"I", "E"}:
-                    self.blocker.attempts.append(f"a Python child started with {arg} (it ignores PYTHONPATH, "
-                                                 f"so the guard cannot see its imports): {argv}")
+        words = [os.fsdecode(a) if isinstance(a, (str, bytes, os.PathLike)) else str(a) for a in argv]
+        # The Python started: the program itself, or one a wrapper that keeps
+        # the environment starts (ip netns exec NAME python ..., setpriv, env).
+        at = next((i for i, w in enumerate(words)
+                   if (os.path.basename(w).startswith("python") if i == 0
+                       else re.fullmatch(r"python[0-9.]*", os.path.basename(w)))), None)
+        flags = ""
+        for arg in words[at + 1:] if at is not None else []:
+            if not arg.startswith("-") or arg.startswith("--") or arg in ("-c", "-m"):
+                break
+            flags += arg[1:]
+        # -S: no site, so no site-packages and none of the blocked libraries
+        if set(flags) & {"I", "E"} and "S" not in flags:
+            self.blocker.attempts.append(f"a Python child started with -{flags} (it ignores PYTHONPATH, "
+                                         f"so the guard cannot see its imports): {argv}")
 
     def take(self) -> List[str]:
         """The attempts since the last call: this process's, then its children's."""

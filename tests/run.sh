@@ -42,6 +42,7 @@ PAIRS=tests/integration/keepalived/test_keepalived_pairs.py
 
 stage "ruff" .venv-newest/bin/ruff check vrrpfw tests
 stage "mypy" .venv-newest/bin/mypy
+stage "tests mirror the package (tests/layout.py)" .venv-newest/bin/python tests/layout.py
 
 if [ -x .venv-py39/bin/python ]; then
     stage "unit tests, $(.venv-py39/bin/python --version), newest libraries for it" \

@@ -168,7 +168,7 @@ def profile(fw: FirewalldHost, r: Runner, top: int) -> None:
         print(f"\ncProfile of one check (top {top} by cumulative time)")
         st.sort_stats("cumulative").print_stats(top)
         calls = {f"{os.path.basename(k[0])}:{k[2]}": v[1] for k, v in st.stats.items()  # type: ignore[attr-defined]
-                 if k[2] in ("call", "_nft_json", "run_nft", "nft_json") or "firewalld_dbus" in k[0]}
+                 if k[2] in ("call", "_nft_json", "run_nft", "nft_json") or "firewalld/bus" in k[0]}
         print("  calls:", ", ".join(f"{k} x{n}" for k, n in sorted(calls.items()) if n))
         if shutil.which("strace"):
             trace = os.path.join(tmp, "strace.txt")

@@ -20,15 +20,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from netns import namespace  # noqa: E402
 
 
-def vrrpfw_cmd() -> List[str]:
-    script = os.path.join(os.path.dirname(sys.executable), "vrrpfw")
-    return [script] if os.path.exists(script) else [sys.executable, "-m", "vrrpfw"]
+def vrrpfw_cmd(python: str = "") -> List[str]:
+    """The installed entry script beside ``python`` (default: this
+    interpreter), else ``python -m vrrpfw``."""
+    python = python or sys.executable
+    script = os.path.join(os.path.dirname(python), "vrrpfw")
+    return [script] if os.path.exists(script) else [python, "-m", "vrrpfw"]
 
 
 def bytecode_note() -> str:
@@ -46,15 +49,33 @@ def bytecode_note() -> str:
             "times include recompiling them; run packaging/setup.sh")
 
 
-def median_time(argv: List[str], runs: int, expect: int = 0) -> float:
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True)
-        samples.append(time.perf_counter() - t)
-        if proc.returncode != expect:
-            raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[:300]}")
-    return statistics.median(samples)
+def time_once(argv: List[str], expect: int = 0, env: Optional[Dict[str, str]] = None) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, env=env)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != expect:
+        raise SystemExit(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[:300]}")
+    return elapsed
+
+
+def median_time(argv: List[str], runs: int, expect: int = 0, env: Optional[Dict[str, str]] = None) -> float:
+    return statistics.median(time_once(argv, expect, env) for _ in range(runs))
+
+
+VRRPFW_RULE = ["INPUT", "-d", "224.0.0.18/32", "-i", "bv0", "-p", "112", "-m", "comment",
+               "--comment", "vrrpfw", "-j", "ACCEPT"]
+
+
+def jumped_chain(n: int) -> str:
+    """INPUT (policy DROP) jumps to a user chain of ``n`` foreign rules: the
+    host of issue 20's ratio (vrrpfw's rule lands on top of INPUT)."""
+    lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
+             ":FOREIGN - [0:0]", "-A INPUT -j FOREIGN"]
+    for i in range(n):
+        lines.append(f"-A FOREIGN -s 198.19.{(i // 250) % 250}.{i % 250 + 1}/32 -p udp "
+                     f"--dport {1024 + i % 60000} -j ACCEPT")
+    lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
 
 
 def show(name: str, res: Dict[str, float], base_label: str) -> Dict[str, float]:
@@ -81,17 +102,15 @@ def ruleset(other: int, in_input: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scenario(name: str, other: int, in_input: int, runs: int) -> Dict[str, float]:
+def scenario(name: str, rules: str, runs: int) -> Dict[str, float]:
     with namespace("vrbench") as ns:
         ns.run("ip", "link", "add", "bv0", "type", "veth", "peer", "name", "bv1")
-        ns.run("iptables-legacy-restore", stdin=ruleset(other, in_input))
+        ns.run("iptables-legacy-restore", stdin=rules)
         exec_ns = ["ip", "netns", "exec", ns.name]
         cmd = exec_ns + vrrpfw_cmd()
         subprocess.run(cmd + ["open", "--iface", "bv0", "--no-persist"], check=True, capture_output=True)
-        rule = ["INPUT", "-d", "224.0.0.18/32", "-i", "bv0", "-p", "112", "-m", "comment",
-                "--comment", "vrrpfw", "-j", "ACCEPT"]
         res = {
-            "iptables-legacy -C": median_time(exec_ns + ["iptables-legacy", "-C", *rule], runs),
+            "iptables-legacy -C": median_time(exec_ns + ["iptables-legacy", "-C", *VRRPFW_RULE], runs),
             "vrrpfw check": median_time(cmd + ["check", "--iface", "bv0", "--no-persist"], runs),
             "vrrpfw check --backend iptables": median_time(
                 cmd + ["check", "--iface", "bv0", "--no-persist", "--backend", "iptables"], runs),
@@ -145,9 +164,11 @@ def main() -> None:
     help_s = median_time(vrrpfw_cmd() + ["--help"], args.runs)
     print(f"  vrrpfw --help                      {help_s * 1000:8.1f} ms   (target <= 150 ms)")
     with tempfile.TemporaryDirectory():
-        scenario("empty filter table", 0, 0, args.runs)
-        big = scenario(f"{args.rules} foreign rules outside INPUT/OUTPUT", args.rules, 0, args.runs)
-        scenario("5000 foreign rules in INPUT (half of them tcp)", 0, 5000, max(3, args.runs // 3))
+        scenario("empty filter table", ruleset(0, 0), args.runs)
+        big = scenario(f"{args.rules} foreign rules outside INPUT/OUTPUT", ruleset(args.rules, 0), args.runs)
+        scenario(f"INPUT jumps to a user chain of {args.rules} foreign rules", jumped_chain(args.rules),
+                 args.runs)
+        scenario("5000 foreign rules in INPUT (half of them tcp)", ruleset(0, 5000), max(3, args.runs // 3))
         nft_scenario("nftables: empty ruleset but the two drop chains", 0, args.runs)
         nft_scenario(f"nftables: {args.rules} rules in another table", args.rules, args.runs)
     ratio = big["vrrpfw check"] / big["iptables-legacy -C"]

@@ -15,12 +15,13 @@ chain), where capture and the two replica loads dominate.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import sys
 import time
-from typing import List
+from typing import Dict, Iterator, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from netns import namespace  # noqa: E402
@@ -52,19 +53,21 @@ def large(n: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def median_prove(ns_name: str, runs: int) -> float:
-    argv = ["ip", "netns", "exec", ns_name, sys.executable, "-m", "vrrpfw", "prove", "-i", "eth1"]
+def median_prove(ns_name: str, runs: int, python: str = "", env: Optional[Dict[str, str]] = None) -> float:
+    argv = ["ip", "netns", "exec", ns_name, python or sys.executable, "-m", "vrrpfw", "prove", "-i", "eth1"]
     samples: List[float] = []
     for _ in range(runs):
         t = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, text=True)
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env)
         samples.append(time.perf_counter() - t)
         if proc.returncode not in (0, 1):
             raise SystemExit(f"prove exited {proc.returncode}: {proc.stderr[:300]}")
     return statistics.median(samples)
 
 
-def scenario(label: str, legacy: str, nft: str, runs: int) -> None:
+@contextlib.contextmanager
+def prove_host(legacy: str, nft: str) -> Iterator[str]:
+    """A namespace with a veth ``eth1`` (10.9.0.1/24) and these rules: its name."""
     with namespace("vbp") as ns:
         ns.run("ip", "link", "add", "name", "eth1", "type", "veth", "peer", "name", "eth1p")
         ns.run("ip", "addr", "add", "10.9.0.1/24", "dev", "eth1")
@@ -73,8 +76,12 @@ def scenario(label: str, legacy: str, nft: str, runs: int) -> None:
         ns.run("iptables-legacy-restore", stdin=legacy)
         if nft:
             ns.run("nft", "-f", "-", stdin=nft)
-        print(f"  {label:<44} {median_prove(ns.name, runs) * 1000:8.0f} ms  (median of {runs})",
-              flush=True)
+        yield ns.name
+
+
+def scenario(label: str, legacy: str, nft: str, runs: int) -> None:
+    with prove_host(legacy, nft) as name:
+        print(f"  {label:<44} {median_prove(name, runs) * 1000:8.0f} ms  (median of {runs})", flush=True)
 
 
 def main() -> None:

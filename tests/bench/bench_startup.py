@@ -62,14 +62,36 @@ def libs(python: str, env: Dict[str, str]) -> str:
     return proc.stdout.strip() or proc.stderr.strip().splitlines()[-1]
 
 
-def bench(venv: str, runs: int, top: int) -> None:
+def venv_cli(venv: str) -> Tuple[str, List[str], Dict[str, str]]:
+    """(python, vrrpfw command, environment) of an environment directory,
+    running this checkout's vrrpfw with up-to-date bytecode."""
     python = os.path.join(venv, "bin", "python")
     script = os.path.join(venv, "bin", "vrrpfw")
     cmd = [script] if os.path.exists(script) else [python, "-m", "vrrpfw"]
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    old = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = REPO + (os.pathsep + old if old else "")
     # Compile once so that no run pays for bytecode an installed package ships.
     subprocess.run([python, "-m", "compileall", "-q", os.path.join(REPO, "vrrpfw")], capture_output=True)
+    return python, cmd, env
+
+
+def default_venvs() -> List[str]:
+    return [os.path.join(REPO, v) for v in (".venv-debian", ".venv-newest")
+            if os.path.exists(os.path.join(REPO, v, "bin", "python"))]
+
+
+def help_time(cmd: Sequence[str], runs: int, env: Dict[str, str]) -> float:
+    """Median wall time of ``vrrpfw --help``."""
+    med, _, rc = timed([*cmd, "--help"], runs, env)
+    if rc != 0:
+        raise SystemExit(f"{' '.join(cmd)} --help exited {rc}")
+    return med
+
+
+def bench(venv: str, runs: int, top: int) -> None:
+    python, cmd, env = venv_cli(venv)
     print(f"== {venv}: {libs(python, env)}")
     base, _, _ = timed([python, "-c", "pass"], runs, env)
     site, _, _ = timed([python, "-c", "import vrrpfw.cli.entry"], runs, env)
@@ -101,8 +123,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--venv", action="append", help="environment directory (repeatable)")
     args = ap.parse_args()
-    venvs = args.venv or [os.path.join(REPO, v) for v in (".venv-debian", ".venv-newest")
-                          if os.path.exists(os.path.join(REPO, v, "bin", "python"))]
+    venvs = args.venv or default_venvs()
     for venv in venvs:
         bench(venv, args.runs, args.top)
 

@@ -63,6 +63,9 @@ def _targets(module: str, path: Path, node: ast.AST, modules: Dict[str, Path]) -
         base = module.split(".")
         if path.name != "__init__.py":
             base = base[:-1]
+        if node.level - 1 >= len(base):  # above vrrpfw: an ImportError when run
+            yield f"vrrpfw.<{'.' * node.level}{node.module or ''} climbs above the package>"
+            return
         base = base[:len(base) - (node.level - 1)]
         source = ".".join(base + ([node.module] if node.module else []))
     else:
@@ -233,3 +236,54 @@ def test_the_checks_see_the_package():
     graph, _ = _graph()
     assert "vrrpfw.model" in graph["vrrpfw.judge.rules"]
     assert any(_runs_process(PACKAGE / "host" / "run.py"))
+
+
+@pytest.mark.parametrize(("module", "relpath", "source"), [
+    # vrrpfw/judge/x.py: "..." is beyond vrrpfw (ImportError when run), "...." too
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from ...backends import registry"),
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from ....backends import registry"),
+    ("vrrpfw.judge.read.nft", "judge/read/nft.py", "from ....host import run"),
+    ("vrrpfw.api", "api.py", "from .. import model"),
+    ("vrrpfw.judge", "judge/__init__.py", "from ... import model"),
+])
+def test_a_relative_import_beyond_the_package_is_no_vrrpfw_module(module, relpath, source):
+    """A relative import that climbs above ``vrrpfw`` (a module moved up a
+    level with its dots left as they were) fails only when run: the rule
+    that every vrrpfw import names a module must see it, not read it as an
+    outside module (three dots in judge/) or as some vrrpfw module (four)."""
+    node = ast.parse(source).body[0]
+    modules = _modules()
+    targets = list(_targets(module, PACKAGE / relpath, node, modules))
+    assert targets and all(_within(t, "vrrpfw") and t not in modules and t.rsplit(".", 1)[0] not in modules
+                           for t in targets), targets
+
+
+@pytest.mark.parametrize(("module", "relpath", "source", "want"), [
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from ..model import Key", "vrrpfw.model"),
+    ("vrrpfw.judge.chaineval", "judge/chaineval.py", "from . import rules", "vrrpfw.judge.rules"),
+    ("vrrpfw.judge.read.nft", "judge/read/nft.py", "from ...host import run", "vrrpfw.host.run"),
+    ("vrrpfw.judge", "judge/__init__.py", "from .. import model", "vrrpfw.model"),
+    ("vrrpfw.api", "api.py", "from . import run", "vrrpfw.run"),
+])
+def test_relative_imports_within_the_package_resolve(module, relpath, source, want):
+    node = ast.parse(source).body[0]
+    assert list(_targets(module, PACKAGE / relpath, node, _modules())) == [want]
+
+
+@pytest.mark.parametrize(("source", "want"), [
+    ("import vrrpfw.backends", "vrrpfw.backends"),
+    ("import vrrpfw.backends.registry as r", "vrrpfw.backends.registry"),
+    ("from vrrpfw import backends", "vrrpfw.backends"),
+    ("from vrrpfw.backends import registry", "vrrpfw.backends.registry"),
+    ("from vrrpfw.backends.base import Backend", "vrrpfw.backends.base"),
+    ("from .. import backends", "vrrpfw.backends"),
+])
+def test_persist_importing_a_backend_is_seen_however_spelled(source, want):
+    """Absolute or relative, the module or a name from it: persist/'s rule
+    sees an import of backends/ (``__import__`` and importlib strings are
+    not imports to this parser: see the module's docstring)."""
+    modules = _modules()
+    node = ast.parse(source).body[0]
+    targets = list(_targets("vrrpfw.persist.store", PACKAGE / "persist" / "store.py", node, modules))
+    assert [_owner(t, modules) for t in targets] == [want]
+    assert all(_within(_owner(t, modules), "vrrpfw.backends") for t in targets)

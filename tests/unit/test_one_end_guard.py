@@ -166,3 +166,40 @@ def test_isolating_flags_are_seen(argv: list) -> None:
     guard.audit("subprocess.Popen", (argv[0], argv, None, env))
     assert env == {"PYTHONPATH": "/nonexistent-stubs:/x", LOG_ENV: "/nonexistent-log"}
     assert len(guard.blocker.attempts) == 1 and "ignores PYTHONPATH" in guard.blocker.attempts[0]
+
+
+@pytest.mark.parametrize("argv", [
+    # how integration tests start children: through ip netns exec (Namespace.run/popen)
+    ["ip", "netns", "exec", "vrfw123-4", "/venv/bin/python3", "-I", "-c", "import typer"],
+    ["setpriv", "--reuid=65534", "--clear-groups", "python3.11", "-E", "-m", "vrrpfw"],
+    ["env", "LANG=C", "python3", "-Es", "x.py"],
+])
+def test_isolating_flags_are_seen_behind_a_wrapper(argv: list) -> None:
+    """A Python child started through another program (``ip netns exec``,
+    setpriv, env: they keep the environment) ignores PYTHONPATH with -I or
+    -E just the same: the guard must see it as it sees a direct one."""
+    from one_end_guard import Guard
+
+    guard = Guard.__new__(Guard)
+    guard.active, guard.stubs, guard.log = True, "/nonexistent-stubs", "/nonexistent-log"
+    guard.blocker = type("B", (), {"attempts": []})()
+    guard.audit("subprocess.Popen", (argv[0], argv, None, {"PYTHONPATH": "/x"}))
+    assert len(guard.blocker.attempts) == 1 and "ignores PYTHONPATH" in guard.blocker.attempts[0]
+
+
+@pytest.mark.parametrize("argv", [
+    # no site: no site-packages, so none of the blocked libraries (prove's advert sender and receiver)
+    ["ip", "netns", "exec", "vrfw123-4", "/venv/bin/python3", "-I", "-S", "/src/vrrpfw/prove/traffic.py"],
+    ["python3", "-IS", "-c", "pass"],
+    # a tool's own flags, not Python's
+    ["ip", "netns", "exec", "vrfw123-4", "iptables-legacy", "-w", "-I", "INPUT", "-j", "ACCEPT"],
+    ["python3", "-c", "pass", "-I"],
+])
+def test_a_child_that_cannot_reach_site_packages_or_is_no_python_is_not_an_attempt(argv: list) -> None:
+    from one_end_guard import Guard
+
+    guard = Guard.__new__(Guard)
+    guard.active, guard.stubs, guard.log = True, "/nonexistent-stubs", "/nonexistent-log"
+    guard.blocker = type("B", (), {"attempts": []})()
+    guard.audit("subprocess.Popen", (argv[0], argv, None, {"PYTHONPATH": "/x"}))
+    assert guard.blocker.attempts == []

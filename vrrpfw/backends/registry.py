@@ -27,7 +27,7 @@ BACKENDS: Dict[str, Tuple[str, str, str]] = {
                  "legacy iptables tables, via python-iptables (libiptc)"),
     "nftables": ("vrrpfw.backends.nftables", "NftablesBackend",
                  "nf_tables chains (native and iptables-nft), via libnftables JSON"),
-    "firewalld": ("vrrpfw.backends.firewalld", "FirewalldBackend",
+    "firewalld": ("vrrpfw.backends.firewalld.backend", "FirewalldBackend",
                   "firewalld over D-Bus: direct rules or a zone allowance, runtime and permanent"),
     "ufw": ("vrrpfw.backends.ufw", "UfwBackend",
             "ufw: vrrpfw's lines in ufw-before-input/-output, at runtime and in /etc/ufw/before*.rules"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import Direction
 from .matches import match_recent, match_rule
@@ -320,6 +320,47 @@ class DynState:
 
     def unread(self, name: str) -> Optional[str]:
         return unread_reason(self, name)
+
+    def now(self) -> Optional[DynState]:
+        return self
+
+
+class LazyState:
+    """The dynamic state, read the first time a rule the advert reaches
+    tests any.  Reading it walks every rule on every chain the path can
+    jump to (to find what tests and what fills state), which on a host whose
+    INPUT jumps to a chain of 50,000 rules costs more than judging the
+    advert, and most verdicts never test dynamic state.  It answers what
+    the evaluator asks of a packet's state (see :class:`DynState`) as the
+    state read eagerly would, and where that read finds nothing to read
+    (None) as no state at all would: a maybe, no names."""
+
+    def __init__(self, load: Callable[[], Optional[DynState]]) -> None:
+        self._load: Optional[Callable[[], Optional[DynState]]] = load
+        self._value: Optional[DynState] = None
+
+    def now(self) -> Optional[DynState]:
+        """The state, read on the first call."""
+        if self._load is not None:
+            self._value, self._load = self._load(), None
+        return self._value
+
+    def ipset_match(self, m: Match, pkt: Packet) -> Tri:
+        state = self.now()
+        return Tri.MAYBE if state is None else state.ipset_match(m, replace(pkt, state=state))
+
+    def recent_match(self, m: Match, mode: str, neg: bool, pkt: Packet) -> Tri:
+        state = self.now()
+        return Tri.MAYBE if state is None else state.recent_match(m, mode, neg, replace(pkt, state=state))
+
+    def names(self, rule: FwRule) -> List[str]:
+        if not dynamic_names(rule):
+            return []  # known from the rule alone: no read
+        state = self.now()
+        return [] if state is None else state.names(rule)
+
+    def unread(self, name: str) -> Optional[str]:
+        return unread_reason(self.now(), name)
 
 
 def ipset_key(name: str) -> str:

@@ -232,7 +232,7 @@ def match_set(m: Match, pkt: Packet) -> Tri:
     if dynamic:
         # A set that packets or timeouts change: its current elements
         # decide, unless a rule can add the advert's key to it.
-        state = pkt.state
+        state = None if pkt.state is None else pkt.state.now()  # a lazy state is read here
         if state is None:
             return Tri.MAYBE
         found = _elements_match(m, replace(pkt, state=None), keys)

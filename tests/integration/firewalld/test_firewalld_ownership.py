@@ -222,7 +222,7 @@ def test_state_file_is_locked_by_the_run(tmp_path):
     """The API locks what ``lock_paths()`` names; for firewalld that is
     state.json.  Two concurrent opens serialise on it: both interfaces kept."""
     from vrrpfw.backends.base import Options
-    from vrrpfw.backends.firewalld import FirewalldBackend
+    from vrrpfw.backends.firewalld.backend import FirewalldBackend
     from vrrpfw.persist.state import StateFile
 
     path = str(tmp_path / "s.json")
@@ -256,7 +256,7 @@ def test_state_file_is_locked_by_the_run(tmp_path):
 KILL_DRIVER = textwrap.dedent("""
     import json, os, signal, sys, time
     import vrrpfw
-    from vrrpfw.backends import firewalld_dbus
+    from vrrpfw.backends.firewalld import bus as firewalld_dbus
     from vrrpfw.errors import VrrpfwError
 
     point, pid = sys.argv[1], int(os.environ["FWPID"])

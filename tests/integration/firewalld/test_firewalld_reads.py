@@ -1,4 +1,4 @@
-"""firewalld_dbus reads firewalld with fewer round trips (check's speed):
+"""backends/firewalld/bus.py reads firewalld with fewer round trips (check's speed):
 the runtime's zone bindings from one getActiveZones, the permanent sources
 by zone object path, each read once until vrrpfw changes something, and
 the generation stamp from the listing the path model reads anyway.  Each
@@ -20,8 +20,8 @@ pytestmark = pytest.mark.integration
 
 READS = textwrap.dedent("""
     import json, sys
-    from vrrpfw.backends.firewalld_dbus import Firewalld
-    from vrrpfw.backends.firewalld_owner import generation_marks, runtime_generation
+    from vrrpfw.backends.firewalld.bus import Firewalld
+    from vrrpfw.backends.firewalld.owner import generation_marks, runtime_generation
     from vrrpfw.host.nft import nft_json
     from vrrpfw.judge.read.nft import read as nft_read
 

@@ -205,7 +205,7 @@ def captured(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Dict[str, Li
         conf = "global_defs {\n  router_id fidelity\n  enable_script_security\n}\n"
         for vrid, (shape, count, lines) in enumerate(CASES.values(), start=1):
             conf += instance(vrid, a_if, count, lines, shape.family)
-        cap = b.popen([sys.executable, "-I", "-c", CAPTURE, b_if], stdin=True)
+        cap = b.popen([sys.executable, "-I", "-S", "-c", CAPTURE, b_if], stdin=True)
         try:
             assert cap.stdout is not None and cap.stdin is not None
             assert cap.stdout.readline().strip() == "ready"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.backends.firewalld_boot import permanent_targets, source_note, zone_note
+from vrrpfw.backends.firewalld.boot import permanent_targets, source_note, zone_note
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

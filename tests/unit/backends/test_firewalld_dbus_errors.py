@@ -1,4 +1,4 @@
-"""How firewalld_dbus maps D-Bus errors: an unanswered call is
+"""How backends/firewalld/bus.py maps D-Bus errors: an unanswered call is
 OutcomeUnknown, and its message carries no libdbus boiler-plate (it is
 quoted once per failed read-back, and said nothing about the call)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from vrrpfw.backends.firewalld_dbus import Firewalld, OutcomeUnknown
+from vrrpfw.backends.firewalld.bus import Firewalld, OutcomeUnknown
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

@@ -15,8 +15,8 @@ from typing import Optional, Set, Tuple
 import pytest
 
 from vrrpfw.backends.base import Change
-from vrrpfw.backends.firewalld_dbus import MayHaveChanged, OutcomeUnknown
-from vrrpfw.backends.firewalld_layer import _Layer
+from vrrpfw.backends.firewalld.bus import MayHaveChanged, OutcomeUnknown
+from vrrpfw.backends.firewalld.layer import _Layer
 from vrrpfw.errors import (
     EXIT_ENVIRONMENT,
     EXIT_NOT_ALLOWED,

@@ -3,7 +3,7 @@
 
 import pytest
 
-from vrrpfw.backends.firewalld_rules import direct_args, is_seed_direct, rich_allows, rich_rule
+from vrrpfw.backends.firewalld.rules import direct_args, is_seed_direct, rich_allows, rich_rule
 from vrrpfw.errors import PersistFileError
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist.state import StateFile

@@ -8,10 +8,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from vrrpfw.backends import firewalld_layer
 from vrrpfw.backends.base import Options
-from vrrpfw.backends.firewalld_layer import _Layer
-from vrrpfw.backends.firewalld_owner import Ownership
+from vrrpfw.backends.firewalld import layer as firewalld_layer
+from vrrpfw.backends.firewalld.layer import _Layer
+from vrrpfw.backends.firewalld.owner import Ownership
 from vrrpfw.errors import InputError
 from vrrpfw.model import AH_PROTO, Direction, Family, VrrpRule
 from vrrpfw.persist.state import StateFile

@@ -9,10 +9,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from vrrpfw.backends.firewalld import FirewalldBackend
-from vrrpfw.backends.firewalld_layer import entry_fits
-from vrrpfw.backends.firewalld_owner import asked_rule
-from vrrpfw.backends.firewalld_rules import (
+from vrrpfw.backends.firewalld.backend import FirewalldBackend
+from vrrpfw.backends.firewalld.layer import entry_fits
+from vrrpfw.backends.firewalld.owner import asked_rule
+from vrrpfw.backends.firewalld.rules import (
     direct_args,
     direct_rule_of,
     ipv_of,

@@ -156,7 +156,7 @@ class ZoneFw:
 
 
 def zone_layer(tmp_path, fw, mode="zone"):
-    from vrrpfw.backends.firewalld_layer import _Layer
+    from vrrpfw.backends.firewalld.layer import _Layer
     from vrrpfw.persist.state import StateFile
 
     st = StateFile(str(tmp_path / "state.json"))

@@ -260,7 +260,7 @@ def test_environment_defaults_are_the_codes():
 
     assert f"(default {environment.DEFAULT_DBUS_TIMEOUT:g})" in text["VRRPFW_DBUS_TIMEOUT"]
     assert environment.dbus_timeout.__name__ in open(os.path.join(  # the client takes it from there
-        os.path.dirname(os.path.dirname(cli_help.__file__)), "backends", "firewalld_dbus.py")).read()
+        os.path.dirname(os.path.dirname(cli_help.__file__)), "backends", "firewalld", "bus.py")).read()
     assert f"(default {state.DEFAULT_STATE_FILE})" in options.STATE_HELP
 
 

@@ -100,6 +100,19 @@ def test_public_names_stay_the_apis_after_every_subpackage_is_imported():
     loaded_after(code)  # fails the test if an assertion in the child fails
 
 
+@pytest.mark.parametrize("args", [["--version"], ["open", "--iface", "eth0", "--family", "ipv5"]])
+def test_python_m_vrrpfw_cli_is_the_command(args):
+    """``python -m vrrpfw.cli`` ran the command while the CLI was one module
+    (its ``__main__`` guard); the cli/ package keeps it: the same output and
+    exit code as ``python -m vrrpfw``."""
+    env = dict(os.environ, PYTHONPATH=REPO)
+    runs = [subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env,
+                           cwd="/") for module in ("vrrpfw", "vrrpfw.cli")]
+    assert [(r.returncode, r.stdout, r.stderr) for r in runs[1:]] == [(runs[0].returncode, runs[0].stdout,
+                                                                       runs[0].stderr)]
+    assert runs[0].returncode in (0, 2) and (runs[0].stdout or runs[0].stderr)
+
+
 # -- a run builds the command it names, alone --------------------------------------
 
 def _help(command, *path: str) -> str:

@@ -14,8 +14,8 @@ from typing import List, Set, Tuple
 import pytest
 
 from vrrpfw.backends.base import Change, Options
-from vrrpfw.backends.firewalld import FirewalldBackend
-from vrrpfw.backends.firewalld_layer import _Layer
+from vrrpfw.backends.firewalld.backend import FirewalldBackend
+from vrrpfw.backends.firewalld.layer import _Layer
 from vrrpfw.errors import BackendUnavailable, PersistFileError
 from vrrpfw.model import Direction, VrrpRule
 from vrrpfw.persist.state import Entry, StateFile

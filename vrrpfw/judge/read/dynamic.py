@@ -6,28 +6,38 @@ some rule refers to is read, so a host without such rules runs nothing."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Optional, Set, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Set, Tuple
 
 from ...host.run import run
-from ..dynamic import DynState, IpSet, fillers_of, parse_ipset_save, parse_xt_recent
-from ..path_model import PathModel, reachable_rules
+from ..dynamic import DynState, IpSet, LazyState, fillers_of, parse_ipset_save, parse_xt_recent
+from ..path_model import BaseChain, PathModel, reachable_rules
 from ..rules import FwRule
 
 RECENT_DIR = "/proc/net/xt_recent"
 
 
-def _rules(model: PathModel) -> Iterator[FwRule]:
-    for chain in model.chains:
+def _rules(chains: Sequence[BaseChain]) -> Iterator[FwRule]:
+    for chain in chains:
         yield from reachable_rules(chain)
 
 
-def read_state(model: PathModel) -> Optional[DynState]:
-    """The state ``model``'s rules test; None where they test none."""
+def lazy_state(model: PathModel) -> LazyState:
+    """:func:`read_state` of ``model``'s chains as they are now, run when
+    the judge first needs it (see :class:`vrrpfw.judge.dynamic.LazyState`).
+    The rules of chains it reads are the session's snapshot, so it must be
+    judged within the backend's session, as every model is."""
+    chains = list(model.chains)
+    return LazyState(lambda: read_state(chains))
+
+
+def read_state(chains: Sequence[BaseChain]) -> Optional[DynState]:
+    """The state the rules of ``chains`` (and of the chains they jump to)
+    test; None where they test none."""
     ipsets: Set[str] = set()
     recent: Set[str] = set()
     timed = nft_sets = False
     state = DynState()
-    for rule in _rules(model):
+    for rule in _rules(chains):
         for m in rule.matches:
             if m.name == "set" and m.param("match-set") is not None:
                 ipsets.add("*")
@@ -36,7 +46,7 @@ def read_state(model: PathModel) -> Optional[DynState]:
                 timed = timed or m.param("seconds") is not None
             elif m.name == "set" and m.param("dynamic"):
                 nft_sets = True  # elements came with nft's listing; only fillers are needed
-    state.fillers = fillers_of(_rules(model))
+    state.fillers = fillers_of(_rules(chains))
     if not ipsets and not recent and not nft_sets and not state.fillers:
         return None
     if ipsets:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 from ...host.hostscan import legacy_table_names
 from ...host.run import run
 from ..path_model import LEGACY_TABLES, PathModel
-from .dynamic import read_state
+from .dynamic import lazy_state
 from .nft import NftLayer
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = No
     if nft.unread:
         model.unread.append(nft.unread)
     model.iface_groups = interface_groups(links)
-    model.dynamic = read_state(model)
+    model.dynamic = lazy_state(model)
     return model
 
 

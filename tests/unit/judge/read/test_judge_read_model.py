@@ -164,12 +164,12 @@ def host(monkeypatch):
     monkeypatch.setattr(bridges, "read", read)
     monkeypatch.setattr(read_model, "interface_groups", interface_groups)
 
-    def read_state(model):
+    def lazy_state(model):
         seen["chains"] = list(model.chains)
         seen["groups"] = dict(model.iface_groups)
         return "dynamic state"
 
-    monkeypatch.setattr(read_model, "read_state", read_state)
+    monkeypatch.setattr(read_model, "lazy_state", lazy_state)
     return seen
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
-from ..environment import dbus_timeout
-from ..errors import (  # noqa: F401 - OutcomeUnknown, MayHaveChanged: re-exported for the firewalld modules
+from ...environment import dbus_timeout
+from ...errors import (  # noqa: F401 - OutcomeUnknown, MayHaveChanged: re-exported for the firewalld modules
     BackendError,
     BackendUnavailable,
     EnvironmentProblem,
@@ -23,7 +23,7 @@ from ..errors import (  # noqa: F401 - OutcomeUnknown, MayHaveChanged: re-export
     MayHaveChanged,
     OutcomeUnknown,
 )
-from .firewalld_rules import POLICY_PREFIX, same_rich
+from .rules import POLICY_PREFIX, same_rich
 
 BUS_NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"

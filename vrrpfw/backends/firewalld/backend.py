@@ -9,16 +9,16 @@ recipe reports success and leaves VRRP blocked.  There vrrpfw judges
 firewalld's generated table like every other chain on the path (deny rich
 rules, policies, zone targets and source-bound zones included) and adds a
 lowest-priority rich rule to each zone or policy whose chain drops the
-advert (see :mod:`firewalld_rules`).
+advert (see :mod:`.rules`).
 
 vrrpfw never calls ``reload()``: it would drop other tools' runtime-only
 changes.  Runtime and permanent configuration are read and changed one by
 one, each only where missing.  Direct rules carry the ``vrrpfw`` comment;
 rich rules cannot, so :mod:`vrrpfw.persist.state` records which ones vrrpfw
-added and which interfaces asked for them; :mod:`firewalld_owner` keeps
+added and which interfaces asked for them; :mod:`.owner` keeps
 that record honest and judges which allowances are vrrpfw's.  The D-Bus
-client is :mod:`firewalld_dbus`, one layer's zone/direct logic and the
-permanent store :mod:`firewalld_layer`.
+client is :mod:`.bus`, one layer's zone/direct logic and the
+permanent store :mod:`.layer`.
 """
 
 from __future__ import annotations
@@ -26,28 +26,28 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
-from ..host import ifaddr
-from ..host.hostscan import HostScan, firewalld_answers
-from ..judge import owners
-from ..judge.chaineval import evaluate
-from ..judge.dispatch import handed_to, source_bound
-from ..judge.netpath import judge_peers, packet_for
-from ..judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
-from ..judge.read.model import build_model, read_legacy
-from ..judge.read.nft import NftLayer
-from ..judge.read.nft import read as nft_read
-from ..model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
-from ..persist.lock import store_locks
-from ..persist.state import StateFile
-from ..persist.store import Persister
-from ..results import Action, Runtime
-from .base import Availability, Backend, Change, Options, RuntimeStatus
-from .firewalld_dbus import BUS_NAME, Firewalld
-from .firewalld_kernel import judge_kernel, kernel_model
-from .firewalld_layer import FirewalldPermanent, _Layer
-from .firewalld_owner import Ownership, generation_marks
-from .firewalld_rules import (
+from ...errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
+from ...host import ifaddr
+from ...host.hostscan import HostScan, firewalld_answers
+from ...judge import owners
+from ...judge.chaineval import evaluate
+from ...judge.dispatch import handed_to, source_bound
+from ...judge.netpath import judge_peers, packet_for
+from ...judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
+from ...judge.read.model import build_model, read_legacy
+from ...judge.read.nft import NftLayer
+from ...judge.read.nft import read as nft_read
+from ...model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
+from ...persist.lock import store_locks
+from ...persist.state import StateFile
+from ...persist.store import Persister
+from ...results import Action, Runtime
+from ..base import Availability, Backend, Change, Options, RuntimeStatus
+from .bus import BUS_NAME, Firewalld
+from .kernel import judge_kernel, kernel_model
+from .layer import FirewalldPermanent, _Layer
+from .owner import Ownership, generation_marks
+from .rules import (
     FW_CHAIN,
     POLICY_PREFIX,
     construct_of,
@@ -339,7 +339,7 @@ class FirewalldBackend(Backend):
         """firewalld's iptables backend: the configuration read over D-Bus
         does not show what else is in the kernel's tables (a passthrough, a
         plain iptables rule); the kernel's path can only make each verdict
-        worse (see :mod:`firewalld_kernel`)."""
+        worse (see :mod:`.kernel`)."""
         model = kernel_model(self.options, self._heads())
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]

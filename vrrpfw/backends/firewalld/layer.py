@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, ContextManager, Dict, List, Optional, Protocol, Sequence, Set, Tuple
 
-from ..errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
-from ..host import ifaddr
-from ..model import AH_PROTO, COMMENT, Direction, Key, VrrpRule
-from ..persist.state import Entry, StateFile
-from ..persist.store import Persister, PersistPlan
-from ..results import Action, Runtime
-from .base import Change, Options
-from .firewalld_boot import NM_BUS_NAME, permanent_targets, source_note, zone_note
-from .firewalld_dbus import Firewalld, MayHaveChanged, OutcomeUnknown
-from .firewalld_rules import (
+from ...errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
+from ...host import ifaddr
+from ...model import AH_PROTO, COMMENT, Direction, Key, VrrpRule
+from ...persist.state import Entry, StateFile
+from ...persist.store import Persister, PersistPlan
+from ...results import Action, Runtime
+from ..base import Change, Options
+from .boot import NM_BUS_NAME, permanent_targets, source_note, zone_note
+from .bus import Firewalld, MayHaveChanged, OutcomeUnknown
+from .rules import (
     describe_target,
     direct_args,
     direct_may_drop,
@@ -413,7 +413,7 @@ class FirewalldPermanent(Persister):
         where the runtime needs it, and in the zone the permanent
         configuration gives the interface (the zone after a reload or
         reboot) where that differs and does not allow the adverts already
-        (see :mod:`firewalld_boot`).  ``--zone`` names the zone for both."""
+        (see :mod:`.boot`).  ``--zone`` names the zone for both."""
         targets = self.b.targets.get(rule.key, [])
         if rule.direction is not Direction.IN or self.b.options.zone:
             return list(targets)
@@ -473,7 +473,7 @@ class FirewalldPermanent(Persister):
     def uncertain(self, rules: Sequence[VrrpRule]) -> Set[Key]:
         """Inbound keys the permanent configuration allows in the zones the
         runtime shows, while source bindings differ after a reload: which
-        zone judges the adverts then is not known (see firewalld_boot)."""
+        zone judges the adverts then is not known (see boot.py)."""
         return self._unsure & {r.key for r in rules}
 
     def owned(self, rules: Sequence[VrrpRule]) -> Set[Key]:

@@ -8,7 +8,7 @@ import ipaddress
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..model import AH_PROTO, COMMENT, DEFAULT_GROUP4, VRRP_PROTO, Direction, Family, VrrpRule
+from ...model import AH_PROTO, COMMENT, DEFAULT_GROUP4, VRRP_PROTO, Direction, Family, VrrpRule
 
 
 def proto_name(proto: int) -> str:

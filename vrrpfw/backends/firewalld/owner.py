@@ -17,16 +17,16 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from ..errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
-from ..host.nft import nft_json
-from ..judge.read.nft import NftLayer
-from ..model import AH_PROTO, Direction, Key, VrrpRule
-from ..persist.state import Entry, StateFile
-from ..results import Runtime
-from .base import Options, RuntimeStatus
-from .firewalld_dbus import Firewalld
-from .firewalld_layer import _Layer, entry_fits
-from .firewalld_rules import (
+from ...errors import BackendError, BackendUnavailable, EnvironmentProblem, InputError
+from ...host.nft import nft_json
+from ...judge.read.nft import NftLayer
+from ...model import AH_PROTO, Direction, Key, VrrpRule
+from ...persist.state import Entry, StateFile
+from ...results import Runtime
+from ..base import Options, RuntimeStatus
+from .bus import Firewalld
+from .layer import _Layer, entry_fits
+from .rules import (
     POLICY_PREFIX,
     construct_of,
     describe_target,

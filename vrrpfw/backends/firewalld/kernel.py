@@ -23,17 +23,17 @@ import shlex
 from dataclasses import replace
 from typing import Any, List, Optional, Sequence
 
-from ..host import ifaddr
-from ..judge.iptables import parse_rule
-from ..judge.netpath import DROPPED, PASSING, judge_peers
-from ..judge.path_model import BaseChain, ChainState, PathModel, PathVerdict
-from ..judge.read.model import build_model, read_legacy
-from ..judge.read.nft import read as nft_read
-from ..judge.rules import ChainLookup, FwRule
-from ..model import Family, VrrpRule
-from ..results import Runtime
-from .base import Options, RuntimeStatus
-from .firewalld_rules import direct_args
+from ...host import ifaddr
+from ...judge.iptables import parse_rule
+from ...judge.netpath import DROPPED, PASSING, judge_peers
+from ...judge.path_model import BaseChain, ChainState, PathModel, PathVerdict
+from ...judge.read.model import build_model, read_legacy
+from ...judge.read.nft import read as nft_read
+from ...judge.rules import ChainLookup, FwRule
+from ...model import Family, VrrpRule
+from ...results import Runtime
+from ..base import Options, RuntimeStatus
+from .rules import direct_args
 
 
 def kernel_model(options: Options, heads: Any = None) -> PathModel:
