@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,6 @@ from .errors import ConcurrentChange, MayHaveChanged, VrrpfwError
 from .judge.netpath import responsible
 from .model import Key, VrrpRule
 from .persist.lock import store_locks
-from .persist.nextboot import judge_next_boot
 from .persist.saved import FileSet
 from .persist.store import Persister, PersistPlan
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
@@ -208,6 +206,8 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
         except ConcurrentChange:
             if attempt == COMMIT_ATTEMPTS:
                 raise
+            import random  # only a retried commit waits at random
+
             time.sleep(random.uniform(0.01, 0.05) * attempt)  # let the other writer pass
         except VrrpfwError as e:
             landed = _landed(b, rules, statuses) if applying and rules is not None else False
@@ -359,6 +359,8 @@ def _persist_report(step: _Step, command: str, dry_run: bool) -> None:
         if command != "close" and key in unsure:
             rep.persisted = Persisted.UNCERTAIN
     if command != "close":
+        from .persist.nextboot import judge_next_boot  # saved files' next boot: not on every path
+
         judge_next_boot(p, step.statuses, step.result, step.b.options.peers)
 
 

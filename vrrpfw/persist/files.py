@@ -12,16 +12,14 @@ other vrrpfw can be writing it).
 
 from __future__ import annotations
 
-import difflib
 import errno
 import fcntl
 import functools
-import glob
 import os
 import signal
 import stat
 import struct
-import tempfile
+import tempfile  # module-level: tests/faultkit.py wraps files.tempfile
 import time
 from typing import Callable, List, Optional, Tuple
 
@@ -168,6 +166,8 @@ def _temp_prefix(real: str) -> str:
 def remove_stale_temps(path: str) -> None:
     """Temporary files a killed run left beside ``path``.  Only call with
     the store's lock held: then no other vrrpfw is writing one."""
+    import glob
+
     real = os.path.realpath(path)
     pattern = os.path.join(glob.escape(os.path.dirname(real)), glob.escape(_temp_prefix(real)) + "*")
     for stale in glob.glob(pattern):
@@ -526,6 +526,8 @@ def unified_diff(path: str, old: Optional[str], new: Optional[str]) -> str:
     """The change as a unified diff; without context lines (only the lines
     vrrpfw adds or removes, and their line numbers) where the invoking user
     could not read the file."""
+    import difflib
+
     return "".join(
         difflib.unified_diff(
             (old or "").splitlines(keepends=True),

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import time
@@ -49,6 +48,8 @@ def lock_dir() -> str:
 def lock_file(store_path: str) -> str:
     """The lock file of a store: its basename (for humans) and a hash of
     its real path (for uniqueness)."""
+    import hashlib  # here: loading OpenSSL costs 2-3 ms, and check locks nothing
+
     real = os.path.realpath(store_path)
     digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
     base = "".join(c if c.isalnum() or c in "._-" else "_" for c in os.path.basename(real))[:40]

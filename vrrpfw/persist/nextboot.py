@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import VrrpfwError
@@ -24,7 +23,6 @@ from ..judge.read.saved import legacy_chains, nft_chains
 from ..model import Family
 from ..results import Persisted, Result
 from . import files
-from .restorers import complaint
 
 FAMILY_OF = {Family.IPV4: "ip", Family.IPV6: "ip6"}
 
@@ -94,6 +92,8 @@ def in_empty_netns(label: str, script: str, args: Sequence[str], stdin: Optional
     if ran.missing:
         return None, "unshare (util-linux) is not installed"
     if ran.code != 0 or ran.timed_out:
+        from .restorers import complaint  # here: the restorers are not needed unless a load failed
+
         err = ran.err.strip() or ran.out.strip()
         why = complaint(err, quote_from) if err and quote_from is not None else f"exit {ran.code}"
         return None, f"{label} could not be loaded into an empty network namespace: {why}"
@@ -164,6 +164,8 @@ def ufw_model(ufw_dir: str, default_file: str, staged: Dict[str, str], layer: st
         return BootModel(label, BOTH, problem=str(e))
     if defaults is None:
         return BootModel(label, BOTH, problem=f"{default_file} does not exist")
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="vrrpfw-ufw-") as tmp:
         etc = os.path.join(tmp, "etc", "ufw")
         os.makedirs(etc)

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -52,6 +51,8 @@ class Restorer:
         invoking user could not read the file (``shown_as``: the real file
         a candidate stands for), or a file nft names in its complaint,
         only the line number is kept."""
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="vrrpfw-restorer-") as scratch:
             env = {**os.environ, "XTABLES_LOCKFILE": os.path.join(scratch, "xtables.lock")}
             ran = run(self.argv + [os.path.abspath(path)], timeout=TIMEOUT, env=env, cwd="/",

@@ -14,11 +14,16 @@ that nobody changed it meanwhile.  The caller holds the store's lock
 from __future__ import annotations
 
 import os
-from typing import Dict, List, Optional
+from typing import TYPE_CHECKING, Dict, List, Optional
 
 from ..errors import PersistFileError
-from . import files, restorers
-from .restorers import Restorer
+from . import files
+
+if TYPE_CHECKING:
+    from .restorers import Restorer
+
+# The restorers (nft -c, iptables-restore --test) are imported where a file is
+# validated: a run whose layers keep no saved file (firewalld) never needs them.
 
 
 class SavedFile:
@@ -65,6 +70,8 @@ class SavedFile:
                 files.remove_stale_temps(self.path)
             self.prepared = True
         if validate and self.original is not None:
+            from . import restorers
+
             for r in self.restorers:
                 if r.label not in self.validated:
                     restorers.validate_file(self.path, r)
@@ -94,6 +101,8 @@ class SavedFile:
     def check_candidate(self) -> None:
         """Raise PersistFileError if a restorer would reject the staged text."""
         if self.changed and self.text is not None:
+            from . import restorers
+
             for r in self.restorers:
                 restorers.validate_candidate(self.real, self.text, r)
 
@@ -125,6 +134,8 @@ class SavedFile:
     def _accept(self, text: str) -> None:
         """The restorers must accept the staged text with lines another
         program appended since the load."""
+        from . import restorers
+
         for r in self.restorers:
             restorers.validate_candidate(self.real, text, r)
 

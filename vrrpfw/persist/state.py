@@ -244,6 +244,14 @@ class StateFile:
         doc = {"version": version, "firewalld": [_entry_doc(e) for e in self.entries], "interfaces": asked}
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
+    def unchanged(self) -> bool:
+        """:meth:`save` would write nothing: the text is as read, or nothing
+        is recorded and the file held nothing.  Decided from this run's
+        memory alone, so a caller may skip the lock it would take for it."""
+        if self.text() == self._loaded_text:
+            return True
+        return not self.entries and not self.asked and self._loaded_nothing
+
     def save(self) -> None:
         """Atomically replace the file, if anything changed and if it is
         still what this run read; otherwise refuse (PersistFileError) rather

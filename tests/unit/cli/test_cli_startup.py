@@ -111,3 +111,44 @@ def test_python_m_vrrpfw_cli_is_the_command(args):
     assert [(r.returncode, r.stdout, r.stderr) for r in runs[1:]] == [(runs[0].returncode, runs[0].stdout,
                                                                        runs[0].stderr)]
     assert runs[0].returncode in (0, 2) and (runs[0].stdout or runs[0].stderr)
+
+
+# -- a run builds the command it names, alone --------------------------------------
+
+def _help(command, *path: str) -> str:
+    try:  # typer >= 0.26 vendors click
+        from typer._click import Context
+    except ImportError:
+        from click import Context
+
+    ctx = Context(command, info_name="vrrpfw")
+    for name in path:
+        command = command.commands[name]
+        ctx = Context(command, info_name=name, parent=ctx)
+    return command.get_help(ctx)
+
+
+def _option(p) -> tuple:
+    return (p.name, p.opts, p.secondary_opts, p.default, p.help, getattr(p, "is_flag", None),
+            type(getattr(p, "type", None)).__name__)
+
+
+@pytest.mark.parametrize("host_root", [None, "/"])
+def test_one_command_built_alone_is_the_same_command(host_root):
+    """build_command(only=NAME) (what main() runs for ``vrrpfw NAME ...``)
+    holds NAME alone, with the same options, help and usage line as in the
+    whole group; the group keeps its own options; an unknown name builds
+    every command (click then names the unknown one)."""
+    from vrrpfw.cli import entry
+
+    whole = entry.build_command(host_root)
+    assert sorted(whole.commands) == sorted(("open", "check", "close", "prove", "backends"))
+    for name, sub in whole.commands.items():
+        alone = entry.build_command(host_root, only=name)
+        assert list(alone.commands) == [name]
+        assert [p.opts for p in alone.params] == [p.opts for p in whole.params]
+        one = alone.commands[name]
+        assert [_option(p) for p in one.params] == [_option(p) for p in sub.params]
+        assert _help(alone, name) == _help(whole, name)
+    assert sorted(entry.build_command(host_root, only="chek").commands) == sorted(whole.commands)
+    assert sorted(entry.build_command(host_root, only=None).commands) == sorted(whole.commands)

@@ -155,7 +155,9 @@ class FirewalldBackend(Backend):
                 yield
             return
         yield
-        if not self.options.dry_run:
+        # Nothing to save (the usual check): no lock either (naming it loads
+        # hashlib, 3-7 ms, and creates the lock directory and file).
+        if not self.options.dry_run and not self.state.unchanged():
             with contextlib.suppress(VrrpfwError):
                 with store_locks([self.state.path], 0):
                     self.state.save()

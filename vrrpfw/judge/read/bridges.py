@@ -60,18 +60,37 @@ def _sysctl(name: str) -> Optional[bool]:
         return None
 
 
-def read() -> Optional[Dict[str, Bridge]]:
-    """The bridges of the current network namespace; None where they cannot
-    be read (no ``ip`` command, or it failed)."""
+def _links(*flags: str) -> Optional[List[Any]]:
+    """``ip -j FLAGS link show``, parsed; None where it cannot be read (no
+    ``ip`` command, it failed, or its output is not a JSON list)."""
     ip = shutil.which("ip")
     if ip is None:
         return None
     try:
-        ran = run([ip, "-j", "-d", "link", "show"], timeout=30)
+        ran = run([ip, "-j", *flags, "link", "show"], timeout=30)
         links = json.loads(ran.out or "[]") if ran.ok else None
     except ValueError:  # output that is not UTF-8, or not JSON
         return None
-    if not isinstance(links, list):
+    return links if isinstance(links, list) else None
+
+
+def links_shown() -> Optional[List[Any]]:
+    """One ``ip -j -d -N link show`` for both readers of the path model:
+    what :func:`read` reads of ``-d`` (each link's name, master and
+    linkinfo) ``-N`` leaves as it is, and the group ``-N`` makes a number
+    ``-d`` leaves as it is (tests/integration/judge/test_links_shown.py
+    compares the three listings).  None where it cannot be read: then each
+    reader runs its own listing, as before."""
+    return _links("-d", "-N")
+
+
+def read(links: Optional[List[Any]] = None) -> Optional[Dict[str, Bridge]]:
+    """The bridges of the current network namespace, from ``links`` (see
+    :func:`links_shown`) or else ``ip -j -d link show``; None where they
+    cannot be read (no ``ip`` command, or it failed)."""
+    if links is None:
+        links = _links("-d")
+    if links is None:
         return None
     loaded = os.path.isdir(SYSCTLS)
     return bridges_from_links(links, loaded, _sysctl("bridge-nf-call-iptables") if loaded else False,

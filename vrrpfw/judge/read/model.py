@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from ...host.hostscan import legacy_table_names
 from ...host.run import run
@@ -52,9 +52,11 @@ def read_legacy() -> tuple[Optional[LegacyTables], Optional[str]]:
 
 def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = None,
                 legacy_unread: Optional[str] = None) -> PathModel:
+    from .bridges import links_shown
     from .bridges import read as read_bridges
 
-    model = PathModel(bridges=read_bridges())
+    links = links_shown()  # one listing for the bridges and the groups
+    model = PathModel(bridges=read_bridges(links))
     if legacy is not None:
         model.chains = legacy.base_chains()
     if legacy_unread:
@@ -62,20 +64,24 @@ def build_model(legacy: Optional[LegacyTables], nft: NftLayer, options: Any = No
     model.chains += nft.chains
     if nft.unread:
         model.unread.append(nft.unread)
-    model.iface_groups = interface_groups()
+    model.iface_groups = interface_groups(links)
     model.dynamic = lazy_state(model)
     return model
 
 
-def interface_groups() -> Dict[str, int]:
+def interface_groups(shown: Optional[List[Any]] = None) -> Dict[str, int]:
     """Every interface's group in this network namespace, by number
-    (``ip -N``: names from /etc/iproute2/group would need that file);
+    (``ip -N``: names from /etc/iproute2/group would need that file), from
+    ``shown`` (:func:`.bridges.links_shown`) or else ``ip -j -N link show``;
     empty where ip cannot tell, and then group matches stay unknown."""
-    ran = run(["ip", "-j", "-N", "link", "show"], timeout=20)
-    try:
-        links = json.loads(ran.out) if ran.code == 0 else []
-    except ValueError:
-        return {}
+    if shown is not None:
+        links: Any = shown
+    else:
+        ran = run(["ip", "-j", "-N", "link", "show"], timeout=20)
+        try:
+            links = json.loads(ran.out) if ran.code == 0 else []
+        except ValueError:
+            return {}
     out: Dict[str, int] = {}
     for link in links if isinstance(links, list) else []:
         try:

@@ -145,9 +145,24 @@ def host(monkeypatch):
     """The bridges, interface groups and dynamic state, as fakes."""
     from vrrpfw.judge.read import bridges
 
-    seen: dict = {}
-    monkeypatch.setattr(bridges, "read", lambda: {"br0": "bridge br0"})
-    monkeypatch.setattr(read_model, "interface_groups", lambda: {"eth0": 3})
+    seen: dict = {"listings": 0}
+    shown = [{"ifname": "br0"}]
+
+    def links_shown():
+        seen["listings"] += 1
+        return shown
+
+    def read(links=None):
+        assert links is shown  # the one listing, not a second `ip link show`
+        return {"br0": "bridge br0"}
+
+    def interface_groups(links=None):
+        assert links is shown
+        return {"eth0": 3}
+
+    monkeypatch.setattr(bridges, "links_shown", links_shown)
+    monkeypatch.setattr(bridges, "read", read)
+    monkeypatch.setattr(read_model, "interface_groups", interface_groups)
 
     def lazy_state(model):
         seen["chains"] = list(model.chains)
@@ -167,7 +182,8 @@ def test_model_holds_every_layer_legacy_first(host):
     assert model.iface_groups == {"eth0": 3}
     assert model.dynamic == "dynamic state"
     # the dynamic state is read for the rules of every layer, with the groups known
-    assert host == {"chains": ["legacy raw", "legacy filter", "nft chain"], "groups": {"eth0": 3}}
+    assert host == {"chains": ["legacy raw", "legacy filter", "nft chain"], "groups": {"eth0": 3},
+                    "listings": 1}
 
 
 def test_model_names_every_unread_layer(host):
