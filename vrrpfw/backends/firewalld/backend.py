@@ -31,7 +31,6 @@ from ...host import ifaddr
 from ...host.hostscan import HostScan, firewalld_answers
 from ...judge import owners
 from ...judge.chaineval import evaluate
-from ...judge.dispatch import handed_to, source_bound
 from ...judge.netpath import judge_peers, packet_for
 from ...judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
 from ...judge.read.model import build_model, read_legacy
@@ -44,7 +43,6 @@ from ...persist.store import Persister
 from ...results import Action, Runtime
 from ..base import Availability, Backend, Change, Options, RuntimeStatus
 from .bus import BUS_NAME, Firewalld
-from .kernel import judge_kernel, kernel_model
 from .layer import FirewalldPermanent, _Layer
 from .owner import Ownership, generation_marks
 from .rules import (
@@ -290,6 +288,8 @@ class FirewalldBackend(Backend):
         dispatch = lookup(ZONES_CHAIN)
         if not dispatch:
             return None
+        from ...judge.dispatch import handed_to, source_bound  # only where the zone dispatch is in doubt
+
         nets = ifaddr.subnets(rule.interface, rule.family.value)
         if not nets:
             primary = ifaddr.primary_of(rule.interface, rule.family.value)
@@ -405,6 +405,8 @@ class FirewalldBackend(Backend):
         does not show what else is in the kernel's tables (a passthrough, a
         plain iptables rule); the kernel's path can only make each verdict
         worse (see :mod:`.kernel`)."""
+        from .kernel import judge_kernel, kernel_model  # the iptables backend's only
+
         model = kernel_model(self.options, self._heads())
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
