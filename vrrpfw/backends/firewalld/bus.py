@@ -304,7 +304,7 @@ class Firewalld:
         # All sent before the first answer is awaited (see prefetch).
         self.ahead([("zone_sources", p) for p in paths])
         answers = [self.read(("zone_sources", p), "reading the permanent zones' sources",
-                             self._zone_at(p).getSources) for p in paths]
+                             self._sources_at(p)) for p in paths]
         for path, got in zip(paths, answers):
             srcs = sorted(str(s) for s in got)
             if srcs:
@@ -315,10 +315,14 @@ class Firewalld:
                 found[name] = srcs
         return found
 
-    def _zone_at(self, path: str) -> Any:
-        """The permanent zone at an object path (a proxy: nothing is sent)."""
-        return self._dbus.Interface(self.bus.get_object(self.owner, path, introspect=False),
-                                    BUS_NAME + ".config.zone")
+    def _sources_at(self, path: str) -> Callable[..., Any]:
+        """getSources of the permanent zone at an object path, its proxy
+        made only if it is called (a prefetched read is not)."""
+        def get(timeout: float) -> Any:
+            zone = self._dbus.Interface(self.bus.get_object(self.owner, path, introspect=False),
+                                        BUS_NAME + ".config.zone")
+            return zone.getSources(timeout=timeout)
+        return get
 
     def has_owner(self, name: str) -> bool:
         """Whether a program owns ``name`` on the bus firewalld is on (a
