@@ -197,6 +197,8 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                     b.files.check_writable()  # a saved file it cannot replace: refused before any change
                 if write and changes:
                     applying = True
+                    if b.scan is not None:  # every later read lists the changed kernel
+                        b.scan.outdated()
                     b.apply(changes)
                     applying = False
                     result.changed = True

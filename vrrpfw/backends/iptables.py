@@ -90,7 +90,7 @@ class IptablesBackend(Backend):
         return self.writes(chain) and chain.id.table == "filter" and chain.id.name in ("INPUT", "OUTPUT")
 
     def path_model(self) -> PathModel:
-        return build_model(self._tables(), nft_read(), self.options)
+        return build_model(self._tables(), nft_read(heads=self.scan_heads()), self.options)
 
     # -- reading ---------------------------------------------------------
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
