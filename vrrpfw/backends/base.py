@@ -19,12 +19,12 @@ from ..judge import owners
 from ..judge.netpath import bridge_hint, judge_peers, responsible
 from ..judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, PathModel, PathVerdict
 from ..model import VrrpRule
-from ..persist.saved import FileSet
-from ..persist.store import Persister
-
-if TYPE_CHECKING:
-    from ..host.hostscan import HostScan
 from ..results import Action, Runtime
+
+if TYPE_CHECKING:  # the stores are imported where a run persists
+    from ..host.hostscan import HostScan
+    from ..persist.saved import FileSet
+    from ..persist.store import Persister
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,8 @@ class Backend(abc.ABC):
     def saved_files(self) -> FileSet:
         """The run's saved files (shared by every layer; see persist.saved)."""
         if self.files is None:
+            from ..persist.saved import FileSet
+
             self.files = FileSet()
         return self.files
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..errors import BackendError, ConcurrentChange
 from ..host.hostscan import HostScan
@@ -31,12 +31,13 @@ from ..judge.read.nft import read as nft_read
 from ..judge.rules import FwRule, vrrpfw_key
 from ..model import COMMENT, Direction, Family, Key, VrrpRule, rules_from_keys
 from ..persist import iptables_save
-from ..persist.iptables_save import Placement, check_family
-from ..persist.iptables_store import custom_family, restored_by, saved_iptables_file
-from ..persist.store import Persister
 from ..results import Action
 from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .xtables_lock import xtables_lock
+
+if TYPE_CHECKING:  # the saved file's store is imported where a run persists
+    from ..persist.iptables_save import Placement
+    from ..persist.store import Persister
 
 
 class IptablesBackend(Backend):
@@ -96,7 +97,9 @@ class IptablesBackend(Backend):
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         o = self.options
         if o.persist and o.persist_file:  # refused before anything changes
-            check_family(rules, custom_family(o.persist_file), o.persist_file, restored_by)
+            from ..persist.iptables_store import custom_family, restored_by
+
+            iptables_save.check_family(rules, custom_family(o.persist_file), o.persist_file, restored_by)
         if o.sweep or any(r.family is Family.IPV6 for r in rules):
             self._tables().open_ip6()
         statuses = self.path_statuses(self.path_model(), rules)
@@ -197,6 +200,8 @@ class IptablesBackend(Backend):
         return iptables_save.rule_line(rule)
 
     def persister(self) -> Optional[Persister]:
+        from ..persist.iptables_store import saved_iptables_file
+
         return saved_iptables_file(self, "legacy", lambda: self.placements)
 
     def warnings(self) -> List[str]:
