@@ -30,7 +30,7 @@ from ..judge.read.model import build_model
 from ..judge.read.nft import read as nft_read
 from ..judge.rules import FwRule, vrrpfw_key
 from ..model import COMMENT, Direction, Family, Key, VrrpRule, rules_from_keys
-from ..persist import iptables_save
+from ..persist.iptables_line import rule_line
 from ..results import Action
 from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .xtables_lock import xtables_lock
@@ -97,9 +97,10 @@ class IptablesBackend(Backend):
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         o = self.options
         if o.persist and o.persist_file:  # refused before anything changes
+            from ..persist.iptables_save import check_family
             from ..persist.iptables_store import custom_family, restored_by
 
-            iptables_save.check_family(rules, custom_family(o.persist_file), o.persist_file, restored_by)
+            check_family(rules, custom_family(o.persist_file), o.persist_file, restored_by)
         if o.sweep or any(r.family is Family.IPV6 for r in rules):
             self._tables().open_ip6()
         statuses = self.path_statuses(self.path_model(), rules)
@@ -193,11 +194,11 @@ class IptablesBackend(Backend):
             cid, fw = change.handle
             return f"{_command(cid)} -t {cid.table} -D" + fw.text[len("-A"):]
         cid = change.handle
-        line = iptables_save.rule_line(change.rule, cid.name)
+        line = rule_line(change.rule, cid.name)
         return f"{_command(cid)} -t {cid.table} -I {cid.name} 1" + line[len(f"-A {cid.name}"):]
 
     def rule_text(self, rule: VrrpRule) -> str:
-        return iptables_save.rule_line(rule)
+        return rule_line(rule)
 
     def persister(self) -> Optional[Persister]:
         from ..persist.iptables_store import saved_iptables_file
