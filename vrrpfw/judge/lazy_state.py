@@ -9,12 +9,13 @@ rule it reaches, and only a rule that tests state reads it.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 from .rules import FwRule, Match, Packet, Tri
 
-if TYPE_CHECKING:
-    from .dynamic import DynState
+# The state read is a judge.dynamic.DynState (typed Any, as Packet.state and
+# PathModel.dynamic are): judge/dynamic imports this module, and no import,
+# not even for types, goes back (tests/unit/test_architecture.py).
 
 
 class LazyState:
@@ -27,11 +28,11 @@ class LazyState:
     state read eagerly would, and where that read finds nothing to read
     (None) as no state at all would: a maybe, no names."""
 
-    def __init__(self, load: Callable[[], Optional[DynState]]) -> None:
-        self._load: Optional[Callable[[], Optional[DynState]]] = load
-        self._value: Optional[DynState] = None
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load: Optional[Callable[[], Any]] = load
+        self._value: Any = None
 
-    def now(self) -> Optional[DynState]:
+    def now(self) -> Any:
         """The state, read on the first call."""
         if self._load is not None:
             self._value, self._load = self._load(), None
@@ -52,9 +53,8 @@ class LazyState:
         return [] if state is None else state.names(rule)
 
     def unread(self, name: str) -> Optional[str]:
-        from .dynamic import unread_reason
-
-        return unread_reason(self.now(), name)
+        state = self.now()  # DynState.unread is judge.dynamic.unread_reason, which says this of None
+        return "not read" if state is None else state.unread(name)
 
 
 def ipset_key(name: str) -> str:
