@@ -18,7 +18,12 @@ import sys
 from typing import Any, Callable, Dict, List, NoReturn, Optional
 
 from ..errors import InputError, VrrpfwError
-from .options import _plain
+
+
+def _plain(value: Any) -> Any:
+    """A choice's plain string (an Enum member otherwise prints as
+    ``Backend.auto`` in messages); None and other values as they are."""
+    return getattr(value, "value", value)
 
 
 class CliExit(SystemExit):

@@ -30,46 +30,54 @@ environment variable): False sends every argv to typer.
 from __future__ import annotations
 
 import os
-import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import help_text as cli_help
 from .completion import COMPLETE_VAR
 
 ENABLED = True
 
 FLAG, STR, FLOAT, CHOICE = "flag", "str", "float", "choice"
 
-# (parameter, option names, kind, repeatable, default, choices)
-Row = Tuple[str, Tuple[str, ...], str, bool, Any, Tuple[str, ...]]
+# (parameter, option names, kind, repeatable, default, the choices' name in CHOICES or "")
+Row = Tuple[str, Tuple[str, ...], str, bool, Any, str]
+
+
+def choices(name: str) -> Tuple[str, ...]:
+    """The values of a choice (``backend``, ``family``, ``mode``), read only
+    when the option is given: :mod:`.help_text` (``ast``, the registry's
+    source) costs 2 to 4 ms a run."""
+    from . import help_text as cli_help
+
+    if name == "backend":
+        return tuple(cli_help.backend_names())
+    return tuple({"family": cli_help.FAMILIES, "mode": cli_help.MODES}[name])
 
 
 def _rows(names: Sequence[str]) -> List[Row]:
-    backends = cli_help.backend_names()
     every: Dict[str, Row] = {r[0]: r for r in (
-        ("iface", ("--iface", "-i"), STR, True, None, ()),
-        ("keepalived_conf", ("--keepalived-conf",), STR, False, None, ()),
-        ("group", ("--group",), STR, False, None, ()),
-        ("family", ("--family",), CHOICE, False, None, tuple(cli_help.FAMILIES)),
-        ("peer", ("--peer",), STR, True, None, ()),
-        ("from_", ("--from",), STR, True, None, ()),
-        ("src", ("--src",), STR, False, None, ()),
-        ("ah", ("--ah",), FLAG, False, False, ()),
-        ("strict", ("--strict",), FLAG, False, False, ()),
-        ("netns", ("--netns",), STR, False, None, ()),
-        ("listen", ("--listen",), FLOAT, False, None, ()),
-        ("backend", ("--backend",), CHOICE, False, "auto", tuple(backends)),
-        ("dry_run", ("--dry-run",), FLAG, False, False, ()),
-        ("as_json", ("--json",), FLAG, False, False, ()),
-        ("no_persist", ("--no-persist",), FLAG, False, False, ()),
-        ("persist_file", ("--persist-file",), STR, False, None, ()),
-        ("lock_timeout", ("--lock-timeout",), FLOAT, False, 10.0, ()),
-        ("zone", ("--zone",), STR, False, None, ()),
-        ("mode", ("--mode",), CHOICE, False, "auto", tuple(cli_help.MODES)),
-        ("state_file", ("--state-file",), STR, False, None, ()),
-        ("force", ("--force",), FLAG, False, False, ()),
-        ("remove_seed_rules", ("--remove-seed-rules",), FLAG, False, False, ()),
-        ("prove_", ("--prove",), FLAG, False, False, ()),
+        ("iface", ("--iface", "-i"), STR, True, None, ""),
+        ("keepalived_conf", ("--keepalived-conf",), STR, False, None, ""),
+        ("group", ("--group",), STR, False, None, ""),
+        ("family", ("--family",), CHOICE, False, None, "family"),
+        ("peer", ("--peer",), STR, True, None, ""),
+        ("from_", ("--from",), STR, True, None, ""),
+        ("src", ("--src",), STR, False, None, ""),
+        ("ah", ("--ah",), FLAG, False, False, ""),
+        ("strict", ("--strict",), FLAG, False, False, ""),
+        ("netns", ("--netns",), STR, False, None, ""),
+        ("listen", ("--listen",), FLOAT, False, None, ""),
+        ("backend", ("--backend",), CHOICE, False, "auto", "backend"),
+        ("dry_run", ("--dry-run",), FLAG, False, False, ""),
+        ("as_json", ("--json",), FLAG, False, False, ""),
+        ("no_persist", ("--no-persist",), FLAG, False, False, ""),
+        ("persist_file", ("--persist-file",), STR, False, None, ""),
+        ("lock_timeout", ("--lock-timeout",), FLOAT, False, 10.0, ""),
+        ("zone", ("--zone",), STR, False, None, ""),
+        ("mode", ("--mode",), CHOICE, False, "auto", "mode"),
+        ("state_file", ("--state-file",), STR, False, None, ""),
+        ("force", ("--force",), FLAG, False, False, ""),
+        ("remove_seed_rules", ("--remove-seed-rules",), FLAG, False, False, ""),
+        ("prove_", ("--prove",), FLAG, False, False, ""),
     )}
     return [every[n] for n in names]
 
@@ -88,7 +96,12 @@ PARAMS: Dict[str, Tuple[str, ...]] = {
 }
 COMMANDS = tuple(PARAMS)
 
-_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?\Z")  # what float() and click's FloatParamType read alike
+
+def _decimal(value: str) -> bool:
+    """``123`` or ``1.5``, ASCII digits only: what float() (click's
+    FloatParamType, typer 0.2x's conversion) reads alike on every end."""
+    whole, dot, frac = value.partition(".")
+    return value.isascii() and whole.isdigit() and (not dot or frac.isdigit())
 
 
 def options(command: str) -> List[Row]:
@@ -98,14 +111,14 @@ def options(command: str) -> List[Row]:
 
 def _convert(row: Row, value: str) -> Any:
     """``value`` as typer passes it to the body, or None (decline)."""
-    kind, choices = row[2], row[5]
+    kind = row[2]
     if value.startswith("-"):
         return None
     if kind == STR:
         return value
     if kind == FLOAT:
-        return float(value) if _DECIMAL.match(value) else None
-    return value if value in choices else None  # CHOICE: typer's choice is exact (case-sensitive)
+        return float(value) if _decimal(value) else None
+    return value if value in choices(row[5]) else None  # typer's choice is exact (case-sensitive)
 
 
 def parse(args: Sequence[str]) -> Optional[Tuple[str, Dict[str, Any]]]:

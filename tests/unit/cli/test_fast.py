@@ -61,7 +61,8 @@ def test_option_table_is_typers_declaration(command):
     body = inspect.signature(getattr(actions, f"run_{command}")).parameters
     assert sorted(body) == sorted(rows)
     for name, p in params.items():
-        _, names, kind, repeatable, default, choices = rows[name]
+        _, names, kind, repeatable, default, choice = rows[name]
+        choices = fast.choices(choice) if choice else ()
         assert [*p.opts, *p.secondary_opts] == list(names), name
         assert bool(p.is_flag) == (kind == fast.FLAG), name
         assert bool(p.multiple) == repeatable, name
@@ -84,7 +85,7 @@ def _fragments(command: str) -> List[Tuple[str, ...]]:
     """Pieces of argv: every option in each spelling, good and bad values,
     and what the fast path must leave to typer."""
     out: List[Tuple[str, ...]] = []
-    for _, names, kind, _, _, choices in fast.options(command):
+    for _, names, kind, _, _, choice in fast.options(command):
         long = names[0]
         if kind == fast.FLAG:
             out += [(long,), (f"{long}=1",), (f"{long}=",)]
@@ -94,6 +95,7 @@ def _fragments(command: str) -> List[Tuple[str, ...]]:
         elif kind == fast.FLOAT:
             values = ["1.5", "2", "0", "007", "1e3", "inf", "nan", ".5", "5.", "-1", "x", "", " 1", "١"]
         else:
+            choices = fast.choices(choice)
             values = [*choices[:3], choices[-1], choices[0].upper(), "nope", "", choices[0][:-1]]
         for v in values:
             out += [(long, v), (f"{long}={v}",)]
