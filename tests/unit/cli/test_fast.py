@@ -1,78 +1,34 @@
 """vrrpfw/cli/fast.py: the typer-free path of ``check``, ``open`` and
 ``close`` says what typer's declaration says (option by option), and for a
 pinned grid of argv it either declines or makes the same call as typer,
-with the same bytes out and the same exit code.  These build typer's
-command: not one_end (run them with both library ends)."""
+with the same bytes out and the same exit code (the checks: tests/fastgrid.py).
+These build typer's command, so they carry no one-end mark (run them with both library ends;
+the pair rows run them under typer 0.7 + the newest click and typer 0.15 +
+click 8.2)."""
 
 from __future__ import annotations
 
-import enum
-import inspect
-import itertools
 import json
 import os
-import random
 import subprocess
 import sys
-from typing import Any, Dict, List, Tuple
 
+import fastgrid
 import pytest
+from venvs import built_here, python_of
 
 import vrrpfw
-from vrrpfw.cli import actions, entry, fast, typer_coercion
-from vrrpfw.cli.options import _plain
+from vrrpfw.cli import entry, fast
 
 REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
-
-
-def _typer_params(command: str) -> Dict[str, Any]:
-    group = entry.build_command(only=command)
-    sub = group.commands[command]
-    return {p.name: p for p in sub.params if p.name != "help"}
-
-
-def _kind(p: Any) -> Tuple[str, Tuple[str, ...]]:
-    """What an option converts its value to, as the table says it: click's
-    type (typer < 0.26), or the annotation typer 0.2x converts by (through
-    vrrpfw's plain_coercion, which the table's conversions mirror)."""
-    if hasattr(p, "type"):
-        kinds = {"boolean": fast.FLAG, "text": fast.STR, "float": fast.FLOAT, "choice": fast.CHOICE}
-        kind = kinds[p.type.name]
-        if kind != fast.CHOICE:
-            return kind, ()
-        assert getattr(p.type, "case_sensitive", True) is True
-        return kind, tuple(_plain(c) for c in p.type.choices)
-    base = typer_coercion._base(p.type_descriptor.annotation)
-    assert getattr(p.type_descriptor.parameter_info, "case_sensitive", True) is True
-    assert p._runtime_param.convert is base  # plain_coercion's converter, not pydantic's
-    if isinstance(base, type) and issubclass(base, enum.Enum):
-        return fast.CHOICE, tuple(m.value for m in base)
-    return {bool: fast.FLAG, str: fast.STR, float: fast.FLOAT}[base], ()
+PAIRS = (".venv-typer07-clicknew", ".venv-typer015-click82")
 
 
 @pytest.mark.parametrize("command", fast.COMMANDS)
 def test_option_table_is_typers_declaration(command):
     """Names and aliases, flag or value, repeatable, choices, default and
     type of every option, against the click command typer builds."""
-    params = _typer_params(command)
-    rows = {r[0]: r for r in fast.options(command)}
-    assert sorted(rows) == sorted(params)
-    assert list(rows) == list(params)  # the order commands.py declares them in
-    body = inspect.signature(getattr(actions, f"run_{command}")).parameters
-    assert sorted(body) == sorted(rows)
-    for name, p in params.items():
-        _, names, kind, repeatable, default, choice = rows[name]
-        choices = fast.choices(choice) if choice else ()
-        assert [*p.opts, *p.secondary_opts] == list(names), name
-        assert bool(p.is_flag) == (kind == fast.FLAG), name
-        assert bool(p.multiple) == repeatable, name
-        assert p.nargs == 1 and not p.count and not p.required and not p.is_eager, name
-        assert p.callback is None and not p.envvar, name  # nothing else shapes the value
-        assert _kind(p) == (kind, choices), name
-        if repeatable:
-            assert default is None and p.default in (None, (), []), name
-        else:
-            assert _plain(p.default) == default and type(_plain(p.default)) is type(default), name
+    fastgrid.check_table(command)
 
 
 def test_the_group_keeps_every_command_the_table_does_not_know():
@@ -81,79 +37,27 @@ def test_the_group_keeps_every_command_the_table_does_not_know():
     assert [p.name for p in group.params if p.name != "help"] == ["version"]
 
 
-def _fragments(command: str) -> List[Tuple[str, ...]]:
-    """Pieces of argv: every option in each spelling, good and bad values,
-    and what the fast path must leave to typer."""
-    out: List[Tuple[str, ...]] = []
-    for _, names, kind, _, _, choice in fast.options(command):
-        long = names[0]
-        if kind == fast.FLAG:
-            out += [(long,), (f"{long}=1",), (f"{long}=",)]
-            continue
-        if kind == fast.STR:
-            values = ["eth0", "", "224.0.0.18", "-x", "=a", "a b"]
-        elif kind == fast.FLOAT:
-            values = ["1.5", "2", "0", "007", "1e3", "inf", "nan", ".5", "5.", "-1", "x", "", " 1", "١"]
-        else:
-            choices = fast.choices(choice)
-            values = [*choices[:3], choices[-1], choices[0].upper(), "nope", "", choices[0][:-1]]
-        for v in values:
-            out += [(long, v), (f"{long}={v}",)]
-        for short in names[1:]:
-            out += [(short, "eth1"), (f"{short}eth1",), (f"{short}=eth1",), (short, "-i")]
-        out += [(long,)]  # its value missing at the end
-    out += [("--help",), ("--version",), ("--",), ("-h",), ("extra",), ("-",), ("--nope",), ("-x",),
-            ("--count", "3"), ("--lock-timeout", "2"), ("--dry-run",), ("--iface",), ("--json", "--")]
-    return out
-
-
-def _grid(command: str) -> List[List[str]]:
-    """Every fragment alone, every ordered pair of a pinned sample, and a
-    pinned sample of triples (random.Random with a fixed seed)."""
-    frags = _fragments(command)
-    rng = random.Random(f"vrrpfw-fast-{command}")
-    grid = [[command]] + [[command, *f] for f in frags]
-    pairs = list(itertools.product(frags, repeat=2))
-    grid += [[command, *a, *b] for a, b in rng.sample(pairs, min(len(pairs), 900))]
-    grid += [[command, *a, *b, *c] for a, b, c in (rng.sample(frags, 3) for _ in range(300))]
-    grid += [["--json", command, "--json"], ["--version", command], [f"{command}s", "--json"]]
-    return grid
-
-
-def _recorder(command: str):
-    def record(**kwargs: Any) -> None:
-        seen = {k: (list(v) if v else None) if isinstance(v, (list, tuple)) else _plain(v)
-                for k, v in kwargs.items()}
-        sys.stdout.write(json.dumps([command, seen], sort_keys=True) + "\n")
-        sys.stderr.write("body ran\n")
-        raise actions.CliExit(5)
-    return record
-
-
 @pytest.mark.parametrize("command", fast.COMMANDS)
-def test_fast_path_declines_or_makes_typers_call(command, monkeypatch, capsys):
-    """Each argv of the grid through ``entry.main`` with the fast path and
-    without it: the same stdout, stderr and exit code; the body (a recorder)
-    prints the arguments it got (an unset list, [] or None by typer release,
-    and an enum choice, compared as their plain value)."""
-    monkeypatch.setattr(actions, f"run_{command}", _recorder(command))
-    built: Dict[Any, Any] = {}  # typer's command built once per shape, not per argv (6 ms each on typer 0.29)
-    build = entry.build_command
-    monkeypatch.setattr(entry, "build_command",
-                        lambda *a: built[a] if a in built else built.setdefault(a, build(*a)))
-    accepted = 0
-    for argv in _grid(command):
-        got = []
-        for on in (True, False):
-            monkeypatch.setattr(fast, "ENABLED", on)
-            code = entry.main(list(argv))
-            out, err = capsys.readouterr()
-            got.append((code, out, err))
-        assert got[0] == got[1], argv
-        if fast.parse(argv) is not None:
-            accepted += 1
-            assert got[1][0] == 5 and got[1][2] == "body ran\n", (argv, got[1])
+def test_fast_path_declines_or_makes_typers_call(command):
+    accepted, differ = fastgrid.grid_differences(command)
+    assert differ == []
     assert accepted > 300, accepted  # the grid exercises the fast path, not only its refusals
+
+
+@pytest.mark.parametrize("venv", sorted(built_here(PAIRS)))
+def test_pairs_agree_too(venv):
+    """The same checks under the typer/click pairs whose options entry.py
+    rebuilds (tests/unit/cli/test_cli_pairs.py), on a smaller sample of the
+    grid (every fragment alone, 300 pairs, 100 triples)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = os.pathsep.join([REPO, os.path.join(REPO, "tests")])
+    proc = subprocess.run([python_of(venv), "-m", "fastgrid", "300", "100"], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["command"] for r in rows] == list(fast.COMMANDS)
+    for r in rows:
+        assert r["differ"] == [] and r["accepted"] > 100, r
 
 
 @pytest.mark.parametrize("argv", [
