@@ -20,10 +20,11 @@ option given twice that is not repeatable (a flag included), an option
 before the command, every other command.  So help, usage errors and
 completion stay typer's, word for word.
 
-:data:`OPTIONS` must say what typer's declaration in :mod:`.commands` says:
-tests/unit/cli/test_fast.py compares them option by option (names, flag or
-value, repeatable, choices, default, type) and runs a grid of argv through
-both.  :data:`ENABLED` is the tests' switch (in-process, not an
+The table (:func:`options`) must say what typer's declaration in
+:mod:`.commands` says: tests/fastgrid.py (run by tests/unit/cli/test_fast.py
+on both library ends and the typer/click pairs) compares them option by
+option (names, flag or value, repeatable, choices, default, type) and runs
+a grid of argv through both.  :data:`ENABLED` is the tests' switch (in-process, not an
 environment variable): False sends every argv to typer.
 """
 
@@ -38,7 +39,7 @@ ENABLED = True
 
 FLAG, STR, FLOAT, CHOICE = "flag", "str", "float", "choice"
 
-# (parameter, option names, kind, repeatable, default, the choices' name in CHOICES or "")
+# (parameter, option names, kind, repeatable, default, the name of its choices() or "")
 Row = Tuple[str, Tuple[str, ...], str, bool, Any, str]
 
 
