@@ -1,14 +1,15 @@
-"""The adverts vrrpfw.prove.traffic sends (prove and the tests): keepalived's
-VRRP layout, decoded by the listener's own decoder.  The IP headers the
-kernel builds around them are compared with real keepalived's on the wire
-by tests/integration/prove/test_advert_fidelity.py."""
+"""The adverts vrrpfw.prove.traffic sends (prove and the tests; built by
+vrrpfw.prove.adverts): keepalived's VRRP layout, decoded by the listener's
+own decoder.  The IP headers the kernel builds around them are compared
+with real keepalived's on the wire by
+tests/integration/prove/test_advert_fidelity.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from vrrpfw.listen.packet import checksum16, decode_vrrp, encode_ipv4
-from vrrpfw.prove.traffic import AH, advert, carries, delivered, nonce_address, virtual_addresses
+from vrrpfw.prove.adverts import AH, advert, carries, delivered, nonce_address, virtual_addresses
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
