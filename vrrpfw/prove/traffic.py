@@ -40,16 +40,18 @@ from .adverts import (  # noqa: F401  (re-exported: the tests and the corpus too
 if TYPE_CHECKING:
     from .netns import Namespace
 
-# The child command: a bare interpreter running adverts.py as a file (not
-# ``-m``, which would import the whole package first); -I keeps its
-# directory off sys.path.
-SCRIPT = os.path.abspath(adverts.__file__)
-if SCRIPT.endswith((".pyc", ".pyo")):  # pragma: no cover - sourceless installs
-    SCRIPT = SCRIPT[:-1]
+# The child command: a bare interpreter (-I -S: no site, no environment)
+# that imports adverts.py alone, as a top-level module from its directory,
+# put last on sys.path so that it shadows nothing (not ``-m``, which would
+# import the whole package first; not the file as a script, which Python
+# compiles at every start instead of reading its cached bytecode).
+CHILD_DIR = os.path.dirname(os.path.abspath(adverts.__file__))
+CHILD_CODE = (f"import sys; sys.path.append({CHILD_DIR!r}); import adverts; "
+              "sys.exit(adverts.main(sys.argv[1:]))")
 
 
 def child_argv(*args: str) -> List[str]:
-    return [sys.executable, "-I", "-S", SCRIPT, *args]
+    return [sys.executable, "-I", "-S", "-c", CHILD_CODE, *args]
 
 
 @dataclass
