@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
+from ..environment import XTABLES_LOCK_VAR
 from ..errors import EnvironmentProblem
 from .addresses import PeerPlan, neighbour_in, plan_peers
 from .netns import (
@@ -351,13 +355,30 @@ def _both(first: Callable[[], T], second: Callable[[], U]) -> Tuple[T, U]:
 
 
 @contextlib.contextmanager
+def _private_xtables_lock() -> Iterator[str]:
+    """A path for the replica's own xtables lock (``XTABLES_LOCKFILE``) in a
+    private directory, removed afterwards.  Every iptables writer of the
+    replica's host namespace takes it (its restores, ``vrrpfw open``): they
+    still exclude each other, but no longer wait for the machine's
+    ``/run/xtables.lock``, which serialised the two replicas' restores (a
+    lock is per file, not per namespace) and made prove wait for, and hold
+    up, the host's own iptables writers."""
+    path = tempfile.mkdtemp(prefix="vrrpfw-prove-")
+    try:
+        yield os.path.join(path, "xtables.lock")
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None) -> Iterator[Replica]:
     """Build the replica (host + peer namespaces, veth, IPv4 and IPv6
     addresses, sysctls, rulesets: legacy, ip6tables legacy, nf_tables) and
     delete it on the way out, whatever happens.  ``local``: the host's
     unicast address where it is not the interface's first one."""
     plan = plan_peers(snap.iface, snap.addrs, peers, snap.addrs6)
-    with namespace("vph") as host, namespace("vpp") as peer:
+    with _private_xtables_lock() as lock, namespace("vph") as host, namespace("vpp") as peer:
+        host.env[XTABLES_LOCK_VAR] = lock
         if snap.bridge_port:
             _bridge(host, peer, snap)
         else:

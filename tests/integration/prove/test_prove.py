@@ -8,6 +8,7 @@ measurements, leave no namespace behind, and leave the ruleset untouched.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import signal
 import subprocess
@@ -130,6 +131,27 @@ def test_bad_input_is_exit_2_and_missing_interface_too():
         bad = p.host.run(sys.executable, "-m", "vrrpfw", "prove", "-i", p.host_if, "--peer", "x",
                          check=False)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_prove_neither_waits_for_nor_takes_the_hosts_xtables_lock(tmp_path):
+    """The replica's iptables writers (its restores, `vrrpfw open` in it)
+    share a lock of the replica's own: a host writer holding the machine's
+    xtables lock (here the one XTABLES_LOCKFILE names, held by this test for
+    the whole run) neither delays nor fails prove, and the verdicts are the
+    packets'."""
+    lock = tmp_path / "xtables.lock"
+    with pair("vrpv") as p, open(lock, "w") as held:
+        p.host.run("iptables-legacy", "-P", "INPUT", "DROP")
+        p.host.run("iptables-legacy", "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = p.host.popen(sys.executable, "-m", "vrrpfw", "prove", "-i", p.host_if, "--json",
+                            env={"XTABLES_LOCKFILE": str(lock)})
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stdout + stderr
+        (result,) = json.loads(stdout)["interfaces"]
+        assert proved(result["today"]) == {"inbound": 0, "outbound": 20}, result
+        assert proved(result["after"]) == {"inbound": 20, "outbound": 20}, result
+        assert not left_behind(proc.pid)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
