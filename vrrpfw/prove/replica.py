@@ -31,9 +31,11 @@ from .addresses import PeerPlan, neighbour_in, plan_peers
 from .netns import (
     CommandFailed,
     Namespace,
+    Popen,
     add_addresses,
     first_line,
     namespace,
+    release,
     veth,
     wait_operstate_up,
 )
@@ -126,6 +128,7 @@ class Replica:
     limits: List[str]
     plan: Optional[PeerPlan] = None
     local: Optional[str] = None  # unicast: the host's address (keepalived's unicast_src_ip)
+    prestarted: Optional[Popen] = None  # what replica()'s ``prestart`` started in ``host``
 
     def measure(self, count: int = 20, group: str = GROUP, seconds: float = 2.0,
                 shape: Optional[Shape] = None) -> Delivery:
@@ -371,14 +374,33 @@ def _private_xtables_lock() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None) -> Iterator[Replica]:
+def _started(host: Namespace, prestart: Optional[Callable[[Namespace], Popen]]) -> Iterator[Optional[Popen]]:
+    proc = prestart(host) if prestart is not None else None
+    try:
+        yield proc
+    finally:
+        if proc is not None:
+            release(proc)
+
+
+@contextlib.contextmanager
+def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None,
+            prestart: Optional[Callable[[Namespace], Popen]] = None) -> Iterator[Replica]:
     """Build the replica (host + peer namespaces, veth, IPv4 and IPv6
     addresses, sysctls, rulesets: legacy, ip6tables legacy, nf_tables) and
     delete it on the way out, whatever happens.  ``local``: the host's
-    unicast address where it is not the interface's first one."""
+    unicast address where it is not the interface's first one.
+    ``prestart``: starts a process in the host namespace as soon as that
+    exists (``Replica.prestarted``), so that its start-up overlaps the
+    build; it must wait for the caller's word before it reads anything,
+    and is killed, if still running, before the replica is deleted."""
     plan = plan_peers(snap.iface, snap.addrs, peers, snap.addrs6)
-    with _private_xtables_lock() as lock, namespace("vph") as host, namespace("vpp") as peer:
+    with contextlib.ExitStack() as stack:
+        lock = stack.enter_context(_private_xtables_lock())
+        host = stack.enter_context(namespace("vph"))
         host.env[XTABLES_LOCK_VAR] = lock
+        prestarted = stack.enter_context(_started(host, prestart))
+        peer = stack.enter_context(namespace("vpp"))
         if snap.bridge_port:
             _bridge(host, peer, snap)
         else:
@@ -430,4 +452,4 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
             wait_operstate_up(host, snap.iface)
 
         _both(load_host, lambda: wait_operstate_up(peer, PEER_IF))
-        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local)
+        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local, prestarted)

@@ -19,6 +19,7 @@ from typing import Dict
 import pytest
 from netns import Pair, add_ipv6, adverts, ns_names, pair
 
+from vrrpfw.prove.proof import NO_BUS, open_argv, start_open
 from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
@@ -152,6 +153,32 @@ def test_prove_neither_waits_for_nor_takes_the_hosts_xtables_lock(tmp_path):
         assert proved(result["today"]) == {"inbound": 0, "outbound": 20}, result
         assert proved(result["after"]) == {"inbound": 20, "outbound": 20}, result
         assert not left_behind(proc.pid)
+
+
+def test_prestarted_open_is_python_m_vrrpfw_once_told_go():
+    """The replica's `vrrpfw open` starts while the replica is being built
+    and waits: without "go" it changes nothing; with it, it does and says
+    exactly what `python -m vrrpfw open` does on the same rules."""
+    with pair("vrpv") as p:
+        p.host.run("iptables-legacy", "-P", "INPUT", "DROP")
+        p.host.run("iptables-legacy", "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+        original, before = p.host.run("iptables-legacy-save").stdout, p.host.legacy_save()
+        argv = open_argv(p.host_if, "224.0.0.18", "auto")
+
+        unsaid = start_open(p.host.ns, argv)
+        out, err = unsaid.communicate("", timeout=60)
+        assert unsaid.returncode == 125 and not out, out + err
+        assert p.host.legacy_save() == before
+
+        direct = p.host.run(sys.executable, "-m", "vrrpfw", *argv, check=False, env=NO_BUS)
+        opened = p.host.legacy_save()
+        assert direct.returncode == 0 and opened != before, direct.stderr
+        p.host.run("iptables-legacy-restore", stdin=original)
+
+        told = start_open(p.host.ns, argv)
+        out, err = told.communicate("go\n", timeout=60)
+        assert (told.returncode, out, err) == (direct.returncode, direct.stdout, direct.stderr)
+        assert p.host.legacy_save() == opened
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

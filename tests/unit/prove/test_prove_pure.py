@@ -270,3 +270,21 @@ def test_named_follows_the_snapshot_it_is_asked_of() -> None:
     snap.legacy_save = ("*filter\n-A INPUT -s 192.0.2.1 --out-interface eth5 -j ACCEPT\n"
                         "-A INPUT -i eth+ -j ACCEPT\nCOMMIT\n")
     assert snap.named() == ["eth4", "eth5"]
+
+
+def test_what_the_prestarted_open_preloads_exists() -> None:
+    """OPEN_PRELOAD only speeds `vrrpfw open` in the replica up (a name that
+    does not import is skipped): so that it does not rot unseen, every
+    vrrpfw module and function it names exists."""
+    import importlib
+    import importlib.util
+
+    from vrrpfw.prove.proof import OPEN_PRELOAD
+
+    for name in OPEN_PRELOAD:
+        module, _, call = name.partition(":")
+        if not module.startswith("vrrpfw."):
+            continue
+        assert importlib.util.find_spec(module) is not None, name
+        if call:
+            assert callable(getattr(importlib.import_module(module), call)), name
