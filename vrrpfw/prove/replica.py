@@ -401,55 +401,65 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
         host.env[XTABLES_LOCK_VAR] = lock
         prestarted = stack.enter_context(_started(host, prestart))
         peer = stack.enter_context(namespace("vpp"))
-        if snap.bridge_port:
-            _bridge(host, peer, snap)
-        else:
-            veth(host, snap.iface, peer, PEER_IF)
-        named = _make_named_links(host, peer, snap)
-
-        # The two ends are set up side by side (their commands touch one
-        # namespace each); each end in the order it always had.
-        def prepare(ns: Namespace, ifname: str, cidrs: Sequence[str]) -> str:
-            try:
-                _ipv6_ready(ns, ifname)
-            except CommandFailed as e:
-                raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
-            add_addresses(ns, ifname, cidrs)
-            return _mac(ns, ifname)
-
-        host_mac, peer_mac = _both(
-            lambda: prepare(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]]),
-            lambda: prepare(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]]))
-
-        def finish_host() -> None:
-            _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, peer_mac)
-            if snap.sysctls:
-                try:
-                    host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
-                except CommandFailed as e:
-                    raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}"
-                                             ) from None
-            host.ip("link", "set", snap.iface, "up")
-
-        def finish_peer() -> None:
-            _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, host_mac)
-            peer.ip("link", "set", PEER_IF, "up")
-
-        _both(finish_host, finish_peer)
+        named = _build(host, peer, snap, plan)
         limits = static_limits(snap) + plan.limits + named
 
         def load_host() -> None:
-            if snap.ipset:
-                _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
-            if snap.legacy_save:
-                _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
-                      snap.legacy_save)
-            if snap.legacy6_save:
-                _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"],
-                      snap.legacy6_save)
+            _load_legacy(host, snap)
             if snap.nft_ruleset or snap.iptnft_save or snap.iptnft6_save:
                 limits.extend(_load_nft(host, snap))
             wait_operstate_up(host, snap.iface)
 
         _both(load_host, lambda: wait_operstate_up(peer, PEER_IF))
         yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local, prestarted)
+
+
+def _load_legacy(host: Namespace, snap: Snapshot) -> None:
+    """The ipsets, then the legacy tables that match on them."""
+    if snap.ipset:
+        _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
+    if snap.legacy_save:
+        _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"], snap.legacy_save)
+    if snap.legacy6_save:
+        _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"], snap.legacy6_save)
+
+
+def _build(host: Namespace, peer: Namespace, snap: Snapshot, plan: PeerPlan) -> List[str]:
+    """The links, addresses, neighbours and sysctls of both ends, up; the
+    limits of the stand-ins for the interfaces the ruleset names."""
+    if snap.bridge_port:
+        _bridge(host, peer, snap)
+    else:
+        veth(host, snap.iface, peer, PEER_IF)
+    named = _make_named_links(host, peer, snap)
+
+    # The two ends are set up side by side (their commands touch one
+    # namespace each); each end in the order it always had.
+    def prepare(ns: Namespace, ifname: str, cidrs: Sequence[str]) -> str:
+        try:
+            _ipv6_ready(ns, ifname)
+        except CommandFailed as e:
+            raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
+        add_addresses(ns, ifname, cidrs)
+        return _mac(ns, ifname)
+
+    host_mac, peer_mac = _both(
+        lambda: prepare(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]]),
+        lambda: prepare(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]]))
+
+    def finish_host() -> None:
+        _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, peer_mac)
+        if snap.sysctls:
+            try:
+                host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
+            except CommandFailed as e:
+                raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}"
+                                         ) from None
+        host.ip("link", "set", snap.iface, "up")
+
+    def finish_peer() -> None:
+        _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, host_mac)
+        peer.ip("link", "set", PEER_IF, "up")
+
+    _both(finish_host, finish_peer)
+    return named
