@@ -401,11 +401,13 @@ def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = No
         host.env[XTABLES_LOCK_VAR] = lock
         prestarted = stack.enter_context(_started(host, prestart))
         peer = stack.enter_context(namespace("vpp"))
-        named = _build(host, peer, snap, plan)
+        # The ipsets and legacy tables need no interface (iptables matches
+        # interfaces by name; nft resolves them when loading): they load
+        # while the links are made.
+        named, _ = _both(lambda: _build(host, peer, snap, plan), lambda: _load_legacy(host, snap))
         limits = static_limits(snap) + plan.limits + named
 
         def load_host() -> None:
-            _load_legacy(host, snap)
             if snap.nft_ruleset or snap.iptnft_save or snap.iptnft6_save:
                 limits.extend(_load_nft(host, snap))
             wait_operstate_up(host, snap.iface)
