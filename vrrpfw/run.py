@@ -16,7 +16,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set
 
 from . import recorder
 from .backends import registry
@@ -26,8 +26,10 @@ from .judge.netpath import responsible
 from .model import Key, VrrpRule
 from .persist.lock import store_locks
 from .persist.saved import FileSet
-from .persist.store import Persister, PersistPlan
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
+
+if TYPE_CHECKING:  # the store contract is imported where a layer persists
+    from .persist.store import Persister, PersistPlan
 
 # Let through by someone else's rule or by chain policies: nothing of ours to persist.
 UNMANAGED = (Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY)
@@ -197,6 +199,8 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                     b.files.check_writable()  # a saved file it cannot replace: refused before any change
                 if write and changes:
                     applying = True
+                    if b.scan is not None:  # every later read lists the changed kernel
+                        b.scan.outdated()
                     b.apply(changes)
                     applying = False
                     result.changed = True
@@ -272,6 +276,8 @@ def _persist_stage(step: _Step, command: str, dry_run: bool) -> None:
     """Plan this layer's saved changes on the text earlier layers staged;
     stage them (saved files) or apply them (firewalld's permanent
     configuration, not in a dry run)."""
+    from .persist.store import PersistPlan
+
     p = step.p
     assert p is not None
     rules = [st.rule for st in step.statuses]
