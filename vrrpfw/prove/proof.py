@@ -225,10 +225,10 @@ def open_argv(iface: str, group: str, backend: str, ask: Optional[Ask] = None) -
 # imports first ("module" or "module:function to call").  Only speed hangs on
 # this list: a module missing from it is imported after "go", as it always
 # was, and a name that does not import is skipped.
-OPEN_PRELOAD = ("vrrpfw.cli.entry", "vrrpfw.api", "vrrpfw.cli.render", "vrrpfw.host.hostscan",
-                "vrrpfw.judge.read.model", "vrrpfw.judge.read.legacy", "vrrpfw.judge.read.bridges",
-                "vrrpfw.persist.iptables_store", "vrrpfw.backends.xtables_lock", "dbus",
-                "vrrpfw.judge.read.iptc_loader:load_iptc")
+OPEN_PRELOAD = ("vrrpfw.cli.entry", "vrrpfw.cli.help_text", "vrrpfw.api", "vrrpfw.cli.render",
+                "vrrpfw.host.hostscan", "vrrpfw.judge.read.model", "vrrpfw.judge.read.legacy",
+                "vrrpfw.judge.read.bridges", "vrrpfw.persist.iptables_line", "vrrpfw.backends.xtables_lock",
+                "dbus", "vrrpfw.judge.read.iptc_loader:load_iptc")
 # `python -m vrrpfw ARGS`, except that the interpreter starts (and imports
 # OPEN_PRELOAD, which reads nothing of the firewall) while the replica is
 # still being built, and runs vrrpfw only once "go" arrives on stdin, when
