@@ -28,14 +28,16 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ...errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
 from ...host import ifaddr
-from ...host.hostscan import HostScan, firewalld_answers
+from ...host.hostscan import HostScan, firewalld_answered
 from ...judge import owners
 from ...judge.chaineval import evaluate
 from ...judge.netpath import judge_peers, packet_for
 from ...judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
+from ...judge.read import bridges
 from ...judge.read.model import build_model, read_legacy
-from ...judge.read.nft import NftLayer
+from ...judge.read.nft import Listings, NftLayer
 from ...judge.read.nft import read as nft_read
+from ...judge.read.nft import start as nft_start
 from ...model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
 from ...persist.lock import store_locks
 from ...persist.state import StateFile
@@ -72,6 +74,7 @@ class FirewalldBackend(Backend):
         self.state = StateFile(options.state_file)
         self._loaded = False
         self._nft: Optional[Tuple[int, NftLayer]] = None  # (fw.epoch, chains read then): see _path_nft
+        self._early: Optional[Listings] = None  # the nft listings the verdict will read, started early
         self.mode = ""
         self.fw_backend = ""
         self._layers: Dict[str, _Layer] = {}
@@ -87,7 +90,7 @@ class FirewalldBackend(Backend):
             import dbus  # noqa: F401
         except ImportError as e:
             return Availability(False, f"dbus-python is not installed ({e})")
-        if not firewalld_answers():
+        if not firewalld_answered():
             return Availability(False, f"firewalld does not answer on the system bus ({BUS_NAME})")
         return Availability(True, "firewalld answers on the system bus")
 
@@ -240,12 +243,40 @@ class FirewalldBackend(Backend):
             return None
         return self.scan.nft_heads
 
+    def _start_listings(self) -> None:
+        """Start the processes whose arguments the scan already fixed: the
+        nf_tables tables on VRRP's path (``nft -j list table``, from the
+        scan's heads) and the links (``ip -j -d -N link show``), read by
+        the verdict (either backend of firewalld's) after the D-Bus reads."""
+        if self._loaded or self._early is not None:
+            return
+        heads = self._heads()
+        if heads is None:
+            return
+        self._early = nft_start(heads)
+        bridges.start_links()
+
+    def _take_listings(self) -> Optional[Listings]:
+        """The early listings, while they still show the kernel as the scan
+        found it (vrrpfw has changed nothing yet); read() closes them."""
+        early, self._early = self._early, None
+        if early is not None and self.fw.epoch:
+            early.close()
+            return None
+        return early
+
+    def _drop_listings(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.close()
+        bridges.drop_links()
+
     def _path_nft(self) -> NftLayer:
         """The nf_tables chains on the path, read once until vrrpfw changes
         firewalld (every change call makes the next read a fresh one): the
         run's generation stamp and its verdicts come from one listing."""
         if self._nft is None or self._nft[0] != self.fw.epoch:
-            self._nft = (self.fw.epoch, nft_read(heads=self._heads()))
+            self._nft = (self.fw.epoch, nft_read(heads=self._heads(), early=self._take_listings()))
         return self._nft[1]
 
     def path_model(self) -> PathModel:
@@ -407,7 +438,7 @@ class FirewalldBackend(Backend):
         worse (see :mod:`.kernel`)."""
         from .kernel import judge_kernel, kernel_model  # the iptables backend's only
 
-        model = kernel_model(self.options, self._heads())
+        model = kernel_model(self.options, self._heads(), self._take_listings())
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
         for st in statuses:
