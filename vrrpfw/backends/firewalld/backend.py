@@ -97,6 +97,14 @@ class FirewalldBackend(Backend):
     def ensure_loaded(self) -> None:
         if self._loaded:
             return
+        self._start_listings()
+        try:
+            self._load()
+        except BaseException:
+            self._drop_listings()
+            raise
+
+    def _load(self) -> None:
         self.state.load()
         self.fw.ahead(self._reads_first())
         self.fw_backend = self.fw.backend()
@@ -247,12 +255,18 @@ class FirewalldBackend(Backend):
         """Start the processes whose arguments the scan already fixed: the
         nf_tables tables on VRRP's path (``nft -j list table``, from the
         scan's heads) and the links (``ip -j -d -N link show``), read by
-        the verdict (either backend of firewalld's) after the D-Bus reads."""
+        the verdict (either backend of firewalld's) after the D-Bus reads.
+        Killed and reaped by _drop_listings where unread: at the end of the
+        session, where loading fails, or at the latest at exit (a run that
+        fails between loading and its session)."""
         if self._loaded or self._early is not None:
             return
         heads = self._heads()
         if heads is None:
             return
+        import atexit
+
+        atexit.register(self._drop_listings)
         self._early = nft_start(heads)
         bridges.start_links()
 
@@ -266,6 +280,9 @@ class FirewalldBackend(Backend):
         return early
 
     def _drop_listings(self) -> None:
+        import atexit
+
+        atexit.unregister(self._drop_listings)
         early, self._early = self._early, None
         if early is not None:
             early.close()
