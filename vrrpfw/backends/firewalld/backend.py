@@ -221,19 +221,24 @@ class FirewalldBackend(Backend):
         """A writing run saves the record at the end (what open was asked
         for, what close released, entries that no longer prove anything);
         a check saves only what it forgot, and only if it gets the lock at
-        once; a dry run never writes."""
-        self.ensure_loaded()
-        if write:
-            with self.saving():
-                yield
-            return
-        yield
-        # Nothing to save (the usual check): no lock either (naming it loads
-        # hashlib, 3-7 ms, and creates the lock directory and file).
-        if not self.options.dry_run and not self.state.unchanged():
-            with contextlib.suppress(VrrpfwError):
-                with store_locks([self.state.path], 0):
-                    self.state.save()
+        once; a dry run never writes.  The kernel listings started for the
+        verdict (see _start_listings) and not read are killed and reaped at
+        the end."""
+        try:
+            self.ensure_loaded()
+            if write:
+                with self.saving():
+                    yield
+                return
+            yield
+            # Nothing to save (the usual check): no lock either (naming it loads
+            # hashlib, 3-7 ms, and creates the lock directory and file).
+            if not self.options.dry_run and not self.state.unchanged():
+                with contextlib.suppress(VrrpfwError):
+                    with store_locks([self.state.path], 0):
+                        self.state.save()
+        finally:
+            self._drop_listings()
 
     def path_mode(self) -> bool:
         """On the nftables backend the verdict comes from firewalld's own
