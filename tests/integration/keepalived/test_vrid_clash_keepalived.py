@@ -17,7 +17,8 @@ from vrid_clashes import VRID_CLASHES, VRID_SHARED_BUT_ACCEPTED
 from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import parse
 
-pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived")]
+# one_end: reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
+pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived"), pytest.mark.one_end]
 
 
 @pytest.fixture(scope="module")
