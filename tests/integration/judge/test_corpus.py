@@ -11,11 +11,19 @@ exit non-zero saying why it cannot: firewalld's table without firewalld),
 and ``close`` must restore the ruleset and the kernel's original outcome.
 
 The same holds per advert shape a case declares (``# shape:``: IPv6,
-unicast, AH, another TTL): the shape's adverts are replayed, and both the
-static verdict over the replica's rules and ``vrrpfw check`` with the
-shape's options (``--group ff02::12``, ``--peer P --src L``, ``--ah``) must
-agree with them; ``open`` with those options must let them all through and
-``close`` must give the ruleset back.
+unicast, AH): the shape's adverts are replayed, and both the static verdict
+over the replica's rules and ``vrrpfw check`` with the shape's options
+(``--group ff02::12``, ``--peer P --src L``, ``--ah``) must agree with them;
+``open`` with those options must let them all through and ``close`` must
+give the ruleset back.  A shape with another TTL than keepalived's is judged
+statically only (``check`` has no option for it):
+tests/integration/judge/test_corpus_ttl.py, on one library end.
+
+Everything here runs on both library ends: ``vrrpfw check``, ``open`` and
+``close`` run through the CLI (typer), and ``check``'s kernel reader, and
+``open``/``close`` on the iptables backend, go through python-iptables where
+a case loads legacy tables; ``prove`` runs ``vrrpfw open`` through the CLI
+in its replica.
 """
 
 from __future__ import annotations
@@ -32,19 +40,20 @@ from replaycheck import (
     PASSING,
     agrees,
     case_peers,
-    case_shapes,
     case_snapshot,
     corpus_cases,
+    outcome,
     replica_model,
     ruleset,
     shape_rule,
+    shaped,
     static_verdict,
     vrrpfw_json,
 )
 
 from vrrpfw.model import Direction
 from vrrpfw.prove.netns import release
-from vrrpfw.prove.replica import Delivery, Replica, replica
+from vrrpfw.prove.replica import Replica, replica
 from vrrpfw.prove.traffic import Shape
 
 pytestmark = pytest.mark.integration
@@ -63,10 +72,6 @@ def left_behind(pid: int) -> list:
     parallel test session, use the same prefixes with their own pid)."""
     mark = f"{pid % 100000}-"
     return [n for n in ns_names() if n.startswith(("vph", "vpp")) and n[3:].startswith(mark)]
-
-
-def outcome(d: Delivery) -> Dict[str, int]:
-    return {"in": min(p.arrived for p in d.inbound.values()), "out": d.outbound.arrived}
 
 
 def states(out: dict) -> Dict[str, str]:
@@ -169,18 +174,7 @@ def shape_args(shape: Shape, peers: List[str]) -> List[str]:
     return args
 
 
-def shaped() -> list:
-    out = []
-    for stem, files in sorted(CASES.items()):
-        for shape in case_shapes(files)[1:]:
-            marks = ([pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[(stem, shape.name)])]
-                     if (stem, shape.name) in KNOWN_GAPS else [])
-            out.append(pytest.param(stem, shape.name, marks=marks, id=f"{stem}[{shape.name}]"))
-    return out
-
-
-
-@pytest.mark.parametrize("stem,name", shaped())
+@pytest.mark.parametrize("stem,name", shaped(CASES, KNOWN_GAPS, ttl=False))
 def test_shape_verdicts_are_the_kernels_then_open_and_close(stem: str, name: str) -> None:
     files, shape = CASES[stem], Shape.parse(name)
     peers = case_peers(files)
@@ -195,8 +189,6 @@ def test_shape_verdicts_are_the_kernels_then_open_and_close(stem: str, name: str
             verdict, arrived = judged[direction].state.value, before[direction.value]
             assert agrees(verdict, [arrived], COUNT), (
                 f"{stem} [{name}] {direction.value}: static {verdict}, kernel {arrived}/{COUNT}")
-        if shape.ttl is not None:
-            return  # vrrpfw judges keepalived's own TTL only: nothing more to ask it
         args = shape_args(shape, peers)
         rc, out, err = vrrpfw(r, "check", *args)
         mine = {d: shape_rule(shape, d, args[1] if shape.unicast else None).selector for d in Direction}
