@@ -66,12 +66,21 @@ fi
 
 pip_quiet() { "$@" --disable-pip-version-check -q; }
 
+# vrrpfw itself is installed editable, so the checkout is what runs, as a
+# plain path entry (a .pth naming the checkout): setuptools' default editable
+# mode instead installs an import finder that a .pth loads at EVERY
+# interpreter start, importing pathlib and more (~20 imports, 8-10 ms per
+# start; every vrrpfw process, every test's child, CI), which an installed
+# wheel or .deb never pays.  Works with Debian 12's pip 23 / setuptools 66
+# (no build isolation) and with the newest setuptools.
+EDITABLE=(--no-deps --config-settings editable_mode=compat -e .)
+
 # Debian end: system site-packages give Debian's typer/rich/iptc/dbus/pytest.
 if [ ! -x .venv-debian/bin/python ]; then
     /usr/bin/python3 -m venv --system-site-packages .venv-debian
 fi
-pip_quiet .venv-debian/bin/pip install --no-deps --no-build-isolation -e . 2>/dev/null \
-    || pip_quiet .venv-debian/bin/pip install --no-deps -e .
+pip_quiet .venv-debian/bin/pip install --no-build-isolation "${EDITABLE[@]}" 2>/dev/null \
+    || pip_quiet .venv-debian/bin/pip install "${EDITABLE[@]}"
 
 # Newest end: the newest interpreter we can find, newest libraries from PyPI.
 newest=""
@@ -95,7 +104,7 @@ pip_quiet .venv-newest/bin/pip install --upgrade pip
 HYPOTHESIS_PIN="hypothesis==6.170.27"
 pip_quiet .venv-newest/bin/pip install --upgrade typer rich python-iptables dbus-python pytest pytest-xdist ruff mypy ansible-core
 pip_quiet .venv-newest/bin/pip install "$HYPOTHESIS_PIN"
-pip_quiet .venv-newest/bin/pip install --no-deps -e .
+pip_quiet .venv-newest/bin/pip install "${EDITABLE[@]}"
 
 # Oldest supported Python, where the machine has one (pyenv on this image).
 PY39="$(ls /root/.pyenv/versions/3.9*/bin/python3.9 2>/dev/null | head -1 || true)"
@@ -105,7 +114,7 @@ if [ -n "$PY39" ]; then
     # The newest hypothesis for Python 3.9 (6.170 needs 3.10), pinned for the same reason:
     # the parsers' and the packet decoder's property tests run here too.
     pip_quiet .venv-py39/bin/pip install "hypothesis==6.141.1"
-    pip_quiet .venv-py39/bin/pip install --no-deps -e .
+    pip_quiet .venv-py39/bin/pip install "${EDITABLE[@]}"
 fi
 
 # typer/click pairs that pip resolves side by side (tests/unit/cli/test_cli_pairs.py):
@@ -117,8 +126,8 @@ pair_venv() {
     local dir="$1"; shift
     [ -x "$dir/bin/python" ] || /usr/bin/python3 -m venv "$dir"
     pip_quiet "$dir/bin/pip" install --upgrade "$@"
-    pip_quiet "$dir/bin/pip" install --no-deps --no-build-isolation -e . 2>/dev/null \
-        || pip_quiet "$dir/bin/pip" install --no-deps -e .
+    pip_quiet "$dir/bin/pip" install --no-build-isolation "${EDITABLE[@]}" 2>/dev/null \
+        || pip_quiet "$dir/bin/pip" install "${EDITABLE[@]}"
 }
 pair_venv .venv-typer07-clicknew "typer==0.7.0" click
 pair_venv .venv-typer015-click82 "typer==0.15.3" "click==8.2.1"

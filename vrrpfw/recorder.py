@@ -7,9 +7,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
-from .persist.saved import FileSet
+if TYPE_CHECKING:
+    from .persist.saved import FileSet
 
 
 @dataclass(frozen=True)

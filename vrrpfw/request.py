@@ -38,7 +38,6 @@ from .model import (
     validate_peers,
     validate_sources,
 )
-from .persist.files import check_path
 from .persist.lock import check_dir as check_lock_dir
 from .results import Result
 
@@ -302,11 +301,16 @@ def run_options(backend: Any, persist: Any, persist_file: Any, dry_run: Any, loc
         persist_file = os.fspath(persist_file)
     if isinstance(state_file, os.PathLike):
         state_file = os.fspath(state_file)
+    # The file primitives (persist.files) are imported only where a path is named.
     if persist_file is not None:
         if not persist:
             raise InputError("--no-persist and --persist-file contradict each other; give one")
+        from .persist.files import check_path
+
         check_path(persist_file)
     if state_file is not None:
+        from .persist.files import check_path
+
         check_path(state_file, "--state-file")
     editing = command != "check"
     options = Options(persist, persist_file, dry_run, inputs.seconds(lock_timeout),

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set
 
 from . import recorder
 from .backends import registry
@@ -26,8 +25,10 @@ from .judge.netpath import responsible
 from .model import Key, VrrpRule
 from .persist.lock import store_locks
 from .persist.saved import FileSet
-from .persist.store import Persister, PersistPlan
 from .results import Action, LayerReport, Persisted, PersistReport, Result, RuleReport, Runtime, merge
+
+if TYPE_CHECKING:  # the store contract is imported where a layer persists
+    from .persist.store import Persister, PersistPlan
 
 # Let through by someone else's rule or by chain policies: nothing of ours to persist.
 UNMANAGED = (Runtime.ALLOWED_BY_OTHER, Runtime.ALLOWED_BY_POLICY)
@@ -56,8 +57,10 @@ def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]
 def _exists(interface: str) -> bool:
     """Asked of the kernel, not of /sys/class/net: sysfs shows the namespace
     it was mounted in, not the one --netns entered."""
+    import _socket  # socket.py's C module: no enum conversion at import
+
     try:
-        socket.if_nametoindex(interface)
+        _socket.if_nametoindex(interface)
     except OSError:
         return False
     return True
@@ -197,6 +200,8 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
                     b.files.check_writable()  # a saved file it cannot replace: refused before any change
                 if write and changes:
                     applying = True
+                    if b.scan is not None:  # every later read lists the changed kernel
+                        b.scan.outdated()
                     b.apply(changes)
                     applying = False
                     result.changed = True
@@ -272,6 +277,8 @@ def _persist_stage(step: _Step, command: str, dry_run: bool) -> None:
     """Plan this layer's saved changes on the text earlier layers staged;
     stage them (saved files) or apply them (firewalld's permanent
     configuration, not in a dry run)."""
+    from .persist.store import PersistPlan
+
     p = step.p
     assert p is not None
     rules = [st.rule for st in step.statuses]

@@ -19,12 +19,12 @@ from ..judge import owners
 from ..judge.netpath import bridge_hint, judge_peers, responsible
 from ..judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, PathModel, PathVerdict
 from ..model import VrrpRule
-from ..persist.saved import FileSet
-from ..persist.store import Persister
-
-if TYPE_CHECKING:
-    from ..host.hostscan import HostScan
 from ..results import Action, Runtime
+
+if TYPE_CHECKING:  # the stores are imported where a run persists
+    from ..host.hostscan import HostScan
+    from ..persist.saved import FileSet
+    from ..persist.store import Persister
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,8 @@ class Backend(abc.ABC):
     def saved_files(self) -> FileSet:
         """The run's saved files (shared by every layer; see persist.saved)."""
         if self.files is None:
+            from ..persist.saved import FileSet
+
             self.files = FileSet()
         return self.files
 
@@ -135,6 +137,13 @@ class Backend(abc.ABC):
 
     def warnings(self) -> List[str]:
         return self.pin_notes()
+
+    def scan_heads(self) -> Any:
+        """The host scan's ``nft -j list chains`` for the path readers
+        (:func:`vrrpfw.judge.read.nft.read`), so that a run lists nft's
+        chains once; None (read afresh) where the scan has none or the run
+        has changed the firewall since (see :meth:`.HostScan.outdated`)."""
+        return self.scan.nft_heads if self.scan is not None else None
 
     # -- the path ------------------------------------------------------
     def writes(self, chain: BaseChain) -> bool:

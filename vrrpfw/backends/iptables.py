@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Set
 
 from ..errors import BackendError, ConcurrentChange
 from ..host.hostscan import HostScan
@@ -30,13 +30,14 @@ from ..judge.read.model import build_model
 from ..judge.read.nft import read as nft_read
 from ..judge.rules import FwRule, vrrpfw_key
 from ..model import COMMENT, Direction, Family, Key, VrrpRule, rules_from_keys
-from ..persist import iptables_save
-from ..persist.iptables_save import Placement, check_family
-from ..persist.iptables_store import custom_family, restored_by, saved_iptables_file
-from ..persist.store import Persister
+from ..persist.iptables_line import rule_line
 from ..results import Action
 from .base import Availability, Backend, Change, Options, RuntimeStatus
 from .xtables_lock import xtables_lock
+
+if TYPE_CHECKING:  # the saved file's store is imported where a run persists
+    from ..persist.iptables_save import Placement
+    from ..persist.store import Persister
 
 
 class IptablesBackend(Backend):
@@ -90,12 +91,15 @@ class IptablesBackend(Backend):
         return self.writes(chain) and chain.id.table == "filter" and chain.id.name in ("INPUT", "OUTPUT")
 
     def path_model(self) -> PathModel:
-        return build_model(self._tables(), nft_read(), self.options)
+        return build_model(self._tables(), nft_read(heads=self.scan_heads()), self.options)
 
     # -- reading ---------------------------------------------------------
     def runtime_status(self, rules: Sequence[VrrpRule]) -> List[RuntimeStatus]:
         o = self.options
         if o.persist and o.persist_file:  # refused before anything changes
+            from ..persist.iptables_save import check_family
+            from ..persist.iptables_store import custom_family, restored_by
+
             check_family(rules, custom_family(o.persist_file), o.persist_file, restored_by)
         if o.sweep or any(r.family is Family.IPV6 for r in rules):
             self._tables().open_ip6()
@@ -190,13 +194,15 @@ class IptablesBackend(Backend):
             cid, fw = change.handle
             return f"{_command(cid)} -t {cid.table} -D" + fw.text[len("-A"):]
         cid = change.handle
-        line = iptables_save.rule_line(change.rule, cid.name)
+        line = rule_line(change.rule, cid.name)
         return f"{_command(cid)} -t {cid.table} -I {cid.name} 1" + line[len(f"-A {cid.name}"):]
 
     def rule_text(self, rule: VrrpRule) -> str:
-        return iptables_save.rule_line(rule)
+        return rule_line(rule)
 
     def persister(self) -> Optional[Persister]:
+        from ..persist.iptables_store import saved_iptables_file
+
         return saved_iptables_file(self, "legacy", lambda: self.placements)
 
     def warnings(self) -> List[str]:

@@ -294,7 +294,7 @@ class NftablesBackend(Backend):
         return Availability(True, "nft is installed and we are root")
 
     def _load(self) -> None:
-        self._layer = nft_read(sweep=self.options.sweep)
+        self._layer = nft_read(sweep=self.options.sweep, heads=self.scan_heads())
         if self._layer.unread:
             raise EnvironmentProblem(f"cannot read {self._layer.unread}")
         self._legacy, self._legacy_unread = read_legacy()
@@ -381,6 +381,8 @@ class NftablesBackend(Backend):
     def apply(self, changes: Sequence[Change]) -> None:
         if not changes:
             return
+        if self.scan is not None:  # the read-back below lists the changed kernel
+            self.scan.outdated()
         batch: List[Dict[str, Any]] = []
         for ch in changes:
             if ch.action is Action.DELETE:

@@ -146,7 +146,7 @@ class UfwBackend(Backend):
 
     # -- reading ---------------------------------------------------------
     def _load(self) -> None:
-        self._nft = nft_read()
+        self._nft = nft_read(heads=self.scan_heads())
         if self._nft.unread and self.layer == "nft":
             raise EnvironmentProblem(f"cannot read {self._nft.unread}")
         self._legacy, self._legacy_unread = read_legacy()
@@ -311,6 +311,8 @@ class UfwBackend(Backend):
             if missing:
                 raise BackendError(f"ufw's chain {missing[0]} is not loaded: vrrpfw cannot add its "
                                    f"{'IPv6' if fam == 'ip6' else 'IPv4'} rules there (nothing was changed)")
+        if self.scan is not None:  # the read-back below lists the changed kernel
+            self.scan.outdated()
         try:
             for fam in sorted(batches):
                 self._restore(fam, restore_text(batches[fam]))

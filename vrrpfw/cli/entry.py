@@ -5,6 +5,10 @@ Split from :mod:`.commands` (the commands themselves) because turning argv
 into a run is its own job: repairing what typer built, refusing an option
 given twice, and mapping failures to codes.
 
+``check``, ``open`` and ``close`` given only options :mod:`.fast`
+understands run without typer (the same body, the same bytes out); all
+else goes through typer.
+
 Usage errors become one line on stderr and exit 2, like every other expected
 error; an unexpected exception is one line and exit 4 (``EXIT_INTERNAL``),
 with the traceback only when ``VRRPFW_TRACEBACK=1``.
@@ -32,10 +36,9 @@ from ..errors import (
     TRACEBACK_ENV,
     VrrpfwError,
 )
-from . import help_text as cli_help
-from .commands import _error_out, app, typer
+from . import fast
+from .actions import _error_out
 from .completion import COMPLETE_VAR
-from .typer_coercion import plain_coercion
 
 
 def _click_exceptions() -> Any:
@@ -159,7 +162,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
-        return _main(args, as_json)
+        code = _fast(args, as_json)
+        return _main(args, as_json) if code is None else code
     except VrrpfwError as e:
         return _error_out(str(e), e.exit_code, as_json)
     except KeyboardInterrupt:
@@ -203,6 +207,8 @@ def _typer_app(only: Optional[str]) -> Any:
     """``app``, or where ``only`` names one of its commands a copy that
     registers that command alone (the group, its callback and options
     unchanged)."""
+    from .commands import app
+
     keep = [c for c in app.registered_commands if only is not None and c.name == only]
     if not keep:
         return app
@@ -219,6 +225,10 @@ def build_command(host_root: Optional[str] = None, only: Optional[str] = None) -
     With ``only`` (a command's name), the group holds that command alone:
     typer builds, and vrrpfw repairs, one command's options instead of every
     command's (2.5 ms on Debian's typer 0.7, 6 ms on typer 0.29)."""
+    from . import help_text as cli_help
+    from .commands import typer
+    from .typer_coercion import plain_coercion
+
     _pin_click_version()
     command = _sound_command(typer.main.get_command(_typer_app(only)))
     plain_coercion(command)
@@ -246,9 +256,6 @@ def _named_first(args: Sequence[str]) -> Optional[str]:
 
 
 def _main(args: List[str], as_json: bool) -> int:
-    ce = _click_exceptions()
-    exit_types = tuple({typer.Exit, getattr(ce, "Exit", typer.Exit)})
-    abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
     instruction = os.environ.get(COMPLETE_VAR)
     # Completion offers every command; a run needs the one it names.
     command = build_command("/" if _asks_help(args) else None, None if instruction else _named_first(args))
@@ -259,6 +266,17 @@ def _main(args: List[str], as_json: bool) -> int:
     twice = _given_twice(command, args)
     if twice:
         return _error_out(twice, EXIT_USAGE, as_json)
+    return _click_run(command, args, as_json)
+
+
+def _click_run(command: Any, args: List[str], as_json: bool) -> int:
+    """``command`` (a click command typer built) run on ``args``, every
+    outcome an exit code."""
+    from .commands import typer
+
+    ce = _click_exceptions()
+    exit_types = tuple({typer.Exit, getattr(ce, "Exit", typer.Exit)})
+    abort_types = tuple({typer.Abort, getattr(ce, "Abort", typer.Abort)})
     try:
         rc = command.main(args=args, prog_name="vrrpfw", standalone_mode=False)
     except ce.UsageError as e:
@@ -277,6 +295,32 @@ def _main(args: List[str], as_json: bool) -> int:
     except BrokenPipeError:
         return EXIT_ENVIRONMENT
     return int(rc or 0)
+
+
+def _fast(args: List[str], as_json: bool) -> Optional[int]:
+    """:func:`.fast.run`, ending as typer would end the same body."""
+    try:
+        return fast.run(args)
+    except (KeyboardInterrupt, EOFError, OSError) as e:
+        return as_typer_ends(e, as_json)
+
+
+def as_typer_ends(exc: BaseException, as_json: bool) -> int:
+    """The exit code (and words) of a command whose body raised ``exc``
+    under typer: what click makes of an interrupt, an end of input or a
+    broken pipe (exit 1) differs by typer release (a newline and "aborted",
+    or exit 130), so after :mod:`.fast` ran the body without typer, ask
+    typer itself, with a command that raises it."""
+    from .commands import typer
+
+    again = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @again.command()
+    def raise_it() -> None:
+        raise exc
+
+    return _click_run(typer.main.get_command(again), [], as_json)
+
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -60,7 +60,7 @@ def backend_names() -> Tuple[str, ...]:
     names: Optional[Tuple[str, ...]]
     try:
         with open(path, encoding="utf-8") as f:
-            names = names_in_source(f.read())
+            names = registry_names(f.read())
     except (OSError, SyntaxError, ValueError):
         names = None
     if names is None:  # a shape the reader does not know: ask the module itself
@@ -68,6 +68,49 @@ def backend_names() -> Tuple[str, ...]:
 
         return tuple(importlib.import_module(_REGISTRY).NAMES)
     return names
+
+
+# Top-level lines that may follow the registry's tables without changing what
+# names_in_source finds: definitions (and their decorators, closing brackets
+# of their signatures), comments and blank lines.
+_DEFINITIONS = ("def ", "async def ", "class ", "@", "#", ")", "]", "}")
+
+
+def tables_head(source: str) -> Optional[str]:
+    """The registry's source before its first top-level ``def`` or
+    ``class``, where the rest can change nothing :func:`names_in_source`
+    reads; None where it might (or there is no definition to cut at).
+
+    The tables come before any function, and parsing the functions too
+    cost ~1 ms per start (every run: the ``--backend`` choices are built at
+    import).  Exact: names_in_source acts only on top-level assignments,
+    and every top-level statement starts at column 0, so a rest whose
+    column-0 lines are all definitions, comments or blank holds none (a
+    column-0 line inside a string that looks otherwise only costs the whole
+    parse); a cut inside a string or brackets leaves the head unparsable,
+    and the caller then parses the whole source."""
+    lines = source.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.startswith(("def ", "async def ", "class ", "@")):
+            if all(not rest.strip() or rest.startswith(_DEFINITIONS) or rest[0] in " \t"
+                   for rest in lines[i:]):
+                return "".join(lines[:i])
+            return None
+    return None
+
+
+def registry_names(source: str) -> Optional[Tuple[str, ...]]:
+    """:func:`names_in_source` of the registry's :func:`tables_head` where
+    that reads, else of the whole source."""
+    head = tables_head(source)
+    if head is not None:
+        try:
+            names = names_in_source(head)
+        except (SyntaxError, ValueError):
+            names = None
+        if names is not None:
+            return names
+    return names_in_source(source)
 
 
 def names_in_source(source: str) -> Optional[Tuple[str, ...]]:

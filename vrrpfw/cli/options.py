@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import help_text as cli_help
+from .actions import _plain  # noqa: F401  (its home before actions.py)
 
 
 def _choice(name: str, values: Sequence[str]) -> Any:
@@ -36,12 +37,6 @@ else:
 BACKEND_METAVAR = cli_help.choices_metavar(cli_help.backend_names())
 FAMILY_METAVAR = cli_help.choices_metavar(cli_help.FAMILIES)
 MODE_METAVAR = cli_help.choices_metavar(cli_help.MODES)
-
-
-def _plain(value: Any) -> Any:
-    """A choice's plain string (an Enum member otherwise prints as
-    ``Backend.auto`` in messages); None and other values as they are."""
-    return getattr(value, "value", value)
 
 
 BACKEND_HELP = ("Firewall backend: auto picks from what this host runs (`vrrpfw backends` shows its "

@@ -179,6 +179,11 @@ class HostScan:
     # where firewalld answers: auto chooses firewalld from the bus alone); nft_chains is empty
     nft_rules_read: bool = True
 
+    def outdated(self) -> None:
+        """The run is about to change the firewall: the listing no longer
+        describes the kernel, so later path reads list nft's chains afresh."""
+        self.nft_heads = None
+
     @property
     def ufw_active(self) -> bool:
         """ufw's config says enabled and its chains are loaded: ufw manages

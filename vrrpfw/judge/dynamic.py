@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..model import Direction
+from .lazy_state import LazyState, dynamic_names, ipset_key, nft_set_key, recent_key  # noqa: F401 (moved there)
 from .matches import match_recent, match_rule
 from .packet_values import addr_in
 from .rules import FwRule, Match, Packet, Tri
@@ -325,56 +326,6 @@ class DynState:
         return self
 
 
-class LazyState:
-    """The dynamic state, read the first time a rule the advert reaches
-    tests any.  Reading it walks every rule on every chain the path can
-    jump to (to find what tests and what fills state), which on a host whose
-    INPUT jumps to a chain of 50,000 rules costs more than judging the
-    advert, and most verdicts never test dynamic state.  It answers what
-    the evaluator asks of a packet's state (see :class:`DynState`) as the
-    state read eagerly would, and where that read finds nothing to read
-    (None) as no state at all would: a maybe, no names."""
-
-    def __init__(self, load: Callable[[], Optional[DynState]]) -> None:
-        self._load: Optional[Callable[[], Optional[DynState]]] = load
-        self._value: Optional[DynState] = None
-
-    def now(self) -> Optional[DynState]:
-        """The state, read on the first call."""
-        if self._load is not None:
-            self._value, self._load = self._load(), None
-        return self._value
-
-    def ipset_match(self, m: Match, pkt: Packet) -> Tri:
-        state = self.now()
-        return Tri.MAYBE if state is None else state.ipset_match(m, replace(pkt, state=state))
-
-    def recent_match(self, m: Match, mode: str, neg: bool, pkt: Packet) -> Tri:
-        state = self.now()
-        return Tri.MAYBE if state is None else state.recent_match(m, mode, neg, replace(pkt, state=state))
-
-    def names(self, rule: FwRule) -> List[str]:
-        if not dynamic_names(rule):
-            return []  # known from the rule alone: no read
-        state = self.now()
-        return [] if state is None else state.names(rule)
-
-    def unread(self, name: str) -> Optional[str]:
-        return unread_reason(self.now(), name)
-
-
-def ipset_key(name: str) -> str:
-    return f"ipset {name}"
-
-
-def recent_key(name: str) -> str:
-    return f"recent list {name}"
-
-
-def nft_set_key(family: str, table: str, name: str) -> str:
-    return f"nft set {family} {table} @{name}"
-
-
 def ipset_match(m: Match, pkt: Packet) -> Tri:
     """``-m set [!] --match-set NAME src[,dst...] [--return-nomatch]``."""
     words = list(m.param("match-set") or ())
@@ -470,21 +421,6 @@ def _recent_found(m: Match, mode: str, entries: List[RecentEntry], pkt: Packet,
             continue
         answers.append(_all3((here, Tri.YES if hits >= max(hitcount, 1) else Tri.NO)))
     return _any3(answers)
-
-
-def dynamic_names(rule: FwRule) -> List[str]:
-    """The dynamic state a rule's matches read (for the verdict's words)."""
-    out = []
-    for m in rule.matches:
-        if m.name == "set" and m.param("match-set"):
-            words = [w for w in m.param("match-set") or () if w != "!"]
-            if words:
-                out.append(ipset_key(words[0]))
-        elif m.name == "recent" and m.param("set") is None:
-            out.append(recent_key((m.param("name") or ("DEFAULT",))[-1]))
-        elif m.name == "set" and m.param("dynamic"):
-            out.extend(m.param("dynamic") or ())
-    return out
 
 
 def unread_reason(state: Optional[DynState], name: str) -> Optional[str]:

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 from ..errors import InputError, PersistFileError
 from ..host.invoker import quote, show
 from ..model import AH_PROTO, COMMENT, VRRP_PROTO, Direction, Family, VrrpRule
+from .iptables_line import rule_line  # noqa: F401 (moved there; used below too)
 
 BUILTIN_FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
@@ -110,28 +111,6 @@ def parse(text: str, path: str = "<text>") -> SaveFile:
     if current is not None:
         raise PersistFileError(f"{path}: table {show(path, '*' + current.name)} has no COMMIT line")
     return SaveFile(lines, sections)
-
-
-def rule_line(rule: VrrpRule, chain: Optional[str] = None) -> str:
-    """The line vrrpfw writes (into ``chain``, by default the rule's filter
-    chain), in the order iptables-save / ip6tables-save 1.8 print it
-    (``-s -d -i/-o -p``, then the ttl / hl match before the comment, as
-    vrrpfw adds them), so a saved and re-read ruleset shows the same text.
-    Protocol as a number: ``-p vrrp`` would need an /etc/protocols entry at
-    restore time, and a failed restore at boot leaves the host with no
-    firewall at all."""
-    bits = rule.family.bits
-    words = [f"-A {chain or rule.chain}"]
-    if rule.src is not None:
-        words.append(f"-s {rule.src}/{bits}")
-    words.append(f"-d {rule.dst}/{bits}")
-    words.append(f"{'-i' if rule.direction is Direction.IN else '-o'} {rule.interface}")
-    words.append(f"-p {rule.proto}")
-    if rule.ttl is not None:
-        words.append(f"-m hl --hl-eq {rule.ttl}" if rule.family is Family.IPV6
-                     else f"-m ttl --ttl-eq {rule.ttl}")
-    words.append(f"-m comment --comment {COMMENT} -j ACCEPT")
-    return " ".join(words)
 
 
 def _options(tokens: Sequence[str]) -> Dict[str, str]:

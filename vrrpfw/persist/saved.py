@@ -17,13 +17,14 @@ import os
 from typing import TYPE_CHECKING, Dict, List, Optional
 
 from ..errors import PersistFileError
-from . import files
 
 if TYPE_CHECKING:
     from .restorers import Restorer
 
 # The restorers (nft -c, iptables-restore --test) are imported where a file is
-# validated: a run whose layers keep no saved file (firewalld) never needs them.
+# validated: a run whose layers keep no saved file (firewalld) never needs them;
+# the file primitives (.files: tempfile, the invoker's quoting) where a file
+# is read or written: a run without saved files (--no-persist) never needs them.
 
 
 class SavedFile:
@@ -52,6 +53,8 @@ class SavedFile:
     def load(self, validate: bool = False, locked: bool = False) -> None:
         """Read once; with ``validate``, refuse a file a restorer rejects
         (check skips it: ``nft -c -f`` over a 50,000-rule file takes 0.5 s)."""
+        from . import files
+
         if not self.loaded:
             self.original = files.settled(lambda: files.read_text(self.real))
             self.text = self.original
@@ -115,6 +118,8 @@ class SavedFile:
         the run says so."""
         if not self.changed:
             return
+        from . import files
+
         if self.blocked is not None:
             self.revert()
             raise PersistFileError(self.blocked)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence, Set
 
-from ..judge.nextboot import BootModel
 from ..model import Key, VrrpRule
+
+if TYPE_CHECKING:
+    from ..judge.nextboot import BootModel
 
 
 @dataclass

@@ -118,6 +118,33 @@ def test_names_in_source_reads_the_shapes_a_registry_may_take():
     assert read('NAMES = ("auto",)') is None
 
 
+def test_registry_names_parse_only_the_tables_before_the_first_definition():
+    source = open(registry.__file__, encoding="utf-8").read()
+    head = cli_help.tables_head(source)
+    assert head is not None and len(head) < len(source) // 2 and "def " not in head
+    assert cli_help.names_in_source(head) == tuple(registry.NAMES)
+    assert cli_help.registry_names(source) == tuple(registry.NAMES)
+
+
+TABLES = 'BACKENDS = {"a": 1}\nNAMES = ("auto",) + tuple(BACKENDS)\n\n\n'
+
+
+@pytest.mark.parametrize("rest, names", [
+    # definitions (decorated, multi-line signatures), comments: the head decides
+    ('def f(\n    x,\n) -> None:\n    BACKENDS["z"] = 1\n\n\n@dec\nclass C:\n    pass\n# NAMES = ()\n',
+     ("auto", "a")),
+    # a top-level statement after a definition: the whole source decides
+    ('def f():\n    pass\n\n\nBACKENDS["u"] = 2\nNAMES = ("auto", *BACKENDS)\n', ("auto", "a", "u")),
+    ('def f():\n    pass\n\n\nx = 1; BACKENDS["u"] = 2\nNAMES = ("auto", *BACKENDS)\n', ("auto", "a", "u")),
+    # the cut falls inside a string: the head does not parse, the whole source decides
+    ('X = """\ndef f():\n"""\nBACKENDS["u"] = 2\nNAMES = ("auto", *BACKENDS)\n', ("auto", "a", "u")),
+])
+def test_registry_names_read_as_the_whole_source_does(rest, names):
+    source = TABLES + rest
+    assert cli_help.names_in_source(source) == names
+    assert cli_help.registry_names(source) == names
+
+
 def test_backend_names_imports_the_registry_only_when_its_source_is_unreadable(monkeypatch):
     monkeypatch.setattr(cli_help, "names_in_source", lambda _text: None)
     monkeypatch.delitem(__import__("sys").modules, "vrrpfw.backends.registry", raising=False)

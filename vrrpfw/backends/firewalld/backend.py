@@ -31,7 +31,6 @@ from ...host import ifaddr
 from ...host.hostscan import HostScan, firewalld_answers
 from ...judge import owners
 from ...judge.chaineval import evaluate
-from ...judge.dispatch import handed_to, source_bound
 from ...judge.netpath import judge_peers, packet_for
 from ...judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
 from ...judge.read.model import build_model, read_legacy
@@ -44,7 +43,6 @@ from ...persist.store import Persister
 from ...results import Action, Runtime
 from ..base import Availability, Backend, Change, Options, RuntimeStatus
 from .bus import BUS_NAME, Firewalld
-from .kernel import judge_kernel, kernel_model
 from .layer import FirewalldPermanent, _Layer
 from .owner import Ownership, generation_marks
 from .rules import (
@@ -97,6 +95,7 @@ class FirewalldBackend(Backend):
         if self._loaded:
             return
         self.state.load()
+        self.fw.ahead(self._reads_first())
         self.fw_backend = self.fw.backend()
         mode = self.options.mode
         if mode == "auto":
@@ -111,9 +110,72 @@ class FirewalldBackend(Backend):
             if self.options.zone not in zones:
                 raise InputError(f"firewalld has no zone {self.options.zone!r} "
                                  f"(zones: {', '.join(sorted(zones))})")
+        self.fw.ahead(self._reads_moded())
         nft = self._path_nft() if mode == "zone" and self.fw_backend == "nftables" else None
+        self._ahead_loaded()
         self.owner.load(self.fw_backend, self.note, generation_marks(self.fw_backend, nft, self._heads()))
         self._loaded = True
+
+    # -- reads sent ahead (see Firewalld.prefetch): what the run will ask, asked
+    # together, so firewalld answers while vrrpfw reads the kernel ----------------
+    def _entry_zones(self) -> List[Any]:
+        """The state file's zone entries (policies are read otherwise)."""
+        return [e for e in self.state.entries if not e.zone.startswith(POLICY_PREFIX)]
+
+    def _reads_first(self) -> List[Any]:
+        """Before the backend is known: what every mode reads (lockdown and
+        the runtime's direct rules for the report), and whether each
+        recorded allowance is still there (the record's pruning)."""
+        keys: List[Any] = [("backend",), ("lockdown",), ("direct", "runtime")]
+        keys += [("has", e.layer, e.zone, e.kind, e.value) for e in self._entry_zones()]
+        return keys
+
+    def _reads_moded(self) -> List[Any]:
+        """Once the mode is known: path mode's zone bindings, default zone
+        and the recorded zones' targets (the report's zone notes), the
+        permanent zones (their sources, for the persisted verdict); direct
+        mode's permanent direct rules."""
+        persist = self.options.persist
+        if self.mode == "direct":
+            return [("direct", "permanent")] if persist else []
+        keys: List[Any] = [("active",), ("default", "runtime")]
+        keys += [("target", "runtime", e.zone) for e in self._entry_zones() if e.layer == "runtime"]
+        return keys + ([("zone_paths",)] if persist else [])
+
+    def _ahead_loaded(self) -> None:
+        """After the kernel's listing (the answers above have arrived by
+        now): the reads that needed one of them, the permanent allowances
+        (by their zone's object path) and the permanent zones' sources."""
+        keys: List[Any] = [("has", e.layer, e.zone, e.kind, e.value) for e in self._entry_zones()
+                           if e.layer == "permanent"]
+        try:
+            for zone in dict.fromkeys(k[2] for k in keys):
+                self.fw.zone_cfg(zone)
+            if self.options.persist and self.mode == "zone" and self.fw_backend == "nftables":
+                paths = self.fw.read(("zone_paths",), "listing zones", self.fw.config.listZones)
+                keys += [("zone_sources", str(p)) for p in paths]
+        except VrrpfwError:
+            return  # read again where it is needed, and raised there
+        self.fw.ahead(keys)
+
+    def _ahead_rules(self, rules: Sequence[VrrpRule]) -> None:
+        """Path mode, the rules known: each inbound interface's permanent
+        zone (where the allowance must persist) and its runtime zone's
+        target (the report's zone notes), read without remembering the
+        zone (the notes name only zones the run looked at)."""
+        keys: List[Any] = []
+        try:
+            active = self.fw.active_zones()
+            for r in rules:
+                if r.direction is not Direction.IN or self.options.zone:
+                    continue
+                if self.options.persist:
+                    keys.append(("zone_of", "permanent", r.interface))
+                zone = next((z for z, d in active.items() if r.interface in d.get("interfaces", [])), "")
+                keys.append(("target", "runtime", zone or self.fw.default_zone("runtime")))
+        except VrrpfwError:
+            return
+        self.fw.ahead(keys)
 
     def note(self, text: str) -> None:
         if text not in self._notes:
@@ -226,6 +288,8 @@ class FirewalldBackend(Backend):
         dispatch = lookup(ZONES_CHAIN)
         if not dispatch:
             return None
+        from ...judge.dispatch import handed_to, source_bound  # only where the zone dispatch is in doubt
+
         nets = ifaddr.subnets(rule.interface, rule.family.value)
         if not nets:
             primary = ifaddr.primary_of(rule.interface, rule.family.value)
@@ -322,6 +386,7 @@ class FirewalldBackend(Backend):
         if self.options.sweep:
             self.owner.release_for_close(rules)
         if self.path_mode():
+            self._ahead_rules(rules)
             out = self._path_statuses(rules)
         else:
             layer = self.layer("runtime")
@@ -340,6 +405,8 @@ class FirewalldBackend(Backend):
         does not show what else is in the kernel's tables (a passthrough, a
         plain iptables rule); the kernel's path can only make each verdict
         worse (see :mod:`.kernel`)."""
+        from .kernel import judge_kernel, kernel_model  # the iptables backend's only
+
         model = kernel_model(self.options, self._heads())
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]

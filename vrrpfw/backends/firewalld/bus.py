@@ -8,7 +8,10 @@ firewalld; a read is asked once per run and remembered until vrrpfw changes
 anything (every change call forgets all answers, before and after it, so
 what is read back after a change, or to settle an unanswered call, is
 firewalld's answer of that moment); the runtime's zone bindings come from
-one ``getActiveZones``, the permanent sources by zone object path."""
+one ``getActiveZones``, the permanent sources by zone object path; and the
+reads a run will make are sent ahead, together (:meth:`Firewalld.prefetch`),
+so firewalld answers them while vrrpfw works and vrrpfw waits about once
+rather than once per read."""
 
 from __future__ import annotations
 
@@ -28,6 +31,10 @@ from .rules import POLICY_PREFIX, same_rich
 BUS_NAME = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = "/org/fedoraproject/FirewallD1/config"
+# has(): the query method of each kind of allowance (runtime: on the zone
+# interface with the zone's name; permanent: on the zone's config object).
+HAS_METHODS = {"service": "queryService", "rich": "queryRichRule", "protocol": "queryProtocol"}
+PATH_CONFIG_ZONE_BY_NAME = (CONFIG_PATH, "org.fedoraproject.FirewallD1.config", "getZoneByName")
 
 
 class Firewalld:
@@ -63,6 +70,7 @@ class Firewalld:
         self._zone_cfg: Dict[str, Any] = {}
         self._policy_paths: Dict[str, Any] = {}
         self._memo: Dict[Tuple[Any, ...], Any] = {}  # read -> firewalld's answer (see forget)
+        self._pending: Dict[Tuple[Any, ...], Any] = {}  # read -> its call in flight (see prefetch)
         self.epoch = 0  # how many times answers were forgotten: 0 while vrrpfw has changed nothing
 
     def _map(self, e: Any, doing: str) -> Exception:
@@ -94,22 +102,135 @@ class Firewalld:
         try:
             return fn(*args, timeout=self.timeout)
         except self._dbus.exceptions.DBusException as e:
-            msg = (e.get_dbus_message() or "").strip()
-            if ok_codes and msg.split(":")[0].strip() in ok_codes:
-                return None  # ALREADY_ENABLED / NOT_ENABLED: someone got there first
-            raise self._map(e, doing) from None
+            return self._failed(e, doing, ok_codes)
+
+    def _failed(self, e: Any, doing: str, ok_codes: Tuple[str, ...]) -> Any:
+        msg = (e.get_dbus_message() or "").strip()
+        if ok_codes and msg.split(":")[0].strip() in ok_codes:
+            return None  # ALREADY_ENABLED / NOT_ENABLED: someone got there first
+        raise self._map(e, doing) from None
 
     def read(self, key: Tuple[Any, ...], doing: str, fn: Callable[..., Any], *args: Any,
              ok_codes: Tuple[str, ...] = ()) -> Any:
         """``call`` for a read, asked of firewalld once until :meth:`forget`.
-        The answer is shared: callers copy before they change it."""
+        The answer is shared: callers copy before they change it.  A read
+        :meth:`prefetch` sent already is not sent again: its answer is
+        awaited (an error answer is raised here, as ``call`` raises it)."""
         if key not in self._memo:
-            self._memo[key] = self.call(doing, fn, *args, ok_codes=ok_codes)
+            sent = self._pending.pop(key, None)
+            if sent is None:
+                self._memo[key] = self.call(doing, fn, *args, ok_codes=ok_codes)
+            else:
+                self._memo[key] = self._await(sent, doing, ok_codes)
         return self._memo[key]
 
+    def prefetch(self, reads: Sequence[Tuple[Tuple[Any, ...], str, str, str, Tuple[Any, ...]]]) -> None:
+        """Send reads (memo key, object path, interface, method, arguments)
+        the run will make, without waiting for their answers: firewalld
+        answers them back to back while vrrpfw does other work, and each
+        :meth:`read` of the same key takes its answer rather than asking
+        again.  The same question asked earlier in the run, of a firewalld
+        vrrpfw has not changed since (:meth:`forget` drops what is in
+        flight): the answer ``read`` would get.  Keys answered or in flight
+        already are skipped.  A failure to send sends nothing more: the
+        reads are then made one by one, as without prefetching."""
+        from dbus.lowlevel import MethodCallMessage
+
+        for key, path, iface, method, args in reads:
+            if key in self._memo or key in self._pending:
+                continue
+            try:
+                msg = MethodCallMessage(destination=self.owner, path=path, interface=iface, method=method)
+                if args:
+                    msg.append(*args)
+                box: List[Any] = []
+                call = self.bus.send_message_with_reply(msg, box.append, self.timeout,
+                                                        require_main_loop=False)
+            except (self._dbus.exceptions.DBusException, TypeError, ValueError):
+                return
+            self._pending[key] = (box, call)
+
+    def ahead(self, keys: Sequence[Tuple[Any, ...]]) -> None:
+        """:meth:`prefetch` the reads named by their memo keys (as the
+        methods below key them): ``("backend",)``, ``("lockdown",)``,
+        ``("active",)``, ``("default", "runtime")``, ``("direct", LAYER)``,
+        ``("zone_paths",)``, ``("zone_path", ZONE)``, ``("target",
+        "runtime", ZONE)``, ``("zone_of", "permanent", IFACE)``, ``("has",
+        LAYER, ZONE, KIND, VALUE)`` of a zone, ``("zone_sources", PATH)``.
+        A permanent ``has`` needs the zone's object path: until it is known,
+        the path is asked instead.  Keys of other shapes are left to
+        ``read``."""
+        reads = []
+        for key in keys:
+            d = self._describe(key)
+            if d is not None:
+                reads.append((key,) + d)
+            elif key[0] == "has" and key[1] == "permanent" and not key[2].startswith(POLICY_PREFIX):
+                reads.append((("zone_path", key[2]),) + (PATH_CONFIG_ZONE_BY_NAME + ((key[2],),)))
+        self.prefetch(reads)
+
+    def _describe(self, key: Tuple[Any, ...]) -> Any:
+        """(object path, interface, method, arguments) of a read keyed
+        ``key``, or None (see :meth:`ahead`)."""
+        what = key[0]
+        main, config, props = BUS_NAME, BUS_NAME + ".config", "org.freedesktop.DBus.Properties"
+        if key == ("backend",):
+            return CONFIG_PATH, props, "Get", (config, "FirewallBackend")
+        if key == ("lockdown",):
+            return PATH, main + ".policies", "queryLockdown", ()
+        if key == ("active",):
+            return PATH, main + ".zone", "getActiveZones", ()
+        if key == ("default", "runtime"):
+            return PATH, main, "getDefaultZone", ()
+        if key == ("direct", "runtime"):
+            return PATH, main + ".direct", "getAllRules", ()
+        if key == ("direct", "permanent"):
+            return CONFIG_PATH, config + ".direct", "getAllRules", ()
+        if key == ("zone_paths",):
+            return CONFIG_PATH, config, "listZones", ()
+        if what == "zone_path":
+            return PATH_CONFIG_ZONE_BY_NAME + ((key[1],),)
+        if what == "target" and key[1] == "runtime":
+            return PATH, main + ".zone", "getZoneSettings2", (key[2],)
+        if what == "zone_of" and key[1] == "permanent":
+            return CONFIG_PATH, config, "getZoneOfInterface", (key[2],)
+        if what == "zone_sources":
+            return key[1], config + ".zone", "getSources", ()
+        if what == "has" and not key[2].startswith(POLICY_PREFIX) and key[3] in HAS_METHODS:
+            method = HAS_METHODS[key[3]]
+            if key[1] == "runtime":
+                return PATH, main + ".zone", method, (key[2], key[4])
+            path = self._memo.get(("zone_path", key[2]))
+            if path is not None:
+                return str(path), config + ".zone", method, (key[4],)
+        return None
+
+    def _await(self, sent: Tuple[List[Any], Any], doing: str, ok_codes: Tuple[str, ...]) -> Any:
+        """The answer of a prefetched read, as ``call`` gives it (a proxy
+        call's value: nothing, the one value, or a tuple of them)."""
+        from dbus.lowlevel import ErrorMessage
+
+        box, call = sent
+        try:
+            call.block()
+        except self._dbus.exceptions.DBusException as e:
+            return self._failed(e, doing, ok_codes)
+        reply = box[0] if box else None
+        if reply is None or isinstance(reply, ErrorMessage):
+            args = reply.get_args_list() if reply is not None else []
+            name = reply.get_error_name() if reply is not None else "org.freedesktop.DBus.Error.NoReply"
+            err = self._dbus.exceptions.DBusException(*(args[:1] or []), name=name)
+            return self._failed(err, doing, ok_codes)
+        got = reply.get_args_list()
+        if not got:
+            return None
+        return got[0] if len(got) == 1 else tuple(got)
+
     def forget(self) -> None:
-        """Drop every remembered answer: firewalld may have changed."""
+        """Drop every remembered answer, and the reads still in flight:
+        firewalld may have changed."""
         self._memo.clear()
+        self._pending.clear()
         self.epoch += 1
 
     # -- facts --------------------------------------------------------------
@@ -180,8 +301,10 @@ class Firewalld:
             return {z: v for z, v in out.items() if v}
         found: Dict[str, List[str]] = {}
         paths = [str(p) for p in self.read(("zone_paths",), "listing zones", self.config.listZones)]
-        answers = self.read_many("reading the permanent zones' sources",
-                                 [(p, BUS_NAME + ".config.zone", "getSources") for p in paths])
+        # All sent before the first answer is awaited (see prefetch).
+        self.ahead([("zone_sources", p) for p in paths])
+        answers = [self.read(("zone_sources", p), "reading the permanent zones' sources",
+                             self._sources_at(p)) for p in paths]
         for path, got in zip(paths, answers):
             srcs = sorted(str(s) for s in got)
             if srcs:
@@ -192,38 +315,14 @@ class Firewalld:
                 found[name] = srcs
         return found
 
-    def read_many(self, doing: str, calls: Sequence[Tuple[str, str, str]]) -> List[Any]:
-        """The answers of several argument-less reads (object path,
-        interface, method), all sent before the first answer is awaited:
-        firewalld answers them back to back, and vrrpfw waits once rather
-        than once per call.  Each has the timeout of ``call``; the first
-        that fails raises, mapped as ``call`` maps it."""
-        from dbus.lowlevel import ErrorMessage, MethodCallMessage
-
-        replies: List[Any] = [None] * len(calls)
-        pending = []
-        try:
-            for i, (path, iface, method) in enumerate(calls):
-                msg = MethodCallMessage(destination=self.owner, path=path, interface=iface, method=method)
-
-                def done(reply: Any, i: int = i) -> None:
-                    replies[i] = reply
-                pending.append(self.bus.send_message_with_reply(msg, done, self.timeout,
-                                                                require_main_loop=False))
-            for p in pending:
-                p.block()
-        except self._dbus.exceptions.DBusException as e:
-            raise self._map(e, doing) from None
-        out = []
-        for reply in replies:
-            if reply is None or isinstance(reply, ErrorMessage):
-                args = reply.get_args_list() if reply is not None else []
-                name = reply.get_error_name() if reply is not None else "org.freedesktop.DBus.Error.NoReply"
-                err = self._dbus.exceptions.DBusException(str(args[0]) if args else "", name=name)
-                raise self._map(err, doing)
-            got = reply.get_args_list()
-            out.append(got[0] if got else None)
-        return out
+    def _sources_at(self, path: str) -> Callable[..., Any]:
+        """getSources of the permanent zone at an object path, its proxy
+        made only if it is called (a prefetched read is not)."""
+        def get(timeout: float) -> Any:
+            zone = self._dbus.Interface(self.bus.get_object(self.owner, path, introspect=False),
+                                        BUS_NAME + ".config.zone")
+            return zone.getSources(timeout=timeout)
+        return get
 
     def has_owner(self, name: str) -> bool:
         """Whether a program owns ``name`` on the bus firewalld is on (a
@@ -238,7 +337,8 @@ class Firewalld:
 
     def zone_cfg(self, zone: str) -> Any:
         if zone not in self._zone_cfg:
-            path = self.call(f"finding permanent zone {zone}", self.config.getZoneByName, zone)
+            path = self.read(("zone_path", zone), f"finding permanent zone {zone}",
+                             self.config.getZoneByName, zone)
             obj = self.bus.get_object(self.owner, path, introspect=False)
             self._zone_cfg[zone] = self._dbus.Interface(obj, BUS_NAME + ".config.zone")
         return self._zone_cfg[zone]

@@ -6,12 +6,17 @@ some rule refers to is read, so a host without such rules runs nothing."""
 
 from __future__ import annotations
 
-from typing import Dict, Iterator, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, Optional, Sequence, Set, Tuple
 
 from ...host.run import run
-from ..dynamic import DynState, IpSet, LazyState, fillers_of, parse_ipset_save, parse_xt_recent
+from ..lazy_state import LazyState
 from ..path_model import BaseChain, PathModel, reachable_rules
 from ..rules import FwRule
+
+# The state's parsers and model (judge.dynamic) are imported where the state
+# is read: most paths test none, and the lazy state never reads it then.
+if TYPE_CHECKING:
+    from ..dynamic import DynState, IpSet
 
 RECENT_DIR = "/proc/net/xt_recent"
 
@@ -33,6 +38,8 @@ def lazy_state(model: PathModel) -> LazyState:
 def read_state(chains: Sequence[BaseChain]) -> Optional[DynState]:
     """The state the rules of ``chains`` (and of the chains they jump to)
     test; None where they test none."""
+    from ..dynamic import DynState, fillers_of, parse_xt_recent
+
     ipsets: Set[str] = set()
     recent: Set[str] = set()
     timed = nft_sets = False
@@ -61,6 +68,8 @@ def read_state(chains: Sequence[BaseChain]) -> Optional[DynState]:
 
 
 def _ipsets() -> Tuple[Optional[Dict[str, IpSet]], str]:
+    from ..dynamic import parse_ipset_save
+
     ran = run(["ipset", "save"], timeout=60)
     if ran.missing:
         return None, "ipset is not installed (apt-get install ipset)"

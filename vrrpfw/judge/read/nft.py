@@ -14,16 +14,18 @@ import os
 import re
 import shutil
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from ...host.nft import nft_json
 from ...host.run import run
 from ...model import FIREWALLD_TABLES
-from ..ebtables import parse_listing as parse_ebtables
-from ..iptables import parse_rule
-from ..nft import NftTable, convert_table
 from ..path_model import BaseChain, ChainId, Hook
-from ..rules import FwRule
+
+# The converters are imported where a table is listed: a host whose nf_tables
+# has nothing on VRRP's path (a legacy host) never pays for them.
+if TYPE_CHECKING:
+    from ..nft import NftTable
+    from ..rules import FwRule
 
 FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")
 HOOKS = {h.value: h for h in Hook}
@@ -53,6 +55,8 @@ def _xt_resolver(table: str, family: str = "ip") -> Any:
     ran = run([tool, "-t", table, "-S"], timeout=60)
     if ran.exc is not None:
         return None
+    from ..iptables import parse_rule
+
     out = ran.out
     by_chain: Dict[str, List[FwRule]] = {}
     for line in out.splitlines():
@@ -75,6 +79,8 @@ def _ebt_resolver(table: str) -> Any:
     ran = run([tool, "-t", table, "-L"], timeout=60)
     if ran.exc is not None:
         return None
+    from ..ebtables import parse_listing as parse_ebtables
+
     out = ran.out
     by_chain = parse_ebtables(out)
 
@@ -186,6 +192,8 @@ def _wanted(layer: NftLayer, heads: Any, sweep: bool
 
 def _add_table(layer: NftLayer, family: str, name: str, items: List[Any],
                devices: Dict[Tuple[str, str, str], Tuple[str, ...]]) -> None:
+    from ..nft import convert_table
+
     has_xt = family in (*XT_TOOLS, "bridge") and any("xt" in e for i in items
                                                      for e in (i.get("rule") or {}).get("expr", []))
     resolver = None

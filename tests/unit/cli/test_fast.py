@@ -1,0 +1,110 @@
+"""vrrpfw/cli/fast.py: the typer-free path of ``check``, ``open`` and
+``close`` says what typer's declaration says (option by option), and for a
+pinned grid of argv it either declines or makes the same call as typer,
+with the same bytes out and the same exit code (the checks: tests/fastgrid.py).
+These build typer's command, so they carry no one-end mark (run them with both library ends;
+the pair rows run them under typer 0.7 + the newest click and typer 0.15 +
+click 8.2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import fastgrid
+import pytest
+from venvs import built_here, python_of
+
+import vrrpfw
+from vrrpfw.cli import entry, fast
+
+REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
+PAIRS = (".venv-typer07-clicknew", ".venv-typer015-click82")
+
+
+@pytest.mark.parametrize("command", fast.COMMANDS)
+def test_option_table_is_typers_declaration(command):
+    """Names and aliases, flag or value, repeatable, choices, default and
+    type of every option, against the click command typer builds."""
+    fastgrid.check_table(command)
+
+
+def test_the_group_keeps_every_command_the_table_does_not_know():
+    group = entry.build_command()
+    assert set(fast.COMMANDS) < set(group.commands)
+    assert [p.name for p in group.params if p.name != "help"] == ["version"]
+
+
+@pytest.mark.parametrize("command", fast.COMMANDS)
+def test_fast_path_declines_or_makes_typers_call(command):
+    accepted, differ = fastgrid.grid_differences(command)
+    assert differ == []
+    assert accepted > 300, accepted  # the grid exercises the fast path, not only its refusals
+
+
+@pytest.mark.parametrize("venv", sorted(built_here(PAIRS)))
+def test_pairs_agree_too(venv):
+    """The same checks under the typer/click pairs whose options entry.py
+    rebuilds (tests/unit/cli/test_cli_pairs.py), on a smaller sample of the
+    grid (every fragment alone, 300 pairs, 100 triples)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = os.pathsep.join([REPO, os.path.join(REPO, "tests")])
+    proc = subprocess.run([python_of(venv), "-m", "fastgrid", "300", "100"], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["command"] for r in rows] == list(fast.COMMANDS)
+    for r in rows:
+        assert r["differ"] == [] and r["accepted"] > 100, r
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--iface", "eth0", "--help"], ["check", "--help"], ["--version"], ["check", "--version"],
+    ["check", "--", "--json"], ["check", "--json", "--json"], ["check", "--group", "a", "--group", "b"],
+    ["check", "--group", "-1"], ["check", "--listen", "1e3"], ["check", "--listen", "-1"],
+    ["check", "--backend", "IPTABLES"], ["check", "-ieth0"], ["check", "--json=1"], ["check", "eth0"],
+    ["--json", "check"], ["prove", "-i", "eth0"], ["backends"], ["check", "--dry-run"], ["check", "--iface"],
+])
+def test_declined(argv):
+    assert fast.parse(argv) is None
+
+
+def test_accepted_as_typer_passes_it():
+    command, kw = fast.parse(["check", "-i", "eth0", "--iface=eth1", "--listen", "2.5", "--backend",
+                              "nftables", "--family=ipv6", "--json", "--persist-file", ""])
+    assert command == "check"
+    assert kw == dict(iface=["eth0", "eth1"], keepalived_conf=None, group=None, family="ipv6", peer=None,
+                      from_=None, src=None, ah=False, strict=False, netns=None, listen=2.5,
+                      backend="nftables", as_json=True, no_persist=False, persist_file="", zone=None,
+                      mode="auto", state_file=None, prove_=False)
+    assert fast.parse(["open", "--lock-timeout", "3"])[1]["lock_timeout"] == 3.0
+    assert fast.parse(["close"])[1]["lock_timeout"] == 10.0
+
+
+def test_completion_request_goes_to_typer(monkeypatch):
+    monkeypatch.setenv("_VRRPFW_COMPLETE", "bash_complete")
+    assert fast.run(["check", "--json"]) is None
+
+
+CHILD = """
+import sys
+import vrrpfw.cli.actions as actions
+def body(**kw):
+    raise actions.CliExit(7)
+actions.run_{command} = body
+from vrrpfw.cli import main
+code = main({argv!r})
+print(code, sorted(m for m in sys.modules if m.split(".")[0] in ("typer", "click", "rich", "pydantic")))
+"""
+
+
+@pytest.mark.parametrize("command, argv", [("check", ["check", "-i", "eth0", "--json"]),
+                                           ("open", ["open", "-i", "eth0", "--dry-run"]),
+                                           ("close", ["close", "--no-persist"])])
+def test_fast_path_imports_no_typer_click_or_rich(command, argv):
+    proc = subprocess.run([sys.executable, "-c", CHILD.format(command=command, argv=argv)],
+                          capture_output=True, text=True, env={"PYTHONPATH": REPO, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "7 []\n"
