@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set
@@ -58,8 +57,10 @@ def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]
 def _exists(interface: str) -> bool:
     """Asked of the kernel, not of /sys/class/net: sysfs shows the namespace
     it was mounted in, not the one --netns entered."""
+    import _socket  # socket.py's C module: no enum conversion at import
+
     try:
-        socket.if_nametoindex(interface)
+        _socket.if_nametoindex(interface)
     except OSError:
         return False
     return True

@@ -3,7 +3,8 @@ and send real adverts through it.  :mod:`.proof` runs a proof,
 :mod:`.snapshot` reads what a replica copies from the host,
 :mod:`.addresses` plans its addresses, :mod:`.replica` (with
 :mod:`.replica_ifaces`) builds it in namespaces, :mod:`.traffic` sends and
-counts adverts, :mod:`.netns` makes and removes the throw-away namespaces.
+counts adverts (:mod:`.adverts` is its children's half), :mod:`.netns` makes
+and removes the throw-away namespaces.
 
 ``vrrpfw.prove.prove`` (the documented entry point) is :func:`.proof.prove`,
 loaded on first use (PEP 562): importing :mod:`.netns` or :mod:`.traffic`

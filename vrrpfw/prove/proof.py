@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .. import environment
-from ..errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, InputError, VrrpfwError
+from ..errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, EnvironmentProblem, InputError, VrrpfwError
+from ..host.run import TimeoutExpired
 from ..model import (
     AH_PROTO,
     DEFAULT_GROUP4,
@@ -38,7 +39,7 @@ from ..model import (
     validate_sources,
 )
 from .addresses import plan_peers
-from .netns import first_line, guard_signals
+from .netns import Namespace, Popen, first_line, guard_signals
 from .replica import Delivery, Replica, replica
 from .snapshot import Snapshot, capture_iface, capture_rules, static_limits
 from .traffic import Shape
@@ -214,13 +215,60 @@ class Ask:
         return args
 
 
-def open_in(r: Replica, group: str, backend: str, ask: Optional[Ask] = None) -> OpenRun:
-    """Run the real ``vrrpfw open`` inside the replica's host namespace."""
+def open_argv(iface: str, group: str, backend: str, ask: Optional[Ask] = None) -> List[str]:
+    """``vrrpfw open``'s arguments in the replica (after ``python -m vrrpfw``)."""
     args = ask.open_args() if ask is not None else ["--group", group]
-    argv = [sys.executable, "-m", "vrrpfw", "open", "--iface", r.iface, *args,
-            "--backend", backend, "--no-persist", "--json"]
-    proc = r.host.run(argv, check=False, timeout=300, env=NO_BUS)
-    return parse_open_output(proc.returncode, proc.stdout, proc.stderr)
+    return ["open", "--iface", iface, *args, "--backend", backend, "--no-persist", "--json"]
+
+
+# What `vrrpfw open` imports once it runs, beyond what `python -m vrrpfw`
+# imports first ("module" or "module:function to call").  Only speed hangs on
+# this list: a module missing from it is imported after "go", as it always
+# was, and a name that does not import is skipped.
+OPEN_PRELOAD = ("vrrpfw.cli.entry", "vrrpfw.cli.help_text", "vrrpfw.api", "vrrpfw.cli.render",
+                "vrrpfw.host.hostscan", "vrrpfw.judge.read.model", "vrrpfw.judge.read.legacy",
+                "vrrpfw.judge.read.bridges", "vrrpfw.persist.iptables_line", "vrrpfw.backends.xtables_lock",
+                "dbus", "vrrpfw.judge.read.iptc_loader:load_iptc")
+# `python -m vrrpfw ARGS`, except that the interpreter starts (and imports
+# OPEN_PRELOAD, which reads nothing of the firewall) while the replica is
+# still being built, and runs vrrpfw only once "go" arrives on stdin, when
+# the replica is complete; anything else (EOF: prove gave up) runs nothing.
+OPEN_BOOT = """\
+import importlib, sys
+for name in sys.argv.pop(1).split(","):
+    module, _, call = name.partition(":")
+    try:
+        loaded = importlib.import_module(module)
+        if call:
+            getattr(loaded, call)()
+    except Exception:
+        pass
+if sys.stdin.readline() != "go\\n":
+    sys.exit(125)
+import runpy
+runpy.run_module("vrrpfw", run_name="__main__", alter_sys=True)
+"""
+
+
+def start_open(host: Namespace, argv: Sequence[str]) -> Popen:
+    """``vrrpfw open`` (``argv``: :func:`open_argv`) started in ``host``,
+    waiting for :func:`open_in` to say go."""
+    return host.popen([sys.executable, "-c", OPEN_BOOT, ",".join(OPEN_PRELOAD), *argv], env=NO_BUS,
+                      stdin=True)
+
+
+def open_in(r: Replica, group: str, backend: str, ask: Optional[Ask] = None) -> OpenRun:
+    """Run the real ``vrrpfw open`` inside the replica's host namespace: the
+    one replica() prestarted (:func:`start_open`), else a new one."""
+    argv = open_argv(r.iface, group, backend, ask)
+    if r.prestarted is None:
+        proc = r.host.run([sys.executable, "-m", "vrrpfw", *argv], check=False, timeout=300, env=NO_BUS)
+        return parse_open_output(proc.returncode, proc.stdout, proc.stderr)
+    try:
+        out, err = r.prestarted.communicate("go\n", timeout=300)
+    except TimeoutExpired:
+        raise EnvironmentProblem("vrrpfw open in the replica did not finish within 300 s") from None
+    return parse_open_output(r.prestarted.returncode, out, err)
 
 
 def _today(snap: Snapshot, ask: Ask, count: int, seconds: float) -> Delivery:
@@ -230,7 +278,8 @@ def _today(snap: Snapshot, ask: Ask, count: int, seconds: float) -> Delivery:
 
 def _after(snap: Snapshot, ask: Ask, count: int, backend: str, seconds: float,
            proof: InterfaceProof) -> Optional[Delivery]:
-    with replica(snap, ask.peers, ask.local) as r:
+    argv = open_argv(snap.iface, ask.group, backend, ask)
+    with replica(snap, ask.peers, ask.local, prestart=lambda host: start_open(host, argv)) as r:
         proof.limits = r.limits
         proof.opened = open_in(r, ask.group, backend, ask)
         if proof.opened.exit_code not in (EXIT_OK, EXIT_NOT_ALLOWED):

@@ -15,21 +15,27 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
+from ..environment import XTABLES_LOCK_VAR
 from ..errors import EnvironmentProblem
 from .addresses import PeerPlan, neighbour_in, plan_peers
 from .netns import (
     CommandFailed,
     Namespace,
+    Popen,
     add_addresses,
     first_line,
     namespace,
+    release,
     veth,
     wait_operstate_up,
 )
@@ -122,6 +128,7 @@ class Replica:
     limits: List[str]
     plan: Optional[PeerPlan] = None
     local: Optional[str] = None  # unicast: the host's address (keepalived's unicast_src_ip)
+    prestarted: Optional[Popen] = None  # what replica()'s ``prestart`` started in ``host``
 
     def measure(self, count: int = 20, group: str = GROUP, seconds: float = 2.0,
                 shape: Optional[Shape] = None) -> Delivery:
@@ -351,62 +358,110 @@ def _both(first: Callable[[], T], second: Callable[[], U]) -> Tuple[T, U]:
 
 
 @contextlib.contextmanager
-def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None) -> Iterator[Replica]:
+def _private_xtables_lock() -> Iterator[str]:
+    """A path for the replica's own xtables lock (``XTABLES_LOCKFILE``) in a
+    private directory, removed afterwards.  Every iptables writer of the
+    replica's host namespace takes it (its restores, ``vrrpfw open``): they
+    still exclude each other, but no longer wait for the machine's
+    ``/run/xtables.lock``, which serialised the two replicas' restores (a
+    lock is per file, not per namespace) and made prove wait for, and hold
+    up, the host's own iptables writers."""
+    path = tempfile.mkdtemp(prefix="vrrpfw-prove-")
+    try:
+        yield os.path.join(path, "xtables.lock")
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _started(host: Namespace, prestart: Optional[Callable[[Namespace], Popen]]) -> Iterator[Optional[Popen]]:
+    proc = prestart(host) if prestart is not None else None
+    try:
+        yield proc
+    finally:
+        if proc is not None:
+            release(proc)
+
+
+@contextlib.contextmanager
+def replica(snap: Snapshot, peers: Sequence[str] = (), local: Optional[str] = None,
+            prestart: Optional[Callable[[Namespace], Popen]] = None) -> Iterator[Replica]:
     """Build the replica (host + peer namespaces, veth, IPv4 and IPv6
     addresses, sysctls, rulesets: legacy, ip6tables legacy, nf_tables) and
     delete it on the way out, whatever happens.  ``local``: the host's
-    unicast address where it is not the interface's first one."""
+    unicast address where it is not the interface's first one.
+    ``prestart``: starts a process in the host namespace as soon as that
+    exists (``Replica.prestarted``), so that its start-up overlaps the
+    build; it must wait for the caller's word before it reads anything,
+    and is killed, if still running, before the replica is deleted."""
     plan = plan_peers(snap.iface, snap.addrs, peers, snap.addrs6)
-    with namespace("vph") as host, namespace("vpp") as peer:
-        if snap.bridge_port:
-            _bridge(host, peer, snap)
-        else:
-            veth(host, snap.iface, peer, PEER_IF)
-        named = _make_named_links(host, peer, snap)
-
-        # The two ends are set up side by side (their commands touch one
-        # namespace each); each end in the order it always had.
-        def prepare(ns: Namespace, ifname: str, cidrs: Sequence[str]) -> str:
-            try:
-                _ipv6_ready(ns, ifname)
-            except CommandFailed as e:
-                raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
-            add_addresses(ns, ifname, cidrs)
-            return _mac(ns, ifname)
-
-        host_mac, peer_mac = _both(
-            lambda: prepare(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]]),
-            lambda: prepare(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]]))
-
-        def finish_host() -> None:
-            _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, peer_mac)
-            if snap.sysctls:
-                try:
-                    host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
-                except CommandFailed as e:
-                    raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}"
-                                             ) from None
-            host.ip("link", "set", snap.iface, "up")
-
-        def finish_peer() -> None:
-            _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, host_mac)
-            peer.ip("link", "set", PEER_IF, "up")
-
-        _both(finish_host, finish_peer)
+    with contextlib.ExitStack() as stack:
+        lock = stack.enter_context(_private_xtables_lock())
+        host = stack.enter_context(namespace("vph"))
+        host.env[XTABLES_LOCK_VAR] = lock
+        prestarted = stack.enter_context(_started(host, prestart))
+        peer = stack.enter_context(namespace("vpp"))
+        # The ipsets and legacy tables need no interface (iptables matches
+        # interfaces by name; nft resolves them when loading): they load
+        # while the links are made.
+        named, _ = _both(lambda: _build(host, peer, snap, plan), lambda: _load_legacy(host, snap))
         limits = static_limits(snap) + plan.limits + named
 
         def load_host() -> None:
-            if snap.ipset:
-                _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
-            if snap.legacy_save:
-                _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"],
-                      snap.legacy_save)
-            if snap.legacy6_save:
-                _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"],
-                      snap.legacy6_save)
             if snap.nft_ruleset or snap.iptnft_save or snap.iptnft6_save:
                 limits.extend(_load_nft(host, snap))
             wait_operstate_up(host, snap.iface)
 
         _both(load_host, lambda: wait_operstate_up(peer, PEER_IF))
-        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local)
+        yield Replica(host, peer, snap.iface, PEER_IF, plan.sources, limits, plan, local, prestarted)
+
+
+def _load_legacy(host: Namespace, snap: Snapshot) -> None:
+    """The ipsets, then the legacy tables that match on them."""
+    if snap.ipset:
+        _load(host, "ipset restore", ["ipset", "restore", "-exist"], snap.ipset)
+    if snap.legacy_save:
+        _load(host, "iptables-legacy-restore", ["iptables-legacy-restore", "-w", "30"], snap.legacy_save)
+    if snap.legacy6_save:
+        _load(host, "ip6tables-legacy-restore", ["ip6tables-legacy-restore", "-w", "30"], snap.legacy6_save)
+
+
+def _build(host: Namespace, peer: Namespace, snap: Snapshot, plan: PeerPlan) -> List[str]:
+    """The links, addresses, neighbours and sysctls of both ends, up; the
+    limits of the stand-ins for the interfaces the ruleset names."""
+    if snap.bridge_port:
+        _bridge(host, peer, snap)
+    else:
+        veth(host, snap.iface, peer, PEER_IF)
+    named = _make_named_links(host, peer, snap)
+
+    # The two ends are set up side by side (their commands touch one
+    # namespace each); each end in the order it always had.
+    def prepare(ns: Namespace, ifname: str, cidrs: Sequence[str]) -> str:
+        try:
+            _ipv6_ready(ns, ifname)
+        except CommandFailed as e:
+            raise EnvironmentProblem(f"replica: preparing IPv6 failed: {first_line(e.stderr)}") from None
+        add_addresses(ns, ifname, cidrs)
+        return _mac(ns, ifname)
+
+    host_mac, peer_mac = _both(
+        lambda: prepare(host, snap.iface, [*plan.host_cidrs, *[f"{c} nodad" for c in plan.host_cidrs6]]),
+        lambda: prepare(peer, PEER_IF, [*plan.peer_cidrs, *[f"{c} nodad" for c in plan.peer_cidrs6]]))
+
+    def finish_host() -> None:
+        _pin_neighbours(host, snap.iface, plan.peer_cidrs + plan.peer_cidrs6, peer_mac)
+        if snap.sysctls:
+            try:
+                host.run(["sysctl", "-q", "-w", *[f"{k}={v}" for k, v in snap.sysctls.items()]])
+            except CommandFailed as e:
+                raise EnvironmentProblem(f"replica: setting sysctls failed: {first_line(e.stderr)}"
+                                         ) from None
+        host.ip("link", "set", snap.iface, "up")
+
+    def finish_peer() -> None:
+        _pin_neighbours(peer, PEER_IF, plan.host_cidrs + plan.host_cidrs6, host_mac)
+        peer.ip("link", "set", PEER_IF, "up")
+
+    _both(finish_host, finish_peer)
+    return named

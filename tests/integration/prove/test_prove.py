@@ -8,6 +8,7 @@ measurements, leave no namespace behind, and leave the ruleset untouched.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from typing import Dict
 import pytest
 from netns import Pair, add_ipv6, adverts, ns_names, pair
 
+from vrrpfw.prove.proof import NO_BUS, open_argv, start_open
 from vrrpfw.prove.traffic import exchange
 
 pytestmark = pytest.mark.integration
@@ -130,6 +132,53 @@ def test_bad_input_is_exit_2_and_missing_interface_too():
         bad = p.host.run(sys.executable, "-m", "vrrpfw", "prove", "-i", p.host_if, "--peer", "x",
                          check=False)
         assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+def test_prove_neither_waits_for_nor_takes_the_hosts_xtables_lock(tmp_path):
+    """The replica's iptables writers (its restores, `vrrpfw open` in it)
+    share a lock of the replica's own: a host writer holding the machine's
+    xtables lock (here the one XTABLES_LOCKFILE names, held by this test for
+    the whole run) neither delays nor fails prove, and the verdicts are the
+    packets'."""
+    lock = tmp_path / "xtables.lock"
+    with pair("vrpv") as p, open(lock, "w") as held:
+        p.host.run("iptables-legacy", "-P", "INPUT", "DROP")
+        p.host.run("iptables-legacy", "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = p.host.popen(sys.executable, "-m", "vrrpfw", "prove", "-i", p.host_if, "--json",
+                            env={"XTABLES_LOCKFILE": str(lock)})
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stdout + stderr
+        (result,) = json.loads(stdout)["interfaces"]
+        assert proved(result["today"]) == {"inbound": 0, "outbound": 20}, result
+        assert proved(result["after"]) == {"inbound": 20, "outbound": 20}, result
+        assert not left_behind(proc.pid)
+
+
+def test_prestarted_open_is_python_m_vrrpfw_once_told_go():
+    """The replica's `vrrpfw open` starts while the replica is being built
+    and waits: without "go" it changes nothing; with it, it does and says
+    exactly what `python -m vrrpfw open` does on the same rules."""
+    with pair("vrpv") as p:
+        p.host.run("iptables-legacy", "-P", "INPUT", "DROP")
+        p.host.run("iptables-legacy", "-A", "INPUT", "-i", "lo", "-j", "ACCEPT")
+        original, before = p.host.run("iptables-legacy-save").stdout, p.host.legacy_save()
+        argv = open_argv(p.host_if, "224.0.0.18", "auto")
+
+        unsaid = start_open(p.host.ns, argv)
+        out, err = unsaid.communicate("", timeout=60)
+        assert unsaid.returncode == 125 and not out, out + err
+        assert p.host.legacy_save() == before
+
+        direct = p.host.run(sys.executable, "-m", "vrrpfw", *argv, check=False, env=NO_BUS)
+        opened = p.host.legacy_save()
+        assert direct.returncode == 0 and opened != before, direct.stderr
+        p.host.run("iptables-legacy-restore", stdin=original)
+
+        told = start_open(p.host.ns, argv)
+        out, err = told.communicate("go\n", timeout=60)
+        assert (told.returncode, out, err) == (direct.returncode, direct.stdout, direct.stderr)
+        assert p.host.legacy_save() == opened
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -270,3 +270,50 @@ def test_named_follows_the_snapshot_it_is_asked_of() -> None:
     snap.legacy_save = ("*filter\n-A INPUT -s 192.0.2.1 --out-interface eth5 -j ACCEPT\n"
                         "-A INPUT -i eth+ -j ACCEPT\nCOMMIT\n")
     assert snap.named() == ["eth4", "eth5"]
+
+
+def test_what_the_prestarted_open_preloads_exists() -> None:
+    """OPEN_PRELOAD only speeds `vrrpfw open` in the replica up (a name that
+    does not import is skipped): so that it does not rot unseen, every
+    vrrpfw module and function it names exists."""
+    import importlib
+    import importlib.util
+
+    from vrrpfw.prove.proof import OPEN_PRELOAD
+
+    for name in OPEN_PRELOAD:
+        module, _, call = name.partition(":")
+        if not module.startswith("vrrpfw."):
+            continue
+        assert importlib.util.find_spec(module) is not None, name
+        if call:
+            assert callable(getattr(importlib.import_module(module), call)), name
+
+
+def test_legacy_tables_load_while_the_links_are_made(monkeypatch) -> None:
+    """The ipsets and legacy tables need no interface: the replica loads
+    them side by side with making the links and addresses (stand-ins
+    here for the namespaces and commands)."""
+    import contextlib
+    import threading
+
+    from vrrpfw.prove import replica as rep
+    from vrrpfw.prove.netns import Namespace
+
+    loading = threading.Event()
+
+    @contextlib.contextmanager
+    def fake_namespace(prefix: str):
+        yield Namespace(f"{prefix}-stand-in")
+
+    def build(host, peer, snap, plan):
+        assert loading.wait(5), "the legacy tables were not loading while the links were made"
+        return []
+
+    monkeypatch.setattr(rep, "namespace", fake_namespace)
+    monkeypatch.setattr(rep, "_build", build)
+    monkeypatch.setattr(rep, "_load_legacy", lambda host, snap: loading.set())
+    monkeypatch.setattr(rep, "wait_operstate_up", lambda ns, ifname: None)
+    snap = Snapshot("eth1", addrs=["192.0.2.1/24"], legacy_save="*filter\nCOMMIT\n")
+    with rep.replica(snap) as r:
+        assert r.host.name == "vph-stand-in" and r.host.env["XTABLES_LOCKFILE"].endswith("/xtables.lock")

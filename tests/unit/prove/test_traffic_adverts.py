@@ -1,14 +1,19 @@
-"""The adverts vrrpfw.prove.traffic sends (prove and the tests): keepalived's
-VRRP layout, decoded by the listener's own decoder.  The IP headers the
-kernel builds around them are compared with real keepalived's on the wire
-by tests/integration/prove/test_advert_fidelity.py."""
+"""The adverts vrrpfw.prove.traffic sends (prove and the tests; built by
+vrrpfw.prove.adverts): keepalived's VRRP layout, decoded by the listener's
+own decoder.  The IP headers the kernel builds around them are compared
+with real keepalived's on the wire by
+tests/integration/prove/test_advert_fidelity.py."""
 
 from __future__ import annotations
+
+import json
+import subprocess
 
 import pytest
 
 from vrrpfw.listen.packet import checksum16, decode_vrrp, encode_ipv4
-from vrrpfw.prove.traffic import AH, advert, carries, delivered, nonce_address, virtual_addresses
+from vrrpfw.prove.adverts import AH, advert, carries, delivered, json_line, nonce_address, virtual_addresses
+from vrrpfw.prove.traffic import child_argv
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 
@@ -50,3 +55,27 @@ def test_ipv4_raw_socket_copy_is_recognised_behind_its_header():
     assert checksum16(packet[:20]) == 0
     assert delivered(packet, 112, NONCE, "ipv4") and not delivered(packet, 112, b"abcd", "ipv4")
     assert delivered(advert(NONCE, family="ipv6"), 112, NONCE, "ipv6")
+
+
+@pytest.mark.parametrize("counts", [{"wire": 20, "delivered": 0}, {"sent": 3, "refused": 17}, {}])
+def test_children_print_their_counts_as_json_does(counts):
+    """exchange() reads the children's last line with json.loads; they write
+    it without importing json."""
+    assert json_line(counts) == json.dumps(counts)
+    assert json.loads(json_line(counts)) == counts
+
+
+def test_children_import_only_what_they_use():
+    """Each advert child (eight per prove) starts as a bare interpreter
+    would: the standard library's modules it uses, nothing of vrrpfw's
+    package, and none of the modules that only the parent's half needs
+    (their imports cost a child several times a bare start)."""
+    argv = child_argv("recv")  # too few arguments: prints its usage and exits 2
+    proc = subprocess.run([argv[0], "-X", "importtime", *argv[1:]], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "recv IFACE DST NONCE" in proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "adverts" in imported
+    heavy = {"socket", "json", "typing", "dataclasses", "concurrent", "uuid", "vrrpfw", "enum"}
+    assert not heavy & imported, heavy & imported
