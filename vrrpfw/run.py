@@ -189,6 +189,12 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
     changes: List[Change] = []
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         applying = False
+        if write and b.scan is not None:
+            # The scan listed nft's chains before this run waited for the
+            # stores' locks and the session's: a chain added meanwhile is on
+            # the path, so what open/close judge (and skip as "nothing to
+            # change") is listed under the locks, not taken from the scan.
+            b.scan.outdated()
         try:
             with b.session(write=write):
                 rules = wanted if wanted is not None else _discover(b, persister, ifaces, group,
