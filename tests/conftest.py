@@ -61,6 +61,7 @@ MODULE_NEEDS: Dict[str, Tuple[str, ...]] = {
     "test_prove.py": ("iptables-nft",),
     "test_property.py": ("iptables-nft",),
     "test_corpus.py": ("iptables-nft",),
+    "test_corpus_ttl.py": ("iptables-nft",),
 }
 
 

@@ -164,7 +164,7 @@ def summary() -> List[str]:
     by reason."""
     lines: List[str] = []
     replayed = recorded()
-    proves = _rows("prove")
+    proves = _rows("prove") or None  # None: no prove ran in this session (test_corpus.py's), no line for it
     if replayed:
         lines += _shares(replayed, "corpus, replayed", "cases")
         lines += [f"  uncertain: {c} [{sh}] {d} (kernel {a}/{n})"

@@ -1,6 +1,7 @@
 """What the corpus and property tests share: running vrrpfw inside a
-replica, the replica's ruleset as comparable text, and the rule a static
-verdict must obey against the packets."""
+replica, the replica's ruleset as comparable text, the rule a static
+verdict must obey against the packets, and the corpus's cases with their
+advert shapes."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
 from vrrpfw.judge.rules import FwRule
 from vrrpfw.model import Direction, Family, VrrpRule
-from vrrpfw.prove.replica import Replica
+from vrrpfw.prove.replica import Delivery, Replica
 from vrrpfw.prove.snapshot import Snapshot, compatible, snapshot_from_files
 from vrrpfw.prove.traffic import Shape
 
@@ -46,6 +47,11 @@ def ruleset(r: Replica) -> str:
     if "flags dynamic" in nft:
         nft = "\n".join(line for line in nft.splitlines() if "elements = " not in line)
     return legacy + "\n---\n" + nft
+
+
+def outcome(d: Delivery) -> Dict[str, int]:
+    """Adverts that arrived each way ("in": the fewest of any source's)."""
+    return {"in": min(p.arrived for p in d.inbound.values()), "out": d.outbound.arrived}
 
 
 def agrees(verdict: str, arrived: Sequence[int], count: int) -> bool:
@@ -198,6 +204,25 @@ def case_shapes(files: Dict[str, str]) -> List[Shape]:
             if s not in shapes:
                 shapes.append(s)
     return shapes
+
+
+def shaped(cases: Dict[str, Dict[str, str]], gaps: Dict[Tuple[str, str], str],
+           ttl: bool) -> List[Any]:
+    """pytest params (stem, shape name), id ``stem[shape]``, for every shape
+    a case declares besides the textbook one: those with another TTL than
+    keepalived's (``ttl``) or the others.  ``gaps``: (stem, shape) -> the
+    bug that makes vrrpfw wrong there (a strict xfail)."""
+    import pytest
+
+    out = []
+    for stem, files in sorted(cases.items()):
+        for shape in case_shapes(files)[1:]:
+            if (shape.ttl is not None) != ttl:
+                continue
+            marks = ([pytest.mark.xfail(strict=True, reason=gaps[(stem, shape.name)])]
+                     if (stem, shape.name) in gaps else [])
+            out.append(pytest.param(stem, shape.name, marks=marks, id=f"{stem}[{shape.name}]"))
+    return out
 
 
 def case_snapshot(files: Dict[str, str]) -> Snapshot:

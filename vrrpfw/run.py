@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set
@@ -58,8 +57,10 @@ def _discover(b: Backend, p: Optional[Persister], ifaces: Optional[Sequence[str]
 def _exists(interface: str) -> bool:
     """Asked of the kernel, not of /sys/class/net: sysfs shows the namespace
     it was mounted in, not the one --netns entered."""
+    import _socket  # socket.py's C module: no enum conversion at import
+
     try:
-        socket.if_nametoindex(interface)
+        _socket.if_nametoindex(interface)
     except OSError:
         return False
     return True
@@ -188,6 +189,12 @@ def _run_one(command: str, step: _Step, rules: Optional[List[VrrpRule]],
     changes: List[Change] = []
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         applying = False
+        if write and b.scan is not None:
+            # The scan listed nft's chains before this run waited for the
+            # stores' locks and the session's: a chain added meanwhile is on
+            # the path, so what open/close judge (and skip as "nothing to
+            # change") is listed under the locks, not taken from the scan.
+            b.scan.outdated()
         try:
             with b.session(write=write):
                 rules = wanted if wanted is not None else _discover(b, persister, ifaces, group,

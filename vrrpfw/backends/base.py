@@ -141,8 +141,9 @@ class Backend(abc.ABC):
     def scan_heads(self) -> Any:
         """The host scan's ``nft -j list chains`` for the path readers
         (:func:`vrrpfw.judge.read.nft.read`), so that a run lists nft's
-        chains once; None (read afresh) where the scan has none or the run
-        has changed the firewall since (see :meth:`.HostScan.outdated`)."""
+        chains once; None (read afresh) where the scan has none, the run
+        has changed the firewall since, or it reads under its locks to
+        change it (open, close: see :meth:`.HostScan.outdated`)."""
         return self.scan.nft_heads if self.scan is not None else None
 
     # -- the path ------------------------------------------------------

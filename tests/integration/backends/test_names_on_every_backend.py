@@ -31,6 +31,7 @@ PEER_IFS = {name: f"peer{i}" for i, name in enumerate(NAMES)}
 OURS = "vrrpfw"
 
 
+@pytest.mark.one_end  # reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
 def test_the_names_are_what_the_test_claims():
     assert len(LONGEST.encode()) == 15 and set(".-_") <= set(LONGEST)
 

@@ -144,3 +144,48 @@ def test_unreadable_and_never_carried_out_is_pending_until_the_next_run(tmp_path
         assert any("that call did not complete; vrrpfw forgets it" in w for w in out["warnings"]), out
         assert rich(fw, "runtime") == rich(fw, "permanent") == ""
         assert entries(fw) == []
+
+
+STALL_AFTER_BACKEND = """
+import os, signal, sys
+from vrrpfw.backends.firewalld import bus
+pid = int(sys.argv[1])
+real_backend, real_map = bus.Firewalld.backend, bus.Firewalld._map
+def backend(self):
+    out = real_backend(self)
+    os.kill(pid, signal.SIGSTOP)  # firewalld stops answering from here on
+    return out
+def _map(self, e, doing):
+    print("timed out:", doing, e.get_dbus_name(), file=sys.stderr)
+    return real_map(self, e, doing)
+bus.Firewalld.backend, bus.Firewalld._map = backend, _map
+from vrrpfw.cli import main
+try:
+    code = main(sys.argv[2:])
+finally:
+    os.kill(pid, signal.SIGCONT)
+sys.exit(code)
+"""
+
+
+def test_firewalld_stopping_mid_check_costs_one_timeout(tmp_path):
+    """firewalld stops answering once the run has read its backend: the
+    check ends at the first read it waits for in vain (exit 3, one line),
+    after one timeout.  The reads sent ahead must not wait in vain first
+    and then be asked again (each wait a whole VRRPFW_DBUS_TIMEOUT)."""
+    with firewalld_host(tmp_path, "nftables") as fw:
+        iface = fw.pair.host_if
+        rc, out = fw.vrrpfw_json("open", "--iface", iface)  # runtime and permanent records
+        assert rc == 0, out
+        try:
+            proc = fw.host.run(sys.executable, "-c", STALL_AFTER_BACKEND, str(fw.proc.pid), "check",
+                               "--iface", iface, "--backend", "firewalld", "--state-file", fw.state_file,
+                               check=False, env={"VRRPFW_DBUS_TIMEOUT": TIMEOUT, "PYTHONPATH": REPO})
+        finally:
+            os.kill(fw.proc.pid, signal.SIGCONT)
+        waits = [line for line in proc.stderr.splitlines() if line.startswith("timed out:")]
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert len(waits) == 1 and waits[0].endswith("org.freedesktop.DBus.Error.NoReply"), proc.stderr
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("vrrpfw: ")]
+        assert len(errors) == 1, proc.stderr
+        assert errors[0].startswith("vrrpfw: error: firewalld stopped answering while "), proc.stderr

@@ -11,7 +11,8 @@ import sys
 import pytest
 from netns import namespace
 
-pytestmark = pytest.mark.integration
+# one_end: reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
+pytestmark = [pytest.mark.integration, pytest.mark.one_end]
 
 READERS = """
 import json

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from typing import Iterator
 
 import pytest
+from vrid_clashes import VRID_CLASHES, VRID_SHARED_BUT_ACCEPTED
 
 from vrrpfw.errors import InputError
 from vrrpfw.keepalived.conf import parse
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "unit"))
-from test_request_refusals import VRID_CLASHES, VRID_SHARED_BUT_ACCEPTED  # noqa: E402
-
-pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived")]
+# one_end: reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
+pytestmark = [pytest.mark.integration, pytest.mark.needs("keepalived"), pytest.mark.one_end]
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,7 @@ def rel(path) -> str:
     return "./" + os.path.relpath(str(path), "/")
 
 
+@pytest.mark.one_end  # reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
 def test_vrrpfw_reads_the_chains_nft_loads(tmp_path):
     """./ and ../ names from /, a glob with a directory among its matches, a
     nested include: the chains real nft defines are exactly those vrrpfw
@@ -75,6 +76,7 @@ def test_vrrpfw_reads_the_chains_nft_loads(tmp_path):
     assert set(nft_conf.defined_chains_in(str(main), main.read_text())) == loaded
 
 
+@pytest.mark.one_end  # reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
 def test_an_include_inside_a_block_defines_chains_of_that_block(tmp_path):
     """nft reads an included file where its include line is: inside a table
     block its chains are that table's, inside a chain block its ``type
@@ -100,6 +102,7 @@ def test_an_include_inside_a_block_defines_chains_of_that_block(tmp_path):
     assert set(nft_conf.defined_chains_in(str(main), main.read_text())) == loaded
 
 
+@pytest.mark.one_end  # reaches no typer, rich, iptc or dbus (tests/one_end_guard.py)
 def test_a_bare_name_beside_the_including_file_is_refused_like_nft(tmp_path):
     """``include "NAME"`` with NAME beside the file but not in /etc: nft -c
     says "File not found"; vrrpfw refuses it too (before: it read the file

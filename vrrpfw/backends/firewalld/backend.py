@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from ...errors import BackendUnavailable, EnvironmentProblem, InputError, VrrpfwError
+from ...errors import BackendUnavailable, EnvironmentProblem, InputError, OutcomeUnknown, VrrpfwError
 from ...host import ifaddr
 from ...host.hostscan import HostScan, firewalld_answered
 from ...judge import owners
@@ -165,6 +165,8 @@ class FirewalldBackend(Backend):
             if self.options.persist and self.mode == "zone" and self.fw_backend == "nftables":
                 paths = self.fw.read(("zone_paths",), "listing zones", self.fw.config.listZones)
                 keys += [("zone_sources", str(p)) for p in paths]
+        except OutcomeUnknown:
+            raise  # firewalld stopped answering: asked again, it would wait a whole timeout more
         except VrrpfwError:
             return  # read again where it is needed, and raised there
         self.fw.ahead(keys)
@@ -184,6 +186,8 @@ class FirewalldBackend(Backend):
                     keys.append(("zone_of", "permanent", r.interface))
                 zone = next((z for z, d in active.items() if r.interface in d.get("interfaces", [])), "")
                 keys.append(("target", "runtime", zone or self.fw.default_zone("runtime")))
+        except OutcomeUnknown:
+            raise  # as in _ahead_loaded
         except VrrpfwError:
             return
         self.fw.ahead(keys)
