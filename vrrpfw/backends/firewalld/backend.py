@@ -33,11 +33,9 @@ from ...judge import owners
 from ...judge.chaineval import evaluate
 from ...judge.netpath import judge_peers, packet_for
 from ...judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
-from ...judge.read import bridges
 from ...judge.read.model import build_model, read_legacy
-from ...judge.read.nft import Listings, NftLayer
+from ...judge.read.nft import EarlyListings, NftLayer
 from ...judge.read.nft import read as nft_read
-from ...judge.read.nft import start as nft_start
 from ...model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
 from ...persist.lock import store_locks
 from ...persist.state import StateFile
@@ -74,7 +72,7 @@ class FirewalldBackend(Backend):
         self.state = StateFile(options.state_file)
         self._loaded = False
         self._nft: Optional[Tuple[int, NftLayer]] = None  # (fw.epoch, chains read then): see _path_nft
-        self._early: Optional[Listings] = None  # the nft listings the verdict will read, started early
+        self._early = EarlyListings()  # the kernel listings the verdict will read, started early
         self.mode = ""
         self.fw_backend = ""
         self._layers: Dict[str, _Layer] = {}
@@ -97,11 +95,11 @@ class FirewalldBackend(Backend):
     def ensure_loaded(self) -> None:
         if self._loaded:
             return
-        self._start_listings()
+        self._early.start(self._heads())
         try:
             self._load()
         except BaseException:
-            self._drop_listings()
+            self._early.drop()
             raise
 
     def _load(self) -> None:
@@ -226,7 +224,7 @@ class FirewalldBackend(Backend):
         for, what close released, entries that no longer prove anything);
         a check saves only what it forgot, and only if it gets the lock at
         once; a dry run never writes.  The kernel listings started for the
-        verdict (see _start_listings) and not read are killed and reaped at
+        verdict (see nft.EarlyListings) and not read are killed and reaped at
         the end."""
         try:
             self.ensure_loaded()
@@ -242,7 +240,7 @@ class FirewalldBackend(Backend):
                     with store_locks([self.state.path], 0):
                         self.state.save()
         finally:
-            self._drop_listings()
+            self._early.drop()
 
     def path_mode(self) -> bool:
         """On the nftables backend the verdict comes from firewalld's own
@@ -260,49 +258,12 @@ class FirewalldBackend(Backend):
             return None
         return self.scan.nft_heads
 
-    def _start_listings(self) -> None:
-        """Start the processes whose arguments the scan already fixed: the
-        nf_tables tables on VRRP's path (``nft -j list table``, from the
-        scan's heads) and the links (``ip -j -d -N link show``), read by
-        the verdict (either backend of firewalld's) after the D-Bus reads.
-        Killed and reaped by _drop_listings where unread: at the end of the
-        session, where loading fails, or at the latest at exit (a run that
-        fails between loading and its session)."""
-        if self._loaded or self._early is not None:
-            return
-        heads = self._heads()
-        if heads is None:
-            return
-        import atexit
-
-        atexit.register(self._drop_listings)
-        self._early = nft_start(heads)
-        bridges.start_links()
-
-    def _take_listings(self) -> Optional[Listings]:
-        """The early listings, while they still show the kernel as the scan
-        found it (vrrpfw has changed nothing yet); read() closes them."""
-        early, self._early = self._early, None
-        if early is not None and self.fw.epoch:
-            early.close()
-            return None
-        return early
-
-    def _drop_listings(self) -> None:
-        import atexit
-
-        atexit.unregister(self._drop_listings)
-        early, self._early = self._early, None
-        if early is not None:
-            early.close()
-        bridges.drop_links()
-
     def _path_nft(self) -> NftLayer:
         """The nf_tables chains on the path, read once until vrrpfw changes
         firewalld (every change call makes the next read a fresh one): the
         run's generation stamp and its verdicts come from one listing."""
         if self._nft is None or self._nft[0] != self.fw.epoch:
-            self._nft = (self.fw.epoch, nft_read(heads=self._heads(), early=self._take_listings()))
+            self._nft = (self.fw.epoch, nft_read(heads=self._heads(), early=self._early.take(self.fw.epoch)))
         return self._nft[1]
 
     def path_model(self) -> PathModel:
@@ -464,7 +425,7 @@ class FirewalldBackend(Backend):
         worse (see :mod:`.kernel`)."""
         from .kernel import judge_kernel, kernel_model  # the iptables backend's only
 
-        model = kernel_model(self.options, self._heads(), self._take_listings())
+        model = kernel_model(self.options, self._heads(), self._early.take(self.fw.epoch))
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
         for st in statuses:

@@ -231,6 +231,53 @@ def start(heads: Any, sweep: bool = False) -> Optional[Listings]:
         return None  # read() says what is wrong with the heads
 
 
+class EarlyListings:
+    """A backend's early listings (firewalld's): the processes whose
+    arguments the host scan already fixed, started when the backend starts
+    loading (before it asks firewalld): the
+    nf_tables tables on VRRP's path (``nft -j list table``, from the scan's
+    heads) and the links (``ip -j -d -N link show``), read by the verdict
+    (on either of firewalld's backends) after the D-Bus reads.  What is not
+    read is killed and reaped by :meth:`drop`: at the end of the session,
+    where loading fails, or at the latest at exit (a run that fails between
+    loading and its session)."""
+
+    def __init__(self) -> None:
+        self.nft: Optional[Listings] = None
+
+    def start(self, heads: Any) -> None:
+        if heads is None or self.nft is not None:
+            return
+        import atexit
+
+        atexit.register(self.drop)
+        from . import bridges
+
+        self.nft = start(heads)
+        bridges.start_links()
+
+    def take(self, epoch: int) -> Optional[Listings]:
+        """The tables' listings, while they still show the kernel as the
+        scan found it (``epoch`` 0: vrrpfw has changed nothing yet); the
+        reader closes them."""
+        early, self.nft = self.nft, None
+        if early is not None and epoch:
+            early.close()
+            return None
+        return early
+
+    def drop(self) -> None:
+        import atexit
+
+        atexit.unregister(self.drop)
+        early, self.nft = self.nft, None
+        if early is not None:
+            early.close()
+        from . import bridges
+
+        bridges.drop_links()
+
+
 def read(sweep: bool = False, heads: Any = None, early: Optional[Listings] = None) -> NftLayer:
     """Every table with a chain on VRRP's path.  ``heads``: ``nft -j list
     chains`` as the caller read it moments ago in this run (the host scan),
