@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..model import COMMENT, FIREWALLD_TABLES
 from .bounded_read import MiB, ReadRefused, read_regular
-from .nft import NftDenied, NftError, nft_json
-from .run import run
+from .nft import NftDenied, NftError, nft_json, nft_parsed
+from .run import Started, run
 
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
@@ -293,6 +294,36 @@ PERMISSION = "reading nf_tables needs root or CAP_NET_ADMIN"
 FIREWALLD_BUS_NAME = "org.fedoraproject.FirewallD1"
 
 
+# The last scan's answer (see firewalld_answered): (when, network namespace, bus address, answer)
+_answered: List[Tuple[float, Optional[int], Optional[str], bool]] = []
+ANSWER_FRESH = 10.0  # seconds the scan's answer stands in for asking again
+
+
+def _netns() -> Optional[int]:
+    try:
+        return os.stat("/proc/thread-self/ns/net").st_ino
+    except OSError:
+        return None
+
+
+def firewalld_answered() -> bool:
+    """:func:`firewalld_answers`, taken from the host scan that asked it
+    moments ago in this run (the same namespace and bus; once, and within
+    ANSWER_FRESH seconds), else asked again: the backend's availability
+    after the scan costs no second D-Bus round trip."""
+    last = _answered.pop() if _answered else None
+    if (last is not None and last[1] == _netns() and last[2] == os.environ.get("DBUS_SYSTEM_BUS_ADDRESS")
+            and 0 <= time.monotonic() - last[0] <= ANSWER_FRESH):
+        return last[3]
+    return firewalld_answers()
+
+
+def _scan_answer() -> bool:
+    answer = firewalld_answers()
+    _answered[:] = [(time.monotonic(), _netns(), os.environ.get("DBUS_SYSTEM_BUS_ADDRESS"), answer)]
+    return answer
+
+
 def firewalld_answers() -> bool:
     """Is firewalld on the system bus (``DBUS_SYSTEM_BUS_ADDRESS`` honoured)?
     A cheap no when no bus is in sight, so dbus is only imported where useful."""
@@ -326,20 +357,31 @@ def scan(nft_timeout: float = 20.0, firewalld_first: bool = False) -> HostScan:
     since choosing a backend then looks at firewalld alone (see
     registry.choose_auto); ``nft_rules_read`` says so and ``nft_chains``
     stays empty."""
+    nft = shutil.which("nft")
+    # nft's chain headers are listed while the rest of the scan asks elsewhere (D-Bus, /proc).
+    heads = Started([nft, "-j", "list", "chains"], nft_timeout) if nft is not None else None
+    try:
+        return _scan(nft, heads, nft_timeout, firewalld_first)
+    finally:
+        if heads is not None:
+            heads.close()
+
+
+def _scan(nft: Optional[str], heads: Optional[Started], nft_timeout: float,
+          firewalld_first: bool) -> HostScan:
     names = legacy_table_names()
     names6 = legacy_table_names("/proc/net/ip6_tables_names")
     tables = (names or []) + [f"ip6 {t}" for t in names6 or []]
     result = HostScan(legacy_tables=tables, legacy_unreadable=names is None or names6 is None,
                       iptables_variant=iptables_variant(),
-                      firewalld_bus=firewalld_answers(), other_netns=in_other_netns())
-    nft = shutil.which("nft")
+                      firewalld_bus=_scan_answer(), other_netns=in_other_netns())
     if nft is None:
         result.nft_error = "nft is not installed: nf_tables chains were not inspected"
         result.ufw = scan_ufw(tables, [])
         return result
     # Chain headers first, then only the filter base chains on input/output:
     # `nft list ruleset` would cost seconds on a host with 50,000 rules elsewhere.
-    chains = _nft_json(nft, ["list", "chains"], nft_timeout)
+    chains = _nft_json(nft, ["list", "chains"], nft_timeout, heads)
     if isinstance(chains, str):
         result.nft_error = chains
         result.ufw = scan_ufw(tables, [])
@@ -365,11 +407,12 @@ def scan(nft_timeout: float = 20.0, firewalld_first: bool = False) -> HostScan:
     return result
 
 
-def _nft_json(nft: str, args: List[str], timeout: float) -> Any:
-    """Parsed ``nft -j ARGS`` output, or an error message string."""
+def _nft_json(nft: str, args: List[str], timeout: float, started: Optional[Started] = None) -> Any:
+    """Parsed ``nft -j ARGS`` output, or an error message string
+    (``started``: that run, started earlier)."""
     what = "nft " + " ".join(args[:2])
     try:
-        return nft_json(args, timeout, nft)
+        return nft_json(args, timeout, nft) if started is None else nft_parsed(started.result(), args)
     except (NftError, NftDenied) as e:
         ran = e.ran
     except OSError as e:  # nft could not start

@@ -44,7 +44,12 @@ def nft_json(args: List[str], timeout: float = 60, nft: Optional[str] = None) ->
     nft = nft or shutil.which("nft")
     if nft is None:
         raise FileNotFoundError("nft is not installed")
-    ran = run([nft, "-j", *args], timeout=timeout)
+    return nft_parsed(run([nft, "-j", *args], timeout=timeout), args)
+
+
+def nft_parsed(ran: Ran, args: List[str]) -> Any:
+    """:func:`nft_json`'s answer from ``nft -j ARGS`` as it ran (also
+    started early, see :class:`.run.Started`): the same errors."""
     if isinstance(ran.exc, OSError):
         raise ran.exc
     if ran.exc is not None:

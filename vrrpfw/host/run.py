@@ -86,6 +86,59 @@ def spawn(argv: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Stre
     return subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, text=True, env=env)
 
 
+class Started:
+    r"""A short tool started now through :func:`spawn` and waited for later
+    (:meth:`result`), with :func:`run`'s error mapping and time-out: the
+    tool may run at most ``timeout`` seconds from its start, however late
+    it is collected.  Whoever starts one collects it or :meth:`close`\ s
+    it (kill and reap: no zombie, no child left behind)."""
+
+    def __init__(self, argv: Sequence[str], timeout: float = 60.0) -> None:
+        import time
+
+        self.argv = list(argv)
+        self.timeout = timeout
+        self.proc: Optional[subprocess.Popen] = None
+        self._ran: Optional[Ran] = None
+        self._clock = time.monotonic
+        self._deadline = time.monotonic() + timeout
+        try:
+            self.proc = spawn(self.argv)
+        except FileNotFoundError as e:
+            self._ran = Ran(127, missing=True, exc=e)
+        except OSError as e:
+            self._ran = Ran(126, err=str(e), exc=e)
+
+    def result(self) -> Ran:
+        """What the tool did (waiting for it to end, or killing it at its
+        time-out); the same answer on every call."""
+        if self._ran is not None:
+            return self._ran
+        proc = self.proc
+        assert proc is not None
+        left = self._deadline - self._clock()
+        try:
+            out, err = proc.communicate(timeout=left if left > 0 or proc.poll() is None else None)
+        except subprocess.TimeoutExpired:
+            self.close()
+            self._ran = Ran(124, timed_out=True, exc=subprocess.TimeoutExpired(self.argv, self.timeout))
+            return self._ran
+        except BaseException:
+            self.close()
+            raise
+        self._ran = Ran(proc.returncode, out, err)
+        return self._ran
+
+    def close(self) -> None:
+        """Kill the tool where it still runs and reap it."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
 # For the code that waits on a spawned child itself (vrrpfw.netns): the
 # names it needs, so that only this module imports subprocess.
 PIPE = subprocess.PIPE

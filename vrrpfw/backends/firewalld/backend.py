@@ -28,13 +28,13 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ...errors import BackendUnavailable, EnvironmentProblem, InputError, OutcomeUnknown, VrrpfwError
 from ...host import ifaddr
-from ...host.hostscan import HostScan, firewalld_answers
+from ...host.hostscan import HostScan, firewalld_answered
 from ...judge import owners
 from ...judge.chaineval import evaluate
 from ...judge.netpath import judge_peers, packet_for
 from ...judge.path_model import BaseChain, ChainState, ChainVerdict, PathModel
 from ...judge.read.model import build_model, read_legacy
-from ...judge.read.nft import NftLayer
+from ...judge.read.nft import EarlyListings, NftLayer
 from ...judge.read.nft import read as nft_read
 from ...model import DEFAULT_GROUP4, Direction, Family, Key, VrrpRule
 from ...persist.lock import store_locks
@@ -72,6 +72,7 @@ class FirewalldBackend(Backend):
         self.state = StateFile(options.state_file)
         self._loaded = False
         self._nft: Optional[Tuple[int, NftLayer]] = None  # (fw.epoch, chains read then): see _path_nft
+        self._early = EarlyListings()  # the kernel listings the verdict will read, started early
         self.mode = ""
         self.fw_backend = ""
         self._layers: Dict[str, _Layer] = {}
@@ -87,13 +88,21 @@ class FirewalldBackend(Backend):
             import dbus  # noqa: F401
         except ImportError as e:
             return Availability(False, f"dbus-python is not installed ({e})")
-        if not firewalld_answers():
+        if not firewalld_answered():
             return Availability(False, f"firewalld does not answer on the system bus ({BUS_NAME})")
         return Availability(True, "firewalld answers on the system bus")
 
     def ensure_loaded(self) -> None:
         if self._loaded:
             return
+        self._early.start(self._heads())
+        try:
+            self._load()
+        except BaseException:
+            self._early.drop()
+            raise
+
+    def _load(self) -> None:
         self.state.load()
         self.fw.ahead(self._reads_first())
         self.fw_backend = self.fw.backend()
@@ -214,19 +223,24 @@ class FirewalldBackend(Backend):
         """A writing run saves the record at the end (what open was asked
         for, what close released, entries that no longer prove anything);
         a check saves only what it forgot, and only if it gets the lock at
-        once; a dry run never writes."""
-        self.ensure_loaded()
-        if write:
-            with self.saving():
-                yield
-            return
-        yield
-        # Nothing to save (the usual check): no lock either (naming it loads
-        # hashlib, 3-7 ms, and creates the lock directory and file).
-        if not self.options.dry_run and not self.state.unchanged():
-            with contextlib.suppress(VrrpfwError):
-                with store_locks([self.state.path], 0):
-                    self.state.save()
+        once; a dry run never writes.  The kernel listings started for the
+        verdict (see nft.EarlyListings) and not read are killed and reaped at
+        the end."""
+        try:
+            self.ensure_loaded()
+            if write:
+                with self.saving():
+                    yield
+                return
+            yield
+            # Nothing to save (the usual check): no lock either (naming it loads
+            # hashlib, 3-7 ms, and creates the lock directory and file).
+            if not self.options.dry_run and not self.state.unchanged():
+                with contextlib.suppress(VrrpfwError):
+                    with store_locks([self.state.path], 0):
+                        self.state.save()
+        finally:
+            self._early.drop()
 
     def path_mode(self) -> bool:
         """On the nftables backend the verdict comes from firewalld's own
@@ -249,7 +263,7 @@ class FirewalldBackend(Backend):
         firewalld (every change call makes the next read a fresh one): the
         run's generation stamp and its verdicts come from one listing."""
         if self._nft is None or self._nft[0] != self.fw.epoch:
-            self._nft = (self.fw.epoch, nft_read(heads=self._heads()))
+            self._nft = (self.fw.epoch, nft_read(heads=self._heads(), early=self._early.take(self.fw.epoch)))
         return self._nft[1]
 
     def path_model(self) -> PathModel:
@@ -411,7 +425,7 @@ class FirewalldBackend(Backend):
         worse (see :mod:`.kernel`)."""
         from .kernel import judge_kernel, kernel_model  # the iptables backend's only
 
-        model = kernel_model(self.options, self._heads())
+        model = kernel_model(self.options, self._heads(), self._early.take(self.fw.epoch))
         self._kernel_blocked = []
         direct = [d for d in self.fw.direct_rules("runtime") if d[1] == "filter"]
         for st in statuses:

@@ -28,6 +28,7 @@ from ...judge.iptables import parse_rule
 from ...judge.netpath import DROPPED, PASSING, judge_peers
 from ...judge.path_model import BaseChain, ChainState, PathModel, PathVerdict
 from ...judge.read.model import build_model, read_legacy
+from ...judge.read.nft import Listings
 from ...judge.read.nft import read as nft_read
 from ...judge.rules import ChainLookup, FwRule
 from ...model import Family, VrrpRule
@@ -36,12 +37,13 @@ from ..base import Options, RuntimeStatus
 from .rules import direct_args
 
 
-def kernel_model(options: Options, heads: Any = None) -> PathModel:
+def kernel_model(options: Options, heads: Any = None, early: Optional[Listings] = None) -> PathModel:
     """Every layer as the kernel has it; a layer that cannot be read makes
     verdicts uncertain (never an error: the configuration was read).
-    ``heads``: nft's chain listing as this run read it (see nft.read)."""
+    ``heads``: nft's chain listing as this run read it, ``early``: the
+    table listings started from it (see nft.read)."""
     legacy, why = read_legacy()
-    return build_model(legacy, nft_read(heads=heads), options, why)
+    return build_model(legacy, nft_read(heads=heads, early=early), options, why)
 
 
 def with_direct_rule(model: PathModel, rule: VrrpRule, ahead: int = 0) -> PathModel:

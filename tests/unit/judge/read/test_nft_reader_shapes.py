@@ -2,8 +2,11 @@
 verdict can be "ok"), never a traceback (issue 9: "bad nft JSON escaped
 with a traceback and Python's exit 1")."""
 
+import json
+
 import pytest
 
+from vrrpfw.host.run import Ran
 from vrrpfw.judge.read import nft as reader
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
@@ -21,8 +24,18 @@ CHAINS = {"nftables": [{"chain": {"family": "inet", "table": "t", "name": "in", 
 ])
 def test_unknown_table_shapes_make_the_table_unread(monkeypatch, table_doc):
     monkeypatch.setattr(reader.shutil, "which", lambda name: "/usr/sbin/nft")
-    monkeypatch.setattr(reader, "nft_json",
-                        lambda args, timeout=60: CHAINS if args[1] == "chains" else table_doc)
+    monkeypatch.setattr(reader, "nft_json", lambda args, timeout=60: CHAINS)
+
+    class Listed:  # `nft -j list table` as read() starts it, printing table_doc
+        def __init__(self, argv, timeout=60):
+            assert argv[1:4] == ["-j", "list", "table"], argv
+
+        def result(self):
+            return Ran(0, json.dumps(table_doc))
+
+        def close(self):
+            pass
+    monkeypatch.setattr(reader, "Started", Listed)
     layer = reader.read()
     assert layer.unread is not None and "inet t" in layer.unread and "does not know" in layer.unread
 
