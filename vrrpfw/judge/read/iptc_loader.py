@@ -40,6 +40,23 @@ def _entries(directory: str) -> List[str]:
         return []
 
 
+@functools.cache
+def _first_by_name(directory: str) -> Dict[str, str]:
+    """``name`` -> the first of ``directory``'s sorted entries that starts
+    with ``lib<name>.so.``, for every name an entry could answer: one pass
+    over the listing instead of one per library asked (~2,000 entries in
+    /usr/lib/<multiarch>; 9 names asked per start: ~2 ms)."""
+    first: Dict[str, str] = {}
+    for entry in _entries(directory):
+        if not entry.startswith("lib"):
+            continue
+        at = entry.find(".so.", 3)
+        while at != -1:  # lib<name>.so. for every ".so." the entry holds
+            first.setdefault(entry[3:at], entry)
+            at = entry.find(".so.", at + 1)
+    return first
+
+
 def _fast_find_library(original: Callable[[str], Optional[str]]) -> Callable[[str], Optional[str]]:
     essential = {"ip4tc", "ip6tc", "iptc", "xtables", "c"}
     memo: Dict[str, Optional[str]] = {}
@@ -48,11 +65,10 @@ def _fast_find_library(original: Callable[[str], Optional[str]]) -> Callable[[st
         if name in memo:
             return memo[name]
         found: Optional[str] = None
-        prefix = f"lib{name}.so."
         for d in _lib_dirs():
-            hits = [e for e in _entries(d) if e.startswith(prefix)]
-            if hits:
-                found = hits[0]
+            hit = _first_by_name(d).get(name)
+            if hit is not None:
+                found = hit
                 break
         if found is None and name in essential:
             found = original(name)
