@@ -319,7 +319,11 @@ def _read(sweep: bool, heads: Any, early: Optional[Listings]) -> NftLayer:
         layer.unread = f"nf_tables (nft's chain listing has a shape vrrpfw does not know: {e!r})"
         return layer
     try:
-        devices = _device_listing(listings.devices) if listings.devices is not None else {}
+        try:
+            devices = _device_listing(listings.devices) if listings.devices is not None else {}
+        except ValueError as e:  # text that is not UTF-8 (a device's name): as before 0f8fa27
+            layer.unread = f"nf_tables (nft's chain listing has a shape vrrpfw does not know: {e!r})"
+            return layer
         # Every table's listing first (their compat listings started as each
         # one shows it needs them), then each converted in order, so that
         # what is unread is said as when they were read one after another.
