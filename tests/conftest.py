@@ -41,6 +41,12 @@ os.environ.setdefault("VRRPFW_LOCK_DIR", LOCK_DIR)
 # other fail with "Another app is currently holding the xtables lock".
 # Tests that exercise the lock set their own XTABLES_LOCKFILE.
 os.environ["XTABLES_LOCKFILE"] = os.path.join(LOCK_DIR, "xtables.lock")
+# No test reaches the machine's system bus: the bus is not per network
+# namespace, so a vrrpfw that `auto` sends to firewalld from inside a test's
+# namespace would change the machine's own firewalld.  Tests that need
+# firewalld start their own bus (tests/fwharness.py) and name it in their
+# namespace's environment, which overrides this.
+os.environ["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/vrrpfw-tests-start-their-own-bus"
 # The corpus verdicts of every parallel worker, for the summary (corpus_stats.py).
 # Set here, in the controlling process, before xdist starts the workers; a
 # worker keeps the value it inherits, and only the process that made the

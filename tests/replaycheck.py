@@ -19,6 +19,7 @@ from vrrpfw.judge.read.nft import HOOKS, parse_devices
 from vrrpfw.judge.read.saved import legacy_chains, model_from_texts
 from vrrpfw.judge.rules import FwRule
 from vrrpfw.model import Direction, Family, VrrpRule
+from vrrpfw.prove.proof import NO_BUS
 from vrrpfw.prove.replica import Delivery, Replica
 from vrrpfw.prove.snapshot import Snapshot, compatible, snapshot_from_files
 from vrrpfw.prove.traffic import Shape
@@ -28,9 +29,12 @@ BLOCKED = {"missing", "shadowed"}
 
 
 def vrrpfw_json(r: Replica, iface: str, *args: str) -> Tuple[int, dict, str]:
-    """``vrrpfw ARGS --iface IFACE --no-persist --json`` in the replica's host."""
+    """``vrrpfw ARGS --iface IFACE --no-persist --json`` in the replica's host,
+    with no system bus, as prove runs it there: the bus is not per network
+    namespace, so the machine's own firewalld (where one runs) would be the
+    one ``auto`` chose and changed."""
     proc = r.host.run([sys.executable, "-m", "vrrpfw", *args, "--iface", iface, "--no-persist", "--json"],
-                      check=False, timeout=120)
+                      check=False, timeout=120, env=NO_BUS)
     try:
         return proc.returncode, json.loads(proc.stdout), proc.stderr
     except ValueError:

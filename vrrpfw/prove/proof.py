@@ -225,10 +225,14 @@ def open_argv(iface: str, group: str, backend: str, ask: Optional[Ask] = None) -
 # imports first ("module" or "module:function to call").  Only speed hangs on
 # this list: a module missing from it is imported after "go", as it always
 # was, and a name that does not import is skipped.
+# python-iptables only where the replica holds legacy tables (OPEN_PRELOAD_LEGACY):
+# elsewhere `open` never loads it, and preloading it would make every prove
+# reach it; never dbus-python (the replica has no bus: NO_BUS).
 OPEN_PRELOAD = ("vrrpfw.cli.entry", "vrrpfw.cli.help_text", "vrrpfw.api", "vrrpfw.cli.render",
-                "vrrpfw.host.hostscan", "vrrpfw.judge.read.model", "vrrpfw.judge.read.legacy",
-                "vrrpfw.judge.read.bridges", "vrrpfw.persist.iptables_line", "vrrpfw.backends.xtables_lock",
-                "dbus", "vrrpfw.judge.read.iptc_loader:load_iptc")
+                "vrrpfw.host.hostscan", "vrrpfw.judge.read.model", "vrrpfw.judge.read.bridges",
+                "vrrpfw.persist.iptables_line")
+OPEN_PRELOAD_LEGACY = ("vrrpfw.judge.read.legacy", "vrrpfw.backends.xtables_lock",
+                       "vrrpfw.judge.read.iptc_loader:load_iptc")
 # `python -m vrrpfw ARGS`, except that the interpreter starts (and imports
 # OPEN_PRELOAD, which reads nothing of the firewall) while the replica is
 # still being built, and runs vrrpfw only once "go" arrives on stdin, when
@@ -250,10 +254,19 @@ runpy.run_module("vrrpfw", run_name="__main__", alter_sys=True)
 """
 
 
-def start_open(host: Namespace, argv: Sequence[str]) -> Popen:
+def open_preload(snap: Snapshot, backend: str) -> Tuple[str, ...]:
+    """What the prestarted ``open`` imports while it waits: python-iptables
+    too where the replica holds legacy tables or ``--backend iptables`` asks
+    for them."""
+    legacy = snap.legacy_save is not None or snap.legacy6_save is not None or backend == "iptables"
+    return OPEN_PRELOAD + (OPEN_PRELOAD_LEGACY if legacy else ())
+
+
+def start_open(host: Namespace, argv: Sequence[str], preload: Sequence[str] = OPEN_PRELOAD) -> Popen:
     """``vrrpfw open`` (``argv``: :func:`open_argv`) started in ``host``,
-    waiting for :func:`open_in` to say go."""
-    return host.popen([sys.executable, "-c", OPEN_BOOT, ",".join(OPEN_PRELOAD), *argv], env=NO_BUS,
+    importing ``preload`` (:func:`open_preload`) while it waits for
+    :func:`open_in` to say go."""
+    return host.popen([sys.executable, "-c", OPEN_BOOT, ",".join(preload), *argv], env=NO_BUS,
                       stdin=True)
 
 
@@ -279,7 +292,8 @@ def _today(snap: Snapshot, ask: Ask, count: int, seconds: float) -> Delivery:
 def _after(snap: Snapshot, ask: Ask, count: int, backend: str, seconds: float,
            proof: InterfaceProof) -> Optional[Delivery]:
     argv = open_argv(snap.iface, ask.group, backend, ask)
-    with replica(snap, ask.peers, ask.local, prestart=lambda host: start_open(host, argv)) as r:
+    preload = open_preload(snap, backend)
+    with replica(snap, ask.peers, ask.local, prestart=lambda host: start_open(host, argv, preload)) as r:
         proof.limits = r.limits
         proof.opened = open_in(r, ask.group, backend, ask)
         if proof.opened.exit_code not in (EXIT_OK, EXIT_NOT_ALLOWED):

@@ -19,13 +19,12 @@ give the ruleset back.  A shape with another TTL than keepalived's is judged
 statically only (``check`` has no option for it):
 tests/integration/judge/test_corpus_ttl.py, on one library end.
 
-The textbook test runs on both library ends: ``prove`` runs ``vrrpfw open
---backend auto`` in its replica, which reaches python-iptables and
-dbus-python, and ``check``'s kernel reader reads legacy tables through
-python-iptables.  So do the shapes of cases with legacy or iptables-nft
-tables.  The shapes of nft-only cases reach none of typer, rich,
-python-iptables or dbus-python (check, open and close take the CLI's
-typer-free path): marked one_end, they run once (tests/one_end_guard.py).
+Cases with legacy or iptables-nft tables run on both library ends:
+``check``'s kernel reader reads legacy tables through python-iptables, and
+``prove`` preloads it for them.  Nft-only cases, the textbook test and their
+shapes, reach none of typer, rich, python-iptables or dbus-python (check,
+open and close take the CLI's typer-free path; prove's replica has no bus):
+marked one_end, they run once (tests/one_end_guard.py).
 """
 
 from __future__ import annotations
@@ -65,6 +64,22 @@ COUNT = 5
 CASES = corpus_cases()
 
 
+def nft_only(stem: str) -> bool:
+    """The case loads native nftables only: no legacy or iptables-nft tables."""
+    return set(CASES[stem]) == {"nft"}
+
+
+# An nft-only case reaches no typer (check, open and close take the CLI's
+# typer-free path, vrrpfw/cli/fast.py), rich, python-iptables (no legacy table
+# to read or write; prove preloads it only for legacy replicas) or
+# dbus-python (prove's replica has no bus, and a missing bus socket is
+# answered without it): one_end, run once (tests/one_end_guard.py fails it
+# the day it reaches one).  Cases with legacy or iptables-nft tables reach
+# python-iptables (check's kernel reader) and run on both ends.
+def one_end_if_nft_only(stem: str):
+    return pytest.param(stem, marks=pytest.mark.one_end, id=stem) if nft_only(stem) else stem
+
+
 def vrrpfw(r: Replica, *args: str) -> tuple:
     return vrrpfw_json(r, IFACE, *args)
 
@@ -81,7 +96,7 @@ def states(out: dict) -> Dict[str, str]:
     return {rule["direction"]: rule["runtime"] for rule in out.get("rules", [])}
 
 
-@pytest.mark.parametrize("stem", sorted(CASES))
+@pytest.mark.parametrize("stem", [one_end_if_nft_only(s) for s in sorted(CASES)])
 def test_static_verdict_is_the_kernels_then_open_and_close(stem: str) -> None:
     files = CASES[stem]
     peers = case_peers(files)
@@ -176,17 +191,7 @@ def shape_args(shape: Shape, peers: List[str]) -> List[str]:
     return args
 
 
-def nft_only(stem: str) -> bool:
-    """The case loads native nftables only: no legacy or iptables-nft tables."""
-    return set(CASES[stem]) == {"nft"}
-
-
-# A shape of an nft-only case reaches no typer (the CLI's typer-free path,
-# vrrpfw/cli/fast.py, takes check/open/close with these options), rich,
-# python-iptables (no legacy table to read or write) or dbus-python: one_end,
-# run once (tests/one_end_guard.py fails it the day it reaches one).  The
-# textbook test above reaches python-iptables and dbus-python through prove's
-# `open --backend auto`, and legacy cases through check's kernel reader.
+# The shapes of an nft-only case: one_end, as its textbook test above.
 SHAPES = [pytest.param(*p.values, marks=[*p.marks, pytest.mark.one_end], id=p.id)
           if nft_only(p.values[0]) else p for p in shaped(CASES, KNOWN_GAPS, ttl=False)]
 

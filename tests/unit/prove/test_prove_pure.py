@@ -279,15 +279,31 @@ def test_what_the_prestarted_open_preloads_exists() -> None:
     import importlib
     import importlib.util
 
-    from vrrpfw.prove.proof import OPEN_PRELOAD
+    from vrrpfw.prove.proof import OPEN_PRELOAD, OPEN_PRELOAD_LEGACY
 
-    for name in OPEN_PRELOAD:
+    for name in OPEN_PRELOAD + OPEN_PRELOAD_LEGACY:
         module, _, call = name.partition(":")
         if not module.startswith("vrrpfw."):
             continue
         assert importlib.util.find_spec(module) is not None, name
         if call:
             assert callable(getattr(importlib.import_module(module), call)), name
+
+
+def test_the_prestarted_open_preloads_python_iptables_only_for_legacy_tables() -> None:
+    """An nft-only replica's `open` never loads python-iptables, and no
+    replica has a bus: preloading either would make every prove reach them
+    (and the corpus's nft-only cases run on both library ends for it)."""
+    from vrrpfw.prove.proof import open_preload
+
+    nft_only = Snapshot(iface="eth1")
+    legacy = Snapshot(iface="eth1", legacy_save="*filter\nCOMMIT\n")
+    legacy6 = Snapshot(iface="eth1", legacy6_save="*filter\nCOMMIT\n")
+    for preload in (open_preload(nft_only, "auto"), open_preload(nft_only, "nftables")):
+        assert not [n for n in preload if "iptc" in n or n.split(".")[0] == "dbus"], preload
+    for snap, backend in ((legacy, "auto"), (legacy6, "auto"), (nft_only, "iptables")):
+        assert "vrrpfw.judge.read.iptc_loader:load_iptc" in open_preload(snap, backend)
+        assert "dbus" not in open_preload(snap, backend)
 
 
 def test_legacy_tables_load_while_the_links_are_made(monkeypatch) -> None:
