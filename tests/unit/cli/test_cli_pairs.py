@@ -14,12 +14,15 @@ except under VRRPFW_REQUIRE_INTEGRATION=1 (tests/run.sh as root), where it fails
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from typing import List, Tuple
 
 import pytest
 from venvs import built_here, python_of
+
+from vrrpfw.cli import fast
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 REQUIRE = os.environ.get("VRRPFW_REQUIRE_INTEGRATION") == "1"
@@ -108,3 +111,18 @@ def test_flags_are_flags(pair):
     assert rc == 2 and out.startswith('{"error": "interface name'), out
     rc, out, err = run(pair, "open", "--iface", "a/b", "--no-persist")
     assert rc == 2 and out == ""
+
+
+def test_fast_path_declines_or_makes_typers_call_under_the_pair(pair):
+    """vrrpfw/cli/fast.py's checks (tests/fastgrid.py, as test_fast.py runs
+    them in-process) under the pair, on a smaller sample of the grid (every
+    fragment alone, 300 pairs, 100 triples)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = os.pathsep.join([REPO, os.path.join(REPO, "tests")])
+    proc = subprocess.run([pair, "-m", "fastgrid", "300", "100"], capture_output=True, text=True,
+                          env=env, cwd=REPO, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["command"] for r in rows] == list(fast.COMMANDS)
+    for r in rows:
+        assert r["differ"] == [] and r["accepted"] > 100, r

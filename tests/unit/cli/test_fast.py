@@ -3,25 +3,22 @@
 pinned grid of argv it either declines or makes the same call as typer,
 with the same bytes out and the same exit code (the checks: tests/fastgrid.py).
 These build typer's command, so they carry no one-end mark (run them with both library ends;
-the pair rows run them under typer 0.7 + the newest click and typer 0.15 +
-click 8.2)."""
+test_cli_pairs.py runs the same checks under typer 0.7 + the newest click and
+typer 0.15 + click 8.2)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 
 import fastgrid
 import pytest
-from venvs import built_here, python_of
 
 import vrrpfw
 from vrrpfw.cli import entry, fast
 
 REPO = os.path.dirname(os.path.dirname(vrrpfw.__file__))
-PAIRS = (".venv-typer07-clicknew", ".venv-typer015-click82")
 
 
 @pytest.mark.parametrize("command", fast.COMMANDS)
@@ -42,22 +39,6 @@ def test_fast_path_declines_or_makes_typers_call(command):
     accepted, differ = fastgrid.grid_differences(command)
     assert differ == []
     assert accepted > 300, accepted  # the grid exercises the fast path, not only its refusals
-
-
-@pytest.mark.parametrize("venv", sorted(built_here(PAIRS)))
-def test_pairs_agree_too(venv):
-    """The same checks under the typer/click pairs whose options entry.py
-    rebuilds (tests/unit/cli/test_cli_pairs.py), on a smaller sample of the
-    grid (every fragment alone, 300 pairs, 100 triples)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = os.pathsep.join([REPO, os.path.join(REPO, "tests")])
-    proc = subprocess.run([python_of(venv), "-m", "fastgrid", "300", "100"], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [r["command"] for r in rows] == list(fast.COMMANDS)
-    for r in rows:
-        assert r["differ"] == [] and r["accepted"] > 100, r
 
 
 @pytest.mark.parametrize("argv", [
