@@ -11,6 +11,8 @@ import sys
 from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from corpus_stats import record
+
 from vrrpfw.judge.iptables import parse_save
 from vrrpfw.judge.netpath import judge, judge_peers
 from vrrpfw.judge.nft import convert_table
@@ -250,3 +252,20 @@ def replica_model(r: Replica) -> PathModel:
     return case_model(save("iptables-legacy-save", "/proc/net/ip_tables_names"), iptnft or None, doc, devices,
                       save("ip6tables-legacy-save", "/proc/net/ip6_tables_names"), iptnft6 or None)
 
+
+
+def static_shape_agrees(r: Replica, stem: str, name: str, shape: Shape, peers: Sequence[str],
+                        count: int) -> Dict[str, int]:
+    """Replay ``shape``'s adverts in the replica, judge its rules statically
+    for both directions, record both verdicts for the corpus summary, then
+    assert each agrees with what the kernel delivered; the deliveries."""
+    before = outcome(r.measure(count=count, seconds=1.0, shape=shape))
+    model = replica_model(r)
+    judged = {d: static_verdict(model, shape, d, peers) for d in (Direction.IN, Direction.OUT)}
+    for d, j in judged.items():  # both recorded before either is asserted (the summary counts them)
+        record(stem, d.value, j.state.value, before[d.value], count, name, reason=j.detail)
+    for direction in (Direction.IN, Direction.OUT):
+        verdict, arrived = judged[direction].state.value, before[direction.value]
+        assert agrees(verdict, [arrived], count), (
+            f"{stem} [{name}] {direction.value}: static {verdict}, kernel {arrived}/{count}")
+    return before

@@ -44,11 +44,10 @@ from replaycheck import (
     case_snapshot,
     corpus_cases,
     outcome,
-    replica_model,
     ruleset,
     shape_rule,
     shaped,
-    static_verdict,
+    static_shape_agrees,
     vrrpfw_json,
 )
 
@@ -202,15 +201,7 @@ def test_shape_verdicts_are_the_kernels_then_open_and_close(stem: str, name: str
     peers = case_peers(files)
     with replica(case_snapshot(files), peers) as r:
         original = ruleset(r)
-        before = outcome(r.measure(count=COUNT, seconds=1.0, shape=shape))
-        model = replica_model(r)
-        judged = {d: static_verdict(model, shape, d, peers) for d in (Direction.IN, Direction.OUT)}
-        for d, j in judged.items():  # both recorded before either is asserted (the summary counts them)
-            record(stem, d.value, j.state.value, before[d.value], COUNT, name, reason=j.detail)
-        for direction in (Direction.IN, Direction.OUT):
-            verdict, arrived = judged[direction].state.value, before[direction.value]
-            assert agrees(verdict, [arrived], COUNT), (
-                f"{stem} [{name}] {direction.value}: static {verdict}, kernel {arrived}/{COUNT}")
+        before = static_shape_agrees(r, stem, name, shape, peers, COUNT)
         args = shape_args(shape, peers)
         rc, out, err = vrrpfw(r, "check", *args)
         mine = {d: shape_rule(shape, d, args[1] if shape.unicast else None).selector for d in Direction}

@@ -20,19 +20,14 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import pytest
-from corpus_stats import record
 from replaycheck import (
-    agrees,
     case_peers,
     case_snapshot,
     corpus_cases,
-    outcome,
-    replica_model,
     shaped,
-    static_verdict,
+    static_shape_agrees,
 )
 
-from vrrpfw.model import Direction
 from vrrpfw.prove.replica import replica
 from vrrpfw.prove.traffic import Shape
 
@@ -52,12 +47,4 @@ def test_shape_verdicts_are_the_kernels(stem: str, name: str) -> None:
     files, shape = CASES[stem], Shape.parse(name)
     peers = case_peers(files)
     with replica(case_snapshot(files), peers) as r:
-        before = outcome(r.measure(count=COUNT, seconds=1.0, shape=shape))
-        model = replica_model(r)
-        judged = {d: static_verdict(model, shape, d, peers) for d in (Direction.IN, Direction.OUT)}
-        for d, j in judged.items():  # both recorded before either is asserted (the summary counts them)
-            record(stem, d.value, j.state.value, before[d.value], COUNT, name, reason=j.detail)
-        for direction in (Direction.IN, Direction.OUT):
-            verdict, arrived = judged[direction].state.value, before[direction.value]
-            assert agrees(verdict, [arrived], COUNT), (
-                f"{stem} [{name}] {direction.value}: static {verdict}, kernel {arrived}/{COUNT}")
+        static_shape_agrees(r, stem, name, shape, peers, COUNT)
