@@ -8,8 +8,9 @@ rule it reaches, and only a rule that tests state reads it.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Callable, List, Optional
+
+from vrrpfw.record import replace
 
 from .rules import FwRule, Match, Packet, Tri
 
