@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from _thread import get_ident
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type, TypeVar
 
 __all__ = ["record", "field", "replace", "asdict", "fields"]
@@ -226,10 +227,18 @@ def _make_methods(spec: Spec) -> Dict[str, Any]:
     cls: Type[Any] = spec.cls
     shown = tuple(f.name for f in spec.fields if f.repr)
     values = _values_of(tuple(f.name for f in spec.fields if f.compare))
+    running = set()  # (instance, thread) whose repr is being made: "..." if met again
 
     def __repr__(self: Any) -> str:
-        return (f"{self.__class__.__qualname__}("
-                + ", ".join(f"{name}={getattr(self, name)!r}" for name in shown) + ")")
+        key = (id(self), get_ident())
+        if key in running:
+            return "..."
+        running.add(key)
+        try:
+            return (f"{self.__class__.__qualname__}("
+                    + ", ".join(f"{name}={getattr(self, name)!r}" for name in shown) + ")")
+        finally:
+            running.discard(key)
 
     def __eq__(self: Any, other: Any) -> Any:
         if other.__class__ is self.__class__:

@@ -319,3 +319,15 @@ def test_the_check_path_imports_no_dataclasses():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# --- found in review: each against its dataclass
+
+def test_a_record_that_contains_itself_has_a_repr():
+    r, d = pair({"__annotations__": {"a": Any}})
+    x, y = r(None), d(None)
+    x.a, y.a = x, y
+    assert repr(x) == repr(y) == "Probe(a=...)"
+    x.a, y.a = [x], [y]
+    assert repr(x) == repr(y) == "Probe(a=[...])"
+    assert repr(r(r(1))) == repr(d(d(1))) == "Probe(a=Probe(a=1))"  # nesting is no recursion
