@@ -291,7 +291,7 @@ def _process(cls: Any, frozen: bool) -> Any:
         if method is not None and hasattr(method, "__qualname__"):
             method.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, method)
-    cls.__match_args__ = spec.names  # type: ignore[misc]
+    cls.__match_args__ = tuple(f.name for f in fields_ if f.init)  # type: ignore[misc]
     return cls
 
 

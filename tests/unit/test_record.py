@@ -331,3 +331,13 @@ def test_a_record_that_contains_itself_has_a_repr():
     x.a, y.a = [x], [y]
     assert repr(x) == repr(y) == "Probe(a=[...])"
     assert repr(r(r(1))) == repr(d(d(1))) == "Probe(a=Probe(a=1))"  # nesting is no recursion
+
+
+def test_match_args_are_the_init_parameters():
+    r2 = record(type("Probe", (), {"__annotations__": {"a": int, "b": int},
+                                   "b": field(default=0, init=False)}))
+    d2 = dataclasses.dataclass(type("Probe", (), {"__annotations__": {"a": int, "b": int},
+                                                  "b": dataclasses.field(default=0, init=False)}))
+    assert r2.__match_args__ == ("a",)
+    if sys.version_info >= (3, 10):  # dataclasses sets __match_args__ from 3.10 on
+        assert r2.__match_args__ == d2.__match_args__
