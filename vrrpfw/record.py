@@ -133,7 +133,11 @@ def _collect(cls: type) -> Tuple[Field, ...]:
                             "is not supported")
     out: List[Field] = []
     seen_default = False  # among __init__'s parameters
-    for name, annotation in _annotations(cls).items():
+    annotations = _annotations(cls)
+    for name, value in cls.__dict__.items():
+        if isinstance(value, Field) and name not in annotations:
+            raise TypeError(f"{name!r} is a field but has no type annotation")
+    for name, annotation in annotations.items():
         if _is_classvar(annotation):
             continue
         if _refused(annotation):

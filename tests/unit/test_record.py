@@ -341,3 +341,11 @@ def test_match_args_are_the_init_parameters():
     assert r2.__match_args__ == ("a",)
     if sys.version_info >= (3, 10):  # dataclasses sets __match_args__ from 3.10 on
         assert r2.__match_args__ == d2.__match_args__
+
+
+def test_a_field_without_annotation_is_refused():
+    with pytest.raises(TypeError, match="no type annotation"):
+        dataclasses.dataclass(type("Probe", (), {"__annotations__": {"a": int},
+                                                 "b": dataclasses.field(default=1)}))
+    with pytest.raises(TypeError, match="no type annotation"):
+        record(type("Probe", (), {"__annotations__": {"a": int}, "b": field(default=1)}))
