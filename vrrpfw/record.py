@@ -105,8 +105,14 @@ class Spec:
 def _annotations(cls: type) -> Dict[str, Any]:
     """The class's own annotations, in order (never a base class's)."""
     own = cls.__dict__.get("__annotations__")
-    if own is None and "__annotate__" in cls.__dict__:  # Python >= 3.14: made on demand
-        own = cls.__annotations__
+    if own is None and sys.version_info >= (3, 14):
+        # Made on demand (PEP 649): the class keeps an __annotate_func__, not
+        # __annotations__, unless its module imports annotations from
+        # __future__.  Read as dataclasses reads them: forward references
+        # to names not defined yet do not raise.
+        import annotationlib
+
+        own = annotationlib.get_annotations(cls, format=annotationlib.Format.FORWARDREF)
     return dict(own or {})
 
 

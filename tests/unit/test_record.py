@@ -349,3 +349,23 @@ def test_a_field_without_annotation_is_refused():
                                                  "b": dataclasses.field(default=1)}))
     with pytest.raises(TypeError, match="no type annotation"):
         record(type("Probe", (), {"__annotations__": {"a": int}, "b": field(default=1)}))
+
+
+def test_fields_of_a_module_without_future_annotations():
+    """Python 3.14 evaluates annotations lazily: a class body without
+    ``from __future__ import annotations`` keeps no ``__annotations__`` in
+    its ``__dict__`` (an ``__annotate_func__`` instead).  Fields must be
+    found there too, forward references included (the code is compiled
+    without this module's future import)."""
+    src = ("class Probe:\n"
+           "    a: int\n"
+           "    b: 'NotDefinedAnywhere' = 1\n"
+           "    c: ClassVar[int] = 3\n")
+    made = []
+    for deco in (record, dataclasses.dataclass):
+        ns: Dict[str, Any] = {"ClassVar": ClassVar, "__name__": __name__}
+        exec(compile(src, "<probe>", "exec", dont_inherit=True), ns)  # noqa: S102 - fixed source
+        made.append(deco(ns["Probe"]))
+    r, d = made
+    assert [f.name for f in fields(r)] == [f.name for f in dataclasses.fields(d)] == ["a", "b"]
+    assert repr(r(2)) == repr(d(2)) == "Probe(a=2, b=1)"
