@@ -222,10 +222,12 @@ def _make_init(spec: Spec, post_init: bool) -> Callable[..., None]:
                 values[name] = factory()
         for name in required:
             if values[name] is MISSING:
-                lost = [x for x in required if values[x] is MISSING]
+                lost = [repr(x) for x in required if values[x] is MISSING]
+                if len(lost) > 1:  # worded as Python words it: 'a' and 'b'; 'a', 'b', and 'c'
+                    lost[-1] = "and " + lost[-1]
                 raise TypeError(f"{qualname}.__init__() missing {len(lost)} required positional "
                                 f"argument{'s' if len(lost) > 1 else ''}: "
-                                + ", ".join(repr(x) for x in lost))
+                                + (" " if len(lost) == 2 else ", ").join(lost))
         self.__dict__.update(values)
         if post_init:
             self.__post_init__()

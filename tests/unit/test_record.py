@@ -369,3 +369,16 @@ def test_fields_of_a_module_without_future_annotations():
     r, d = made
     assert [f.name for f in fields(r)] == [f.name for f in dataclasses.fields(d)] == ["a", "b"]
     assert repr(r(2)) == repr(d(2)) == "Probe(a=2, b=1)"
+
+
+@pytest.mark.parametrize("given", [(), (1,), (1, 2)])
+def test_missing_arguments_message_as_python_words_it(given):
+    r, d = pair({"__annotations__": {"a": int, "b": int, "c": int}})
+    messages = []
+    for c in (r, d):
+        with pytest.raises(TypeError) as e:
+            c(*given)
+        messages.append(str(e.value))
+    if sys.version_info < (3, 10):  # 3.9 names no class: __init__() missing ...
+        messages = [m.split("__init__()", 1)[1] for m in messages]
+    assert messages[0] == messages[1]
