@@ -14,6 +14,7 @@ import collections
 import copy
 import dataclasses
 import importlib
+import importlib.util
 import os
 import pickle
 import pkgutil
@@ -382,3 +383,65 @@ def test_missing_arguments_message_as_python_words_it(given):
     if sys.version_info < (3, 10):  # 3.9 names no class: __init__() missing ...
         messages = [m.split("__init__()", 1)[1] for m in messages]
     assert messages[0] == messages[1]
+
+
+# --- each vrrpfw record against the dataclass its own source makes
+
+def _dataclass_twins() -> Dict[str, type]:
+    """Every module that defines records, executed once more (as a module
+    of its own) with ``vrrpfw.record``'s names bound to dataclasses'
+    own: qualified class name -> the dataclass its class body makes.
+    ``twin`` above builds its dataclass from the record's parsed fields, so
+    it cannot see a field the parsing lost or invented (a ClassVar taken
+    for a field, annotations not found); these twins can.  (Re-executing
+    is harmless here: the only import-time effect is netns's atexit hook
+    over its own empty lists.)"""
+    real = {"record": dataclasses.dataclass, "field": dataclasses.field,
+            "replace": dataclasses.replace, "asdict": dataclasses.asdict,
+            "fields": dataclasses.fields}
+    out: Dict[str, type] = {}
+    for modname in sorted({c.__module__ for c in RECORDS}):
+        spec = importlib.util.spec_from_file_location(modname + "_dataclass_twin",
+                                                      sys.modules[modname].__file__)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        saved = {name: getattr(rec, name) for name in real}
+        sys.modules[spec.name] = module  # dataclasses reads string annotations in it
+        try:
+            for name, value in real.items():
+                setattr(rec, name, value)
+            spec.loader.exec_module(module)
+        finally:
+            for name, value in saved.items():
+                setattr(rec, name, value)
+            del sys.modules[spec.name]
+        for cls in RECORDS:
+            if cls.__module__ == modname:
+                found: Any = module
+                for part in cls.__qualname__.split("."):
+                    found = getattr(found, part)
+                out[f"{modname}.{cls.__qualname__}"] = found
+    return out
+
+
+def _shown(value: Any) -> Any:
+    if value is rec.MISSING or value is dataclasses.MISSING:
+        return "MISSING"
+    return getattr(value, "__qualname__", None) or repr(value)
+
+
+def test_every_record_class_has_the_fields_its_source_gives_a_dataclass():
+    twins = _dataclass_twins()
+    for cls in RECORDS:
+        key = f"{cls.__module__}.{cls.__qualname__}"
+        dc = twins[key]
+        assert dataclasses.is_dataclass(dc), key
+        assert getattr(cls, rec.SPEC).frozen == dc.__dataclass_params__.frozen, key
+        mine = [(f.name, f.init, f.repr, f.compare, _shown(f.default), _shown(f.default_factory))
+                for f in fields(cls)]
+        theirs = [(f.name, f.init, f.repr, f.compare, _shown(f.default), _shown(f.default_factory))
+                  for f in dataclasses.fields(dc)]
+        assert mine == theirs, key
+        for f in fields(cls):  # class attributes as dataclasses leaves them
+            assert (f.name in cls.__dict__) == (f.name in dc.__dict__), (key, f.name)
+        assert ("__post_init__" in cls.__dict__) == hasattr(dc, "__post_init__"), key
