@@ -183,6 +183,16 @@ def _values_of(names: Tuple[str, ...]) -> Callable[[Any], Tuple[Any, ...]]:
     return operator.attrgetter(*names)  # type: ignore[return-value]
 
 
+def _bad_keyword(qualname: str, names: Tuple[str, ...], nargs: int, kwargs: Dict[str, Any]) -> None:
+    """Raise Python's error for the first keyword argument that names no
+    parameter or one already given by position."""
+    for key in kwargs:
+        if key not in names:
+            raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {key!r}")
+        if names.index(key) < nargs:
+            raise TypeError(f"{qualname}.__init__() got multiple values for argument {key!r}")
+
+
 def _make_init(spec: Spec, post_init: bool) -> Callable[..., None]:
     names = tuple(f.name for f in spec.fields if f.init)  # its parameters, in order
     nameset = frozenset(names)
@@ -211,11 +221,8 @@ def _make_init(spec: Spec, post_init: bool) -> Callable[..., None]:
         if args:
             values.update(zip(names, args))
         if kwargs:
-            for key in kwargs:
-                if key not in nameset:
-                    raise TypeError(f"{qualname}.__init__() got an unexpected keyword argument {key!r}")
-                if names.index(key) < len(args):
-                    raise TypeError(f"{qualname}.__init__() got multiple values for argument {key!r}")
+            if not nameset.issuperset(kwargs) or (args and not kwargs.keys().isdisjoint(names[:len(args)])):
+                _bad_keyword(qualname, names, len(args), kwargs)
             values.update(kwargs)
         for name, factory in factories:
             if values[name] is MISSING:

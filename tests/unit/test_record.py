@@ -445,3 +445,19 @@ def test_every_record_class_has_the_fields_its_source_gives_a_dataclass():
         for f in fields(cls):  # class attributes as dataclasses leaves them
             assert (f.name in cls.__dict__) == (f.name in dc.__dict__), (key, f.name)
         assert ("__post_init__" in cls.__dict__) == hasattr(dc, "__post_init__"), key
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c(1, zz=1, a=2), lambda c: c(1, a=2, zz=1), lambda c: c(1, b=2, a=3),
+    lambda c: c(1, 2, b=3), lambda c: c(b=2, c=3), lambda c: c(1, c=3),
+])
+def test_keyword_errors_as_python_gives_them(call):
+    """The first bad keyword, in the caller's order, is the one named."""
+    r, d = pair({"__annotations__": {"a": int, "b": int, "c": int}, "c": 0})
+    results = []
+    for cls in (r, d):
+        try:
+            results.append(repr(call(cls)))
+        except TypeError as e:
+            results.append(str(e).split("__init__()", 1)[1])  # 3.9 names no class
+    assert results[0] == results[1]
