@@ -303,7 +303,7 @@ def _process(cls: Any, frozen: bool) -> Any:
         if name in own and not (name == "__hash__" and own[name] is None):
             raise TypeError(f"record {cls.__qualname__} defines {name} itself: not supported")
     setattr(cls, SPEC, spec)
-    init = _make_init(spec, "__post_init__" in own)
+    init = _make_init(spec, hasattr(cls, "__post_init__"))  # inherited too, as dataclasses
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init
     for name, method in _make_methods(spec).items():

@@ -461,3 +461,17 @@ def test_keyword_errors_as_python_gives_them(call):
         except TypeError as e:
             results.append(str(e).split("__init__()", 1)[1])  # 3.9 names no class
     assert results[0] == results[1]
+
+
+def test_post_init_of_a_plain_base_class_runs():
+    calls: List[str] = []
+
+    class Checks:  # a mixin, not a record: dataclasses calls its __post_init__ too
+        def __post_init__(self) -> None:
+            calls.append(type(self).__name__)
+
+    made = [deco(type(name, (Checks,), {"__annotations__": {"a": int}}))
+            for name, deco in (("R", record), ("D", dataclasses.dataclass))]
+    for cls in made:
+        cls(1)
+    assert calls == ["R", "D"]
