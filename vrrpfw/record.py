@@ -311,6 +311,8 @@ def _process(cls: Any, frozen: bool) -> Any:
             method.__qualname__ = f"{cls.__qualname__}.{name}"
         setattr(cls, name, method)
     cls.__match_args__ = tuple(f.name for f in fields_ if f.init)  # type: ignore[misc]
+    if sys.version_info >= (3, 13):  # copy.replace(), as dataclasses gives it from 3.13 on
+        cls.__replace__ = _replace
     return cls
 
 

@@ -475,3 +475,9 @@ def test_post_init_of_a_plain_base_class_runs():
     for cls in made:
         cls(1)
     assert calls == ["R", "D"]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="copy.replace is new in Python 3.13")
+def test_copy_replace_as_on_a_dataclass():
+    r, d = pair({"__annotations__": {"a": int, "b": int}, "b": 0}, frozen=True)
+    assert repr(copy.replace(r(1), b=2)) == repr(copy.replace(d(1), b=2)) == "Probe(a=1, b=2)"
