@@ -29,6 +29,9 @@ a record never silently differs from the dataclass it stands for.
 
 To type checkers a record *is* a dataclass (the ``TYPE_CHECKING`` branch at
 the end), so mypy checks fields, defaults and constructor calls as before.
+To ``dataclasses`` itself a record looks like a dataclass too (see
+:class:`_DataclassFields`): a library caller's ``dataclasses.asdict(result)``
+keeps working.
 ``tests/unit/test_record.py`` compares every record class of vrrpfw with
 the dataclass made from the same class body.
 """
@@ -267,6 +270,42 @@ def _frozen_error(message: str) -> Exception:
     return dataclasses.FrozenInstanceError(message)
 
 
+class _DataclassFields:
+    """``__dataclass_fields__`` of a record, made when first asked for.
+
+    Why: code outside vrrpfw (a library caller) may hand a result to
+    ``dataclasses.asdict``, ``fields``, ``replace`` or ``is_dataclass``, as
+    it could when results were dataclasses.  Those functions find a
+    dataclass by this attribute; the first time one asks, dataclasses is
+    imported and the fields are described with its own ``Field`` objects
+    (the same defaults, init, repr and compare).  vrrpfw itself never
+    asks, so a check still does not import dataclasses."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.made: Optional[Dict[str, Any]] = None
+
+    def __get__(self, obj: Any, owner: Any = None) -> Dict[str, Any]:
+        if self.made is None:
+            import dataclasses
+
+            annotations = _annotations(self.spec.cls)
+            made: Dict[str, Any] = {}
+            for f in self.spec.fields:
+                kw: Dict[str, Any] = {"init": f.init, "repr": f.repr, "compare": f.compare}
+                if f.default is not MISSING:
+                    kw["default"] = f.default
+                if f.default_factory is not MISSING:
+                    kw["default_factory"] = f.default_factory
+                described = dataclasses.field(**kw)
+                described.name = f.name
+                described.type = annotations.get(f.name)
+                described._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+                made[f.name] = described
+            self.made = made
+        return self.made
+
+
 def _process(cls: Any, frozen: bool) -> Any:
     fields_ = _collect(cls)
     spec = Spec(cls, fields_, frozen)
@@ -275,6 +314,7 @@ def _process(cls: Any, frozen: bool) -> Any:
         if name in own and not (name == "__hash__" and own[name] is None):
             raise TypeError(f"record {cls.__qualname__} defines {name} itself: not supported")
     setattr(cls, SPEC, spec)
+    cls.__dataclass_fields__ = _DataclassFields(spec)
     init = _make_init(spec, "__post_init__" in own)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init

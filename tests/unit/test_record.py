@@ -162,6 +162,16 @@ def test_record_class_behaves_as_its_dataclass(cls):
         assert repr(replace(x, **{name: b[name]})) == repr(dataclasses.replace(y, **{name: b[name]}))
     assert asdict(x) == dataclasses.asdict(y)
     assert list(asdict(x)) == list(dataclasses.asdict(y))
+    # and to dataclasses' own functions, a record looks like the dataclass
+    assert dataclasses.is_dataclass(x) and dataclasses.is_dataclass(cls)
+    seen = [(f.name, f.default, f.default_factory, f.init, f.repr, f.compare)
+            for f in dataclasses.fields(x)]
+    assert seen == [(f.name, f.default, f.default_factory, f.init, f.repr, f.compare)
+                    for f in dataclasses.fields(y)]
+    assert dataclasses.asdict(x) == dataclasses.asdict(y)
+    if names:
+        assert repr(dataclasses.replace(x, **{names[0]: b[names[0]]})) == repr(
+            dataclasses.replace(y, **{names[0]: b[names[0]]}))
 
 
 # --- what no vrrpfw class exercises today, each held against its dataclass
