@@ -31,7 +31,7 @@ To type checkers a record *is* a dataclass (the ``TYPE_CHECKING`` branch at
 the end), so mypy checks fields, defaults and constructor calls as before.
 To ``dataclasses`` itself a record looks like a dataclass too (see
 :class:`_DataclassFields`): a library caller's ``dataclasses.asdict(result)``
-keeps working.
+keeps working, and a dataclass may inherit from a record.
 ``tests/unit/test_record.py`` compares every record class of vrrpfw with
 the dataclass made from the same class body.
 """
@@ -301,9 +301,24 @@ class _DataclassFields:
                 described.name = f.name
                 described.type = annotations.get(f.name)
                 described._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+                if hasattr(described, "kw_only"):  # Python >= 3.10: as dataclass resolves it
+                    described.kw_only = False
                 made[f.name] = described
             self.made = made
         return self.made
+
+
+class _DataclassParams:
+    """``__dataclass_params__`` of a record: what ``dataclasses`` reads of a
+    base class when a dataclass inherits from a record (its frozenness)."""
+
+    def __init__(self, frozen: bool) -> None:
+        self.init = self.repr = self.eq = self.match_args = True
+        self.order = self.unsafe_hash = self.kw_only = self.slots = self.weakref_slot = False
+        self.frozen = frozen
+
+    def __repr__(self) -> str:
+        return f"_DataclassParams(frozen={self.frozen!r})"
 
 
 def _process(cls: Any, frozen: bool) -> Any:
@@ -315,6 +330,7 @@ def _process(cls: Any, frozen: bool) -> Any:
             raise TypeError(f"record {cls.__qualname__} defines {name} itself: not supported")
     setattr(cls, SPEC, spec)
     cls.__dataclass_fields__ = _DataclassFields(spec)
+    cls.__dataclass_params__ = _DataclassParams(frozen)
     init = _make_init(spec, "__post_init__" in own)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init
