@@ -216,29 +216,30 @@ class Started:
             self.close()
             raise
         self._close_spools()
-        if out is None or err is None:  # more than ``most`` bytes
+        if out is None or err is None:  # ``most`` bytes or more
             code = proc.returncode or -signal.SIGXFSZ  # as when SIGXFSZ stopped it
-            self._ran = Ran(code, err=f"{self.argv[0]} printed more than {self.most} bytes: not read")
+            why = f"{self.argv[0]}: output reached {self.most} bytes, the most read: stopped"
+            self._ran = Ran(code, err=why)
         else:
             self._ran = Ran(proc.returncode, out, err)
         return self._ran
 
     def _read(self, spool: IO[bytes], proc: subprocess.Popen) -> Optional[str]:
         """A stream's whole text, decoded as ``subprocess`` decodes a text
-        pipe; None where the tool reached ``most`` bytes (its output cut)."""
+        pipe (a TextIOWrapper with Popen's encoding and errors: universal
+        newlines); None where the tool reached ``most`` bytes (its output cut)."""
+        import io
         import os
 
         if os.fstat(spool.fileno()).st_size >= self.most:
             return None
         spool.seek(0)
-        data = spool.read()
-        encoding = getattr(proc, "encoding", None)  # set by Popen in text mode since 3.11
-        if encoding is None:  # before: a text pipe's default
-            import locale
-
-            encoding = locale.getpreferredencoding(False)
-        text = data.decode(encoding, getattr(proc, "errors", None) or "strict")
-        return text.replace("\r\n", "\n").replace("\r", "\n")
+        text = io.TextIOWrapper(spool, encoding=getattr(proc, "encoding", None),
+                                errors=getattr(proc, "errors", None))
+        try:
+            return text.read()
+        finally:
+            text.detach()
 
     def _close_spools(self) -> None:
         for spool in self._spools:

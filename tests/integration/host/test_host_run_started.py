@@ -149,6 +149,6 @@ def test_output_beyond_the_bound_stops_the_tool() -> None:
     ran = started.result()
     assert time.monotonic() - t < 10
     assert (ran.code, ran.out, ran.timed_out, ran.exc) == (-25, "", False, None)
-    assert ran.err == f"yes printed more than {1 << 20} bytes: not read"
+    assert ran.err == f"yes: output reached {1 << 20} bytes, the most read: stopped"
     assert not ran.ok
     assert children() == []
