@@ -8,10 +8,14 @@ yes); nothing touches a firewall."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
+import textwrap
 import time
 
 import pytest
+from netns import namespace
 
 from vrrpfw.host.run import Started, run
 
@@ -152,3 +156,37 @@ def test_output_beyond_the_bound_stops_the_tool() -> None:
     assert ran.err == f"yes: output reached {1 << 20} bytes, the most read: stopped"
     assert not ran.ok
     assert children() == []
+
+
+NFT_LATE = textwrap.dedent("""
+    import json, sys, time
+    from vrrpfw.host.run import Started, run
+    argv = ["nft", "-j", "list", "table", "inet", "big"]
+    t = time.monotonic()
+    started = Started(argv, timeout=0.5)
+    end = t + 10
+    while time.monotonic() < end:  # nft has ended (a zombie), not yet collected
+        with open(f"/proc/{started.proc.pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                break
+        time.sleep(0.01)
+    time.sleep(max(0.0, t + 0.6 - time.monotonic()))  # vrrpfw busy past nft's time-out
+    ran = started.result()
+    alone = run(argv)
+    print(json.dumps({"code": ran.code, "timed_out": ran.timed_out, "size": len(ran.out),
+                      "same": ran.ok and alone.ok and json.loads(ran.out) == json.loads(alone.out)}))
+""")
+
+
+def test_a_large_nft_listing_collected_late_is_whole() -> None:
+    """The real tool: ``nft -j list table`` of 2,000 rules (well over a
+    pipe's 64 KiB), started early and collected after its time-out, parses
+    to the very listing nft gives when run alone."""
+    rules = "".join(f"add rule inet big input ip saddr 192.0.2.{i % 250 + 1} udp dport {1000 + i} accept\n"
+                    for i in range(2000))
+    with namespace("vrgr") as ns:
+        ns.run("nft", "-f", "-", stdin="add table inet big\n"
+               "add chain inet big input { type filter hook input priority 0; policy accept; }\n" + rules)
+        got = json.loads(ns.run(sys.executable, "-c", NFT_LATE).stdout)
+    assert got == {"code": 0, "timed_out": False, "size": got["size"], "same": True}
+    assert got["size"] > 4 * 65536
