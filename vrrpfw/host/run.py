@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from dataclasses import dataclass, field
 from typing import IO, Dict, List, Optional, Sequence, Union
+
+from vrrpfw.record import field, record
 
 # What a child's standard stream is connected to (subprocess.PIPE, DEVNULL, a file, None: ours).
 Stream = Union[None, int, IO]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ran:
     """What a tool did.  ``missing``: not installed (nothing ran);
     ``timed_out``: killed after the time-out; ``exc``: the exception that
