@@ -88,8 +88,8 @@ def spawn(argv: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Stre
     return subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, text=True, env=env)
 
 
-# The most a started tool may print on stdout or on stderr (RLIMIT_FSIZE of
-# its spool): far beyond any listing vrrpfw can judge (parsing it would take
+# The most a started tool may print on stdout or on stderr (its RLIMIT_FSIZE,
+# set by _limit): far beyond any listing vrrpfw can judge (parsing it would take
 # gigabytes), and a bound on what a runaway tool costs while nobody collects it.
 MOST_OUTPUT = 256 << 20
 
@@ -113,7 +113,7 @@ def _limit(pid: int, most: int) -> None:
         soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
         if soft == resource.RLIM_INFINITY or soft > most:
             resource.prlimit(pid, resource.RLIMIT_FSIZE, (most, hard))
-    except (OSError, ValueError):  # already gone, or a hard limit below ``most``
+    except (OSError, ValueError):  # already reaped, or not ours to limit: unbounded
         pass
 
 
@@ -128,7 +128,7 @@ def _wait(proc: subprocess.Popen, timeout: Optional[float]) -> None:
         return
     try:
         pidfd = os.pidfd_open(proc.pid)
-    except (AttributeError, OSError):  # before Linux 5.3 or Python 3.9: wait() polls
+    except (AttributeError, OSError):  # no pidfd (before Linux 5.3): wait() polls
         proc.wait(timeout)
         return
     import select
