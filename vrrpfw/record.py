@@ -29,6 +29,9 @@ a record never silently differs from the dataclass it stands for.
 
 To type checkers a record *is* a dataclass (the ``TYPE_CHECKING`` branch at
 the end), so mypy checks fields, defaults and constructor calls as before.
+To ``dataclasses`` itself a record looks like a dataclass too (see
+:class:`_DataclassFields`): a library caller's ``dataclasses.asdict(result)``
+keeps working, and a dataclass may inherit from a record.
 ``tests/unit/test_record.py`` compares every record class of vrrpfw with
 the dataclass made from the same class body.
 """
@@ -295,6 +298,57 @@ def _frozen_error(message: str) -> Exception:
     return dataclasses.FrozenInstanceError(message)
 
 
+class _DataclassFields:
+    """``__dataclass_fields__`` of a record, made when first asked for.
+
+    Why: code outside vrrpfw (a library caller) may hand a result to
+    ``dataclasses.asdict``, ``fields``, ``replace`` or ``is_dataclass``, as
+    it could when results were dataclasses.  Those functions find a
+    dataclass by this attribute; the first time one asks, dataclasses is
+    imported and the fields are described with its own ``Field`` objects
+    (the same defaults, init, repr and compare).  vrrpfw itself never
+    asks, so a check still does not import dataclasses."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.made: Optional[Dict[str, Any]] = None
+
+    def __get__(self, obj: Any, owner: Any = None) -> Dict[str, Any]:
+        if self.made is None:
+            import dataclasses
+
+            annotations = _annotations(self.spec.cls)
+            made: Dict[str, Any] = {}
+            for f in self.spec.fields:
+                kw: Dict[str, Any] = {"init": f.init, "repr": f.repr, "compare": f.compare}
+                if f.default is not MISSING:
+                    kw["default"] = f.default
+                if f.default_factory is not MISSING:
+                    kw["default_factory"] = f.default_factory
+                described = dataclasses.field(**kw)
+                described.name = f.name
+                described.type = annotations.get(f.name)
+                described._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+                if hasattr(described, "kw_only"):  # Python >= 3.10: as dataclass resolves it
+                    described.kw_only = False
+                made[f.name] = described
+            self.made = made
+        return self.made
+
+
+class _DataclassParams:
+    """``__dataclass_params__`` of a record: what ``dataclasses`` reads of a
+    base class when a dataclass inherits from a record (its frozenness)."""
+
+    def __init__(self, frozen: bool) -> None:
+        self.init = self.repr = self.eq = self.match_args = True
+        self.order = self.unsafe_hash = self.kw_only = self.slots = self.weakref_slot = False
+        self.frozen = frozen
+
+    def __repr__(self) -> str:
+        return f"_DataclassParams(frozen={self.frozen!r})"
+
+
 def _process(cls: Any, frozen: bool) -> Any:
     fields_ = _collect(cls)
     spec = Spec(cls, fields_, frozen)
@@ -303,6 +357,8 @@ def _process(cls: Any, frozen: bool) -> Any:
         if name in own and not (name == "__hash__" and own[name] is None):
             raise TypeError(f"record {cls.__qualname__} defines {name} itself: not supported")
     setattr(cls, SPEC, spec)
+    cls.__dataclass_fields__ = _DataclassFields(spec)
+    cls.__dataclass_params__ = _DataclassParams(frozen)
     init = _make_init(spec, hasattr(cls, "__post_init__"))  # inherited too, as dataclasses
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init

@@ -163,6 +163,24 @@ def test_record_class_behaves_as_its_dataclass(cls):
         assert repr(replace(x, **{name: b[name]})) == repr(dataclasses.replace(y, **{name: b[name]}))
     assert asdict(x) == dataclasses.asdict(y)
     assert list(asdict(x)) == list(dataclasses.asdict(y))
+    # and to dataclasses' own functions, a record looks like the dataclass
+    assert dataclasses.is_dataclass(x) and dataclasses.is_dataclass(cls)
+    seen = [(f.name, f.default, f.default_factory, f.init, f.repr, f.compare)
+            for f in dataclasses.fields(x)]
+    assert seen == [(f.name, f.default, f.default_factory, f.init, f.repr, f.compare)
+                    for f in dataclasses.fields(y)]
+    assert dataclasses.asdict(x) == dataclasses.asdict(y)
+    if names:
+        assert repr(dataclasses.replace(x, **{names[0]: b[names[0]]})) == repr(
+            dataclasses.replace(y, **{names[0]: b[names[0]]}))
+    # a dataclass may inherit from it (tests/ufwharness.py's namespace does)
+    subs = [dataclasses.dataclass(frozen=spec.frozen)(type(
+        "Sub", (base,), {"__annotations__": {"extra": "int"}, "extra": 7, "__module__": __name__}))
+        for base in (cls, tw)]
+    made = [sub(**a) for sub in subs]
+    assert repr(made[0]) == repr(made[1]) and made[0].extra == 7
+    assert made[0] == subs[0](**a) and list(made[0].__dict__) == list(made[1].__dict__)
+    assert dataclasses.asdict(made[0]) == dataclasses.asdict(made[1])
 
 
 # --- what no vrrpfw class exercises today, each held against its dataclass
