@@ -16,7 +16,9 @@ What a record is, is exactly what vrrpfw used of dataclasses:
 - defaults, ``field(default_factory=...)``, ``field(default=...)`` and
   ``field(init=False)``;
 - ``__init__`` (positional or keyword arguments, then ``__post_init__``),
-  ``__repr__``, ``__eq__`` (same class, fields compared as a tuple),
+  ``__repr__``, ``__eq__`` (same class, fields compared as a tuple, as
+  dataclasses does before Python 3.13; 3.13 compares field by field, which
+  differs only for a value unequal to itself, such as NaN),
   ``__hash__`` (frozen: the hash of the fields' tuple, as dataclasses
   computes it; otherwise unhashable), ``field(repr=False)`` and
   ``field(compare=False)`` (left out of the hash too), and for frozen records
@@ -146,6 +148,9 @@ def _collect(cls: type) -> Tuple[Field, ...]:
     for name, value in cls.__dict__.items():
         if isinstance(value, Field) and name not in annotations:
             raise TypeError(f"{name!r} is a field but has no type annotation")
+        if type(value).__name__ == "Field" and type(value).__module__ == "dataclasses":
+            raise TypeError(f"record {cls.__qualname__}: field {name!r}: use vrrpfw.record.field, "
+                            "not dataclasses.field")
     for name, annotation in annotations.items():
         if _is_classvar(annotation):
             continue
@@ -426,7 +431,16 @@ def _asdict_inner(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_asdict_inner(v) for v in value)
     if isinstance(value, dict):
+        if hasattr(type(value), "default_factory"):  # a defaultdict, as Python 3.12+ copies it
+            made = type(value)(value.default_factory)  # type: ignore[attr-defined]
+            for k, v in value.items():
+                made[_asdict_inner(k)] = _asdict_inner(v)
+            return made
         return type(value)((_asdict_inner(k), _asdict_inner(v)) for k, v in value.items())
+    if hasattr(type(value), "__dataclass_fields__") and not isinstance(value, type):
+        import dataclasses  # a real dataclass inside a record: as dataclasses.asdict turns it
+
+        return dataclasses.asdict(value)
     import copy
 
     return copy.deepcopy(value)
