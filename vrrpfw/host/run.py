@@ -104,17 +104,23 @@ def _spool() -> IO[bytes]:
     return open(os.memfd_create("vrrpfw-tool", os.MFD_CLOEXEC), "r+b")
 
 
-def _limit(pid: int, most: int) -> None:
+def _limit(pid: int, most: int) -> int:
     """Stop ``pid`` at ``most`` bytes written to a file (SIGXFSZ), best effort:
-    its output goes to files in memory, not to a pipe that would hold it."""
+    its output goes to files in memory, not to a pipe that would hold it.  A
+    lower soft limit it inherited from vrrpfw (``ulimit -S -f``, systemd's
+    LimitFSIZE=) is raised to ``most`` as far as the hard limit allows: that
+    limit bounded the files a tool writes, never the pipe its output went to.
+    Returns the bound in force: output that reaches it was cut."""
     import resource
 
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)  # what the child inherited
+    bound = most if hard == resource.RLIM_INFINITY else min(most, hard)
     try:
-        soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
-        if soft == resource.RLIM_INFINITY or soft > most:
-            resource.prlimit(pid, resource.RLIMIT_FSIZE, (most, hard))
-    except (OSError, ValueError):  # already reaped, or not ours to limit: unbounded
-        pass
+        if soft != bound:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (bound, hard))
+    except (OSError, ValueError):  # already reaped, or not ours to limit: as inherited
+        return most if soft == resource.RLIM_INFINITY else min(most, soft)
+    return bound
 
 
 def _wait(proc: subprocess.Popen, timeout: Optional[float]) -> None:
@@ -175,6 +181,7 @@ class Started:
         self._clock = time.monotonic
         self._deadline = time.monotonic() + timeout
         self._spools: List[IO[bytes]] = []
+        self._bound = most  # what the tool may write on a stream (see _limit)
         try:
             self._spools = [_spool(), _spool()]
         except (AttributeError, OSError):
@@ -190,7 +197,7 @@ class Started:
         if self.proc is None:
             self._close_spools()
         elif self._spools:
-            _limit(self.proc.pid, most)
+            self._bound = _limit(self.proc.pid, most)
 
     def result(self) -> Ran:
         """What the tool did (waiting for it to end, or killing it at its
@@ -219,7 +226,7 @@ class Started:
         self._close_spools()
         if out is None or err is None:  # ``most`` bytes or more
             code = proc.returncode or -signal.SIGXFSZ  # as when SIGXFSZ stopped it
-            why = f"{self.argv[0]}: output reached {self.most} bytes, the most read: stopped"
+            why = f"{self.argv[0]}: output reached {self._bound} bytes, the most read: stopped"
             self._ran = Ran(code, err=why)
         else:
             self._ran = Ran(proc.returncode, out, err)
@@ -232,7 +239,7 @@ class Started:
         import io
         import os
 
-        if os.fstat(spool.fileno()).st_size >= self.most:
+        if os.fstat(spool.fileno()).st_size >= self._bound:
             return None
         spool.seek(0)
         text = io.TextIOWrapper(spool, encoding=getattr(proc, "encoding", None),

@@ -190,3 +190,57 @@ def test_a_large_nft_listing_collected_late_is_whole() -> None:
         got = json.loads(ns.run(sys.executable, "-c", NFT_LATE).stdout)
     assert got == {"code": 0, "timed_out": False, "size": got["size"], "same": True}
     assert got["size"] > 4 * 65536
+
+
+LIMITED = textwrap.dedent("""
+    import json, resource, sys
+    resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[2])))
+    from vrrpfw.host.run import Started
+    ran = Started(["head", "-c", "3000000", "/dev/zero"], timeout=20).result()
+    print(json.dumps([ran.code, ran.ok, len(ran.out), ran.err]))
+""")
+
+
+def limited(soft: int, hard: int) -> list:
+    """Started in a Python whose file-size limit is (soft, hard), as under
+    ``ulimit -f`` or systemd's LimitFSIZE=: [code, ok, len(out), err]."""
+    import subprocess
+
+    import vrrpfw
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(vrrpfw.__file__)))
+    proc = subprocess.run([sys.executable, "-c", LIMITED, str(soft), str(hard)], env=env,
+                          capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(proc.stdout)
+
+
+def test_a_soft_file_size_limit_vrrpfw_inherited_does_not_cut_the_output() -> None:
+    """An admin's soft RLIMIT_FSIZE (``ulimit -S -f``, LimitFSIZE=) bounded the
+    files a tool writes, never what it prints (a pipe before): a 3 MB
+    listing under a 1 MiB soft limit answers whole, as run() answers."""
+    assert limited(1 << 20, -1) == [0, True, 3000000, ""]
+
+
+def test_a_hard_file_size_limit_below_the_output_is_a_failure_said_so() -> None:
+    """Where the hard limit (not raised) cuts the output: a failure that says
+    why, never the cut output as an answer."""
+    why = f"head: output reached {1 << 20} bytes, the most read: stopped"
+    assert limited(1 << 20, 1 << 20) == [-25, False, 0, why]
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["limited", "prlimit-refused"])
+def test_output_at_the_bound_is_never_an_answer(refused, monkeypatch) -> None:
+    """A tool that ignores SIGXFSZ and exits 0 after its writes failed, or one
+    nothing could limit (prlimit refused: a container's seccomp): output at
+    the bound is a failure, not the cut output with exit 0."""
+    if refused:
+        import resource
+
+        def prlimit(*args):
+            raise PermissionError(1, "Operation not permitted")
+        monkeypatch.setattr(resource, "prlimit", prlimit)
+    argv = ["sh", "-c", "trap '' XFSZ; head -c 2000000 /dev/zero; exit 0"]
+    ran = Started(argv, timeout=20, most=1 << 20).result()
+    assert (ran.code, ran.ok, ran.out, ran.timed_out) == (-25, False, "", False)
+    assert ran.err == f"sh: output reached {1 << 20} bytes, the most read: stopped"
+    assert children() == []
