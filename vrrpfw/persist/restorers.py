@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from typing import List, Optional
 
 from ..errors import PersistFileError
 from ..host.invoker import NOT_SHOWN, may_quote
 from ..host.run import run
+from ..host.which import which
 from . import files
 
 TIMEOUT = 120
@@ -104,7 +104,7 @@ def _named_files(text: str) -> List[str]:
 
 def _binary(*names: str) -> Optional[str]:
     for name in names:
-        found = shutil.which(name)
+        found = which(name)
         if found:
             return found
     return None
