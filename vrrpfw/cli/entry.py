@@ -24,7 +24,6 @@ unsound ones as plain click options.
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
@@ -212,6 +211,8 @@ def _typer_app(only: Optional[str]) -> Any:
     keep = [c for c in app.registered_commands if only is not None and c.name == only]
     if not keep:
         return app
+    import copy  # here, not at the top: the typer-free path (.fast) copies nothing
+
     one = copy.copy(app)
     one.registered_commands = keep
     return one
