@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from corpus_stats import record
@@ -25,6 +24,7 @@ from vrrpfw.prove.proof import NO_BUS
 from vrrpfw.prove.replica import Delivery, Replica
 from vrrpfw.prove.snapshot import Snapshot, compatible, snapshot_from_files
 from vrrpfw.prove.traffic import Shape
+from vrrpfw.record import replace
 
 PASSING = {"allowed", "allowed-by-other", "allowed-by-policy"}
 BLOCKED = {"missing", "shadowed"}

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass
 from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import record
 
 from .errors import InputError
 
@@ -60,7 +61,7 @@ class Direction(str, enum.Enum):
         return "INPUT" if self is Direction.IN else "OUTPUT"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VrrpSpec:
     """Validated request: allow VRRP on these interfaces, to a multicast
     group or (``peers`` given) between this host's ``local`` address and
@@ -80,7 +81,7 @@ class VrrpSpec:
     sources: Tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class VrrpRule:
     """One abstract allowance.  Multicast: VRRP to ``group`` in or out of
     ``interface``.  Unicast (``local`` set): ``group`` is the peer's

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
+
+from vrrpfw.record import record
 
 if TYPE_CHECKING:
     from .persist.saved import FileSet
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SavedText:
     """A saved file one run read and edited (or, in a dry run, would edit):
     its whole text before the run and after it (in a dry run: as the real

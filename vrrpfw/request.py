@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record
 
 from . import environment, inputs
 from .backends import registry
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # the parser itself is imported where a configuration is read
     from .keepalived.conf import KaConfig
 
 
-@dataclass
+@record
 class Request:
     rules: List[VrrpRule]
     derivation: List[str] = field(default_factory=list)  # instance -> rules, for the admin
@@ -169,7 +170,7 @@ def from_conf(conf: KaConfig, interfaces: Optional[Sequence[str]] = None, family
     return Request(rules, lines, list(conf.notes), conf.net_namespace)
 
 
-@dataclass
+@record
 class Ask:
     """What the caller asked for, type-checked and validated before any
     namespace is entered or firewall read (a bad keepalived.conf is

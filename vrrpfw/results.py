@@ -9,8 +9,9 @@ so the library and the CLI can never disagree.
 from __future__ import annotations
 
 import enum
-from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
+
+from vrrpfw.record import asdict, field, record
 
 from .errors import EXIT_NOT_ALLOWED, EXIT_OK
 from .model import VrrpRule
@@ -42,7 +43,7 @@ class Action(str, enum.Enum):
     DELETE = "delete"
 
 
-@dataclass
+@record
 class RuleReport:
     direction: str
     interface: str
@@ -67,7 +68,7 @@ class RuleReport:
                    family=r.family.value)
 
 
-@dataclass
+@record
 class PersistReport:
     path: Optional[str]
     changed: bool = False
@@ -76,7 +77,7 @@ class PersistReport:
     note: Optional[str] = None  # e.g. "nothing restores this file at boot"
 
 
-@dataclass
+@record
 class LayerReport:
     """What one firewall layer of the run did, runtime and saved, so that a
     partial outcome says exactly which parts landed."""
@@ -88,7 +89,7 @@ class LayerReport:
     error: Optional[str] = None
 
 
-@dataclass
+@record
 class Result:
     command: str  # open | check | close
     backend: str

@@ -14,8 +14,9 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Set
+
+from vrrpfw.record import field, record
 
 from . import recorder
 from .backends import registry
@@ -72,7 +73,7 @@ def _interface_warnings(rules: Sequence[VrrpRule]) -> List[str]:
             for name in missing]
 
 
-@dataclass
+@record
 class _Step:
     """One layer of the run while it runs: its backend and store, the
     report being built, and what the persist phase measured and planned."""

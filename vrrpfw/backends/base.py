@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Iterator, List, Optional, Sequence, Set, Tuple
+
+from vrrpfw.record import field, record
 
 from ..host import ifaddr
 from ..judge import owners
@@ -27,13 +28,13 @@ if TYPE_CHECKING:  # the stores are imported where a run persists
     from ..persist.store import Persister
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Availability:
     usable: bool
     reason: str
 
 
-@dataclass
+@record
 class Options:
     persist: bool = True
     persist_file: Optional[str] = None
@@ -58,7 +59,7 @@ class Options:
     pin: bool = False
 
 
-@dataclass
+@record
 class RuntimeStatus:
     """One abstract rule as the live firewall has it."""
 
@@ -70,7 +71,7 @@ class RuntimeStatus:
     verdict: Optional[PathVerdict] = None  # the whole path, every layer
 
 
-@dataclass
+@record
 class Change:
     action: Action
     rule: VrrpRule

@@ -15,15 +15,16 @@ interface it came through.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import record
 
 from ..model import AH_PROTO, VRRP_PROTO
 from ..results import Action, RuleReport
 from .run import run
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Flow:
     """Entries to delete: ``proto`` from ``src`` (None: any) to ``dst``."""
 

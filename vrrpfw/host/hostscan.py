@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
+
+from vrrpfw.record import field, record
 
 from ..model import COMMENT, FIREWALLD_TABLES
 from .bounded_read import MiB, ReadRefused, read_regular
@@ -25,7 +26,7 @@ FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egre
 FAMILIES = {"ip", "ip6", "inet", "netdev", "bridge"}  # bridge: on the path of a bridge and its ports
 
 
-@dataclass
+@record
 class NftChain:
     family: str
     table: str
@@ -55,7 +56,7 @@ UFW_DEFAULT = "/etc/default/ufw"
 UFW_CHAINS = {"ip": "ufw-before-input", "ip6": "ufw6-before-input"}
 
 
-@dataclass
+@record
 class UfwState:
     """What ufw's configuration says and what the kernel has loaded.
 
@@ -160,7 +161,7 @@ def scan_ufw(legacy_tables: List[str], nft_items: List[Any], root: str = "/") ->
     return state
 
 
-@dataclass
+@record
 class HostScan:
     legacy_tables: List[str] = field(default_factory=list)  # ip6tables' as "ip6 filter" etc.
     legacy_unreadable: bool = False  # /proc/net/ip_tables_names needs root

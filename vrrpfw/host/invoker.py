@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
 from typing import Callable, FrozenSet, Optional
+
+from vrrpfw.record import record
 
 NOT_SHOWN = "(line not shown: the invoking user cannot read the file)"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class User:
     uid: int
     gid: int

@@ -19,15 +19,17 @@ namespace) the same way; ``vrrpfw.netns`` registers those it must kill.
 
 from __future__ import annotations
 
+import signal
 import subprocess
-from dataclasses import dataclass, field
-from typing import IO, Dict, Optional, Sequence, Union
+from typing import IO, Dict, List, Optional, Sequence, Union
+
+from vrrpfw.record import field, record
 
 # What a child's standard stream is connected to (subprocess.PIPE, DEVNULL, a file, None: ours).
 Stream = Union[None, int, IO]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ran:
     """What a tool did.  ``missing``: not installed (nothing ran);
     ``timed_out``: killed after the time-out; ``exc``: the exception that
@@ -86,39 +88,127 @@ def spawn(argv: Sequence[str], env: Optional[Dict[str, str]] = None, stdin: Stre
     return subprocess.Popen(list(argv), stdin=stdin, stdout=stdout, stderr=stderr, text=True, env=env)
 
 
+# The most a started tool may print on stdout or on stderr (its RLIMIT_FSIZE,
+# set by _limit): far beyond any listing vrrpfw can judge (parsing it would take
+# gigabytes), and a bound on what a runaway tool costs while nobody collects it.
+MOST_OUTPUT = 256 << 20
+
+
+def _spool() -> IO[bytes]:
+    """An unnamed file in memory (memfd) a started tool writes one stream
+    into: unlike a pipe it never fills, so the tool never waits for vrrpfw to
+    read.  Raises OSError (or AttributeError: no ``os.memfd_create``) where
+    there is none."""
+    import os
+
+    return open(os.memfd_create("vrrpfw-tool", os.MFD_CLOEXEC), "r+b")
+
+
+def _limit(pid: int, most: int) -> None:
+    """Stop ``pid`` at ``most`` bytes written to a file (SIGXFSZ), best effort:
+    its output goes to files in memory, not to a pipe that would hold it."""
+    import resource
+
+    try:
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        if soft == resource.RLIM_INFINITY or soft > most:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (most, hard))
+    except (OSError, ValueError):  # already reaped, or not ours to limit: unbounded
+        pass
+
+
+def _wait(proc: subprocess.Popen, timeout: Optional[float]) -> None:
+    """``proc.wait(timeout)``, woken the moment the child ends (a pidfd, as
+    ``communicate`` is by its pipes' end) rather than by ``wait``'s polling
+    every few milliseconds."""
+    import os
+
+    if timeout is None:
+        proc.wait()
+        return
+    try:
+        pidfd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):  # no pidfd (before Linux 5.3): wait() polls
+        proc.wait(timeout)
+        return
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(pidfd, select.POLLIN)
+        ended = poll.poll(max(0, int(timeout * 1000 + 0.999)))
+    finally:
+        os.close(pidfd)
+    if not ended:
+        raise subprocess.TimeoutExpired(proc.args, timeout)
+    proc.wait()
+
+
 class Started:
     r"""A short tool started now through :func:`spawn` and waited for later
     (:meth:`result`), with :func:`run`'s error mapping and time-out: the
     tool may run at most ``timeout`` seconds from its start, however late
     it is collected.  Whoever starts one collects it or :meth:`close`\ s
-    it (kill and reap: no zombie, no child left behind)."""
+    it (kill and reap: no zombie, no child left behind).
 
-    def __init__(self, argv: Sequence[str], timeout: float = 60.0) -> None:
+    Its stdout and stderr go to files in memory (:func:`_spool`), not to
+    pipes: a tool printing more than a pipe holds (64 KiB: a large ``nft -j
+    list table``) would otherwise stop at the full pipe until vrrpfw reads
+    it, and, collected after its time-out because vrrpfw was busy judging,
+    be killed as "timed out" although it only waited for vrrpfw.  So the
+    time-out counts the tool's own time, as :func:`run`'s does: a tool
+    still running at its deadline really ran (or hung) that long, and is
+    killed as soon as it is collected, never later than :meth:`result`
+    finds it so.  Each stream is bounded at ``most`` bytes (the tool is
+    stopped there, see :func:`_limit`, and answers as a failure with no
+    output), where a pipe bounded what a runaway tool could cost.  Where
+    the system has no memfd, pipes as before (that defect included)."""
+
+    def __init__(self, argv: Sequence[str], timeout: float = 60.0, most: int = MOST_OUTPUT) -> None:
         import time
 
         self.argv = list(argv)
         self.timeout = timeout
+        self.most = most
         self.proc: Optional[subprocess.Popen] = None
         self._ran: Optional[Ran] = None
         self._clock = time.monotonic
         self._deadline = time.monotonic() + timeout
+        self._spools: List[IO[bytes]] = []
         try:
-            self.proc = spawn(self.argv)
+            self._spools = [_spool(), _spool()]
+        except (AttributeError, OSError):
+            self._close_spools()
+        self._piped = not self._spools
+        out, err = self._spools or (subprocess.PIPE, subprocess.PIPE)
+        try:
+            self.proc = spawn(self.argv, stdout=out, stderr=err)
         except FileNotFoundError as e:
             self._ran = Ran(127, missing=True, exc=e)
         except OSError as e:
             self._ran = Ran(126, err=str(e), exc=e)
+        if self.proc is None:
+            self._close_spools()
+        elif self._spools:
+            _limit(self.proc.pid, most)
 
     def result(self) -> Ran:
         """What the tool did (waiting for it to end, or killing it at its
-        time-out); the same answer on every call."""
+        time-out); the same answer on every call.  A tool found still
+        running past its deadline is killed at once: with nothing to wait
+        for but itself, it has had its whole time-out."""
         if self._ran is not None:
             return self._ran
         proc = self.proc
         assert proc is not None
         left = self._deadline - self._clock()
+        wait = left if left > 0 or proc.poll() is None else None
         try:
-            out, err = proc.communicate(timeout=left if left > 0 or proc.poll() is None else None)
+            if self._piped:
+                out, err = proc.communicate(timeout=wait)
+            else:
+                _wait(proc, wait)
+                out, err = (self._read(f, proc) for f in self._spools)
         except subprocess.TimeoutExpired:
             self.close()
             self._ran = Ran(124, timed_out=True, exc=subprocess.TimeoutExpired(self.argv, self.timeout))
@@ -126,17 +216,48 @@ class Started:
         except BaseException:
             self.close()
             raise
-        self._ran = Ran(proc.returncode, out, err)
+        self._close_spools()
+        if out is None or err is None:  # ``most`` bytes or more
+            code = proc.returncode or -signal.SIGXFSZ  # as when SIGXFSZ stopped it
+            why = f"{self.argv[0]}: output reached {self.most} bytes, the most read: stopped"
+            self._ran = Ran(code, err=why)
+        else:
+            self._ran = Ran(proc.returncode, out, err)
         return self._ran
+
+    def _read(self, spool: IO[bytes], proc: subprocess.Popen) -> Optional[str]:
+        """A stream's whole text, decoded as ``subprocess`` decodes a text
+        pipe (a TextIOWrapper with Popen's encoding and errors: universal
+        newlines); None where the tool reached ``most`` bytes (its output cut)."""
+        import io
+        import os
+
+        if os.fstat(spool.fileno()).st_size >= self.most:
+            return None
+        spool.seek(0)
+        text = io.TextIOWrapper(spool, encoding=getattr(proc, "encoding", None),
+                                errors=getattr(proc, "errors", None))
+        try:
+            return text.read()
+        finally:
+            text.detach()
+
+    def _close_spools(self) -> None:
+        for spool in self._spools:
+            spool.close()
+        self._spools = []
 
     def close(self) -> None:
         """Kill the tool where it still runs and reap it."""
         proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+        if proc is not None and proc.returncode is None:
+            if proc.poll() is None:
+                proc.kill()
+            if self._piped:
+                proc.communicate()
+            else:
+                proc.wait()
+        self._close_spools()
 
 
 # For the code that waits on a spawned child itself (vrrpfw.netns): the

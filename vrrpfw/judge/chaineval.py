@@ -16,8 +16,9 @@ and decides.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence, Tuple
+
+from vrrpfw.record import record, replace
 
 from .matches import match_rule
 from .rules import (
@@ -36,7 +37,7 @@ from .rules import (
 MAX_DEPTH = 32
 
 
-@dataclass
+@record
 class _Carry:
     """The packet as the walk has changed it so far (its mark)."""
 

@@ -14,14 +14,15 @@ the packets, one per subnet.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import List, Optional, Sequence
+
+from vrrpfw.record import record
 
 from .matches import match_rule
 from .rules import ACCEPTING, DROPPING, ChainLookup, FwRule, Packet, Tri
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Hand:
     """``rule`` may hand an advert from ``subnet`` to chain ``chain``;
     ``certain``: every advert from the subnet that reaches ``rule`` does."""

@@ -14,8 +14,9 @@ the current contents decide, and the verdict names the state it depends on.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field, replace
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record, replace
 
 from ..model import Direction
 from .lazy_state import LazyState, dynamic_names, ipset_key, nft_set_key, recent_key  # noqa: F401 (moved there)
@@ -61,14 +62,14 @@ def _not3(t: Tri) -> Tri:
 # ---------------------------------------------------------------- ipset
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class IpSetEntry:
     dims: Tuple[str, ...]  # one word per dimension, as ipset save prints it
     nomatch: bool = False
     timeout: bool = False  # the entry expires (it counts while it is there)
 
 
-@dataclass
+@record
 class IpSet:
     name: str
     type: str  # "hash:ip", "bitmap:ip", "list:set" ...
@@ -244,7 +245,7 @@ def ipset_test(s: IpSet, flags: Sequence[bool], pkt: Packet, sets: Dict[str, IpS
 # ---------------------------------------------------------------- recent
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RecentEntry:
     addr: str
     ttl: int
@@ -279,7 +280,7 @@ def _hits_now(entry: RecentEntry, seconds: int, jiffies: Optional[int]) -> Optio
     return counts.pop() if len(counts) == 1 else None
 
 
-@dataclass
+@record
 class DynState:
     """The kernel's dynamic state as read now, for one namespace.
     ``ipsets`` None: ipset could not be read (``ipset_unread`` says why).

@@ -2,14 +2,15 @@
 state (:class:`LazyState`) and the names rules give the state they test.
 Split from :mod:`vrrpfw.judge.dynamic` (which re-exports them) so that a
 path whose rules test no dynamic state never imports that module's
-parsers and dataclasses: the judge asks :meth:`LazyState.names` of every
+parsers and record classes: the judge asks :meth:`LazyState.names` of every
 rule it reaches, and only a rule that tests state reads it.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Callable, List, Optional
+
+from vrrpfw.record import replace
 
 from .rules import FwRule, Match, Packet, Tri
 

@@ -25,8 +25,9 @@ judges; whether a notrack exempts the advert from conntrack is
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import List, Optional, Sequence, Tuple
+
+from vrrpfw.record import replace
 
 from ..model import Direction, Family, VrrpRule
 from ..results import Runtime

@@ -13,8 +13,9 @@ judged, the persisted state claims nothing ("uncertain").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
+
+from vrrpfw.record import record
 
 from ..model import Family, VrrpRule
 from ..results import Persisted, Runtime
@@ -22,7 +23,7 @@ from .netpath import DROPPED, PASSING, RANK, judge_peers
 from .path_model import PathModel
 
 
-@dataclass
+@record
 class BootModel:
     """One saved ruleset as its boot unit restores it.  ``model`` None: it
     could not be judged (``problem`` says why); ``absent``: the next boot
@@ -36,7 +37,7 @@ class BootModel:
     absent: bool = False
 
 
-@dataclass
+@record
 class BootVerdict:
     """What the next boot does to one advert.  ``state`` None: not judged
     (no saved file: ``absent``; or a file that could not be judged)."""

@@ -13,8 +13,9 @@ evaluator reports the chain as ``uncertain`` where it matters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record
 
 from .lazy_state import nft_set_key
 from .rules import FwRule, Match
@@ -51,7 +52,7 @@ TTL_MATCH = {"ttl": "ttl", "hoplimit": "hl"}
 XtResolver = Callable[[str, int], Optional[FwRule]]
 
 
-@dataclass
+@record
 class NftSet:
     name: str
     elements: Optional[List[Any]]  # None: not known (not listed)
@@ -62,7 +63,7 @@ class NftSet:
     key: str = ""  # how the verdict names it: "nft set inet t @blk"
 
 
-@dataclass
+@record
 class NftTable:
     """One table, converted: chains with their rules, base-chain headers."""
 
@@ -241,7 +242,7 @@ def _dynamic_refs(right: Any, sets: Dict[str, NftSet]) -> Tuple[str, ...]:
     return ()
 
 
-@dataclass
+@record
 class _Built:
     fields: Dict[str, str] = field(default_factory=dict)
     matches: List[Match] = field(default_factory=list)

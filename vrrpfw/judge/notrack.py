@@ -10,8 +10,9 @@ Split from :mod:`.netpath`, which asks this once per advert (in
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Sequence
+
+from vrrpfw.record import replace
 
 from ..model import VrrpRule
 from .matches import match_rule

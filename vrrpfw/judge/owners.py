@@ -14,14 +14,15 @@ Pure: names in, an :class:`Owner` (or None) out.  Imports nothing.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
+
+from vrrpfw.record import record
 
 # The remedy for the Kubernetes network stack: a policy, not a chain edit.
 K8S_POLICY = "a NetworkPolicy (or the CNI's own policy) that allows IP protocol 112"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Owner:
     """``name``: the program; ``remedy``: where an admin allows VRRP instead;
     ``keeps_first``: it puts its jump back at the top of the base chains

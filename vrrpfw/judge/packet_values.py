@@ -10,8 +10,9 @@ nft's generic ``key op value`` matches both stand on these lookups.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 from typing import Optional, Tuple
+
+from vrrpfw.record import replace
 
 from ..model import Direction
 from .rules import (

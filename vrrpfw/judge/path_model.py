@@ -29,8 +29,9 @@ on is not known, so the path is judged once per port (a :class:`Vantage`).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record, replace
 
 from ..model import Direction, Family, VrrpRule
 from ..results import Runtime
@@ -69,7 +70,7 @@ LEGACY_HOOKS = {"PREROUTING": Hook.PREROUTING, "INPUT": Hook.INPUT, "OUTPUT": Ho
                 "POSTROUTING": Hook.POSTROUTING}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class ChainId:
     """Where a chain lives: ``layer`` is "legacy" or "nft"; legacy chains
     have family "ip"."""
@@ -86,7 +87,7 @@ class ChainId:
         return f"nft {self.family} {self.table} {self.name}"
 
 
-@dataclass
+@record
 class BaseChain:
     """A chain attached to a hook, with what evaluation needs."""
 
@@ -108,7 +109,7 @@ class BaseChain:
         return self.devices is None or interface in self.devices
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Bridge:
     """A bridge of this namespace: its ports, and whether br_netfilter hands
     its IPv4 / IPv6 frames to the ip-family hooks (``bridge-nf-call-iptables``
@@ -123,7 +124,7 @@ class Bridge:
         return self.call_iptables if family is Family.IPV4 else self.call_ip6tables
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Vantage:
     """One way an advert can cross the path: ``bridge`` the bridge whose
     port it crosses ("" none, None: not known whether it crosses one),
@@ -146,7 +147,7 @@ STAGES = {
 }
 
 
-@dataclass
+@record
 class Stop:
     """A chain on one vantage's path, and the interface it sees the advert
     on (the port for bridge chains and netdev chains bound to the port)."""
@@ -156,7 +157,7 @@ class Stop:
     where: str  # "iface", "bridge" or "port"
 
 
-@dataclass
+@record
 class PathModel:
     """Every base chain this host has on the hooks VRRP crosses."""
 
@@ -259,7 +260,7 @@ class ChainState(str, enum.Enum):
         return self in (ChainState.OURS, ChainState.OTHER, ChainState.POLICY)
 
 
-@dataclass
+@record
 class ChainVerdict:
     chain: BaseChain
     state: ChainState
@@ -286,7 +287,7 @@ class ChainVerdict:
         return f"{label}: uncertain ({d.reason or 'not judged'}: {decider})"
 
 
-@dataclass
+@record
 class PathVerdict:
     rule: VrrpRule
     state: Runtime

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record
 
 from ..model import COMMENT, VRRP_PROTO, Direction, Key, VrrpRule
 
@@ -69,7 +70,7 @@ BREAK = "\x00break"
 NO_DEVICE = "\x00none"  # index 0: what nft's iif/oif read where there is no device
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Match:
     """An ``-m NAME`` match: ``params`` maps option name to its words
     (a leading ``"!"`` word means the option is negated)."""
@@ -84,7 +85,7 @@ class Match:
         return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class FwRule:
     """An iptables rule as far as evaluation cares; fields use iptables'
     own spelling, ``"!"`` prefixed where negated, None where unset."""
@@ -127,7 +128,7 @@ class FwRule:
         return self.comment == COMMENT
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Packet:
     """The synthetic VRRP advert evaluated against a chain.  ``src`` is the
     peer's address inbound (our own outbound), None where unknown;
@@ -192,7 +193,7 @@ class Outcome(enum.Enum):
     UNCERTAIN = "uncertain"
 
 
-@dataclass
+@record
 class Decision:
     """Result of evaluating one base chain for one packet."""
 

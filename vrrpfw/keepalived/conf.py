@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from vrrpfw.record import record
 
 from ..errors import InputError
 from ..model import validate_interface
@@ -55,7 +56,7 @@ DEFAULT_PRIORITY = 100
 OWNER_PRIORITY = 255  # keepalived's default priority for `state MASTER`
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KaInstance:
     name: str
     where: Where
@@ -73,7 +74,7 @@ class KaInstance:
     derivation: Tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KaConfig:
     path: str
     files: Tuple[str, ...]
@@ -109,7 +110,7 @@ def _unicast(text: str, where: Where, what: str) -> _IP:
     return addr
 
 
-@dataclass
+@record
 class _Globals:
     group4: str = DEFAULT_GROUP4
     group6: str = DEFAULT_GROUP6

@@ -38,8 +38,9 @@ from __future__ import annotations
 import glob
 import os
 import re
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record
 
 from ..errors import InputError
 from ..host import invoker
@@ -54,7 +55,7 @@ MAX_READS = 256
 MAX_GLOB_MATCHES = 256  # files one include line may expand to
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Where:
     path: str
     line: int
@@ -106,7 +107,7 @@ def shown(where: Where, text: str) -> str:
 
 # ---------------------------------------------------------------- lexer
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class _Line:
     """One keepalived "line": the words between line ends and braces."""
 
@@ -192,7 +193,7 @@ def _expand_braces(pattern: str, limit: int = 0) -> List[str]:
     return out
 
 
-@dataclass
+@record
 class _Reader:
     """Reads files into keepalived lines, following includes."""
 
@@ -317,7 +318,7 @@ class _Reader:
 
 # ----------------------------------------------------------- block tree
 
-@dataclass
+@record
 class _Node:
     words: Tuple[str, ...]
     where: Where

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import struct
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
+
+from vrrpfw.record import record
 
 PROTO_VRRP = 112
 PROTO_AH = 51
@@ -66,7 +67,7 @@ def _first_vrid(payload: bytes, proto: int) -> Optional[int]:
     return None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Advert:
     """One decoded advert.
 

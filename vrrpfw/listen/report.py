@@ -18,8 +18,9 @@ for another VLAN do not count).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
+
+from vrrpfw.record import field, record
 
 from ..errors import EXIT_NOT_ALLOWED, EXIT_OK
 from .packet import (
@@ -50,7 +51,7 @@ MAX_ADDRESS_SETS = 4  # distinct virtual address sets kept per source (for VRID 
 MAX_GROUPS = 8  # distinct destinations kept per source
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Heard:
     """One advert seen on an interface: on the wire (``outgoing`` when this
     host sent it) or delivered to a raw socket."""
@@ -65,7 +66,7 @@ class Heard:
         return (self.interface, a.family, a.src, a.dst, a.proto, a.digest)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CounterGrowth:
     """A drop/reject rule (or a legacy chain policy) whose packet counter grew."""
 
@@ -90,13 +91,13 @@ class CounterGrowth:
                 f"+{self.packets}")
 
 
-@dataclass
+@record
 class Counters:
     grown: List[CounterGrowth] = field(default_factory=list)
     not_read: List[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class SourceVerdict:
     """What one router (interface, family, VRID, source) sent us, and why it
     does or does not reach keepalived."""
@@ -135,7 +136,7 @@ class SourceVerdict:
                 "counters": [c.to_json() for c in self.counters]}
 
 
-@dataclass
+@record
 class SentSummary:
     """This host's own adverts seen leaving an interface (it is a master there)."""
 
@@ -153,7 +154,7 @@ class SentSummary:
                 "vrid": self.vrid, "priority": self.priority, "version": self.version, "count": self.count}
 
 
-@dataclass
+@record
 class ListenReport:
     interfaces: List[str]
     seconds: float

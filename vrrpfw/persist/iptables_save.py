@@ -11,8 +11,9 @@ survives the round trip.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+
+from vrrpfw.record import field, record
 
 from ..errors import InputError, PersistFileError
 from ..host.invoker import quote, show
@@ -22,7 +23,7 @@ from .iptables_line import rule_line  # noqa: F401 (moved there; used below too)
 BUILTIN_FILTER_CHAINS = ("INPUT", "FORWARD", "OUTPUT")
 
 
-@dataclass
+@record
 class Section:
     name: str
     start: int  # index of the "*name" line
@@ -30,7 +31,7 @@ class Section:
     chains: List[str] = field(default_factory=list)
 
 
-@dataclass
+@record
 class SaveFile:
     lines: List[str]  # with their line endings
     sections: List[Section]

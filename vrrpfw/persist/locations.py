@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
 from typing import List, Optional, Tuple
+
+from vrrpfw.record import record
 
 from ..errors import PersistFileError
 from ..host.bounded_read import MiB, ReadRefused, read_regular
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PersistTarget:
     path: str
     family: str  # debian | rhel | alpine | custom

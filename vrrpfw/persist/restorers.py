@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from typing import List, Optional
+
+from vrrpfw.record import record
 
 from ..errors import PersistFileError
 from ..host.invoker import NOT_SHOWN, may_quote
@@ -31,7 +32,7 @@ from . import files
 TIMEOUT = 120
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Restorer:
     """One program that loads a saved file, and how to test a file with it."""
 

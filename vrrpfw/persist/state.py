@@ -52,8 +52,9 @@ removed (the link, and where it points, are the admin's).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from vrrpfw.record import asdict, field, fields, record
 
 from ..errors import InputError, PersistFileError
 from ..host.invoker import NOT_SHOWN, may_quote
@@ -64,7 +65,7 @@ DEFAULT_STATE_FILE = "/var/lib/vrrpfw/state.json"
 VERSION = 3
 
 
-@dataclass
+@record
 class Entry:
     layer: str  # "runtime" | "permanent"
     zone: str  # a zone, or "policy:NAME"

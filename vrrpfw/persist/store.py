@@ -8,8 +8,9 @@ files and a placement callback, and a backend holds one.
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, List, Optional, Sequence, Set
+
+from vrrpfw.record import field, record
 
 from ..model import Key, VrrpRule
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from ..judge.nextboot import BootModel
 
 
-@dataclass
+@record
 class PersistPlan:
     """What persisting would change: a human-readable diff and the backend's
     own payload (new file text, a list of D-Bus calls, ...)."""

@@ -10,8 +10,9 @@ addresses) so that planning is read and tested on its own.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
 from typing import Any, List, Sequence, Set, Tuple
+
+from vrrpfw.record import field, record
 
 from ..errors import InputError
 
@@ -21,7 +22,7 @@ STANDIN_ADDR = "192.0.2.1/24"
 STANDIN_ADDRS6 = ("fe80::1/64", "fd00::1/64")
 
 
-@dataclass
+@record
 class PeerPlan:
     host_cidrs: List[str]
     peer_cidrs: List[str]

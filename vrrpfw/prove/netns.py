@@ -22,8 +22,9 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set
+
+from vrrpfw.record import field, record
 
 from ..errors import EnvironmentProblem
 from ..host import run as runner
@@ -110,7 +111,7 @@ def run_cmd(argv: Sequence[str], stdin: Optional[str] = None, check: bool = True
     return done
 
 
-@dataclass
+@record
 class Namespace:
     """A named network namespace and how to run things in it."""
 

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record
 
 from .. import environment
 from ..errors import EXIT_ENVIRONMENT, EXIT_NOT_ALLOWED, EXIT_OK, EnvironmentProblem, InputError, VrrpfwError
@@ -51,7 +52,7 @@ BACKENDS = ("auto", "iptables", "nftables", "firewalld")
 NO_BUS = {"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/vrrpfw-prove-has-no-bus"}
 
 
-@dataclass
+@record
 class OpenRun:
     """What ``vrrpfw open`` planned and did inside the replica."""
 
@@ -67,7 +68,7 @@ class OpenRun:
                 "planned": self.planned, "notes": self.notes, "error": self.error}
 
 
-@dataclass
+@record
 class InterfaceProof:
     iface: str
     count: int
@@ -120,7 +121,7 @@ class InterfaceProof:
         return out
 
 
-@dataclass
+@record
 class ProofResult:
     group: str
     backend: str
@@ -187,7 +188,7 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Ask:
     """What one proof measures and what ``open`` in the replica is asked:
     the shape, the group (multicast), the peers (the sources of multicast

@@ -22,8 +22,9 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
+
+from vrrpfw.record import record
 
 from ..environment import XTABLES_LOCK_VAR
 from ..errors import EnvironmentProblem
@@ -47,7 +48,7 @@ PEER_IF = "vrrppeer0"
 NAMED_PEER_PREFIX = "vpx"
 
 
-@dataclass
+@record
 class PathResult:
     """One direction: how many of ``count`` adverts arrived where it counts."""
 
@@ -66,7 +67,7 @@ class PathResult:
         return {"arrived": self.arrived, "count": self.count, "ok": self.ok, **self.counts.to_dict()}
 
 
-@dataclass
+@record
 class Delivery:
     """Inbound (per peer source: delivered to the host's raw socket) and
     outbound (reached the peer's wire)."""
@@ -118,7 +119,7 @@ def without_flowtables(text: str) -> str:
 
 # ---------------------------------------------------------------- the replica
 
-@dataclass
+@record
 class Replica:
     host: Namespace
     peer: Namespace

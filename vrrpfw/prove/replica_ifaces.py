@@ -32,8 +32,9 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set
+
+from vrrpfw.record import field, record
 
 from ..host.run import run
 
@@ -185,7 +186,7 @@ def bridge_tables(ruleset: Optional[str]) -> List[str]:
 
 # ---------------------------------------------------------------- the host's links
 
-@dataclass
+@record
 class LinkFacts:
     """What the host says of one device on the tested interface's path."""
 
@@ -303,7 +304,7 @@ def read_stack(iface: str) -> List[LinkFacts]:
 
 # ---------------------------------------------------------------- the decision (pure)
 
-@dataclass
+@record
 class PathFinding:
     cannot_tell: List[str] = field(default_factory=list)
     limits: List[str] = field(default_factory=list)

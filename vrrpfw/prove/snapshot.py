@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from vrrpfw.record import field, record, replace
 
 from ..errors import EnvironmentProblem, InputError
 from ..host.run import run
@@ -55,7 +56,7 @@ COMMON_LIMITS = (
 )
 
 
-@dataclass
+@record
 class Snapshot:
     """What the kernel decides delivery with, as text (read-only capture)."""
 
@@ -95,7 +96,7 @@ class Snapshot:
         return list(self._named[1])
 
 
-@dataclass
+@record
 class NftTable:
     family: str
     name: str

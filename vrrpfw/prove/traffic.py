@@ -16,8 +16,9 @@ import os
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+
+from vrrpfw.record import asdict, field, record
 
 from . import adverts
 from .adverts import (  # noqa: F401  (re-exported: the tests and the corpus tools use them here)
@@ -54,7 +55,7 @@ def child_argv(*args: str) -> List[str]:
     return [sys.executable, "-I", "-S", "-c", CHILD_CODE, *args]
 
 
-@dataclass
+@record
 class Counts:
     """One exchange: what the sender sent and the kernel refused (EPERM),
     what reached the receiver's wire and what its raw socket got."""
@@ -125,7 +126,7 @@ def exchange(sender: Namespace, send_if: str, receiver: Namespace, recv_if: str,
     return Counts(**{k: int(got.get(k, 0)) for k in ("sent", "refused", "wire", "delivered")})
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Shape:
     """What an advert looks like on the wire: the family, multicast to the
     family's group or unicast between the two ends' own addresses, IP
@@ -206,7 +207,7 @@ class Shape:
         return cls(family, proto, unicast, ttl, version)
 
 
-@dataclass
+@record
 class TwoWay:
     """Both directions at once.  ``inbound`` is keyed by the peer's source
     address ("" for the peer namespace's own primary address)."""

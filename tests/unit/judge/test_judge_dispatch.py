@@ -9,8 +9,6 @@ shapes against real firewalld with real adverts."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from vrrpfw.judge.chaineval import evaluate
@@ -18,6 +16,7 @@ from vrrpfw.judge.dispatch import handed_to, source_bound
 from vrrpfw.judge.nft import convert_table
 from vrrpfw.judge.rules import FwRule, Outcome, Packet
 from vrrpfw.model import Direction
+from vrrpfw.record import replace
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

@@ -7,7 +7,6 @@ Pure: nft JSON and iptables lines into the evaluator (vrrpfw.judge)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Dict
 
 import pytest
@@ -17,6 +16,7 @@ from vrrpfw.judge.matches import match_rule
 from vrrpfw.judge.nft import convert_rule
 from vrrpfw.judge.rules import Packet, Tri
 from vrrpfw.model import Direction
+from vrrpfw.record import replace
 
 pytestmark = pytest.mark.one_end  # reaches no typer, rich, iptc or dbus: tests/one_end_guard.py
 

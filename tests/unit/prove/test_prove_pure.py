@@ -254,7 +254,7 @@ def test_named_follows_the_snapshot_it_is_asked_of() -> None:
     """named() keeps its last answer (reading 50,000 rules is slow), but
     never a stale one: a changed text, another interface or a copy made with
     replace() gives the names of what the snapshot holds then."""
-    from dataclasses import replace
+    from vrrpfw.record import replace
 
     snap = Snapshot("eth1", legacy_save="*filter\n-A INPUT -i eth2 -j ACCEPT\n"
                                         "-A INPUT -o eth1 -j DROP\nCOMMIT\n")

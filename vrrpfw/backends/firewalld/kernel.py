@@ -20,8 +20,9 @@ naming the chain and the rule.
 from __future__ import annotations
 
 import shlex
-from dataclasses import replace
 from typing import Any, List, Optional, Sequence
+
+from vrrpfw.record import replace
 
 from ...host import ifaddr
 from ...judge.iptables import parse_rule

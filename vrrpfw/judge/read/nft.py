@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+
+from vrrpfw.record import field, record
 
 from ...host.nft import nft_json, nft_parsed
 from ...host.run import Started
@@ -31,7 +32,7 @@ FAMILIES = ("ip", "ip6", "inet", "netdev", "bridge")
 HOOKS = {h.value: h for h in Hook}
 
 
-@dataclass
+@record
 class NftLayer:
     chains: List[BaseChain] = field(default_factory=list)
     tables: Dict[Tuple[str, str], NftTable] = field(default_factory=dict)
