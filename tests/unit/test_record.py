@@ -14,6 +14,7 @@ import collections
 import copy
 import dataclasses
 import importlib
+import importlib.util
 import os
 import pickle
 import pkgutil
@@ -337,3 +338,183 @@ def test_the_check_path_imports_no_dataclasses():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+# --- found in review: each against its dataclass
+
+def test_a_record_that_contains_itself_has_a_repr():
+    r, d = pair({"__annotations__": {"a": Any}})
+    x, y = r(None), d(None)
+    x.a, y.a = x, y
+    assert repr(x) == repr(y) == "Probe(a=...)"
+    x.a, y.a = [x], [y]
+    assert repr(x) == repr(y) == "Probe(a=[...])"
+    assert repr(r(r(1))) == repr(d(d(1))) == "Probe(a=Probe(a=1))"  # nesting is no recursion
+
+
+def test_match_args_are_the_init_parameters():
+    r2 = record(type("Probe", (), {"__annotations__": {"a": int, "b": int},
+                                   "b": field(default=0, init=False)}))
+    d2 = dataclasses.dataclass(type("Probe", (), {"__annotations__": {"a": int, "b": int},
+                                                  "b": dataclasses.field(default=0, init=False)}))
+    assert r2.__match_args__ == ("a",)
+    if sys.version_info >= (3, 10):  # dataclasses sets __match_args__ from 3.10 on
+        assert r2.__match_args__ == d2.__match_args__
+
+
+def test_a_field_without_annotation_is_refused():
+    with pytest.raises(TypeError, match="no type annotation"):
+        dataclasses.dataclass(type("Probe", (), {"__annotations__": {"a": int},
+                                                 "b": dataclasses.field(default=1)}))
+    with pytest.raises(TypeError, match="no type annotation"):
+        record(type("Probe", (), {"__annotations__": {"a": int}, "b": field(default=1)}))
+
+
+def test_fields_of_a_module_without_future_annotations():
+    """Python 3.14 evaluates annotations lazily: a class body without
+    ``from __future__ import annotations`` keeps no ``__annotations__`` in
+    its ``__dict__`` (an ``__annotate_func__`` instead).  Fields must be
+    found there too, forward references included (the code is compiled
+    without this module's future import)."""
+    src = ("class Probe:\n"
+           "    a: int\n"
+           "    b: 'NotDefinedAnywhere' = 1\n"
+           "    c: ClassVar[int] = 3\n")
+    made = []
+    for deco in (record, dataclasses.dataclass):
+        ns: Dict[str, Any] = {"ClassVar": ClassVar, "__name__": __name__}
+        exec(compile(src, "<probe>", "exec", dont_inherit=True), ns)  # noqa: S102 - fixed source
+        made.append(deco(ns["Probe"]))
+    r, d = made
+    assert [f.name for f in fields(r)] == [f.name for f in dataclasses.fields(d)] == ["a", "b"]
+    assert repr(r(2)) == repr(d(2)) == "Probe(a=2, b=1)"
+
+
+@pytest.mark.parametrize("given", [(), (1,), (1, 2)])
+def test_missing_arguments_message_as_python_words_it(given):
+    r, d = pair({"__annotations__": {"a": int, "b": int, "c": int}})
+    messages = []
+    for c in (r, d):
+        with pytest.raises(TypeError) as e:
+            c(*given)
+        messages.append(str(e.value))
+    if sys.version_info < (3, 10):  # 3.9 names no class: __init__() missing ...
+        messages = [m.split("__init__()", 1)[1] for m in messages]
+    assert messages[0] == messages[1]
+
+
+# --- each vrrpfw record against the dataclass its own source makes
+
+def _dataclass_twins() -> Dict[str, type]:
+    """Every module that defines records, executed once more (as a module
+    of its own) with ``vrrpfw.record``'s names bound to dataclasses'
+    own: qualified class name -> the dataclass its class body makes.
+    ``twin`` above builds its dataclass from the record's parsed fields, so
+    it cannot see a field the parsing lost or invented (a ClassVar taken
+    for a field, annotations not found); these twins can.  (Re-executing
+    is harmless here: the only import-time effect is netns's atexit hook
+    over its own empty lists.)"""
+    real = {"record": dataclasses.dataclass, "field": dataclasses.field,
+            "replace": dataclasses.replace, "asdict": dataclasses.asdict,
+            "fields": dataclasses.fields}
+    out: Dict[str, type] = {}
+    for modname in sorted({c.__module__ for c in RECORDS}):
+        spec = importlib.util.spec_from_file_location(modname + "_dataclass_twin",
+                                                      sys.modules[modname].__file__)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        saved = {name: getattr(rec, name) for name in real}
+        sys.modules[spec.name] = module  # dataclasses reads string annotations in it
+        try:
+            for name, value in real.items():
+                setattr(rec, name, value)
+            spec.loader.exec_module(module)
+        finally:
+            for name, value in saved.items():
+                setattr(rec, name, value)
+            del sys.modules[spec.name]
+        for cls in RECORDS:
+            if cls.__module__ == modname:
+                found: Any = module
+                for part in cls.__qualname__.split("."):
+                    found = getattr(found, part)
+                out[f"{modname}.{cls.__qualname__}"] = found
+    return out
+
+
+def _shown(value: Any) -> Any:
+    if value is rec.MISSING or value is dataclasses.MISSING:
+        return "MISSING"
+    return getattr(value, "__qualname__", None) or repr(value)
+
+
+def test_every_record_class_has_the_fields_its_source_gives_a_dataclass():
+    twins = _dataclass_twins()
+    for cls in RECORDS:
+        key = f"{cls.__module__}.{cls.__qualname__}"
+        dc = twins[key]
+        assert dataclasses.is_dataclass(dc), key
+        assert getattr(cls, rec.SPEC).frozen == dc.__dataclass_params__.frozen, key
+        mine = [(f.name, f.init, f.repr, f.compare, _shown(f.default), _shown(f.default_factory))
+                for f in fields(cls)]
+        theirs = [(f.name, f.init, f.repr, f.compare, _shown(f.default), _shown(f.default_factory))
+                  for f in dataclasses.fields(dc)]
+        assert mine == theirs, key
+        for f in fields(cls):  # class attributes as dataclasses leaves them
+            assert (f.name in cls.__dict__) == (f.name in dc.__dict__), (key, f.name)
+        assert ("__post_init__" in cls.__dict__) == hasattr(dc, "__post_init__"), key
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c(1, zz=1, a=2), lambda c: c(1, a=2, zz=1), lambda c: c(1, b=2, a=3),
+    lambda c: c(1, 2, b=3), lambda c: c(b=2, c=3), lambda c: c(1, c=3),
+])
+def test_keyword_errors_as_python_gives_them(call):
+    """The first bad keyword, in the caller's order, is the one named."""
+    r, d = pair({"__annotations__": {"a": int, "b": int, "c": int}, "c": 0})
+    results = []
+    for cls in (r, d):
+        try:
+            results.append(repr(call(cls)))
+        except TypeError as e:
+            results.append(str(e).split("__init__()", 1)[1])  # 3.9 names no class
+    assert results[0] == results[1]
+
+
+def test_post_init_of_a_plain_base_class_runs():
+    calls: List[str] = []
+
+    class Checks:  # a mixin, not a record: dataclasses calls its __post_init__ too
+        def __post_init__(self) -> None:
+            calls.append(type(self).__name__)
+
+    made = [deco(type(name, (Checks,), {"__annotations__": {"a": int}}))
+            for name, deco in (("R", record), ("D", dataclasses.dataclass))]
+    for cls in made:
+        cls(1)
+    assert calls == ["R", "D"]
+
+
+def test_copy_replace_as_on_a_dataclass():
+    """copy.replace (Python 3.13+) works on a record as on a dataclass;
+    before 3.13 neither has ``__replace__``.  (Not a skip: CI forbids them.)"""
+    r, d = pair({"__annotations__": {"a": int, "b": int}, "b": 0}, frozen=True)
+    assert hasattr(r, "__replace__") == hasattr(d, "__replace__") == (sys.version_info >= (3, 13))
+    if sys.version_info >= (3, 13):
+        assert repr(copy.replace(r(1), b=2)) == repr(copy.replace(d(1), b=2)) == "Probe(a=1, b=2)"
+
+
+def test_a_dataclasses_field_in_a_record_body_is_refused():
+    with pytest.raises(TypeError, match="vrrpfw.record.field"):
+        record(type("Probe", (), {"__annotations__": {"a": list},
+                                  "a": dataclasses.field(default_factory=list)}))
+
+
+def test_asdict_of_a_defaultdict_and_of_a_dataclass_inside_a_record():
+    Inner = dataclasses.dataclass(type("Inner", (), {"__annotations__": {"n": int}}))
+    r, _ = pair({"__annotations__": {"by": Any, "inner": Any}})
+    by = collections.defaultdict(list, {"k": [1]})
+    got = asdict(r(by, Inner(3)))
+    assert type(got["by"]) is collections.defaultdict and got["by"] == {"k": [1]}
+    assert got["by"].default_factory is list and got["by"]["k"] is not by["k"]
+    assert got["inner"] == {"n": 3}
