@@ -7,7 +7,7 @@ is patched; the product code is not changed.
 
 Every call that changes a file on disk in :mod:`vrrpfw.persist.files` (and
 the removal of the candidate checked by :mod:`vrrpfw.persist.restorers`) is
-a *step*: ``tempfile.mkstemp``, each half of a write to the temporary file,
+a *step*: ``mkstemp`` (tempfile's), each half of a write to the temporary file,
 ``os.fsync``, ``os.chmod``, ``os.chown``, ``os.replace``, ``os.unlink``,
 ``os.makedirs``, ``os.open`` and ``os.close`` of the directory.
 
@@ -33,7 +33,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 import types
 from typing import Any, Callable, Dict, List
@@ -125,8 +124,7 @@ def install(steps: Steps) -> None:
         "close": stepped("close", os.close),
     }
     files.os = _proxy(os, wrapped)  # type: ignore[attr-defined]
-    files.tempfile = _proxy(tempfile, {  # type: ignore[attr-defined]
-        "mkstemp": stepped("mkstemp", tempfile.mkstemp)})
+    files.mkstemp = stepped("mkstemp", files.mkstemp)  # type: ignore[method-assign]
     restorers.os = _proxy(os, {"unlink": stepped("unlink candidate", os.unlink)})  # type: ignore[attr-defined]
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 from ..errors import BackendError, EnvironmentProblem
 from ..host.hostscan import HostScan
 from ..host.run import run
+from ..host.which import which
 from ..judge import owners
 from ..judge.nextboot import BootModel
 from ..judge.path_model import FAMILIES as PATH_FAMILIES
@@ -50,7 +50,7 @@ ChainTuple = Tuple[str, str, str]  # family, table, chain
 
 
 def nft_binary() -> Optional[str]:
-    return shutil.which("nft")
+    return which("nft")
 
 
 def run_nft(args: Sequence[str], stdin: Optional[str] = None) -> str:
@@ -103,7 +103,7 @@ def xt_insert_line(rule: VrrpRule, chain: ChainTuple) -> str:
 def run_xt_restore(family: str, tables: Dict[str, List[str]]) -> None:
     """Insert lines into iptables-nft's tables of ``family`` in one
     ``--noflush`` restore: one transaction, the tool's own expressions."""
-    tool = shutil.which(XT_RESTORE[family])
+    tool = which(XT_RESTORE[family])
     if tool is None:
         raise EnvironmentProblem(f"{XT_RESTORE[family]} is not installed; vrrpfw needs it to add a TTL "
                                  "match to iptables-nft's chains (apt-get install iptables)")

@@ -30,13 +30,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..errors import BackendError, BackendUnavailable, EnvironmentProblem
 from ..host import ifaddr
 from ..host.hostscan import HostScan, UfwState
 from ..host.run import run
+from ..host.which import which
 from ..judge import owners
 from ..judge.netpath import DROPPED, bridge_hint, combine, judge_peers, responsible
 from ..judge.path_model import BaseChain, ChainId, ChainState, ChainVerdict, PathModel, PathVerdict
@@ -321,7 +321,7 @@ class UfwBackend(Backend):
 
     def _restore(self, family: str, text: str) -> None:
         name = tool(family, self.layer, restore=True)
-        path = shutil.which(name)
+        path = which(name)
         if path is None:
             raise EnvironmentProblem(f"{name} is not installed; ufw runs on it (apt-get install iptables)")
         wait = max(1, int(self.options.lock_timeout + 0.999))

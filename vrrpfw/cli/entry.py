@@ -24,7 +24,7 @@ unsound ones as plain click options.
 
 from __future__ import annotations
 
-import copy
+import gc
 import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence
@@ -158,7 +158,15 @@ def _internal_error(e: BaseException, as_json: bool) -> int:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point: every expected failure is one line and a documented code;
-    anything else is one line and EXIT_INTERNAL."""
+    anything else is one line and EXIT_INTERNAL.
+
+    Without ``argv`` it is this process's command (the console script,
+    ``python -m vrrpfw``: ``sys.exit(main())``), and the process ends when
+    it returns: what the run left alive is then frozen (``gc.freeze()``),
+    so that the collections the interpreter runs at exit do not examine it
+    (7 to 10 ms of CPU at the end of a ``check``; the OS reclaims the
+    memory).  Called with ``argv`` (in-process), it leaves the collector as
+    it found it."""
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = _wants_json(args)
     try:
@@ -171,6 +179,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
     except Exception as e:
         return _internal_error(e, as_json)
+    finally:
+        if argv is None:
+            gc.freeze()
 
 
 def _pin_click_version() -> None:
@@ -212,6 +223,8 @@ def _typer_app(only: Optional[str]) -> Any:
     keep = [c for c in app.registered_commands if only is not None and c.name == only]
     if not keep:
         return app
+    import copy  # here, not at the top: the typer-free path (.fast) copies nothing
+
     one = copy.copy(app)
     one.registered_commands = keep
     return one

@@ -30,8 +30,9 @@ environment variable): False sends every argv to typer.
 
 from __future__ import annotations
 
+import gc
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .completion import COMPLETE_VAR
 
@@ -178,7 +179,46 @@ def run(args: Sequence[str]) -> Optional[int]:
     command, kwargs = parsed
     body = getattr(actions, f"run_{command}")
     try:
-        body(**kwargs)
+        run_short(body, kwargs)
     except actions.CliExit as e:
         return int(e.code or 0)
     return 0
+
+
+def run_short(body: Callable[..., Any], kwargs: Dict[str, Any]) -> None:
+    """``body(**kwargs)`` with the cyclic garbage collector paused, unless
+    it listens (``--listen``) or proves (``--prove``), which run for
+    seconds; the collector's state is restored after, whatever the body
+    raised (:func:`.entry.main` may be called in-process by a caller that
+    keeps running; ``import vrrpfw`` never touches the collector).
+
+    Why: a run of ``check``, ``open`` or ``close`` lasts a fraction of a
+    second, and importing the API, backends and path model creates tens of
+    thousands of objects that live until the process exits: the collector
+    ran 9 to 13 times per ``check`` on Python 3.13 (threshold 2000) and 28
+    to 37 times on 3.11 (700), 4 to 9 ms of CPU, to find almost nothing.
+    Measured at exit of a ``check`` with the collector paused: 160 to 500
+    unreachable objects in cycles (35 to 180 KB; an empty
+    nftables ruleset and 50,000 legacy rules alike, so nothing per rule),
+    and the same peak RSS (17 / 43 MB).  Reference counting still frees
+    everything else at once.
+
+    Re-enabled as it was, the collector would at once examine everything
+    the run allocated and kept (its count of new objects is far over the
+    threshold): the cost saved, paid at the end.  So what the run kept
+    moves to the oldest generation first (``gc.freeze()`` then
+    ``gc.unfreeze()``: two list splices, which also reset that count),
+    where a later full collection still examines it; skipped where the
+    caller has frozen objects of its own, which ``unfreeze`` would thaw.
+    (Where the process ends next, :func:`.entry.main` freezes it all.)"""
+    paused = gc.isenabled() and kwargs.get("listen") is None and not kwargs.get("prove_")
+    if paused:
+        gc.disable()
+    try:
+        body(**kwargs)
+    finally:
+        if paused:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()

@@ -10,7 +10,6 @@ warn that its rules would not be enough.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -20,6 +19,7 @@ from ..model import COMMENT, FIREWALLD_TABLES
 from .bounded_read import MiB, ReadRefused, read_regular
 from .nft import NftDenied, NftError, nft_json, nft_parsed
 from .run import Started, run
+from .which import which
 
 # Every hook a VRRP advert crosses, received or sent, and the families that see it.
 FILTER_HOOKS = {"ingress", "prerouting", "input", "output", "postrouting", "egress"}
@@ -136,7 +136,7 @@ def ufw_legacy_families(tables: List[str]) -> List[str]:
     ``iptables-legacy -L CHAIN``, only where a legacy filter table exists)."""
     found = []
     for fam, tool, table in (("ip", "iptables-legacy", "filter"), ("ip6", "ip6tables-legacy", "ip6 filter")):
-        path = shutil.which(tool)
+        path = which(tool)
         if table not in tables or path is None:
             continue
         if run([path, "-w", "5", "-n", "-L", UFW_CHAINS[fam]], timeout=20).ok:
@@ -218,7 +218,7 @@ def legacy_table_names(proc: str = "/proc/net/ip_tables_names") -> Optional[List
 def iptables_variant() -> Optional[str]:
     """What the plain ``iptables`` command is here, from its symlink chain
     (no exec needed on Debian's alternatives or RHEL's xtables links)."""
-    path = shutil.which("iptables")
+    path = which("iptables")
     if path is None:
         return None
     real = os.path.basename(os.path.realpath(path))
@@ -375,7 +375,7 @@ def scan(nft_timeout: float = 20.0, firewalld_first: bool = False) -> HostScan:
     since choosing a backend then looks at firewalld alone (see
     registry.choose_auto); ``nft_rules_read`` says so and ``nft_chains``
     stays empty."""
-    nft = shutil.which("nft")
+    nft = which("nft")
     # nft's chain headers are listed while the rest of the scan asks elsewhere (D-Bus, /proc).
     heads = Started([nft, "-j", "list", "chains"], nft_timeout) if nft is not None else None
     try:

@@ -12,10 +12,10 @@ caller may word its own message from nft's stderr.
 from __future__ import annotations
 
 import json
-import shutil
 from typing import Any, List, Optional
 
 from .run import Ran, run
+from .which import which
 
 
 class NftError(RuntimeError):
@@ -41,7 +41,7 @@ def denied(err: str) -> bool:
 def nft_json(args: List[str], timeout: float = 60, nft: Optional[str] = None) -> Any:
     """``nft -j ARGS`` parsed (``nft``: the binary, looked up on PATH where
     not given)."""
-    nft = nft or shutil.which("nft")
+    nft = nft or which("nft")
     if nft is None:
         raise FileNotFoundError("nft is not installed")
     return nft_parsed(run([nft, "-j", *args], timeout=timeout), args)

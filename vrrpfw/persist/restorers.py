@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from typing import List, Optional
 
 from vrrpfw.record import record
@@ -27,6 +26,7 @@ from vrrpfw.record import record
 from ..errors import PersistFileError
 from ..host.invoker import NOT_SHOWN, may_quote
 from ..host.run import run
+from ..host.which import which
 from . import files
 
 TIMEOUT = 120
@@ -105,7 +105,7 @@ def _named_files(text: str) -> List[str]:
 
 def _binary(*names: str) -> Optional[str]:
     for name in names:
-        found = shutil.which(name)
+        found = which(name)
         if found:
             return found
     return None

@@ -24,10 +24,10 @@ exist as they do when ufw loads the file.
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from ..errors import InputError, PersistFileError
+from ..host.which import which
 from ..judge.nextboot import BootModel
 from ..model import Direction, Family, Key, VrrpRule, rules_from_keys
 from . import files, iptables_save
@@ -163,7 +163,7 @@ def restorer(variant: str, family: Family) -> Tuple[Optional[Restorer], str]:
     """ufw-init's own load of the file (``iptables-restore -n``), with
     ``--test``: (the restorer or None where it is not installed, its label)."""
     label = f"{'ip6tables' if family is Family.IPV6 else 'iptables'}-{variant}-restore"
-    found = shutil.which(label)
+    found = which(label)
     if found is None:
         return None, label
     return Restorer(f"{label} --noflush", [found, "--test", "--noflush", "--wait=5"]), label

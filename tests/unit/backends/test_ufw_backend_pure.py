@@ -222,7 +222,7 @@ def test_apply_runs_one_noflush_restore_per_family_of_ufws_variant(monkeypatch):
 
     ran = Ran()
     monkeypatch.setattr(mod, "run", ran)
-    monkeypatch.setattr(mod.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(mod, "which", lambda name: f"/usr/sbin/{name}")
     b = loaded(backend("legacy", lock_timeout=2.5), ("ip", "ufw-before-input"), ("ip6", "ufw6-before-input"))
     b._legacy = None
     b._chain_names = lambda fam: list(b._nft.tables[(fam, "filter")].chains)

@@ -89,3 +89,105 @@ def test_fast_path_imports_no_typer_click_or_rich(command, argv):
                           capture_output=True, text=True, env={"PYTHONPATH": REPO, "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "7 []\n"
+
+
+# -- the cyclic garbage collector during a short run ---------------------------------
+
+@pytest.fixture
+def body_sees_gc(monkeypatch):
+    """Every command's body replaced: it records whether the collector ran
+    (and raises CliExit(3) when asked to)."""
+    import gc
+
+    from vrrpfw.cli import actions
+
+    seen = []
+
+    def body(**kw):
+        seen.append(gc.isenabled())
+        if kw.get("group") == "raise":
+            raise actions.CliExit(3)
+
+    for command in fast.COMMANDS:
+        monkeypatch.setattr(actions, f"run_{command}", body)
+    return seen
+
+
+@pytest.mark.parametrize("argv, paused", [
+    (["check", "-i", "eth0"], True), (["open", "-i", "eth0", "--json"], True),
+    (["close", "--no-persist"], True),
+    (["check", "-i", "eth0", "--group", "raise"], True),
+    (["check", "-i", "eth0", "--listen", "2"], False), (["check", "-i", "eth0", "--listen", "0"], False),
+    (["check", "-i", "eth0", "--prove"], False), (["open", "-i", "eth0", "--prove"], False),
+])
+def test_a_short_run_pauses_the_collector_and_restores_it(body_sees_gc, argv, paused):
+    """check/open/close run with the collector paused, unless they listen
+    or prove; after the run (also one that ends in CliExit) it is enabled
+    as before, with nothing of the caller's left frozen."""
+    import gc
+
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    threshold = gc.get_threshold()
+    code = fast.run(argv)
+    assert code == (3 if "raise" in argv else 0)
+    assert body_sees_gc == [not paused]
+    assert gc.isenabled() and gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
+
+
+def test_a_collector_the_caller_disabled_or_froze_stays_so(body_sees_gc):
+    import gc
+
+    gc.disable()
+    try:
+        assert fast.run(["check", "-i", "eth0"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    kept = [object() for _ in range(3)]  # noqa: F841 - something to freeze
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert fast.run(["check", "-i", "eth0"]) == 0
+        assert gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    assert body_sees_gc == [False, False]
+
+
+def test_a_short_run_leaves_no_collection_for_the_end(body_sees_gc, monkeypatch):
+    """What the paused run allocated and kept does not make the collector
+    examine it all as soon as it is enabled again (the cost saved, paid at
+    the end): the run's objects leave the youngest generation."""
+    import gc
+
+    from vrrpfw.cli import actions
+
+    kept = []
+    monkeypatch.setattr(actions, "run_check", lambda **kw: kept.extend([[i] for i in range(50_000)]))
+    assert fast.run(["check", "-i", "eth0"]) == 0
+    assert gc.get_count()[0] < gc.get_threshold()[0], gc.get_count()
+
+
+FREEZE_CHILD = """
+import gc, sys
+import vrrpfw.cli.actions as actions
+actions.run_check = lambda **kw: None
+from vrrpfw.cli import main
+sys.argv = ["vrrpfw", *{argv!r}]
+code = main({arg})
+print(code, gc.isenabled(), gc.get_freeze_count() > 0)
+"""
+
+
+@pytest.mark.parametrize("argv", [["check", "-i", "eth0"], ["check", "-i", "eth0", "--listen", "1"],
+                                  ["--version"]])
+@pytest.mark.parametrize("arg, frozen", [("", True), ("sys.argv[1:]", False)])
+def test_the_process_command_freezes_what_it_leaves_for_the_exit(argv, arg, frozen):
+    """main() as the process's command (no argv: the console script,
+    python -m vrrpfw) freezes the heap as it returns, whatever the command,
+    so the interpreter's exit collections skip it; main(argv), called
+    in-process, leaves nothing frozen."""
+    proc = subprocess.run([sys.executable, "-c", FREEZE_CHILD.format(argv=argv, arg=arg)],
+                          capture_output=True, text=True, env={"PYTHONPATH": REPO, "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == f"0 True {frozen}"

@@ -205,11 +205,11 @@ def test_file_family_by_content_then_name(tmp_path):
 
 
 def test_restorer_is_ufws_own_load_with_test_and_noflush(monkeypatch):
-    monkeypatch.setattr(ur.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    monkeypatch.setattr(ur, "which", lambda name: f"/usr/sbin/{name}")
     tool, label = ur.restorer("nft", Family.IPV6)
     assert label == "ip6tables-nft-restore"
     assert tool is not None and tool.argv[1:] == ["--test", "--noflush", "--wait=5"]
-    monkeypatch.setattr(ur.shutil, "which", lambda name: None)
+    monkeypatch.setattr(ur, "which", lambda name: None)
     assert ur.restorer("legacy", Family.IPV4) == (None, "iptables-legacy-restore")
 
 

@@ -93,7 +93,7 @@ def test_file_family_follows_a_symlink_to_its_content(tmp_path):
 
 
 def test_restorer_label_and_argv(monkeypatch):
-    monkeypatch.setattr(ur.shutil, "which", lambda name: f"/sbin/{name}")
+    monkeypatch.setattr(ur, "which", lambda name: f"/sbin/{name}")
     tool, label = ur.restorer("legacy", Family.IPV4)
     assert label == "iptables-legacy-restore"
     assert tool is not None

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from typing import Any, Dict, List, Optional, Tuple
 
 from ...host.run import Started
+from ...host.which import which
 from ..path_model import Bridge
 
 SYSCTLS = "/proc/sys/net/bridge"
@@ -69,7 +69,7 @@ def _netns() -> Optional[int]:
 
 
 def _start(*flags: str) -> Optional[Started]:
-    ip = shutil.which("ip")
+    ip = which("ip")
     return None if ip is None else Started([ip, "-j", *flags, "link", "show"], timeout=30)
 
 

@@ -12,7 +12,6 @@ the original, slow path, so behaviour is unchanged where our guess misses.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import sys
@@ -96,13 +95,66 @@ IPTC_MISSING = ("python-iptables is not installed (the legacy iptables backend n
                 "on iptables-nft or firewalld hosts use --backend nftables or firewalld)")
 
 
+class _FinderWhileImporting:
+    """``ctypes.util.find_library`` answered by :func:`_fast_find_library`
+    while python-iptables is imported (it asks only then, at the top of its
+    modules), put back as it was by :meth:`restore`.
+
+    Where ``ctypes.util`` is not imported yet, a stand-in module that holds
+    only ``find_library`` takes its place (``sys.modules`` and the ``ctypes``
+    package's attribute) for that moment: ctypes.util imports shutil and
+    tempfile (with bz2, lzma and random), 2.9 ms (Python 3.11) to 4.3 ms
+    (3.13) of every start that reads legacy rules, for the one function
+    vrrpfw answers itself.  A library the index cannot answer goes to the
+    real finder, as before: ctypes.util is imported then, and stays."""
+
+    def __init__(self) -> None:
+        self.real: Optional[types.ModuleType] = sys.modules.get("ctypes.util")
+        self.stand_in: Optional[types.ModuleType] = None
+        if self.real is not None:
+            self.saved = self.real.find_library
+            self.real.find_library = _fast_find_library(self.saved)  # type: ignore[attr-defined]
+            return
+        self.stand_in = types.ModuleType("ctypes.util")
+        self.stand_in.find_library = _fast_find_library(self._standard)  # type: ignore[attr-defined]
+        self._put("ctypes.util", self.stand_in)
+
+    @staticmethod
+    def _put(name: str, module: Optional[types.ModuleType]) -> None:
+        if module is None:
+            sys.modules.pop(name, None)
+            if "util" in vars(ctypes):
+                delattr(ctypes, "util")
+        else:
+            sys.modules[name] = module
+            setattr(ctypes, "util", module)  # noqa: B010 - what `import ctypes.util` binds
+
+    def _standard(self, name: str) -> Optional[str]:
+        """The real ``ctypes.util.find_library(name)``."""
+        if self.real is None:
+            import importlib
+
+            self._put("ctypes.util", None)
+            try:
+                self.real = importlib.import_module("ctypes.util")
+            finally:
+                self._put("ctypes.util", self.stand_in)  # until restore(), as iptc's import began
+        found: Optional[str] = self.real.find_library(name)
+        return found
+
+    def restore(self) -> None:
+        if self.stand_in is None:
+            self.real.find_library = self.saved  # type: ignore[union-attr]
+        elif sys.modules.get("ctypes.util") is self.stand_in:
+            self._put("ctypes.util", self.real)
+
+
 def load_iptc() -> Any:
     """Return the ``iptc`` module, importing it quickly the first time.
     ``ModuleNotFoundError`` (:data:`IPTC_MISSING`) where python-iptables is
     not installed."""
     if "iptc" in sys.modules:
         return sys.modules["iptc"]
-    saved_find = ctypes.util.find_library
     stubs: List[str] = []
     if "distutils.sysconfig" not in sys.modules:
         dist = types.ModuleType("distutils")
@@ -122,7 +174,7 @@ def load_iptc() -> Any:
             os.environ["XTABLES_LIBDIR"] = libdir
         else:
             set_libdir = False
-    ctypes.util.find_library = _fast_find_library(saved_find)  # type: ignore[assignment]
+    finder = _FinderWhileImporting()
     try:
         import iptc  # noqa: PLC0415 - the point of this module
     except ModuleNotFoundError as e:
@@ -130,7 +182,7 @@ def load_iptc() -> Any:
             raise
         raise ModuleNotFoundError(IPTC_MISSING, name="iptc") from None
     finally:
-        ctypes.util.find_library = saved_find
+        finder.restore()
         for name in stubs:
             sys.modules.pop(name, None)
         if set_libdir:

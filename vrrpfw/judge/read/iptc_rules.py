@@ -3,7 +3,6 @@ reading the rule objects python-iptables hands us."""
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import struct
 from typing import Any, Optional, Tuple
@@ -57,6 +56,16 @@ def _render(chain: str, fw: FwRule) -> str:
     return " ".join(parts)
 
 
+def _after(ptr: Any, size: int) -> bytes:
+    """``size`` bytes of the kernel's data behind the struct ``ptr`` points
+    to (a match's or target's header).  ctypes is imported here: the rule
+    objects come from python-iptables, which has loaded it, and a run that
+    reads no legacy rule (nftables, firewalld) need not (1.2 to 1.6 ms)."""
+    import ctypes
+
+    return ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), size)
+
+
 def ttl_data(match: Any) -> Optional[Tuple[int, int]]:
     """(mode, value) of a ``ttl`` / ``hl`` match read from the kernel's
     struct, not through libxtables' save function: the struct is kernel
@@ -65,7 +74,7 @@ def ttl_data(match: Any) -> Optional[Tuple[int, int]]:
     ptr = getattr(match, "_ptr", None)
     if ptr is None:
         return None
-    raw = ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 2)
+    raw = _after(ptr, 2)
     return raw[0], raw[1]
 
 
@@ -102,7 +111,7 @@ def _notrack(target: Any) -> Tuple[str, ...]:
     if ptr is None:
         return ()
     try:
-        flags = struct.unpack("=H", ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 2))[0]
+        flags = struct.unpack("=H", _after(ptr, 2))[0]
     except (TypeError, ValueError, AttributeError):
         return ()
     return ("NOTRACK",) if flags & XT_CT_NOTRACK else ()
@@ -136,7 +145,7 @@ def _mark_op(target: Any) -> Optional[Tuple[int, int]]:
     if ptr is None or getattr(getattr(ptr[0], "u", None), "user", None) is None \
             or ptr[0].u.user.revision != 2:
         return None
-    raw = ctypes.string_at(ctypes.addressof(ptr[0]) + ctypes.sizeof(ptr[0]), 8)
+    raw = _after(ptr, 8)
     value, mask = struct.unpack("=II", raw)
     return value, mask
 

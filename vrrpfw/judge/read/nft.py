@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from vrrpfw.record import field, record
 
 from ...host.nft import nft_json, nft_parsed
 from ...host.run import Started
+from ...host.which import which
 from ...model import FIREWALLD_TABLES
 from ..path_model import BaseChain, ChainId, Hook
 
@@ -50,7 +50,7 @@ def _resolver_started(family: str, table: str) -> Optional[Started]:
     """The listing a table's compat expressions are read from, started:
     ``iptables-nft -S`` (``ip``, ``ip6tables-nft`` for ``ip6``) or
     ``ebtables-nft -L`` (``bridge``); None where the tool is missing."""
-    tool = shutil.which("ebtables-nft" if family == "bridge" else XT_TOOLS[family])
+    tool = which("ebtables-nft" if family == "bridge" else XT_TOOLS[family])
     if tool is None:
         return None
     return Started([tool, "-t", table, "-L" if family == "bridge" else "-S"], timeout=60)
@@ -139,7 +139,7 @@ def _devices(header: Dict[str, Any], known: Dict[Tuple[str, str, str], Tuple[str
 
 def _device_listing(started: Optional[Started] = None) -> Dict[Tuple[str, str, str], Tuple[str, ...]]:
     if started is None:
-        started = Started([shutil.which("nft") or "nft", "list", "chains"], timeout=60)
+        started = Started([which("nft") or "nft", "list", "chains"], timeout=60)
     ran = started.result()
     if ran.exc is not None:
         return {}
@@ -223,7 +223,7 @@ def start(heads: Any, sweep: bool = False) -> Optional[Listings]:
     for, started now, so they run while the caller does other waiting;
     None where there is nothing to start.  The caller passes them to
     :func:`read`, or closes them."""
-    nft = shutil.which("nft")
+    nft = which("nft")
     if heads is None or nft is None:
         return None
     try:
@@ -293,7 +293,7 @@ def read(sweep: bool = False, heads: Any = None, early: Optional[Listings] = Non
 
 def _read(sweep: bool, heads: Any, early: Optional[Listings]) -> NftLayer:
     layer = NftLayer()
-    nft = shutil.which("nft")
+    nft = which("nft")
     if nft is None:
         if os.path.isdir("/sys/module/nf_tables"):
             layer.unread = "nf_tables is loaded but nft is not installed (apt-get install nftables)"

@@ -23,7 +23,7 @@ CHAINS = {"nftables": [{"chain": {"family": "inet", "table": "t", "name": "in", 
     {"nftables": 7},
 ])
 def test_unknown_table_shapes_make_the_table_unread(monkeypatch, table_doc):
-    monkeypatch.setattr(reader.shutil, "which", lambda name: "/usr/sbin/nft")
+    monkeypatch.setattr(reader, "which", lambda name: "/usr/sbin/nft")
     monkeypatch.setattr(reader, "nft_json", lambda args, timeout=60: CHAINS)
 
     class Listed:  # `nft -j list table` as read() starts it, printing table_doc
@@ -42,7 +42,7 @@ def test_unknown_table_shapes_make_the_table_unread(monkeypatch, table_doc):
 
 @pytest.mark.parametrize("chains_doc", [{"nftables": [{"chain": {"family": "inet"}}]}, {"nftables": "x"}])
 def test_unknown_chain_listing_shapes_make_nf_tables_unread(monkeypatch, chains_doc):
-    monkeypatch.setattr(reader.shutil, "which", lambda name: "/usr/sbin/nft")
+    monkeypatch.setattr(reader, "which", lambda name: "/usr/sbin/nft")
     monkeypatch.setattr(reader, "nft_json", lambda args, timeout=60: chains_doc)
     layer = reader.read()
     assert layer.unread is not None and "does not know" in layer.unread
