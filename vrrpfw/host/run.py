@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from typing import IO, Dict, List, Optional, Sequence, Union
+from typing import IO, Dict, List, Optional, Sequence, Tuple, Union
 
 from vrrpfw.record import field, record
 
@@ -123,6 +123,25 @@ def _limit(pid: int, most: int) -> int:
     return bound
 
 
+def _raised(most: int) -> Optional[Tuple[int, int]]:
+    """Where vrrpfw's own soft RLIMIT_FSIZE is below ``most`` (``ulimit -S
+    -f``), raise it (to ``most``, or the hard limit) for the moment a tool is
+    spawned, so that the tool starts with it: raised after its start
+    (:func:`_limit`) it may already have been stopped at the lower one.
+    Returns the limits to put back after the spawn; None where unchanged."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    bound = most if hard == resource.RLIM_INFINITY else min(most, hard)
+    if soft == resource.RLIM_INFINITY or soft >= bound:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (bound, hard))
+    except (OSError, ValueError):
+        return None
+    return soft, hard
+
+
 def _wait(proc: subprocess.Popen, timeout: Optional[float]) -> None:
     """``proc.wait(timeout)``, woken the moment the child ends (a pidfd, as
     ``communicate`` is by its pipes' end) rather than by ``wait``'s polling
@@ -188,12 +207,18 @@ class Started:
             self._close_spools()
         self._piped = not self._spools
         out, err = self._spools or (subprocess.PIPE, subprocess.PIPE)
+        own = _raised(most) if self._spools else None
         try:
             self.proc = spawn(self.argv, stdout=out, stderr=err)
         except FileNotFoundError as e:
             self._ran = Ran(127, missing=True, exc=e)
         except OSError as e:
             self._ran = Ran(126, err=str(e), exc=e)
+        finally:
+            if own is not None:
+                import resource
+
+                resource.setrlimit(resource.RLIMIT_FSIZE, own)
         if self.proc is None:
             self._close_spools()
         elif self._spools:
