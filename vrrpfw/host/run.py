@@ -123,6 +123,17 @@ def _limit(pid: int, most: int) -> int:
     return bound
 
 
+def _hard_below(most: int) -> bool:
+    """Is the hard RLIMIT_FSIZE a tool would inherit (``ulimit -f``, which
+    sets both limits; systemd's LimitFSIZE=) below ``most``?  Then its output
+    goes to pipes, which that limit never cut, rather than to files in memory
+    it would cut (a listing vrrpfw read whole before, lost)."""
+    import resource
+
+    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+    return hard != resource.RLIM_INFINITY and hard < most
+
+
 def _raised(most: int) -> Optional[Tuple[int, int]]:
     """Where vrrpfw's own soft RLIMIT_FSIZE is below ``most`` (``ulimit -S
     -f``), raise it (to ``most``, or the hard limit) for the moment a tool is
@@ -187,7 +198,9 @@ class Started:
     finds it so.  Each stream is bounded at ``most`` bytes (the tool is
     stopped there, see :func:`_limit`, and answers as a failure with no
     output), where a pipe bounded what a runaway tool could cost.  Where
-    the system has no memfd, pipes as before (that defect included)."""
+    the system has no memfd, or a hard file-size limit (``ulimit -f``) below
+    ``most`` would cut its output there, pipes as before (that defect
+    included)."""
 
     def __init__(self, argv: Sequence[str], timeout: float = 60.0, most: int = MOST_OUTPUT) -> None:
         import time
@@ -202,7 +215,8 @@ class Started:
         self._spools: List[IO[bytes]] = []
         self._bound = most  # what the tool may write on a stream (see _limit)
         try:
-            self._spools = [_spool(), _spool()]
+            if not _hard_below(most):
+                self._spools = [_spool(), _spool()]
         except (AttributeError, OSError):
             self._close_spools()
         self._piped = not self._spools
