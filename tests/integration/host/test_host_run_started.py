@@ -243,3 +243,35 @@ def test_output_at_the_bound_is_never_an_answer(refused, monkeypatch) -> None:
     assert (ran.code, ran.ok, ran.out, ran.timed_out) == (-25, False, "", False)
     assert ran.err == f"sh: output reached {1 << 20} bytes, the most read: stopped"
     assert children() == []
+
+
+def test_without_pidfd_it_answers_and_times_out_alike(monkeypatch) -> None:
+    """Before Linux 5.3 (no pidfd_open) the wait falls back to Popen.wait:
+    the same answers, the same time-out."""
+    monkeypatch.delattr(os, "pidfd_open")
+    argv = ["sh", "-c", BIG + "; exit 3"]
+    same(Started(argv, timeout=20).result(), run(argv, timeout=20))
+    t = time.monotonic()
+    ran = Started(["sleep", "30"], timeout=0.5).result()
+    assert ran.timed_out and ran.code == 124 and 0.5 <= time.monotonic() - t < 1.3
+    assert children() == []
+
+
+def test_no_descriptor_is_left_open_on_any_path() -> None:
+    """Each spool (and pidfd) is closed whether the tool answered, timed
+    out, reached its bound, could not start, printed what does not decode,
+    or was closed unread."""
+    before = sorted(os.listdir("/proc/self/fd"))
+    kept = [Started(argv, **kw) for argv, kw in [
+        (["echo", "hi"], {}), (["sleep", "30"], {"timeout": 0.1}), (["yes"], {"most": 1 << 16}),
+        (["vrrpfw-no-such-tool-here"], {}), (["/proc/self/status"], {})]]  # alive: GC closes nothing
+    for started in kept:
+        started.result()
+    unread, done, bad = Started(["sleep", "30"]), Started(["echo", "x"]), Started(["printf", "\\377"])
+    unread.close()
+    done.result()
+    done.close()
+    with pytest.raises(UnicodeDecodeError):
+        bad.result()
+    assert sorted(os.listdir("/proc/self/fd")) == before
+    assert children() == []
