@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from typing import IO, Dict, List, Optional, Sequence, Tuple, Union
+from typing import IO, Dict, List, Optional, Sequence, Union
 
 from vrrpfw.record import field, record
 
@@ -104,53 +104,30 @@ def _spool() -> IO[bytes]:
     return open(os.memfd_create("vrrpfw-tool", os.MFD_CLOEXEC), "r+b")
 
 
-def _limit(pid: int, most: int) -> int:
+def _limit(pid: int, most: int) -> None:
     """Stop ``pid`` at ``most`` bytes written to a file (SIGXFSZ), best effort:
-    its output goes to files in memory, not to a pipe that would hold it.  A
-    lower soft limit it inherited from vrrpfw (``ulimit -S -f``, systemd's
-    LimitFSIZE=) is raised to ``most`` as far as the hard limit allows: that
-    limit bounded the files a tool writes, never the pipe its output went to.
-    Returns the bound in force: output that reaches it was cut."""
+    its output goes to files in memory, not to a pipe that would hold it."""
     import resource
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)  # what the child inherited
-    bound = most if hard == resource.RLIM_INFINITY else min(most, hard)
     try:
-        if soft != bound:
-            resource.prlimit(pid, resource.RLIMIT_FSIZE, (bound, hard))
-    except (OSError, ValueError):  # already reaped, or not ours to limit: as inherited
-        return most if soft == resource.RLIM_INFINITY else min(most, soft)
-    return bound
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        if soft == resource.RLIM_INFINITY or soft > most:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (most, hard))
+    except (OSError, ValueError):  # already reaped, or not ours to limit: unbounded
+        pass
 
 
-def _hard_below(most: int) -> bool:
-    """Is the hard RLIMIT_FSIZE a tool would inherit (``ulimit -f``, which
-    sets both limits; systemd's LimitFSIZE=) below ``most``?  Then its output
-    goes to pipes, which that limit never cut, rather than to files in memory
-    it would cut (a listing vrrpfw read whole before, lost)."""
+def _below(most: int) -> bool:
+    """Is the file-size limit a tool would inherit from vrrpfw (``ulimit
+    -f``, systemd's LimitFSIZE=) below ``most``?  Then its output goes to
+    pipes, which that limit never cut, rather than to files in memory it
+    would cut (a listing vrrpfw read whole before, lost).  Raising it for
+    the tool would race the tool (prlimit after its start) or every
+    thread's writes (setrlimit on vrrpfw around the spawn)."""
     import resource
 
-    hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
-    return hard != resource.RLIM_INFINITY and hard < most
-
-
-def _raised(most: int) -> Optional[Tuple[int, int]]:
-    """Where vrrpfw's own soft RLIMIT_FSIZE is below ``most`` (``ulimit -S
-    -f``), raise it (to ``most``, or the hard limit) for the moment a tool is
-    spawned, so that the tool starts with it: raised after its start
-    (:func:`_limit`) it may already have been stopped at the lower one.
-    Returns the limits to put back after the spawn; None where unchanged."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    bound = most if hard == resource.RLIM_INFINITY else min(most, hard)
-    if soft == resource.RLIM_INFINITY or soft >= bound:
-        return None
-    try:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (bound, hard))
-    except (OSError, ValueError):
-        return None
-    return soft, hard
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return soft != resource.RLIM_INFINITY and soft < most
 
 
 def _wait(proc: subprocess.Popen, timeout: Optional[float]) -> None:
@@ -198,7 +175,7 @@ class Started:
     finds it so.  Each stream is bounded at ``most`` bytes (the tool is
     stopped there, see :func:`_limit`, and answers as a failure with no
     output), where a pipe bounded what a runaway tool could cost.  Where
-    the system has no memfd, or a hard file-size limit (``ulimit -f``) below
+    the system has no memfd, or a file-size limit (``ulimit -f``) below
     ``most`` would cut its output there, pipes as before (that defect
     included)."""
 
@@ -213,30 +190,23 @@ class Started:
         self._clock = time.monotonic
         self._deadline = time.monotonic() + timeout
         self._spools: List[IO[bytes]] = []
-        self._bound = most  # what the tool may write on a stream (see _limit)
         try:
-            if not _hard_below(most):
+            if not _below(most):
                 self._spools = [_spool(), _spool()]
         except (AttributeError, OSError):
             self._close_spools()
         self._piped = not self._spools
         out, err = self._spools or (subprocess.PIPE, subprocess.PIPE)
-        own = _raised(most) if self._spools else None
         try:
             self.proc = spawn(self.argv, stdout=out, stderr=err)
         except FileNotFoundError as e:
             self._ran = Ran(127, missing=True, exc=e)
         except OSError as e:
             self._ran = Ran(126, err=str(e), exc=e)
-        finally:
-            if own is not None:
-                import resource
-
-                resource.setrlimit(resource.RLIMIT_FSIZE, own)
         if self.proc is None:
             self._close_spools()
         elif self._spools:
-            self._bound = _limit(self.proc.pid, most)
+            _limit(self.proc.pid, most)
 
     def result(self) -> Ran:
         """What the tool did (waiting for it to end, or killing it at its
@@ -265,7 +235,7 @@ class Started:
         self._close_spools()
         if out is None or err is None:  # ``most`` bytes or more
             code = proc.returncode or -signal.SIGXFSZ  # as when SIGXFSZ stopped it
-            why = f"{self.argv[0]}: output reached {self._bound} bytes, the most read: stopped"
+            why = f"{self.argv[0]}: output reached {self.most} bytes, the most read: stopped"
             self._ran = Ran(code, err=why)
         else:
             self._ran = Ran(proc.returncode, out, err)
@@ -278,7 +248,7 @@ class Started:
         import io
         import os
 
-        if os.fstat(spool.fileno()).st_size >= self._bound:
+        if os.fstat(spool.fileno()).st_size >= self.most:
             return None
         spool.seek(0)
         text = io.TextIOWrapper(spool, encoding=getattr(proc, "encoding", None),
