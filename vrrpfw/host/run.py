@@ -192,7 +192,8 @@ class Started:
         self._spools: List[IO[bytes]] = []
         try:
             if not _below(most):
-                self._spools = [_spool(), _spool()]
+                for _ in range(2):  # one at a time: a failed second one closes the first
+                    self._spools.append(_spool())
         except (AttributeError, OSError):
             self._close_spools()
         self._piped = not self._spools
