@@ -4,7 +4,7 @@
 1.8 ms of every start on Python 3.11 and 3.3 ms on 3.13, and the commands
 that only read the firewall (``check`` on nftables, firewalld, ufw) use
 nothing else from it.  :func:`which` is shutil.which's POSIX search for a
-bare tool name, step for step (tests/unit/host/test_which.py compares the
+bare tool name, step for step (tests/unit/host/test_host_which.py compares the
 two); a name with a directory part goes to shutil.which itself.
 """
 
